@@ -1,0 +1,257 @@
+//! `agent.toml`: the probe's local configuration.
+//!
+//! Parsed into a versionless serde struct that rejects unknown keys, then
+//! checked by [`AgentConfig::validate_for_run`] before anything connects. The
+//! agent runs only the actions this file allows: the coordinator can ask for
+//! "update now", but the command that runs is `product.update_command`, fixed
+//! here, never something sent over the network.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+
+/// Largest `agent.toml` accepted; a config file is a few hundred bytes.
+pub const MAX_CONFIG_BYTES: u64 = 256 * 1024;
+
+/// One URL or a list of URLs to fail over between.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum CoordinatorUrls {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl CoordinatorUrls {
+    pub fn urls(&self) -> Vec<String> {
+        match self {
+            CoordinatorUrls::One(url) => vec![url.clone()],
+            CoordinatorUrls::Many(urls) => urls.clone(),
+        }
+    }
+}
+
+/// Where the probe's mTLS identity lives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityPaths {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl IdentityPaths {
+    /// The layout `rollcall-agent enroll` writes under a data dir.
+    pub fn under(data_dir: &Path) -> Self {
+        let dir = data_dir.join("identity");
+        IdentityPaths {
+            ca: dir.join("ca.pem"),
+            cert: dir.join("cert.pem"),
+            key: dir.join("key.pem"),
+        }
+    }
+}
+
+/// The adapter to the managed security agent (runbook: the product).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProductConfig {
+    /// A TOML or JSON product-state document, re-read at every check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_file: Option<PathBuf>,
+    /// A fixed argv (never a shell string) that prints the same document.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_command: Option<Vec<String>>,
+    /// The local "update now" action; absent means the agent refuses
+    /// `update_now` commands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_command: Option<Vec<String>>,
+    /// Bound on `state_command`.
+    #[serde(default = "default_state_timeout", with = "humantime_serde")]
+    pub state_timeout: Duration,
+    /// Bound on `update_command`.
+    #[serde(default = "default_update_timeout", with = "humantime_serde")]
+    pub update_timeout: Duration,
+    /// Where the product is installed, relative to `host_root` (free disk is
+    /// measured there).
+    #[serde(default = "default_install_path")]
+    pub install_path: PathBuf,
+}
+
+fn default_state_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_update_timeout() -> Duration {
+    Duration::from_secs(600)
+}
+fn default_install_path() -> PathBuf {
+    PathBuf::from("/")
+}
+
+/// Bounds on the on-disk spool of unacknowledged reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpoolConfig {
+    #[serde(default = "default_spool_reports")]
+    pub max_reports: u64,
+    #[serde(default = "default_spool_bytes")]
+    pub max_bytes: u64,
+}
+
+fn default_spool_reports() -> u64 {
+    10_000
+}
+fn default_spool_bytes() -> u64 {
+    64 * 1024 * 1024
+}
+
+impl Default for SpoolConfig {
+    fn default() -> Self {
+        SpoolConfig {
+            max_reports: default_spool_reports(),
+            max_bytes: default_spool_bytes(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coordinator: Option<CoordinatorUrls>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<IdentityPaths>,
+    /// Overrides the system host name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Where host facts are read, like node_exporter's `--path.rootfs`.
+    #[serde(default = "default_host_root")]
+    pub host_root: PathBuf,
+    /// How often the probe runs its checks on its own.
+    #[serde(default = "default_check_interval", with = "humantime_serde")]
+    pub check_interval: Duration,
+    #[serde(default)]
+    pub product: ProductConfig,
+    #[serde(default)]
+    pub spool: SpoolConfig,
+}
+
+fn default_host_root() -> PathBuf {
+    PathBuf::from("/")
+}
+fn default_check_interval() -> Duration {
+    Duration::from_secs(15 * 60)
+}
+
+impl AgentConfig {
+    /// Reads and parses `agent.toml`; errors name the file and the key.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = rollcall_common::files::read_bounded_utf8(path, MAX_CONFIG_BYTES)
+            .with_context(|| format!("read agent config {}", path.display()))?;
+        Self::from_toml_str(&text).with_context(|| format!("parse agent config {}", path.display()))
+    }
+
+    pub fn from_toml_str(text: &str) -> anyhow::Result<Self> {
+        let config: AgentConfig = toml::from_str(text)?;
+        config.validate_common()?;
+        Ok(config)
+    }
+
+    fn validate_common(&self) -> anyhow::Result<()> {
+        if self.product.state_file.is_some() && self.product.state_command.is_some() {
+            bail!("[product] sets both state_file and state_command; choose one");
+        }
+        for (key, argv) in [
+            ("state_command", &self.product.state_command),
+            ("update_command", &self.product.update_command),
+        ] {
+            if let Some(argv) = argv
+                && argv.first().is_none_or(|program| program.trim().is_empty())
+            {
+                bail!("[product] {key} must name a program as its first element");
+            }
+        }
+        if self.check_interval < Duration::from_secs(1) {
+            bail!("check_interval must be at least 1s");
+        }
+        Ok(())
+    }
+
+    /// What `rollcall-agent run` needs beyond what `check` needs.
+    pub fn validate_for_run(&self) -> anyhow::Result<RunSettings> {
+        let urls = match &self.coordinator {
+            Some(urls) => urls.urls(),
+            None => bail!("agent config has no `coordinator`; run `rollcall-agent enroll` first"),
+        };
+        if urls.is_empty() {
+            bail!("`coordinator` lists no URL");
+        }
+        for url in &urls {
+            rollcall_common::net::parse_coordinator_url(url)
+                .with_context(|| format!("coordinator URL {url:?}"))?;
+        }
+        let Some(data_dir) = self.data_dir.clone() else {
+            bail!("agent config has no `data_dir`");
+        };
+        let identity = self
+            .identity
+            .clone()
+            .unwrap_or_else(|| IdentityPaths::under(&data_dir));
+        Ok(RunSettings {
+            urls,
+            data_dir,
+            identity,
+        })
+    }
+}
+
+/// The checked part of the config that `run` uses.
+#[derive(Debug, Clone)]
+pub struct RunSettings {
+    pub urls: Vec<String>,
+    pub data_dir: PathBuf,
+    pub identity: IdentityPaths,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minimal_check_config_parses() {
+        let config = AgentConfig::from_toml_str(
+            "host_root = \"/tmp/root\"\n[product]\nstate_file = \"/tmp/state.toml\"\n",
+        )
+        .expect("parse");
+        assert_eq!(config.host_root, PathBuf::from("/tmp/root"));
+        assert!(config.validate_for_run().is_err());
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_their_name() {
+        let error = AgentConfig::from_toml_str("colour = \"blue\"\n").expect_err("unknown key");
+        assert!(format!("{error:#}").contains("colour"), "{error:#}");
+    }
+
+    #[test]
+    fn coordinator_may_be_a_list() {
+        let config = AgentConfig::from_toml_str(
+            "coordinator = [\"https://a:7443\", \"https://b:7443\"]\ndata_dir = \"/tmp/x\"\n",
+        )
+        .expect("parse");
+        let run = config.validate_for_run().expect("run settings");
+        assert_eq!(run.urls.len(), 2);
+    }
+
+    #[test]
+    fn empty_update_command_is_refused() {
+        let error = AgentConfig::from_toml_str("[product]\nupdate_command = []\n").expect_err("empty");
+        assert!(format!("{error:#}").contains("update_command"));
+    }
+}

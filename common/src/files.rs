@@ -1,0 +1,137 @@
+//! Careful file I/O: bounded reads of outside input, owner-only writes of
+//! secrets, atomic replacement.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::path::Path;
+
+use anyhow::{Context, bail};
+
+/// Reads at most `limit` bytes of UTF-8 text; a larger file or invalid UTF-8
+/// is an error, never a truncated read.
+pub fn read_bounded_utf8(path: &Path, limit: u64) -> anyhow::Result<String> {
+    let bytes = read_bounded(path, limit)?;
+    String::from_utf8(bytes).map_err(|error| {
+        anyhow::anyhow!(
+            "{} is not valid UTF-8 (at byte {})",
+            path.display(),
+            error.utf8_error().valid_up_to()
+        )
+    })
+}
+
+/// Reads at most `limit` bytes; a larger file is an error.
+pub fn read_bounded(path: &Path, limit: u64) -> anyhow::Result<Vec<u8>> {
+    let file = fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
+    let mut bytes = Vec::new();
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("read {}", path.display()))?;
+    if bytes.len() as u64 > limit {
+        bail!("{} is larger than the limit of {limit} bytes", path.display());
+    }
+    Ok(bytes)
+}
+
+/// Writes `contents` to `path` atomically (temp file, fsync, rename) with
+/// mode 0600 when `private`, 0644 otherwise.
+pub fn write_atomic(path: &Path, contents: &[u8], private: bool) -> anyhow::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    fs::create_dir_all(dir).with_context(|| format!("create directory {}", dir.display()))?;
+    let file_name = path
+        .file_name()
+        .and_then(|name| name.to_str())
+        .unwrap_or("file");
+    let temp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
+    {
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(if private { 0o600 } else { 0o644 });
+        }
+        let mut file = options
+            .open(&temp)
+            .with_context(|| format!("create {}", temp.display()))?;
+        file.write_all(contents)
+            .with_context(|| format!("write {}", temp.display()))?;
+        file.sync_all()
+            .with_context(|| format!("sync {}", temp.display()))?;
+    }
+    fs::rename(&temp, path).with_context(|| format!("rename into {}", path.display()))?;
+    if let Ok(dir_handle) = fs::File::open(dir) {
+        // Make the rename itself durable; failure here is not worth failing the write.
+        let _ = dir_handle.sync_all();
+    }
+    Ok(())
+}
+
+/// Creates a directory (and parents) readable by its owner only.
+pub fn create_private_dir(path: &Path) -> anyhow::Result<()> {
+    fs::create_dir_all(path).with_context(|| format!("create directory {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(path, fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("restrict permissions of {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Refuses a secret file that group or others can read.
+pub fn ensure_owner_only(path: &Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(path)
+            .with_context(|| format!("stat {}", path.display()))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            bail!(
+                "{} is readable by others (mode {:o}); run `chmod 600 {}`",
+                path.display(),
+                mode & 0o777,
+                path.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounded_read_refuses_large_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("big");
+        fs::write(&path, vec![b'a'; 100]).expect("write");
+        assert!(read_bounded(&path, 99).is_err());
+        assert_eq!(read_bounded(&path, 100).expect("read").len(), 100);
+    }
+
+    #[test]
+    fn invalid_utf8_is_an_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("bad");
+        fs::write(&path, [0x66, 0xff, 0xfe]).expect("write");
+        let error = read_bounded_utf8(&path, 10).expect_err("invalid");
+        assert!(error.to_string().contains("UTF-8"));
+    }
+
+    #[test]
+    fn private_writes_are_owner_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("key.pem");
+        write_atomic(&path, b"secret", true).expect("write");
+        ensure_owner_only(&path).expect("owner only");
+        write_atomic(&path, b"public", false).expect("write");
+        assert!(ensure_owner_only(&path).is_err());
+    }
+}

@@ -1,0 +1,19 @@
+//! Shared by every rollcall binary: the generated wire types (`proto`), the
+//! PKI and TLS set-up both ends use, and small domain helpers.
+//!
+//! Keep this crate slim: it is linked into the probe that runs on every
+//! endpoint.
+//!
+//! - [`proto`]: generated gRPC types, package `rollcall.v1`.
+//! - [`pki`]: certificate authority, CSRs, identities inside certificates.
+//! - [`tls`]: rustls configurations (TLS 1.3 only) for both ends.
+//! - [`policy`], [`product`], [`version`]: the fleet policy, the managed
+//!   product's state document, dotted version ordering.
+//! - [`files`], [`net`], [`timefmt`]: careful I/O, URLs, RFC 3339.
+
+pub mod files;
+pub mod net;
+pub mod policy;
+pub mod product;
+pub mod proto;
+pub mod version;

@@ -1,0 +1,9 @@
+//! Generated gRPC and protobuf types, package `rollcall.v1`.
+
+#![allow(clippy::all, clippy::pedantic, missing_docs)]
+
+tonic::include_proto!("rollcall.v1");
+
+/// The encoded file descriptor set, served through gRPC reflection so
+/// `grpcurl` works against the coordinator.
+pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("rollcall_descriptor");
