@@ -12,8 +12,12 @@
 //! - [`files`], [`net`], [`timefmt`]: careful I/O, URLs, RFC 3339.
 
 pub mod files;
+pub mod logging;
 pub mod net;
+pub mod pki;
 pub mod policy;
 pub mod product;
 pub mod proto;
+pub mod timefmt;
+pub mod tls;
 pub mod version;

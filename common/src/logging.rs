@@ -1,0 +1,11 @@
+//! `tracing` set-up shared by the binaries: human-readable by default, JSON
+//! lines with `--log-json`; the level from `RUST_LOG` (default `info`).
+
+use tracing_subscriber::EnvFilter;
+
+pub fn init(json: bool) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // A second init (tests calling a binary's entry twice) is harmless.
+    let _ = if json { builder.json().try_init() } else { builder.try_init() };
+}

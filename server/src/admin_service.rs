@@ -1,0 +1,259 @@
+//! `rollcall.v1.AdminService`: what the admin CLI asks.
+//!
+//! Every call first authenticates the caller's admin certificate and checks
+//! its role: viewers read, operators also act on agents, admins also manage
+//! tokens, revocation and policy.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use prost::Message;
+use rollcall_common::pki::AdminRole;
+use rollcall_common::policy::Policy;
+use rollcall_common::proto::{self, admin_service_server::AdminService, coordinator_message::Body};
+use rollcall_common::timefmt::{now_ms, rfc3339, rfc3339_or_empty};
+use tonic::{Request, Response, Status};
+
+use crate::agent_service::hash_token;
+use crate::auth::admin_caller;
+use crate::selector::Selector;
+use crate::state::Coordinator;
+use crate::store::{AgentRow, NewToken};
+
+const MAX_TOKEN_USES: u32 = 100_000;
+const MAX_TOKEN_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+const MAX_POLICY_BYTES: usize = 256 * 1024;
+
+pub struct AdminApi {
+    pub coordinator: Arc<Coordinator>,
+}
+
+fn internal(error: impl std::fmt::Display) -> Status {
+    tracing::error!(%error, "admin call failed");
+    Status::internal(error.to_string())
+}
+
+impl AdminApi {
+    fn online(&self, row: &AgentRow) -> bool {
+        if self.coordinator.hub.is_connected(&row.id) {
+            return true;
+        }
+        // Held by another replica: trust its connected flag while heartbeats are fresh.
+        let fresh = (self.coordinator.config.heartbeat_interval * 3).max(Duration::from_secs(10));
+        row.connected && now_ms() - row.last_seen_ms < i64::try_from(fresh.as_millis()).unwrap_or(i64::MAX)
+    }
+
+    fn agent_info(&self, row: AgentRow) -> proto::AgentInfo {
+        let online = self.online(&row);
+        let last_seen = self
+            .coordinator
+            .seen
+            .lock()
+            .ok()
+            .and_then(|seen| seen.get(&row.id).copied())
+            .unwrap_or(0)
+            .max(row.last_seen_ms);
+        proto::AgentInfo {
+            id: row.id,
+            hostname: row.hostname,
+            online,
+            last_seen: rfc3339_or_empty(last_seen),
+            version: row.product.version.clone(),
+            role: row.role,
+            labels: row.labels.into_iter().collect(),
+            agent_version: row.agent_version,
+            enrolled_at: rfc3339(row.enrolled_at_ms),
+            revoked: row.revoked,
+            host: Some(row.host),
+            product: Some(row.product),
+            last_seq: row.last_seq,
+        }
+    }
+}
+
+/// The value of a selector key for one agent: a field, else a label.
+pub fn agent_field(info: &proto::AgentInfo, key: &str) -> Option<String> {
+    let host = info.host.clone().unwrap_or_default();
+    let product = info.product.clone().unwrap_or_default();
+    let value = match key {
+        "id" => info.id.clone(),
+        "hostname" => info.hostname.clone(),
+        "version" => info.version.clone(),
+        "role" => role_name(info.role).to_string(),
+        "online" => info.online.to_string(),
+        "os_id" => host.os_id,
+        "os_version" => host.os_version,
+        "arch" => host.arch,
+        "update_source" => product.update_source,
+        "source_address" => product.source_address,
+        "update_permission" => product.update_permission,
+        "agent_version" => info.agent_version.clone(),
+        label => return info.labels.get(label).cloned(),
+    };
+    Some(value)
+}
+
+pub fn role_name(role: i32) -> &'static str {
+    match proto::Role::try_from(role) {
+        Ok(proto::Role::UpdateAgent) => "update_agent",
+        Ok(proto::Role::Endpoint) => "endpoint",
+        _ => "unknown",
+    }
+}
+
+#[tonic::async_trait]
+impl AdminService for AdminApi {
+    async fn list_agents(&self, request: Request<proto::ListAgentsRequest>) -> Result<Response<proto::ListAgentsResponse>, Status> {
+        admin_caller(&request, &self.coordinator.revocation, AdminRole::Viewer)?;
+        let selector = Selector::parse(&request.get_ref().selector).map_err(|error| Status::invalid_argument(error.to_string()))?;
+        let rows = self.coordinator.store.list_agents().await.map_err(internal)?;
+        let agents = rows
+            .into_iter()
+            .map(|row| self.agent_info(row))
+            .filter(|info| selector.matches(&info.id, |key| agent_field(info, key)))
+            .collect();
+        Ok(Response::new(proto::ListAgentsResponse { agents }))
+    }
+
+    async fn get_agent(&self, request: Request<proto::GetAgentRequest>) -> Result<Response<proto::AgentDetail>, Status> {
+        admin_caller(&request, &self.coordinator.revocation, AdminRole::Viewer)?;
+        let id = request.into_inner().id;
+        let row = self
+            .coordinator
+            .store
+            .get_agent(&id)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| Status::not_found(format!("no agent {id}")))?;
+        let (checks, checked_at) = self.coordinator.store.latest_checks(&id).await.map_err(internal)?;
+        Ok(Response::new(proto::AgentDetail {
+            agent: Some(self.agent_info(row)),
+            checks,
+            checked_at: rfc3339_or_empty(checked_at),
+        }))
+    }
+
+    async fn revoke_agent(&self, request: Request<proto::RevokeAgentRequest>) -> Result<Response<proto::RevokeAgentResponse>, Status> {
+        let caller = admin_caller(&request, &self.coordinator.revocation, AdminRole::Admin)?;
+        let id = request.into_inner().id;
+        let existed = self.coordinator.store.revoke_agent(&id, now_ms()).await.map_err(internal)?;
+        if !existed {
+            return Err(Status::not_found(format!("no agent {id}")));
+        }
+        self.coordinator.revocation.revoke_agent(&id);
+        let disconnected = self
+            .coordinator
+            .hub
+            .disconnect(&id, Status::permission_denied("this agent has been revoked"));
+        tracing::warn!(agent_id = id, by = caller.name, disconnected, "agent revoked");
+        Ok(Response::new(proto::RevokeAgentResponse { disconnected }))
+    }
+
+    async fn create_token(&self, request: Request<proto::CreateTokenRequest>) -> Result<Response<proto::CreateTokenResponse>, Status> {
+        let caller = admin_caller(&request, &self.coordinator.revocation, AdminRole::Admin)?;
+        let body = request.into_inner();
+        let uses = if body.uses == 0 { 1 } else { body.uses };
+        if uses > MAX_TOKEN_USES {
+            return Err(Status::invalid_argument(format!("uses must be at most {MAX_TOKEN_USES}")));
+        }
+        let ttl = if body.ttl_seconds == 0 {
+            self.coordinator.config.token_default_ttl
+        } else {
+            Duration::from_secs(body.ttl_seconds)
+        };
+        if ttl > MAX_TOKEN_TTL {
+            return Err(Status::invalid_argument("ttl must be at most 30 days"));
+        }
+        let labels = body.labels.into_iter().collect();
+        crate::validate::labels(&labels)?;
+        let secret: [u8; 32] = rand::random();
+        let token = format!("rct_{}", hex::encode(secret));
+        let id: [u8; 6] = rand::random();
+        let id = hex::encode(id);
+        let now = now_ms();
+        let expires_at_ms = now + i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 2);
+        self.coordinator
+            .store
+            .create_token(NewToken {
+                id: id.clone(),
+                hash: hash_token(&token),
+                created_at_ms: now,
+                expires_at_ms,
+                uses,
+                labels,
+                created_by: caller.name.clone(),
+            })
+            .await
+            .map_err(internal)?;
+        tracing::info!(token_id = id, uses, by = caller.name, "enrollment token created");
+        Ok(Response::new(proto::CreateTokenResponse {
+            token,
+            id,
+            expires_at: rfc3339(expires_at_ms),
+        }))
+    }
+
+    async fn list_tokens(&self, request: Request<proto::ListTokensRequest>) -> Result<Response<proto::ListTokensResponse>, Status> {
+        admin_caller(&request, &self.coordinator.revocation, AdminRole::Admin)?;
+        let rows = self.coordinator.store.list_tokens().await.map_err(internal)?;
+        let tokens = rows
+            .into_iter()
+            .map(|row| proto::TokenInfo {
+                id: row.id,
+                created_at: rfc3339(row.created_at_ms),
+                expires_at: rfc3339(row.expires_at_ms),
+                uses_left: row.uses_left,
+                uses_total: row.uses_total,
+                labels: row.labels.into_iter().collect(),
+                revoked: row.revoked,
+                created_by: row.created_by,
+            })
+            .collect();
+        Ok(Response::new(proto::ListTokensResponse { tokens }))
+    }
+
+    async fn revoke_token(&self, request: Request<proto::RevokeTokenRequest>) -> Result<Response<proto::RevokeTokenResponse>, Status> {
+        let caller = admin_caller(&request, &self.coordinator.revocation, AdminRole::Admin)?;
+        let id = request.into_inner().id;
+        if !self.coordinator.store.revoke_token(&id).await.map_err(internal)? {
+            return Err(Status::not_found(format!("no token {id}")));
+        }
+        tracing::info!(token_id = id, by = caller.name, "enrollment token revoked");
+        Ok(Response::new(proto::RevokeTokenResponse {}))
+    }
+
+    async fn apply_policy(&self, request: Request<proto::ApplyPolicyRequest>) -> Result<Response<proto::ApplyPolicyResponse>, Status> {
+        let caller = admin_caller(&request, &self.coordinator.revocation, AdminRole::Admin)?;
+        let text = request.into_inner().toml;
+        if text.len() > MAX_POLICY_BYTES {
+            return Err(Status::invalid_argument("policy is larger than 256 KiB"));
+        }
+        Policy::from_toml_str(&text).map_err(|error| Status::invalid_argument(format!("invalid policy: {error}")))?;
+        let version = self
+            .coordinator
+            .store
+            .put_policy(&text, &caller.name, now_ms())
+            .await
+            .map_err(internal)?;
+        let doc = Arc::new(proto::PolicyDoc { version, toml: text });
+        self.coordinator.policy.send_replace(Some(doc.clone()));
+        let message = proto::CoordinatorMessage { body: Some(Body::Policy((*doc).clone())) };
+        let mut pushed = 0u32;
+        for (_, session) in self.coordinator.hub.all() {
+            if session.tx.try_send(Ok(message.clone())).is_ok() {
+                pushed += 1;
+            }
+        }
+        tracing::info!(version, pushed, bytes = message.encoded_len(), by = caller.name, "policy applied");
+        Ok(Response::new(proto::ApplyPolicyResponse { version, pushed }))
+    }
+
+    async fn get_policy(&self, request: Request<proto::GetPolicyRequest>) -> Result<Response<proto::PolicyDoc>, Status> {
+        admin_caller(&request, &self.coordinator.revocation, AdminRole::Viewer)?;
+        let doc = self.coordinator.policy.borrow().clone();
+        match doc {
+            Some(doc) => Ok(Response::new((*doc).clone())),
+            None => Ok(Response::new(proto::PolicyDoc { version: 0, toml: String::new() })),
+        }
+    }
+}

@@ -1,0 +1,276 @@
+//! `rollcall.v1.AgentService`: enrollment and the per-agent stream.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rollcall_common::pki::cert_facts;
+use rollcall_common::proto::{
+    self, AgentMessage, CoordinatorMessage, EnrollRequest, EnrollResponse, agent_message,
+    agent_service_server::AgentService, coordinator_message::Body,
+};
+use rollcall_common::timefmt::{ms_of, now_ms};
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+use tokio_stream::{Stream, StreamExt, wrappers::ReceiverStream};
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::auth::agent_caller;
+use crate::hub::OUTBOUND_CAPACITY;
+use crate::ingest::IngestItem;
+use crate::rate::TokenBucket;
+use crate::state::Coordinator;
+use crate::store::{HelloRecord, NewAgent, ReportRecord, StoreError};
+use crate::validate;
+
+/// How long a new stream may take to say hello.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(15);
+const MAX_TOKEN_LEN: usize = 256;
+const MAX_CSR_LEN: usize = 16 * 1024;
+
+pub struct AgentApi {
+    pub coordinator: Arc<Coordinator>,
+}
+
+pub fn hash_token(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+fn store_status(error: StoreError) -> Status {
+    match error {
+        StoreError::TokenUnknown | StoreError::TokenExpired | StoreError::TokenUsedUp | StoreError::TokenRevoked => {
+            Status::permission_denied(error.to_string())
+        }
+        StoreError::NotFound(what) => Status::not_found(what),
+        StoreError::Unavailable(_) => Status::unavailable(error.to_string()),
+        StoreError::Other(_) => Status::internal("store error"),
+    }
+}
+
+type CoordinatorStream = Pin<Box<dyn Stream<Item = Result<CoordinatorMessage, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl AgentService for AgentApi {
+    async fn enroll(&self, request: Request<EnrollRequest>) -> Result<Response<EnrollResponse>, Status> {
+        let coordinator = &self.coordinator;
+        let body = request.into_inner();
+        if body.token.is_empty() || body.token.len() > MAX_TOKEN_LEN {
+            return Err(Status::invalid_argument("an enrollment token is required"));
+        }
+        if body.csr_pem.len() > MAX_CSR_LEN {
+            return Err(Status::invalid_argument("certificate signing request is too large"));
+        }
+        let hostname = body.hostname.trim();
+        if hostname.is_empty() || hostname.len() > validate::MAX_HOSTNAME {
+            return Err(Status::invalid_argument("hostname must be 1-253 bytes"));
+        }
+        let agent_id = uuid::Uuid::now_v7().to_string();
+        // Sign first: a bad CSR must not spend a token use.
+        let certificate_pem = coordinator
+            .ca
+            .issue_agent(&body.csr_pem, &agent_id, coordinator.config.agent_cert_lifetime)
+            .map_err(|error| Status::invalid_argument(format!("{error:#}")))?;
+        let facts = rollcall_common::pki::first_cert_der(&certificate_pem)
+            .and_then(|der| cert_facts(&der))
+            .map_err(|_| Status::internal("issued certificate is unreadable"))?;
+        let labels = coordinator
+            .store
+            .enroll_agent(
+                hash_token(&body.token),
+                now_ms(),
+                NewAgent {
+                    id: agent_id.clone(),
+                    hostname: hostname.to_string(),
+                    enrolled_at_ms: now_ms(),
+                    cert_serial: facts.serial,
+                    cert_not_after_ms: ms_of(facts.not_after),
+                },
+            )
+            .await
+            .map_err(|error| {
+                tracing::warn!(%error, hostname, "enrollment refused");
+                store_status(error)
+            })?;
+        tracing::info!(agent_id, hostname, "agent enrolled");
+        Ok(Response::new(EnrollResponse {
+            agent_id,
+            certificate_pem,
+            ca_pem: coordinator.ca_pem.clone(),
+            labels: labels.into_iter().collect(),
+        }))
+    }
+
+    type ConnectStream = CoordinatorStream;
+
+    async fn connect(&self, request: Request<Streaming<AgentMessage>>) -> Result<Response<Self::ConnectStream>, Status> {
+        let coordinator = self.coordinator.clone();
+        let agent_id = agent_caller(&request, &coordinator.revocation)?;
+        let mut inbound = request.into_inner();
+
+        let first = tokio::time::timeout(HELLO_TIMEOUT, inbound.next())
+            .await
+            .map_err(|_| Status::deadline_exceeded("no hello within 15s"))?;
+        let hello = match first {
+            Some(Ok(AgentMessage { body: Some(agent_message::Body::Hello(hello)) })) => hello,
+            Some(Ok(_)) => return Err(Status::invalid_argument("the first message on a stream must be hello")),
+            Some(Err(status)) => return Err(status),
+            None => return Err(Status::cancelled("stream closed before hello")),
+        };
+        validate::hello(&hello)?;
+        let policy_version = hello.policy_version;
+        let last_stored_seq = coordinator
+            .store
+            .agent_connected(HelloRecord {
+                agent_id: agent_id.clone(),
+                hostname: hello.hostname.clone(),
+                agent_version: hello.agent_version.clone(),
+                role: hello.role,
+                labels: hello.labels.into_iter().collect(),
+                product: hello.product.unwrap_or_default(),
+                host: hello.host.unwrap_or_default(),
+                at_ms: now_ms(),
+            })
+            .await
+            .map_err(|error| match error {
+                StoreError::NotFound(_) => Status::permission_denied("unknown or revoked agent"),
+                other => store_status(other),
+            })?;
+
+        let (tx, rx) = mpsc::channel(OUTBOUND_CAPACITY);
+        let cancel = coordinator.shutdown.child_token();
+        let session = coordinator.hub.register(&agent_id, tx.clone(), cancel.clone());
+        tracing::info!(agent_id, session = session.id, "agent connected");
+
+        let welcome = CoordinatorMessage {
+            body: Some(Body::Welcome(proto::Welcome {
+                agent_id: agent_id.clone(),
+                last_stored_seq,
+                heartbeat_interval_ms: u32::try_from(coordinator.config.heartbeat_interval.as_millis()).unwrap_or(u32::MAX),
+                now_ms: now_ms(),
+            })),
+        };
+        // The channel is new and empty: these cannot block for long.
+        let _ = tx.send(Ok(welcome)).await;
+        let current_policy = coordinator.policy.borrow().clone();
+        if let Some(policy) = current_policy
+            && policy.version != policy_version
+        {
+            let _ = tx.send(Ok(CoordinatorMessage { body: Some(Body::Policy((*policy).clone())) })).await;
+        }
+
+        let reader_coordinator = coordinator.clone();
+        let reader_cancel = cancel.clone();
+        let session_id = session.id;
+        tokio::spawn(async move {
+            let reason = read_stream(&reader_coordinator, &agent_id, &mut inbound, &tx, &reader_cancel).await;
+            tracing::info!(agent_id, session = session_id, reason, "agent stream ended");
+            reader_cancel.cancel();
+            reader_coordinator.hub.unregister(&agent_id, session_id);
+            if !reader_coordinator.hub.is_connected(&agent_id)
+                && let Err(error) = reader_coordinator.store.agent_disconnected(&agent_id, now_ms()).await
+            {
+                tracing::warn!(%error, agent_id, "could not record disconnect");
+            }
+        });
+
+        // The response ends when the session is cancelled (shutdown, revoke,
+        // a newer stream), so long-lived streams never hold up a drain.
+        let outbound = futures_util::StreamExt::take_until(ReceiverStream::new(rx), cancel.cancelled_owned());
+        Ok(Response::new(Box::pin(outbound)))
+    }
+}
+
+/// Reads the agent's messages until the stream ends; returns why it ended.
+async fn read_stream(
+    coordinator: &Arc<Coordinator>,
+    agent_id: &str,
+    inbound: &mut Streaming<AgentMessage>,
+    tx: &crate::hub::Outbound,
+    cancel: &tokio_util::sync::CancellationToken,
+) -> &'static str {
+    let config = &coordinator.config;
+    let mut bucket = TokenBucket::new(config.report_rate_per_sec, config.report_burst);
+    loop {
+        let message = tokio::select! {
+            () = cancel.cancelled() => return "cancelled",
+            message = inbound.next() => message,
+        };
+        let body = match message {
+            None => return "closed by agent",
+            Some(Err(_)) => return "transport error",
+            Some(Ok(AgentMessage { body: None })) => continue,
+            Some(Ok(AgentMessage { body: Some(body) })) => body,
+        };
+        coordinator.note_seen(agent_id, now_ms());
+        match body {
+            agent_message::Body::Hello(_) => {
+                let _ = tx.try_send(Err(Status::invalid_argument("hello may only open a stream")));
+                return "second hello";
+            }
+            agent_message::Body::Heartbeat(_) => {}
+            agent_message::Body::Report(report) => {
+                if let Err(status) = validate::report(&report) {
+                    tracing::warn!(agent_id, %status, "refused a malformed report");
+                    let _ = tx.try_send(Err(status));
+                    return "malformed report";
+                }
+                if !bucket.try_take() {
+                    let _ = tx.try_send(Err(Status::resource_exhausted("report rate limit exceeded; slow down")));
+                    return "rate limited";
+                }
+                let item = IngestItem {
+                    record: ReportRecord {
+                        agent_id: agent_id.to_string(),
+                        received_at_ms: now_ms(),
+                        report,
+                    },
+                    reply: tx.clone(),
+                };
+                if coordinator.ingest.submit(item).await.is_err() {
+                    return "shutting down";
+                }
+            }
+            agent_message::Body::Renew(renew) => {
+                if renew.csr_pem.len() > MAX_CSR_LEN {
+                    let _ = tx.try_send(Err(Status::invalid_argument("certificate signing request is too large")));
+                    return "oversized csr";
+                }
+                match renew_certificate(coordinator, agent_id, &renew.csr_pem).await {
+                    Ok(certificate_pem) => {
+                        let message = CoordinatorMessage {
+                            body: Some(Body::Renewed(proto::RenewResponse { certificate_pem })),
+                        };
+                        if tx.send(Ok(message)).await.is_err() {
+                            return "stream closed";
+                        }
+                    }
+                    Err(status) => {
+                        tracing::warn!(agent_id, %status, "certificate renewal refused");
+                        let _ = tx.try_send(Err(status));
+                        return "renewal refused";
+                    }
+                }
+            }
+            agent_message::Body::Receipt(receipt) => {
+                tracing::debug!(agent_id, command = receipt.command_id, accepted = receipt.accepted, "command receipt");
+            }
+        }
+    }
+}
+
+async fn renew_certificate(coordinator: &Coordinator, agent_id: &str, csr_pem: &str) -> Result<String, Status> {
+    let certificate_pem = coordinator
+        .ca
+        .issue_agent(csr_pem, agent_id, coordinator.config.agent_cert_lifetime)
+        .map_err(|error| Status::invalid_argument(format!("{error:#}")))?;
+    let facts = rollcall_common::pki::first_cert_der(&certificate_pem)
+        .and_then(|der| cert_facts(&der))
+        .map_err(|_| Status::internal("issued certificate is unreadable"))?;
+    coordinator
+        .store
+        .record_certificate(agent_id, &facts.serial, ms_of(facts.not_after))
+        .await
+        .map_err(store_status)?;
+    tracing::info!(agent_id, "agent certificate renewed");
+    Ok(certificate_pem)
+}

@@ -1,0 +1,25 @@
+//! Output: readable tables for people, stable JSON for scripts.
+
+use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Json,
+}
+
+pub fn table(header: &[&str]) -> Table {
+    let mut table = Table::new();
+    table
+        .load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(header.to_vec());
+    table
+}
+
+pub fn print_json<T: Serialize>(value: &T) -> Result<(), super::CliError> {
+    let text = serde_json::to_string_pretty(value).map_err(|error| super::CliError::new(1, format!("encode JSON: {error}")))?;
+    println!("{text}");
+    Ok(())
+}

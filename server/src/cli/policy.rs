@@ -1,0 +1,53 @@
+//! `rollcall policy apply FILE`, `rollcall policy show`.
+
+use std::path::PathBuf;
+
+use rollcall_common::proto;
+
+use super::output::{OutputFormat, print_json};
+use super::{AdminClient, CliError, CliResult};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum PolicyCommand {
+    /// Validate a policy file and make it the fleet policy (pushed to agents).
+    #[command(after_help = "Example:\n  rollcall policy apply deploy/examples/policy.toml")]
+    Apply { file: PathBuf },
+    /// Print the current fleet policy.
+    Show,
+}
+
+pub async fn run(client: &AdminClient, format: OutputFormat, command: PolicyCommand) -> CliResult {
+    let mut inner = client.inner.clone();
+    match command {
+        PolicyCommand::Apply { file } => {
+            let text = rollcall_common::files::read_bounded_utf8(&file, 256 * 1024)
+                .map_err(|error| CliError::new(2, format!("{error:#}")))?;
+            // Check locally first so a typo is reported with its line before any call.
+            rollcall_common::policy::Policy::from_toml_str(&text)
+                .map_err(|error| CliError::new(2, format!("invalid policy {}: {error}", file.display())))?;
+            let response = inner.apply_policy(proto::ApplyPolicyRequest { toml: text }).await?.into_inner();
+            match format {
+                OutputFormat::Json => print_json(&serde_json::json!({"version": response.version, "pushed": response.pushed})),
+                OutputFormat::Table => {
+                    println!("policy version {} applied; pushed to {} connected agents", response.version, response.pushed);
+                    Ok(())
+                }
+            }
+        }
+        PolicyCommand::Show => {
+            let doc = inner.get_policy(proto::GetPolicyRequest {}).await?.into_inner();
+            match format {
+                OutputFormat::Json => print_json(&serde_json::json!({"version": doc.version, "toml": doc.toml})),
+                OutputFormat::Table => {
+                    if doc.version == 0 {
+                        println!("# no policy applied; agents use the defaults");
+                    } else {
+                        println!("# policy version {}", doc.version);
+                        print!("{}", doc.toml);
+                    }
+                    Ok(())
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! `rollcall token create|list|revoke`.
+
+use std::time::Duration;
+
+use rollcall_common::proto;
+use serde::Serialize;
+
+use super::output::{OutputFormat, print_json, table};
+use super::{AdminClient, CliError, CliResult};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum TokenCommand {
+    /// Create an enrollment token; the token is printed alone on the last line.
+    #[command(after_help = "Example:\n  rollcall token create --uses 100 --ttl 24h --label site=osaka")]
+    Create {
+        /// How many agents may enroll with it.
+        #[arg(long, default_value_t = 1)]
+        uses: u32,
+        /// How long it stays valid (default: the coordinator's, 1h).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        ttl: Option<Duration>,
+        /// Labels given to every agent enrolled with it (k=v, repeatable).
+        #[arg(long = "label", value_parser = parse_label)]
+        labels: Vec<(String, String)>,
+    },
+    /// List tokens (never the secrets).
+    List,
+    /// Revoke a token by id.
+    Revoke { id: String },
+}
+
+fn parse_label(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("{text:?} is not key=value"))
+}
+
+#[derive(Debug, Serialize)]
+struct TokenJson {
+    id: String,
+    created_at: String,
+    expires_at: String,
+    uses_left: u32,
+    uses_total: u32,
+    labels: std::collections::BTreeMap<String, String>,
+    revoked: bool,
+    created_by: String,
+}
+
+pub async fn run(client: &AdminClient, format: OutputFormat, command: TokenCommand) -> CliResult {
+    let mut inner = client.inner.clone();
+    match command {
+        TokenCommand::Create { uses, ttl, labels } => {
+            if uses == 0 {
+                return Err(CliError::new(2, "--uses must be at least 1"));
+            }
+            let response = inner
+                .create_token(proto::CreateTokenRequest {
+                    uses,
+                    ttl_seconds: ttl.map(|ttl| ttl.as_secs().max(1)).unwrap_or(0),
+                    labels: labels.into_iter().collect(),
+                })
+                .await?
+                .into_inner();
+            match format {
+                OutputFormat::Json => {
+                    print_json(&serde_json::json!({"id": response.id, "expires_at": response.expires_at, "uses": uses, "token": response.token}))?;
+                }
+                OutputFormat::Table => {
+                    eprintln!("token {} for {uses} enrollment(s), valid until {} (shown once):", response.id, response.expires_at);
+                    println!("{}", response.token);
+                }
+            }
+            Ok(())
+        }
+        TokenCommand::List => {
+            let tokens: Vec<TokenJson> = inner
+                .list_tokens(proto::ListTokensRequest {})
+                .await?
+                .into_inner()
+                .tokens
+                .into_iter()
+                .map(|t| TokenJson {
+                    id: t.id,
+                    created_at: t.created_at,
+                    expires_at: t.expires_at,
+                    uses_left: t.uses_left,
+                    uses_total: t.uses_total,
+                    labels: t.labels.into_iter().collect(),
+                    revoked: t.revoked,
+                    created_by: t.created_by,
+                })
+                .collect();
+            match format {
+                OutputFormat::Json => print_json(&tokens),
+                OutputFormat::Table => {
+                    let mut out = table(&["ID", "USES LEFT", "EXPIRES", "LABELS", "REVOKED", "CREATED BY"]);
+                    for t in &tokens {
+                        out.add_row(vec![
+                            t.id.clone(),
+                            format!("{}/{}", t.uses_left, t.uses_total),
+                            t.expires_at.clone(),
+                            t.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
+                            t.revoked.to_string(),
+                            t.created_by.clone(),
+                        ]);
+                    }
+                    println!("{out}");
+                    Ok(())
+                }
+            }
+        }
+        TokenCommand::Revoke { id } => {
+            inner.revoke_token(proto::RevokeTokenRequest { id: id.clone() }).await?;
+            match format {
+                OutputFormat::Json => print_json(&serde_json::json!({"id": id, "revoked": true})),
+                OutputFormat::Table => {
+                    println!("revoked token {id}");
+                    Ok(())
+                }
+            }
+        }
+    }
+}

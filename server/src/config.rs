@@ -1,0 +1,71 @@
+//! The coordinator's run-time settings, checked before anything binds.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::bail;
+
+/// Settings of `rollcall-server serve`. Every limit is explicit so a
+/// hostile or broken peer meets a wall, not a resource leak.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub data_dir: PathBuf,
+    /// Lifetime of agent certificates; agents renew at about half of it.
+    pub agent_cert_lifetime: Duration,
+    /// How often agents send a heartbeat.
+    pub heartbeat_interval: Duration,
+    /// Largest gRPC message accepted from a peer, and sent to one.
+    pub max_message_bytes: usize,
+    /// TLS handshakes in progress at once; more wait in the accept queue.
+    pub max_pending_handshakes: usize,
+    pub handshake_timeout: Duration,
+    /// Established connections at once; beyond it new ones are closed.
+    pub max_connections: usize,
+    /// Reports per agent per second (sustained), with a burst allowance.
+    pub report_rate_per_sec: f64,
+    pub report_burst: f64,
+    /// Bound on the graceful drain at shutdown.
+    pub shutdown_grace: Duration,
+    /// Default lifetime of an enrollment token.
+    pub token_default_ttl: Duration,
+    /// Reports stored per transaction at most.
+    pub ingest_batch: usize,
+}
+
+impl ServeConfig {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        ServeConfig {
+            data_dir: data_dir.into(),
+            agent_cert_lifetime: Duration::from_secs(7 * 24 * 3600),
+            heartbeat_interval: Duration::from_secs(30),
+            max_message_bytes: 1024 * 1024,
+            max_pending_handshakes: 512,
+            handshake_timeout: Duration::from_secs(10),
+            max_connections: 200_000,
+            report_rate_per_sec: 5.0,
+            report_burst: 200.0,
+            shutdown_grace: Duration::from_secs(10),
+            token_default_ttl: Duration::from_secs(3600),
+            ingest_batch: 4096,
+        }
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.agent_cert_lifetime < Duration::from_secs(60) {
+            bail!("agent certificate lifetime must be at least 1m");
+        }
+        if self.heartbeat_interval < Duration::from_millis(100) {
+            bail!("heartbeat interval must be at least 100ms");
+        }
+        if self.max_message_bytes < 16 * 1024 {
+            bail!("max message size must be at least 16 KiB");
+        }
+        if self.max_pending_handshakes == 0 || self.max_connections == 0 || self.ingest_batch == 0 {
+            bail!("handshake, connection and batch limits must be positive");
+        }
+        if !(self.report_rate_per_sec > 0.0 && self.report_burst >= 1.0) {
+            bail!("report rate must be positive and the burst at least 1");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,102 @@
+//! Live agent streams on this coordinator: agent id → the sender of its
+//! outbound stream.
+//!
+//! Each stream's outbound queue is bounded ([`OUTBOUND_CAPACITY`]); the
+//! overflow policy is per message kind: acknowledgements are cumulative so a
+//! dropped one is covered by the next (try_send, drop on full); commands and
+//! policy wait for room up to a short deadline, after which the stream is
+//! considered stuck and cut (the agent reconnects and catches up).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rollcall_common::proto::CoordinatorMessage;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tonic::Status;
+
+pub const OUTBOUND_CAPACITY: usize = 64;
+
+pub type Outbound = mpsc::Sender<Result<CoordinatorMessage, Status>>;
+
+#[derive(Clone)]
+pub struct Session {
+    pub id: u64,
+    pub tx: Outbound,
+    pub cancel: CancellationToken,
+}
+
+#[derive(Default)]
+pub struct Hub {
+    sessions: Mutex<HashMap<String, Session>>,
+    next_id: AtomicU64,
+}
+
+impl Hub {
+    /// Registers a new stream for `agent_id`, cutting an older one (an agent
+    /// that reconnects before its old stream timed out).
+    pub fn register(&self, agent_id: &str, tx: Outbound, cancel: CancellationToken) -> Session {
+        let session = Session {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed) + 1,
+            tx,
+            cancel,
+        };
+        let previous = self
+            .sessions
+            .lock()
+            .ok()
+            .and_then(|mut sessions| sessions.insert(agent_id.to_string(), session.clone()));
+        if let Some(previous) = previous {
+            previous.cancel.cancel();
+        }
+        session
+    }
+
+    /// Removes the session if it is still the current one.
+    pub fn unregister(&self, agent_id: &str, session_id: u64) {
+        if let Ok(mut sessions) = self.sessions.lock()
+            && sessions.get(agent_id).is_some_and(|current| current.id == session_id)
+        {
+            sessions.remove(agent_id);
+        }
+    }
+
+    pub fn get(&self, agent_id: &str) -> Option<Session> {
+        self.sessions.lock().ok()?.get(agent_id).cloned()
+    }
+
+    pub fn is_connected(&self, agent_id: &str) -> bool {
+        self.sessions.lock().is_ok_and(|sessions| sessions.contains_key(agent_id))
+    }
+
+    pub fn len(&self) -> usize {
+        self.sessions.lock().map(|sessions| sessions.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every live session (for broadcasts such as a new policy).
+    pub fn all(&self) -> Vec<(String, Session)> {
+        self.sessions
+            .lock()
+            .map(|sessions| sessions.iter().map(|(id, s)| (id.clone(), s.clone())).collect())
+            .unwrap_or_default()
+    }
+
+    /// Ends the agent's stream with `status`; true when it had one here.
+    pub fn disconnect(&self, agent_id: &str, status: Status) -> bool {
+        let session = self.sessions.lock().ok().and_then(|mut sessions| sessions.remove(agent_id));
+        match session {
+            Some(session) => {
+                // Best effort: the status tells the agent why; the cancel ends the stream regardless.
+                let _ = session.tx.try_send(Err(status));
+                session.cancel.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+}

@@ -1,0 +1,33 @@
+//! rollcall-server: the coordinator, and the `rollcall` admin CLI.
+//!
+//! Entry points: [`server::run`] serves one coordinator on a listener the
+//! caller bound until the caller's cancellation token fires;
+//! [`data_dir::DataDir::init`] creates a data dir; [`cli`] holds the admin
+//! CLI and [`main_entry`] the `rollcall-server` command line.
+//!
+//! Code map:
+//! - [`agent_service`], [`admin_service`]: the two gRPC services.
+//! - [`hub`]: live agent streams; [`ingest`]: batched durable ingest.
+//! - [`store`]: the storage trait and its SQLite implementation.
+//! - [`listener`]: bounded TLS accept loop; [`auth`], [`revocation`]: who is calling.
+//! - [`health`], [`rate`], [`validate`], [`selector`], [`config`], [`state`].
+
+pub mod admin_service;
+pub mod agent_service;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod data_dir;
+pub mod demo;
+pub mod health;
+pub mod hub;
+pub mod ingest;
+pub mod listener;
+pub mod main_entry;
+pub mod rate;
+pub mod revocation;
+pub mod selector;
+pub mod server;
+pub mod state;
+pub mod store;
+pub mod validate;

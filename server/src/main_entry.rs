@@ -1,0 +1,209 @@
+//! The `rollcall-server` command line: parse, set up tracing, wire signals,
+//! hand over to the library.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use rollcall_common::pki::AdminRole;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::ServeConfig;
+use crate::data_dir::{DataDir, write_admin_identity};
+
+/// Exit code for a configuration the coordinator refuses (EX_CONFIG).
+pub const EXIT_BAD_CONFIG: u8 = 78;
+
+#[derive(Debug, Parser)]
+#[command(name = "rollcall-server", version, about = "The rollcall coordinator: tracks security-agent rollouts and diagnoses stragglers")]
+pub struct ServerCli {
+    /// Log JSON lines instead of human-readable text.
+    #[arg(long, global = true, env = "ROLLCALL_LOG_JSON")]
+    pub log_json: bool,
+    #[command(subcommand)]
+    pub command: ServerCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServerCommand {
+    /// Create a data dir: CA, server certificate, local admin identity, store.
+    #[command(after_help = "Example:\n  rollcall-server init --data-dir /var/lib/rollcall --san coordinator.example.com")]
+    Init {
+        #[arg(long, env = "ROLLCALL_DATA_DIR")]
+        data_dir: PathBuf,
+        /// Extra names or IP addresses for the server certificate (localhost
+        /// and 127.0.0.1 are always included).
+        #[arg(long = "san")]
+        sans: Vec<String>,
+    },
+    /// Serve agents and admins.
+    #[command(after_help = "Example:\n  rollcall-server serve --data-dir /var/lib/rollcall --listen 0.0.0.0:7443")]
+    Serve(ServeArgs),
+    /// Check the data dir and settings without serving (for ExecStartPre).
+    Validate(ServeArgs),
+    /// Issue an admin identity (ca.pem, cert.pem, key.pem) with a role.
+    #[command(after_help = "Example:\n  rollcall-server admin-cert --data-dir /var/lib/rollcall --name alice --role operator --out ./alice")]
+    AdminCert {
+        #[arg(long, env = "ROLLCALL_DATA_DIR")]
+        data_dir: PathBuf,
+        #[arg(long)]
+        name: String,
+        /// viewer, operator or admin.
+        #[arg(long)]
+        role: AdminRole,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// A coordinator on a temporary embedded store plus a small local fleet.
+    Demo(crate::demo::DemoArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    #[arg(long, env = "ROLLCALL_DATA_DIR")]
+    pub data_dir: PathBuf,
+    #[arg(long, env = "ROLLCALL_LISTEN", default_value = "127.0.0.1:7443")]
+    pub listen: SocketAddr,
+    /// Agent heartbeat interval.
+    #[arg(long, env = "ROLLCALL_HEARTBEAT_INTERVAL", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub heartbeat_interval: Duration,
+    /// Lifetime of agent certificates (renewed at about half).
+    #[arg(long, env = "ROLLCALL_AGENT_CERT_LIFETIME", default_value = "7d", value_parser = humantime::parse_duration)]
+    pub agent_cert_lifetime: Duration,
+    /// Largest gRPC message in either direction, in bytes.
+    #[arg(long, env = "ROLLCALL_MAX_MESSAGE_BYTES", default_value_t = 1024 * 1024)]
+    pub max_message_bytes: usize,
+    /// TLS handshakes in progress at once.
+    #[arg(long, env = "ROLLCALL_MAX_PENDING_HANDSHAKES", default_value_t = 512)]
+    pub max_pending_handshakes: usize,
+    /// Established connections at once.
+    #[arg(long, env = "ROLLCALL_MAX_CONNECTIONS", default_value_t = 200_000)]
+    pub max_connections: usize,
+    /// Bound on the graceful drain at shutdown.
+    #[arg(long, env = "ROLLCALL_SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub shutdown_grace: Duration,
+}
+
+impl ServeArgs {
+    pub fn to_config(&self) -> ServeConfig {
+        let mut config = ServeConfig::new(&self.data_dir);
+        config.heartbeat_interval = self.heartbeat_interval;
+        config.agent_cert_lifetime = self.agent_cert_lifetime;
+        config.max_message_bytes = self.max_message_bytes;
+        config.max_pending_handshakes = self.max_pending_handshakes;
+        config.max_connections = self.max_connections;
+        config.shutdown_grace = self.shutdown_grace;
+        config
+    }
+}
+
+/// `main` of `rollcall-server`.
+pub fn main() -> ExitCode {
+    let cli = ServerCli::parse();
+    rollcall_common::logging::init(cli.log_json);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(dispatch(cli.command));
+    // Do not wait for stray blocking tasks at exit.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(command: ServerCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        ServerCommand::Init { data_dir, sans } => {
+            let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+            names.extend(sans);
+            names.dedup();
+            let dir = DataDir::new(&data_dir);
+            dir.init(&names)?;
+            println!("initialised {}", data_dir.display());
+            println!("  CA for agents:   {}", dir.ca_cert().display());
+            println!("  admin identity:  {}", dir.admin_dir().display());
+            println!("next: rollcall-server serve --data-dir {}", data_dir.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        ServerCommand::Validate(args) => {
+            let config = args.to_config();
+            if let Err(error) = validate(&config) {
+                eprintln!("error: {error:#}");
+                return Ok(ExitCode::from(EXIT_BAD_CONFIG));
+            }
+            println!("configuration and data dir {} are valid", config.data_dir.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        ServerCommand::Serve(args) => {
+            let config = args.to_config();
+            if let Err(error) = validate(&config) {
+                eprintln!("error: {error:#}");
+                return Ok(ExitCode::from(EXIT_BAD_CONFIG));
+            }
+            let listener = tokio::net::TcpListener::bind(args.listen)
+                .await
+                .with_context(|| format!("listen on {}", args.listen))?;
+            tracing::info!(listen = %args.listen, "listening");
+            let shutdown = CancellationToken::new();
+            let signal_task = tokio::spawn(shutdown_on_signal(shutdown.clone()));
+            let result = crate::server::run(config, listener, shutdown.clone()).await;
+            signal_task.abort();
+            result?;
+            Ok(ExitCode::SUCCESS)
+        }
+        ServerCommand::AdminCert { data_dir, name, role, out } => {
+            let ca = DataDir::new(&data_dir).load_ca()?;
+            write_admin_identity(&ca, &name, role, &out)?;
+            println!("wrote admin identity {name} ({role}) to {}", out.display());
+            println!("use it with: rollcall --identity {} …", out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        ServerCommand::Demo(args) => crate::demo::run(args).await.map(|()| ExitCode::SUCCESS),
+    }
+}
+
+/// Everything `serve` checks before binding a port.
+pub fn validate(config: &ServeConfig) -> anyhow::Result<()> {
+    config.validate()?;
+    DataDir::new(&config.data_dir).load_pki()?;
+    Ok(())
+}
+
+/// Cancels `shutdown` on SIGTERM or SIGINT.
+pub async fn shutdown_on_signal(shutdown: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM");
+                let _ = ctrl_c.await;
+                shutdown.cancel();
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+    tracing::info!("shutdown requested");
+    shutdown.cancel();
+}

@@ -1,0 +1,158 @@
+//! `run`: one coordinator serving on a listener the caller bound, until the
+//! caller's shutdown token fires.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use rollcall_common::proto::{
+    self, admin_service_server::AdminServiceServer, agent_service_server::AgentServiceServer,
+};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+
+use crate::admin_service::AdminApi;
+use crate::agent_service::AgentApi;
+use crate::config::ServeConfig;
+use crate::data_dir::DataDir;
+use crate::health::HealthState;
+use crate::hub::Hub;
+use crate::listener::{self, ListenerLimits};
+use crate::revocation::RevocationList;
+use crate::state::Coordinator;
+use crate::store::Store;
+use crate::store::sqlite::SqliteStore;
+
+/// Opens the store the config names (SQLite under the data dir by default).
+pub fn open_store(config: &ServeConfig) -> anyhow::Result<Arc<dyn Store>> {
+    let data_dir = DataDir::new(&config.data_dir);
+    Ok(Arc::new(SqliteStore::open(&data_dir.sqlite_path())?))
+}
+
+/// Serves until `shutdown` fires, then drains within `shutdown_grace`.
+pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+    config.validate()?;
+    let data_dir = DataDir::new(&config.data_dir);
+    let pki = data_dir.load_pki()?;
+    let store = open_store(&config)?;
+    store.reset_connections().await.context("reset connection flags")?;
+
+    let revocation = Arc::new(RevocationList::default());
+    revocation.replace(store.revoked().await.context("load revocations")?);
+    let tls = rollcall_common::tls::server_config(pki.ca.cert_pem(), &pki.server_cert_pem, &pki.server_key_pem, revocation.clone())?;
+
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    let health = HealthState::new(health_reporter);
+    health.set_serving(true).await;
+
+    let policy = store.current_policy().await.context("load policy")?.map(|row| {
+        Arc::new(proto::PolicyDoc {
+            version: row.version,
+            toml: row.toml,
+        })
+    });
+    let (policy_tx, _) = watch::channel(policy);
+
+    // The ingest worker outlives the stream tasks: it drains after they stop.
+    let ingest_shutdown = CancellationToken::new();
+    let (ingest, ingest_task) = crate::ingest::spawn(store.clone(), health.clone(), config.ingest_batch, ingest_shutdown.clone());
+
+    let streams = shutdown.child_token();
+    let coordinator = Arc::new(Coordinator {
+        ca_pem: pki.ca.cert_pem().to_string(),
+        ca: pki.ca,
+        store: store.clone(),
+        hub: Hub::default(),
+        revocation,
+        ingest,
+        health,
+        policy: policy_tx,
+        seen: Mutex::new(HashMap::new()),
+        shutdown: streams.clone(),
+        config: config.clone(),
+        connections: Arc::new(listener::ConnectionCount::default()),
+    });
+
+    let heartbeat_task = tokio::spawn(flush_heartbeats(coordinator.clone(), shutdown.clone()));
+
+    let limits = ListenerLimits {
+        max_pending_handshakes: config.max_pending_handshakes,
+        handshake_timeout: config.handshake_timeout,
+        max_connections: config.max_connections,
+    };
+    let accepted = listener::spawn(
+        listener,
+        tokio_rustls::TlsAcceptor::from(Arc::new(tls)),
+        limits,
+        coordinator.connections.clone(),
+        shutdown.clone(),
+    );
+
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .context("build reflection service")?;
+    let max = config.max_message_bytes;
+    let agent_api = AgentServiceServer::new(AgentApi { coordinator: coordinator.clone() })
+        .max_decoding_message_size(max)
+        .max_encoding_message_size(max);
+    let admin_api = AdminServiceServer::new(AdminApi { coordinator: coordinator.clone() })
+        .max_decoding_message_size(max)
+        .max_encoding_message_size(max);
+
+    let shutdown_signal = shutdown.clone();
+    let serve = tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(std::time::Duration::from_secs(10)))
+        .http2_max_pending_accept_reset_streams(Some(50))
+        .http2_max_local_error_reset_streams(Some(256))
+        .http2_max_header_list_size(16 * 1024)
+        .max_concurrent_streams(Some(64))
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(agent_api)
+        .add_service(admin_api)
+        .serve_with_incoming_shutdown(ReceiverStream::new(accepted), async move { shutdown_signal.cancelled().await });
+
+    tracing::info!(data_dir = %config.data_dir.display(), "coordinator serving");
+    let mut serve = std::pin::pin!(serve);
+    tokio::select! {
+        result = &mut serve => result.context("serve gRPC")?,
+        () = shutdown.cancelled() => {
+            // Streams end when `streams` (a child of shutdown) is cancelled;
+            // the HTTP/2 drain then finishes, bounded by the grace period.
+            match tokio::time::timeout(config.shutdown_grace, &mut serve).await {
+                Ok(result) => result.context("serve gRPC")?,
+                Err(_) => tracing::warn!(grace = ?config.shutdown_grace, "drain exceeded the grace period; closing the rest"),
+            }
+        }
+    }
+    // Stop taking reports, store what is queued, then record last heartbeats.
+    ingest_shutdown.cancel();
+    let _ = tokio::time::timeout(config.shutdown_grace, ingest_task).await;
+    let _ = heartbeat_task.await;
+    let seen = coordinator.take_seen();
+    if let Err(error) = store.touch_agents(seen).await {
+        tracing::warn!(%error, "could not record the last heartbeats");
+    }
+    tracing::info!("coordinator stopped");
+    Ok(())
+}
+
+async fn flush_heartbeats(coordinator: Arc<Coordinator>, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(coordinator.config.heartbeat_interval.min(std::time::Duration::from_secs(5)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let seen = coordinator.take_seen();
+        if let Err(error) = coordinator.store.touch_agents(seen).await {
+            tracing::warn!(%error, "could not record heartbeats");
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! What every service of one coordinator shares.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use rollcall_common::pki::CertAuthority;
+use rollcall_common::proto;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::ServeConfig;
+use crate::health::HealthState;
+use crate::hub::Hub;
+use crate::ingest::IngestHandle;
+use crate::revocation::RevocationList;
+use crate::store::Store;
+
+pub struct Coordinator {
+    pub config: ServeConfig,
+    pub store: Arc<dyn Store>,
+    pub ca: CertAuthority,
+    pub ca_pem: String,
+    pub hub: Hub,
+    pub revocation: Arc<RevocationList>,
+    pub ingest: IngestHandle,
+    pub health: HealthState,
+    /// The current policy, pushed to every stream when it changes.
+    pub policy: watch::Sender<Option<Arc<proto::PolicyDoc>>>,
+    /// Heartbeats since the last flush: agent id → last seen (ms).
+    pub seen: Mutex<HashMap<String, i64>>,
+    pub shutdown: CancellationToken,
+    /// Established TLS connections (all kinds).
+    pub connections: Arc<crate::listener::ConnectionCount>,
+}
+
+impl Coordinator {
+    pub fn note_seen(&self, agent_id: &str, at_ms: i64) {
+        if let Ok(mut seen) = self.seen.lock() {
+            seen.insert(agent_id.to_string(), at_ms);
+        }
+    }
+
+    pub fn take_seen(&self) -> Vec<(String, i64)> {
+        self.seen
+            .lock()
+            .map(|mut seen| seen.drain().collect())
+            .unwrap_or_default()
+    }
+}

@@ -1,0 +1,560 @@
+//! The embedded store: one SQLite file under the data dir, WAL mode.
+//!
+//! One writer connection (SQLite allows one writer at a time anyway) behind a
+//! mutex, plus a small pool of reader connections so admin queries never wait
+//! behind ingest. Every call runs on tokio's blocking pool: SQLite calls block.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use prost::Message;
+use rollcall_common::proto;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{
+    AgentRow, HelloRecord, NewAgent, NewToken, PolicyRow, ReportRecord, RevokedSets, Store,
+    StoreError, StoreResult, TokenRow,
+};
+
+/// Schema migrations, applied in order; the index + 1 is the schema version.
+const MIGRATIONS: &[&str] = &[include_str!("schema_sqlite.sql")];
+
+const READER_POOL: usize = 4;
+
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Arc<Mutex<Connection>>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+}
+
+fn map_err(error: rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode;
+    if let rusqlite::Error::SqliteFailure(failure, _) = &error
+        && matches!(
+            failure.code,
+            ErrorCode::DiskFull | ErrorCode::ReadOnly | ErrorCode::CannotOpen | ErrorCode::SystemIoFailure
+        )
+    {
+        return StoreError::Unavailable(error.to_string());
+    }
+    StoreError::Other(error.to_string())
+}
+
+fn open(path: &Path) -> Result<Connection, rusqlite::Error> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    // FULL: a commit is on disk before the coordinator acknowledges a report.
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+fn labels_json(labels: &BTreeMap<String, String>) -> String {
+    serde_json::to_string(labels).unwrap_or_else(|_| "{}".to_string())
+}
+
+fn labels_from_json(text: &str) -> BTreeMap<String, String> {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+fn decode<M: Message + Default>(bytes: Option<Vec<u8>>) -> M {
+    bytes
+        .and_then(|bytes| M::decode(bytes.as_slice()).ok())
+        .unwrap_or_default()
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store file and applies migrations.
+    pub fn open(path: &Path) -> anyhow::Result<Self> {
+        let mut writer = open(path).map_err(|error| anyhow::anyhow!("open store {}: {error}", path.display()))?;
+        migrate(&mut writer).map_err(|error| anyhow::anyhow!("migrate store {}: {error}", path.display()))?;
+        Ok(SqliteStore {
+            path: path.to_path_buf(),
+            writer: Arc::new(Mutex::new(writer)),
+            readers: Arc::new(Mutex::new(Vec::new())),
+        })
+    }
+
+    async fn write<T, F>(&self, job: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let writer = self.writer.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = writer
+                .lock()
+                .map_err(|_| StoreError::Other("store writer lock poisoned".into()))?;
+            job(&mut conn)
+        })
+        .await
+        .map_err(|error| StoreError::Other(format!("store task failed: {error}")))?
+    }
+
+    async fn read<T, F>(&self, job: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let readers = self.readers.clone();
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = readers.lock().ok().and_then(|mut pool| pool.pop());
+            let conn = match pooled {
+                Some(conn) => conn,
+                None => open(&path).map_err(map_err)?,
+            };
+            let result = job(&conn);
+            if let Ok(mut pool) = readers.lock()
+                && pool.len() < READER_POOL
+            {
+                pool.push(conn);
+            }
+            result
+        })
+        .await
+        .map_err(|error| StoreError::Other(format!("store task failed: {error}")))?
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), rusqlite::Error> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    tx.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)", [])?;
+    let current: i64 = tx
+        .query_row("SELECT version FROM schema_version", [], |row| row.get(0))
+        .optional()?
+        .unwrap_or(0);
+    if current == 0 {
+        tx.execute("INSERT INTO schema_version (version) VALUES (0)", [])?;
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate() {
+        let version = i64::try_from(index).unwrap_or(i64::MAX) + 1;
+        if version > current {
+            tx.execute_batch(sql)?;
+            tx.execute("UPDATE schema_version SET version = ?1", [version])?;
+        }
+    }
+    tx.commit()
+}
+
+fn agent_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AgentRow> {
+    Ok(AgentRow {
+        id: row.get("id")?,
+        hostname: row.get("hostname")?,
+        agent_version: row.get("agent_version")?,
+        role: row.get("role")?,
+        labels: labels_from_json(&row.get::<_, String>("labels")?),
+        enrolled_at_ms: row.get("enrolled_at")?,
+        last_seen_ms: row.get("last_seen")?,
+        connected: row.get::<_, i64>("connected")? != 0,
+        revoked: row.get::<_, Option<i64>>("revoked_at")?.is_some(),
+        product: decode(row.get("product")?),
+        host: decode(row.get("host")?),
+        last_seq: u64::try_from(row.get::<_, i64>("last_seq")?).unwrap_or(0),
+        last_report_at_ms: row.get("last_report_at")?,
+        dropped_reports: u64::try_from(row.get::<_, i64>("dropped_reports")?).unwrap_or(0),
+    })
+}
+
+fn seq_to_sql(seq: u64) -> i64 {
+    i64::try_from(seq).unwrap_or(i64::MAX)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_token(&self, token: NewToken) -> StoreResult<()> {
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT INTO tokens (id, hash, created_at, expires_at, uses_left, uses_total, labels, created_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7)",
+                params![
+                    token.id,
+                    token.hash.as_slice(),
+                    token.created_at_ms,
+                    token.expires_at_ms,
+                    token.uses,
+                    labels_json(&token.labels),
+                    token.created_by
+                ],
+            )
+            .map_err(map_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_tokens(&self) -> StoreResult<Vec<TokenRow>> {
+        self.read(|conn| {
+            let mut statement = conn
+                .prepare("SELECT id, created_at, expires_at, uses_left, uses_total, labels, revoked, created_by FROM tokens ORDER BY created_at")
+                .map_err(map_err)?;
+            let rows = statement
+                .query_map([], |row| {
+                    Ok(TokenRow {
+                        id: row.get(0)?,
+                        created_at_ms: row.get(1)?,
+                        expires_at_ms: row.get(2)?,
+                        uses_left: row.get(3)?,
+                        uses_total: row.get(4)?,
+                        labels: labels_from_json(&row.get::<_, String>(5)?),
+                        revoked: row.get::<_, i64>(6)? != 0,
+                        created_by: row.get(7)?,
+                    })
+                })
+                .map_err(map_err)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(map_err)
+        })
+        .await
+    }
+
+    async fn revoke_token(&self, id: &str) -> StoreResult<bool> {
+        let id = id.to_string();
+        self.write(move |conn| {
+            let changed = conn
+                .execute("UPDATE tokens SET revoked = 1 WHERE id = ?1", [id])
+                .map_err(map_err)?;
+            Ok(changed > 0)
+        })
+        .await
+    }
+
+    async fn enroll_agent(&self, token_hash: [u8; 32], now_ms: i64, agent: NewAgent) -> StoreResult<BTreeMap<String, String>> {
+        self.write(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(map_err)?;
+            let token: Option<(String, i64, i64, i64, String)> = tx
+                .query_row(
+                    "SELECT id, expires_at, uses_left, revoked, labels FROM tokens WHERE hash = ?1",
+                    [token_hash.as_slice()],
+                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?)),
+                )
+                .optional()
+                .map_err(map_err)?;
+            let Some((token_id, expires_at, uses_left, revoked, labels)) = token else {
+                return Err(StoreError::TokenUnknown);
+            };
+            if revoked != 0 {
+                return Err(StoreError::TokenRevoked);
+            }
+            if expires_at <= now_ms {
+                return Err(StoreError::TokenExpired);
+            }
+            if uses_left <= 0 {
+                return Err(StoreError::TokenUsedUp);
+            }
+            tx.execute("UPDATE tokens SET uses_left = uses_left - 1 WHERE id = ?1", [&token_id])
+                .map_err(map_err)?;
+            let labels = labels_from_json(&labels);
+            tx.execute(
+                "INSERT INTO agents (id, hostname, labels, enrolled_at) VALUES (?1, ?2, ?3, ?4)",
+                params![agent.id, agent.hostname, labels_json(&labels), agent.enrolled_at_ms],
+            )
+            .map_err(map_err)?;
+            tx.execute(
+                "INSERT INTO certificates (serial, agent_id, not_after) VALUES (?1, ?2, ?3)",
+                params![agent.cert_serial, agent.id, agent.cert_not_after_ms],
+            )
+            .map_err(map_err)?;
+            tx.commit().map_err(map_err)?;
+            Ok(labels)
+        })
+        .await
+    }
+
+    async fn record_certificate(&self, agent_id: &str, serial: &str, not_after_ms: i64) -> StoreResult<()> {
+        let (agent_id, serial) = (agent_id.to_string(), serial.to_string());
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT OR IGNORE INTO certificates (serial, agent_id, not_after) VALUES (?1, ?2, ?3)",
+                params![serial, agent_id, not_after_ms],
+            )
+            .map_err(map_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn agent_connected(&self, hello: HelloRecord) -> StoreResult<u64> {
+        self.write(move |conn| {
+            let changed = conn
+                .execute(
+                    "UPDATE agents SET hostname = ?2, agent_version = ?3, role = ?4, labels = ?5,
+                        product = ?6, host = ?7, version = ?8, last_seen = ?9, connected = 1
+                     WHERE id = ?1 AND revoked_at IS NULL",
+                    params![
+                        hello.agent_id,
+                        hello.hostname,
+                        hello.agent_version,
+                        hello.role,
+                        labels_json(&hello.labels),
+                        hello.product.encode_to_vec(),
+                        hello.host.encode_to_vec(),
+                        hello.product.version,
+                        hello.at_ms
+                    ],
+                )
+                .map_err(map_err)?;
+            if changed == 0 {
+                return Err(StoreError::NotFound(format!("agent {}", hello.agent_id)));
+            }
+            let last_seq: i64 = conn
+                .query_row("SELECT last_seq FROM agents WHERE id = ?1", [&hello.agent_id], |row| row.get(0))
+                .map_err(map_err)?;
+            Ok(u64::try_from(last_seq).unwrap_or(0))
+        })
+        .await
+    }
+
+    async fn agent_disconnected(&self, agent_id: &str, at_ms: i64) -> StoreResult<()> {
+        let agent_id = agent_id.to_string();
+        self.write(move |conn| {
+            conn.execute(
+                "UPDATE agents SET connected = 0, last_seen = max(last_seen, ?2) WHERE id = ?1",
+                params![agent_id, at_ms],
+            )
+            .map_err(map_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn reset_connections(&self) -> StoreResult<()> {
+        self.write(|conn| {
+            conn.execute("UPDATE agents SET connected = 0 WHERE connected != 0", [])
+                .map_err(map_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn touch_agents(&self, seen: Vec<(String, i64)>) -> StoreResult<()> {
+        if seen.is_empty() {
+            return Ok(());
+        }
+        self.write(move |conn| {
+            let tx = conn.transaction().map_err(map_err)?;
+            {
+                let mut statement = tx
+                    .prepare_cached("UPDATE agents SET last_seen = max(last_seen, ?2) WHERE id = ?1")
+                    .map_err(map_err)?;
+                for (agent_id, at_ms) in &seen {
+                    statement.execute(params![agent_id, at_ms]).map_err(map_err)?;
+                }
+            }
+            tx.commit().map_err(map_err)
+        })
+        .await
+    }
+
+    async fn ingest(&self, batch: Vec<ReportRecord>) -> StoreResult<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.write(move |conn| {
+            let tx = conn.transaction().map_err(map_err)?;
+            {
+                let mut insert_report = tx
+                    .prepare_cached(
+                        "INSERT OR IGNORE INTO reports (agent_id, seq, kind, observed_at, received_at, command_id, version, body)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    )
+                    .map_err(map_err)?;
+                let mut update_agent = tx
+                    .prepare_cached(
+                        "UPDATE agents SET last_seq = max(last_seq, ?2), last_seen = max(last_seen, ?3),
+                            last_report_at = max(last_report_at, ?4),
+                            dropped_reports = dropped_reports + ?5,
+                            product = CASE WHEN ?4 >= last_report_at THEN ?6 ELSE product END,
+                            host = CASE WHEN ?4 >= last_report_at THEN ?7 ELSE host END,
+                            version = CASE WHEN ?4 >= last_report_at THEN ?8 ELSE version END
+                         WHERE id = ?1",
+                    )
+                    .map_err(map_err)?;
+                let mut upsert_check = tx
+                    .prepare_cached(
+                        "INSERT INTO latest_checks (agent_id, name, status, observed_at, body) VALUES (?1, ?2, ?3, ?4, ?5)
+                         ON CONFLICT (agent_id, name) DO UPDATE SET status = excluded.status,
+                            observed_at = excluded.observed_at, body = excluded.body
+                         WHERE excluded.observed_at >= latest_checks.observed_at",
+                    )
+                    .map_err(map_err)?;
+                for record in &batch {
+                    let report = &record.report;
+                    let inserted = insert_report
+                        .execute(params![
+                            record.agent_id,
+                            seq_to_sql(report.seq),
+                            report.kind,
+                            report.observed_at_ms,
+                            record.received_at_ms,
+                            report.command_id,
+                            report.product.as_ref().map(|p| p.version.as_str()).unwrap_or(""),
+                            report.encode_to_vec()
+                        ])
+                        .map_err(map_err)?;
+                    if inserted == 0 {
+                        // Already stored: a re-send after a lost acknowledgement.
+                        continue;
+                    }
+                    let product = report.product.clone().unwrap_or_default();
+                    update_agent
+                        .execute(params![
+                            record.agent_id,
+                            seq_to_sql(report.seq),
+                            record.received_at_ms,
+                            report.observed_at_ms,
+                            seq_to_sql(report.dropped_before),
+                            product.encode_to_vec(),
+                            report.host.clone().unwrap_or_default().encode_to_vec(),
+                            product.version
+                        ])
+                        .map_err(map_err)?;
+                    for check in &report.checks {
+                        upsert_check
+                            .execute(params![
+                                record.agent_id,
+                                check.name,
+                                check.status,
+                                report.observed_at_ms,
+                                check.encode_to_vec()
+                            ])
+                            .map_err(map_err)?;
+                    }
+                }
+            }
+            tx.commit().map_err(map_err)
+        })
+        .await
+    }
+
+    async fn list_agents(&self) -> StoreResult<Vec<AgentRow>> {
+        self.read(|conn| {
+            let mut statement = conn.prepare("SELECT * FROM agents ORDER BY hostname, id").map_err(map_err)?;
+            let rows = statement.query_map([], agent_from_row).map_err(map_err)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(map_err)
+        })
+        .await
+    }
+
+    async fn get_agent(&self, id: &str) -> StoreResult<Option<AgentRow>> {
+        let id = id.to_string();
+        self.read(move |conn| {
+            conn.query_row("SELECT * FROM agents WHERE id = ?1", [id], agent_from_row)
+                .optional()
+                .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn latest_checks(&self, id: &str) -> StoreResult<(Vec<proto::CheckResult>, i64)> {
+        let id = id.to_string();
+        self.read(move |conn| {
+            let mut statement = conn
+                .prepare("SELECT body, observed_at FROM latest_checks WHERE agent_id = ?1")
+                .map_err(map_err)?;
+            let mut observed = 0;
+            let mut checks = Vec::new();
+            let rows = statement
+                .query_map([id], |row| Ok((row.get::<_, Vec<u8>>(0)?, row.get::<_, i64>(1)?)))
+                .map_err(map_err)?;
+            for row in rows {
+                let (body, at) = row.map_err(map_err)?;
+                observed = observed.max(at);
+                if let Ok(check) = proto::CheckResult::decode(body.as_slice()) {
+                    checks.push(check);
+                }
+            }
+            checks.sort_by_key(|check| (check.runbook_step, check.name.clone()));
+            Ok((checks, observed))
+        })
+        .await
+    }
+
+    async fn revoke_agent(&self, id: &str, at_ms: i64) -> StoreResult<bool> {
+        let id = id.to_string();
+        self.write(move |conn| {
+            let tx = conn.transaction().map_err(map_err)?;
+            let changed = tx
+                .execute(
+                    "UPDATE agents SET revoked_at = coalesce(revoked_at, ?2), connected = 0 WHERE id = ?1",
+                    params![id, at_ms],
+                )
+                .map_err(map_err)?;
+            tx.execute("UPDATE certificates SET revoked = 1 WHERE agent_id = ?1", [&id])
+                .map_err(map_err)?;
+            tx.commit().map_err(map_err)?;
+            Ok(changed > 0)
+        })
+        .await
+    }
+
+    async fn revoked(&self) -> StoreResult<RevokedSets> {
+        self.read(|conn| {
+            let collect = |sql: &str| -> StoreResult<Vec<String>> {
+                let mut statement = conn.prepare(sql).map_err(map_err)?;
+                let rows = statement.query_map([], |row| row.get::<_, String>(0)).map_err(map_err)?;
+                rows.collect::<Result<Vec<_>, _>>().map_err(map_err)
+            };
+            Ok(RevokedSets {
+                agent_ids: collect("SELECT id FROM agents WHERE revoked_at IS NOT NULL")?,
+                serials: collect("SELECT serial FROM certificates WHERE revoked != 0")?,
+            })
+        })
+        .await
+    }
+
+    async fn put_policy(&self, toml: &str, applied_by: &str, at_ms: i64) -> StoreResult<u64> {
+        let (toml, applied_by) = (toml.to_string(), applied_by.to_string());
+        self.write(move |conn| {
+            let tx = conn.transaction().map_err(map_err)?;
+            let next: i64 = tx
+                .query_row("SELECT coalesce(max(version), 0) + 1 FROM policies", [], |row| row.get(0))
+                .map_err(map_err)?;
+            tx.execute(
+                "INSERT INTO policies (version, toml, applied_at, applied_by) VALUES (?1, ?2, ?3, ?4)",
+                params![next, toml, at_ms, applied_by],
+            )
+            .map_err(map_err)?;
+            tx.commit().map_err(map_err)?;
+            Ok(u64::try_from(next).unwrap_or(0))
+        })
+        .await
+    }
+
+    async fn current_policy(&self) -> StoreResult<Option<PolicyRow>> {
+        self.read(|conn| {
+            conn.query_row(
+                "SELECT version, toml, applied_at, applied_by FROM policies ORDER BY version DESC LIMIT 1",
+                [],
+                |row| {
+                    Ok(PolicyRow {
+                        version: u64::try_from(row.get::<_, i64>(0)?).unwrap_or(0),
+                        toml: row.get(1)?,
+                        applied_at_ms: row.get(2)?,
+                        applied_by: row.get(3)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn count_reports(&self, agent_id: Option<&str>) -> StoreResult<u64> {
+        let agent_id = agent_id.map(str::to_string);
+        self.read(move |conn| {
+            let count: i64 = match agent_id {
+                Some(id) => conn.query_row("SELECT count(*) FROM reports WHERE agent_id = ?1", [id], |row| row.get(0)),
+                None => conn.query_row("SELECT count(*) FROM reports", [], |row| row.get(0)),
+            }
+            .map_err(map_err)?;
+            Ok(u64::try_from(count).unwrap_or(0))
+        })
+        .await
+    }
+}
