@@ -140,6 +140,35 @@ pub struct AgentConfig {
     pub product: ProductConfig,
     #[serde(default)]
     pub spool: SpoolConfig,
+    #[serde(default)]
+    pub reconnect: ReconnectConfig,
+}
+
+/// Reconnect backoff, after gRPC's connection-backoff guidance: exponential
+/// from `initial` by 1.6, ±20% jitter, capped at `max`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReconnectConfig {
+    #[serde(default = "default_reconnect_initial", with = "humantime_serde")]
+    pub initial: Duration,
+    #[serde(default = "default_reconnect_max", with = "humantime_serde")]
+    pub max: Duration,
+}
+
+fn default_reconnect_initial() -> Duration {
+    Duration::from_secs(1)
+}
+fn default_reconnect_max() -> Duration {
+    Duration::from_secs(120)
+}
+
+impl Default for ReconnectConfig {
+    fn default() -> Self {
+        ReconnectConfig {
+            initial: default_reconnect_initial(),
+            max: default_reconnect_max(),
+        }
+    }
 }
 
 fn default_host_root() -> PathBuf {
@@ -176,6 +205,9 @@ impl AgentConfig {
             {
                 bail!("[product] {key} must name a program as its first element");
             }
+        }
+        if self.reconnect.initial.is_zero() || self.reconnect.max < self.reconnect.initial {
+            bail!("[reconnect] needs 0 < initial <= max");
         }
         if self.check_interval < Duration::from_secs(1) {
             bail!("check_interval must be at least 1s");

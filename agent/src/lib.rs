@@ -1,16 +1,27 @@
 //! rollcall-agent: the probe on every endpoint.
 //!
+//! Entry points: [`runner::run`] (the daemon's life), [`enroll::enroll`],
+//! [`checks::run_all`] (one run of the runbook checks), [`main_entry`] (the
+//! command line).
+//!
 //! - [`config`]: `agent.toml`.
 //! - [`checks`]: runbook steps 1–6, run locally, each with evidence and
-//!   remediation.
-//! - [`product_source`]: reads the managed product's state document.
-//! - [`host`]: host facts under `host_root`.
+//!   remediation; [`product_source`], [`host`]: their inputs.
 //! - [`update_action`]: the local "Update Now" action, if the config allows one.
+//! - [`runner`], [`spool`], [`backoff`], [`identity`], [`enroll`], [`prober`]:
+//!   the link to the coordinator.
 //! - [`check_cmd`]: `rollcall-agent check`.
 
+pub mod backoff;
 pub mod check_cmd;
 pub mod checks;
 pub mod config;
+pub mod enroll;
 pub mod host;
+pub mod identity;
+pub mod main_entry;
+pub mod prober;
 pub mod product_source;
+pub mod runner;
+pub mod spool;
 pub mod update_action;

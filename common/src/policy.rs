@@ -173,16 +173,7 @@ impl Policy {
                 crate::product::MAX_NESTING_DEPTH
             )));
         }
-        let file: PolicyFile = toml::from_str(text).map_err(|error| {
-            let message = error.message().trim().replace('\n', " ");
-            let line = error.span().and_then(|span| text.get(..span.start)).map(
-                |before| before.matches('\n').count() + 1,
-            );
-            PolicyError::Syntax(match line {
-                Some(line) => format!("{message} (line {line})"),
-                None => message,
-            })
-        })?;
+        let file: PolicyFile = toml::from_str(text).map_err(|error| PolicyError::Syntax(describe(text, &error)))?;
         Policy::try_from(file)
     }
 
@@ -212,13 +203,8 @@ impl Policy {
 
     /// The first expected update source whose `match` labels the endpoint
     /// carries; `None` when the policy says nothing for these labels.
-    pub fn expected_update_source(
-        &self,
-        labels: &BTreeMap<String, String>,
-    ) -> Option<&ExpectedSource> {
-        self.update_sources
-            .iter()
-            .find(|expected| expected.matches(labels))
+    pub fn expected_update_source(&self, labels: &BTreeMap<String, String>) -> Option<&ExpectedSource> {
+        self.update_sources.iter().find(|expected| expected.matches(labels))
     }
 
     pub fn certificates(&self) -> &CertificatePolicy {
@@ -234,16 +220,51 @@ impl Policy {
     }
 }
 
+/// One line naming the key: toml's messages name unknown keys but not the
+/// key whose value is wrong, and its Display spans several lines.
+fn describe(text: &str, error: &toml::de::Error) -> String {
+    let message = error.message().trim().replace('\n', " ");
+    let Some(start) = error.span().map(|span| span.start) else {
+        return message;
+    };
+    let Some(before) = text.get(..start) else {
+        return message;
+    };
+    let line_number = before.matches('\n').count() + 1;
+    match key_at(text, start) {
+        Some(key) => format!("{key}: {message} (line {line_number})"),
+        None => format!("{message} (line {line_number})"),
+    }
+}
+
+/// The dotted key written on the line holding `offset`, prefixed with the
+/// table header in force (`license.warn_days`), when the line has a `key =`.
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let line_start = text.get(..offset)?.rfind('\n').map_or(0, |index| index + 1);
+    let line = text.get(line_start..)?.lines().next()?;
+    let key = line.split_once('=')?.0.trim();
+    if key.is_empty() || key.starts_with('[') || key.starts_with('#') {
+        return None;
+    }
+    let header = text
+        .get(..line_start)?
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|earlier| earlier.starts_with('['))
+        .map(|header| header.trim_matches(|character| character == '[' || character == ']'));
+    Some(match header {
+        Some(header) => format!("{header}.{key}"),
+        None => key.to_string(),
+    })
+}
+
 // === the file form ===
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PolicyFile {
-    #[serde(
-        default,
-        with = "humantime_serde",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, with = "humantime_serde", skip_serializing_if = "Option::is_none")]
     offline_after: Option<Duration>,
     #[serde(default)]
     license: LicenseFile,
@@ -309,11 +330,7 @@ struct RequiredCertificateFile {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ConnectivityFile {
-    #[serde(
-        default,
-        with = "humantime_serde",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, with = "humantime_serde", skip_serializing_if = "Option::is_none")]
     timeout: Option<Duration>,
 }
 
@@ -355,10 +372,7 @@ impl TryFrom<PolicyFile> for Policy {
         }
         let timeout = file.connectivity.timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT);
         if timeout < Duration::from_millis(100) || timeout > Duration::from_secs(60) {
-            return Err(invalid(
-                "connectivity.timeout",
-                "must be between 100ms and 60s",
-            ));
+            return Err(invalid("connectivity.timeout", "must be between 100ms and 60s"));
         }
         Ok(Policy {
             offline_after,
@@ -389,22 +403,12 @@ fn validate_sources(entries: Vec<ExpectedSourceFile>) -> Result<Vec<ExpectedSour
                 format!("can never match: update_source.expected[{first}] has no `match` and matches every endpoint"),
             ));
         }
-        if entry
-            .match_labels
-            .keys()
-            .any(|label| label.trim().is_empty())
-        {
-            return Err(invalid(
-                format!("{key}.match"),
-                "label names must not be empty",
-            ));
+        if entry.match_labels.keys().any(|label| label.trim().is_empty()) {
+            return Err(invalid(format!("{key}.match"), "label names must not be empty"));
         }
         let address = match (entry.source, entry.address) {
             (UpdateSourceKind::Standard, Some(_)) => {
-                return Err(invalid(
-                    format!("{key}.address"),
-                    "only a custom source has an address",
-                ));
+                return Err(invalid(format!("{key}.address"), "only a custom source has an address"));
             }
             (_, Some(address)) => {
                 ServiceAddress::parse(&address)
@@ -426,10 +430,7 @@ fn validate_sources(entries: Vec<ExpectedSourceFile>) -> Result<Vec<ExpectedSour
 }
 
 fn validate_certificates(file: CertificatesFile) -> Result<CertificatePolicy, PolicyError> {
-    let store = file
-        .store
-        .map(|store| relative_store_path(&store))
-        .transpose()?;
+    let store = file.store.map(|store| relative_store_path(&store)).transpose()?;
     let mut seen = BTreeSet::new();
     let mut required = Vec::with_capacity(file.required.len());
     for (index, entry) in file.required.into_iter().enumerate() {
@@ -438,13 +439,9 @@ fn validate_certificates(file: CertificatesFile) -> Result<CertificatePolicy, Po
         if name.is_empty() {
             return Err(invalid(format!("{key}.name"), "must not be empty"));
         }
-        let sha256 = parse_fingerprint(&entry.sha256)
-            .map_err(|detail| invalid(format!("{key}.sha256"), detail))?;
+        let sha256 = parse_fingerprint(&entry.sha256).map_err(|detail| invalid(format!("{key}.sha256"), detail))?;
         if !seen.insert(sha256) {
-            return Err(invalid(
-                format!("{key}.sha256"),
-                "the same fingerprint is listed twice",
-            ));
+            return Err(invalid(format!("{key}.sha256"), "the same fingerprint is listed twice"));
         }
         required.push(RequiredCertificate { name, sha256 });
     }
@@ -460,10 +457,7 @@ fn relative_store_path(store: &Path) -> Result<PathBuf, PolicyError> {
             Component::Normal(part) => relative.push(part),
             Component::RootDir | Component::CurDir => {}
             Component::ParentDir | Component::Prefix(_) => {
-                return Err(invalid(
-                    "certificates.store",
-                    "must stay under the host root (no `..`)",
-                ));
+                return Err(invalid("certificates.store", "must stay under the host root (no `..`)"));
             }
         }
     }
@@ -475,19 +469,10 @@ fn relative_store_path(store: &Path) -> Result<PathBuf, PolicyError> {
 
 /// Hex SHA-256, colons optional, any case; exactly 32 bytes.
 pub fn parse_fingerprint(text: &str) -> Result<[u8; 32], String> {
-    let digits: String = text
-        .trim()
-        .chars()
-        .filter(|character| *character != ':')
-        .collect();
-    let bytes = hex::decode(&digits)
-        .map_err(|_| format!("{text:?} is not hexadecimal (colons allowed)"))?;
-    <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| {
-        format!(
-            "{text:?} is {} bytes; a SHA-256 fingerprint is 32",
-            bytes.len()
-        )
-    })
+    let digits: String = text.trim().chars().filter(|character| *character != ':').collect();
+    let bytes = hex::decode(&digits).map_err(|_| format!("{text:?} is not hexadecimal (colons allowed)"))?;
+    <[u8; 32]>::try_from(bytes.as_slice())
+        .map_err(|_| format!("{text:?} is {} bytes; a SHA-256 fingerprint is 32", bytes.len()))
 }
 
 /// Uppercase hex with colons.
@@ -524,8 +509,7 @@ fn validate_system(file: SystemRequirementsFile) -> Result<SystemRequirements, P
             return Err(invalid(format!("{key}.id"), format!("{id:?} is listed twice")));
         }
         if let Some(min_version) = &entry.min_version {
-            version::validate(min_version)
-                .map_err(|error| invalid(format!("{key}.min_version"), error.to_string()))?;
+            version::validate(min_version).map_err(|error| invalid(format!("{key}.min_version"), error.to_string()))?;
         }
         os.push(OsRequirement {
             id,

@@ -102,10 +102,7 @@ pub trait Choice: Sized + Copy + 'static {
     fn as_str(self) -> &'static str;
 
     fn from_word(word: &str) -> Option<Self> {
-        Self::ALL
-            .iter()
-            .copied()
-            .find(|choice| choice.as_str() == word)
+        Self::ALL.iter().copied().find(|choice| choice.as_str() == word)
     }
 
     /// "a, b, c", for error messages.
@@ -247,9 +244,7 @@ impl Raw {
                 None => Raw::Float(number.as_f64().unwrap_or(f64::NAN)),
             },
             serde_json::Value::String(text) => Raw::String(text),
-            serde_json::Value::Array(items) => {
-                Raw::Array(items.into_iter().map(Raw::from_json).collect())
-            }
+            serde_json::Value::Array(items) => Raw::Array(items.into_iter().map(Raw::from_json).collect()),
             serde_json::Value::Object(map) => Raw::Table(
                 map.into_iter()
                     .map(|(key, value)| (key, Raw::from_json(value)))
@@ -265,9 +260,7 @@ impl Raw {
             toml::Value::Float(float) => Raw::Float(float),
             toml::Value::Boolean(flag) => Raw::Boolean(flag),
             toml::Value::Datetime(datetime) => Raw::Datetime(datetime.to_string()),
-            toml::Value::Array(items) => {
-                Raw::Array(items.into_iter().map(Raw::from_toml).collect())
-            }
+            toml::Value::Array(items) => Raw::Array(items.into_iter().map(Raw::from_toml).collect()),
             toml::Value::Table(table) => Raw::Table(Raw::table_from_toml(table)),
         }
     }
@@ -301,9 +294,7 @@ impl ProductDoc {
 
     /// Parses a document: JSON when it starts with `{`, TOML otherwise.
     pub fn parse(text: &str) -> ProductDoc {
-        ProductDoc {
-            root: parse_root(text),
-        }
+        ProductDoc { root: parse_root(text) }
     }
 
     /// A document that could not be obtained at all (the file is missing,
@@ -346,16 +337,13 @@ fn parse_root(text: &str) -> Result<BTreeMap<String, Raw>, ProductError> {
     }
     match format {
         Format::Json => {
-            let value: serde_json::Value =
-                serde_json::from_str(text).map_err(|error| ProductError::Syntax {
-                    format,
-                    detail: error.to_string(),
-                })?;
+            let value: serde_json::Value = serde_json::from_str(text).map_err(|error| ProductError::Syntax {
+                format,
+                detail: error.to_string(),
+            })?;
             match Raw::from_json(value) {
                 Raw::Table(table) => Ok(table),
-                other => Err(ProductError::NotATable {
-                    found: other.kind(),
-                }),
+                other => Err(ProductError::NotATable { found: other.kind() }),
             }
         }
         Format::Toml => {
@@ -432,8 +420,7 @@ impl ProductDoc {
                 Some(_) => Some(self.non_empty_string("update.source_address")?.to_string()),
                 None => {
                     return Err(ProductError::Missing {
-                        field: "update.source_address (required with update.source = \"custom\")"
-                            .to_string(),
+                        field: "update.source_address (required with update.source = \"custom\")".to_string(),
                     });
                 }
             },
@@ -450,11 +437,7 @@ impl ProductDoc {
         let program_and_hotfix = match self.field("update_agent.program_and_hotfix")? {
             Raw::Boolean(flag) => *flag,
             other => {
-                return Err(wrong_type(
-                    "update_agent.program_and_hotfix",
-                    "a boolean",
-                    other,
-                ));
+                return Err(wrong_type("update_agent.program_and_hotfix", "a boolean", other));
             }
         };
         Ok(Some(UpdateAgentSettings {
@@ -553,21 +536,12 @@ fn parse_date(text: &str) -> Option<time::Date> {
         Some("T" | "t" | " ") => text.get(..10)?,
         _ => text,
     };
-    time::Date::parse(
-        date_part,
-        time::macros::format_description!("[year]-[month]-[day]"),
-    )
-    .ok()
+    time::Date::parse(date_part, time::macros::format_description!("[year]-[month]-[day]")).ok()
 }
 
 /// Formats a date as `YYYY-MM-DD`.
 pub fn format_date(date: time::Date) -> String {
-    format!(
-        "{:04}-{:02}-{:02}",
-        date.year(),
-        u8::from(date.month()),
-        date.day()
-    )
+    format!("{:04}-{:02}-{:02}", date.year(), u8::from(date.month()), date.day())
 }
 
 /// What the coordinator is told about the product: every field that could be
@@ -593,9 +567,7 @@ pub fn to_summary(doc: &ProductDoc) -> proto::ProductSummary {
             .as_ref()
             .map(|source| source.kind.as_str().to_string())
             .unwrap_or_default(),
-        source_address: source
-            .and_then(|source| source.address)
-            .unwrap_or_default(),
+        source_address: source.and_then(|source| source.address).unwrap_or_default(),
         update_agent_address: update_agent
             .as_ref()
             .and_then(|settings| settings.address.clone())

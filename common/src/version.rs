@@ -62,11 +62,7 @@ fn parts(input: &str) -> Result<Vec<&str>, VersionError> {
                 });
             }
             let significant = part.trim_start_matches('0');
-            Ok(if significant.is_empty() {
-                "0"
-            } else {
-                significant
-            })
+            Ok(if significant.is_empty() { "0" } else { significant })
         })
         .collect()
 }
@@ -83,11 +79,7 @@ mod tests {
 
     fn check(a: &str, b: &str, expected: Ordering) {
         assert_eq!(compare(a, b).expect("comparable"), expected, "{a} vs {b}");
-        assert_eq!(
-            compare(b, a).expect("comparable"),
-            expected.reverse(),
-            "{b} vs {a}"
-        );
+        assert_eq!(compare(b, a).expect("comparable"), expected.reverse(), "{b} vs {a}");
     }
 
     #[test]
@@ -133,12 +125,7 @@ mod tests {
 
     #[test]
     fn empty_versions_are_errors() {
-        assert_eq!(
-            compare("", "1"),
-            Err(VersionError::Empty {
-                input: String::new()
-            })
-        );
+        assert_eq!(compare("", "1"), Err(VersionError::Empty { input: String::new() }));
         assert!(compare("1", "   ").is_err());
     }
 

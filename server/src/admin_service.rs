@@ -235,8 +235,9 @@ impl AdminService for AdminApi {
             .put_policy(&text, &caller.name, now_ms())
             .await
             .map_err(internal)?;
+        let parsed = Policy::from_toml_str(&text).map_err(|error| Status::invalid_argument(format!("invalid policy: {error}")))?;
         let doc = Arc::new(proto::PolicyDoc { version, toml: text });
-        self.coordinator.policy.send_replace(Some(doc.clone()));
+        self.coordinator.set_policy(doc.clone(), parsed);
         let message = proto::CoordinatorMessage { body: Some(Body::Policy((*doc).clone())) };
         let mut pushed = 0u32;
         for (_, session) in self.coordinator.hub.all() {
@@ -246,6 +247,47 @@ impl AdminService for AdminApi {
         }
         tracing::info!(version, pushed, bytes = message.encoded_len(), by = caller.name, "policy applied");
         Ok(Response::new(proto::ApplyPolicyResponse { version, pushed }))
+    }
+
+    async fn start_rollout(&self, request: Request<proto::StartRolloutRequest>) -> Result<Response<proto::RolloutInfo>, Status> {
+        let caller = admin_caller(&request, &self.coordinator.revocation, AdminRole::Operator)?;
+        crate::admin_rollouts::start(&self.coordinator, &caller, request.into_inner()).await.map(Response::new)
+    }
+
+    async fn list_rollouts(&self, request: Request<proto::ListRolloutsRequest>) -> Result<Response<proto::ListRolloutsResponse>, Status> {
+        admin_caller(&request, &self.coordinator.revocation, AdminRole::Viewer)?;
+        let rows = self.coordinator.store.list_rollouts().await.map_err(internal)?;
+        Ok(Response::new(proto::ListRolloutsResponse {
+            rollouts: rows.iter().map(crate::admin_rollouts::rollout_info).collect(),
+        }))
+    }
+
+    async fn get_rollout(&self, request: Request<proto::GetRolloutRequest>) -> Result<Response<proto::RolloutInfo>, Status> {
+        admin_caller(&request, &self.coordinator.revocation, AdminRole::Viewer)?;
+        let rollout = crate::admin_rollouts::resolve(&self.coordinator, &request.get_ref().id).await?;
+        Ok(Response::new(crate::admin_rollouts::rollout_info(&rollout)))
+    }
+
+    async fn cancel_rollout(&self, request: Request<proto::CancelRolloutRequest>) -> Result<Response<proto::RolloutInfo>, Status> {
+        let caller = admin_caller(&request, &self.coordinator.revocation, AdminRole::Operator)?;
+        crate::admin_rollouts::cancel(&self.coordinator, &caller, &request.get_ref().id).await.map(Response::new)
+    }
+
+    async fn status(&self, request: Request<proto::StatusRequest>) -> Result<Response<proto::StatusResponse>, Status> {
+        admin_caller(&request, &self.coordinator.revocation, AdminRole::Viewer)?;
+        crate::admin_rollouts::status(&self.coordinator, request.into_inner()).await.map(Response::new)
+    }
+
+    async fn stragglers(&self, request: Request<proto::StragglersRequest>) -> Result<Response<proto::StragglersResponse>, Status> {
+        admin_caller(&request, &self.coordinator.revocation, AdminRole::Viewer)?;
+        crate::admin_rollouts::stragglers(&self.coordinator, request.into_inner()).await.map(Response::new)
+    }
+
+    type SendCommandStream = crate::admin_rollouts::ProgressStream;
+
+    async fn send_command(&self, request: Request<proto::SendCommandRequest>) -> Result<Response<Self::SendCommandStream>, Status> {
+        let caller = admin_caller(&request, &self.coordinator.revocation, AdminRole::Operator)?;
+        crate::admin_rollouts::send_command(&self.coordinator, &caller, request.into_inner()).await.map(Response::new)
     }
 
     async fn get_policy(&self, request: Request<proto::GetPolicyRequest>) -> Result<Response<proto::PolicyDoc>, Status> {

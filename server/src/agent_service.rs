@@ -12,7 +12,7 @@ use rollcall_common::proto::{
 use rollcall_common::timefmt::{ms_of, now_ms};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
-use tokio_stream::{Stream, StreamExt, wrappers::ReceiverStream};
+use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::auth::agent_caller;
@@ -118,6 +118,7 @@ impl AgentService for AgentApi {
         };
         validate::hello(&hello)?;
         let policy_version = hello.policy_version;
+        let hostname = hello.hostname.clone();
         let last_stored_seq = coordinator
             .store
             .agent_connected(HelloRecord {
@@ -158,6 +159,23 @@ impl AgentService for AgentApi {
             let _ = tx.send(Ok(CoordinatorMessage { body: Some(Body::Policy((*policy).clone())) })).await;
         }
 
+        match crate::engine::dispatch::deliver_queued(&coordinator, &agent_id).await {
+            Ok(0) => {}
+            Ok(count) => tracing::info!(agent_id, count, "delivered queued commands"),
+            Err(error) => tracing::warn!(%error, agent_id, "could not deliver queued commands"),
+        }
+        coordinator.publish(crate::events::Event {
+            at: rollcall_common::timefmt::rfc3339(now_ms()),
+            kind: "agent_connected".into(),
+            agent_id: agent_id.clone(),
+            hostname,
+            rollout_id: String::new(),
+            from: String::new(),
+            to: String::new(),
+            cause: String::new(),
+            detail: String::new(),
+        });
+
         let reader_coordinator = coordinator.clone();
         let reader_cancel = cancel.clone();
         let session_id = session.id;
@@ -175,7 +193,7 @@ impl AgentService for AgentApi {
 
         // The response ends when the session is cancelled (shutdown, revoke,
         // a newer stream), so long-lived streams never hold up a drain.
-        let outbound = futures_util::StreamExt::take_until(ReceiverStream::new(rx), cancel.cancelled_owned());
+        let outbound = crate::session_stream::SessionStream::new(rx, cancel.clone());
         Ok(Response::new(Box::pin(outbound)))
     }
 }
@@ -197,7 +215,11 @@ async fn read_stream(
         };
         let body = match message {
             None => return "closed by agent",
-            Some(Err(_)) => return "transport error",
+            Some(Err(status)) => {
+                // Tell the agent why (e.g. a message over the size limit).
+                let _ = tx.try_send(Err(status));
+                return "transport error";
+            }
             Some(Ok(AgentMessage { body: None })) => continue,
             Some(Ok(AgentMessage { body: Some(body) })) => body,
         };
@@ -253,6 +275,16 @@ async fn read_stream(
             }
             agent_message::Body::Receipt(receipt) => {
                 tracing::debug!(agent_id, command = receipt.command_id, accepted = receipt.accepted, "command receipt");
+                let text = if receipt.accepted {
+                    "accepted".to_string()
+                } else {
+                    format!("refused: {}", receipt.reason.chars().take(validate::MAX_SHORT).collect::<String>())
+                };
+                if receipt.command_id.len() <= validate::MAX_SHORT
+                    && let Err(error) = coordinator.store.record_receipt(agent_id, &receipt.command_id, &text).await
+                {
+                    tracing::warn!(%error, agent_id, "could not record a command receipt");
+                }
             }
         }
     }

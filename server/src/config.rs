@@ -30,6 +30,10 @@ pub struct ServeConfig {
     pub token_default_ttl: Duration,
     /// Reports stored per transaction at most.
     pub ingest_batch: usize,
+    /// How often the rollout engine evaluates active rollouts.
+    pub engine_interval: Duration,
+    /// Commands the engine sends per tick at most (one wave).
+    pub max_commands_per_tick: usize,
 }
 
 impl ServeConfig {
@@ -47,6 +51,8 @@ impl ServeConfig {
             shutdown_grace: Duration::from_secs(10),
             token_default_ttl: Duration::from_secs(3600),
             ingest_batch: 4096,
+            engine_interval: Duration::from_secs(2),
+            max_commands_per_tick: 5000,
         }
     }
 
@@ -62,6 +68,9 @@ impl ServeConfig {
         }
         if self.max_pending_handshakes == 0 || self.max_connections == 0 || self.ingest_batch == 0 {
             bail!("handshake, connection and batch limits must be positive");
+        }
+        if self.engine_interval < Duration::from_millis(50) || self.max_commands_per_tick == 0 {
+            bail!("engine interval must be at least 50ms and the wave size positive");
         }
         if !(self.report_rate_per_sec > 0.0 && self.report_burst >= 1.0) {
             bail!("report rate must be positive and the burst at least 1");

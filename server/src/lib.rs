@@ -12,6 +12,7 @@
 //! - [`listener`]: bounded TLS accept loop; [`auth`], [`revocation`]: who is calling.
 //! - [`health`], [`rate`], [`validate`], [`selector`], [`config`], [`state`].
 
+pub mod admin_rollouts;
 pub mod admin_service;
 pub mod agent_service;
 pub mod auth;
@@ -19,6 +20,10 @@ pub mod cli;
 pub mod config;
 pub mod data_dir;
 pub mod demo;
+pub mod diagnosis;
+pub mod engine;
+pub mod events;
+pub mod fleet;
 pub mod health;
 pub mod hub;
 pub mod ingest;
@@ -28,6 +33,7 @@ pub mod rate;
 pub mod revocation;
 pub mod selector;
 pub mod server;
+pub mod session_stream;
 pub mod state;
 pub mod store;
 pub mod validate;

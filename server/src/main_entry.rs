@@ -85,6 +85,12 @@ pub struct ServeArgs {
     /// Bound on the graceful drain at shutdown.
     #[arg(long, env = "ROLLCALL_SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
     pub shutdown_grace: Duration,
+    /// How often the rollout engine evaluates active rollouts.
+    #[arg(long, env = "ROLLCALL_ENGINE_INTERVAL", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub engine_interval: Duration,
+    /// Commands the engine sends per tick at most (one wave).
+    #[arg(long, env = "ROLLCALL_MAX_COMMANDS_PER_TICK", default_value_t = 5000)]
+    pub max_commands_per_tick: usize,
 }
 
 impl ServeArgs {
@@ -96,6 +102,8 @@ impl ServeArgs {
         config.max_pending_handshakes = self.max_pending_handshakes;
         config.max_connections = self.max_connections;
         config.shutdown_grace = self.shutdown_grace;
+        config.engine_interval = self.engine_interval;
+        config.max_commands_per_tick = self.max_commands_per_tick;
         config
     }
 }

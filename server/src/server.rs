@@ -53,6 +53,10 @@ pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: Cancellat
             toml: row.toml,
         })
     });
+    let parsed_policy = policy
+        .as_ref()
+        .and_then(|doc| rollcall_common::policy::Policy::from_toml_str(&doc.toml).ok())
+        .unwrap_or_default();
     let (policy_tx, _) = watch::channel(policy);
 
     // The ingest worker outlives the stream tasks: it drains after they stop.
@@ -73,9 +77,12 @@ pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: Cancellat
         shutdown: streams.clone(),
         config: config.clone(),
         connections: Arc::new(listener::ConnectionCount::default()),
+        parsed_policy: std::sync::RwLock::new(Arc::new(parsed_policy)),
+        events: tokio::sync::broadcast::channel(crate::events::CAPACITY).0,
     });
 
     let heartbeat_task = tokio::spawn(flush_heartbeats(coordinator.clone(), shutdown.clone()));
+    let engine_task = tokio::spawn(crate::engine::run(coordinator.clone(), shutdown.clone()));
 
     let limits = ListenerLimits {
         max_pending_handshakes: config.max_pending_handshakes,
@@ -134,6 +141,7 @@ pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: Cancellat
     ingest_shutdown.cancel();
     let _ = tokio::time::timeout(config.shutdown_grace, ingest_task).await;
     let _ = heartbeat_task.await;
+    let _ = engine_task.await;
     let seen = coordinator.take_seen();
     if let Err(error) = store.touch_agents(seen).await {
         tracing::warn!(%error, "could not record the last heartbeats");

@@ -29,11 +29,34 @@ pub struct Coordinator {
     /// Heartbeats since the last flush: agent id → last seen (ms).
     pub seen: Mutex<HashMap<String, i64>>,
     pub shutdown: CancellationToken,
+    /// The current policy, parsed (defaults until one is applied).
+    pub parsed_policy: std::sync::RwLock<Arc<rollcall_common::policy::Policy>>,
+    /// Events for `rollcall watch` (bounded; slow watchers miss events, never block).
+    pub events: tokio::sync::broadcast::Sender<crate::events::Event>,
     /// Established TLS connections (all kinds).
     pub connections: Arc<crate::listener::ConnectionCount>,
 }
 
 impl Coordinator {
+    pub fn current_policy(&self) -> Arc<rollcall_common::policy::Policy> {
+        self.parsed_policy
+            .read()
+            .map(|policy| policy.clone())
+            .unwrap_or_default()
+    }
+
+    pub fn set_policy(&self, doc: Arc<proto::PolicyDoc>, parsed: rollcall_common::policy::Policy) {
+        if let Ok(mut slot) = self.parsed_policy.write() {
+            *slot = Arc::new(parsed);
+        }
+        self.policy.send_replace(Some(doc));
+    }
+
+    /// Publishes an event to watchers; nobody listening is fine.
+    pub fn publish(&self, event: crate::events::Event) {
+        let _ = self.events.send(event);
+    }
+
     pub fn note_seen(&self, agent_id: &str, at_ms: i64) {
         if let Ok(mut seen) = self.seen.lock() {
             seen.insert(agent_id.to_string(), at_ms);

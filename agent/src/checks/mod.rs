@@ -1,1 +1,203 @@
-//! (being written)
+//! The runbook's checks (steps 1–6, plus the version against the rollout's
+//! target), run locally on the endpoint. Each yields a `CheckResult` with a
+//! status, a one-line message, evidence and the runbook's remediation.
+//!
+//! [`run_all`] reads the product document and the host facts once, then
+//! runs every check concurrently, each with its own time budget
+//! ([`runner`]), so one hung check never stalls the rest. Checks are pure
+//! functions of their inputs where they can be (tests feed them fixtures);
+//! only `certificates` reads files and `connectivity` touches the network.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rollcall_common::policy::Policy;
+use rollcall_common::product::to_summary;
+use rollcall_common::proto::{CheckResult, HostFacts, ProductSummary};
+
+use crate::config::ProductConfig;
+use crate::host::{self, HostObservation};
+use crate::product_source;
+
+mod certificates;
+mod connectivity;
+mod finding;
+mod license;
+mod reach;
+mod runner;
+mod system_requirements;
+#[cfg(test)]
+mod test_support;
+mod trust_store;
+mod update_permission;
+mod update_source;
+mod version;
+
+pub use finding::{status_of, status_word};
+
+/// The contract names of the checks, in runbook order (results come back in
+/// this order too).
+pub const CHECK_NAMES: [&str; 7] = [
+    version::NAME,
+    license::NAME,
+    update_permission::NAME,
+    update_source::NAME,
+    certificates::NAME,
+    connectivity::NAME,
+    system_requirements::NAME,
+];
+
+/// Budget of a check that only reads what is already in memory or a few
+/// small files.
+const LOCAL_BUDGET: Duration = Duration::from_secs(10);
+/// Reading and parsing a whole trust store.
+const CERTIFICATES_BUDGET: Duration = Duration::from_secs(30);
+/// On top of the policy's connectivity timeout, so the check reports its
+/// own, more precise timeout rather than the runner's.
+const CONNECTIVITY_MARGIN: Duration = Duration::from_secs(5);
+/// Reading the host facts (statvfs on a hung mount never returns).
+const HOST_BUDGET: Duration = Duration::from_secs(10);
+
+/// Everything one run of the checks needs.
+#[derive(Debug, Clone)]
+pub struct CheckContext {
+    pub host_root: PathBuf,
+    pub product: ProductConfig,
+    pub policy: Arc<Policy>,
+    /// The endpoint's labels (they select the expected update source).
+    pub labels: BTreeMap<String, String>,
+    /// The rollout's target version, when one is known.
+    pub target_version: Option<String>,
+}
+
+/// The outcome of one run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckRun {
+    pub product: ProductSummary,
+    pub host: HostFacts,
+    /// One result per name in [`CHECK_NAMES`], in that order.
+    pub checks: Vec<CheckResult>,
+}
+
+/// Runs every check once. Never panics and never fails: what could not be
+/// evaluated is a result with status error.
+pub async fn run_all(context: &CheckContext) -> CheckRun {
+    let (doc, host) = tokio::join!(product_source::load(&context.product), observe_host(context),);
+    let doc = Arc::new(doc);
+    let host = Arc::new(host);
+    let policy = Arc::clone(&context.policy);
+    let now = time::OffsetDateTime::now_utc();
+
+    let specs = vec![
+        runner::Spec::new(version::NAME, version::STEP, version::REMEDIATION, LOCAL_BUDGET, {
+            let doc = Arc::clone(&doc);
+            let target = context.target_version.clone();
+            async move { version::evaluate(&doc, target.as_deref()) }
+        }),
+        runner::Spec::new(license::NAME, license::STEP, license::REMEDIATION, LOCAL_BUDGET, {
+            let doc = Arc::clone(&doc);
+            let policy = Arc::clone(&policy);
+            async move { license::evaluate(&doc, policy.license(), now.date()) }
+        }),
+        runner::Spec::new(
+            update_permission::NAME,
+            update_permission::STEP,
+            update_permission::remediation(policy.update_permission().required),
+            LOCAL_BUDGET,
+            {
+                let doc = Arc::clone(&doc);
+                let policy = Arc::clone(&policy);
+                async move { update_permission::evaluate(&doc, policy.update_permission()) }
+            },
+        ),
+        runner::Spec::new(
+            update_source::NAME,
+            update_source::STEP,
+            update_source::REMEDIATION,
+            LOCAL_BUDGET,
+            {
+                let doc = Arc::clone(&doc);
+                let policy = Arc::clone(&policy);
+                let labels = context.labels.clone();
+                async move { update_source::evaluate(&doc, &policy, &labels) }
+            },
+        ),
+        runner::Spec::new(
+            certificates::NAME,
+            certificates::STEP,
+            certificates::REMEDIATION,
+            CERTIFICATES_BUDGET,
+            check_certificates(context.host_root.clone(), Arc::clone(&policy), now),
+        ),
+        runner::Spec::new(
+            connectivity::NAME,
+            connectivity::STEP,
+            connectivity::REMEDIATION,
+            policy.connectivity().timeout + CONNECTIVITY_MARGIN,
+            {
+                let doc = Arc::clone(&doc);
+                let timeout = policy.connectivity().timeout;
+                async move { connectivity::evaluate(&doc, timeout).await }
+            },
+        ),
+        runner::Spec::new(
+            system_requirements::NAME,
+            system_requirements::STEP,
+            system_requirements::REMEDIATION,
+            LOCAL_BUDGET,
+            {
+                let host = Arc::clone(&host);
+                let policy = Arc::clone(&policy);
+                async move { system_requirements::evaluate(&host, policy.system_requirements()) }
+            },
+        ),
+    ];
+    let checks = runner::run(specs).await;
+    CheckRun {
+        product: to_summary(&doc),
+        host: host.facts(),
+        checks,
+    }
+}
+
+/// Host facts, read off the async workers and bounded in time.
+async fn observe_host(context: &CheckContext) -> HostObservation {
+    let host_root = context.host_root.clone();
+    let install_path = context.product.install_path.clone();
+    let reading = tokio::task::spawn_blocking(move || host::observe(&host_root, &install_path));
+    match tokio::time::timeout(HOST_BUDGET, reading).await {
+        Ok(Ok(observation)) => observation,
+        Ok(Err(join_error)) => HostObservation::failed(
+            &format!("reading host facts failed: {join_error}"),
+            &context.product.install_path,
+        ),
+        Err(_elapsed) => HostObservation::failed(
+            &format!(
+                "reading host facts timed out after {}",
+                humantime::format_duration(HOST_BUDGET)
+            ),
+            &context.product.install_path,
+        ),
+    }
+}
+
+/// The trust store is read (blocking) only when the policy requires
+/// certificates.
+async fn check_certificates(host_root: PathBuf, policy: Arc<Policy>, now: time::OffsetDateTime) -> finding::Finding {
+    let required = policy.certificates();
+    if required.required.is_empty() {
+        return certificates::evaluate(required, None, now.unix_timestamp());
+    }
+    let store_path = required.store.clone();
+    let loading = tokio::task::spawn_blocking(move || trust_store::load(&host_root, store_path.as_deref()));
+    let store = match loading.await {
+        Ok(store) => store,
+        Err(join_error) => Err(anyhow::anyhow!("reading the trust store failed: {join_error}")),
+    };
+    certificates::evaluate(required, Some(store), now.unix_timestamp())
+}
+
+#[cfg(test)]
+mod tests;

@@ -12,9 +12,7 @@ fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 }
 
 fn refused(text: &str) -> String {
-    Policy::from_toml_str(text)
-        .expect_err("refused")
-        .to_string()
+    Policy::from_toml_str(text).expect_err("refused").to_string()
 }
 
 #[test]
@@ -23,10 +21,7 @@ fn the_shipped_example_parses() {
     assert_eq!(policy.offline_after(), Duration::from_secs(600));
     assert_eq!(policy.update_sources().len(), 3);
     assert_eq!(policy.certificates().required.len(), 2);
-    assert_eq!(
-        policy.certificates().store.as_deref(),
-        Some(Path::new("etc/ssl/certs"))
-    );
+    assert_eq!(policy.certificates().store.as_deref(), Some(Path::new("etc/ssl/certs")));
     assert_eq!(policy.system_requirements().os.len(), 3);
     assert_eq!(policy.system_requirements().min_memory_mb, Some(2048));
 }
@@ -37,10 +32,7 @@ fn an_empty_policy_is_the_default() {
     assert_eq!(policy, Policy::default());
     assert_eq!(policy.offline_after(), Duration::from_secs(600));
     assert_eq!(policy.license().warn_days, 30);
-    assert_eq!(
-        policy.update_permission().required,
-        UpdatePermission::AllComponents
-    );
+    assert_eq!(policy.update_permission().required, UpdatePermission::AllComponents);
     assert_eq!(policy.connectivity().timeout, Duration::from_secs(3));
     assert!(policy.certificates().required.is_empty());
     assert_eq!(policy.system_requirements(), &SystemRequirements::default());
@@ -71,10 +63,19 @@ fn unknown_keys_are_refused_with_their_name() {
     for (text, key) in [
         ("colour = \"blue\"\n", "colour"),
         ("[license]\nwarn_dayz = 3\n", "warn_dayz"),
-        ("[[update_source.expected]]\nsource = \"standard\"\nadress = \"x\"\n", "adress"),
-        ("[[certificates.required]]\nname = \"a\"\nsha256 = \"00\"\nsha1 = \"00\"\n", "sha1"),
+        (
+            "[[update_source.expected]]\nsource = \"standard\"\nadress = \"x\"\n",
+            "adress",
+        ),
+        (
+            "[[certificates.required]]\nname = \"a\"\nsha256 = \"00\"\nsha1 = \"00\"\n",
+            "sha1",
+        ),
         ("[system_requirements]\nmin_disk_mb = 1\n", "min_disk_mb"),
-        ("[[system_requirements.os]]\nid = \"debian\"\nversion = \"11\"\n", "version"),
+        (
+            "[[system_requirements.os]]\nid = \"debian\"\nversion = \"11\"\n",
+            "version",
+        ),
         ("[connectivity]\nretries = 2\n", "retries"),
         ("[telemetry]\n", "telemetry"),
     ] {
@@ -129,7 +130,13 @@ fn fingerprints_are_hex_with_optional_colons_and_exactly_32_bytes() {
     for good in [colons.as_str(), lower.as_str()] {
         assert_eq!(parse_fingerprint(good).expect(good), [0xab; 32]);
     }
-    for bad in ["ab".repeat(31), "ab".repeat(33), "zz".repeat(32), "abc".to_string(), String::new()] {
+    for bad in [
+        "ab".repeat(31),
+        "ab".repeat(33),
+        "zz".repeat(32),
+        "abc".to_string(),
+        String::new(),
+    ] {
         assert!(parse_fingerprint(&bad).is_err(), "{bad}");
         let text = format!("[[certificates.required]]\nname = \"Root\"\nsha256 = \"{bad}\"\n");
         let error = refused(&text);
@@ -144,7 +151,10 @@ fn fingerprints_are_hex_with_optional_colons_and_exactly_32_bytes() {
 
 #[test]
 fn certificate_names_must_not_be_empty() {
-    let text = format!("[[certificates.required]]\nname = \" \"\nsha256 = \"{}\"\n", "00".repeat(32));
+    let text = format!(
+        "[[certificates.required]]\nname = \" \"\nsha256 = \"{}\"\n",
+        "00".repeat(32)
+    );
     assert!(refused(&text).contains("certificates.required[0].name"));
 }
 
@@ -160,8 +170,8 @@ fn store_paths_are_relative_to_the_host_root() {
 
 #[test]
 fn architectures_are_normalised() {
-    let policy = Policy::from_toml_str("[system_requirements]\narch = [\"amd64\", \"x86_64\", \"ARM64\"]\n")
-        .expect("arch");
+    let policy =
+        Policy::from_toml_str("[system_requirements]\narch = [\"amd64\", \"x86_64\", \"ARM64\"]\n").expect("arch");
     assert_eq!(policy.system_requirements().arch, ["x86_64", "aarch64"]);
 }
 

@@ -83,9 +83,7 @@ pub(crate) fn toml_depth_exceeds(text: &str, limit: usize) -> bool {
     let mut index = 0usize;
     while index < bytes.len() {
         let byte = bytes[index];
-        let starts_triple = |quote: u8| {
-            bytes.get(index + 1) == Some(&quote) && bytes.get(index + 2) == Some(&quote)
-        };
+        let starts_triple = |quote: u8| bytes.get(index + 1) == Some(&quote) && bytes.get(index + 2) == Some(&quote);
         match state {
             Lexical::Comment => {
                 if byte == b'\n' {
@@ -121,10 +119,7 @@ pub(crate) fn toml_depth_exceeds(text: &str, limit: usize) -> bool {
                 if byte == quote {
                     // A run of three or more quotes closes the string; up to
                     // two of them belong to its content, as toml reads it.
-                    let run = bytes[index..]
-                        .iter()
-                        .take_while(|&&each| each == quote)
-                        .count();
+                    let run = bytes[index..].iter().take_while(|&&each| each == quote).count();
                     if run >= 3 {
                         state = Lexical::Code;
                     }
@@ -236,10 +231,16 @@ mod tests {
         let shallow = "version = \"14.0.1\"\n[license]\nexpires = 2027-03-31\n\
                        [update]\nsource = \"custom\" # [[[[[[[\nx = 1.5\n";
         assert!(!toml_depth_exceeds(shallow, 4));
-        assert!(toml_depth_exceeds(&format!("a = {}1{}", "[".repeat(9), "]".repeat(9)), 8));
+        assert!(toml_depth_exceeds(
+            &format!("a = {}1{}", "[".repeat(9), "]".repeat(9)),
+            8
+        ));
         assert!(toml_depth_exceeds(&format!("{}b = 1\n", "a.".repeat(9)), 8));
         assert!(toml_depth_exceeds(&format!("[{}b]\n", "a.".repeat(9)), 8));
-        assert!(toml_depth_exceeds(&format!("a = {}{}", "{b = ".repeat(9), "}".repeat(9)), 8));
+        assert!(toml_depth_exceeds(
+            &format!("a = {}{}", "{b = ".repeat(9), "}".repeat(9)),
+            8
+        ));
         assert!(toml_depth_exceeds(&format!("a = {{ {}c = 1 }}\n", "b.".repeat(9)), 8));
     }
 

@@ -60,10 +60,7 @@ fn toml_and_json_read_alike() {
                 address: Some("ua-osaka-02.example:8080".to_string()),
             })
         );
-        assert_eq!(
-            doc.server_address().expect("server"),
-            "product-server.example:443"
-        );
+        assert_eq!(doc.server_address().expect("server"), "product-server.example:443");
     }
 }
 
@@ -181,9 +178,7 @@ fn wrong_types_are_named_with_what_was_found() {
 
 #[test]
 fn unknown_enum_values_list_the_allowed_ones() {
-    let doc = ProductDoc::parse(
-        "role = \"relay\"\n[update]\npermission = \"all\"\nsource = \"nearby\"\n",
-    );
+    let doc = ProductDoc::parse("role = \"relay\"\n[update]\npermission = \"all\"\nsource = \"nearby\"\n");
     assert_eq!(
         message(doc.update_permission()),
         "product state: update.permission: \"all\" is not one of all_components, pattern_files, pattern_engine_driver"
@@ -196,9 +191,7 @@ fn unknown_enum_values_list_the_allowed_ones() {
 
 #[test]
 fn bad_values_are_named() {
-    let doc = ProductDoc::parse(
-        "version = \"14.0.x\"\n[license]\nexpires = \"next year\"\n[server]\naddress = \"\"\n",
-    );
+    let doc = ProductDoc::parse("version = \"14.0.x\"\n[license]\nexpires = \"next year\"\n[server]\naddress = \"\"\n");
     let error = message(doc.version());
     assert!(error.starts_with("product state: version: "), "{error}");
     assert!(error.contains("14.0.x"), "{error}");
@@ -211,10 +204,7 @@ fn bad_values_are_named() {
             .license_expires()
             .is_err()
     );
-    assert_eq!(
-        message(doc.server_address()),
-        "product state: server.address: is empty"
-    );
+    assert_eq!(message(doc.server_address()), "product state: server.address: is empty");
 }
 
 #[test]
@@ -245,10 +235,7 @@ fn a_json_document_must_be_an_object() {
 #[test]
 fn invalid_utf8_is_refused() {
     let doc = ProductDoc::from_bytes(b"version = \"14.0\xff\"\n");
-    assert_eq!(
-        doc.read_error(),
-        Some(&ProductError::NotUtf8 { valid_up_to: 15 })
-    );
+    assert_eq!(doc.read_error(), Some(&ProductError::NotUtf8 { valid_up_to: 15 }));
 }
 
 #[test]
@@ -263,10 +250,7 @@ fn huge_documents_are_refused_before_parsing() {
         })
     );
     let doc = ProductDoc::from_bytes(text.as_bytes());
-    assert!(matches!(
-        doc.read_error(),
-        Some(ProductError::TooLarge { .. })
-    ));
+    assert!(matches!(doc.read_error(), Some(ProductError::TooLarge { .. })));
 }
 
 #[test]
@@ -275,7 +259,7 @@ fn deeply_nested_documents_are_refused_without_overflowing_the_stack() {
     let levels = 200_000;
     let hostile = [
         format!("{{\"a\": {}", "[".repeat(levels)),
-        format!("{}", "{\"a\":".repeat(levels)),
+        "{\"a\":".repeat(levels),
         format!("a = {}", "[".repeat(levels)),
         format!("a = {}", "{b = ".repeat(levels)),
         format!("{}= 1\n", "a.".repeat(levels)),
@@ -298,9 +282,7 @@ fn deeply_nested_documents_are_refused_without_overflowing_the_stack() {
 
 #[test]
 fn moderately_nested_unknown_fields_are_fine() {
-    let doc = ProductDoc::parse(
-        "version = \"1.0\"\n[vendor.extra.deep]\nlist = [[1, 2], [3, {a = 1}]]\n",
-    );
+    let doc = ProductDoc::parse("version = \"1.0\"\n[vendor.extra.deep]\nlist = [[1, 2], [3, {a = 1}]]\n");
     assert_eq!(doc.read_error(), None);
     assert_eq!(doc.version().expect("version"), "1.0");
 }

@@ -124,6 +124,81 @@ pub struct PolicyRow {
     pub applied_by: String,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RolloutRow {
+    pub id: String,
+    pub target: String,
+    pub grace_ms: i64,
+    pub recheck_every_ms: i64,
+    pub max_attempts: u32,
+    pub selector: String,
+    pub auto_update_now: bool,
+    pub started_at_ms: i64,
+    pub started_by: String,
+    pub cancelled_at_ms: Option<i64>,
+}
+
+/// Member states of a rollout's state machine (see ARCHITECTURE.md).
+pub mod member_state {
+    pub const PENDING: &str = "pending";
+    pub const COMPLETED: &str = "completed";
+    pub const STRAGGLER: &str = "straggler";
+}
+
+/// One agent's place in one rollout.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MemberRow {
+    pub rollout_id: String,
+    pub agent_id: String,
+    /// pending, completed or straggler.
+    pub state: String,
+    /// For stragglers: soft (false) or hard (true).
+    pub hard: bool,
+    /// When the member entered its current state (soft and hard count separately).
+    pub since_ms: i64,
+    pub attempts: u32,
+    pub next_recheck_ms: i64,
+    pub cause: String,
+    pub failing: Vec<String>,
+    pub update_agent: String,
+    pub blocks: u32,
+    /// The cause for which an automatic update_now was already pushed.
+    pub auto_update_for: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransitionRow {
+    pub rollout_id: String,
+    pub agent_id: String,
+    pub at_ms: i64,
+    pub from_state: String,
+    pub to_state: String,
+    pub cause: String,
+}
+
+/// A command to one agent, queued until delivered or expired.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CommandRow {
+    pub id: String,
+    /// All commands of one admin call or engine wave share a batch.
+    pub batch_id: String,
+    pub agent_id: String,
+    pub kind: i32,
+    pub rollout_id: String,
+    pub target: String,
+    /// admin, schedule or auto.
+    pub origin: String,
+    pub splay_ms: u32,
+    pub created_at_ms: i64,
+    pub expires_at_ms: i64,
+    pub delivered_at_ms: Option<i64>,
+    /// Empty until the agent answers the command; "accepted" or the refusal reason.
+    pub receipt: String,
+    pub answered_at_ms: Option<i64>,
+    pub answer_version: String,
+    pub expired: bool,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     async fn create_token(&self, token: NewToken) -> StoreResult<()>;
@@ -158,6 +233,28 @@ pub trait Store: Send + Sync + 'static {
 
     async fn put_policy(&self, toml: &str, applied_by: &str, at_ms: i64) -> StoreResult<u64>;
     async fn current_policy(&self) -> StoreResult<Option<PolicyRow>>;
+
+    async fn create_rollout(&self, rollout: RolloutRow) -> StoreResult<()>;
+    /// Newest first.
+    async fn list_rollouts(&self) -> StoreResult<Vec<RolloutRow>>;
+    async fn cancel_rollout(&self, id: &str, at_ms: i64) -> StoreResult<bool>;
+    async fn members(&self, rollout_id: &str) -> StoreResult<Vec<MemberRow>>;
+    /// Upserts members and appends transitions, in one transaction.
+    async fn save_members(&self, members: Vec<MemberRow>, transitions: Vec<TransitionRow>) -> StoreResult<()>;
+    async fn transitions(&self, rollout_id: &str) -> StoreResult<Vec<TransitionRow>>;
+    /// Latest check results observed after `after_ms`: (agent id, observed, result).
+    async fn latest_checks_since(&self, after_ms: i64) -> StoreResult<Vec<(String, i64, proto::CheckResult)>>;
+
+    async fn create_commands(&self, commands: Vec<CommandRow>) -> StoreResult<()>;
+    /// Commands not yet delivered to the agent and not expired at `now_ms`.
+    async fn undelivered_commands(&self, agent_id: &str, now_ms: i64) -> StoreResult<Vec<CommandRow>>;
+    async fn mark_delivered(&self, ids: Vec<String>, at_ms: i64) -> StoreResult<()>;
+    async fn record_receipt(&self, agent_id: &str, command_id: &str, receipt: &str) -> StoreResult<()>;
+    /// Marks undelivered commands past their expiry; returns how many.
+    async fn expire_commands(&self, now_ms: i64) -> StoreResult<u64>;
+    async fn batch_commands(&self, batch_id: &str) -> StoreResult<Vec<CommandRow>>;
+    /// Every command of a rollout (the support report's update-now figures).
+    async fn rollout_commands(&self, rollout_id: &str) -> StoreResult<Vec<CommandRow>>;
 
     /// Counts stored reports (tests and the reliability figures).
     async fn count_reports(&self, agent_id: Option<&str>) -> StoreResult<u64>;

@@ -14,12 +14,12 @@ use rollcall_common::proto;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
-    AgentRow, HelloRecord, NewAgent, NewToken, PolicyRow, ReportRecord, RevokedSets, Store,
-    StoreError, StoreResult, TokenRow,
+    AgentRow, CommandRow, HelloRecord, MemberRow, NewAgent, NewToken, PolicyRow, ReportRecord, RevokedSets, RolloutRow,
+    Store, StoreError, StoreResult, TokenRow, TransitionRow,
 };
 
 /// Schema migrations, applied in order; the index + 1 is the schema version.
-const MIGRATIONS: &[&str] = &[include_str!("schema_sqlite.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("schema_sqlite.sql"), include_str!("schema_sqlite_2.sql")];
 
 const READER_POOL: usize = 4;
 
@@ -157,6 +157,70 @@ fn agent_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AgentRow> {
         last_report_at_ms: row.get("last_report_at")?,
         dropped_reports: u64::try_from(row.get::<_, i64>("dropped_reports")?).unwrap_or(0),
     })
+}
+
+
+fn rollout_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RolloutRow> {
+    Ok(RolloutRow {
+        id: row.get("id")?,
+        target: row.get("target")?,
+        grace_ms: row.get("grace_ms")?,
+        recheck_every_ms: row.get("recheck_every_ms")?,
+        max_attempts: row.get("max_attempts")?,
+        selector: row.get("selector")?,
+        auto_update_now: row.get::<_, i64>("auto_update_now")? != 0,
+        started_at_ms: row.get("started_at")?,
+        started_by: row.get("started_by")?,
+        cancelled_at_ms: row.get("cancelled_at")?,
+    })
+}
+
+fn member_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<MemberRow> {
+    Ok(MemberRow {
+        rollout_id: row.get("rollout_id")?,
+        agent_id: row.get("agent_id")?,
+        state: row.get("state")?,
+        hard: row.get::<_, i64>("hard")? != 0,
+        since_ms: row.get("since")?,
+        attempts: row.get("attempts")?,
+        next_recheck_ms: row.get("next_recheck")?,
+        cause: row.get("cause")?,
+        failing: serde_json::from_str(&row.get::<_, String>("failing")?).unwrap_or_default(),
+        update_agent: row.get("update_agent")?,
+        blocks: row.get("blocks")?,
+        auto_update_for: row.get("auto_update_for")?,
+    })
+}
+
+fn command_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<CommandRow> {
+    Ok(CommandRow {
+        id: row.get("id")?,
+        batch_id: row.get("batch_id")?,
+        agent_id: row.get("agent_id")?,
+        kind: row.get("kind")?,
+        rollout_id: row.get("rollout_id")?,
+        target: row.get("target")?,
+        origin: row.get("origin")?,
+        splay_ms: row.get("splay_ms")?,
+        created_at_ms: row.get("created_at")?,
+        expires_at_ms: row.get("expires_at")?,
+        delivered_at_ms: row.get("delivered_at")?,
+        receipt: row.get("receipt")?,
+        answered_at_ms: row.get("answered_at")?,
+        answer_version: row.get("answer_version")?,
+        expired: row.get::<_, i64>("expired")? != 0,
+    })
+}
+
+fn query_all<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> StoreResult<Vec<T>> {
+    let mut statement = conn.prepare_cached(sql).map_err(map_err)?;
+    let rows = statement.query_map(params, map).map_err(map_err)?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(map_err)
 }
 
 fn seq_to_sql(seq: u64) -> i64 {
@@ -374,6 +438,12 @@ impl Store for SqliteStore {
                          WHERE id = ?1",
                     )
                     .map_err(map_err)?;
+                let mut answer_command = tx
+                    .prepare_cached(
+                        "UPDATE commands SET answered_at = ?3, answer_version = ?4
+                         WHERE id = ?1 AND agent_id = ?2 AND answered_at IS NULL",
+                    )
+                    .map_err(map_err)?;
                 let mut upsert_check = tx
                     .prepare_cached(
                         "INSERT INTO latest_checks (agent_id, name, status, observed_at, body) VALUES (?1, ?2, ?3, ?4, ?5)
@@ -401,6 +471,11 @@ impl Store for SqliteStore {
                         continue;
                     }
                     let product = report.product.clone().unwrap_or_default();
+                    if !report.command_id.is_empty() {
+                        answer_command
+                            .execute(params![report.command_id, record.agent_id, record.received_at_ms, product.version])
+                            .map_err(map_err)?;
+                    }
                     update_agent
                         .execute(params![
                             record.agent_id,
@@ -541,6 +616,256 @@ impl Store for SqliteStore {
             )
             .optional()
             .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn create_rollout(&self, rollout: RolloutRow) -> StoreResult<()> {
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT INTO rollouts (id, target, grace_ms, recheck_every_ms, max_attempts, selector, auto_update_now, started_at, started_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    rollout.id,
+                    rollout.target,
+                    rollout.grace_ms,
+                    rollout.recheck_every_ms,
+                    rollout.max_attempts,
+                    rollout.selector,
+                    rollout.auto_update_now,
+                    rollout.started_at_ms,
+                    rollout.started_by
+                ],
+            )
+            .map_err(map_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_rollouts(&self) -> StoreResult<Vec<RolloutRow>> {
+        self.read(|conn| query_all(conn, "SELECT * FROM rollouts ORDER BY started_at DESC, id DESC", [], rollout_from_row))
+            .await
+    }
+
+    async fn cancel_rollout(&self, id: &str, at_ms: i64) -> StoreResult<bool> {
+        let id = id.to_string();
+        self.write(move |conn| {
+            let changed = conn
+                .execute(
+                    "UPDATE rollouts SET cancelled_at = ?2 WHERE id = ?1 AND cancelled_at IS NULL",
+                    params![id, at_ms],
+                )
+                .map_err(map_err)?;
+            Ok(changed > 0)
+        })
+        .await
+    }
+
+    async fn members(&self, rollout_id: &str) -> StoreResult<Vec<MemberRow>> {
+        let rollout_id = rollout_id.to_string();
+        self.read(move |conn| {
+            query_all(conn, "SELECT * FROM rollout_members WHERE rollout_id = ?1", [rollout_id], member_from_row)
+        })
+        .await
+    }
+
+    async fn save_members(&self, members: Vec<MemberRow>, transitions: Vec<TransitionRow>) -> StoreResult<()> {
+        if members.is_empty() && transitions.is_empty() {
+            return Ok(());
+        }
+        self.write(move |conn| {
+            let tx = conn.transaction().map_err(map_err)?;
+            {
+                let mut upsert = tx
+                    .prepare_cached(
+                        "INSERT OR REPLACE INTO rollout_members
+                         (rollout_id, agent_id, state, hard, since, attempts, next_recheck, cause, failing, update_agent, blocks, auto_update_for)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                    )
+                    .map_err(map_err)?;
+                for member in &members {
+                    upsert
+                        .execute(params![
+                            member.rollout_id,
+                            member.agent_id,
+                            member.state,
+                            member.hard,
+                            member.since_ms,
+                            member.attempts,
+                            member.next_recheck_ms,
+                            member.cause,
+                            serde_json::to_string(&member.failing).unwrap_or_else(|_| "[]".into()),
+                            member.update_agent,
+                            member.blocks,
+                            member.auto_update_for
+                        ])
+                        .map_err(map_err)?;
+                }
+                let mut insert = tx
+                    .prepare_cached(
+                        "INSERT INTO transitions (rollout_id, agent_id, at, from_state, to_state, cause) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    )
+                    .map_err(map_err)?;
+                for transition in &transitions {
+                    insert
+                        .execute(params![
+                            transition.rollout_id,
+                            transition.agent_id,
+                            transition.at_ms,
+                            transition.from_state,
+                            transition.to_state,
+                            transition.cause
+                        ])
+                        .map_err(map_err)?;
+                }
+            }
+            tx.commit().map_err(map_err)
+        })
+        .await
+    }
+
+    async fn transitions(&self, rollout_id: &str) -> StoreResult<Vec<TransitionRow>> {
+        let rollout_id = rollout_id.to_string();
+        self.read(move |conn| {
+            query_all(
+                conn,
+                "SELECT rollout_id, agent_id, at, from_state, to_state, cause FROM transitions WHERE rollout_id = ?1 ORDER BY at, rowid",
+                [rollout_id],
+                |row| {
+                    Ok(TransitionRow {
+                        rollout_id: row.get(0)?,
+                        agent_id: row.get(1)?,
+                        at_ms: row.get(2)?,
+                        from_state: row.get(3)?,
+                        to_state: row.get(4)?,
+                        cause: row.get(5)?,
+                    })
+                },
+            )
+        })
+        .await
+    }
+
+    async fn latest_checks_since(&self, after_ms: i64) -> StoreResult<Vec<(String, i64, proto::CheckResult)>> {
+        self.read(move |conn| {
+            let rows = query_all(
+                conn,
+                "SELECT agent_id, observed_at, body FROM latest_checks WHERE observed_at > ?1",
+                [after_ms],
+                |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?, row.get::<_, Vec<u8>>(2)?)),
+            )?;
+            Ok(rows
+                .into_iter()
+                .filter_map(|(agent, at, body)| proto::CheckResult::decode(body.as_slice()).ok().map(|check| (agent, at, check)))
+                .collect())
+        })
+        .await
+    }
+
+    async fn create_commands(&self, commands: Vec<CommandRow>) -> StoreResult<()> {
+        if commands.is_empty() {
+            return Ok(());
+        }
+        self.write(move |conn| {
+            let tx = conn.transaction().map_err(map_err)?;
+            {
+                let mut insert = tx
+                    .prepare_cached(
+                        "INSERT INTO commands (id, batch_id, agent_id, kind, rollout_id, target, origin, splay_ms, created_at, expires_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                    )
+                    .map_err(map_err)?;
+                for command in &commands {
+                    insert
+                        .execute(params![
+                            command.id,
+                            command.batch_id,
+                            command.agent_id,
+                            command.kind,
+                            command.rollout_id,
+                            command.target,
+                            command.origin,
+                            command.splay_ms,
+                            command.created_at_ms,
+                            command.expires_at_ms
+                        ])
+                        .map_err(map_err)?;
+                }
+            }
+            tx.commit().map_err(map_err)
+        })
+        .await
+    }
+
+    async fn undelivered_commands(&self, agent_id: &str, now_ms: i64) -> StoreResult<Vec<CommandRow>> {
+        let agent_id = agent_id.to_string();
+        self.read(move |conn| {
+            query_all(
+                conn,
+                "SELECT * FROM commands WHERE agent_id = ?1 AND delivered_at IS NULL AND expired = 0 AND expires_at > ?2 ORDER BY created_at",
+                params![agent_id, now_ms],
+                command_from_row,
+            )
+        })
+        .await
+    }
+
+    async fn mark_delivered(&self, ids: Vec<String>, at_ms: i64) -> StoreResult<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.write(move |conn| {
+            let tx = conn.transaction().map_err(map_err)?;
+            {
+                let mut update = tx
+                    .prepare_cached("UPDATE commands SET delivered_at = ?2 WHERE id = ?1 AND delivered_at IS NULL")
+                    .map_err(map_err)?;
+                for id in &ids {
+                    update.execute(params![id, at_ms]).map_err(map_err)?;
+                }
+            }
+            tx.commit().map_err(map_err)
+        })
+        .await
+    }
+
+    async fn record_receipt(&self, agent_id: &str, command_id: &str, receipt: &str) -> StoreResult<()> {
+        let (agent_id, command_id, receipt) = (agent_id.to_string(), command_id.to_string(), receipt.to_string());
+        self.write(move |conn| {
+            conn.execute(
+                "UPDATE commands SET receipt = ?3 WHERE id = ?1 AND agent_id = ?2",
+                params![command_id, agent_id, receipt],
+            )
+            .map_err(map_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn expire_commands(&self, now_ms: i64) -> StoreResult<u64> {
+        self.write(move |conn| {
+            let changed = conn
+                .execute(
+                    "UPDATE commands SET expired = 1 WHERE delivered_at IS NULL AND expired = 0 AND expires_at <= ?1",
+                    [now_ms],
+                )
+                .map_err(map_err)?;
+            Ok(changed as u64)
+        })
+        .await
+    }
+
+    async fn batch_commands(&self, batch_id: &str) -> StoreResult<Vec<CommandRow>> {
+        let batch_id = batch_id.to_string();
+        self.read(move |conn| query_all(conn, "SELECT * FROM commands WHERE batch_id = ?1", [batch_id], command_from_row))
+            .await
+    }
+
+    async fn rollout_commands(&self, rollout_id: &str) -> StoreResult<Vec<CommandRow>> {
+        let rollout_id = rollout_id.to_string();
+        self.read(move |conn| {
+            query_all(conn, "SELECT * FROM commands WHERE rollout_id = ?1 ORDER BY created_at", [rollout_id], command_from_row)
         })
         .await
     }

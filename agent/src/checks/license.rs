@@ -1,0 +1,84 @@
+//! `license` (runbook step 1): an expired license stops every agent from
+//! upgrading, so it is checked per agent and, by the coordinator, across the
+//! fleet.
+
+use rollcall_common::policy::LicensePolicy;
+use rollcall_common::product::{ProductDoc, format_date};
+
+use super::finding::Finding;
+
+pub(crate) const NAME: &str = "license";
+pub(crate) const STEP: u32 = 1;
+pub(crate) const REMEDIATION: &str = "Check the license expiry date in the web console and renew the license if it has expired: while it is expired, no agent can upgrade";
+
+/// `today` is the UTC date; `expires` is the last valid day.
+pub(crate) fn evaluate(doc: &ProductDoc, policy: &LicensePolicy, today: time::Date) -> Finding {
+    let expires = match doc.license_expires() {
+        Ok(expires) => expires,
+        Err(error) => return Finding::error(error.to_string()),
+    };
+    let days_left = (expires - today).whole_days();
+    let expires_text = format_date(expires);
+    let finding = if days_left < 0 {
+        Finding::fail(format!("license expired on {expires_text} ({} days ago)", -days_left))
+    } else if days_left < i64::from(policy.warn_days) {
+        Finding::warn(format!(
+            "license expires on {expires_text}, in {days_left} days (warning window {} days)",
+            policy.warn_days
+        ))
+    } else {
+        Finding::pass(format!("license valid until {expires_text} ({days_left} days left)"))
+    };
+    finding
+        .with("expires", expires_text)
+        .with("days_left", days_left)
+        .with("warn_days", policy.warn_days)
+}
+
+#[cfg(test)]
+mod tests {
+    use rollcall_common::proto::CheckStatus;
+    use time::macros::date;
+
+    use super::*;
+
+    const TODAY: time::Date = date!(2026 - 11 - 27);
+
+    fn check(expires: &str) -> Finding {
+        let doc = ProductDoc::parse(&format!("[license]\nexpires = \"{expires}\"\n"));
+        evaluate(&doc, &LicensePolicy { warn_days: 30 }, TODAY)
+    }
+
+    #[test]
+    fn far_expiry_passes() {
+        let finding = check("2027-03-31");
+        assert_eq!(finding.status, CheckStatus::Pass);
+        assert_eq!(finding.message, "license valid until 2027-03-31 (124 days left)");
+    }
+
+    #[test]
+    fn inside_the_warning_window_warns() {
+        assert_eq!(check("2026-12-26").status, CheckStatus::Warn);
+        // The expiry day itself is still valid.
+        let finding = check("2026-11-27");
+        assert_eq!(finding.status, CheckStatus::Warn);
+        assert!(finding.message.contains("in 0 days"), "{}", finding.message);
+        // Exactly warn_days left is outside the window.
+        assert_eq!(check("2026-12-27").status, CheckStatus::Pass);
+    }
+
+    #[test]
+    fn past_expiry_fails() {
+        let finding = check("2026-11-26");
+        assert_eq!(finding.status, CheckStatus::Fail);
+        assert_eq!(finding.message, "license expired on 2026-11-26 (1 days ago)");
+    }
+
+    #[test]
+    fn a_missing_or_bad_expiry_is_an_error_naming_the_field() {
+        let finding = evaluate(&ProductDoc::parse(""), &LicensePolicy { warn_days: 30 }, TODAY);
+        assert_eq!(finding.status, CheckStatus::Error);
+        assert_eq!(finding.message, "product state: license.expires is missing");
+        assert!(check("soon").message.contains("license.expires"));
+    }
+}

@@ -1,0 +1,93 @@
+//! Enrollment: exchange a one-time token and a CSR for a certificate.
+//!
+//! The key is generated here and only its public half leaves the endpoint.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use rollcall_common::proto::{EnrollRequest, agent_service_client::AgentServiceClient};
+use rollcall_common::tls::{DialOptions, channel, client_config};
+
+use crate::config::{AgentConfig, CoordinatorUrls, IdentityPaths};
+use crate::identity::Identity;
+
+#[derive(Debug, Clone)]
+pub struct EnrollParams {
+    pub coordinator: String,
+    pub ca_pem: String,
+    pub token: String,
+    pub hostname: String,
+    pub dial: DialOptions,
+}
+
+#[derive(Debug, Clone)]
+pub struct Enrolled {
+    pub agent_id: String,
+    pub identity: Identity,
+    /// Labels the token carries.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Runs the enrollment call.
+pub async fn enroll(params: &EnrollParams) -> anyhow::Result<Enrolled> {
+    let addr = rollcall_common::net::parse_coordinator_url(&params.coordinator)?;
+    let key = rollcall_common::pki::generate_key()?;
+    let csr_pem = rollcall_common::pki::certificate_request(&key, &params.hostname)?;
+    let config = client_config(&params.ca_pem, None).context("load the coordinator CA")?;
+    let mut client = AgentServiceClient::new(channel(&addr, Arc::new(config), &params.dial)?);
+    let response = client
+        .enroll(EnrollRequest {
+            token: params.token.trim().to_string(),
+            csr_pem,
+            hostname: params.hostname.clone(),
+        })
+        .await
+        .map_err(|status| anyhow::anyhow!("enrollment refused by {}: {}", params.coordinator, status.message()))?
+        .into_inner();
+    if !rollcall_common::pki::valid_agent_id(&response.agent_id) {
+        bail!("coordinator returned an invalid agent id");
+    }
+    Ok(Enrolled {
+        agent_id: response.agent_id,
+        identity: Identity {
+            ca_pem: params.ca_pem.clone(),
+            cert_pem: response.certificate_pem,
+            key_pem: key.serialize_pem(),
+        },
+        labels: response.labels.into_iter().collect(),
+    })
+}
+
+/// Writes the identity under `data_dir/identity/` and a ready-to-run
+/// `data_dir/agent.toml`; returns the config path.
+pub fn write_enrollment(
+    data_dir: &Path,
+    coordinator: &str,
+    enrolled: &Enrolled,
+    hostname: Option<String>,
+    mut labels: BTreeMap<String, String>,
+) -> anyhow::Result<PathBuf> {
+    rollcall_common::files::create_private_dir(data_dir)?;
+    let paths = IdentityPaths::under(data_dir);
+    rollcall_common::files::create_private_dir(paths.key.parent().unwrap_or(data_dir))?;
+    crate::identity::IdentityStore::Files(paths.clone()).save(&enrolled.identity)?;
+    for (key, value) in &enrolled.labels {
+        labels.entry(key.clone()).or_insert_with(|| value.clone());
+    }
+    let config = AgentConfig {
+        coordinator: Some(CoordinatorUrls::One(coordinator.to_string())),
+        data_dir: Some(data_dir.to_path_buf()),
+        identity: Some(paths),
+        hostname,
+        labels,
+        ..AgentConfig::from_toml_str("").context("default agent config")?
+    };
+    let mut text = format!("# written by `rollcall-agent enroll` for agent {}\n", enrolled.agent_id);
+    text.push_str(&toml::to_string_pretty(&config).context("encode agent.toml")?);
+    text.push_str("\n# Point the probe at the managed security agent: in [product] above set\n# state_file = \"/var/lib/product/state.toml\"\n# update_command = [\"/usr/local/bin/product-update\"]\n");
+    let path = data_dir.join("agent.toml");
+    rollcall_common::files::write_atomic(&path, text.as_bytes(), true)?;
+    Ok(path)
+}

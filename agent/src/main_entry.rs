@@ -1,0 +1,250 @@
+//! The `rollcall-agent` command line.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::AgentConfig;
+use crate::enroll::{EnrollParams, enroll, write_enrollment};
+use crate::identity::IdentityStore;
+use crate::prober::{LocalProber, Prober};
+use crate::runner::{AgentOptions, run};
+use crate::spool::Spool;
+
+/// Exit code for a configuration the agent refuses (EX_CONFIG).
+pub const EXIT_BAD_CONFIG: u8 = 78;
+
+#[derive(Debug, Parser)]
+#[command(name = "rollcall-agent", version, about = "The rollcall probe: runs the upgrade runbook's checks on this endpoint")]
+pub struct AgentCli {
+    /// Log JSON lines instead of human-readable text.
+    #[arg(long, global = true, env = "ROLLCALL_LOG_JSON")]
+    pub log_json: bool,
+    #[command(subcommand)]
+    pub command: AgentCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AgentCommand {
+    /// Enroll with a coordinator using a one-time token; writes DATA_DIR/agent.toml.
+    #[command(after_help = "Example:\n  rollcall-agent enroll --coordinator https://coord.example:7443 --ca ca.pem --token rct_… --data-dir /var/lib/rollcall-agent")]
+    Enroll {
+        #[arg(long)]
+        coordinator: String,
+        /// The coordinator's CA certificate (DATA_DIR/ca.pem on the coordinator).
+        #[arg(long)]
+        ca: PathBuf,
+        #[arg(long, env = "ROLLCALL_ENROLL_TOKEN", hide_env_values = true)]
+        token: String,
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Override the system host name.
+        #[arg(long)]
+        hostname: Option<String>,
+        /// Labels for this endpoint (k=v, repeatable).
+        #[arg(long = "label", value_parser = parse_label)]
+        labels: Vec<(String, String)>,
+        /// Replace an existing enrollment in DATA_DIR.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Run the probe daemon.
+    Run {
+        #[arg(long, env = "ROLLCALL_AGENT_CONFIG")]
+        config: PathBuf,
+    },
+    /// One run of every check, printed; no coordinator needed.
+    Check(crate::check_cmd::CheckArgs),
+    /// The tray icon's "Update Now": run the configured update action,
+    /// re-check, and report the outcome to the coordinator.
+    UpdateNow {
+        #[arg(long, env = "ROLLCALL_AGENT_CONFIG")]
+        config: PathBuf,
+    },
+    /// Check agent.toml without running (for ExecStartPre).
+    Validate {
+        #[arg(long, env = "ROLLCALL_AGENT_CONFIG")]
+        config: PathBuf,
+    },
+}
+
+fn parse_label(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("{text:?} is not key=value"))
+}
+
+pub fn main() -> ExitCode {
+    let cli = AgentCli::parse();
+    rollcall_common::logging::init(cli.log_json);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(dispatch(cli.command));
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The system host name, or "localhost" when it cannot be read.
+pub fn system_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|name| name.trim().to_string())
+        .ok()
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
+}
+
+/// Builds the runner's options from a checked config.
+pub fn options_from_config(config: &AgentConfig) -> anyhow::Result<AgentOptions> {
+    let settings = config.validate_for_run()?;
+    Ok(AgentOptions {
+        urls: settings.urls,
+        identity: IdentityStore::Files(settings.identity),
+        hostname: config.hostname.clone().unwrap_or_else(system_hostname),
+        labels: config.labels.clone(),
+        check_interval: config.check_interval,
+        data_dir: Some(settings.data_dir),
+        dial: Default::default(),
+        reconnect: config.reconnect.clone(),
+        check_at_start: true,
+    })
+}
+
+async fn dispatch(command: AgentCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        AgentCommand::Enroll { coordinator, ca, token, data_dir, hostname, labels, force } => {
+            if data_dir.join("agent.toml").exists() && !force {
+                bail!("{} is already enrolled; pass --force to enroll again", data_dir.display());
+            }
+            let ca_pem = rollcall_common::files::read_bounded_utf8(&ca, 64 * 1024).context("read the coordinator CA")?;
+            let params = EnrollParams {
+                coordinator: coordinator.clone(),
+                ca_pem,
+                token,
+                hostname: hostname.clone().unwrap_or_else(system_hostname),
+                dial: Default::default(),
+            };
+            let enrolled = enroll(&params).await?;
+            let labels: BTreeMap<String, String> = labels.into_iter().collect();
+            let path = write_enrollment(&data_dir, &coordinator, &enrolled, hostname, labels)?;
+            eprintln!("enrolled; config written to {}", path.display());
+            eprintln!("next: rollcall-agent run --config {}", path.display());
+            println!("{}", enrolled.agent_id);
+            Ok(ExitCode::SUCCESS)
+        }
+        AgentCommand::Validate { config } => match AgentConfig::load(&config).and_then(|c| c.validate_for_run().map(|_| c)) {
+            Ok(_) => {
+                println!("{} is valid", config.display());
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                Ok(ExitCode::from(EXIT_BAD_CONFIG))
+            }
+        },
+        AgentCommand::Run { config: path } => {
+            let config = match AgentConfig::load(&path).and_then(|config| options_from_config(&config).map(|options| (config, options))) {
+                Ok(loaded) => loaded,
+                Err(error) => {
+                    eprintln!("error: {error:#}");
+                    return Ok(ExitCode::from(EXIT_BAD_CONFIG));
+                }
+            };
+            let (config, options) = config;
+            let data_dir = options.data_dir.clone().unwrap_or_default();
+            let spool = Spool::open(&data_dir.join("spool"), config.spool.clone())?;
+            let prober: Arc<dyn Prober> = Arc::new(LocalProber {
+                host_root: config.host_root.clone(),
+                product: config.product.clone(),
+                labels: config.labels.clone(),
+            });
+            let shutdown = CancellationToken::new();
+            let signals = tokio::spawn(cancel_on_signal(shutdown.clone()));
+            let result = run(options, prober, spool, shutdown).await;
+            signals.abort();
+            result.map(|()| ExitCode::SUCCESS)
+        }
+        AgentCommand::Check(args) => crate::check_cmd::run(args).await,
+        AgentCommand::UpdateNow { config } => update_now(&config).await,
+    }
+}
+
+async fn update_now(path: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let config = AgentConfig::load(path)?;
+    let prober = LocalProber {
+        host_root: config.host_root.clone(),
+        product: config.product.clone(),
+        labels: config.labels.clone(),
+    };
+    if !prober.update_allowed() {
+        bail!("no [product] update_command in {}; this agent is not allowed to run an update", path.display());
+    }
+    let outcome = prober.update_now().await;
+    let policy = config
+        .data_dir
+        .as_ref()
+        .and_then(|dir| rollcall_common::files::read_bounded_utf8(&dir.join("policy.toml"), 256 * 1024).ok())
+        .and_then(|text| rollcall_common::policy::Policy::from_toml_str(&text).ok())
+        .unwrap_or_default();
+    let run = prober.check(Arc::new(policy), None).await;
+    println!(
+        "update command {} (exit code {}); installed version now {}",
+        if outcome.ran { "ran" } else { "did not run" },
+        outcome.exit_code,
+        if run.product.version.is_empty() { "unknown" } else { &run.product.version }
+    );
+    if !outcome.error.is_empty() {
+        println!("error: {}", outcome.error);
+    }
+    let succeeded = outcome.ran && outcome.exit_code == 0;
+    if let Some(dir) = &config.data_dir {
+        let report = rollcall_common::proto::Report {
+            observed_at_ms: rollcall_common::timefmt::now_ms(),
+            kind: rollcall_common::proto::ReportKind::UpdateNowAgent as i32,
+            product: Some(run.product),
+            checks: run.checks,
+            host: Some(run.host),
+            update_now: Some(outcome),
+            ..Default::default()
+        };
+        let name = format!("{:020}-{}.pb", rollcall_common::timefmt::now_ms(), std::process::id());
+        rollcall_common::files::write_atomic(&dir.join("inbox").join(name), &prost::Message::encode_to_vec(&report), true)?;
+        println!("outcome queued for the coordinator (the running agent delivers it)");
+    }
+    Ok(if succeeded { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+async fn cancel_on_signal(shutdown: CancellationToken) {
+    #[cfg(unix)]
+    {
+        if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        } else {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    shutdown.cancel();
+}

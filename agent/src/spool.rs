@@ -1,0 +1,239 @@
+//! Reports waiting for the coordinator's acknowledgement.
+//!
+//! Every report gets the next per-agent sequence number and stays in the
+//! spool until a cumulative acknowledgement covers it; after a reconnect the
+//! agent sends what is left, in order. The spool is bounded by count and
+//! bytes: when full, the *oldest* report is dropped (its successor carries
+//! the number dropped, so the coordinator knows what is missing), like
+//! osquery's buffered logs.
+//!
+//! On disk: one file per report (`<seq>.pb`, protobuf) plus `state.json`
+//! (next seq, drops not yet reported), each written atomically. In memory
+//! for the simulator.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use prost::Message;
+use rollcall_common::proto::Report;
+use serde::{Deserialize, Serialize};
+
+use crate::config::SpoolConfig;
+
+/// Largest single spooled report read back from disk.
+const MAX_REPORT_FILE: u64 = 4 * 1024 * 1024;
+
+#[derive(Debug, Default, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+struct SpoolState {
+    next_seq: u64,
+    dropped_unreported: u64,
+    dropped_total: u64,
+}
+
+#[derive(Debug)]
+pub struct Spool {
+    dir: Option<PathBuf>,
+    limits: SpoolConfig,
+    state: SpoolState,
+    pending: BTreeMap<u64, (Report, u64)>,
+    bytes: u64,
+}
+
+impl Spool {
+    /// A spool kept only in memory (simulated agents).
+    pub fn in_memory(limits: SpoolConfig) -> Self {
+        Spool {
+            dir: None,
+            limits,
+            state: SpoolState { next_seq: 1, ..SpoolState::default() },
+            pending: BTreeMap::new(),
+            bytes: 0,
+        }
+    }
+
+    /// Opens (creating) a spool directory. Unreadable report files are
+    /// counted as dropped and removed, never fatal.
+    pub fn open(dir: &Path, limits: SpoolConfig) -> anyhow::Result<Self> {
+        rollcall_common::files::create_private_dir(dir)?;
+        let state_path = dir.join("state.json");
+        let mut state = match std::fs::read(&state_path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
+            Err(_) => SpoolState::default(),
+        };
+        let mut pending = BTreeMap::new();
+        let mut bytes = 0;
+        for entry in std::fs::read_dir(dir).with_context(|| format!("read spool {}", dir.display()))? {
+            let entry = entry?;
+            let path = entry.path();
+            let Some(seq) = path
+                .file_name()
+                .and_then(|name| name.to_str())
+                .and_then(|name| name.strip_suffix(".pb"))
+                .and_then(|stem| stem.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            let decoded = rollcall_common::files::read_bounded(&path, MAX_REPORT_FILE)
+                .ok()
+                .and_then(|raw| Report::decode(raw.as_slice()).ok().map(|report| (report, raw.len() as u64)));
+            match decoded {
+                Some((report, size)) if report.seq == seq => {
+                    bytes += size;
+                    pending.insert(seq, (report, size));
+                }
+                _ => {
+                    tracing::warn!(path = %path.display(), "dropping an unreadable spooled report");
+                    state.dropped_unreported += 1;
+                    state.dropped_total += 1;
+                    let _ = std::fs::remove_file(&path);
+                }
+            }
+        }
+        // Never reuse a sequence number, even if state.json was lost.
+        let highest = pending.keys().next_back().copied().unwrap_or(0);
+        state.next_seq = state.next_seq.max(highest + 1).max(1);
+        Ok(Spool {
+            dir: Some(dir.to_path_buf()),
+            limits,
+            state,
+            pending,
+            bytes,
+        })
+    }
+
+    fn persist_state(&self) -> anyhow::Result<()> {
+        if let Some(dir) = &self.dir {
+            let text = serde_json::to_vec(&self.state)?;
+            rollcall_common::files::write_atomic(&dir.join("state.json"), &text, true)?;
+        }
+        Ok(())
+    }
+
+    fn remove(&mut self, seq: u64) {
+        if let Some((_, size)) = self.pending.remove(&seq) {
+            self.bytes = self.bytes.saturating_sub(size);
+            if let Some(dir) = &self.dir {
+                let _ = std::fs::remove_file(dir.join(format!("{seq}.pb")));
+            }
+        }
+    }
+
+    /// Assigns the next sequence number, stores the report and returns it
+    /// as it will be sent.
+    pub fn push(&mut self, mut report: Report) -> anyhow::Result<Report> {
+        report.seq = self.state.next_seq;
+        report.dropped_before = 0;
+        let size = report.encoded_len() as u64;
+        // Make room first, so the count of drops rides on this report.
+        while !self.pending.is_empty()
+            && (self.pending.len() as u64 >= self.limits.max_reports || self.bytes + size > self.limits.max_bytes)
+        {
+            let Some(oldest) = self.pending.keys().next().copied() else { break };
+            let carried = self.pending.get(&oldest).map(|(r, _)| r.dropped_before).unwrap_or(0);
+            self.remove(oldest);
+            self.state.dropped_unreported += 1 + carried;
+            self.state.dropped_total += 1;
+        }
+        report.dropped_before = self.state.dropped_unreported;
+        self.state.dropped_unreported = 0;
+        self.state.next_seq += 1;
+        if let Some(dir) = &self.dir {
+            rollcall_common::files::write_atomic(&dir.join(format!("{}.pb", report.seq)), &report.encode_to_vec(), true)
+                .context("write spooled report")?;
+        }
+        self.persist_state()?;
+        self.bytes += size;
+        self.pending.insert(report.seq, (report.clone(), size));
+        Ok(report)
+    }
+
+    /// Everything at or below `seq` is stored by the coordinator.
+    pub fn ack(&mut self, seq: u64) {
+        let done: Vec<u64> = self.pending.range(..=seq).map(|(seq, _)| *seq).collect();
+        for seq in done {
+            self.remove(seq);
+        }
+    }
+
+    /// The coordinator's view after a reconnect: drop what it has, and make
+    /// sure new numbers are above what it has seen.
+    pub fn sync_with(&mut self, last_stored_seq: u64) -> anyhow::Result<()> {
+        self.ack(last_stored_seq);
+        if self.state.next_seq <= last_stored_seq {
+            self.state.next_seq = last_stored_seq + 1;
+            self.persist_state()?;
+        }
+        Ok(())
+    }
+
+    /// Unacknowledged reports, oldest first.
+    pub fn pending(&self) -> Vec<Report> {
+        self.pending.values().map(|(report, _)| report.clone()).collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.pending.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    pub fn dropped_total(&self) -> u64 {
+        self.state.dropped_total
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(max_reports: u64) -> SpoolConfig {
+        SpoolConfig { max_reports, max_bytes: 1024 * 1024 }
+    }
+
+    #[test]
+    fn sequences_survive_a_restart_and_acks_remove() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut spool = Spool::open(dir.path(), limits(10)).expect("open");
+        for _ in 0..3 {
+            spool.push(Report::default()).expect("push");
+        }
+        spool.ack(1);
+        drop(spool);
+        let mut spool = Spool::open(dir.path(), limits(10)).expect("reopen");
+        assert_eq!(spool.pending().iter().map(|r| r.seq).collect::<Vec<_>>(), vec![2, 3]);
+        assert_eq!(spool.push(Report::default()).expect("push").seq, 4);
+    }
+
+    #[test]
+    fn oldest_is_dropped_and_counted_when_full() {
+        let mut spool = Spool::in_memory(limits(2));
+        spool.push(Report::default()).expect("push");
+        spool.push(Report::default()).expect("push");
+        let third = spool.push(Report::default()).expect("push");
+        assert_eq!(third.dropped_before, 1);
+        let fourth = spool.push(Report::default()).expect("push");
+        // The dropped second report carried nothing; the count restarts.
+        assert_eq!(fourth.dropped_before, 1);
+        assert_eq!(spool.dropped_total(), 2);
+        assert_eq!(spool.pending().iter().map(|r| r.seq).collect::<Vec<_>>(), vec![3, 4]);
+    }
+
+    #[test]
+    fn corrupt_files_are_dropped_not_fatal() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("7.pb"), b"\xff\xff garbage").expect("write");
+        let mut spool = Spool::open(dir.path(), limits(10)).expect("open");
+        assert!(spool.is_empty());
+        assert_eq!(spool.push(Report::default()).expect("push").dropped_before, 1);
+    }
+
+    #[test]
+    fn sync_never_reuses_numbers() {
+        let mut spool = Spool::in_memory(limits(10));
+        spool.sync_with(41).expect("sync");
+        assert_eq!(spool.push(Report::default()).expect("push").seq, 42);
+    }
+}

@@ -1,0 +1,299 @@
+//! The rollout side of the admin API: start, list, cancel, status (with
+//! history), stragglers, and recheck / update-now with live progress.
+
+use std::collections::{BTreeMap, HashMap};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rollcall_common::proto;
+use rollcall_common::timefmt::{now_ms, rfc3339, rfc3339_or_empty};
+use tokio_stream::Stream;
+use tonic::Status;
+
+use crate::auth::AdminCaller;
+use crate::diagnosis::{Cause, fleet_cause};
+use crate::engine::{at_target, dispatch};
+use crate::fleet::{AgentView, current_rollout, snapshot};
+use crate::selector::Selector;
+use crate::state::Coordinator;
+use crate::store::{CommandRow, RolloutRow, TransitionRow, member_state};
+
+const MAX_WAIT: Duration = Duration::from_secs(3600);
+const PROGRESS_POLL: Duration = Duration::from_millis(100);
+
+fn internal(error: impl std::fmt::Display) -> Status {
+    tracing::error!(%error, "admin call failed");
+    Status::internal(error.to_string())
+}
+
+fn ms(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+pub fn rollout_info(row: &RolloutRow) -> proto::RolloutInfo {
+    proto::RolloutInfo {
+        id: row.id.clone(),
+        target: row.target.clone(),
+        grace_ms: u64::try_from(row.grace_ms).unwrap_or(0),
+        recheck_every_ms: u64::try_from(row.recheck_every_ms).unwrap_or(0),
+        max_attempts: row.max_attempts,
+        selector: row.selector.clone(),
+        auto_update_now: row.auto_update_now,
+        started_at: rfc3339(row.started_at_ms),
+        started_by: row.started_by.clone(),
+        state: if row.cancelled_at_ms.is_some() { "cancelled" } else { "active" }.into(),
+        cancelled_at: row.cancelled_at_ms.map(rfc3339).unwrap_or_default(),
+    }
+}
+
+pub async fn start(coordinator: &Arc<Coordinator>, caller: &AdminCaller, request: proto::StartRolloutRequest) -> Result<proto::RolloutInfo, Status> {
+    rollcall_common::version::validate(&request.target)
+        .map_err(|error| Status::invalid_argument(format!("--target: {error}")))?;
+    Selector::parse(&request.selector).map_err(|error| Status::invalid_argument(error.to_string()))?;
+    let max_attempts = if request.max_attempts == 0 { 3 } else { request.max_attempts };
+    if max_attempts > 100 {
+        return Err(Status::invalid_argument("--max-attempts must be at most 100"));
+    }
+    let row = RolloutRow {
+        id: format!("r-{}", &uuid::Uuid::now_v7().simple().to_string()[..12]),
+        target: request.target,
+        grace_ms: if request.grace_ms == 0 { 3_600_000 } else { ms(request.grace_ms) },
+        recheck_every_ms: if request.recheck_every_ms == 0 { 900_000 } else { ms(request.recheck_every_ms).max(100) },
+        max_attempts,
+        selector: if request.selector.is_empty() { "all".into() } else { request.selector },
+        auto_update_now: request.auto_update_now,
+        started_at_ms: now_ms(),
+        started_by: caller.name.clone(),
+        cancelled_at_ms: None,
+    };
+    coordinator.store.create_rollout(row.clone()).await.map_err(internal)?;
+    tracing::info!(rollout = row.id, target = row.target, by = caller.name, "rollout started");
+    Ok(rollout_info(&row))
+}
+
+/// The rollout a request names, or the current one.
+pub async fn resolve(coordinator: &Coordinator, id: &str) -> Result<RolloutRow, Status> {
+    let rollouts = coordinator.store.list_rollouts().await.map_err(internal)?;
+    let found = if id.is_empty() {
+        current_rollout(&rollouts).cloned()
+    } else {
+        rollouts.into_iter().find(|rollout| rollout.id == id)
+    };
+    found.ok_or_else(|| {
+        if id.is_empty() {
+            Status::not_found("no rollout yet; start one with `rollcall rollout start --target VERSION`")
+        } else {
+            Status::not_found(format!("no rollout {id}"))
+        }
+    })
+}
+
+/// Members of the rollout joined with the fleet.
+async fn members(coordinator: &Arc<Coordinator>, rollout: &RolloutRow) -> Result<Vec<AgentView>, Status> {
+    let views = snapshot(coordinator, Some(rollout)).await.map_err(internal)?;
+    Ok(views.into_iter().filter(|view| view.member.is_some()).collect())
+}
+
+pub async fn status(coordinator: &Arc<Coordinator>, request: proto::StatusRequest) -> Result<proto::StatusResponse, Status> {
+    let rollout = resolve(coordinator, &request.rollout_id).await?;
+    let views = members(coordinator, &rollout).await?;
+    let mut response = proto::StatusResponse {
+        rollout: Some(rollout_info(&rollout)),
+        total: u32::try_from(views.len()).unwrap_or(u32::MAX),
+        ..Default::default()
+    };
+    let mut by_cause: BTreeMap<String, u32> = BTreeMap::new();
+    let mut straggler_failing = Vec::new();
+    for view in &views {
+        let Some(member) = &view.member else { continue };
+        match member.state.as_str() {
+            member_state::COMPLETED => response.completed += 1,
+            member_state::STRAGGLER => {
+                response.stragglers += 1;
+                if member.hard {
+                    response.hard += 1;
+                } else {
+                    response.soft += 1;
+                }
+                *by_cause.entry(member.cause.clone()).or_default() += 1;
+                straggler_failing.push(member.failing.clone());
+            }
+            _ => response.pending += 1,
+        }
+        if view.offline && member.state != member_state::COMPLETED {
+            response.offline += 1;
+        }
+    }
+    response.by_cause = by_cause.into_iter().collect();
+    response.fleet_cause = fleet_cause(&straggler_failing).map(|cause| cause.code().to_string()).unwrap_or_default();
+    if request.history {
+        let transitions = coordinator.store.transitions(&rollout.id).await.map_err(internal)?;
+        response.history = history(&transitions);
+    }
+    Ok(response)
+}
+
+/// Completion over time: one point per moment a state changed.
+pub fn history(transitions: &[TransitionRow]) -> Vec<proto::HistoryPoint> {
+    let mut states: HashMap<&str, &str> = HashMap::new();
+    let mut points: Vec<proto::HistoryPoint> = Vec::new();
+    let mut index = 0;
+    while index < transitions.len() {
+        let at = transitions[index].at_ms;
+        while index < transitions.len() && transitions[index].at_ms == at {
+            states.insert(&transitions[index].agent_id, &transitions[index].to_state);
+            index += 1;
+        }
+        let mut point = proto::HistoryPoint { at: rfc3339(at), ..Default::default() };
+        for state in states.values() {
+            match *state {
+                "completed" => point.completed += 1,
+                "pending" => point.pending += 1,
+                _ => point.stragglers += 1,
+            }
+        }
+        points.push(point);
+    }
+    points
+}
+
+pub async fn stragglers(coordinator: &Arc<Coordinator>, request: proto::StragglersRequest) -> Result<proto::StragglersResponse, Status> {
+    let rollout = resolve(coordinator, &request.rollout_id).await?;
+    let views = members(coordinator, &rollout).await?;
+    let mut list: Vec<proto::Straggler> = views
+        .iter()
+        .filter_map(|view| {
+            let member = view.member.as_ref()?;
+            (member.state == member_state::STRAGGLER).then(|| proto::Straggler {
+                id: view.row.id.clone(),
+                hostname: view.row.hostname.clone(),
+                cause: member.cause.clone(),
+                runbook_step: Cause::from_code(&member.cause).map(Cause::runbook_step).unwrap_or(7),
+                state: if member.hard { "hard" } else { "soft" }.into(),
+                since: rfc3339(member.since_ms),
+                blocks: member.blocks,
+                update_agent: member.update_agent.clone(),
+                failing: member.failing.clone(),
+                role: view.row.role,
+                online: view.connected,
+                version: view.row.product.version.clone(),
+                attempts: member.attempts,
+            })
+        })
+        .collect();
+    // Update agents first (most blocked clients first), then runbook order.
+    list.sort_by(|a, b| {
+        let ua = |s: &proto::Straggler| s.role != proto::Role::UpdateAgent as i32;
+        (ua(a), std::cmp::Reverse(a.blocks), a.runbook_step, &a.hostname).cmp(&(ua(b), std::cmp::Reverse(b.blocks), b.runbook_step, &b.hostname))
+    });
+    Ok(proto::StragglersResponse { rollout: Some(rollout_info(&rollout)), stragglers: list })
+}
+
+pub type ProgressStream = Pin<Box<dyn Stream<Item = Result<proto::CommandProgress, Status>> + Send>>;
+
+/// Sends a command to the selected agents and streams progress until all
+/// answered or the wait ran out.
+pub async fn send_command(coordinator: &Arc<Coordinator>, caller: &AdminCaller, request: proto::SendCommandRequest) -> Result<ProgressStream, Status> {
+    let kind = proto::CommandKind::try_from(request.kind)
+        .ok()
+        .filter(|kind| *kind != proto::CommandKind::Unspecified)
+        .ok_or_else(|| Status::invalid_argument("kind must be recheck or update_now"))?;
+    let selector = Selector::parse(&request.selector).map_err(|error| Status::invalid_argument(error.to_string()))?;
+    let wait = Duration::from_millis(request.wait_ms).clamp(Duration::from_millis(100), MAX_WAIT);
+    let rollouts = coordinator.store.list_rollouts().await.map_err(internal)?;
+    let rollout = rollouts.iter().find(|rollout| rollout.cancelled_at_ms.is_none()).cloned();
+    let views = snapshot(coordinator, rollout.as_ref()).await.map_err(internal)?;
+    let now = now_ms();
+    let batch_id = dispatch::new_id();
+    let target = rollout.as_ref().map(|r| r.target.clone()).unwrap_or_default();
+    let splay_ms = u32::try_from((wait.as_millis() / 10).min(500)).unwrap_or(500);
+    let rows: Vec<CommandRow> = views
+        .iter()
+        .filter(|view| !view.row.revoked && selector.matches(&view.row.id, |key| view.field(key)))
+        .map(|view| CommandRow {
+            id: dispatch::new_id(),
+            batch_id: batch_id.clone(),
+            agent_id: view.row.id.clone(),
+            kind: kind as i32,
+            rollout_id: rollout.as_ref().map(|r| r.id.clone()).unwrap_or_default(),
+            target: target.clone(),
+            origin: format!("admin:{}", caller.name),
+            splay_ms,
+            created_at_ms: now,
+            expires_at_ms: now + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2),
+            ..Default::default()
+        })
+        .collect();
+    let targeted = u32::try_from(rows.len()).unwrap_or(u32::MAX);
+    dispatch::send(coordinator, rows).await.map_err(internal)?;
+    tracing::info!(batch = batch_id, targeted, kind = kind.as_str_name(), by = caller.name, "command sent");
+
+    let coordinator = coordinator.clone();
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    let shutdown = coordinator.shutdown.clone();
+    tokio::spawn(async move {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut last: Option<proto::CommandProgress> = None;
+        loop {
+            let rows = match coordinator.store.batch_commands(&batch_id).await {
+                Ok(rows) => rows,
+                Err(error) => {
+                    let _ = tx.send(Err(internal(error))).await;
+                    return;
+                }
+            };
+            let expired = tokio::time::Instant::now() >= deadline || shutdown.is_cancelled();
+            let mut progress = progress_of(&rows, targeted, &target);
+            progress.done = expired || progress.answered + progress.refused >= targeted;
+            if progress.done {
+                progress.unreachable = targeted - progress.answered - progress.refused;
+            }
+            if last.as_ref() != Some(&progress) {
+                if tx.send(Ok(progress.clone())).await.is_err() {
+                    return;
+                }
+                last = Some(progress.clone());
+            }
+            if progress.done {
+                return;
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => {}
+                () = tokio::time::sleep(PROGRESS_POLL) => {}
+            }
+        }
+    });
+    Ok(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)))
+}
+
+fn progress_of(rows: &[CommandRow], targeted: u32, target: &str) -> proto::CommandProgress {
+    let mut progress = proto::CommandProgress { targeted, ..Default::default() };
+    for row in rows {
+        if row.answered_at_ms.is_some() {
+            progress.answered += 1;
+            if target.is_empty() || at_target(&row.answer_version, target) {
+                progress.completed += 1;
+            } else {
+                progress.behind += 1;
+            }
+        } else if row.receipt.starts_with("refused") {
+            progress.refused += 1;
+        }
+    }
+    progress
+}
+
+pub async fn cancel(coordinator: &Arc<Coordinator>, caller: &AdminCaller, id: &str) -> Result<proto::RolloutInfo, Status> {
+    let rollout = resolve(coordinator, id).await?;
+    if !coordinator.store.cancel_rollout(&rollout.id, now_ms()).await.map_err(internal)? {
+        return Err(Status::failed_precondition(format!("rollout {} is not active", rollout.id)));
+    }
+    tracing::info!(rollout = rollout.id, by = caller.name, "rollout cancelled");
+    let rollout = resolve(coordinator, &rollout.id).await?;
+    Ok(rollout_info(&rollout))
+}
+
+pub fn since(ms: i64) -> String {
+    rfc3339_or_empty(ms)
+}

@@ -1,0 +1,199 @@
+//! The per-agent, per-rollout state machine (pure; see ARCHITECTURE.md):
+//!
+//! ```text
+//!   pending ──(target observed)──────────────────────────▶ completed
+//!      │                                                     ▲
+//!      └─(grace over, behind)─▶ straggler soft ──(attempts   │
+//!                                  │  ▲          exhausted)─▶ straggler hard
+//!                                  └──┴──(target observed)───┘
+//! ```
+//!
+//! A straggler gets a recheck at once, then after `recheck_every`,
+//! doubling each time with ±10% jitter, up to `max_attempts`; once they are
+//! spent and the last one had its interval to answer, it turns hard (like
+//! Icinga's soft/hard states: a laptop asleep overnight does not flap in and
+//! out of the list). Completed is left only if a later observation shows the
+//! agent behind again.
+
+use crate::diagnosis::{Cause, Diagnosis};
+use crate::store::{MemberRow, member_state};
+
+/// What the coordinator observed of the agent at this tick.
+#[derive(Debug, Clone)]
+pub struct Observation {
+    pub at_target: bool,
+    /// The diagnosis, for an agent behind the target.
+    pub diagnosis: Diagnosis,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    pub now_ms: i64,
+    pub started_at_ms: i64,
+    pub grace_ms: i64,
+    pub recheck_every_ms: i64,
+    pub max_attempts: u32,
+    pub auto_update_now: bool,
+    /// A factor in [0.9, 1.1] for the next recheck interval.
+    pub jitter: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Recheck,
+    UpdateNow,
+}
+
+/// The state name used in transitions and history.
+pub fn display_state(member: &MemberRow) -> &'static str {
+    match member.state.as_str() {
+        member_state::COMPLETED => "completed",
+        member_state::STRAGGLER if member.hard => "straggler_hard",
+        member_state::STRAGGLER => "straggler_soft",
+        member_state::PENDING => "pending",
+        _ => "",
+    }
+}
+
+/// Causes an admin or the endpoint can clear (not "unknown").
+fn blocking(cause: &str) -> bool {
+    Cause::from_code(cause).is_some_and(|cause| cause != Cause::Unknown)
+}
+
+/// One step: the member's next row and what to do. `may_recheck` is false
+/// when this tick's wave is full (the recheck waits for the next tick).
+pub fn step(member: &MemberRow, observation: &Observation, timing: Timing, may_recheck: bool) -> (MemberRow, Vec<Action>) {
+    let mut next = member.clone();
+    let mut actions = Vec::new();
+    if observation.at_target {
+        if member.state != member_state::COMPLETED {
+            next.state = member_state::COMPLETED.into();
+            next.since_ms = timing.now_ms;
+        }
+        next.hard = false;
+        next.cause.clear();
+        next.failing.clear();
+        next.update_agent = observation.diagnosis.update_agent.clone().unwrap_or_default();
+        return (next, actions);
+    }
+    next.update_agent = observation.diagnosis.update_agent.clone().unwrap_or_default();
+    if timing.now_ms < timing.started_at_ms + timing.grace_ms {
+        if member.state != member_state::PENDING {
+            next.state = member_state::PENDING.into();
+            next.since_ms = timing.now_ms;
+        }
+        return (next, actions);
+    }
+    let new_cause = observation.diagnosis.cause.code().to_string();
+    if member.state != member_state::STRAGGLER {
+        next.state = member_state::STRAGGLER.into();
+        next.hard = false;
+        next.since_ms = timing.now_ms;
+        next.attempts = 0;
+        next.next_recheck_ms = timing.now_ms;
+    }
+    // The runbook's "fix the setting, send a manual update notification":
+    // when a blocking cause has cleared, push update_now once.
+    if timing.auto_update_now
+        && member.state == member_state::STRAGGLER
+        && blocking(&member.cause)
+        && !blocking(&new_cause)
+        && next.auto_update_for != member.cause
+    {
+        actions.push(Action::UpdateNow);
+        next.auto_update_for = member.cause.clone();
+    }
+    if blocking(&new_cause) {
+        next.auto_update_for.clear();
+    }
+    next.cause = new_cause;
+    next.failing = observation.diagnosis.failing.clone();
+    if timing.now_ms >= next.next_recheck_ms && next.attempts < timing.max_attempts && may_recheck {
+        actions.push(Action::Recheck);
+        let backoff = timing.recheck_every_ms as f64 * 2f64.powi(i32::try_from(next.attempts).unwrap_or(30).min(30)) * timing.jitter;
+        next.attempts += 1;
+        next.next_recheck_ms = timing.now_ms + backoff as i64;
+    } else if next.attempts >= timing.max_attempts && timing.now_ms >= next.next_recheck_ms && !next.hard {
+        next.hard = true;
+        next.since_ms = timing.now_ms;
+    }
+    (next, actions)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timing(now_ms: i64) -> Timing {
+        Timing {
+            now_ms,
+            started_at_ms: 0,
+            grace_ms: 1000,
+            recheck_every_ms: 100,
+            max_attempts: 2,
+            auto_update_now: true,
+            jitter: 1.0,
+        }
+    }
+
+    fn behind(cause: Cause) -> Observation {
+        Observation {
+            at_target: false,
+            diagnosis: Diagnosis { cause, failing: vec![cause.code().to_string()], update_agent: None },
+        }
+    }
+
+    fn pending() -> MemberRow {
+        MemberRow { state: member_state::PENDING.into(), ..Default::default() }
+    }
+
+    #[test]
+    fn pending_until_grace_then_soft_with_rechecks_then_hard() {
+        let (member, actions) = step(&pending(), &behind(Cause::License), timing(500), true);
+        assert_eq!(member.state, "pending");
+        assert!(actions.is_empty());
+        let (member, actions) = step(&member, &behind(Cause::License), timing(1000), true);
+        assert_eq!(display_state(&member), "straggler_soft");
+        assert_eq!(actions, vec![Action::Recheck]);
+        assert_eq!(member.next_recheck_ms, 1100);
+        let (member, actions) = step(&member, &behind(Cause::License), timing(1050), true);
+        assert!(actions.is_empty(), "no recheck before its time");
+        let (member, actions) = step(&member, &behind(Cause::License), timing(1100), true);
+        assert_eq!(actions, vec![Action::Recheck]);
+        assert_eq!(member.next_recheck_ms, 1300, "the interval doubles");
+        let (member, _) = step(&member, &behind(Cause::License), timing(1200), true);
+        assert!(!member.hard, "the last recheck still has time to answer");
+        let (member, actions) = step(&member, &behind(Cause::License), timing(1300), true);
+        assert!(actions.is_empty());
+        assert_eq!(display_state(&member), "straggler_hard");
+        assert_eq!(member.since_ms, 1300);
+    }
+
+    #[test]
+    fn target_observed_completes_from_any_state() {
+        let (member, _) = step(&pending(), &behind(Cause::License), timing(2000), true);
+        let done = Observation { at_target: true, ..behind(Cause::Unknown) };
+        let (member, _) = step(&member, &done, timing(2100), true);
+        assert_eq!(member.state, "completed");
+        assert!(member.cause.is_empty());
+    }
+
+    #[test]
+    fn a_full_wave_postpones_the_recheck() {
+        let (member, actions) = step(&pending(), &behind(Cause::License), timing(2000), false);
+        assert!(actions.is_empty());
+        assert_eq!(member.attempts, 0);
+        let (_, actions) = step(&member, &behind(Cause::License), timing(2001), true);
+        assert_eq!(actions, vec![Action::Recheck]);
+    }
+
+    #[test]
+    fn update_now_once_when_a_blocking_cause_clears() {
+        let (member, _) = step(&pending(), &behind(Cause::UpdatePermission), timing(2000), true);
+        let cleared = Observation { at_target: false, diagnosis: Diagnosis { cause: Cause::Unknown, failing: vec![], update_agent: None } };
+        let (member, actions) = step(&member, &cleared, timing(2010), true);
+        assert!(actions.contains(&Action::UpdateNow));
+        let (_, actions) = step(&member, &cleared, timing(2020), true);
+        assert!(!actions.contains(&Action::UpdateNow), "only once per clearance");
+    }
+}

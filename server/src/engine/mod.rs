@@ -1,0 +1,245 @@
+//! The rollout engine: the coordinator's own wait-then-recheck cycles.
+//!
+//! Every `engine_interval` it evaluates each active rollout: adds agents
+//! that match its selector, observes who reached the target, diagnoses the
+//! rest (runbook steps 1–7), steps each member's state machine
+//! ([`machine`]), counts how many clients each straggling update agent
+//! blocks, records every state change with its time, and sends the
+//! rechecks and update-nows the machine asks for — at most
+//! `max_commands_per_tick` per tick (waves), each with a splay the agent
+//! waits out, so a fleet-wide recheck is no thundering herd.
+
+pub mod dispatch;
+pub mod machine;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use rand::Rng;
+use rollcall_common::proto;
+use rollcall_common::timefmt::{now_ms, rfc3339};
+use rollcall_common::version::is_at_least;
+use tokio_util::sync::CancellationToken;
+
+use crate::diagnosis::{Diagnosis, UpdateAgentIndex, UpdateAgentView, diagnose};
+use crate::events::Event;
+use crate::fleet::{AgentView, views};
+use crate::selector::Selector;
+use crate::state::Coordinator;
+use crate::store::{CommandRow, MemberRow, RolloutRow, StoreResult, TransitionRow, member_state};
+use machine::{Action, Observation, Timing, display_state, step};
+
+/// The latest result of every check per agent, kept between ticks so only
+/// new results are read from the store.
+#[derive(Default)]
+pub struct CheckCache {
+    watermark_ms: i64,
+    by_agent: HashMap<String, BTreeMap<String, proto::CheckResult>>,
+}
+
+impl CheckCache {
+    async fn refresh(&mut self, coordinator: &Coordinator) -> StoreResult<()> {
+        let fresh = coordinator.store.latest_checks_since(self.watermark_ms).await?;
+        for (agent_id, observed_at, check) in fresh {
+            self.watermark_ms = self.watermark_ms.max(observed_at);
+            self.by_agent.entry(agent_id).or_default().insert(check.name.clone(), check);
+        }
+        Ok(())
+    }
+
+    fn checks(&self, agent_id: &str) -> Vec<proto::CheckResult> {
+        self.by_agent
+            .get(agent_id)
+            .map(|checks| checks.values().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+/// True when the agent's installed version is at or above `target`.
+pub fn at_target(version: &str, target: &str) -> bool {
+    !version.is_empty() && is_at_least(version, target).unwrap_or(false)
+}
+
+/// Runs the engine until `shutdown`.
+pub async fn run(coordinator: Arc<Coordinator>, shutdown: CancellationToken) {
+    let mut cache = CheckCache::default();
+    let mut tick = tokio::time::interval(coordinator.config.engine_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        if let Err(error) = tick_once(&coordinator, &mut cache).await {
+            tracing::warn!(%error, "rollout engine tick failed; retrying next tick");
+        }
+    }
+}
+
+/// One evaluation of every active rollout.
+pub async fn tick_once(coordinator: &Arc<Coordinator>, cache: &mut CheckCache) -> StoreResult<()> {
+    let now = now_ms();
+    coordinator.store.expire_commands(now).await?;
+    let rollouts = coordinator.store.list_rollouts().await?;
+    let active: Vec<&RolloutRow> = rollouts.iter().filter(|rollout| rollout.cancelled_at_ms.is_none()).collect();
+    if active.is_empty() {
+        return Ok(());
+    }
+    cache.refresh(coordinator).await?;
+    let rows = coordinator.store.list_agents().await?;
+    let policy = coordinator.current_policy();
+    let fleet = views(coordinator, &policy, rows, HashMap::new());
+    let mut budget = coordinator.config.max_commands_per_tick;
+    for rollout in active {
+        evaluate(coordinator, cache, rollout, &fleet, &mut budget).await?;
+    }
+    Ok(())
+}
+
+fn index_update_agents(fleet: &[AgentView], target: &str) -> UpdateAgentIndex {
+    let mut index = UpdateAgentIndex::new();
+    for agent in fleet {
+        let product = &agent.row.product;
+        if agent.row.role == proto::Role::UpdateAgent as i32 && !product.update_agent_address.is_empty() && !agent.row.revoked {
+            index.insert(
+                product.update_agent_address.clone(),
+                UpdateAgentView {
+                    id: agent.row.id.clone(),
+                    at_target: at_target(&product.version, target),
+                    program_and_hotfix: product.program_and_hotfix,
+                    online: !agent.offline,
+                },
+            );
+        }
+    }
+    index
+}
+
+async fn evaluate(
+    coordinator: &Arc<Coordinator>,
+    cache: &CheckCache,
+    rollout: &RolloutRow,
+    fleet: &[AgentView],
+    budget: &mut usize,
+) -> StoreResult<()> {
+    let now = now_ms();
+    let selector = Selector::parse(&rollout.selector).unwrap_or(Selector::All);
+    let existing: HashMap<String, MemberRow> = coordinator
+        .store
+        .members(&rollout.id)
+        .await?
+        .into_iter()
+        .map(|member| (member.agent_id.clone(), member))
+        .collect();
+    let index = index_update_agents(fleet, &rollout.target);
+    let mut changed = Vec::new();
+    let mut transitions = Vec::new();
+    let mut commands = Vec::new();
+    let mut next_members: HashMap<String, MemberRow> = HashMap::new();
+    let splay_ms = u32::try_from((rollout.recheck_every_ms / 4).clamp(0, 10_000)).unwrap_or(10_000);
+
+    for agent in fleet {
+        let row = &agent.row;
+        let current = match existing.get(&row.id) {
+            Some(member) => member.clone(),
+            None if !row.revoked && selector.matches(&row.id, |key| agent.field(key)) => MemberRow {
+                rollout_id: rollout.id.clone(),
+                agent_id: row.id.clone(),
+                state: String::new(),
+                since_ms: now,
+                ..Default::default()
+            },
+            None => continue,
+        };
+        let observation = Observation {
+            at_target: at_target(&row.product.version, &rollout.target),
+            diagnosis: if at_target(&row.product.version, &rollout.target) {
+                Diagnosis {
+                    cause: crate::diagnosis::Cause::Unknown,
+                    failing: Vec::new(),
+                    update_agent: crate::diagnosis::update_agent_of(&row.product, &index).map(|ua| ua.id.clone()),
+                }
+            } else {
+                diagnose(&row.product, &cache.checks(&row.id), !agent.offline, &index)
+            },
+        };
+        let timing = Timing {
+            now_ms: now,
+            started_at_ms: rollout.started_at_ms,
+            grace_ms: rollout.grace_ms,
+            recheck_every_ms: rollout.recheck_every_ms,
+            max_attempts: rollout.max_attempts,
+            auto_update_now: rollout.auto_update_now,
+            jitter: rand::rng().random_range(0.9..=1.1),
+        };
+        let (next, actions) = step(&current, &observation, timing, *budget > 0);
+        for action in actions {
+            let kind = match action {
+                Action::Recheck => proto::CommandKind::Recheck,
+                Action::UpdateNow => proto::CommandKind::UpdateNow,
+            };
+            *budget = budget.saturating_sub(1);
+            commands.push(CommandRow {
+                id: dispatch::new_id(),
+                batch_id: format!("engine-{}-{now}", rollout.id),
+                agent_id: row.id.clone(),
+                kind: kind as i32,
+                rollout_id: rollout.id.clone(),
+                target: rollout.target.clone(),
+                origin: if action == Action::Recheck { "schedule" } else { "auto" }.into(),
+                splay_ms,
+                created_at_ms: now,
+                // Stale once the next attempt is due.
+                expires_at_ms: now + rollout.recheck_every_ms.max(1000),
+                ..Default::default()
+            });
+        }
+        let (from, to) = (display_state(&current), display_state(&next));
+        if from != to {
+            transitions.push(TransitionRow {
+                rollout_id: rollout.id.clone(),
+                agent_id: row.id.clone(),
+                at_ms: now,
+                from_state: from.to_string(),
+                to_state: to.to_string(),
+                cause: next.cause.clone(),
+            });
+            coordinator.publish(Event {
+                at: rfc3339(now),
+                kind: if next.state == member_state::STRAGGLER && !next.hard && from != "straggler_soft" {
+                    "straggler".into()
+                } else {
+                    "state_change".into()
+                },
+                agent_id: row.id.clone(),
+                hostname: row.hostname.clone(),
+                rollout_id: rollout.id.clone(),
+                from: from.to_string(),
+                to: to.to_string(),
+                cause: next.cause.clone(),
+                detail: String::new(),
+            });
+        }
+        next_members.insert(row.id.clone(), next);
+    }
+
+    // Blocks: clients of each update agent that are not completed.
+    let mut blocks: HashMap<String, u32> = HashMap::new();
+    for member in next_members.values() {
+        if !member.update_agent.is_empty() && member.state != member_state::COMPLETED {
+            *blocks.entry(member.update_agent.clone()).or_default() += 1;
+        }
+    }
+    for (agent_id, mut member) in next_members {
+        member.blocks = blocks.get(&agent_id).copied().unwrap_or(0);
+        if existing.get(&agent_id) != Some(&member) {
+            changed.push(member);
+        }
+    }
+    coordinator.store.save_members(changed, transitions).await?;
+    if !commands.is_empty() {
+        let sent = dispatch::send(coordinator, commands.clone()).await?;
+        tracing::info!(rollout = rollout.id, commands = commands.len(), delivered_now = sent, "rollout engine sent commands");
+    }
+    Ok(())
+}

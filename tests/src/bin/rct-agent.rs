@@ -1,0 +1,1 @@
+fn main() -> std::process::ExitCode { rollcall_agent::main_entry::main() }

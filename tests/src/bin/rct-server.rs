@@ -1,0 +1,1 @@
+fn main() -> std::process::ExitCode { rollcall_server::main_entry::main() }

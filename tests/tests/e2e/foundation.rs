@@ -1,0 +1,102 @@
+//! The foundation: enroll, see online, revoke, restart and reconnect.
+
+use std::time::Duration;
+
+use crate::harness::{Agent, Coordinator, product_state, wait_until};
+
+#[test]
+fn enrolled_agents_come_online_are_revoked_and_reconnect_after_restart() {
+    let mut coordinator = Coordinator::init();
+    coordinator.start();
+
+    let mut agents: Vec<Agent> = ["alpha", "bravo", "charlie"]
+        .iter()
+        .map(|name| Agent::enroll(&coordinator, name, &product_state("14.0.1", ""), &[("site", "osaka")]))
+        .collect();
+    for agent in &mut agents {
+        assert_eq!(agent.id.len(), 36, "enroll prints the agent id");
+        agent.start();
+    }
+    for agent in &agents {
+        assert!(
+            wait_until(Duration::from_secs(20), || coordinator.is_online(&agent.hostname)),
+            "{} never came online:\n{}",
+            agent.hostname,
+            agent.log()
+        );
+    }
+
+    // The JSON contract of `rollcall agents`.
+    let by_name = coordinator.agents_by_hostname();
+    let alpha = &by_name["alpha"];
+    assert_eq!(alpha["id"], agents[0].id.as_str());
+    assert_eq!(alpha["online"], true);
+    assert_eq!(alpha["role"], "endpoint");
+    assert_eq!(alpha["labels"]["site"], "osaka");
+    assert!(alpha["last_seen"].as_str().is_some_and(|t| t.ends_with('Z')), "{alpha}");
+    assert!(
+        wait_until(Duration::from_secs(10), || coordinator.agents_by_hostname()["alpha"]["version"] == "14.0.1"),
+        "product version never reported"
+    );
+
+    // Identity files are owner-only.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(agents[0].data_dir().join("identity/key.pem")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "agent key must be owner-only");
+        let mode = std::fs::metadata(coordinator.data_dir().join("admin/key.pem")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "admin key must be owner-only");
+    }
+
+    // Revoke bravo: its stream is cut within seconds and it stays out.
+    let revoked = coordinator.cli(&["revoke", &agents[1].id]);
+    assert!(revoked.status.success(), "{}", String::from_utf8_lossy(&revoked.stderr));
+    assert!(
+        wait_until(Duration::from_secs(5), || !coordinator.is_online("bravo")),
+        "revoked agent still online"
+    );
+    assert!(
+        !wait_until(Duration::from_secs(3), || coordinator.is_online("bravo")),
+        "revoked agent came back"
+    );
+    assert_eq!(coordinator.agents_by_hostname()["bravo"]["revoked"], true);
+
+    // Restart: the others reconnect on their own; bravo does not.
+    let drain = coordinator.stop();
+    assert!(drain < Duration::from_secs(12), "graceful drain took {drain:?}");
+    assert!(coordinator.log().contains("coordinator stopped"), "{}", coordinator.log());
+    coordinator.start();
+    for name in ["alpha", "charlie"] {
+        assert!(
+            wait_until(Duration::from_secs(20), || coordinator.is_online(name)),
+            "{name} did not reconnect after restart"
+        );
+    }
+    assert!(!coordinator.is_online("bravo"));
+    assert!(agents[1].log().contains("revoked") || agents[1].log().contains("refused"), "{}", agents[1].log());
+}
+
+#[test]
+fn tokens_are_single_use_by_default_and_listed_without_secrets() {
+    let mut coordinator = Coordinator::init();
+    coordinator.start();
+    let token = coordinator.token(&["--label", "site=kyoto"]);
+    assert!(token.starts_with("rct_"), "{token}");
+    let first = Agent::enroll_with_token(&coordinator, "one", &product_state("1", ""), &[], &token);
+    assert!(first.is_ok(), "{:?}", first.err());
+    let second = Agent::enroll_with_token(&coordinator, "two", &product_state("1", ""), &[], &token);
+    let error = second.err().expect("second use refused");
+    assert!(error.contains("used up"), "{error}");
+
+    let tokens = coordinator.cli_json(&["token", "list"]);
+    let listed = tokens.as_array().unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["uses_left"], 0);
+    assert_eq!(listed[0]["labels"]["site"], "kyoto");
+    assert!(!tokens.to_string().contains(&token), "token list must never show the secret");
+
+    // The token's label reaches the agent's config.
+    let config = std::fs::read_to_string(first.unwrap().config_path()).unwrap();
+    assert!(config.contains("kyoto"), "{config}");
+}
