@@ -18,7 +18,11 @@ const JITTER: f64 = 0.2;
 
 impl Backoff {
     pub fn new(initial: Duration, max: Duration) -> Self {
-        Backoff { initial, max, current: initial }
+        Backoff {
+            initial,
+            max,
+            current: initial,
+        }
     }
 
     /// The next wait: the current step with jitter; the step then grows.

@@ -55,7 +55,7 @@ impl IdentityPaths {
 }
 
 /// The adapter to the managed security agent (runbook: the product).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProductConfig {
     /// A TOML or JSON product-state document, re-read at every check.
@@ -78,6 +78,19 @@ pub struct ProductConfig {
     /// measured there).
     #[serde(default = "default_install_path")]
     pub install_path: PathBuf,
+}
+
+impl Default for ProductConfig {
+    fn default() -> Self {
+        ProductConfig {
+            state_file: None,
+            state_command: None,
+            update_command: None,
+            state_timeout: default_state_timeout(),
+            update_timeout: default_update_timeout(),
+            install_path: default_install_path(),
+        }
+    }
 }
 
 fn default_state_timeout() -> Duration {
@@ -225,16 +238,12 @@ impl AgentConfig {
             bail!("`coordinator` lists no URL");
         }
         for url in &urls {
-            rollcall_common::net::parse_coordinator_url(url)
-                .with_context(|| format!("coordinator URL {url:?}"))?;
+            rollcall_common::net::parse_coordinator_url(url).with_context(|| format!("coordinator URL {url:?}"))?;
         }
         let Some(data_dir) = self.data_dir.clone() else {
             bail!("agent config has no `data_dir`");
         };
-        let identity = self
-            .identity
-            .clone()
-            .unwrap_or_else(|| IdentityPaths::under(&data_dir));
+        let identity = self.identity.clone().unwrap_or_else(|| IdentityPaths::under(&data_dir));
         Ok(RunSettings {
             urls,
             data_dir,
@@ -257,10 +266,9 @@ mod tests {
 
     #[test]
     fn minimal_check_config_parses() {
-        let config = AgentConfig::from_toml_str(
-            "host_root = \"/tmp/root\"\n[product]\nstate_file = \"/tmp/state.toml\"\n",
-        )
-        .expect("parse");
+        let config =
+            AgentConfig::from_toml_str("host_root = \"/tmp/root\"\n[product]\nstate_file = \"/tmp/state.toml\"\n")
+                .expect("parse");
         assert_eq!(config.host_root, PathBuf::from("/tmp/root"));
         assert!(config.validate_for_run().is_err());
     }

@@ -4,7 +4,7 @@
 //! [`checks::run_all`] (one run of the runbook checks), [`main_entry`] (the
 //! command line).
 //!
-//! - [`config`]: `agent.toml`.
+//! - [`config`]: the `agent.toml` file.
 //! - [`checks`]: runbook steps 1–6, run locally, each with evidence and
 //!   remediation; [`product_source`], [`host`]: their inputs.
 //! - [`update_action`]: the local "Update Now" action, if the config allows one.

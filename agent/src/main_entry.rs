@@ -20,7 +20,11 @@ use crate::spool::Spool;
 pub const EXIT_BAD_CONFIG: u8 = 78;
 
 #[derive(Debug, Parser)]
-#[command(name = "rollcall-agent", version, about = "The rollcall probe: runs the upgrade runbook's checks on this endpoint")]
+#[command(
+    name = "rollcall-agent",
+    version,
+    about = "The rollcall probe: runs the upgrade runbook's checks on this endpoint"
+)]
 pub struct AgentCli {
     /// Log JSON lines instead of human-readable text.
     #[arg(long, global = true, env = "ROLLCALL_LOG_JSON")]
@@ -32,7 +36,9 @@ pub struct AgentCli {
 #[derive(Debug, Subcommand)]
 pub enum AgentCommand {
     /// Enroll with a coordinator using a one-time token; writes DATA_DIR/agent.toml.
-    #[command(after_help = "Example:\n  rollcall-agent enroll --coordinator https://coord.example:7443 --ca ca.pem --token rct_… --data-dir /var/lib/rollcall-agent")]
+    #[command(
+        after_help = "Example:\n  rollcall-agent enroll --coordinator https://coord.example:7443 --ca ca.pem --token rct_… --data-dir /var/lib/rollcall-agent"
+    )]
     Enroll {
         #[arg(long)]
         coordinator: String,
@@ -82,7 +88,11 @@ fn parse_label(text: &str) -> Result<(String, String), String> {
 pub fn main() -> ExitCode {
     let cli = AgentCli::parse();
     rollcall_common::logging::init(cli.log_json);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: start the async runtime: {error}");
@@ -128,11 +138,23 @@ pub fn options_from_config(config: &AgentConfig) -> anyhow::Result<AgentOptions>
 
 async fn dispatch(command: AgentCommand) -> anyhow::Result<ExitCode> {
     match command {
-        AgentCommand::Enroll { coordinator, ca, token, data_dir, hostname, labels, force } => {
+        AgentCommand::Enroll {
+            coordinator,
+            ca,
+            token,
+            data_dir,
+            hostname,
+            labels,
+            force,
+        } => {
             if data_dir.join("agent.toml").exists() && !force {
-                bail!("{} is already enrolled; pass --force to enroll again", data_dir.display());
+                bail!(
+                    "{} is already enrolled; pass --force to enroll again",
+                    data_dir.display()
+                );
             }
-            let ca_pem = rollcall_common::files::read_bounded_utf8(&ca, 64 * 1024).context("read the coordinator CA")?;
+            let ca_pem =
+                rollcall_common::files::read_bounded_utf8(&ca, 64 * 1024).context("read the coordinator CA")?;
             let params = EnrollParams {
                 coordinator: coordinator.clone(),
                 ca_pem,
@@ -148,18 +170,22 @@ async fn dispatch(command: AgentCommand) -> anyhow::Result<ExitCode> {
             println!("{}", enrolled.agent_id);
             Ok(ExitCode::SUCCESS)
         }
-        AgentCommand::Validate { config } => match AgentConfig::load(&config).and_then(|c| c.validate_for_run().map(|_| c)) {
-            Ok(_) => {
-                println!("{} is valid", config.display());
-                Ok(ExitCode::SUCCESS)
+        AgentCommand::Validate { config } => {
+            match AgentConfig::load(&config).and_then(|c| c.validate_for_run().map(|_| c)) {
+                Ok(_) => {
+                    println!("{} is valid", config.display());
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(error) => {
+                    eprintln!("error: {error:#}");
+                    Ok(ExitCode::from(EXIT_BAD_CONFIG))
+                }
             }
-            Err(error) => {
-                eprintln!("error: {error:#}");
-                Ok(ExitCode::from(EXIT_BAD_CONFIG))
-            }
-        },
+        }
         AgentCommand::Run { config: path } => {
-            let config = match AgentConfig::load(&path).and_then(|config| options_from_config(&config).map(|options| (config, options))) {
+            let config = match AgentConfig::load(&path)
+                .and_then(|config| options_from_config(&config).map(|options| (config, options)))
+            {
                 Ok(loaded) => loaded,
                 Err(error) => {
                     eprintln!("error: {error:#}");
@@ -193,7 +219,10 @@ async fn update_now(path: &std::path::Path) -> anyhow::Result<ExitCode> {
         labels: config.labels.clone(),
     };
     if !prober.update_allowed() {
-        bail!("no [product] update_command in {}; this agent is not allowed to run an update", path.display());
+        bail!(
+            "no [product] update_command in {}; this agent is not allowed to run an update",
+            path.display()
+        );
     }
     let outcome = prober.update_now().await;
     let policy = config
@@ -207,7 +236,11 @@ async fn update_now(path: &std::path::Path) -> anyhow::Result<ExitCode> {
         "update command {} (exit code {}); installed version now {}",
         if outcome.ran { "ran" } else { "did not run" },
         outcome.exit_code,
-        if run.product.version.is_empty() { "unknown" } else { &run.product.version }
+        if run.product.version.is_empty() {
+            "unknown"
+        } else {
+            &run.product.version
+        }
     );
     if !outcome.error.is_empty() {
         println!("error: {}", outcome.error);
@@ -224,10 +257,18 @@ async fn update_now(path: &std::path::Path) -> anyhow::Result<ExitCode> {
             ..Default::default()
         };
         let name = format!("{:020}-{}.pb", rollcall_common::timefmt::now_ms(), std::process::id());
-        rollcall_common::files::write_atomic(&dir.join("inbox").join(name), &prost::Message::encode_to_vec(&report), true)?;
+        rollcall_common::files::write_atomic(
+            &dir.join("inbox").join(name),
+            &prost::Message::encode_to_vec(&report),
+            true,
+        )?;
         println!("outcome queued for the coordinator (the running agent delivers it)");
     }
-    Ok(if succeeded { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if succeeded {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 async fn cancel_on_signal(shutdown: CancellationToken) {

@@ -80,7 +80,12 @@ enum SessionEnd {
     Lost { lasted: Duration, reason: String },
 }
 
-pub async fn run(options: AgentOptions, prober: Arc<dyn Prober>, mut spool: Spool, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(
+    options: AgentOptions,
+    prober: Arc<dyn Prober>,
+    mut spool: Spool,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     if options.urls.is_empty() {
         anyhow::bail!("no coordinator URL");
     }
@@ -96,11 +101,17 @@ pub async fn run(options: AgentOptions, prober: Arc<dyn Prober>, mut spool: Spoo
     }
 
     let (job_tx, job_rx) = mpsc::channel::<(CheckJob, Arc<Policy>, Option<String>)>(JOB_QUEUE);
-    let (result_tx, mut result_rx) = mpsc::channel::<(CheckJob, crate::checks::CheckRun, Option<proto::UpdateNowOutcome>)>(JOB_QUEUE);
+    let (result_tx, mut result_rx) =
+        mpsc::channel::<(CheckJob, crate::checks::CheckRun, Option<proto::UpdateNowOutcome>)>(JOB_QUEUE);
     let worker = tokio::spawn(check_worker(prober.clone(), job_rx, result_tx, shutdown.clone()));
 
     if options.check_at_start {
-        let job = CheckJob { kind: proto::ReportKind::Periodic, command_id: String::new(), splay: Duration::ZERO, update_now: false };
+        let job = CheckJob {
+            kind: proto::ReportKind::Periodic,
+            command_id: String::new(),
+            splay: Duration::ZERO,
+            update_now: false,
+        };
         let _ = job_tx.try_send((job, state.policy.clone(), state.target_version.clone()));
         // The hello carries product facts, so wait for the first run (bounded).
         if let Ok(Some((job, run, outcome))) = tokio::time::timeout(Duration::from_secs(60), result_rx.recv()).await {
@@ -109,7 +120,10 @@ pub async fn run(options: AgentOptions, prober: Arc<dyn Prober>, mut spool: Spoo
     }
 
     let mut backoff = Backoff::new(options.reconnect.initial, options.reconnect.max);
-    let mut periodic = tokio::time::interval_at(tokio::time::Instant::now() + options.check_interval, options.check_interval);
+    let mut periodic = tokio::time::interval_at(
+        tokio::time::Instant::now() + options.check_interval,
+        options.check_interval,
+    );
     periodic.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut url_index = 0usize;
     let mut pending_key: Option<rcgen::KeyPair> = None;
@@ -162,8 +176,16 @@ pub async fn run(options: AgentOptions, prober: Arc<dyn Prober>, mut spool: Spoo
 }
 
 fn enqueue_periodic(job_tx: &mpsc::Sender<(CheckJob, Arc<Policy>, Option<String>)>, state: &AgentState) {
-    let job = CheckJob { kind: proto::ReportKind::Periodic, command_id: String::new(), splay: Duration::ZERO, update_now: false };
-    if job_tx.try_send((job, state.policy.clone(), state.target_version.clone())).is_err() {
+    let job = CheckJob {
+        kind: proto::ReportKind::Periodic,
+        command_id: String::new(),
+        splay: Duration::ZERO,
+        update_now: false,
+    };
+    if job_tx
+        .try_send((job, state.policy.clone(), state.target_version.clone()))
+        .is_err()
+    {
         tracing::debug!("check queue full; skipping a periodic check");
     }
 }
@@ -216,7 +238,11 @@ async fn check_worker(
             }
         }
         let work = async {
-            let outcome = if job.update_now { Some(prober.update_now().await) } else { None };
+            let outcome = if job.update_now {
+                Some(prober.update_now().await)
+            } else {
+                None
+            };
             let run = prober.check(policy, target).await;
             (run, outcome)
         };
@@ -265,8 +291,13 @@ fn message(body: agent_message::Body) -> AgentMessage {
 fn take_inbox(data_dir: Option<&PathBuf>) -> Vec<proto::Report> {
     let Some(dir) = data_dir else { return Vec::new() };
     let inbox = dir.join("inbox");
-    let Ok(entries) = std::fs::read_dir(&inbox) else { return Vec::new() };
-    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "pb")).collect();
+    let Ok(entries) = std::fs::read_dir(&inbox) else {
+        return Vec::new();
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "pb"))
+        .collect();
     paths.sort();
     let mut reports = Vec::new();
     for path in paths {
@@ -315,7 +346,10 @@ async fn session(
         policy_version: state.policy_version,
         host,
     };
-    out_tx.send(message(agent_message::Body::Hello(hello))).await.context("queue hello")?;
+    out_tx
+        .send(message(agent_message::Body::Hello(hello)))
+        .await
+        .context("queue hello")?;
 
     let connect = client.connect(ReceiverStream::new(out_rx));
     let response = tokio::select! {
@@ -324,19 +358,37 @@ async fn session(
     };
     let mut inbound = response
         .context("coordinator did not answer in time")?
-        .map_err(|status| anyhow::anyhow!("coordinator refused the stream: {} ({:?})", status.message(), status.code()))?
+        .map_err(|status| {
+            anyhow::anyhow!(
+                "coordinator refused the stream: {} ({:?})",
+                status.message(),
+                status.code()
+            )
+        })?
         .into_inner();
-    let first = tokio::time::timeout(WELCOME_TIMEOUT, inbound.next()).await.context("no welcome in time")?;
+    let first = tokio::time::timeout(WELCOME_TIMEOUT, inbound.next())
+        .await
+        .context("no welcome in time")?;
     let welcome = match first {
-        Some(Ok(CoordinatorMessage { body: Some(Body::Welcome(welcome)) })) => welcome,
+        Some(Ok(CoordinatorMessage {
+            body: Some(Body::Welcome(welcome)),
+        })) => welcome,
         Some(Ok(_)) => anyhow::bail!("coordinator did not open with welcome"),
         Some(Err(status)) => anyhow::bail!("coordinator ended the stream: {}", status.message()),
         None => anyhow::bail!("coordinator closed the stream"),
     };
-    tracing::info!(coordinator = url, agent_id = welcome.agent_id, last_stored_seq = welcome.last_stored_seq, "connected");
+    tracing::info!(
+        coordinator = url,
+        agent_id = welcome.agent_id,
+        last_stored_seq = welcome.last_stored_seq,
+        "connected"
+    );
     spool.sync_with(welcome.last_stored_seq)?;
     for report in spool.pending() {
-        out_tx.send(message(agent_message::Body::Report(report))).await.context("resend spooled reports")?;
+        out_tx
+            .send(message(agent_message::Body::Report(report)))
+            .await
+            .context("resend spooled reports")?;
     }
 
     let heartbeat_every = Duration::from_millis(u64::from(welcome.heartbeat_interval_ms.max(100)));
@@ -345,7 +397,10 @@ async fn session(
     let mut housekeeping = tokio::time::interval(INBOX_POLL);
     housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
-    let lost = |reason: String| SessionEnd::Lost { lasted: started.elapsed(), reason };
+    let lost = |reason: String| SessionEnd::Lost {
+        lasted: started.elapsed(),
+        reason,
+    };
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return Ok(SessionEnd::Shutdown),

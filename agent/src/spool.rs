@@ -46,7 +46,10 @@ impl Spool {
         Spool {
             dir: None,
             limits,
-            state: SpoolState { next_seq: 1, ..SpoolState::default() },
+            state: SpoolState {
+                next_seq: 1,
+                ..SpoolState::default()
+            },
             pending: BTreeMap::new(),
             bytes: 0,
         }
@@ -76,7 +79,11 @@ impl Spool {
             };
             let decoded = rollcall_common::files::read_bounded(&path, MAX_REPORT_FILE)
                 .ok()
-                .and_then(|raw| Report::decode(raw.as_slice()).ok().map(|report| (report, raw.len() as u64)));
+                .and_then(|raw| {
+                    Report::decode(raw.as_slice())
+                        .ok()
+                        .map(|report| (report, raw.len() as u64))
+                });
             match decoded {
                 Some((report, size)) if report.seq == seq => {
                     bytes += size;
@@ -129,7 +136,9 @@ impl Spool {
         while !self.pending.is_empty()
             && (self.pending.len() as u64 >= self.limits.max_reports || self.bytes + size > self.limits.max_bytes)
         {
-            let Some(oldest) = self.pending.keys().next().copied() else { break };
+            let Some(oldest) = self.pending.keys().next().copied() else {
+                break;
+            };
             let carried = self.pending.get(&oldest).map(|(r, _)| r.dropped_before).unwrap_or(0);
             self.remove(oldest);
             self.state.dropped_unreported += 1 + carried;
@@ -139,8 +148,12 @@ impl Spool {
         self.state.dropped_unreported = 0;
         self.state.next_seq += 1;
         if let Some(dir) = &self.dir {
-            rollcall_common::files::write_atomic(&dir.join(format!("{}.pb", report.seq)), &report.encode_to_vec(), true)
-                .context("write spooled report")?;
+            rollcall_common::files::write_atomic(
+                &dir.join(format!("{}.pb", report.seq)),
+                &report.encode_to_vec(),
+                true,
+            )
+            .context("write spooled report")?;
         }
         self.persist_state()?;
         self.bytes += size;
@@ -190,7 +203,10 @@ mod tests {
     use super::*;
 
     fn limits(max_reports: u64) -> SpoolConfig {
-        SpoolConfig { max_reports, max_bytes: 1024 * 1024 }
+        SpoolConfig {
+            max_reports,
+            max_bytes: 1024 * 1024,
+        }
     }
 
     #[test]

@@ -41,10 +41,7 @@ pub fn write_atomic(path: &Path, contents: &[u8], private: bool) -> anyhow::Resu
         .filter(|parent| !parent.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     fs::create_dir_all(dir).with_context(|| format!("create directory {}", dir.display()))?;
-    let file_name = path
-        .file_name()
-        .and_then(|name| name.to_str())
-        .unwrap_or("file");
+    let file_name = path.file_name().and_then(|name| name.to_str()).unwrap_or("file");
     let temp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
     {
         let mut options = fs::OpenOptions::new();
@@ -59,8 +56,7 @@ pub fn write_atomic(path: &Path, contents: &[u8], private: bool) -> anyhow::Resu
             .with_context(|| format!("create {}", temp.display()))?;
         file.write_all(contents)
             .with_context(|| format!("write {}", temp.display()))?;
-        file.sync_all()
-            .with_context(|| format!("sync {}", temp.display()))?;
+        file.sync_all().with_context(|| format!("sync {}", temp.display()))?;
     }
     fs::rename(&temp, path).with_context(|| format!("rename into {}", path.display()))?;
     if let Ok(dir_handle) = fs::File::open(dir) {

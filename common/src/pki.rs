@@ -14,9 +14,8 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use rcgen::{
-    BasicConstraints, CertificateParams, CertificateSigningRequestParams, DistinguishedName,
-    DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
-    SanType, SerialNumber,
+    BasicConstraints, CertificateParams, CertificateSigningRequestParams, DistinguishedName, DnType,
+    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, SanType, SerialNumber,
 };
 use time::OffsetDateTime;
 use x509_parser::prelude::{FromDer, GeneralName, ParsedExtension, X509Certificate};
@@ -171,7 +170,11 @@ impl CertAuthority {
         params.distinguished_name.push(DnType::CommonName, common_name);
         params.distinguished_name.push(DnType::OrganizationName, "rollcall");
         params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
         params.serial_number = Some(random_serial());
         validity(&mut params, Duration::from_secs(10 * 365 * 24 * 3600));
         let cert = params.self_signed(&key).context("self-sign the CA certificate")?;
@@ -202,7 +205,8 @@ impl CertAuthority {
         if !valid_agent_id(agent_id) {
             bail!("invalid agent id {agent_id:?}");
         }
-        let csr = CertificateSigningRequestParams::from_pem(csr_pem).map_err(|error| anyhow::anyhow!("invalid certificate signing request: {error}"))?;
+        let csr = CertificateSigningRequestParams::from_pem(csr_pem)
+            .map_err(|error| anyhow::anyhow!("invalid certificate signing request: {error}"))?;
         if csr.public_key.algorithm() != &PKCS_ECDSA_P256_SHA256 {
             bail!("the certificate signing request must carry an ECDSA P-256 key");
         }
@@ -223,21 +227,26 @@ impl CertAuthority {
 
     /// Issues an admin identity: returns (certificate PEM, key PEM).
     pub fn issue_admin(&self, name: &str, role: AdminRole, lifetime: Duration) -> anyhow::Result<(String, String)> {
-        if name.is_empty() || name.len() > 64 || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c)) {
+        if name.is_empty() || name.len() > 64 || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c))
+        {
             bail!("admin name {name:?} must be 1-64 characters of letters, digits, - _ . @");
         }
         let key = generate_key()?;
         let mut params = CertificateParams::default();
         params.distinguished_name = DistinguishedName::new();
         params.distinguished_name.push(DnType::CommonName, name);
-        params.distinguished_name.push(DnType::OrganizationalUnitName, role.as_str());
+        params
+            .distinguished_name
+            .push(DnType::OrganizationalUnitName, role.as_str());
         params.subject_alt_names = vec![SanType::URI(format!("{ADMIN_URI_PREFIX}{role}:{name}").try_into()?)];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.serial_number = Some(random_serial());
         params.use_authority_key_identifier_extension = true;
         validity(&mut params, lifetime);
-        let cert = params.signed_by(&key, &self.issuer).context("sign the admin certificate")?;
+        let cert = params
+            .signed_by(&key, &self.issuer)
+            .context("sign the admin certificate")?;
         Ok((cert.pem(), key.serialize_pem()))
     }
 
@@ -246,11 +255,17 @@ impl CertAuthority {
         let key = generate_key()?;
         let mut params = CertificateParams::new(Vec::<String>::new())?;
         params.distinguished_name = DistinguishedName::new();
-        params.distinguished_name.push(DnType::CommonName, "rollcall coordinator");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "rollcall coordinator");
         for name in names {
             let san = match name.parse::<std::net::IpAddr>() {
                 Ok(ip) => SanType::IpAddress(ip),
-                Err(_) => SanType::DnsName(name.as_str().try_into().with_context(|| format!("server name {name:?}"))?),
+                Err(_) => SanType::DnsName(
+                    name.as_str()
+                        .try_into()
+                        .with_context(|| format!("server name {name:?}"))?,
+                ),
             };
             params.subject_alt_names.push(san);
         }
@@ -259,7 +274,9 @@ impl CertAuthority {
         params.serial_number = Some(random_serial());
         params.use_authority_key_identifier_extension = true;
         validity(&mut params, lifetime);
-        let cert = params.signed_by(&key, &self.issuer).context("sign the server certificate")?;
+        let cert = params
+            .signed_by(&key, &self.issuer)
+            .context("sign the server certificate")?;
         Ok((cert.pem(), key.serialize_pem()))
     }
 }
@@ -293,13 +310,21 @@ mod tests {
     #[test]
     fn admin_certificates_carry_name_and_role() {
         let (ca, _) = CertAuthority::generate("test ca").expect("ca");
-        let (pem, _key) = ca.issue_admin("alice", AdminRole::Operator, Duration::from_secs(60)).expect("issue");
+        let (pem, _key) = ca
+            .issue_admin("alice", AdminRole::Operator, Duration::from_secs(60))
+            .expect("issue");
         let facts = cert_facts(&first_cert_der(&pem).expect("der")).expect("facts");
         assert_eq!(
             facts.identity,
-            Some(PeerIdentity::Admin { name: "alice".into(), role: AdminRole::Operator })
+            Some(PeerIdentity::Admin {
+                name: "alice".into(),
+                role: AdminRole::Operator
+            })
         );
-        assert!(ca.issue_admin("bad name", AdminRole::Viewer, Duration::from_secs(60)).is_err());
+        assert!(
+            ca.issue_admin("bad name", AdminRole::Viewer, Duration::from_secs(60))
+                .is_err()
+        );
     }
 
     #[test]
@@ -316,7 +341,9 @@ mod tests {
     fn ca_round_trips_through_pem() {
         let (ca, key_pem) = CertAuthority::generate("test ca").expect("ca");
         let loaded = CertAuthority::from_pem(ca.cert_pem(), &key_pem).expect("load");
-        let (pem, _) = loaded.issue_server(&["localhost".into(), "127.0.0.1".into()], Duration::from_secs(60)).expect("server");
+        let (pem, _) = loaded
+            .issue_server(&["localhost".into(), "127.0.0.1".into()], Duration::from_secs(60))
+            .expect("server");
         assert!(pem.contains("BEGIN CERTIFICATE"));
     }
 }

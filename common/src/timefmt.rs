@@ -16,10 +16,14 @@ pub fn ms_of(at: OffsetDateTime) -> i64 {
 /// RFC 3339 in UTC with millisecond precision; an out-of-range input gives
 /// the epoch rather than a panic.
 pub fn rfc3339(ms: i64) -> String {
-    let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    let truncated = at.replace_nanosecond((at.nanosecond() / 1_000_000) * 1_000_000).unwrap_or(at);
-    truncated.format(&Rfc3339).unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_string())
+    let at =
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    let truncated = at
+        .replace_nanosecond((at.nanosecond() / 1_000_000) * 1_000_000)
+        .unwrap_or(at);
+    truncated
+        .format(&Rfc3339)
+        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_string())
 }
 
 /// RFC 3339, or the empty string for 0 ("never").

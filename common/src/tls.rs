@@ -204,8 +204,13 @@ impl Default for DialOptions {
 /// TLS is done here rather than by tonic so that both ends share one
 /// configuration (TLS 1.3 only, the CA as the only anchor) and so the local
 /// address can be chosen.
-pub fn channel(addr: &CoordinatorAddr, config: Arc<rustls::ClientConfig>, options: &DialOptions) -> anyhow::Result<Channel> {
-    let server_name = ServerName::try_from(addr.host.clone()).context("coordinator host is not a valid TLS server name")?;
+pub fn channel(
+    addr: &CoordinatorAddr,
+    config: Arc<rustls::ClientConfig>,
+    options: &DialOptions,
+) -> anyhow::Result<Channel> {
+    let server_name =
+        ServerName::try_from(addr.host.clone()).context("coordinator host is not a valid TLS server name")?;
     let authority = addr.authority();
     let local_ip = options.local_ip;
     let connect_timeout = options.connect_timeout;
@@ -216,7 +221,11 @@ pub fn channel(addr: &CoordinatorAddr, config: Arc<rustls::ClientConfig>, option
         async move {
             let stream = tokio::time::timeout(connect_timeout, async {
                 let target = resolve(&authority).await?;
-                let socket = if target.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+                let socket = if target.is_ipv4() {
+                    TcpSocket::new_v4()?
+                } else {
+                    TcpSocket::new_v6()?
+                };
                 if let Some(ip) = local_ip {
                     socket.bind(SocketAddr::new(ip, 0))?;
                 }

@@ -42,33 +42,63 @@ pub fn rollout_info(row: &RolloutRow) -> proto::RolloutInfo {
         auto_update_now: row.auto_update_now,
         started_at: rfc3339(row.started_at_ms),
         started_by: row.started_by.clone(),
-        state: if row.cancelled_at_ms.is_some() { "cancelled" } else { "active" }.into(),
+        state: if row.cancelled_at_ms.is_some() {
+            "cancelled"
+        } else {
+            "active"
+        }
+        .into(),
         cancelled_at: row.cancelled_at_ms.map(rfc3339).unwrap_or_default(),
     }
 }
 
-pub async fn start(coordinator: &Arc<Coordinator>, caller: &AdminCaller, request: proto::StartRolloutRequest) -> Result<proto::RolloutInfo, Status> {
+pub async fn start(
+    coordinator: &Arc<Coordinator>,
+    caller: &AdminCaller,
+    request: proto::StartRolloutRequest,
+) -> Result<proto::RolloutInfo, Status> {
     rollcall_common::version::validate(&request.target)
         .map_err(|error| Status::invalid_argument(format!("--target: {error}")))?;
     Selector::parse(&request.selector).map_err(|error| Status::invalid_argument(error.to_string()))?;
-    let max_attempts = if request.max_attempts == 0 { 3 } else { request.max_attempts };
+    let max_attempts = if request.max_attempts == 0 {
+        3
+    } else {
+        request.max_attempts
+    };
     if max_attempts > 100 {
         return Err(Status::invalid_argument("--max-attempts must be at most 100"));
     }
     let row = RolloutRow {
         id: format!("r-{}", &uuid::Uuid::now_v7().simple().to_string()[..12]),
         target: request.target,
-        grace_ms: if request.grace_ms == 0 { 3_600_000 } else { ms(request.grace_ms) },
-        recheck_every_ms: if request.recheck_every_ms == 0 { 900_000 } else { ms(request.recheck_every_ms).max(100) },
+        grace_ms: if request.grace_ms == 0 {
+            3_600_000
+        } else {
+            ms(request.grace_ms)
+        },
+        recheck_every_ms: if request.recheck_every_ms == 0 {
+            900_000
+        } else {
+            ms(request.recheck_every_ms).max(100)
+        },
         max_attempts,
-        selector: if request.selector.is_empty() { "all".into() } else { request.selector },
+        selector: if request.selector.is_empty() {
+            "all".into()
+        } else {
+            request.selector
+        },
         auto_update_now: request.auto_update_now,
         started_at_ms: now_ms(),
         started_by: caller.name.clone(),
         cancelled_at_ms: None,
     };
     coordinator.store.create_rollout(row.clone()).await.map_err(internal)?;
-    tracing::info!(rollout = row.id, target = row.target, by = caller.name, "rollout started");
+    tracing::info!(
+        rollout = row.id,
+        target = row.target,
+        by = caller.name,
+        "rollout started"
+    );
     Ok(rollout_info(&row))
 }
 
@@ -95,7 +125,10 @@ async fn members(coordinator: &Arc<Coordinator>, rollout: &RolloutRow) -> Result
     Ok(views.into_iter().filter(|view| view.member.is_some()).collect())
 }
 
-pub async fn status(coordinator: &Arc<Coordinator>, request: proto::StatusRequest) -> Result<proto::StatusResponse, Status> {
+pub async fn status(
+    coordinator: &Arc<Coordinator>,
+    request: proto::StatusRequest,
+) -> Result<proto::StatusResponse, Status> {
     let rollout = resolve(coordinator, &request.rollout_id).await?;
     let views = members(coordinator, &rollout).await?;
     let mut response = proto::StatusResponse {
@@ -126,7 +159,9 @@ pub async fn status(coordinator: &Arc<Coordinator>, request: proto::StatusReques
         }
     }
     response.by_cause = by_cause.into_iter().collect();
-    response.fleet_cause = fleet_cause(&straggler_failing).map(|cause| cause.code().to_string()).unwrap_or_default();
+    response.fleet_cause = fleet_cause(&straggler_failing)
+        .map(|cause| cause.code().to_string())
+        .unwrap_or_default();
     if request.history {
         let transitions = coordinator.store.transitions(&rollout.id).await.map_err(internal)?;
         response.history = history(&transitions);
@@ -145,7 +180,10 @@ pub fn history(transitions: &[TransitionRow]) -> Vec<proto::HistoryPoint> {
             states.insert(&transitions[index].agent_id, &transitions[index].to_state);
             index += 1;
         }
-        let mut point = proto::HistoryPoint { at: rfc3339(at), ..Default::default() };
+        let mut point = proto::HistoryPoint {
+            at: rfc3339(at),
+            ..Default::default()
+        };
         for state in states.values() {
             match *state {
                 "completed" => point.completed += 1,
@@ -158,7 +196,10 @@ pub fn history(transitions: &[TransitionRow]) -> Vec<proto::HistoryPoint> {
     points
 }
 
-pub async fn stragglers(coordinator: &Arc<Coordinator>, request: proto::StragglersRequest) -> Result<proto::StragglersResponse, Status> {
+pub async fn stragglers(
+    coordinator: &Arc<Coordinator>,
+    request: proto::StragglersRequest,
+) -> Result<proto::StragglersResponse, Status> {
     let rollout = resolve(coordinator, &request.rollout_id).await?;
     let views = members(coordinator, &rollout).await?;
     let mut list: Vec<proto::Straggler> = views
@@ -185,16 +226,28 @@ pub async fn stragglers(coordinator: &Arc<Coordinator>, request: proto::Straggle
     // Update agents first (most blocked clients first), then runbook order.
     list.sort_by(|a, b| {
         let ua = |s: &proto::Straggler| s.role != proto::Role::UpdateAgent as i32;
-        (ua(a), std::cmp::Reverse(a.blocks), a.runbook_step, &a.hostname).cmp(&(ua(b), std::cmp::Reverse(b.blocks), b.runbook_step, &b.hostname))
+        (ua(a), std::cmp::Reverse(a.blocks), a.runbook_step, &a.hostname).cmp(&(
+            ua(b),
+            std::cmp::Reverse(b.blocks),
+            b.runbook_step,
+            &b.hostname,
+        ))
     });
-    Ok(proto::StragglersResponse { rollout: Some(rollout_info(&rollout)), stragglers: list })
+    Ok(proto::StragglersResponse {
+        rollout: Some(rollout_info(&rollout)),
+        stragglers: list,
+    })
 }
 
 pub type ProgressStream = Pin<Box<dyn Stream<Item = Result<proto::CommandProgress, Status>> + Send>>;
 
 /// Sends a command to the selected agents and streams progress until all
 /// answered or the wait ran out.
-pub async fn send_command(coordinator: &Arc<Coordinator>, caller: &AdminCaller, request: proto::SendCommandRequest) -> Result<ProgressStream, Status> {
+pub async fn send_command(
+    coordinator: &Arc<Coordinator>,
+    caller: &AdminCaller,
+    request: proto::SendCommandRequest,
+) -> Result<ProgressStream, Status> {
     let kind = proto::CommandKind::try_from(request.kind)
         .ok()
         .filter(|kind| *kind != proto::CommandKind::Unspecified)
@@ -202,7 +255,10 @@ pub async fn send_command(coordinator: &Arc<Coordinator>, caller: &AdminCaller, 
     let selector = Selector::parse(&request.selector).map_err(|error| Status::invalid_argument(error.to_string()))?;
     let wait = Duration::from_millis(request.wait_ms).clamp(Duration::from_millis(100), MAX_WAIT);
     let rollouts = coordinator.store.list_rollouts().await.map_err(internal)?;
-    let rollout = rollouts.iter().find(|rollout| rollout.cancelled_at_ms.is_none()).cloned();
+    let rollout = rollouts
+        .iter()
+        .find(|rollout| rollout.cancelled_at_ms.is_none())
+        .cloned();
     let views = snapshot(coordinator, rollout.as_ref()).await.map_err(internal)?;
     let now = now_ms();
     let batch_id = dispatch::new_id();
@@ -227,7 +283,13 @@ pub async fn send_command(coordinator: &Arc<Coordinator>, caller: &AdminCaller, 
         .collect();
     let targeted = u32::try_from(rows.len()).unwrap_or(u32::MAX);
     dispatch::send(coordinator, rows).await.map_err(internal)?;
-    tracing::info!(batch = batch_id, targeted, kind = kind.as_str_name(), by = caller.name, "command sent");
+    tracing::info!(
+        batch = batch_id,
+        targeted,
+        kind = kind.as_str_name(),
+        by = caller.name,
+        "command sent"
+    );
 
     let coordinator = coordinator.clone();
     let (tx, rx) = tokio::sync::mpsc::channel(16);
@@ -250,10 +312,10 @@ pub async fn send_command(coordinator: &Arc<Coordinator>, caller: &AdminCaller, 
                 progress.unreachable = targeted - progress.answered - progress.refused;
             }
             if last.as_ref() != Some(&progress) {
-                if tx.send(Ok(progress.clone())).await.is_err() {
+                if tx.send(Ok(progress)).await.is_err() {
                     return;
                 }
-                last = Some(progress.clone());
+                last = Some(progress);
             }
             if progress.done {
                 return;
@@ -268,7 +330,10 @@ pub async fn send_command(coordinator: &Arc<Coordinator>, caller: &AdminCaller, 
 }
 
 fn progress_of(rows: &[CommandRow], targeted: u32, target: &str) -> proto::CommandProgress {
-    let mut progress = proto::CommandProgress { targeted, ..Default::default() };
+    let mut progress = proto::CommandProgress {
+        targeted,
+        ..Default::default()
+    };
     for row in rows {
         if row.answered_at_ms.is_some() {
             progress.answered += 1;
@@ -284,10 +349,22 @@ fn progress_of(rows: &[CommandRow], targeted: u32, target: &str) -> proto::Comma
     progress
 }
 
-pub async fn cancel(coordinator: &Arc<Coordinator>, caller: &AdminCaller, id: &str) -> Result<proto::RolloutInfo, Status> {
+pub async fn cancel(
+    coordinator: &Arc<Coordinator>,
+    caller: &AdminCaller,
+    id: &str,
+) -> Result<proto::RolloutInfo, Status> {
     let rollout = resolve(coordinator, id).await?;
-    if !coordinator.store.cancel_rollout(&rollout.id, now_ms()).await.map_err(internal)? {
-        return Err(Status::failed_precondition(format!("rollout {} is not active", rollout.id)));
+    if !coordinator
+        .store
+        .cancel_rollout(&rollout.id, now_ms())
+        .await
+        .map_err(internal)?
+    {
+        return Err(Status::failed_precondition(format!(
+            "rollout {} is not active",
+            rollout.id
+        )));
     }
     tracing::info!(rollout = rollout.id, by = caller.name, "rollout cancelled");
     let rollout = resolve(coordinator, &rollout.id).await?;

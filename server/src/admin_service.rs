@@ -103,9 +103,13 @@ pub fn role_name(role: i32) -> &'static str {
 
 #[tonic::async_trait]
 impl AdminService for AdminApi {
-    async fn list_agents(&self, request: Request<proto::ListAgentsRequest>) -> Result<Response<proto::ListAgentsResponse>, Status> {
+    async fn list_agents(
+        &self,
+        request: Request<proto::ListAgentsRequest>,
+    ) -> Result<Response<proto::ListAgentsResponse>, Status> {
         admin_caller(&request, &self.coordinator.revocation, AdminRole::Viewer)?;
-        let selector = Selector::parse(&request.get_ref().selector).map_err(|error| Status::invalid_argument(error.to_string()))?;
+        let selector = Selector::parse(&request.get_ref().selector)
+            .map_err(|error| Status::invalid_argument(error.to_string()))?;
         let rows = self.coordinator.store.list_agents().await.map_err(internal)?;
         let agents = rows
             .into_iter()
@@ -115,7 +119,10 @@ impl AdminService for AdminApi {
         Ok(Response::new(proto::ListAgentsResponse { agents }))
     }
 
-    async fn get_agent(&self, request: Request<proto::GetAgentRequest>) -> Result<Response<proto::AgentDetail>, Status> {
+    async fn get_agent(
+        &self,
+        request: Request<proto::GetAgentRequest>,
+    ) -> Result<Response<proto::AgentDetail>, Status> {
         admin_caller(&request, &self.coordinator.revocation, AdminRole::Viewer)?;
         let id = request.into_inner().id;
         let row = self
@@ -133,10 +140,18 @@ impl AdminService for AdminApi {
         }))
     }
 
-    async fn revoke_agent(&self, request: Request<proto::RevokeAgentRequest>) -> Result<Response<proto::RevokeAgentResponse>, Status> {
+    async fn revoke_agent(
+        &self,
+        request: Request<proto::RevokeAgentRequest>,
+    ) -> Result<Response<proto::RevokeAgentResponse>, Status> {
         let caller = admin_caller(&request, &self.coordinator.revocation, AdminRole::Admin)?;
         let id = request.into_inner().id;
-        let existed = self.coordinator.store.revoke_agent(&id, now_ms()).await.map_err(internal)?;
+        let existed = self
+            .coordinator
+            .store
+            .revoke_agent(&id, now_ms())
+            .await
+            .map_err(internal)?;
         if !existed {
             return Err(Status::not_found(format!("no agent {id}")));
         }
@@ -149,12 +164,17 @@ impl AdminService for AdminApi {
         Ok(Response::new(proto::RevokeAgentResponse { disconnected }))
     }
 
-    async fn create_token(&self, request: Request<proto::CreateTokenRequest>) -> Result<Response<proto::CreateTokenResponse>, Status> {
+    async fn create_token(
+        &self,
+        request: Request<proto::CreateTokenRequest>,
+    ) -> Result<Response<proto::CreateTokenResponse>, Status> {
         let caller = admin_caller(&request, &self.coordinator.revocation, AdminRole::Admin)?;
         let body = request.into_inner();
         let uses = if body.uses == 0 { 1 } else { body.uses };
         if uses > MAX_TOKEN_USES {
-            return Err(Status::invalid_argument(format!("uses must be at most {MAX_TOKEN_USES}")));
+            return Err(Status::invalid_argument(format!(
+                "uses must be at most {MAX_TOKEN_USES}"
+            )));
         }
         let ttl = if body.ttl_seconds == 0 {
             self.coordinator.config.token_default_ttl
@@ -193,7 +213,10 @@ impl AdminService for AdminApi {
         }))
     }
 
-    async fn list_tokens(&self, request: Request<proto::ListTokensRequest>) -> Result<Response<proto::ListTokensResponse>, Status> {
+    async fn list_tokens(
+        &self,
+        request: Request<proto::ListTokensRequest>,
+    ) -> Result<Response<proto::ListTokensResponse>, Status> {
         admin_caller(&request, &self.coordinator.revocation, AdminRole::Admin)?;
         let rows = self.coordinator.store.list_tokens().await.map_err(internal)?;
         let tokens = rows
@@ -212,7 +235,10 @@ impl AdminService for AdminApi {
         Ok(Response::new(proto::ListTokensResponse { tokens }))
     }
 
-    async fn revoke_token(&self, request: Request<proto::RevokeTokenRequest>) -> Result<Response<proto::RevokeTokenResponse>, Status> {
+    async fn revoke_token(
+        &self,
+        request: Request<proto::RevokeTokenRequest>,
+    ) -> Result<Response<proto::RevokeTokenResponse>, Status> {
         let caller = admin_caller(&request, &self.coordinator.revocation, AdminRole::Admin)?;
         let id = request.into_inner().id;
         if !self.coordinator.store.revoke_token(&id).await.map_err(internal)? {
@@ -222,7 +248,10 @@ impl AdminService for AdminApi {
         Ok(Response::new(proto::RevokeTokenResponse {}))
     }
 
-    async fn apply_policy(&self, request: Request<proto::ApplyPolicyRequest>) -> Result<Response<proto::ApplyPolicyResponse>, Status> {
+    async fn apply_policy(
+        &self,
+        request: Request<proto::ApplyPolicyRequest>,
+    ) -> Result<Response<proto::ApplyPolicyResponse>, Status> {
         let caller = admin_caller(&request, &self.coordinator.revocation, AdminRole::Admin)?;
         let text = request.into_inner().toml;
         if text.len() > MAX_POLICY_BYTES {
@@ -235,26 +264,43 @@ impl AdminService for AdminApi {
             .put_policy(&text, &caller.name, now_ms())
             .await
             .map_err(internal)?;
-        let parsed = Policy::from_toml_str(&text).map_err(|error| Status::invalid_argument(format!("invalid policy: {error}")))?;
+        let parsed = Policy::from_toml_str(&text)
+            .map_err(|error| Status::invalid_argument(format!("invalid policy: {error}")))?;
         let doc = Arc::new(proto::PolicyDoc { version, toml: text });
         self.coordinator.set_policy(doc.clone(), parsed);
-        let message = proto::CoordinatorMessage { body: Some(Body::Policy((*doc).clone())) };
+        let message = proto::CoordinatorMessage {
+            body: Some(Body::Policy((*doc).clone())),
+        };
         let mut pushed = 0u32;
         for (_, session) in self.coordinator.hub.all() {
             if session.tx.try_send(Ok(message.clone())).is_ok() {
                 pushed += 1;
             }
         }
-        tracing::info!(version, pushed, bytes = message.encoded_len(), by = caller.name, "policy applied");
+        tracing::info!(
+            version,
+            pushed,
+            bytes = message.encoded_len(),
+            by = caller.name,
+            "policy applied"
+        );
         Ok(Response::new(proto::ApplyPolicyResponse { version, pushed }))
     }
 
-    async fn start_rollout(&self, request: Request<proto::StartRolloutRequest>) -> Result<Response<proto::RolloutInfo>, Status> {
+    async fn start_rollout(
+        &self,
+        request: Request<proto::StartRolloutRequest>,
+    ) -> Result<Response<proto::RolloutInfo>, Status> {
         let caller = admin_caller(&request, &self.coordinator.revocation, AdminRole::Operator)?;
-        crate::admin_rollouts::start(&self.coordinator, &caller, request.into_inner()).await.map(Response::new)
+        crate::admin_rollouts::start(&self.coordinator, &caller, request.into_inner())
+            .await
+            .map(Response::new)
     }
 
-    async fn list_rollouts(&self, request: Request<proto::ListRolloutsRequest>) -> Result<Response<proto::ListRolloutsResponse>, Status> {
+    async fn list_rollouts(
+        &self,
+        request: Request<proto::ListRolloutsRequest>,
+    ) -> Result<Response<proto::ListRolloutsResponse>, Status> {
         admin_caller(&request, &self.coordinator.revocation, AdminRole::Viewer)?;
         let rows = self.coordinator.store.list_rollouts().await.map_err(internal)?;
         Ok(Response::new(proto::ListRolloutsResponse {
@@ -262,40 +308,66 @@ impl AdminService for AdminApi {
         }))
     }
 
-    async fn get_rollout(&self, request: Request<proto::GetRolloutRequest>) -> Result<Response<proto::RolloutInfo>, Status> {
+    async fn get_rollout(
+        &self,
+        request: Request<proto::GetRolloutRequest>,
+    ) -> Result<Response<proto::RolloutInfo>, Status> {
         admin_caller(&request, &self.coordinator.revocation, AdminRole::Viewer)?;
         let rollout = crate::admin_rollouts::resolve(&self.coordinator, &request.get_ref().id).await?;
         Ok(Response::new(crate::admin_rollouts::rollout_info(&rollout)))
     }
 
-    async fn cancel_rollout(&self, request: Request<proto::CancelRolloutRequest>) -> Result<Response<proto::RolloutInfo>, Status> {
+    async fn cancel_rollout(
+        &self,
+        request: Request<proto::CancelRolloutRequest>,
+    ) -> Result<Response<proto::RolloutInfo>, Status> {
         let caller = admin_caller(&request, &self.coordinator.revocation, AdminRole::Operator)?;
-        crate::admin_rollouts::cancel(&self.coordinator, &caller, &request.get_ref().id).await.map(Response::new)
+        crate::admin_rollouts::cancel(&self.coordinator, &caller, &request.get_ref().id)
+            .await
+            .map(Response::new)
     }
 
     async fn status(&self, request: Request<proto::StatusRequest>) -> Result<Response<proto::StatusResponse>, Status> {
         admin_caller(&request, &self.coordinator.revocation, AdminRole::Viewer)?;
-        crate::admin_rollouts::status(&self.coordinator, request.into_inner()).await.map(Response::new)
+        crate::admin_rollouts::status(&self.coordinator, request.into_inner())
+            .await
+            .map(Response::new)
     }
 
-    async fn stragglers(&self, request: Request<proto::StragglersRequest>) -> Result<Response<proto::StragglersResponse>, Status> {
+    async fn stragglers(
+        &self,
+        request: Request<proto::StragglersRequest>,
+    ) -> Result<Response<proto::StragglersResponse>, Status> {
         admin_caller(&request, &self.coordinator.revocation, AdminRole::Viewer)?;
-        crate::admin_rollouts::stragglers(&self.coordinator, request.into_inner()).await.map(Response::new)
+        crate::admin_rollouts::stragglers(&self.coordinator, request.into_inner())
+            .await
+            .map(Response::new)
     }
 
     type SendCommandStream = crate::admin_rollouts::ProgressStream;
 
-    async fn send_command(&self, request: Request<proto::SendCommandRequest>) -> Result<Response<Self::SendCommandStream>, Status> {
+    async fn send_command(
+        &self,
+        request: Request<proto::SendCommandRequest>,
+    ) -> Result<Response<Self::SendCommandStream>, Status> {
         let caller = admin_caller(&request, &self.coordinator.revocation, AdminRole::Operator)?;
-        crate::admin_rollouts::send_command(&self.coordinator, &caller, request.into_inner()).await.map(Response::new)
+        crate::admin_rollouts::send_command(&self.coordinator, &caller, request.into_inner())
+            .await
+            .map(Response::new)
     }
 
-    async fn get_policy(&self, request: Request<proto::GetPolicyRequest>) -> Result<Response<proto::PolicyDoc>, Status> {
+    async fn get_policy(
+        &self,
+        request: Request<proto::GetPolicyRequest>,
+    ) -> Result<Response<proto::PolicyDoc>, Status> {
         admin_caller(&request, &self.coordinator.revocation, AdminRole::Viewer)?;
         let doc = self.coordinator.policy.borrow().clone();
         match doc {
             Some(doc) => Ok(Response::new((*doc).clone())),
-            None => Ok(Response::new(proto::PolicyDoc { version: 0, toml: String::new() })),
+            None => Ok(Response::new(proto::PolicyDoc {
+                version: 0,
+                toml: String::new(),
+            })),
         }
     }
 }

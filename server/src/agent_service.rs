@@ -102,7 +102,10 @@ impl AgentService for AgentApi {
 
     type ConnectStream = CoordinatorStream;
 
-    async fn connect(&self, request: Request<Streaming<AgentMessage>>) -> Result<Response<Self::ConnectStream>, Status> {
+    async fn connect(
+        &self,
+        request: Request<Streaming<AgentMessage>>,
+    ) -> Result<Response<Self::ConnectStream>, Status> {
         let coordinator = self.coordinator.clone();
         let agent_id = agent_caller(&request, &coordinator.revocation)?;
         let mut inbound = request.into_inner();
@@ -111,7 +114,9 @@ impl AgentService for AgentApi {
             .await
             .map_err(|_| Status::deadline_exceeded("no hello within 15s"))?;
         let hello = match first {
-            Some(Ok(AgentMessage { body: Some(agent_message::Body::Hello(hello)) })) => hello,
+            Some(Ok(AgentMessage {
+                body: Some(agent_message::Body::Hello(hello)),
+            })) => hello,
             Some(Ok(_)) => return Err(Status::invalid_argument("the first message on a stream must be hello")),
             Some(Err(status)) => return Err(status),
             None => return Err(Status::cancelled("stream closed before hello")),
@@ -146,7 +151,8 @@ impl AgentService for AgentApi {
             body: Some(Body::Welcome(proto::Welcome {
                 agent_id: agent_id.clone(),
                 last_stored_seq,
-                heartbeat_interval_ms: u32::try_from(coordinator.config.heartbeat_interval.as_millis()).unwrap_or(u32::MAX),
+                heartbeat_interval_ms: u32::try_from(coordinator.config.heartbeat_interval.as_millis())
+                    .unwrap_or(u32::MAX),
                 now_ms: now_ms(),
             })),
         };
@@ -156,7 +162,11 @@ impl AgentService for AgentApi {
         if let Some(policy) = current_policy
             && policy.version != policy_version
         {
-            let _ = tx.send(Ok(CoordinatorMessage { body: Some(Body::Policy((*policy).clone())) })).await;
+            let _ = tx
+                .send(Ok(CoordinatorMessage {
+                    body: Some(Body::Policy((*policy).clone())),
+                }))
+                .await;
         }
 
         match crate::engine::dispatch::deliver_queued(&coordinator, &agent_id).await {
@@ -254,7 +264,9 @@ async fn read_stream(
             }
             agent_message::Body::Renew(renew) => {
                 if renew.csr_pem.len() > MAX_CSR_LEN {
-                    let _ = tx.try_send(Err(Status::invalid_argument("certificate signing request is too large")));
+                    let _ = tx.try_send(Err(Status::invalid_argument(
+                        "certificate signing request is too large",
+                    )));
                     return "oversized csr";
                 }
                 match renew_certificate(coordinator, agent_id, &renew.csr_pem).await {
@@ -274,14 +286,25 @@ async fn read_stream(
                 }
             }
             agent_message::Body::Receipt(receipt) => {
-                tracing::debug!(agent_id, command = receipt.command_id, accepted = receipt.accepted, "command receipt");
+                tracing::debug!(
+                    agent_id,
+                    command = receipt.command_id,
+                    accepted = receipt.accepted,
+                    "command receipt"
+                );
                 let text = if receipt.accepted {
                     "accepted".to_string()
                 } else {
-                    format!("refused: {}", receipt.reason.chars().take(validate::MAX_SHORT).collect::<String>())
+                    format!(
+                        "refused: {}",
+                        receipt.reason.chars().take(validate::MAX_SHORT).collect::<String>()
+                    )
                 };
                 if receipt.command_id.len() <= validate::MAX_SHORT
-                    && let Err(error) = coordinator.store.record_receipt(agent_id, &receipt.command_id, &text).await
+                    && let Err(error) = coordinator
+                        .store
+                        .record_receipt(agent_id, &receipt.command_id, &text)
+                        .await
                 {
                     tracing::warn!(%error, agent_id, "could not record a command receipt");
                 }

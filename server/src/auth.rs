@@ -48,12 +48,18 @@ pub fn agent_caller<T>(request: &Request<T>, revocation: &RevocationList) -> Res
 }
 
 /// The calling admin, refused unless its role is at least `needed`.
-pub fn admin_caller<T>(request: &Request<T>, revocation: &RevocationList, needed: AdminRole) -> Result<AdminCaller, Status> {
+pub fn admin_caller<T>(
+    request: &Request<T>,
+    revocation: &RevocationList,
+    needed: AdminRole,
+) -> Result<AdminCaller, Status> {
     match peer_identity(request, revocation)?.0 {
         PeerIdentity::Admin { name, role } if role >= needed => Ok(AdminCaller { name, role }),
         PeerIdentity::Admin { name, role } => Err(Status::permission_denied(format!(
             "{name} has role {role}; this call needs {needed}"
         ))),
-        PeerIdentity::Agent { .. } => Err(Status::permission_denied("an agent certificate cannot make admin calls")),
+        PeerIdentity::Agent { .. } => Err(Status::permission_denied(
+            "an agent certificate cannot make admin calls",
+        )),
     }
 }

@@ -75,7 +75,10 @@ fn write_host_root(root: &Path, state_path: &Path, state: &str) -> anyhow::Resul
     std::fs::create_dir_all(root.join("etc"))?;
     std::fs::create_dir_all(root.join("proc"))?;
     std::fs::write(root.join("etc/os-release"), "ID=debian\nVERSION_ID=\"12\"\n")?;
-    std::fs::write(root.join("proc/meminfo"), "MemTotal:       8000000 kB\nMemAvailable:   4000000 kB\n")?;
+    std::fs::write(
+        root.join("proc/meminfo"),
+        "MemTotal:       8000000 kB\nMemAvailable:   4000000 kB\n",
+    )?;
     std::fs::write(state_path, state)?;
     Ok(())
 }
@@ -88,7 +91,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 
     let listener = match tokio::net::TcpListener::bind(args.listen).await {
         Ok(listener) => listener,
-        Err(_) => tokio::net::TcpListener::bind("127.0.0.1:0").await.context("bind a loopback port")?,
+        Err(_) => tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("bind a loopback port")?,
     };
     let addr = listener.local_addr()?;
     let url = format!("https://{addr}");
@@ -101,7 +106,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let token = admin
         .inner
         .clone()
-        .create_token(rollcall_common::proto::CreateTokenRequest { uses: FLEET.len() as u32, ttl_seconds: 600, labels: Default::default() })
+        .create_token(rollcall_common::proto::CreateTokenRequest {
+            uses: FLEET.len() as u32,
+            ttl_seconds: 600,
+            labels: Default::default(),
+        })
         .await
         .context("create the demo enrollment token")?
         .into_inner()
@@ -123,7 +132,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         })
         .await
         .with_context(|| format!("enroll demo agent {}", host.name))?;
-        let labels: BTreeMap<String, String> = host.labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let labels: BTreeMap<String, String> = host
+            .labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let options = AgentOptions {
             urls: vec![url.clone()],
             identity: IdentityStore::Memory(Arc::new(std::sync::Mutex::new(enrolled.identity))),
@@ -132,20 +145,35 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             check_interval: Duration::from_secs(30),
             data_dir: None,
             dial: DialOptions::default(),
-            reconnect: ReconnectConfig { initial: Duration::from_millis(500), max: Duration::from_secs(5) },
+            reconnect: ReconnectConfig {
+                initial: Duration::from_millis(500),
+                max: Duration::from_secs(5),
+            },
             check_at_start: true,
         };
         let prober = Arc::new(LocalProber {
             host_root: root,
-            product: ProductConfig { state_file: Some(state_path), ..ProductConfig::default() },
+            product: ProductConfig {
+                state_file: Some(state_path),
+                ..ProductConfig::default()
+            },
             labels,
         });
         let spool = Spool::in_memory(SpoolConfig::default());
-        agents.push(tokio::spawn(rollcall_agent::runner::run(options, prober, spool, shutdown.clone())));
+        agents.push(tokio::spawn(rollcall_agent::runner::run(
+            options,
+            prober,
+            spool,
+            shutdown.clone(),
+        )));
     }
 
     let identity = data_dir.admin_dir();
-    println!("rollcall demo: coordinator at {url}, {} agents, data in {}", FLEET.len(), base.display());
+    println!(
+        "rollcall demo: coordinator at {url}, {} agents, data in {}",
+        FLEET.len(),
+        base.display()
+    );
     println!();
     println!("explore it from another terminal:");
     println!("  export ROLLCALL_COORDINATOR={url}");

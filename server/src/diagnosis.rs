@@ -131,7 +131,10 @@ fn is_failing(check: &proto::CheckResult) -> bool {
 }
 
 /// The update agent a client pulls from, by its custom source address.
-pub fn update_agent_of<'a>(product: &proto::ProductSummary, index: &'a UpdateAgentIndex) -> Option<&'a UpdateAgentView> {
+pub fn update_agent_of<'a>(
+    product: &proto::ProductSummary,
+    index: &'a UpdateAgentIndex,
+) -> Option<&'a UpdateAgentView> {
     if product.update_source != "custom" || product.source_address.is_empty() {
         return None;
     }
@@ -147,7 +150,10 @@ pub fn diagnose(
 ) -> Diagnosis {
     let mut failing: Vec<&proto::CheckResult> = checks.iter().filter(|check| is_failing(check)).collect();
     failing.sort_by_key(|check| (check.runbook_step, check.name.clone()));
-    let mut causes: Vec<Cause> = failing.iter().filter_map(|check| Cause::of_check(&check.name)).collect();
+    let mut causes: Vec<Cause> = failing
+        .iter()
+        .filter_map(|check| Cause::of_check(&check.name))
+        .collect();
     let update_agent = update_agent_of(product, update_agents);
     if update_agent.is_some_and(|ua| ua.blocking().is_some()) {
         causes.push(Cause::UpdateAgent);
@@ -175,7 +181,11 @@ pub fn fleet_cause(stragglers_failing: &[Vec<String>]) -> Option<Cause> {
         .filter(|failing| failing.iter().any(|name| name == "license"))
         .count();
     // "(Nearly) every": at least 90%, and every one when there are few.
-    let nearly_all = if total < 10 { license == total } else { license * 10 >= total * 9 };
+    let nearly_all = if total < 10 {
+        license == total
+    } else {
+        license * 10 >= total * 9
+    };
     nearly_all.then_some(Cause::License)
 }
 
@@ -217,17 +227,32 @@ mod tests {
         let mut index = UpdateAgentIndex::new();
         index.insert(
             "ua:8080".into(),
-            UpdateAgentView { id: "ua".into(), at_target: false, program_and_hotfix: true, online: true },
+            UpdateAgentView {
+                id: "ua".into(),
+                at_target: false,
+                program_and_hotfix: true,
+                online: true,
+            },
         );
         let diagnosis = diagnose(&custom("ua:8080"), &[], true, &index);
         assert_eq!(diagnosis.cause, Cause::UpdateAgent);
         assert_eq!(diagnosis.update_agent.as_deref(), Some("ua"));
-        let diagnosis = diagnose(&custom("ua:8080"), &[check("license", 1, CheckStatus::Fail)], true, &index);
+        let diagnosis = diagnose(
+            &custom("ua:8080"),
+            &[check("license", 1, CheckStatus::Fail)],
+            true,
+            &index,
+        );
         assert_eq!(diagnosis.cause, Cause::License);
         // A healthy update agent is linked but blames nothing.
         index.insert(
             "ua:8080".into(),
-            UpdateAgentView { id: "ua".into(), at_target: true, program_and_hotfix: true, online: true },
+            UpdateAgentView {
+                id: "ua".into(),
+                at_target: true,
+                program_and_hotfix: true,
+                online: true,
+            },
         );
         let diagnosis = diagnose(&custom("ua:8080"), &[], true, &index);
         assert_eq!(diagnosis.cause, Cause::Unknown);
@@ -236,9 +261,19 @@ mod tests {
 
     #[test]
     fn offline_ranks_at_step_five_and_unknown_is_the_rest() {
-        let diagnosis = diagnose(&Default::default(), &[check("system_requirements", 6, CheckStatus::Fail)], false, &UpdateAgentIndex::new());
+        let diagnosis = diagnose(
+            &Default::default(),
+            &[check("system_requirements", 6, CheckStatus::Fail)],
+            false,
+            &UpdateAgentIndex::new(),
+        );
         assert_eq!(diagnosis.cause, Cause::Offline);
-        let diagnosis = diagnose(&Default::default(), &[check("version", 0, CheckStatus::Warn)], true, &UpdateAgentIndex::new());
+        let diagnosis = diagnose(
+            &Default::default(),
+            &[check("version", 0, CheckStatus::Warn)],
+            true,
+            &UpdateAgentIndex::new(),
+        );
         assert_eq!(diagnosis.cause, Cause::Unknown);
         assert_eq!(Cause::Unknown.runbook_step(), 7);
     }

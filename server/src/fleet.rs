@@ -105,7 +105,13 @@ pub fn views(
             let connected = here || (row.connected && now - last_seen_ms < fresh);
             let offline = !here && now - last_seen_ms > offline_after;
             let member = members.remove(&row.id);
-            AgentView { row, connected, offline, last_seen_ms, member }
+            AgentView {
+                row,
+                connected,
+                offline,
+                last_seen_ms,
+                member,
+            }
         })
         .collect()
 }

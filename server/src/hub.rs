@@ -67,7 +67,9 @@ impl Hub {
     }
 
     pub fn is_connected(&self, agent_id: &str) -> bool {
-        self.sessions.lock().is_ok_and(|sessions| sessions.contains_key(agent_id))
+        self.sessions
+            .lock()
+            .is_ok_and(|sessions| sessions.contains_key(agent_id))
     }
 
     pub fn len(&self) -> usize {
@@ -88,7 +90,11 @@ impl Hub {
 
     /// Ends the agent's stream with `status`; true when it had one here.
     pub fn disconnect(&self, agent_id: &str, status: Status) -> bool {
-        let session = self.sessions.lock().ok().and_then(|mut sessions| sessions.remove(agent_id));
+        let session = self
+            .sessions
+            .lock()
+            .ok()
+            .and_then(|mut sessions| sessions.remove(agent_id));
         match session {
             Some(session) => {
                 // Best effort: the status tells the agent why; the cancel ends the stream regardless.

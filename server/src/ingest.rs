@@ -89,9 +89,7 @@ async fn flush(store: &Arc<dyn Store>, health: &HealthState, items: Vec<IngestIt
             // One acknowledgement per agent: the highest seq in this batch.
             let mut highest: HashMap<&str, (u64, &Outbound)> = HashMap::new();
             for item in &items {
-                let entry = highest
-                    .entry(item.record.agent_id.as_str())
-                    .or_insert((0, &item.reply));
+                let entry = highest.entry(item.record.agent_id.as_str()).or_insert((0, &item.reply));
                 if item.record.report.seq >= entry.0 {
                     *entry = (item.record.report.seq, &item.reply);
                 }
@@ -108,9 +106,9 @@ async fn flush(store: &Arc<dyn Store>, health: &HealthState, items: Vec<IngestIt
             tracing::error!(%error, reports = items.len(), "store refused a batch of reports; agents will re-send");
             health.store_failed(&error.to_string());
             for item in &items {
-                let _ = item
-                    .reply
-                    .try_send(Err(Status::unavailable(format!("coordinator cannot store reports: {error}"))));
+                let _ = item.reply.try_send(Err(Status::unavailable(format!(
+                    "coordinator cannot store reports: {error}"
+                ))));
             }
         }
     }

@@ -18,7 +18,11 @@ use crate::data_dir::{DataDir, write_admin_identity};
 pub const EXIT_BAD_CONFIG: u8 = 78;
 
 #[derive(Debug, Parser)]
-#[command(name = "rollcall-server", version, about = "The rollcall coordinator: tracks security-agent rollouts and diagnoses stragglers")]
+#[command(
+    name = "rollcall-server",
+    version,
+    about = "The rollcall coordinator: tracks security-agent rollouts and diagnoses stragglers"
+)]
 pub struct ServerCli {
     /// Log JSON lines instead of human-readable text.
     #[arg(long, global = true, env = "ROLLCALL_LOG_JSON")]
@@ -30,7 +34,9 @@ pub struct ServerCli {
 #[derive(Debug, Subcommand)]
 pub enum ServerCommand {
     /// Create a data dir: CA, server certificate, local admin identity, store.
-    #[command(after_help = "Example:\n  rollcall-server init --data-dir /var/lib/rollcall --san coordinator.example.com")]
+    #[command(
+        after_help = "Example:\n  rollcall-server init --data-dir /var/lib/rollcall --san coordinator.example.com"
+    )]
     Init {
         #[arg(long, env = "ROLLCALL_DATA_DIR")]
         data_dir: PathBuf,
@@ -45,7 +51,9 @@ pub enum ServerCommand {
     /// Check the data dir and settings without serving (for ExecStartPre).
     Validate(ServeArgs),
     /// Issue an admin identity (ca.pem, cert.pem, key.pem) with a role.
-    #[command(after_help = "Example:\n  rollcall-server admin-cert --data-dir /var/lib/rollcall --name alice --role operator --out ./alice")]
+    #[command(
+        after_help = "Example:\n  rollcall-server admin-cert --data-dir /var/lib/rollcall --name alice --role operator --out ./alice"
+    )]
     AdminCert {
         #[arg(long, env = "ROLLCALL_DATA_DIR")]
         data_dir: PathBuf,
@@ -171,7 +179,12 @@ async fn dispatch(command: ServerCommand) -> anyhow::Result<ExitCode> {
             result?;
             Ok(ExitCode::SUCCESS)
         }
-        ServerCommand::AdminCert { data_dir, name, role, out } => {
+        ServerCommand::AdminCert {
+            data_dir,
+            name,
+            role,
+            out,
+        } => {
             let ca = DataDir::new(&data_dir).load_ca()?;
             write_admin_identity(&ca, &name, role, &out)?;
             println!("wrote admin identity {name} ({role}) to {}", out.display());

@@ -41,7 +41,12 @@ pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: Cancellat
 
     let revocation = Arc::new(RevocationList::default());
     revocation.replace(store.revoked().await.context("load revocations")?);
-    let tls = rollcall_common::tls::server_config(pki.ca.cert_pem(), &pki.server_cert_pem, &pki.server_key_pem, revocation.clone())?;
+    let tls = rollcall_common::tls::server_config(
+        pki.ca.cert_pem(),
+        &pki.server_cert_pem,
+        &pki.server_key_pem,
+        revocation.clone(),
+    )?;
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     let health = HealthState::new(health_reporter);
@@ -61,7 +66,12 @@ pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: Cancellat
 
     // The ingest worker outlives the stream tasks: it drains after they stop.
     let ingest_shutdown = CancellationToken::new();
-    let (ingest, ingest_task) = crate::ingest::spawn(store.clone(), health.clone(), config.ingest_batch, ingest_shutdown.clone());
+    let (ingest, ingest_task) = crate::ingest::spawn(
+        store.clone(),
+        health.clone(),
+        config.ingest_batch,
+        ingest_shutdown.clone(),
+    );
 
     let streams = shutdown.child_token();
     let coordinator = Arc::new(Coordinator {
@@ -103,12 +113,16 @@ pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: Cancellat
         .build_v1()
         .context("build reflection service")?;
     let max = config.max_message_bytes;
-    let agent_api = AgentServiceServer::new(AgentApi { coordinator: coordinator.clone() })
-        .max_decoding_message_size(max)
-        .max_encoding_message_size(max);
-    let admin_api = AdminServiceServer::new(AdminApi { coordinator: coordinator.clone() })
-        .max_decoding_message_size(max)
-        .max_encoding_message_size(max);
+    let agent_api = AgentServiceServer::new(AgentApi {
+        coordinator: coordinator.clone(),
+    })
+    .max_decoding_message_size(max)
+    .max_encoding_message_size(max);
+    let admin_api = AdminServiceServer::new(AdminApi {
+        coordinator: coordinator.clone(),
+    })
+    .max_decoding_message_size(max)
+    .max_encoding_message_size(max);
 
     let shutdown_signal = shutdown.clone();
     let serve = tonic::transport::Server::builder()
@@ -122,7 +136,9 @@ pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: Cancellat
         .add_service(reflection)
         .add_service(agent_api)
         .add_service(admin_api)
-        .serve_with_incoming_shutdown(ReceiverStream::new(accepted), async move { shutdown_signal.cancelled().await });
+        .serve_with_incoming_shutdown(ReceiverStream::new(accepted), async move {
+            shutdown_signal.cancelled().await
+        });
 
     tracing::info!(data_dir = %config.data_dir.display(), "coordinator serving");
     let mut serve = std::pin::pin!(serve);
@@ -151,7 +167,12 @@ pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: Cancellat
 }
 
 async fn flush_heartbeats(coordinator: Arc<Coordinator>, shutdown: CancellationToken) {
-    let mut tick = tokio::time::interval(coordinator.config.heartbeat_interval.min(std::time::Duration::from_secs(5)));
+    let mut tick = tokio::time::interval(
+        coordinator
+            .config
+            .heartbeat_interval
+            .min(std::time::Duration::from_secs(5)),
+    );
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {

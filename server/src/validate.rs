@@ -44,7 +44,9 @@ pub fn labels(labels: &BTreeMap<String, String>) -> Result<(), Status> {
             || key.len() > MAX_LABEL_KEY
             || !key.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
         {
-            return Err(bad(format!("label key {key:?} must be 1-{MAX_LABEL_KEY} of [A-Za-z0-9-_./]")));
+            return Err(bad(format!(
+                "label key {key:?} must be 1-{MAX_LABEL_KEY} of [A-Za-z0-9-_./]"
+            )));
         }
         if value.len() > MAX_LABEL_VALUE || value.contains([',', '\n']) {
             return Err(bad(format!("label {key} value is too long or holds ',' or a newline")));
@@ -102,7 +104,10 @@ pub fn report(report: &proto::Report) -> Result<(), Status> {
         text("check.message", &check.message)?;
         text("check.remediation", &check.remediation)?;
         if check.evidence.len() > MAX_EVIDENCE {
-            return Err(bad(format!("check {} has more than {MAX_EVIDENCE} evidence entries", check.name)));
+            return Err(bad(format!(
+                "check {} has more than {MAX_EVIDENCE} evidence entries",
+                check.name
+            )));
         }
         for evidence in &check.evidence {
             short("evidence.key", &evidence.key)?;

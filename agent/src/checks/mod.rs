@@ -4,7 +4,7 @@
 //!
 //! [`run_all`] reads the product document and the host facts once, then
 //! runs every check concurrently, each with its own time budget
-//! ([`runner`]), so one hung check never stalls the rest. Checks are pure
+//! (the `runner` module), so one hung check never stalls the rest. Checks are pure
 //! functions of their inputs where they can be (tests feed them fixtures);
 //! only `certificates` reads files and `connectivity` touches the network.
 

@@ -65,7 +65,9 @@ pub async fn list(client: &AdminClient, format: OutputFormat, args: AgentsArgs) 
     let response = client
         .inner
         .clone()
-        .list_agents(proto::ListAgentsRequest { selector: args.selector })
+        .list_agents(proto::ListAgentsRequest {
+            selector: args.selector,
+        })
         .await?
         .into_inner();
     let agents: Vec<AgentJson> = response.agents.iter().map(AgentJson::from).collect();
@@ -78,10 +80,21 @@ pub async fn list(client: &AdminClient, format: OutputFormat, args: AgentsArgs) 
                     agent.id.clone(),
                     agent.hostname.clone(),
                     agent.role.to_string(),
-                    if agent.revoked { "revoked".into() } else if agent.online { "yes".into() } else { "no".into() },
+                    if agent.revoked {
+                        "revoked".into()
+                    } else if agent.online {
+                        "yes".into()
+                    } else {
+                        "no".into()
+                    },
                     agent.version.clone().unwrap_or_else(|| "-".into()),
                     agent.last_seen.clone().unwrap_or_else(|| "never".into()),
-                    agent.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
+                    agent
+                        .labels
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join(","),
                 ]);
             }
             println!("{out}");
@@ -139,7 +152,11 @@ pub async fn show(client: &AdminClient, format: OutputFormat, id: &str) -> CliRe
                 runbook_step: check.runbook_step,
                 status: status_name(check.status),
                 message: check.message.clone(),
-                evidence: check.evidence.iter().map(|e| (e.key.clone(), e.value.clone())).collect(),
+                evidence: check
+                    .evidence
+                    .iter()
+                    .map(|e| (e.key.clone(), e.value.clone()))
+                    .collect(),
                 remediation: check.remediation.clone(),
             })
             .collect(),
@@ -158,12 +175,25 @@ pub async fn show(client: &AdminClient, format: OutputFormat, id: &str) -> CliRe
             let mut out = table(&["STEP", "CHECK", "STATUS", "MESSAGE", "EVIDENCE", "REMEDIATION"]);
             for check in &json.checks {
                 out.add_row(vec![
-                    if check.runbook_step == 0 { "-".into() } else { check.runbook_step.to_string() },
+                    if check.runbook_step == 0 {
+                        "-".into()
+                    } else {
+                        check.runbook_step.to_string()
+                    },
                     check.name.clone(),
                     check.status.to_string(),
                     check.message.clone(),
-                    check.evidence.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("\n"),
-                    if check.status == "pass" { String::new() } else { check.remediation.clone() },
+                    check
+                        .evidence
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                    if check.status == "pass" {
+                        String::new()
+                    } else {
+                        check.remediation.clone()
+                    },
                 ]);
             }
             println!("{out}");
@@ -180,11 +210,17 @@ pub async fn revoke(client: &AdminClient, format: OutputFormat, id: &str) -> Cli
         .await?
         .into_inner();
     match format {
-        OutputFormat::Json => print_json(&serde_json::json!({ "id": id, "revoked": true, "disconnected": response.disconnected })),
+        OutputFormat::Json => {
+            print_json(&serde_json::json!({ "id": id, "revoked": true, "disconnected": response.disconnected }))
+        }
         OutputFormat::Table => {
             println!(
                 "revoked {id}{}",
-                if response.disconnected { "; its live stream was cut" } else { "" }
+                if response.disconnected {
+                    "; its live stream was cut"
+                } else {
+                    ""
+                }
             );
             Ok(())
         }

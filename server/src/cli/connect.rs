@@ -31,13 +31,22 @@ impl AdminClient {
         };
         let read = |name: &str| {
             read_bounded_utf8(&dir.join(name), MAX_PEM).map_err(|error| {
-                CliError::new(2, format!("admin identity {} is incomplete ({error:#}); it must hold ca.pem, cert.pem and key.pem", dir.display()))
+                CliError::new(
+                    2,
+                    format!(
+                        "admin identity {} is incomplete ({error:#}); it must hold ca.pem, cert.pem and key.pem",
+                        dir.display()
+                    ),
+                )
             })
         };
         let (ca, cert, key) = (read("ca.pem")?, read("cert.pem")?, read("key.pem")?);
-        let addr = rollcall_common::net::parse_coordinator_url(url).map_err(|error| CliError::new(2, format!("{error:#}")))?;
-        let config = client_config(&ca, Some((&cert, &key))).map_err(|error| CliError::new(2, format!("admin identity {}: {error:#}", dir.display())))?;
-        let channel = channel(&addr, Arc::new(config), &DialOptions::default()).map_err(|error| CliError::new(2, format!("{error:#}")))?;
+        let addr =
+            rollcall_common::net::parse_coordinator_url(url).map_err(|error| CliError::new(2, format!("{error:#}")))?;
+        let config = client_config(&ca, Some((&cert, &key)))
+            .map_err(|error| CliError::new(2, format!("admin identity {}: {error:#}", dir.display())))?;
+        let channel = channel(&addr, Arc::new(config), &DialOptions::default())
+            .map_err(|error| CliError::new(2, format!("{error:#}")))?;
         Ok(AdminClient {
             inner: AdminServiceClient::new(channel).max_decoding_message_size(64 * 1024 * 1024),
         })

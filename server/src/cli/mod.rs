@@ -7,9 +7,12 @@
 //! certificate); 5 not found.
 
 mod agents;
+mod chart;
+mod commands;
 mod connect;
 mod output;
 mod policy;
+mod rollouts;
 mod tokens;
 
 use std::path::PathBuf;
@@ -29,7 +32,12 @@ pub use output::OutputFormat;
 )]
 pub struct Cli {
     /// Coordinator URL.
-    #[arg(long, global = true, env = "ROLLCALL_COORDINATOR", default_value = "https://127.0.0.1:7443")]
+    #[arg(
+        long,
+        global = true,
+        env = "ROLLCALL_COORDINATOR",
+        default_value = "https://127.0.0.1:7443"
+    )]
     pub coordinator: String,
     /// Admin identity directory (ca.pem, cert.pem, key.pem).
     #[arg(long, global = true, env = "ROLLCALL_IDENTITY")]
@@ -44,7 +52,9 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// List agents.
-    #[command(after_help = "Examples:\n  rollcall agents\n  rollcall agents --selector role=update_agent\n  rollcall -o json agents")]
+    #[command(
+        after_help = "Examples:\n  rollcall agents\n  rollcall agents --selector role=update_agent\n  rollcall -o json agents"
+    )]
     Agents(agents::AgentsArgs),
     /// One agent: every check's result, evidence and remediation.
     Agent {
@@ -62,6 +72,26 @@ pub enum Command {
     /// The fleet policy (check parameters).
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
+    /// Rollouts: start, list, show, cancel.
+    #[command(subcommand)]
+    Rollout(rollouts::RolloutCommand),
+    /// The current rollout's completion, stragglers by cause, fleet cause.
+    #[command(after_help = "Examples:\n  rollcall status\n  rollcall status --history\n  rollcall -o json status")]
+    Status(rollouts::StatusArgs),
+    /// Stragglers with their runbook cause: update agents first.
+    Stragglers(rollouts::StragglersArgs),
+    /// Ask the selected agents to run their checks now.
+    #[command(
+        after_help = "Examples:\n  rollcall recheck all\n  rollcall recheck cause=update_permission --wait 2m\n  rollcall -o json recheck site=osaka"
+    )]
+    Recheck(commands::CommandArgs),
+    /// The server-side manual update notification: the selected agents run
+    /// their locally allowed update action, then re-check.
+    #[command(
+        name = "update-now",
+        after_help = "Examples:\n  rollcall update-now cause=unknown\n  rollcall update-now 0191c3a4-7d1e-7c3a-9a4b-0123456789ab"
+    )]
+    UpdateNow(commands::CommandArgs),
 }
 
 /// A failure with the exit code it maps to.
@@ -73,7 +103,10 @@ pub struct CliError {
 
 impl CliError {
     pub fn new(code: u8, message: impl Into<String>) -> Self {
-        CliError { code, message: message.into() }
+        CliError {
+            code,
+            message: message.into(),
+        }
     }
 }
 
@@ -132,5 +165,14 @@ pub async fn dispatch(cli: Cli) -> CliResult {
         Command::Revoke { agent_id } => agents::revoke(&client, format, &agent_id).await,
         Command::Token(command) => tokens::run(&client, format, command).await,
         Command::Policy(command) => policy::run(&client, format, command).await,
+        Command::Rollout(command) => rollouts::rollout(&client, format, command).await,
+        Command::Status(args) => rollouts::status(&client, format, args).await,
+        Command::Stragglers(args) => rollouts::stragglers(&client, format, args).await,
+        Command::Recheck(args) => {
+            commands::run(&client, format, rollcall_common::proto::CommandKind::Recheck, args).await
+        }
+        Command::UpdateNow(args) => {
+            commands::run(&client, format, rollcall_common::proto::CommandKind::UpdateNow, args).await
+        }
     }
 }

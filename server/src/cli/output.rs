@@ -19,7 +19,8 @@ pub fn table(header: &[&str]) -> Table {
 }
 
 pub fn print_json<T: Serialize>(value: &T) -> Result<(), super::CliError> {
-    let text = serde_json::to_string_pretty(value).map_err(|error| super::CliError::new(1, format!("encode JSON: {error}")))?;
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|error| super::CliError::new(1, format!("encode JSON: {error}")))?;
     println!("{text}");
     Ok(())
 }

@@ -25,11 +25,19 @@ pub async fn run(client: &AdminClient, format: OutputFormat, command: PolicyComm
             // Check locally first so a typo is reported with its line before any call.
             rollcall_common::policy::Policy::from_toml_str(&text)
                 .map_err(|error| CliError::new(2, format!("invalid policy {}: {error}", file.display())))?;
-            let response = inner.apply_policy(proto::ApplyPolicyRequest { toml: text }).await?.into_inner();
+            let response = inner
+                .apply_policy(proto::ApplyPolicyRequest { toml: text })
+                .await?
+                .into_inner();
             match format {
-                OutputFormat::Json => print_json(&serde_json::json!({"version": response.version, "pushed": response.pushed})),
+                OutputFormat::Json => {
+                    print_json(&serde_json::json!({"version": response.version, "pushed": response.pushed}))
+                }
                 OutputFormat::Table => {
-                    println!("policy version {} applied; pushed to {} connected agents", response.version, response.pushed);
+                    println!(
+                        "policy version {} applied; pushed to {} connected agents",
+                        response.version, response.pushed
+                    );
                     Ok(())
                 }
             }

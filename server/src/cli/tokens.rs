@@ -64,10 +64,15 @@ pub async fn run(client: &AdminClient, format: OutputFormat, command: TokenComma
                 .into_inner();
             match format {
                 OutputFormat::Json => {
-                    print_json(&serde_json::json!({"id": response.id, "expires_at": response.expires_at, "uses": uses, "token": response.token}))?;
+                    print_json(
+                        &serde_json::json!({"id": response.id, "expires_at": response.expires_at, "uses": uses, "token": response.token}),
+                    )?;
                 }
                 OutputFormat::Table => {
-                    eprintln!("token {} for {uses} enrollment(s), valid until {} (shown once):", response.id, response.expires_at);
+                    eprintln!(
+                        "token {} for {uses} enrollment(s), valid until {} (shown once):",
+                        response.id, response.expires_at
+                    );
                     println!("{}", response.token);
                 }
             }
@@ -100,7 +105,11 @@ pub async fn run(client: &AdminClient, format: OutputFormat, command: TokenComma
                             t.id.clone(),
                             format!("{}/{}", t.uses_left, t.uses_total),
                             t.expires_at.clone(),
-                            t.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
+                            t.labels
+                                .iter()
+                                .map(|(k, v)| format!("{k}={v}"))
+                                .collect::<Vec<_>>()
+                                .join(","),
                             t.revoked.to_string(),
                             t.created_by.clone(),
                         ]);

@@ -62,7 +62,12 @@ fn blocking(cause: &str) -> bool {
 
 /// One step: the member's next row and what to do. `may_recheck` is false
 /// when this tick's wave is full (the recheck waits for the next tick).
-pub fn step(member: &MemberRow, observation: &Observation, timing: Timing, may_recheck: bool) -> (MemberRow, Vec<Action>) {
+pub fn step(
+    member: &MemberRow,
+    observation: &Observation,
+    timing: Timing,
+    may_recheck: bool,
+) -> (MemberRow, Vec<Action>) {
     let mut next = member.clone();
     let mut actions = Vec::new();
     if observation.at_target {
@@ -110,7 +115,9 @@ pub fn step(member: &MemberRow, observation: &Observation, timing: Timing, may_r
     next.failing = observation.diagnosis.failing.clone();
     if timing.now_ms >= next.next_recheck_ms && next.attempts < timing.max_attempts && may_recheck {
         actions.push(Action::Recheck);
-        let backoff = timing.recheck_every_ms as f64 * 2f64.powi(i32::try_from(next.attempts).unwrap_or(30).min(30)) * timing.jitter;
+        let backoff = timing.recheck_every_ms as f64
+            * 2f64.powi(i32::try_from(next.attempts).unwrap_or(30).min(30))
+            * timing.jitter;
         next.attempts += 1;
         next.next_recheck_ms = timing.now_ms + backoff as i64;
     } else if next.attempts >= timing.max_attempts && timing.now_ms >= next.next_recheck_ms && !next.hard {
@@ -139,12 +146,19 @@ mod tests {
     fn behind(cause: Cause) -> Observation {
         Observation {
             at_target: false,
-            diagnosis: Diagnosis { cause, failing: vec![cause.code().to_string()], update_agent: None },
+            diagnosis: Diagnosis {
+                cause,
+                failing: vec![cause.code().to_string()],
+                update_agent: None,
+            },
         }
     }
 
     fn pending() -> MemberRow {
-        MemberRow { state: member_state::PENDING.into(), ..Default::default() }
+        MemberRow {
+            state: member_state::PENDING.into(),
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -172,7 +186,10 @@ mod tests {
     #[test]
     fn target_observed_completes_from_any_state() {
         let (member, _) = step(&pending(), &behind(Cause::License), timing(2000), true);
-        let done = Observation { at_target: true, ..behind(Cause::Unknown) };
+        let done = Observation {
+            at_target: true,
+            ..behind(Cause::Unknown)
+        };
         let (member, _) = step(&member, &done, timing(2100), true);
         assert_eq!(member.state, "completed");
         assert!(member.cause.is_empty());
@@ -190,7 +207,14 @@ mod tests {
     #[test]
     fn update_now_once_when_a_blocking_cause_clears() {
         let (member, _) = step(&pending(), &behind(Cause::UpdatePermission), timing(2000), true);
-        let cleared = Observation { at_target: false, diagnosis: Diagnosis { cause: Cause::Unknown, failing: vec![], update_agent: None } };
+        let cleared = Observation {
+            at_target: false,
+            diagnosis: Diagnosis {
+                cause: Cause::Unknown,
+                failing: vec![],
+                update_agent: None,
+            },
+        };
         let (member, actions) = step(&member, &cleared, timing(2010), true);
         assert!(actions.contains(&Action::UpdateNow));
         let (_, actions) = step(&member, &cleared, timing(2020), true);

@@ -42,7 +42,10 @@ impl CheckCache {
         let fresh = coordinator.store.latest_checks_since(self.watermark_ms).await?;
         for (agent_id, observed_at, check) in fresh {
             self.watermark_ms = self.watermark_ms.max(observed_at);
-            self.by_agent.entry(agent_id).or_default().insert(check.name.clone(), check);
+            self.by_agent
+                .entry(agent_id)
+                .or_default()
+                .insert(check.name.clone(), check);
         }
         Ok(())
     }
@@ -81,7 +84,10 @@ pub async fn tick_once(coordinator: &Arc<Coordinator>, cache: &mut CheckCache) -
     let now = now_ms();
     coordinator.store.expire_commands(now).await?;
     let rollouts = coordinator.store.list_rollouts().await?;
-    let active: Vec<&RolloutRow> = rollouts.iter().filter(|rollout| rollout.cancelled_at_ms.is_none()).collect();
+    let active: Vec<&RolloutRow> = rollouts
+        .iter()
+        .filter(|rollout| rollout.cancelled_at_ms.is_none())
+        .collect();
     if active.is_empty() {
         return Ok(());
     }
@@ -100,7 +106,10 @@ fn index_update_agents(fleet: &[AgentView], target: &str) -> UpdateAgentIndex {
     let mut index = UpdateAgentIndex::new();
     for agent in fleet {
         let product = &agent.row.product;
-        if agent.row.role == proto::Role::UpdateAgent as i32 && !product.update_agent_address.is_empty() && !agent.row.revoked {
+        if agent.row.role == proto::Role::UpdateAgent as i32
+            && !product.update_agent_address.is_empty()
+            && !agent.row.revoked
+        {
             index.insert(
                 product.update_agent_address.clone(),
                 UpdateAgentView {
@@ -239,7 +248,12 @@ async fn evaluate(
     coordinator.store.save_members(changed, transitions).await?;
     if !commands.is_empty() {
         let sent = dispatch::send(coordinator, commands.clone()).await?;
-        tracing::info!(rollout = rollout.id, commands = commands.len(), delivered_now = sent, "rollout engine sent commands");
+        tracing::info!(
+            rollout = rollout.id,
+            commands = commands.len(),
+            delivered_now = sent,
+            "rollout engine sent commands"
+        );
     }
     Ok(())
 }

@@ -208,7 +208,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Spends one use of the token and creates the agent, atomically.
     /// Returns the token's labels.
-    async fn enroll_agent(&self, token_hash: [u8; 32], now_ms: i64, agent: NewAgent) -> StoreResult<BTreeMap<String, String>>;
+    async fn enroll_agent(
+        &self,
+        token_hash: [u8; 32],
+        now_ms: i64,
+        agent: NewAgent,
+    ) -> StoreResult<BTreeMap<String, String>>;
     async fn record_certificate(&self, agent_id: &str, serial: &str, not_after_ms: i64) -> StoreResult<()>;
 
     /// Marks the agent connected and records its hello; returns the highest

@@ -122,7 +122,10 @@ impl SqliteStore {
 
 fn migrate(conn: &mut Connection) -> Result<(), rusqlite::Error> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    tx.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)", [])?;
+    tx.execute(
+        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
+        [],
+    )?;
     let current: i64 = tx
         .query_row("SELECT version FROM schema_version", [], |row| row.get(0))
         .optional()?
@@ -158,7 +161,6 @@ fn agent_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AgentRow> {
         dropped_reports: u64::try_from(row.get::<_, i64>("dropped_reports")?).unwrap_or(0),
     })
 }
-
 
 fn rollout_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RolloutRow> {
     Ok(RolloutRow {
@@ -285,7 +287,12 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn enroll_agent(&self, token_hash: [u8; 32], now_ms: i64, agent: NewAgent) -> StoreResult<BTreeMap<String, String>> {
+    async fn enroll_agent(
+        &self,
+        token_hash: [u8; 32],
+        now_ms: i64,
+        agent: NewAgent,
+    ) -> StoreResult<BTreeMap<String, String>> {
         self.write(move |conn| {
             let tx = conn
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -366,7 +373,9 @@ impl Store for SqliteStore {
                 return Err(StoreError::NotFound(format!("agent {}", hello.agent_id)));
             }
             let last_seq: i64 = conn
-                .query_row("SELECT last_seq FROM agents WHERE id = ?1", [&hello.agent_id], |row| row.get(0))
+                .query_row("SELECT last_seq FROM agents WHERE id = ?1", [&hello.agent_id], |row| {
+                    row.get(0)
+                })
                 .map_err(map_err)?;
             Ok(u64::try_from(last_seq).unwrap_or(0))
         })
@@ -508,7 +517,9 @@ impl Store for SqliteStore {
 
     async fn list_agents(&self) -> StoreResult<Vec<AgentRow>> {
         self.read(|conn| {
-            let mut statement = conn.prepare("SELECT * FROM agents ORDER BY hostname, id").map_err(map_err)?;
+            let mut statement = conn
+                .prepare("SELECT * FROM agents ORDER BY hostname, id")
+                .map_err(map_err)?;
             let rows = statement.query_map([], agent_from_row).map_err(map_err)?;
             rows.collect::<Result<Vec<_>, _>>().map_err(map_err)
         })
@@ -571,7 +582,9 @@ impl Store for SqliteStore {
         self.read(|conn| {
             let collect = |sql: &str| -> StoreResult<Vec<String>> {
                 let mut statement = conn.prepare(sql).map_err(map_err)?;
-                let rows = statement.query_map([], |row| row.get::<_, String>(0)).map_err(map_err)?;
+                let rows = statement
+                    .query_map([], |row| row.get::<_, String>(0))
+                    .map_err(map_err)?;
                 rows.collect::<Result<Vec<_>, _>>().map_err(map_err)
             };
             Ok(RevokedSets {
@@ -587,7 +600,9 @@ impl Store for SqliteStore {
         self.write(move |conn| {
             let tx = conn.transaction().map_err(map_err)?;
             let next: i64 = tx
-                .query_row("SELECT coalesce(max(version), 0) + 1 FROM policies", [], |row| row.get(0))
+                .query_row("SELECT coalesce(max(version), 0) + 1 FROM policies", [], |row| {
+                    row.get(0)
+                })
                 .map_err(map_err)?;
             tx.execute(
                 "INSERT INTO policies (version, toml, applied_at, applied_by) VALUES (?1, ?2, ?3, ?4)",
@@ -644,8 +659,15 @@ impl Store for SqliteStore {
     }
 
     async fn list_rollouts(&self) -> StoreResult<Vec<RolloutRow>> {
-        self.read(|conn| query_all(conn, "SELECT * FROM rollouts ORDER BY started_at DESC, id DESC", [], rollout_from_row))
-            .await
+        self.read(|conn| {
+            query_all(
+                conn,
+                "SELECT * FROM rollouts ORDER BY started_at DESC, id DESC",
+                [],
+                rollout_from_row,
+            )
+        })
+        .await
     }
 
     async fn cancel_rollout(&self, id: &str, at_ms: i64) -> StoreResult<bool> {
@@ -665,7 +687,12 @@ impl Store for SqliteStore {
     async fn members(&self, rollout_id: &str) -> StoreResult<Vec<MemberRow>> {
         let rollout_id = rollout_id.to_string();
         self.read(move |conn| {
-            query_all(conn, "SELECT * FROM rollout_members WHERE rollout_id = ?1", [rollout_id], member_from_row)
+            query_all(
+                conn,
+                "SELECT * FROM rollout_members WHERE rollout_id = ?1",
+                [rollout_id],
+                member_from_row,
+            )
         })
         .await
     }
@@ -753,11 +780,21 @@ impl Store for SqliteStore {
                 conn,
                 "SELECT agent_id, observed_at, body FROM latest_checks WHERE observed_at > ?1",
                 [after_ms],
-                |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?, row.get::<_, Vec<u8>>(2)?)),
+                |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, i64>(1)?,
+                        row.get::<_, Vec<u8>>(2)?,
+                    ))
+                },
             )?;
             Ok(rows
                 .into_iter()
-                .filter_map(|(agent, at, body)| proto::CheckResult::decode(body.as_slice()).ok().map(|check| (agent, at, check)))
+                .filter_map(|(agent, at, body)| {
+                    proto::CheckResult::decode(body.as_slice())
+                        .ok()
+                        .map(|check| (agent, at, check))
+                })
                 .collect())
         })
         .await
@@ -858,14 +895,26 @@ impl Store for SqliteStore {
 
     async fn batch_commands(&self, batch_id: &str) -> StoreResult<Vec<CommandRow>> {
         let batch_id = batch_id.to_string();
-        self.read(move |conn| query_all(conn, "SELECT * FROM commands WHERE batch_id = ?1", [batch_id], command_from_row))
-            .await
+        self.read(move |conn| {
+            query_all(
+                conn,
+                "SELECT * FROM commands WHERE batch_id = ?1",
+                [batch_id],
+                command_from_row,
+            )
+        })
+        .await
     }
 
     async fn rollout_commands(&self, rollout_id: &str) -> StoreResult<Vec<CommandRow>> {
         let rollout_id = rollout_id.to_string();
         self.read(move |conn| {
-            query_all(conn, "SELECT * FROM commands WHERE rollout_id = ?1 ORDER BY created_at", [rollout_id], command_from_row)
+            query_all(
+                conn,
+                "SELECT * FROM commands WHERE rollout_id = ?1 ORDER BY created_at",
+                [rollout_id],
+                command_from_row,
+            )
         })
         .await
     }
@@ -874,7 +923,9 @@ impl Store for SqliteStore {
         let agent_id = agent_id.map(str::to_string);
         self.read(move |conn| {
             let count: i64 = match agent_id {
-                Some(id) => conn.query_row("SELECT count(*) FROM reports WHERE agent_id = ?1", [id], |row| row.get(0)),
+                Some(id) => conn.query_row("SELECT count(*) FROM reports WHERE agent_id = ?1", [id], |row| {
+                    row.get(0)
+                }),
                 None => conn.query_row("SELECT count(*) FROM reports", [], |row| row.get(0)),
             }
             .map_err(map_err)?;

@@ -1,1 +1,3 @@
-fn main() -> std::process::ExitCode { rollcall_agent::main_entry::main() }
+fn main() -> std::process::ExitCode {
+    rollcall_agent::main_entry::main()
+}

@@ -1,1 +1,3 @@
-fn main() -> std::process::ExitCode { rollcall_server::cli::main() }
+fn main() -> std::process::ExitCode {
+    rollcall_server::cli::main()
+}

@@ -1,1 +1,3 @@
-fn main() -> std::process::ExitCode { rollcall_server::main_entry::main() }
+fn main() -> std::process::ExitCode {
+    rollcall_server::main_entry::main()
+}

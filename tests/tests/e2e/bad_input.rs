@@ -11,7 +11,12 @@ use rollcall_server::store::Store;
 
 use crate::harness::{AGENT, Agent, Coordinator, SERVER, product_state, wait_until};
 
-fn agent_client(coordinator: &Coordinator, ca: &str, cert: &str, key: &str) -> AgentServiceClient<tonic::transport::Channel> {
+fn agent_client(
+    coordinator: &Coordinator,
+    ca: &str,
+    cert: &str,
+    key: &str,
+) -> AgentServiceClient<tonic::transport::Channel> {
     let addr = rollcall_common::net::parse_coordinator_url(&coordinator.url()).unwrap();
     let config = client_config(ca, Some((cert, key))).unwrap();
     AgentServiceClient::new(channel(&addr, Arc::new(config), &DialOptions::default()).unwrap())
@@ -41,7 +46,8 @@ async fn open_stream(
         tx.send(message).await.unwrap();
     }
     // Keep the sender alive inside the stream so the request stays open.
-    let stream = tokio_stream::StreamExt::chain(tokio_stream::wrappers::ReceiverStream::new(rx), tokio_stream::pending());
+    let stream =
+        tokio_stream::StreamExt::chain(tokio_stream::wrappers::ReceiverStream::new(rx), tokio_stream::pending());
     let response = client.connect(stream).await?;
     drop(tx);
     Ok(response.into_inner())
@@ -53,17 +59,25 @@ async fn hostile_peers_are_refused_and_the_coordinator_keeps_serving() {
     coordinator.start();
     let mut good = Agent::enroll(&coordinator, "good", &product_state("14.0.1", ""), &[]);
     good.start();
-    assert!(wait_until(Duration::from_secs(20), || coordinator.is_online("good")), "{}", good.log());
+    assert!(
+        wait_until(Duration::from_secs(20), || coordinator.is_online("good")),
+        "{}",
+        good.log()
+    );
     let victim = Agent::enroll(&coordinator, "victim", &product_state("1", ""), &[]);
     let store = coordinator.store();
     let agents_before = store.list_agents().await.unwrap().len();
 
     // Unknown, expired and used-up tokens.
-    let unknown = Agent::enroll_with_token(&coordinator, "x1", "", &[], "rct_nope").err().expect("unknown token refused");
+    let unknown = Agent::enroll_with_token(&coordinator, "x1", "", &[], "rct_nope")
+        .err()
+        .expect("unknown token refused");
     assert!(unknown.contains("unknown"), "{unknown}");
     let short = coordinator.token(&["--ttl", "1s"]);
     std::thread::sleep(Duration::from_millis(1500));
-    let expired = Agent::enroll_with_token(&coordinator, "x2", "", &[], &short).err().expect("expired token refused");
+    let expired = Agent::enroll_with_token(&coordinator, "x2", "", &[], &short)
+        .err()
+        .expect("expired token refused");
     assert!(expired.contains("expired"), "{expired}");
 
     // Wrong CA: the agent does not trust a coordinator it was not told about.
@@ -79,7 +93,10 @@ async fn hostile_peers_are_refused_and_the_coordinator_keeps_serving() {
         .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("enrollment refused") || stderr.contains("certificate"), "{stderr}");
+    assert!(
+        stderr.contains("enrollment refused") || stderr.contains("certificate"),
+        "{stderr}"
+    );
 
     // A foreign certificate (another coordinator's admin) is refused at the handshake.
     let foreign_admin = foreign.data_dir().join("admin");
@@ -103,7 +120,9 @@ async fn hostile_peers_are_refused_and_the_coordinator_keeps_serving() {
     let victim_cert = read(victim.data_dir().join("identity/cert.pem"));
     let key_pem = read(victim.data_dir().join("identity/key.pem"));
     let mut client = agent_client(&coordinator, ca.cert_pem(), &victim_cert, &key_pem);
-    let mut stream = open_stream(&mut client, vec![hello("good")]).await.expect("stream opens");
+    let mut stream = open_stream(&mut client, vec![hello("good")])
+        .await
+        .expect("stream opens");
     let welcome = tokio_stream::StreamExt::next(&mut stream).await.unwrap().unwrap();
     match welcome.body {
         Some(proto::coordinator_message::Body::Welcome(welcome)) => assert_eq!(welcome.agent_id, victim.id),
@@ -115,8 +134,15 @@ async fn hostile_peers_are_refused_and_the_coordinator_keeps_serving() {
 
     // An admin certificate cannot open an agent stream.
     let admin = coordinator.admin_identity();
-    let mut client = agent_client(&coordinator, ca.cert_pem(), &read(admin.join("cert.pem")), &read(admin.join("key.pem")));
-    let status = open_stream(&mut client, vec![hello("admin")]).await.err().expect("admin refused");
+    let mut client = agent_client(
+        &coordinator,
+        ca.cert_pem(),
+        &read(admin.join("cert.pem")),
+        &read(admin.join("key.pem")),
+    );
+    let status = open_stream(&mut client, vec![hello("admin")])
+        .await
+        .expect_err("admin refused");
     assert_eq!(status.code(), tonic::Code::PermissionDenied);
 
     // An oversized message is refused; nothing is stored.
@@ -125,11 +151,16 @@ async fn hostile_peers_are_refused_and_the_coordinator_keeps_serving() {
     let huge = proto::AgentMessage {
         body: Some(agent_message::Body::Report(proto::Report {
             seq: 1,
-            checks: vec![proto::CheckResult { name: "x".repeat(2 * 1024 * 1024), ..Default::default() }],
+            checks: vec![proto::CheckResult {
+                name: "x".repeat(2 * 1024 * 1024),
+                ..Default::default()
+            }],
             ..Default::default()
         })),
     };
-    let mut stream = open_stream(&mut client, vec![hello("victim"), huge]).await.expect("stream opens");
+    let mut stream = open_stream(&mut client, vec![hello("victim"), huge])
+        .await
+        .expect("stream opens");
     let mut ended_with_error = false;
     while let Some(message) = tokio_stream::StreamExt::next(&mut stream).await {
         if message.is_err() {
@@ -137,12 +168,16 @@ async fn hostile_peers_are_refused_and_the_coordinator_keeps_serving() {
             break;
         }
     }
-    assert!(ended_with_error, "oversized report did not end the stream with an error");
+    assert!(
+        ended_with_error,
+        "oversized report did not end the stream with an error"
+    );
     assert_eq!(store.count_reports(None).await.unwrap(), reports_before);
 
     // Garbage bytes on the port.
     let mut raw = std::net::TcpStream::connect(("127.0.0.1", coordinator.port)).unwrap();
-    raw.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n\x00\x01\x02 garbage").unwrap();
+    raw.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n\x00\x01\x02 garbage")
+        .unwrap();
     drop(raw);
 
     // Nothing was enrolled by any of the above, and the good agent is still served.
@@ -160,7 +195,9 @@ fn expired_agent_cert(coordinator: &Coordinator, agent_id: &str) -> (String, Str
     let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
     let mut params = CertificateParams::default();
     params.distinguished_name.push(DnType::CommonName, agent_id);
-    params.subject_alt_names = vec![SanType::URI(format!("urn:rollcall:agent:{agent_id}").try_into().unwrap())];
+    params.subject_alt_names = vec![SanType::URI(
+        format!("urn:rollcall:agent:{agent_id}").try_into().unwrap(),
+    )];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
     params.not_before = time::OffsetDateTime::now_utc() - time::Duration::days(10);
     params.not_after = time::OffsetDateTime::now_utc() - time::Duration::days(1);
@@ -172,13 +209,23 @@ fn malformed_configs_exit_with_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("agent.toml");
     std::fs::write(&config, "coordinator = 42\n[[[broken").unwrap();
-    let output = std::process::Command::new(AGENT).arg("run").arg("--config").arg(&config).output().unwrap();
+    let output = std::process::Command::new(AGENT)
+        .arg("run")
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(78));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("agent.toml"), "{stderr}");
 
     std::fs::write(&config, [0xff, 0xfe, 0x00]).unwrap();
-    let output = std::process::Command::new(AGENT).arg("run").arg("--config").arg(&config).output().unwrap();
+    let output = std::process::Command::new(AGENT)
+        .arg("run")
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(78));
     assert!(String::from_utf8_lossy(&output.stderr).contains("UTF-8"));
 

@@ -35,7 +35,10 @@ fn enrolled_agents_come_online_are_revoked_and_reconnect_after_restart() {
     assert_eq!(alpha["labels"]["site"], "osaka");
     assert!(alpha["last_seen"].as_str().is_some_and(|t| t.ends_with('Z')), "{alpha}");
     assert!(
-        wait_until(Duration::from_secs(10), || coordinator.agents_by_hostname()["alpha"]["version"] == "14.0.1"),
+        wait_until(
+            Duration::from_secs(10),
+            || coordinator.agents_by_hostname()["alpha"]["version"] == "14.0.1"
+        ),
         "product version never reported"
     );
 
@@ -43,9 +46,15 @@ fn enrolled_agents_come_online_are_revoked_and_reconnect_after_restart() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(agents[0].data_dir().join("identity/key.pem")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(agents[0].data_dir().join("identity/key.pem"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o077, 0, "agent key must be owner-only");
-        let mode = std::fs::metadata(coordinator.data_dir().join("admin/key.pem")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(coordinator.data_dir().join("admin/key.pem"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o077, 0, "admin key must be owner-only");
     }
 
@@ -65,7 +74,11 @@ fn enrolled_agents_come_online_are_revoked_and_reconnect_after_restart() {
     // Restart: the others reconnect on their own; bravo does not.
     let drain = coordinator.stop();
     assert!(drain < Duration::from_secs(12), "graceful drain took {drain:?}");
-    assert!(coordinator.log().contains("coordinator stopped"), "{}", coordinator.log());
+    assert!(
+        coordinator.log().contains("coordinator stopped"),
+        "{}",
+        coordinator.log()
+    );
     coordinator.start();
     for name in ["alpha", "charlie"] {
         assert!(
@@ -74,7 +87,11 @@ fn enrolled_agents_come_online_are_revoked_and_reconnect_after_restart() {
         );
     }
     assert!(!coordinator.is_online("bravo"));
-    assert!(agents[1].log().contains("revoked") || agents[1].log().contains("refused"), "{}", agents[1].log());
+    assert!(
+        agents[1].log().contains("revoked") || agents[1].log().contains("refused"),
+        "{}",
+        agents[1].log()
+    );
 }
 
 #[test]
@@ -94,7 +111,10 @@ fn tokens_are_single_use_by_default_and_listed_without_secrets() {
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0]["uses_left"], 0);
     assert_eq!(listed[0]["labels"]["site"], "kyoto");
-    assert!(!tokens.to_string().contains(&token), "token list must never show the secret");
+    assert!(
+        !tokens.to_string().contains(&token),
+        "token list must never show the secret"
+    );
 
     // The token's label reaches the agent's config.
     let config = std::fs::read_to_string(first.unwrap().config_path()).unwrap();

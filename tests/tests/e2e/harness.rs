@@ -36,7 +36,10 @@ pub fn free_port() -> u16 {
 }
 
 fn signal(child: &Child, name: &str) {
-    let _ = Command::new("kill").arg(format!("-{name}")).arg(child.id().to_string()).status();
+    let _ = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(child.id().to_string())
+        .status();
 }
 
 /// A coordinator process and its data dir.
@@ -56,7 +59,11 @@ impl Coordinator {
             .arg(dir.path().join("data"))
             .output()
             .expect("run init");
-        assert!(output.status.success(), "init failed: {}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "init failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         Coordinator {
             dir,
             port: free_port(),
@@ -160,7 +167,11 @@ impl Coordinator {
         let mut args = vec!["token", "create"];
         args.extend_from_slice(extra);
         let output = self.cli(&args);
-        assert!(output.status.success(), "token create failed: {}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "token create failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         String::from_utf8_lossy(&output.stdout)
             .lines()
             .last()
@@ -175,7 +186,12 @@ impl Coordinator {
         list.as_array()
             .expect("array")
             .iter()
-            .map(|agent| (agent["hostname"].as_str().unwrap_or_default().to_string(), agent.clone()))
+            .map(|agent| {
+                (
+                    agent["hostname"].as_str().unwrap_or_default().to_string(),
+                    agent.clone(),
+                )
+            })
             .collect()
     }
 
@@ -241,8 +257,18 @@ impl Agent {
         if !output.status.success() {
             return Err(String::from_utf8_lossy(&output.stderr).to_string());
         }
-        let id = String::from_utf8_lossy(&output.stdout).lines().last().unwrap_or_default().trim().to_string();
-        let agent = Agent { dir, id, hostname: hostname.to_string(), child: None };
+        let id = String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        let agent = Agent {
+            dir,
+            id,
+            hostname: hostname.to_string(),
+            child: None,
+        };
         agent.write_root(state);
         Ok(agent)
     }
@@ -265,14 +291,21 @@ impl Agent {
         std::fs::create_dir_all(root.join("etc")).expect("mkdir etc");
         std::fs::create_dir_all(root.join("proc")).expect("mkdir proc");
         std::fs::write(root.join("etc/os-release"), "ID=debian\nVERSION_ID=\"12\"\n").expect("os-release");
-        std::fs::write(root.join("proc/meminfo"), "MemTotal:       8000000 kB\nMemAvailable:   4000000 kB\n").expect("meminfo");
+        std::fs::write(
+            root.join("proc/meminfo"),
+            "MemTotal:       8000000 kB\nMemAvailable:   4000000 kB\n",
+        )
+        .expect("meminfo");
         self.set_state(state);
         let text = std::fs::read_to_string(self.config_path()).expect("read agent.toml");
         let mut config: toml::Table = text.parse().expect("agent.toml parses");
         config.insert("host_root".into(), toml::Value::String(root.display().to_string()));
         config.insert("check_interval".into(), toml::Value::String("1h".into()));
         let mut product = toml::Table::new();
-        product.insert("state_file".into(), toml::Value::String(self.state_path().display().to_string()));
+        product.insert(
+            "state_file".into(),
+            toml::Value::String(self.state_path().display().to_string()),
+        );
         config.insert("product".into(), toml::Value::Table(product));
         let mut reconnect = toml::Table::new();
         reconnect.insert("initial".into(), toml::Value::String("200ms".into()));
@@ -313,10 +346,6 @@ impl Agent {
             .spawn()
             .expect("spawn agent");
         self.child = Some(child);
-    }
-
-    pub fn is_running(&mut self) -> bool {
-        self.child.as_mut().is_some_and(|child| matches!(child.try_wait(), Ok(None)))
     }
 
     pub fn stop(&mut self) {

@@ -6,3 +6,4 @@
 mod bad_input;
 mod foundation;
 mod harness;
+mod rollouts;

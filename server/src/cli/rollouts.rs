@@ -1,0 +1,369 @@
+//! `rollcall rollout start|list|show|cancel`, `status`, `stragglers`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rollcall_common::proto;
+use serde::Serialize;
+
+use super::output::{OutputFormat, print_json, table};
+use super::{AdminClient, CliError, CliResult};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum RolloutCommand {
+    /// Start tracking a rollout of VERSION over the matching agents.
+    #[command(
+        after_help = "Examples:\n  rollcall rollout start --target 14.0.12737\n  rollcall rollout start --target 14.0.12737 --grace 2h --recheck-every 30m --max-attempts 4 --selector site=osaka --auto-update-now"
+    )]
+    Start(StartArgs),
+    /// List rollouts, newest first.
+    List,
+    /// One rollout (default: the current one).
+    Show { id: Option<String> },
+    /// Stop tracking a rollout.
+    Cancel { id: Option<String> },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StartArgs {
+    /// The version every agent should reach.
+    #[arg(long)]
+    pub target: String,
+    /// How long an agent behind the target is merely pending.
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    pub grace: Duration,
+    /// First interval between rechecks of a straggler (doubles each attempt).
+    #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
+    pub recheck_every: Duration,
+    /// Rechecks before a straggler turns hard.
+    #[arg(long, default_value_t = 3)]
+    pub max_attempts: u32,
+    /// Which agents (default: all).
+    #[arg(long, default_value = "all")]
+    pub selector: String,
+    /// Push update_now to a straggler once its blocking cause has cleared.
+    #[arg(long)]
+    pub auto_update_now: bool,
+}
+
+/// A rollout in `--output json`.
+#[derive(Debug, Serialize)]
+pub struct RolloutJson {
+    pub id: String,
+    pub target: String,
+    pub state: String,
+    pub selector: String,
+    pub grace: String,
+    pub recheck_every: String,
+    pub max_attempts: u32,
+    pub auto_update_now: bool,
+    pub started_at: String,
+    pub started_by: String,
+    pub cancelled_at: Option<String>,
+}
+
+fn human(ms: u64) -> String {
+    humantime::format_duration(Duration::from_millis(ms)).to_string()
+}
+
+impl From<&proto::RolloutInfo> for RolloutJson {
+    fn from(info: &proto::RolloutInfo) -> Self {
+        RolloutJson {
+            id: info.id.clone(),
+            target: info.target.clone(),
+            state: info.state.clone(),
+            selector: info.selector.clone(),
+            grace: human(info.grace_ms),
+            recheck_every: human(info.recheck_every_ms),
+            max_attempts: info.max_attempts,
+            auto_update_now: info.auto_update_now,
+            started_at: info.started_at.clone(),
+            started_by: info.started_by.clone(),
+            cancelled_at: (!info.cancelled_at.is_empty()).then(|| info.cancelled_at.clone()),
+        }
+    }
+}
+
+fn print_rollout(format: OutputFormat, info: &proto::RolloutInfo) -> CliResult {
+    let json = RolloutJson::from(info);
+    match format {
+        OutputFormat::Json => print_json(&json),
+        OutputFormat::Table => {
+            println!("rollout {} → {} ({})", json.id, json.target, json.state);
+            println!(
+                "  selector {}  grace {}  recheck every {}  max attempts {}  auto update-now {}",
+                json.selector, json.grace, json.recheck_every, json.max_attempts, json.auto_update_now
+            );
+            println!("  started {} by {}", json.started_at, json.started_by);
+            Ok(())
+        }
+    }
+}
+
+pub async fn rollout(client: &AdminClient, format: OutputFormat, command: RolloutCommand) -> CliResult {
+    let mut inner = client.inner.clone();
+    match command {
+        RolloutCommand::Start(args) => {
+            let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+            if args.max_attempts == 0 {
+                return Err(CliError::new(2, "--max-attempts must be at least 1"));
+            }
+            let info = inner
+                .start_rollout(proto::StartRolloutRequest {
+                    target: args.target,
+                    grace_ms: ms(args.grace).max(1),
+                    recheck_every_ms: ms(args.recheck_every).max(1),
+                    max_attempts: args.max_attempts,
+                    selector: args.selector,
+                    auto_update_now: args.auto_update_now,
+                })
+                .await?
+                .into_inner();
+            print_rollout(format, &info)
+        }
+        RolloutCommand::List => {
+            let rollouts = inner
+                .list_rollouts(proto::ListRolloutsRequest {})
+                .await?
+                .into_inner()
+                .rollouts;
+            let json: Vec<RolloutJson> = rollouts.iter().map(RolloutJson::from).collect();
+            match format {
+                OutputFormat::Json => print_json(&json),
+                OutputFormat::Table => {
+                    let mut out = table(&["ID", "TARGET", "STATE", "SELECTOR", "STARTED", "BY"]);
+                    for r in &json {
+                        out.add_row(vec![
+                            r.id.clone(),
+                            r.target.clone(),
+                            r.state.clone(),
+                            r.selector.clone(),
+                            r.started_at.clone(),
+                            r.started_by.clone(),
+                        ]);
+                    }
+                    println!("{out}");
+                    Ok(())
+                }
+            }
+        }
+        RolloutCommand::Show { id } => {
+            let info = inner
+                .get_rollout(proto::GetRolloutRequest {
+                    id: id.unwrap_or_default(),
+                })
+                .await?
+                .into_inner();
+            print_rollout(format, &info)
+        }
+        RolloutCommand::Cancel { id } => {
+            let info = inner
+                .cancel_rollout(proto::CancelRolloutRequest {
+                    id: id.unwrap_or_default(),
+                })
+                .await?
+                .into_inner();
+            print_rollout(format, &info)
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// A rollout id (default: the current rollout).
+    #[arg(long)]
+    pub rollout: Option<String>,
+    /// Include completion over time.
+    #[arg(long)]
+    pub history: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct HistoryJson {
+    at: String,
+    completed: u32,
+    pending: u32,
+    stragglers: u32,
+}
+
+/// `rollcall status --output json` (stable).
+#[derive(Debug, Serialize)]
+struct StatusJson {
+    rollout: String,
+    target: String,
+    state: String,
+    total: u32,
+    completed: u32,
+    pending: u32,
+    stragglers: u32,
+    soft: u32,
+    hard: u32,
+    offline: u32,
+    by_cause: BTreeMap<String, u32>,
+    fleet_cause: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    history: Option<Vec<HistoryJson>>,
+}
+
+pub async fn status(client: &AdminClient, format: OutputFormat, args: StatusArgs) -> CliResult {
+    let response = client
+        .inner
+        .clone()
+        .status(proto::StatusRequest {
+            rollout_id: args.rollout.unwrap_or_default(),
+            history: args.history,
+        })
+        .await?
+        .into_inner();
+    let rollout = response.rollout.clone().unwrap_or_default();
+    let json = StatusJson {
+        rollout: rollout.id.clone(),
+        target: rollout.target.clone(),
+        state: rollout.state.clone(),
+        total: response.total,
+        completed: response.completed,
+        pending: response.pending,
+        stragglers: response.stragglers,
+        soft: response.soft,
+        hard: response.hard,
+        offline: response.offline,
+        by_cause: response.by_cause.clone().into_iter().collect(),
+        fleet_cause: (!response.fleet_cause.is_empty()).then(|| response.fleet_cause.clone()),
+        history: args.history.then(|| {
+            response
+                .history
+                .iter()
+                .map(|point| HistoryJson {
+                    at: point.at.clone(),
+                    completed: point.completed,
+                    pending: point.pending,
+                    stragglers: point.stragglers,
+                })
+                .collect()
+        }),
+    };
+    match format {
+        OutputFormat::Json => print_json(&json),
+        OutputFormat::Table => {
+            println!("rollout {} → {} ({})", json.rollout, json.target, json.state);
+            println!("{}", super::chart::progress_bar(json.completed, json.total, 40));
+            println!(
+                "completed {}  pending {}  stragglers {} (soft {}, hard {})  offline {}",
+                json.completed, json.pending, json.stragglers, json.soft, json.hard, json.offline
+            );
+            if let Some(cause) = &json.fleet_cause {
+                println!(
+                    "FLEET CAUSE: {cause} — nearly every straggler fails the {cause} check; fix it centrally, not per endpoint"
+                );
+            }
+            if !json.by_cause.is_empty() {
+                let mut out = table(&["CAUSE", "RUNBOOK STEP", "STRAGGLERS"]);
+                let mut causes: Vec<_> = json.by_cause.iter().collect();
+                causes.sort_by_key(|(cause, _)| {
+                    crate::diagnosis::Cause::from_code(cause)
+                        .map(|c| c.runbook_step())
+                        .unwrap_or(9)
+                });
+                for (cause, count) in causes {
+                    let step = crate::diagnosis::Cause::from_code(cause)
+                        .map(|c| c.runbook_step().to_string())
+                        .unwrap_or_default();
+                    out.add_row(vec![cause.clone(), step, count.to_string()]);
+                }
+                println!("{out}");
+            }
+            if let Some(history) = &json.history {
+                let points: Vec<(u32, u32)> = history
+                    .iter()
+                    .map(|p| (p.completed, p.completed + p.pending + p.stragglers))
+                    .collect();
+                println!("completion over time:");
+                println!("{}", super::chart::sparkline(&points, 60));
+            }
+            Ok(())
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StragglersArgs {
+    /// A rollout id (default: the current rollout).
+    #[arg(long)]
+    pub rollout: Option<String>,
+}
+
+/// One straggler in `--output json` (stable).
+#[derive(Debug, Serialize)]
+pub struct StragglerJson {
+    pub id: String,
+    pub hostname: String,
+    pub cause: String,
+    pub runbook_step: u32,
+    pub state: String,
+    pub since: String,
+    pub blocks: u32,
+    pub update_agent: Option<String>,
+    pub failing: Vec<String>,
+    pub role: &'static str,
+    pub online: bool,
+    pub version: Option<String>,
+    pub attempts: u32,
+}
+
+pub async fn stragglers(client: &AdminClient, format: OutputFormat, args: StragglersArgs) -> CliResult {
+    let response = client
+        .inner
+        .clone()
+        .stragglers(proto::StragglersRequest {
+            rollout_id: args.rollout.unwrap_or_default(),
+        })
+        .await?
+        .into_inner();
+    let list: Vec<StragglerJson> = response
+        .stragglers
+        .iter()
+        .map(|s| StragglerJson {
+            id: s.id.clone(),
+            hostname: s.hostname.clone(),
+            cause: s.cause.clone(),
+            runbook_step: s.runbook_step,
+            state: s.state.clone(),
+            since: s.since.clone(),
+            blocks: s.blocks,
+            update_agent: (!s.update_agent.is_empty()).then(|| s.update_agent.clone()),
+            failing: s.failing.clone(),
+            role: crate::admin_service::role_name(s.role),
+            online: s.online,
+            version: (!s.version.is_empty()).then(|| s.version.clone()),
+            attempts: s.attempts,
+        })
+        .collect();
+    match format {
+        OutputFormat::Json => print_json(&list),
+        OutputFormat::Table => {
+            let mut out = table(&[
+                "HOSTNAME", "ROLE", "CAUSE", "STEP", "STATE", "BLOCKS", "FAILING", "SINCE", "ID",
+            ]);
+            for s in &list {
+                out.add_row(vec![
+                    s.hostname.clone(),
+                    s.role.to_string(),
+                    s.cause.clone(),
+                    s.runbook_step.to_string(),
+                    s.state.clone(),
+                    if s.blocks > 0 {
+                        s.blocks.to_string()
+                    } else {
+                        String::new()
+                    },
+                    s.failing.join(","),
+                    s.since.clone(),
+                    s.id.clone(),
+                ]);
+            }
+            println!("{out}");
+            println!("{} stragglers", list.len());
+            Ok(())
+        }
+    }
+}
