@@ -20,6 +20,7 @@ pub mod enroll;
 pub mod host;
 pub mod identity;
 pub mod main_entry;
+pub mod notify;
 pub mod prober;
 pub mod product_source;
 pub mod runner;

@@ -133,6 +133,7 @@ pub fn options_from_config(config: &AgentConfig) -> anyhow::Result<AgentOptions>
         dial: Default::default(),
         reconnect: config.reconnect.clone(),
         check_at_start: true,
+        update_allowed: config.product.update_command.is_some(),
     })
 }
 

@@ -55,6 +55,9 @@ pub struct AgentOptions {
     pub reconnect: ReconnectConfig,
     /// Run a check as soon as the agent starts.
     pub check_at_start: bool,
+    /// Whether the agent's own config allows an update action
+    /// (`product.update_command`); without one, `update_now` is refused.
+    pub update_allowed: bool,
 }
 
 /// What a check job is for.
@@ -89,6 +92,7 @@ pub async fn run(
     if options.urls.is_empty() {
         anyhow::bail!("no coordinator URL");
     }
+    crate::notify::ready();
     let mut state = AgentState {
         policy: Arc::new(Policy::default()),
         policy_version: 0,
@@ -424,7 +428,7 @@ async fn session(
                         Err(error) => tracing::warn!(%error, version = doc.version, "refusing an invalid policy"),
                     },
                     Body::Command(command) => {
-                        let receipt = handle_command(&command, state, job_tx, options);
+                        let receipt = handle_command(&command, state, job_tx, options.update_allowed);
                         out_tx.send(message(agent_message::Body::Receipt(receipt))).await.context("send receipt")?;
                     }
                     Body::Renewed(renewed) => {
@@ -482,7 +486,7 @@ fn handle_command(
     command: &proto::Command,
     state: &mut AgentState,
     job_tx: &mpsc::Sender<(CheckJob, Arc<Policy>, Option<String>)>,
-    options: &AgentOptions,
+    update_allowed: bool,
 ) -> proto::CommandReceipt {
     let receipt = |accepted: bool, reason: &str| proto::CommandReceipt {
         command_id: command.id.clone(),
@@ -495,9 +499,12 @@ fn handle_command(
     if !command.target_version.is_empty() {
         state.target_version = Some(command.target_version.clone());
     }
-    let _ = options;
     let (kind, update_now) = match proto::CommandKind::try_from(command.kind) {
         Ok(proto::CommandKind::Recheck) => (proto::ReportKind::Recheck, false),
+        // The agent runs only the action its own config allows.
+        Ok(proto::CommandKind::UpdateNow) if !update_allowed => {
+            return receipt(false, "no update_command is configured in agent.toml");
+        }
         Ok(proto::CommandKind::UpdateNow) => (proto::ReportKind::UpdateNowServer, true),
         _ => return receipt(false, "unknown command"),
     };

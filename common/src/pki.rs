@@ -227,27 +227,33 @@ impl CertAuthority {
 
     /// Issues an admin identity: returns (certificate PEM, key PEM).
     pub fn issue_admin(&self, name: &str, role: AdminRole, lifetime: Duration) -> anyhow::Result<(String, String)> {
-        if name.is_empty() || name.len() > 64 || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c))
-        {
-            bail!("admin name {name:?} must be 1-64 characters of letters, digits, - _ . @");
-        }
+        let params = admin_params(name, role, lifetime)?;
         let key = generate_key()?;
-        let mut params = CertificateParams::default();
-        params.distinguished_name = DistinguishedName::new();
-        params.distinguished_name.push(DnType::CommonName, name);
-        params
-            .distinguished_name
-            .push(DnType::OrganizationalUnitName, role.as_str());
-        params.subject_alt_names = vec![SanType::URI(format!("{ADMIN_URI_PREFIX}{role}:{name}").try_into()?)];
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.serial_number = Some(random_serial());
-        params.use_authority_key_identifier_extension = true;
-        validity(&mut params, lifetime);
         let cert = params
             .signed_by(&key, &self.issuer)
             .context("sign the admin certificate")?;
         Ok((cert.pem(), key.serialize_pem()))
+    }
+
+    /// Signs the key inside `csr_pem` as admin `name` with `role` (the key
+    /// stays with whoever asked).
+    pub fn issue_admin_from_csr(
+        &self,
+        csr_pem: &str,
+        name: &str,
+        role: AdminRole,
+        lifetime: Duration,
+    ) -> anyhow::Result<String> {
+        let params = admin_params(name, role, lifetime)?;
+        let csr = CertificateSigningRequestParams::from_pem(csr_pem)
+            .map_err(|error| anyhow::anyhow!("invalid certificate signing request: {error}"))?;
+        if csr.public_key.algorithm() != &PKCS_ECDSA_P256_SHA256 {
+            bail!("the certificate signing request must carry an ECDSA P-256 key");
+        }
+        let cert = params
+            .signed_by(&csr.public_key, &self.issuer)
+            .context("sign the admin certificate")?;
+        Ok(cert.pem())
     }
 
     /// Issues the coordinator's own server certificate: (certificate PEM, key PEM).
@@ -279,6 +285,30 @@ impl CertAuthority {
             .context("sign the server certificate")?;
         Ok((cert.pem(), key.serialize_pem()))
     }
+}
+
+/// Admin names: what may appear in certificates, audit entries and URIs.
+pub fn valid_admin_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c))
+}
+
+fn admin_params(name: &str, role: AdminRole, lifetime: Duration) -> anyhow::Result<CertificateParams> {
+    if !valid_admin_name(name) {
+        bail!("admin name {name:?} must be 1-64 characters of letters, digits, - _ . @");
+    }
+    let mut params = CertificateParams::default();
+    params.distinguished_name = DistinguishedName::new();
+    params.distinguished_name.push(DnType::CommonName, name);
+    params
+        .distinguished_name
+        .push(DnType::OrganizationalUnitName, role.as_str());
+    params.subject_alt_names = vec![SanType::URI(format!("{ADMIN_URI_PREFIX}{role}:{name}").try_into()?)];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.serial_number = Some(random_serial());
+    params.use_authority_key_identifier_extension = true;
+    validity(&mut params, lifetime);
+    Ok(params)
 }
 
 /// Decodes the first certificate of a PEM text to DER.

@@ -12,13 +12,14 @@ use rollcall_common::pki::AdminRole;
 use rollcall_common::policy::Policy;
 use rollcall_common::proto::{self, admin_service_server::AdminService, coordinator_message::Body};
 use rollcall_common::timefmt::{now_ms, rfc3339, rfc3339_or_empty};
+
 use tonic::{Request, Response, Status};
 
 use crate::agent_service::hash_token;
-use crate::auth::admin_caller;
+use crate::auth::{AdminCaller, admin_caller};
 use crate::selector::Selector;
 use crate::state::Coordinator;
-use crate::store::{AgentRow, NewToken};
+use crate::store::{AgentRow, NewToken, Notice};
 
 const MAX_TOKEN_USES: u32 = 100_000;
 const MAX_TOKEN_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -34,6 +35,35 @@ fn internal(error: impl std::fmt::Display) -> Status {
 }
 
 impl AdminApi {
+    /// The caller, refused (and audited) unless its role is at least `needed`.
+    async fn authorize<T>(&self, request: &Request<T>, needed: AdminRole, action: &str) -> Result<AdminCaller, Status> {
+        match admin_caller(request, &self.coordinator.revocation, needed) {
+            Ok(caller) => Ok(caller),
+            Err(status) => {
+                if let Ok(identity) = crate::auth::admin_identity(request, &self.coordinator.revocation) {
+                    let denied: Result<(), Status> = Err(status.clone());
+                    self.audit(&identity, action, "", &denied).await;
+                }
+                Err(status)
+            }
+        }
+    }
+
+    /// Records a state-changing call in the audit log. Only the outcome's
+    /// text is kept, so the result itself need not be `Sync`.
+    fn audit<T>(
+        &self,
+        caller: &AdminCaller,
+        action: &str,
+        target: &str,
+        result: &Result<T, Status>,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let outcome = crate::audit::outcome(result);
+        let (coordinator, caller) = (self.coordinator.clone(), caller.clone());
+        let (action, target) = (action.to_string(), target.to_string());
+        async move { crate::audit::record(&coordinator, &caller, &action, &target, outcome).await }
+    }
+
     fn online(&self, row: &AgentRow) -> bool {
         if self.coordinator.hub.is_connected(&row.id) {
             return true;
@@ -67,30 +97,10 @@ impl AdminApi {
             host: Some(row.host),
             product: Some(row.product),
             last_seq: row.last_seq,
+            state: String::new(),
+            cause: String::new(),
         }
     }
-}
-
-/// The value of a selector key for one agent: a field, else a label.
-pub fn agent_field(info: &proto::AgentInfo, key: &str) -> Option<String> {
-    let host = info.host.clone().unwrap_or_default();
-    let product = info.product.clone().unwrap_or_default();
-    let value = match key {
-        "id" => info.id.clone(),
-        "hostname" => info.hostname.clone(),
-        "version" => info.version.clone(),
-        "role" => role_name(info.role).to_string(),
-        "online" => info.online.to_string(),
-        "os_id" => host.os_id,
-        "os_version" => host.os_version,
-        "arch" => host.arch,
-        "update_source" => product.update_source,
-        "source_address" => product.source_address,
-        "update_permission" => product.update_permission,
-        "agent_version" => info.agent_version.clone(),
-        label => return info.labels.get(label).cloned(),
-    };
-    Some(value)
 }
 
 pub fn role_name(role: i32) -> &'static str {
@@ -110,11 +120,25 @@ impl AdminService for AdminApi {
         admin_caller(&request, &self.coordinator.revocation, AdminRole::Viewer)?;
         let selector = Selector::parse(&request.get_ref().selector)
             .map_err(|error| Status::invalid_argument(error.to_string()))?;
-        let rows = self.coordinator.store.list_agents().await.map_err(internal)?;
-        let agents = rows
+        let rollouts = self.coordinator.store.list_rollouts().await.map_err(internal)?;
+        let views = crate::fleet::snapshot(&self.coordinator, crate::fleet::current_rollout(&rollouts))
+            .await
+            .map_err(internal)?;
+        let agents = views
             .into_iter()
-            .map(|row| self.agent_info(row))
-            .filter(|info| selector.matches(&info.id, |key| agent_field(info, key)))
+            .filter(|view| selector.matches(&view.row.id, |key| view.field(key)))
+            .map(|view| {
+                let (state, cause) = view
+                    .member
+                    .as_ref()
+                    .map(|m| (crate::engine::machine::display_state(m).to_string(), m.cause.clone()))
+                    .unwrap_or_default();
+                let mut info = self.agent_info(view.row);
+                info.online = view.connected;
+                info.state = state;
+                info.cause = cause;
+                info
+            })
             .collect();
         Ok(Response::new(proto::ListAgentsResponse { agents }))
     }
@@ -133,10 +157,57 @@ impl AdminService for AdminApi {
             .map_err(internal)?
             .ok_or_else(|| Status::not_found(format!("no agent {id}")))?;
         let (checks, checked_at) = self.coordinator.store.latest_checks(&id).await.map_err(internal)?;
+        let history = self
+            .coordinator
+            .store
+            .agent_transitions(&id)
+            .await
+            .map_err(internal)?
+            .into_iter()
+            .map(|t| proto::AgentTransition {
+                rollout_id: t.rollout_id,
+                at: rfc3339(t.at_ms),
+                from_state: t.from_state,
+                to_state: t.to_state,
+                cause: t.cause,
+            })
+            .collect();
+        // Its update agent: the one serving its custom source address.
+        let (mut update_agent_id, mut update_agent_hostname) = (String::new(), String::new());
+        if row.product.update_source == "custom" && !row.product.source_address.is_empty() {
+            let agents = self.coordinator.store.list_agents().await.map_err(internal)?;
+            if let Some(ua) = agents.iter().find(|a| {
+                a.role == proto::Role::UpdateAgent as i32
+                    && a.product.update_agent_address == row.product.source_address
+            }) {
+                update_agent_id = ua.id.clone();
+                update_agent_hostname = ua.hostname.clone();
+            }
+        }
+        let rollouts = self.coordinator.store.list_rollouts().await.map_err(internal)?;
+        let (mut state, mut cause) = (String::new(), String::new());
+        if let Some(rollout) = crate::fleet::current_rollout(&rollouts)
+            && let Some(member) = self
+                .coordinator
+                .store
+                .members(&rollout.id)
+                .await
+                .map_err(internal)?
+                .into_iter()
+                .find(|m| m.agent_id == id)
+        {
+            state = crate::engine::machine::display_state(&member).to_string();
+            cause = member.cause;
+        }
         Ok(Response::new(proto::AgentDetail {
             agent: Some(self.agent_info(row)),
             checks,
             checked_at: rfc3339_or_empty(checked_at),
+            history,
+            update_agent_id,
+            update_agent_hostname,
+            state,
+            cause,
         }))
     }
 
@@ -144,73 +215,90 @@ impl AdminService for AdminApi {
         &self,
         request: Request<proto::RevokeAgentRequest>,
     ) -> Result<Response<proto::RevokeAgentResponse>, Status> {
-        let caller = admin_caller(&request, &self.coordinator.revocation, AdminRole::Admin)?;
-        let id = request.into_inner().id;
-        let existed = self
-            .coordinator
-            .store
-            .revoke_agent(&id, now_ms())
-            .await
-            .map_err(internal)?;
-        if !existed {
-            return Err(Status::not_found(format!("no agent {id}")));
+        let caller = self.authorize(&request, AdminRole::Admin, "agent.revoke").await?;
+        let target = request.get_ref().id.clone();
+        let result = async {
+            let id = request.into_inner().id;
+            let existed = self
+                .coordinator
+                .store
+                .revoke_agent(&id, now_ms())
+                .await
+                .map_err(internal)?;
+            if !existed {
+                return Err(Status::not_found(format!("no agent {id}")));
+            }
+            self.coordinator.revocation.revoke_agent(&id);
+            let disconnected = self
+                .coordinator
+                .hub
+                .disconnect(&id, Status::permission_denied("this agent has been revoked"));
+            // Other replicas cut its stream there and refuse its certificate.
+            crate::replication::tell_others(&self.coordinator, Notice::Revoked { agent_id: id.clone() }).await;
+            tracing::warn!(agent_id = id, by = caller.name, disconnected, "agent revoked");
+            Ok(Response::new(proto::RevokeAgentResponse { disconnected }))
         }
-        self.coordinator.revocation.revoke_agent(&id);
-        let disconnected = self
-            .coordinator
-            .hub
-            .disconnect(&id, Status::permission_denied("this agent has been revoked"));
-        tracing::warn!(agent_id = id, by = caller.name, disconnected, "agent revoked");
-        Ok(Response::new(proto::RevokeAgentResponse { disconnected }))
+        .await;
+        self.audit(&caller, "agent.revoke", &target, &result).await;
+        result
     }
 
     async fn create_token(
         &self,
         request: Request<proto::CreateTokenRequest>,
     ) -> Result<Response<proto::CreateTokenResponse>, Status> {
-        let caller = admin_caller(&request, &self.coordinator.revocation, AdminRole::Admin)?;
-        let body = request.into_inner();
-        let uses = if body.uses == 0 { 1 } else { body.uses };
-        if uses > MAX_TOKEN_USES {
-            return Err(Status::invalid_argument(format!(
-                "uses must be at most {MAX_TOKEN_USES}"
-            )));
-        }
-        let ttl = if body.ttl_seconds == 0 {
-            self.coordinator.config.token_default_ttl
-        } else {
-            Duration::from_secs(body.ttl_seconds)
+        let caller = self.authorize(&request, AdminRole::Admin, "token.create").await?;
+        let target = {
+            let b = request.get_ref();
+            format!("uses={} ttl_seconds={} labels={:?}", b.uses, b.ttl_seconds, b.labels)
         };
-        if ttl > MAX_TOKEN_TTL {
-            return Err(Status::invalid_argument("ttl must be at most 30 days"));
+        let result = async {
+            let body = request.into_inner();
+            let uses = if body.uses == 0 { 1 } else { body.uses };
+            if uses > MAX_TOKEN_USES {
+                return Err(Status::invalid_argument(format!(
+                    "uses must be at most {MAX_TOKEN_USES}"
+                )));
+            }
+            let ttl = if body.ttl_seconds == 0 {
+                self.coordinator.config.token_default_ttl
+            } else {
+                Duration::from_secs(body.ttl_seconds)
+            };
+            if ttl > MAX_TOKEN_TTL {
+                return Err(Status::invalid_argument("ttl must be at most 30 days"));
+            }
+            let labels = body.labels.into_iter().collect();
+            crate::validate::labels(&labels)?;
+            let secret: [u8; 32] = rand::random();
+            let token = format!("rct_{}", hex::encode(secret));
+            let id: [u8; 6] = rand::random();
+            let id = hex::encode(id);
+            let now = now_ms();
+            let expires_at_ms = now + i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 2);
+            self.coordinator
+                .store
+                .create_token(NewToken {
+                    id: id.clone(),
+                    hash: hash_token(&token),
+                    created_at_ms: now,
+                    expires_at_ms,
+                    uses,
+                    labels,
+                    created_by: caller.name.clone(),
+                })
+                .await
+                .map_err(internal)?;
+            tracing::info!(token_id = id, uses, by = caller.name, "enrollment token created");
+            Ok(Response::new(proto::CreateTokenResponse {
+                token,
+                id,
+                expires_at: rfc3339(expires_at_ms),
+            }))
         }
-        let labels = body.labels.into_iter().collect();
-        crate::validate::labels(&labels)?;
-        let secret: [u8; 32] = rand::random();
-        let token = format!("rct_{}", hex::encode(secret));
-        let id: [u8; 6] = rand::random();
-        let id = hex::encode(id);
-        let now = now_ms();
-        let expires_at_ms = now + i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 2);
-        self.coordinator
-            .store
-            .create_token(NewToken {
-                id: id.clone(),
-                hash: hash_token(&token),
-                created_at_ms: now,
-                expires_at_ms,
-                uses,
-                labels,
-                created_by: caller.name.clone(),
-            })
-            .await
-            .map_err(internal)?;
-        tracing::info!(token_id = id, uses, by = caller.name, "enrollment token created");
-        Ok(Response::new(proto::CreateTokenResponse {
-            token,
-            id,
-            expires_at: rfc3339(expires_at_ms),
-        }))
+        .await;
+        self.audit(&caller, "token.create", &target, &result).await;
+        result
     }
 
     async fn list_tokens(
@@ -239,62 +327,89 @@ impl AdminService for AdminApi {
         &self,
         request: Request<proto::RevokeTokenRequest>,
     ) -> Result<Response<proto::RevokeTokenResponse>, Status> {
-        let caller = admin_caller(&request, &self.coordinator.revocation, AdminRole::Admin)?;
-        let id = request.into_inner().id;
-        if !self.coordinator.store.revoke_token(&id).await.map_err(internal)? {
-            return Err(Status::not_found(format!("no token {id}")));
+        let caller = self.authorize(&request, AdminRole::Admin, "token.revoke").await?;
+        let target = request.get_ref().id.clone();
+        let result = async {
+            let id = request.into_inner().id;
+            if !self.coordinator.store.revoke_token(&id).await.map_err(internal)? {
+                return Err(Status::not_found(format!("no token {id}")));
+            }
+            tracing::info!(token_id = id, by = caller.name, "enrollment token revoked");
+            Ok(Response::new(proto::RevokeTokenResponse {}))
         }
-        tracing::info!(token_id = id, by = caller.name, "enrollment token revoked");
-        Ok(Response::new(proto::RevokeTokenResponse {}))
+        .await;
+        self.audit(&caller, "token.revoke", &target, &result).await;
+        result
     }
 
     async fn apply_policy(
         &self,
         request: Request<proto::ApplyPolicyRequest>,
     ) -> Result<Response<proto::ApplyPolicyResponse>, Status> {
-        let caller = admin_caller(&request, &self.coordinator.revocation, AdminRole::Admin)?;
-        let text = request.into_inner().toml;
-        if text.len() > MAX_POLICY_BYTES {
-            return Err(Status::invalid_argument("policy is larger than 256 KiB"));
-        }
-        Policy::from_toml_str(&text).map_err(|error| Status::invalid_argument(format!("invalid policy: {error}")))?;
-        let version = self
-            .coordinator
-            .store
-            .put_policy(&text, &caller.name, now_ms())
-            .await
-            .map_err(internal)?;
-        let parsed = Policy::from_toml_str(&text)
-            .map_err(|error| Status::invalid_argument(format!("invalid policy: {error}")))?;
-        let doc = Arc::new(proto::PolicyDoc { version, toml: text });
-        self.coordinator.set_policy(doc.clone(), parsed);
-        let message = proto::CoordinatorMessage {
-            body: Some(Body::Policy((*doc).clone())),
-        };
-        let mut pushed = 0u32;
-        for (_, session) in self.coordinator.hub.all() {
-            if session.tx.try_send(Ok(message.clone())).is_ok() {
-                pushed += 1;
+        let caller = self.authorize(&request, AdminRole::Admin, "policy.apply").await?;
+        let target = format!("policy ({} bytes)", request.get_ref().toml.len());
+        let result = async {
+            let text = request.into_inner().toml;
+            if text.len() > MAX_POLICY_BYTES {
+                return Err(Status::invalid_argument("policy is larger than 256 KiB"));
             }
+            Policy::from_toml_str(&text)
+                .map_err(|error| Status::invalid_argument(format!("invalid policy: {error}")))?;
+            let version = self
+                .coordinator
+                .store
+                .put_policy(&text, &caller.name, now_ms())
+                .await
+                .map_err(internal)?;
+            let parsed = Policy::from_toml_str(&text)
+                .map_err(|error| Status::invalid_argument(format!("invalid policy: {error}")))?;
+            let doc = Arc::new(proto::PolicyDoc { version, toml: text });
+            self.coordinator.set_policy(doc.clone(), parsed);
+            // Other replicas load it and push it to the agents they hold.
+            crate::replication::tell_others(&self.coordinator, Notice::Policy { version }).await;
+            let message = proto::CoordinatorMessage {
+                body: Some(Body::Policy((*doc).clone())),
+            };
+            let mut pushed = 0u32;
+            for (_, session) in self.coordinator.hub.all() {
+                if session.tx.try_send(Ok(message.clone())).is_ok() {
+                    pushed += 1;
+                }
+            }
+            tracing::info!(
+                version,
+                pushed,
+                bytes = message.encoded_len(),
+                by = caller.name,
+                "policy applied"
+            );
+            Ok(Response::new(proto::ApplyPolicyResponse { version, pushed }))
         }
-        tracing::info!(
-            version,
-            pushed,
-            bytes = message.encoded_len(),
-            by = caller.name,
-            "policy applied"
-        );
-        Ok(Response::new(proto::ApplyPolicyResponse { version, pushed }))
+        .await;
+        self.audit(&caller, "policy.apply", &target, &result).await;
+        result
     }
 
     async fn start_rollout(
         &self,
         request: Request<proto::StartRolloutRequest>,
     ) -> Result<Response<proto::RolloutInfo>, Status> {
-        let caller = admin_caller(&request, &self.coordinator.revocation, AdminRole::Operator)?;
-        crate::admin_rollouts::start(&self.coordinator, &caller, request.into_inner())
-            .await
-            .map(Response::new)
+        let caller = self.authorize(&request, AdminRole::Operator, "rollout.start").await?;
+        let target = {
+            let b = request.get_ref();
+            format!(
+                "target={} selector={:?} grace_ms={} recheck_every_ms={} max_attempts={} auto_update_now={}",
+                b.target, b.selector, b.grace_ms, b.recheck_every_ms, b.max_attempts, b.auto_update_now
+            )
+        };
+        let result = async {
+            crate::admin_rollouts::start(&self.coordinator, &caller, request.into_inner())
+                .await
+                .map(Response::new)
+        }
+        .await;
+        self.audit(&caller, "rollout.start", &target, &result).await;
+        result
     }
 
     async fn list_rollouts(
@@ -321,10 +436,16 @@ impl AdminService for AdminApi {
         &self,
         request: Request<proto::CancelRolloutRequest>,
     ) -> Result<Response<proto::RolloutInfo>, Status> {
-        let caller = admin_caller(&request, &self.coordinator.revocation, AdminRole::Operator)?;
-        crate::admin_rollouts::cancel(&self.coordinator, &caller, &request.get_ref().id)
-            .await
-            .map(Response::new)
+        let caller = self.authorize(&request, AdminRole::Operator, "rollout.cancel").await?;
+        let target = request.get_ref().id.clone();
+        let result = async {
+            crate::admin_rollouts::cancel(&self.coordinator, &caller, &request.get_ref().id)
+                .await
+                .map(Response::new)
+        }
+        .await;
+        self.audit(&caller, "rollout.cancel", &target, &result).await;
+        result
     }
 
     async fn status(&self, request: Request<proto::StatusRequest>) -> Result<Response<proto::StatusResponse>, Status> {
@@ -350,10 +471,102 @@ impl AdminService for AdminApi {
         &self,
         request: Request<proto::SendCommandRequest>,
     ) -> Result<Response<Self::SendCommandStream>, Status> {
-        let caller = admin_caller(&request, &self.coordinator.revocation, AdminRole::Operator)?;
-        crate::admin_rollouts::send_command(&self.coordinator, &caller, request.into_inner())
+        let caller = self.authorize(&request, AdminRole::Operator, "command.send").await?;
+        let target = {
+            let b = request.get_ref();
+            format!(
+                "{} selector={:?} wait_ms={}",
+                proto::CommandKind::try_from(b.kind)
+                    .map(|k| k.as_str_name())
+                    .unwrap_or("?"),
+                b.selector,
+                b.wait_ms
+            )
+        };
+        let result = async {
+            crate::admin_rollouts::send_command(&self.coordinator, &caller, request.into_inner())
+                .await
+                .map(Response::new)
+        }
+        .await;
+        self.audit(&caller, "command.send", &target, &result).await;
+        result
+    }
+
+    async fn get_report(
+        &self,
+        request: Request<proto::ReportRequest>,
+    ) -> Result<Response<proto::ReportResponse>, Status> {
+        admin_caller(&request, &self.coordinator.revocation, AdminRole::Viewer)?;
+        let id = request.into_inner().rollout_id;
+        let report = crate::report::build(&self.coordinator, (!id.is_empty()).then_some(id.as_str())).await?;
+        let json = serde_json::to_string(&report).map_err(internal)?;
+        Ok(Response::new(proto::ReportResponse { json }))
+    }
+
+    type WatchStream = crate::admin_watch::EventStream;
+
+    async fn watch(&self, request: Request<proto::WatchRequest>) -> Result<Response<Self::WatchStream>, Status> {
+        admin_caller(&request, &self.coordinator.revocation, AdminRole::Viewer)?;
+        Ok(Response::new(crate::admin_watch::watch(&self.coordinator)))
+    }
+
+    async fn audit(&self, request: Request<proto::AuditRequest>) -> Result<Response<proto::AuditResponse>, Status> {
+        admin_caller(&request, &self.coordinator.revocation, AdminRole::Admin)?;
+        let limit = match request.get_ref().limit {
+            0 => 1000,
+            limit => limit.min(100_000),
+        };
+        let rows = self.coordinator.store.list_audit(limit).await.map_err(internal)?;
+        Ok(Response::new(proto::AuditResponse {
+            entries: rows
+                .into_iter()
+                .map(|row| proto::AuditEntry {
+                    at: rfc3339(row.at_ms),
+                    actor: row.actor,
+                    role: row.role,
+                    action: row.action,
+                    target: row.target,
+                    result: row.result,
+                })
+                .collect(),
+        }))
+    }
+
+    async fn issue_admin(
+        &self,
+        request: Request<proto::IssueAdminRequest>,
+    ) -> Result<Response<proto::IssueAdminResponse>, Status> {
+        let caller = self.authorize(&request, AdminRole::Admin, "admin.issue").await?;
+        let target = format!("name={} role={}", request.get_ref().name, request.get_ref().role);
+        let result = crate::admin_identities::issue(&self.coordinator, &caller, request.into_inner())
+            .await
+            .map(Response::new);
+        self.audit(&caller, "admin.issue", &target, &result).await;
+        result
+    }
+
+    async fn list_admins(
+        &self,
+        request: Request<proto::ListAdminsRequest>,
+    ) -> Result<Response<proto::ListAdminsResponse>, Status> {
+        admin_caller(&request, &self.coordinator.revocation, AdminRole::Admin)?;
+        crate::admin_identities::list(&self.coordinator)
             .await
             .map(Response::new)
+    }
+
+    async fn revoke_admin(
+        &self,
+        request: Request<proto::RevokeAdminRequest>,
+    ) -> Result<Response<proto::RevokeAdminResponse>, Status> {
+        let caller = self.authorize(&request, AdminRole::Admin, "admin.revoke").await?;
+        let name = request.into_inner().name;
+        let result = crate::admin_identities::revoke(&self.coordinator, &caller, &name)
+            .await
+            .map(Response::new);
+        self.audit(&caller, "admin.revoke", &name, &result).await;
+        result
     }
 
     async fn get_policy(

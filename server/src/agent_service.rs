@@ -286,6 +286,7 @@ async fn read_stream(
                 }
             }
             agent_message::Body::Receipt(receipt) => {
+                coordinator.metrics.command_acknowledged(receipt.accepted);
                 tracing::debug!(
                     agent_id,
                     command = receipt.command_id,

@@ -47,6 +47,16 @@ pub fn agent_caller<T>(request: &Request<T>, revocation: &RevocationList) -> Res
     }
 }
 
+/// The calling admin, whatever its role.
+pub fn admin_identity<T>(request: &Request<T>, revocation: &RevocationList) -> Result<AdminCaller, Status> {
+    match peer_identity(request, revocation)?.0 {
+        PeerIdentity::Admin { name, role } => Ok(AdminCaller { name, role }),
+        PeerIdentity::Agent { .. } => Err(Status::permission_denied(
+            "an agent certificate cannot make admin calls",
+        )),
+    }
+}
+
 /// The calling admin, refused unless its role is at least `needed`.
 pub fn admin_caller<T>(
     request: &Request<T>,

@@ -1,5 +1,6 @@
 //! The coordinator's run-time settings, checked before anything binds.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -34,6 +35,16 @@ pub struct ServeConfig {
     pub engine_interval: Duration,
     /// Commands the engine sends per tick at most (one wave).
     pub max_commands_per_tick: usize,
+    /// Where the HTTPS dashboard and `/metrics` listen; off when `None`.
+    pub dashboard_listen: Option<SocketAddr>,
+    /// PostgreSQL URL of the store several replicas share; `None`: the
+    /// embedded SQLite store in the data dir. May hold a password: never log it.
+    pub database_url: Option<String>,
+    /// This replica's name: on the agent rows it holds and the engine lease.
+    pub replica_id: String,
+    /// How long the engine lease lasts unrenewed: a dead replica's scheduled
+    /// work resumes on another one after at most this.
+    pub engine_lease_ttl: Duration,
 }
 
 impl ServeConfig {
@@ -53,6 +64,10 @@ impl ServeConfig {
             ingest_batch: 4096,
             engine_interval: Duration::from_secs(2),
             max_commands_per_tick: 5000,
+            dashboard_listen: None,
+            database_url: None,
+            replica_id: default_replica_id(),
+            engine_lease_ttl: Duration::from_secs(15),
         }
     }
 
@@ -72,9 +87,30 @@ impl ServeConfig {
         if self.engine_interval < Duration::from_millis(50) || self.max_commands_per_tick == 0 {
             bail!("engine interval must be at least 50ms and the wave size positive");
         }
+        if self.engine_lease_ttl < self.engine_interval * 3 {
+            bail!("the engine lease must last at least three engine intervals");
+        }
+        if self.replica_id.is_empty()
+            || self.replica_id.len() > 64
+            || !self
+                .replica_id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        {
+            bail!("the replica id must be 1-64 characters of letters, digits, '-', '_' or '.'");
+        }
+        if let Some(url) = &self.database_url {
+            crate::store::postgres::parse_url(url, &self.replica_id)?;
+        }
         if !(self.report_rate_per_sec > 0.0 && self.report_burst >= 1.0) {
             bail!("report rate must be positive and the burst at least 1");
         }
         Ok(())
     }
+}
+
+/// A replica id unique to this start (a restart is a new replica; its old
+/// agents' flags fade with their heartbeats).
+pub fn default_replica_id() -> String {
+    format!("r-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
 }

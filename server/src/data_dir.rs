@@ -76,8 +76,9 @@ impl DataDir {
         let (server_cert, server_key) = ca.issue_server(server_names, SERVER_CERT_LIFETIME)?;
         write_atomic(&self.server_key(), server_key.as_bytes(), true)?;
         write_atomic(&self.server_cert(), server_cert.as_bytes(), false)?;
-        write_admin_identity(&ca, "local-admin", AdminRole::Admin, &self.admin_dir())?;
+        let admin_cert = write_admin_identity(&ca, "local-admin", AdminRole::Admin, &self.admin_dir())?;
         crate::store::sqlite::SqliteStore::open(&self.sqlite_path())?;
+        self.record_admin_offline(&admin_cert, "local-admin", AdminRole::Admin)?;
         Ok(())
     }
 
@@ -101,6 +102,30 @@ impl DataDir {
         })
     }
 
+    /// Records an admin certificate issued without a running coordinator
+    /// (init, `admin-cert`) in the embedded store, so it can be listed and
+    /// revoked like one issued through the API.
+    pub fn record_admin_offline(&self, cert_pem: &str, name: &str, role: AdminRole) -> anyhow::Result<()> {
+        if !self.sqlite_path().exists() {
+            return Ok(());
+        }
+        let row = crate::admin_identities::cert_row(cert_pem, name, role, "rollcall-server")?;
+        let store = crate::store::sqlite::SqliteStore::open(&self.sqlite_path())?;
+        // A runtime of its own on a thread of its own: callers may already be
+        // inside one (init runs from async code), and runtimes do not nest.
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+                    runtime
+                        .block_on(crate::store::Store::record_admin_certificate(&store, row))
+                        .map_err(|error| anyhow::anyhow!("record the admin certificate: {error}"))
+                })
+                .join()
+                .map_err(|_| anyhow::anyhow!("record the admin certificate: worker panicked"))?
+        })
+    }
+
     /// Loads only the CA (for `admin-cert`).
     pub fn load_ca(&self) -> anyhow::Result<CertAuthority> {
         ensure_owner_only(&self.ca_key()).context("check the CA key's permissions")?;
@@ -112,11 +137,12 @@ impl DataDir {
 }
 
 /// Writes `ca.pem`, `cert.pem`, `key.pem` (0600) into `out`.
-pub fn write_admin_identity(ca: &CertAuthority, name: &str, role: AdminRole, out: &Path) -> anyhow::Result<()> {
+/// Returns the certificate PEM (to record it in the store).
+pub fn write_admin_identity(ca: &CertAuthority, name: &str, role: AdminRole, out: &Path) -> anyhow::Result<String> {
     let (cert, key) = ca.issue_admin(name, role, ADMIN_CERT_LIFETIME)?;
     create_private_dir(out)?;
     write_atomic(&out.join("key.pem"), key.as_bytes(), true)?;
     write_atomic(&out.join("cert.pem"), cert.as_bytes(), false)?;
     write_atomic(&out.join("ca.pem"), ca.cert_pem().as_bytes(), false)?;
-    Ok(())
+    Ok(cert)
 }

@@ -1,11 +1,14 @@
 //! `rollcall-server demo`: a coordinator on the embedded store in a
 //! temporary directory and a small local fleet of real agents (the real
 //! agent code, real mTLS on loopback), each with its own fake host root and
-//! product state. Serves until Ctrl-C.
+//! product state, chosen so that every runbook cause shows up. It starts a
+//! rollout with compressed timings, plays the admin (fixes a setting, sends
+//! a manual update notification) and prints status and stragglers as the
+//! cycles run. Serves until Ctrl-C.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,7 +19,9 @@ use rollcall_agent::identity::IdentityStore;
 use rollcall_agent::prober::LocalProber;
 use rollcall_agent::runner::AgentOptions;
 use rollcall_agent::spool::Spool;
+use rollcall_common::proto;
 use rollcall_common::tls::DialOptions;
+use sha2::Digest;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::AdminClient;
@@ -30,57 +35,261 @@ pub struct DemoArgs {
     pub listen: SocketAddr,
     /// Keep the demo's files here instead of a temporary directory.
     #[arg(long)]
-    pub dir: Option<std::path::PathBuf>,
+    pub dir: Option<PathBuf>,
     /// Stop on its own after this long (default: serve until Ctrl-C).
     #[arg(long, value_parser = humantime::parse_duration)]
     pub duration: Option<Duration>,
 }
 
-/// One demo endpoint.
+const FROM: &str = "14.0.12737";
+const TARGET: &str = "14.0.13000";
+
+/// One demo endpoint and the runbook cause it is built to show.
 struct DemoHost {
     name: &'static str,
-    labels: &'static [(&'static str, &'static str)],
-    state: &'static str,
+    site: &'static str,
+    shows: &'static str,
+    version: &'static str,
+    role: &'static str,
+    license: &'static str,
+    permission: &'static str,
+    /// "standard" or the custom source address.
+    source: &'static str,
+    /// The update agent section, for update agents.
+    update_agent: &'static str,
+    /// Product server reachable?
+    reachable: bool,
+    os: &'static str,
+    has_certificate: bool,
+    /// The local update action installs the target.
+    can_update: bool,
+    /// Reports once, then goes away.
+    goes_offline: bool,
 }
+
+const BASE: DemoHost = DemoHost {
+    name: "",
+    site: "tokyo",
+    shows: "",
+    version: FROM,
+    role: "endpoint",
+    license: "2099-03-31",
+    permission: "all_components",
+    source: "standard",
+    update_agent: "",
+    reachable: true,
+    os: "ID=debian\nVERSION_ID=\"12\"\n",
+    has_certificate: true,
+    can_update: false,
+    goes_offline: false,
+};
 
 const FLEET: &[DemoHost] = &[
     DemoHost {
         name: "ua-osaka-01",
-        labels: &[("site", "osaka")],
-        state: "version = \"14.0.12737\"\nrole = \"update_agent\"\n[license]\nexpires = \"2099-03-31\"\n[update]\npermission = \"all_components\"\nsource = \"standard\"\n[update_agent]\nprogram_and_hotfix = true\naddress = \"ua-osaka-01.example:8080\"\n[server]\naddress = \"127.0.0.1:9\"\n",
+        site: "osaka-ua",
+        shows: "update agent without \"program and HotFix\", blocking its clients",
+        role: "update_agent",
+        update_agent: "[update_agent]\nprogram_and_hotfix = false\naddress = \"ua-osaka-01.example:8080\"\n",
+        ..BASE
     },
     DemoHost {
         name: "osaka-pc-01",
-        labels: &[("site", "osaka")],
-        state: "version = \"14.0.12737\"\nrole = \"endpoint\"\n[license]\nexpires = \"2099-03-31\"\n[update]\npermission = \"all_components\"\nsource = \"custom\"\nsource_address = \"ua-osaka-01.example:8080\"\n[server]\naddress = \"127.0.0.1:9\"\n",
+        site: "osaka",
+        shows: "update_agent",
+        source: "ua-osaka-01.example:8080",
+        ..BASE
+    },
+    DemoHost {
+        name: "osaka-pc-02",
+        site: "osaka",
+        shows: "update_agent",
+        source: "ua-osaka-01.example:8080",
+        ..BASE
     },
     DemoHost {
         name: "tokyo-pc-01",
-        labels: &[("site", "tokyo")],
-        state: "version = \"14.0.12737\"\nrole = \"endpoint\"\n[license]\nexpires = \"2099-03-31\"\n[update]\npermission = \"all_components\"\nsource = \"standard\"\n[server]\naddress = \"127.0.0.1:9\"\n",
+        shows: "completed",
+        version: TARGET,
+        ..BASE
     },
     DemoHost {
         name: "tokyo-pc-02",
-        labels: &[("site", "tokyo")],
-        state: "version = \"14.0.11000\"\nrole = \"endpoint\"\n[license]\nexpires = \"2099-03-31\"\n[update]\npermission = \"pattern_files\"\nsource = \"standard\"\n[server]\naddress = \"127.0.0.1:9\"\n",
+        shows: "update_permission, fixed by the admin, then update-now",
+        permission: "pattern_files",
+        can_update: true,
+        ..BASE
     },
     DemoHost {
         name: "nagoya-pc-01",
-        labels: &[("site", "nagoya")],
-        state: "version = \"14.0.11000\"\nrole = \"endpoint\"\n[license]\nexpires = \"2020-01-31\"\n[update]\npermission = \"all_components\"\nsource = \"standard\"\n[server]\naddress = \"127.0.0.1:9\"\n",
+        site: "nagoya",
+        shows: "license",
+        license: "2024-03-31",
+        ..BASE
+    },
+    DemoHost {
+        name: "kyoto-pc-01",
+        site: "kyoto",
+        shows: "update_source",
+        ..BASE
+    },
+    DemoHost {
+        name: "kobe-pc-01",
+        site: "kobe",
+        shows: "certificates",
+        has_certificate: false,
+        ..BASE
+    },
+    DemoHost {
+        name: "sapporo-pc-01",
+        site: "sapporo",
+        shows: "connectivity",
+        reachable: false,
+        ..BASE
+    },
+    DemoHost {
+        name: "sendai-pc-01",
+        site: "sendai",
+        shows: "offline",
+        goes_offline: true,
+        ..BASE
+    },
+    DemoHost {
+        name: "fukuoka-pc-01",
+        site: "fukuoka",
+        shows: "system_requirements",
+        os: "ID=centos\nVERSION_ID=\"7\"\n",
+        ..BASE
+    },
+    DemoHost {
+        name: "nara-pc-01",
+        site: "nara",
+        shows: "unknown, then fixed by a manual update notification",
+        can_update: true,
+        ..BASE
     },
 ];
 
-fn write_host_root(root: &Path, state_path: &Path, state: &str) -> anyhow::Result<()> {
-    std::fs::create_dir_all(root.join("etc"))?;
+fn product_state(host: &DemoHost, version: &str, permission: &str, server: &str) -> String {
+    let source = if host.source == "standard" {
+        "source = \"standard\"\n".to_string()
+    } else {
+        format!("source = \"custom\"\nsource_address = \"{}\"\n", host.source)
+    };
+    format!(
+        "version = \"{version}\"\nrole = \"{}\"\n[license]\nexpires = \"{}\"\n[update]\npermission = \"{permission}\"\n{source}{}[server]\naddress = \"{server}\"\n",
+        host.role, host.license, host.update_agent
+    )
+}
+
+fn policy(fingerprint: &str) -> String {
+    format!(
+        r#"offline_after = "6s"
+[[update_source.expected]]
+match = {{ site = "osaka" }}
+source = "custom"
+address = "ua-osaka-01.example:8080"
+[[update_source.expected]]
+match = {{ site = "kyoto" }}
+source = "custom"
+address = "ua-kyoto-01.example:8080"
+[[update_source.expected]]
+source = "standard"
+[certificates]
+store = "etc/ssl/certs"
+[[certificates.required]]
+name = "Example Code Signing Root"
+sha256 = "{fingerprint}"
+[connectivity]
+timeout = "1s"
+[[system_requirements.os]]
+id = "debian"
+min_version = "11"
+"#
+    )
+}
+
+struct Prepared {
+    options: AgentOptions,
+    prober: Arc<LocalProber>,
+    state_path: PathBuf,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn prepare(
+    host: &DemoHost,
+    base: &Path,
+    url: &str,
+    ca_pem: &str,
+    token: &str,
+    server: &str,
+    closed: &str,
+    certificate_pem: &str,
+) -> anyhow::Result<Prepared> {
+    let dir = base.join("agents").join(host.name);
+    let root = dir.join("root");
+    std::fs::create_dir_all(root.join("etc/ssl/certs"))?;
     std::fs::create_dir_all(root.join("proc"))?;
-    std::fs::write(root.join("etc/os-release"), "ID=debian\nVERSION_ID=\"12\"\n")?;
+    std::fs::write(root.join("etc/os-release"), host.os)?;
     std::fs::write(
         root.join("proc/meminfo"),
         "MemTotal:       8000000 kB\nMemAvailable:   4000000 kB\n",
     )?;
-    std::fs::write(state_path, state)?;
-    Ok(())
+    if host.has_certificate {
+        std::fs::write(root.join("etc/ssl/certs/code-signing-root.pem"), certificate_pem)?;
+    }
+    let server = if host.reachable { server } else { closed };
+    let state_path = dir.join("product-state.toml");
+    std::fs::write(&state_path, product_state(host, host.version, host.permission, server))?;
+    // The local "Update Now": installs the target (copies the upgraded state in).
+    let upgraded = dir.join("upgraded-state.toml");
+    std::fs::write(&upgraded, product_state(host, TARGET, "all_components", server))?;
+    let update_command = host.can_update.then(|| {
+        vec![
+            "/bin/cp".to_string(),
+            upgraded.display().to_string(),
+            state_path.display().to_string(),
+        ]
+    });
+    let enrolled = enroll(&EnrollParams {
+        coordinator: url.to_string(),
+        ca_pem: ca_pem.to_string(),
+        token: token.to_string(),
+        hostname: host.name.to_string(),
+        dial: DialOptions::default(),
+    })
+    .await
+    .with_context(|| format!("enroll demo agent {}", host.name))?;
+    let labels: BTreeMap<String, String> = [("site".to_string(), host.site.to_string())].into();
+    let options = AgentOptions {
+        urls: vec![url.to_string()],
+        identity: IdentityStore::Memory(Arc::new(std::sync::Mutex::new(enrolled.identity))),
+        hostname: host.name.to_string(),
+        labels: labels.clone(),
+        check_interval: Duration::from_secs(60),
+        data_dir: None,
+        dial: DialOptions::default(),
+        reconnect: ReconnectConfig {
+            initial: Duration::from_millis(500),
+            max: Duration::from_secs(5),
+        },
+        check_at_start: true,
+        update_allowed: update_command.is_some(),
+    };
+    let prober = Arc::new(LocalProber {
+        host_root: root,
+        product: ProductConfig {
+            state_file: Some(state_path.clone()),
+            update_command,
+            ..ProductConfig::default()
+        },
+        labels,
+    });
+    Ok(Prepared {
+        options,
+        prober,
+        state_path,
+    })
 }
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
@@ -99,14 +308,22 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let url = format!("https://{addr}");
     let shutdown = CancellationToken::new();
     let mut config = ServeConfig::new(data_dir.root());
-    config.heartbeat_interval = Duration::from_secs(2);
-    let server = tokio::spawn(crate::server::run(config, listener, shutdown.clone()));
+    config.heartbeat_interval = Duration::from_secs(1);
+    config.engine_interval = Duration::from_millis(500);
+    let server_task = tokio::spawn(crate::server::run(config, listener, shutdown.clone()));
 
     let admin = AdminClient::connect(&url, Some(&data_dir.admin_dir())).map_err(|e| anyhow::anyhow!(e.message))?;
-    let token = admin
-        .inner
-        .clone()
-        .create_token(rollcall_common::proto::CreateTokenRequest {
+    let mut api = admin.inner.clone();
+    let (code_signing, _) = rollcall_common::pki::CertAuthority::generate("Example Code Signing Root")?;
+    let der = rollcall_common::pki::first_cert_der(code_signing.cert_pem())?;
+    let fingerprint = hex::encode(sha2::Sha256::digest(&der));
+    api.apply_policy(proto::ApplyPolicyRequest {
+        toml: policy(&fingerprint),
+    })
+    .await
+    .context("apply the demo policy")?;
+    let token = api
+        .create_token(proto::CreateTokenRequest {
             uses: FLEET.len() as u32,
             ttl_seconds: 600,
             labels: Default::default(),
@@ -116,109 +333,220 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         .into_inner()
         .token;
     let ca_pem = std::fs::read_to_string(data_dir.ca_cert())?;
+    // The product server the probes check (runbook step 5): the coordinator's
+    // own TLS port stands in for it; a closed port for the unreachable one.
+    let server = addr.to_string();
+    let closed = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
+        probe.local_addr()?.to_string()
+    };
 
     let mut agents = Vec::new();
+    let mut states = BTreeMap::new();
     for host in FLEET {
-        let dir = base.join("agents").join(host.name);
-        let root = dir.join("root");
-        let state_path = dir.join("product-state.toml");
-        write_host_root(&root, &state_path, host.state)?;
-        let enrolled = enroll(&EnrollParams {
-            coordinator: url.clone(),
-            ca_pem: ca_pem.clone(),
-            token: token.clone(),
-            hostname: host.name.to_string(),
-            dial: DialOptions::default(),
-        })
-        .await
-        .with_context(|| format!("enroll demo agent {}", host.name))?;
-        let labels: BTreeMap<String, String> = host
-            .labels
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let options = AgentOptions {
-            urls: vec![url.clone()],
-            identity: IdentityStore::Memory(Arc::new(std::sync::Mutex::new(enrolled.identity))),
-            hostname: host.name.to_string(),
-            labels: labels.clone(),
-            check_interval: Duration::from_secs(30),
-            data_dir: None,
-            dial: DialOptions::default(),
-            reconnect: ReconnectConfig {
-                initial: Duration::from_millis(500),
-                max: Duration::from_secs(5),
-            },
-            check_at_start: true,
-        };
-        let prober = Arc::new(LocalProber {
-            host_root: root,
-            product: ProductConfig {
-                state_file: Some(state_path),
-                ..ProductConfig::default()
-            },
-            labels,
-        });
+        let prepared = prepare(
+            host,
+            &base,
+            &url,
+            &ca_pem,
+            &token,
+            &server,
+            &closed,
+            code_signing.cert_pem(),
+        )
+        .await?;
+        states.insert(
+            host.name,
+            (
+                prepared.state_path.clone(),
+                product_state(host, host.version, "all_components", &server),
+            ),
+        );
+        let agent_shutdown = shutdown.child_token();
         let spool = Spool::in_memory(SpoolConfig::default());
-        agents.push(tokio::spawn(rollcall_agent::runner::run(
-            options,
-            prober,
+        let task = tokio::spawn(rollcall_agent::runner::run(
+            prepared.options,
+            prepared.prober,
             spool,
-            shutdown.clone(),
-        )));
+            agent_shutdown.clone(),
+        ));
+        agents.push((host, agent_shutdown, task));
     }
 
-    let identity = data_dir.admin_dir();
     println!(
-        "rollcall demo: coordinator at {url}, {} agents, data in {}",
+        "rollcall demo: coordinator at {url}, {} agents, files in {}",
         FLEET.len(),
         base.display()
     );
     println!();
-    println!("explore it from another terminal:");
+    for host in FLEET {
+        println!("  {:<14} shows {}", host.name, host.shows);
+    }
+    println!();
+    println!("explore it from another terminal while it runs:");
     println!("  export ROLLCALL_COORDINATOR={url}");
-    println!("  export ROLLCALL_IDENTITY={}", identity.display());
-    println!("  cargo run -p rollcall-server --bin rollcall -- agents");
+    println!("  export ROLLCALL_IDENTITY={}", data_dir.admin_dir().display());
+    println!("  cargo run -p rollcall-server --bin rollcall -- status --history");
+    println!("  cargo run -p rollcall-server --bin rollcall -- stragglers");
     println!("  cargo run -p rollcall-server --bin rollcall -- agent <ID>");
-    println!("  cargo run -p rollcall-server --bin rollcall -- --output json agents");
+    println!("  cargo run -p rollcall-server --bin rollcall -- report          (add --lang ja for Japanese)");
+    println!("  cargo run -p rollcall-server --bin rollcall -- watch");
     println!();
 
     let signal = tokio::spawn(crate::main_entry::shutdown_on_signal(shutdown.clone()));
     if let Some(duration) = args.duration {
         let stopper = shutdown.clone();
         tokio::spawn(async move {
-            tokio::time::sleep(duration).await;
-            stopper.cancel();
+            tokio::select! {
+                () = stopper.cancelled() => {}
+                () = tokio::time::sleep(duration) => stopper.cancel(),
+            }
         });
     }
-    let mut tick = tokio::time::interval(Duration::from_secs(5));
+
+    // Wait for every probe's first report, then start the rollout.
+    let ready = async {
+        loop {
+            let listed = api
+                .list_agents(proto::ListAgentsRequest { selector: "all".into() })
+                .await;
+            if listed
+                .is_ok_and(|l| l.into_inner().agents.iter().filter(|a| !a.version.is_empty()).count() == FLEET.len())
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    tokio::select! {
+        () = shutdown.cancelled() => {}
+        () = ready => {}
+    }
+    // sendai-pc-01 reported once; now its laptop lid closes.
+    for (host, agent_shutdown, _) in &agents {
+        if host.goes_offline {
+            agent_shutdown.cancel();
+        }
+    }
+    let rollout = api
+        .start_rollout(proto::StartRolloutRequest {
+            target: TARGET.into(),
+            grace_ms: 4000,
+            recheck_every_ms: 3000,
+            max_attempts: 3,
+            selector: "all".into(),
+            auto_update_now: true,
+        })
+        .await
+        .context("start the demo rollout")?
+        .into_inner();
+    println!(
+        "started rollout {} to {TARGET} (grace 4s, recheck every 3s doubling, 3 attempts, auto update-now)\n",
+        rollout.id
+    );
+
+    let started = tokio::time::Instant::now();
+    let (mut fixed_permission, mut notified) = (false, false);
+    let mut tick = tokio::time::interval(Duration::from_secs(4));
     loop {
         tokio::select! {
             () = shutdown.cancelled() => break,
-            _ = tick.tick() => {
-                let listed = admin.inner.clone().list_agents(rollcall_common::proto::ListAgentsRequest { selector: "all".into() }).await;
-                if let Ok(listed) = listed {
-                    let agents = listed.into_inner().agents;
-                    let online = agents.iter().filter(|a| a.online).count();
-                    println!("{} agents enrolled, {online} online:", agents.len());
-                    for agent in &agents {
+            _ = tick.tick() => {}
+        }
+        let elapsed = started.elapsed();
+        if !fixed_permission && elapsed > Duration::from_secs(10) {
+            // Runbook step 2: the admin sets "All components"; the coordinator
+            // sees the cause clear at the next recheck and sends update_now.
+            if let Some((path, fixed)) = states.get("tokyo-pc-02") {
+                let _ = std::fs::write(path, fixed);
+                println!(">>> admin: set \"Update settings permission\" to \"All components\" for tokyo-pc-02\n");
+            }
+            fixed_permission = true;
+        }
+        if !notified && elapsed > Duration::from_secs(18) {
+            println!(">>> admin: rollcall update-now cause=unknown   (the manual update notification)");
+            let sent = api
+                .send_command(proto::SendCommandRequest {
+                    selector: "cause=unknown,role=endpoint".into(),
+                    kind: proto::CommandKind::UpdateNow as i32,
+                    wait_ms: 5000,
+                })
+                .await;
+            if let Ok(stream) = sent {
+                let mut stream = stream.into_inner();
+                while let Some(Ok(progress)) = tokio_stream::StreamExt::next(&mut stream).await {
+                    if progress.done {
                         println!(
-                            "  {:<14} {:<13} product {:<12} {}",
-                            agent.hostname,
-                            crate::admin_service::role_name(agent.role),
-                            if agent.version.is_empty() { "-" } else { &agent.version },
-                            if agent.online { "online" } else { "offline" }
+                            "    {} targeted, {} answered, {} completed, {} refused\n",
+                            progress.targeted, progress.answered, progress.completed, progress.refused
                         );
                     }
                 }
             }
+            notified = true;
         }
+        print_progress(&mut api).await;
     }
     signal.abort();
-    for agent in agents {
-        let _ = agent.await;
+    for (_, _, task) in agents {
+        let _ = task.await;
     }
-    server.await.context("coordinator task")??;
+    server_task.await.context("coordinator task")??;
     println!("demo stopped");
     Ok(())
+}
+
+async fn print_progress(api: &mut proto::admin_service_client::AdminServiceClient<tonic::transport::Channel>) {
+    let Ok(status) = api
+        .status(proto::StatusRequest {
+            rollout_id: String::new(),
+            history: false,
+        })
+        .await
+    else {
+        return;
+    };
+    let status = status.into_inner();
+    if status.total == 0 {
+        return;
+    }
+    let mut by_cause: Vec<(&String, &u32)> = status.by_cause.iter().collect();
+    by_cause.sort_by_key(|(cause, _)| crate::diagnosis::Cause::from_code(cause));
+    let causes: Vec<String> = by_cause
+        .iter()
+        .map(|(cause, count)| format!("{cause}={count}"))
+        .collect();
+    println!(
+        "{}  completed {} pending {} stragglers {} (soft {}, hard {}) offline {}  [{}]",
+        crate::cli::progress_bar(status.completed, status.total, 24),
+        status.completed,
+        status.pending,
+        status.stragglers,
+        status.soft,
+        status.hard,
+        status.offline,
+        causes.join(" ")
+    );
+    if let Ok(list) = api
+        .stragglers(proto::StragglersRequest {
+            rollout_id: String::new(),
+        })
+        .await
+    {
+        for straggler in list.into_inner().stragglers {
+            println!(
+                "    {:<14} {:<20} step {} {:<4}{}",
+                straggler.hostname,
+                straggler.cause,
+                straggler.runbook_step,
+                straggler.state,
+                if straggler.blocks > 0 {
+                    format!("  blocks {} clients", straggler.blocks)
+                } else {
+                    String::new()
+                }
+            );
+        }
+    }
+    println!();
 }

@@ -18,6 +18,7 @@ use tonic::Status;
 
 use crate::health::HealthState;
 use crate::hub::Outbound;
+use crate::metrics::Metrics;
 use crate::store::{ReportRecord, Store};
 
 pub const QUEUE_CAPACITY: usize = 16 * 1024;
@@ -48,17 +49,19 @@ impl IngestHandle {
 pub fn spawn(
     store: Arc<dyn Store>,
     health: HealthState,
+    metrics: Metrics,
     batch: usize,
     shutdown: CancellationToken,
 ) -> (IngestHandle, tokio::task::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
-    let task = tokio::spawn(run(store, health, batch, rx, shutdown));
+    let task = tokio::spawn(run(store, health, metrics, batch, rx, shutdown));
     (IngestHandle { tx }, task)
 }
 
 async fn run(
     store: Arc<dyn Store>,
     health: HealthState,
+    metrics: Metrics,
     batch_limit: usize,
     mut rx: mpsc::Receiver<IngestItem>,
     shutdown: CancellationToken,
@@ -76,15 +79,17 @@ async fn run(
         if received == 0 {
             return;
         }
-        flush(&store, &health, std::mem::take(&mut items)).await;
+        flush(&store, &health, &metrics, std::mem::take(&mut items)).await;
         items.reserve(batch_limit);
     }
 }
 
-async fn flush(store: &Arc<dyn Store>, health: &HealthState, items: Vec<IngestItem>) {
+async fn flush(store: &Arc<dyn Store>, health: &HealthState, metrics: &Metrics, items: Vec<IngestItem>) {
     let records: Vec<ReportRecord> = items.iter().map(|item| item.record.clone()).collect();
     match store.ingest(records).await {
         Ok(()) => {
+            let committed_ms = rollcall_common::timefmt::now_ms();
+            metrics.reports_ingested(items.iter().map(|item| committed_ms - item.record.received_at_ms));
             health.store_ok();
             // One acknowledgement per agent: the highest seq in this batch.
             let mut highest: HashMap<&str, (u64, &Outbound)> = HashMap::new();
@@ -105,6 +110,7 @@ async fn flush(store: &Arc<dyn Store>, health: &HealthState, items: Vec<IngestIt
         Err(error) => {
             tracing::error!(%error, reports = items.len(), "store refused a batch of reports; agents will re-send");
             health.store_failed(&error.to_string());
+            metrics.reports_refused(items.len());
             for item in &items {
                 let _ = item.reply.try_send(Err(Status::unavailable(format!(
                     "coordinator cannot store reports: {error}"

@@ -12,12 +12,17 @@
 //! - [`listener`]: bounded TLS accept loop; [`auth`], [`revocation`]: who is calling.
 //! - [`health`], [`rate`], [`validate`], [`selector`], [`config`], [`state`].
 
+pub mod admin_identities;
 pub mod admin_rollouts;
 pub mod admin_service;
+pub mod admin_watch;
 pub mod agent_service;
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod config_reference;
+pub mod dashboard;
 pub mod data_dir;
 pub mod demo;
 pub mod diagnosis;
@@ -26,10 +31,15 @@ pub mod events;
 pub mod fleet;
 pub mod health;
 pub mod hub;
+pub mod i18n;
 pub mod ingest;
 pub mod listener;
 pub mod main_entry;
+pub mod metrics;
+pub mod notify;
 pub mod rate;
+pub mod replication;
+pub mod report;
 pub mod revocation;
 pub mod selector;
 pub mod server;

@@ -67,6 +67,9 @@ pub enum ServerCommand {
     },
     /// A coordinator on a temporary embedded store plus a small local fleet.
     Demo(crate::demo::DemoArgs),
+    /// Print docs/CONFIGURATION.md: every flag, environment variable and config key.
+    #[command(name = "config-reference", hide = true)]
+    ConfigReference,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -99,6 +102,23 @@ pub struct ServeArgs {
     /// Commands the engine sends per tick at most (one wave).
     #[arg(long, env = "ROLLCALL_MAX_COMMANDS_PER_TICK", default_value_t = 5000)]
     pub max_commands_per_tick: usize,
+    /// Serve the web dashboard and Prometheus `/metrics` over HTTPS here
+    /// (admin client certificates, a viewer is enough). Off by default.
+    #[arg(long, env = "ROLLCALL_DASHBOARD_LISTEN")]
+    pub dashboard_listen: Option<SocketAddr>,
+    /// Store everything in this PostgreSQL database instead of SQLite, so
+    /// several replicas behind a TCP load balancer share it
+    /// (postgres://user:password@host:5432/rollcall). The PKI stays in the data dir.
+    #[arg(long, env = "ROLLCALL_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// This replica's name in logs, agent rows and the engine lease (e.g. the
+    /// pod name); a fresh random one per start when unset.
+    #[arg(long, env = "ROLLCALL_REPLICA_ID")]
+    pub replica_id: Option<String>,
+    /// How long the engine lease lasts unrenewed (PostgreSQL): when a replica
+    /// dies, another takes over the rollout engine after at most this.
+    #[arg(long, env = "ROLLCALL_ENGINE_LEASE_TTL", default_value = "15s", value_parser = humantime::parse_duration)]
+    pub engine_lease_ttl: Duration,
 }
 
 impl ServeArgs {
@@ -112,6 +132,12 @@ impl ServeArgs {
         config.shutdown_grace = self.shutdown_grace;
         config.engine_interval = self.engine_interval;
         config.max_commands_per_tick = self.max_commands_per_tick;
+        config.dashboard_listen = self.dashboard_listen;
+        config.database_url = self.database_url.clone();
+        if let Some(replica_id) = &self.replica_id {
+            config.replica_id = replica_id.clone();
+        }
+        config.engine_lease_ttl = self.engine_lease_ttl;
         config
     }
 }
@@ -186,12 +212,17 @@ async fn dispatch(command: ServerCommand) -> anyhow::Result<ExitCode> {
             out,
         } => {
             let ca = DataDir::new(&data_dir).load_ca()?;
-            write_admin_identity(&ca, &name, role, &out)?;
+            let cert = write_admin_identity(&ca, &name, role, &out)?;
+            DataDir::new(&data_dir).record_admin_offline(&cert, &name, role)?;
             println!("wrote admin identity {name} ({role}) to {}", out.display());
             println!("use it with: rollcall --identity {} …", out.display());
             Ok(ExitCode::SUCCESS)
         }
         ServerCommand::Demo(args) => crate::demo::run(args).await.map(|()| ExitCode::SUCCESS),
+        ServerCommand::ConfigReference => {
+            print!("{}", crate::config_reference::render());
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -226,5 +257,6 @@ pub async fn shutdown_on_signal(shutdown: CancellationToken) {
         let _ = ctrl_c.await;
     }
     tracing::info!("shutdown requested");
+    crate::notify::stopping();
     shutdown.cancel();
 }

@@ -25,8 +25,13 @@ use crate::state::Coordinator;
 use crate::store::Store;
 use crate::store::sqlite::SqliteStore;
 
-/// Opens the store the config names (SQLite under the data dir by default).
-pub fn open_store(config: &ServeConfig) -> anyhow::Result<Arc<dyn Store>> {
+/// Opens the store the config names: PostgreSQL with `database_url`
+/// (migrated at start), else SQLite under the data dir.
+pub async fn open_store(config: &ServeConfig) -> anyhow::Result<Arc<dyn Store>> {
+    if let Some(url) = &config.database_url {
+        let store = crate::store::postgres::PgStore::connect(url, &config.replica_id).await?;
+        return Ok(Arc::new(store));
+    }
     let data_dir = DataDir::new(&config.data_dir);
     Ok(Arc::new(SqliteStore::open(&data_dir.sqlite_path())?))
 }
@@ -36,7 +41,8 @@ pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: Cancellat
     config.validate()?;
     let data_dir = DataDir::new(&config.data_dir);
     let pki = data_dir.load_pki()?;
-    let store = open_store(&config)?;
+    let store = open_store(&config).await?;
+    // With PostgreSQL this clears only this replica's own agents.
     store.reset_connections().await.context("reset connection flags")?;
 
     let revocation = Arc::new(RevocationList::default());
@@ -66,9 +72,11 @@ pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: Cancellat
 
     // The ingest worker outlives the stream tasks: it drains after they stop.
     let ingest_shutdown = CancellationToken::new();
+    let metrics = crate::metrics::Metrics::new();
     let (ingest, ingest_task) = crate::ingest::spawn(
         store.clone(),
         health.clone(),
+        metrics.clone(),
         config.ingest_batch,
         ingest_shutdown.clone(),
     );
@@ -89,10 +97,31 @@ pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: Cancellat
         connections: Arc::new(listener::ConnectionCount::default()),
         parsed_policy: std::sync::RwLock::new(Arc::new(parsed_policy)),
         events: tokio::sync::broadcast::channel(crate::events::CAPACITY).0,
+        metrics,
     });
+
+    // Bound before anything serves, so a taken port fails the start.
+    let dashboard_task = match config.dashboard_listen {
+        Some(addr) => {
+            let dashboard_listener = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("listen for the dashboard on {addr}"))?;
+            Some(crate::dashboard::spawn(
+                coordinator.clone(),
+                dashboard_listener,
+                tls.clone(),
+                shutdown.clone(),
+            )?)
+        }
+        None => None,
+    };
 
     let heartbeat_task = tokio::spawn(flush_heartbeats(coordinator.clone(), shutdown.clone()));
     let engine_task = tokio::spawn(crate::engine::run(coordinator.clone(), shutdown.clone()));
+    // Wake-ups from other replicas (PostgreSQL only): commands, revocations, policy.
+    let replication_task = crate::replication::spawn(coordinator.clone(), shutdown.clone())
+        .await
+        .context("listen for other replicas")?;
 
     let limits = ListenerLimits {
         max_pending_handshakes: config.max_pending_handshakes,
@@ -140,8 +169,14 @@ pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: Cancellat
             shutdown_signal.cancelled().await
         });
 
-    tracing::info!(data_dir = %config.data_dir.display(), "coordinator serving");
+    tracing::info!(
+        data_dir = %config.data_dir.display(),
+        replica = config.replica_id,
+        store = if config.database_url.is_some() { "postgresql" } else { "sqlite" },
+        "coordinator serving"
+    );
     let mut serve = std::pin::pin!(serve);
+    crate::notify::ready();
     tokio::select! {
         result = &mut serve => result.context("serve gRPC")?,
         () = shutdown.cancelled() => {
@@ -158,6 +193,12 @@ pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: Cancellat
     let _ = tokio::time::timeout(config.shutdown_grace, ingest_task).await;
     let _ = heartbeat_task.await;
     let _ = engine_task.await;
+    if let Some(task) = replication_task {
+        let _ = task.await;
+    }
+    if let Some(task) = dashboard_task {
+        let _ = task.await;
+    }
     let seen = coordinator.take_seen();
     if let Err(error) = store.touch_agents(seen).await {
         tracing::warn!(%error, "could not record the last heartbeats");

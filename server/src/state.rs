@@ -35,6 +35,8 @@ pub struct Coordinator {
     pub events: tokio::sync::broadcast::Sender<crate::events::Event>,
     /// Established TLS connections (all kinds).
     pub connections: Arc<crate::listener::ConnectionCount>,
+    /// Prometheus metrics (`/metrics` on the dashboard listener).
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl Coordinator {

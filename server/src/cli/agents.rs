@@ -12,9 +12,42 @@ use crate::admin_service::role_name;
 #[derive(Debug, clap::Args)]
 pub struct AgentsArgs {
     /// `all`, an agent id, or key=value[,key=value] over labels and fields
-    /// (hostname, version, role, online, os_id, arch, update_source, …).
+    /// (hostname, version, role, online, os_id, arch, update_source, state, cause, …).
     #[arg(long, short = 's', default_value = "all")]
     pub selector: String,
+    /// Only agents in this state of the current rollout (pending, completed, straggler).
+    #[arg(long)]
+    pub state: Option<String>,
+    /// Only stragglers with this runbook cause (e.g. update_permission).
+    #[arg(long)]
+    pub cause: Option<String>,
+    /// Only agents with this installed product version.
+    #[arg(long)]
+    pub version: Option<String>,
+}
+
+impl AgentsArgs {
+    /// The selector with the filter flags folded in.
+    fn selector(&self) -> String {
+        let mut parts: Vec<String> = Vec::new();
+        if self.selector != "all" && !self.selector.is_empty() {
+            parts.push(self.selector.clone());
+        }
+        for (key, value) in [
+            ("state", &self.state),
+            ("cause", &self.cause),
+            ("version", &self.version),
+        ] {
+            if let Some(value) = value {
+                parts.push(format!("{key}={value}"));
+            }
+        }
+        if parts.is_empty() {
+            "all".to_string()
+        } else {
+            parts.join(",")
+        }
+    }
 }
 
 /// One agent in `--output json` (stable; documented in docs/CLI.md).
@@ -34,6 +67,9 @@ pub struct AgentJson {
     pub os_id: Option<String>,
     pub os_version: Option<String>,
     pub arch: Option<String>,
+    /// Its place in the current rollout (pending, completed, straggler_soft, straggler_hard).
+    pub state: Option<String>,
+    pub cause: Option<String>,
 }
 
 fn non_empty(text: &str) -> Option<String> {
@@ -57,6 +93,8 @@ impl From<&proto::AgentInfo> for AgentJson {
             os_id: non_empty(&host.os_id),
             os_version: non_empty(&host.os_version),
             arch: non_empty(&host.arch),
+            state: non_empty(&info.state),
+            cause: non_empty(&info.cause),
         }
     }
 }
@@ -66,14 +104,14 @@ pub async fn list(client: &AdminClient, format: OutputFormat, args: AgentsArgs) 
         .inner
         .clone()
         .list_agents(proto::ListAgentsRequest {
-            selector: args.selector,
+            selector: args.selector(),
         })
         .await?
         .into_inner();
     let agents: Vec<AgentJson> = response.agents.iter().map(AgentJson::from).collect();
     match format {
         OutputFormat::Json => print_json(&agents),
-        OutputFormat::Table => {
+        OutputFormat::Table | OutputFormat::Markdown => {
             let mut out = table(&["ID", "HOSTNAME", "ROLE", "ONLINE", "VERSION", "LAST SEEN", "LABELS"]);
             for agent in &agents {
                 out.add_row(vec![
@@ -126,14 +164,39 @@ pub fn status_name(status: i32) -> &'static str {
 }
 
 #[derive(Debug, Serialize)]
+struct TransitionJson {
+    rollout_id: String,
+    at: String,
+    from: String,
+    to: String,
+    cause: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
 struct AgentDetailJson {
     #[serde(flatten)]
     agent: AgentJson,
     checked_at: Option<String>,
     checks: Vec<CheckJson>,
+    /// The update agent it pulls from (id), or null.
+    update_agent: Option<String>,
+    update_agent_hostname: Option<String>,
+    history: Vec<TransitionJson>,
 }
 
-pub async fn show(client: &AdminClient, format: OutputFormat, id: &str) -> CliResult {
+/// The remediation text in the chosen language: the agent's own (English,
+/// most specific) unless the catalog is not English.
+fn remediation(catalog: &crate::i18n::Catalog, check: &str, agent_text: &str) -> String {
+    let key = format!("remediation-{check}");
+    let localized = catalog.tr(&key);
+    if localized == key || catalog.tr("cli-completed") == "completed" {
+        agent_text.to_string()
+    } else {
+        localized
+    }
+}
+
+pub async fn show(client: &AdminClient, format: OutputFormat, catalog: &crate::i18n::Catalog, id: &str) -> CliResult {
     let detail = client
         .inner
         .clone()
@@ -141,8 +204,11 @@ pub async fn show(client: &AdminClient, format: OutputFormat, id: &str) -> CliRe
         .await?
         .into_inner();
     let info = detail.agent.unwrap_or_default();
+    let mut agent = AgentJson::from(&info);
+    agent.state = non_empty(&detail.state);
+    agent.cause = non_empty(&detail.cause);
     let json = AgentDetailJson {
-        agent: AgentJson::from(&info),
+        agent,
         checked_at: non_empty(&detail.checked_at),
         checks: detail
             .checks
@@ -157,13 +223,26 @@ pub async fn show(client: &AdminClient, format: OutputFormat, id: &str) -> CliRe
                     .iter()
                     .map(|e| (e.key.clone(), e.value.clone()))
                     .collect(),
-                remediation: check.remediation.clone(),
+                remediation: remediation(catalog, &check.name, &check.remediation),
+            })
+            .collect(),
+        update_agent: non_empty(&detail.update_agent_id),
+        update_agent_hostname: non_empty(&detail.update_agent_hostname),
+        history: detail
+            .history
+            .iter()
+            .map(|t| TransitionJson {
+                rollout_id: t.rollout_id.clone(),
+                at: t.at.clone(),
+                from: t.from_state.clone(),
+                to: t.to_state.clone(),
+                cause: non_empty(&t.cause),
             })
             .collect(),
     };
     match format {
         OutputFormat::Json => print_json(&json),
-        OutputFormat::Table => {
+        OutputFormat::Table | OutputFormat::Markdown => {
             let agent = &json.agent;
             println!("agent     {}", agent.id);
             println!("hostname  {}", agent.hostname);
@@ -172,6 +251,19 @@ pub async fn show(client: &AdminClient, format: OutputFormat, id: &str) -> CliRe
             println!("version   {}", agent.version.as_deref().unwrap_or("-"));
             println!("last seen {}", agent.last_seen.as_deref().unwrap_or("never"));
             println!("checked   {}", json.checked_at.as_deref().unwrap_or("never"));
+            if let Some(state) = &agent.state {
+                let cause = agent
+                    .cause
+                    .as_deref()
+                    .map(|c| format!(" — {}", catalog.tr(&format!("cause-{c}"))))
+                    .unwrap_or_default();
+                println!("rollout   {state}{cause}");
+            }
+            match (&json.update_agent, &json.update_agent_hostname) {
+                (Some(ua), Some(host)) => println!("update agent {host} ({ua})"),
+                (Some(ua), None) => println!("update agent {ua}"),
+                _ => {}
+            }
             let mut out = table(&["STEP", "CHECK", "STATUS", "MESSAGE", "EVIDENCE", "REMEDIATION"]);
             for check in &json.checks {
                 out.add_row(vec![
@@ -197,6 +289,18 @@ pub async fn show(client: &AdminClient, format: OutputFormat, id: &str) -> CliRe
                 ]);
             }
             println!("{out}");
+            if !json.history.is_empty() {
+                println!("history:");
+                for t in &json.history {
+                    let from = if t.from.is_empty() { "new" } else { &t.from };
+                    println!(
+                        "  {} {from} → {}{}",
+                        t.at,
+                        t.to,
+                        t.cause.as_deref().map(|c| format!(" ({c})")).unwrap_or_default()
+                    );
+                }
+            }
             Ok(())
         }
     }
@@ -213,7 +317,7 @@ pub async fn revoke(client: &AdminClient, format: OutputFormat, id: &str) -> Cli
         OutputFormat::Json => {
             print_json(&serde_json::json!({ "id": id, "revoked": true, "disconnected": response.disconnected }))
         }
-        OutputFormat::Table => {
+        OutputFormat::Table | OutputFormat::Markdown => {
             println!(
                 "revoked {id}{}",
                 if response.disconnected {

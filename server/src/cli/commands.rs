@@ -42,7 +42,7 @@ pub async fn run(client: &AdminClient, format: OutputFormat, kind: proto::Comman
         })
         .await?
         .into_inner();
-    let live = format == OutputFormat::Table && std::io::stderr().is_terminal();
+    let live = format != OutputFormat::Json && std::io::stderr().is_terminal();
     let mut last = proto::CommandProgress::default();
     while let Some(progress) = stream.next().await {
         let progress = progress?;
@@ -79,7 +79,7 @@ pub async fn run(client: &AdminClient, format: OutputFormat, kind: proto::Comman
     };
     match format {
         OutputFormat::Json => print_json(&summary),
-        OutputFormat::Table => {
+        OutputFormat::Table | OutputFormat::Markdown => {
             let verb = if kind == proto::CommandKind::Recheck {
                 "recheck"
             } else {

@@ -6,20 +6,25 @@
 //! coordinator is unreachable; 4 permission denied (role or revoked
 //! certificate); 5 not found.
 
+mod admins;
 mod agents;
+mod audit;
 mod chart;
 mod commands;
 mod connect;
 mod output;
 mod policy;
+mod report;
 mod rollouts;
 mod tokens;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub use chart::progress_bar;
 pub use connect::AdminClient;
 pub use output::OutputFormat;
 
@@ -42,9 +47,12 @@ pub struct Cli {
     /// Admin identity directory (ca.pem, cert.pem, key.pem).
     #[arg(long, global = true, env = "ROLLCALL_IDENTITY")]
     pub identity: Option<PathBuf>,
-    /// Output format.
+    /// Output format (`markdown` applies to `report`).
     #[arg(long, short = 'o', global = true, value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
+    /// Language of messages, remediation and the report (default: from LANG).
+    #[arg(long, global = true, value_enum)]
+    pub lang: Option<crate::i18n::Lang>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -92,6 +100,28 @@ pub enum Command {
         after_help = "Examples:\n  rollcall update-now cause=unknown\n  rollcall update-now 0191c3a4-7d1e-7c3a-9a4b-0123456789ab"
     )]
     UpdateNow(commands::CommandArgs),
+    /// Stream events (state changes, new stragglers, command outcomes) as they happen.
+    #[command(after_help = "Examples:\n  rollcall watch\n  rollcall -o json watch --count 10")]
+    Watch(watch::WatchArgs),
+    /// The runbook step-8 support report (Markdown or JSON).
+    #[command(
+        after_help = "Examples:\n  rollcall report > support.md\n  rollcall report --lang ja\n  rollcall -o json report --rollout r-0191c3a47d1e"
+    )]
+    Report(report::ReportArgs),
+    /// The audit log of state-changing admin calls (admin role).
+    Audit(audit::AuditArgs),
+    /// Admin identities: issue, list, revoke (admin role).
+    #[command(subcommand)]
+    Admin(admins::AdminCommand),
+    /// Print shell completions.
+    #[command(after_help = "Example:\n  rollcall completions bash > /etc/bash_completion.d/rollcall")]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    #[command(after_help = "Example:\n  rollcall man > /usr/local/share/man/man1/rollcall.1")]
+    Man,
 }
 
 /// A failure with the exit code it maps to.
@@ -157,16 +187,37 @@ pub fn main() -> ExitCode {
 }
 
 pub async fn dispatch(cli: Cli) -> CliResult {
+    // Offline commands first: they need no coordinator.
+    match &cli.command {
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(*shell, &mut command, "rollcall", &mut std::io::stdout());
+            return Ok(());
+        }
+        Command::Man => {
+            let command = <Cli as clap::CommandFactory>::command();
+            clap_mangen::Man::new(command)
+                .render(&mut std::io::stdout())
+                .map_err(|error| CliError::new(1, format!("write the man page: {error}")))?;
+            return Ok(());
+        }
+        _ => {}
+    }
+    let lang = cli
+        .lang
+        .unwrap_or_else(|| crate::i18n::Lang::from_env(|name| std::env::var(name).ok()));
+    let catalog = crate::i18n::Catalog::new(lang);
     let client = AdminClient::connect(&cli.coordinator, cli.identity.as_deref())?;
     let format = cli.output;
     match cli.command {
+        Command::Completions { .. } | Command::Man => Ok(()),
         Command::Agents(args) => agents::list(&client, format, args).await,
-        Command::Agent { id } => agents::show(&client, format, &id).await,
+        Command::Agent { id } => agents::show(&client, format, &catalog, &id).await,
         Command::Revoke { agent_id } => agents::revoke(&client, format, &agent_id).await,
         Command::Token(command) => tokens::run(&client, format, command).await,
         Command::Policy(command) => policy::run(&client, format, command).await,
         Command::Rollout(command) => rollouts::rollout(&client, format, command).await,
-        Command::Status(args) => rollouts::status(&client, format, args).await,
+        Command::Status(args) => rollouts::status(&client, format, &catalog, args).await,
         Command::Stragglers(args) => rollouts::stragglers(&client, format, args).await,
         Command::Recheck(args) => {
             commands::run(&client, format, rollcall_common::proto::CommandKind::Recheck, args).await
@@ -174,5 +225,9 @@ pub async fn dispatch(cli: Cli) -> CliResult {
         Command::UpdateNow(args) => {
             commands::run(&client, format, rollcall_common::proto::CommandKind::UpdateNow, args).await
         }
+        Command::Watch(args) => watch::run(&client, format, args).await,
+        Command::Report(args) => report::run(&client, format, &catalog, args).await,
+        Command::Audit(args) => audit::run(&client, format, args).await,
+        Command::Admin(command) => admins::run(&client, format, command).await,
     }
 }

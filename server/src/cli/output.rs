@@ -7,6 +7,8 @@ use serde::Serialize;
 pub enum OutputFormat {
     Table,
     Json,
+    /// Markdown (the report); other commands print their table.
+    Markdown,
 }
 
 pub fn table(header: &[&str]) -> Table {

@@ -33,7 +33,7 @@ pub async fn run(client: &AdminClient, format: OutputFormat, command: PolicyComm
                 OutputFormat::Json => {
                     print_json(&serde_json::json!({"version": response.version, "pushed": response.pushed}))
                 }
-                OutputFormat::Table => {
+                OutputFormat::Table | OutputFormat::Markdown => {
                     println!(
                         "policy version {} applied; pushed to {} connected agents",
                         response.version, response.pushed
@@ -46,7 +46,7 @@ pub async fn run(client: &AdminClient, format: OutputFormat, command: PolicyComm
             let doc = inner.get_policy(proto::GetPolicyRequest {}).await?.into_inner();
             match format {
                 OutputFormat::Json => print_json(&serde_json::json!({"version": doc.version, "toml": doc.toml})),
-                OutputFormat::Table => {
+                OutputFormat::Table | OutputFormat::Markdown => {
                     if doc.version == 0 {
                         println!("# no policy applied; agents use the defaults");
                     } else {

@@ -88,7 +88,7 @@ fn print_rollout(format: OutputFormat, info: &proto::RolloutInfo) -> CliResult {
     let json = RolloutJson::from(info);
     match format {
         OutputFormat::Json => print_json(&json),
-        OutputFormat::Table => {
+        OutputFormat::Table | OutputFormat::Markdown => {
             println!("rollout {} → {} ({})", json.id, json.target, json.state);
             println!(
                 "  selector {}  grace {}  recheck every {}  max attempts {}  auto update-now {}",
@@ -130,7 +130,7 @@ pub async fn rollout(client: &AdminClient, format: OutputFormat, command: Rollou
             let json: Vec<RolloutJson> = rollouts.iter().map(RolloutJson::from).collect();
             match format {
                 OutputFormat::Json => print_json(&json),
-                OutputFormat::Table => {
+                OutputFormat::Table | OutputFormat::Markdown => {
                     let mut out = table(&["ID", "TARGET", "STATE", "SELECTOR", "STARTED", "BY"]);
                     for r in &json {
                         out.add_row(vec![
@@ -205,7 +205,12 @@ struct StatusJson {
     history: Option<Vec<HistoryJson>>,
 }
 
-pub async fn status(client: &AdminClient, format: OutputFormat, args: StatusArgs) -> CliResult {
+pub async fn status(
+    client: &AdminClient,
+    format: OutputFormat,
+    catalog: &crate::i18n::Catalog,
+    args: StatusArgs,
+) -> CliResult {
     let response = client
         .inner
         .clone()
@@ -244,7 +249,7 @@ pub async fn status(client: &AdminClient, format: OutputFormat, args: StatusArgs
     };
     match format {
         OutputFormat::Json => print_json(&json),
-        OutputFormat::Table => {
+        OutputFormat::Table | OutputFormat::Markdown => {
             println!("rollout {} → {} ({})", json.rollout, json.target, json.state);
             println!("{}", super::chart::progress_bar(json.completed, json.total, 40));
             println!(
@@ -257,7 +262,7 @@ pub async fn status(client: &AdminClient, format: OutputFormat, args: StatusArgs
                 );
             }
             if !json.by_cause.is_empty() {
-                let mut out = table(&["CAUSE", "RUNBOOK STEP", "STRAGGLERS"]);
+                let mut out = table(&["CAUSE", "RUNBOOK STEP", "STRAGGLERS", ""]);
                 let mut causes: Vec<_> = json.by_cause.iter().collect();
                 causes.sort_by_key(|(cause, _)| {
                     crate::diagnosis::Cause::from_code(cause)
@@ -268,7 +273,12 @@ pub async fn status(client: &AdminClient, format: OutputFormat, args: StatusArgs
                     let step = crate::diagnosis::Cause::from_code(cause)
                         .map(|c| c.runbook_step().to_string())
                         .unwrap_or_default();
-                    out.add_row(vec![cause.clone(), step, count.to_string()]);
+                    out.add_row(vec![
+                        cause.clone(),
+                        step,
+                        count.to_string(),
+                        catalog.tr(&format!("cause-{cause}")),
+                    ]);
                 }
                 println!("{out}");
             }
@@ -340,7 +350,7 @@ pub async fn stragglers(client: &AdminClient, format: OutputFormat, args: Stragg
         .collect();
     match format {
         OutputFormat::Json => print_json(&list),
-        OutputFormat::Table => {
+        OutputFormat::Table | OutputFormat::Markdown => {
             let mut out = table(&[
                 "HOSTNAME", "ROLE", "CAUSE", "STEP", "STATE", "BLOCKS", "FAILING", "SINCE", "ID",
             ]);

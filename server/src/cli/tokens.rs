@@ -68,7 +68,7 @@ pub async fn run(client: &AdminClient, format: OutputFormat, command: TokenComma
                         &serde_json::json!({"id": response.id, "expires_at": response.expires_at, "uses": uses, "token": response.token}),
                     )?;
                 }
-                OutputFormat::Table => {
+                OutputFormat::Table | OutputFormat::Markdown => {
                     eprintln!(
                         "token {} for {uses} enrollment(s), valid until {} (shown once):",
                         response.id, response.expires_at
@@ -98,7 +98,7 @@ pub async fn run(client: &AdminClient, format: OutputFormat, command: TokenComma
                 .collect();
             match format {
                 OutputFormat::Json => print_json(&tokens),
-                OutputFormat::Table => {
+                OutputFormat::Table | OutputFormat::Markdown => {
                     let mut out = table(&["ID", "USES LEFT", "EXPIRES", "LABELS", "REVOKED", "CREATED BY"]);
                     for t in &tokens {
                         out.add_row(vec![
@@ -123,7 +123,7 @@ pub async fn run(client: &AdminClient, format: OutputFormat, command: TokenComma
             inner.revoke_token(proto::RevokeTokenRequest { id: id.clone() }).await?;
             match format {
                 OutputFormat::Json => print_json(&serde_json::json!({"id": id, "revoked": true})),
-                OutputFormat::Table => {
+                OutputFormat::Table | OutputFormat::Markdown => {
                     println!("revoked token {id}");
                     Ok(())
                 }

@@ -1,15 +1,19 @@
 //! Sending commands: every command is a row first (so it survives a
 //! coordinator restart and reaches an agent whichever replica holds its
 //! stream), then pushed at once to agents connected here; the rest wait for
-//! their agent to reconnect, or expire.
+//! their agent to reconnect, or expire. With several replicas the others
+//! get a wake-up ([`crate::replication`]) and deliver to the agents they
+//! hold. Each path claims a command in the store before pushing it, so a
+//! command racing down two paths (a reconnect and a wake-up) is pushed once.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use rollcall_common::proto::{self, CoordinatorMessage, coordinator_message::Body};
 use rollcall_common::timefmt::now_ms;
 
 use crate::state::Coordinator;
-use crate::store::{CommandRow, StoreResult};
+use crate::store::{CommandRow, Notice, StoreResult};
 
 pub fn to_message(row: &CommandRow) -> CoordinatorMessage {
     CoordinatorMessage {
@@ -34,28 +38,68 @@ pub fn push_local(coordinator: &Coordinator, rows: &[CommandRow]) -> Vec<String>
             delivered.push(row.id.clone());
         }
     }
+    coordinator.metrics.commands_delivered(delivered.len());
     delivered
 }
 
-/// Stores the commands, pushes what it can, records deliveries.
+/// Agents in one wake-up at most; beyond it the wake-up says "any agent".
+const MAX_NOTICE_AGENTS: usize = 100;
+
+/// Stores the commands, pushes what it can, records deliveries, and wakes
+/// the other replicas for the rest.
 pub async fn send(coordinator: &Arc<Coordinator>, rows: Vec<CommandRow>) -> StoreResult<usize> {
     if rows.is_empty() {
         return Ok(0);
     }
     coordinator.store.create_commands(rows.clone()).await?;
-    let delivered = push_local(coordinator, &rows);
-    let count = delivered.len();
-    coordinator.store.mark_delivered(delivered, now_ms()).await?;
-    Ok(count)
+    coordinator.metrics.commands_sent(rows.iter().map(|row| row.kind));
+    let delivered = deliver(coordinator, &rows).await?;
+    let mut elsewhere: Vec<String> = rows
+        .iter()
+        .filter(|row| !delivered.contains(&row.id))
+        .map(|row| row.agent_id.clone())
+        .collect();
+    if !elsewhere.is_empty() {
+        elsewhere.sort_unstable();
+        elsewhere.dedup();
+        if elsewhere.len() > MAX_NOTICE_AGENTS {
+            elsewhere.clear();
+        }
+        crate::replication::tell_others(coordinator, Notice::Commands { agent_ids: elsewhere }).await;
+    }
+    Ok(delivered.len())
 }
 
 /// Delivers what was queued for an agent that just connected.
 pub async fn deliver_queued(coordinator: &Arc<Coordinator>, agent_id: &str) -> StoreResult<usize> {
     let queued = coordinator.store.undelivered_commands(agent_id, now_ms()).await?;
-    let delivered = push_local(coordinator, &queued);
-    let count = delivered.len();
-    coordinator.store.mark_delivered(delivered, now_ms()).await?;
-    Ok(count)
+    Ok(deliver(coordinator, &queued).await?.len())
+}
+
+/// Pushes the rows whose agents are connected here, each only if this call
+/// claimed it; a claimed command that could not be pushed (full queue,
+/// stream just ended) is released for the next reconnect. Returns the ids
+/// pushed.
+pub async fn deliver(coordinator: &Arc<Coordinator>, rows: &[CommandRow]) -> StoreResult<HashSet<String>> {
+    let here: Vec<String> = rows
+        .iter()
+        .filter(|row| coordinator.hub.is_connected(&row.agent_id))
+        .map(|row| row.id.clone())
+        .collect();
+    if here.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let claimed: HashSet<String> = coordinator
+        .store
+        .claim_delivery(here, now_ms())
+        .await?
+        .into_iter()
+        .collect();
+    let to_push: Vec<CommandRow> = rows.iter().filter(|row| claimed.contains(&row.id)).cloned().collect();
+    let pushed: HashSet<String> = push_local(coordinator, &to_push).into_iter().collect();
+    let unpushed: Vec<String> = claimed.difference(&pushed).cloned().collect();
+    coordinator.store.release_delivery(unpushed).await?;
+    Ok(pushed)
 }
 
 pub fn new_id() -> String {

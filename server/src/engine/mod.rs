@@ -63,19 +63,53 @@ pub fn at_target(version: &str, target: &str) -> bool {
     !version.is_empty() && is_at_least(version, target).unwrap_or(false)
 }
 
-/// Runs the engine until `shutdown`.
+/// The lease the engine runs under: with several replicas on one
+/// PostgreSQL database, one of them runs it at a time (SQLite: always held).
+pub const LEASE: &str = "engine";
+
+/// Runs the engine until `shutdown`, on the ticks this replica holds
+/// [`LEASE`]; renews it every tick and gives it up at shutdown.
 pub async fn run(coordinator: Arc<Coordinator>, shutdown: CancellationToken) {
     let mut cache = CheckCache::default();
     let mut tick = tokio::time::interval(coordinator.config.engine_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let replica = coordinator.config.replica_id.clone();
+    let ttl = coordinator.config.engine_lease_ttl;
+    let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+    let shared = coordinator.config.database_url.is_some();
+    let mut holding = false;
     loop {
         tokio::select! {
-            () = shutdown.cancelled() => return,
+            () = shutdown.cancelled() => break,
             _ = tick.tick() => {}
+        }
+        let asked = tokio::time::Instant::now();
+        let granted = match coordinator.store.try_lease(LEASE, &replica, ttl_ms).await {
+            Ok(granted) => granted,
+            Err(error) => {
+                tracing::warn!(%error, "could not renew the engine lease; the engine pauses");
+                false
+            }
+        };
+        if granted != holding && shared {
+            if granted {
+                tracing::info!(replica, "took the engine lease: this replica runs the rollout engine");
+            } else {
+                tracing::info!(replica, "another replica runs the rollout engine");
+            }
+        }
+        holding = granted;
+        // A renewal that took half the lease may have let it lapse meanwhile:
+        // skip the tick rather than risk two replicas running it.
+        if !granted || asked.elapsed() > ttl / 2 {
+            continue;
         }
         if let Err(error) = tick_once(&coordinator, &mut cache).await {
             tracing::warn!(%error, "rollout engine tick failed; retrying next tick");
         }
+    }
+    if holding && let Err(error) = coordinator.store.release_lease(LEASE, &replica).await {
+        tracing::warn!(%error, "could not release the engine lease; another replica takes it when it expires");
     }
 }
 

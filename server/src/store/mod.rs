@@ -8,7 +8,11 @@
 //!   token is never over-used under concurrency;
 //! - secrets are never stored: tokens as SHA-256 hashes only.
 
+pub mod postgres;
+pub mod postgres_scratch;
 pub mod sqlite;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 
@@ -199,6 +203,44 @@ pub struct CommandRow {
     pub expired: bool,
 }
 
+/// One state-changing admin call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRow {
+    pub at_ms: i64,
+    pub actor: String,
+    pub role: String,
+    /// The call, e.g. `token.create`, `rollout.start`, `agent.revoke`.
+    pub action: String,
+    /// What it acted on, with its arguments.
+    pub target: String,
+    /// `ok`, or `error: …`.
+    pub result: String,
+}
+
+/// An admin certificate the coordinator issued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminCertRow {
+    pub serial: String,
+    pub name: String,
+    pub role: String,
+    pub issued_at_ms: i64,
+    pub not_after_ms: i64,
+    pub issued_by: String,
+    pub revoked_at_ms: Option<i64>,
+}
+
+/// A stored report without its body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportMeta {
+    pub agent_id: String,
+    pub seq: u64,
+    pub kind: i32,
+    pub observed_at_ms: i64,
+    pub command_id: String,
+    /// The product version the report observed.
+    pub version: String,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     async fn create_token(&self, token: NewToken) -> StoreResult<()>;
@@ -261,6 +303,66 @@ pub trait Store: Send + Sync + 'static {
     /// Every command of a rollout (the support report's update-now figures).
     async fn rollout_commands(&self, rollout_id: &str) -> StoreResult<Vec<CommandRow>>;
 
+    async fn append_audit(&self, row: AuditRow) -> StoreResult<()>;
+    /// The newest `limit` entries, oldest first.
+    async fn list_audit(&self, limit: u32) -> StoreResult<Vec<AuditRow>>;
+    async fn record_admin_certificate(&self, row: AdminCertRow) -> StoreResult<()>;
+    async fn list_admin_certificates(&self) -> StoreResult<Vec<AdminCertRow>>;
+    /// Revokes every live certificate of admin `name`; returns their serials.
+    async fn revoke_admin_certificates(&self, name: &str, at_ms: i64) -> StoreResult<Vec<String>>;
+    /// Reports of one kind observed since `since_ms` (without bodies).
+    async fn reports_meta(&self, kind: i32, since_ms: i64) -> StoreResult<Vec<ReportMeta>>;
+    /// Every rollout state change of one agent, oldest first.
+    async fn agent_transitions(&self, agent_id: &str) -> StoreResult<Vec<TransitionRow>>;
+
     /// Counts stored reports (tests and the reliability figures).
     async fn count_reports(&self, agent_id: Option<&str>) -> StoreResult<u64>;
+
+    // === replicas (PostgreSQL); a single SQLite process answers trivially ===
+
+    /// Undelivered, unexpired commands for these agents (`None`: any agent),
+    /// oldest first, at most `limit`.
+    async fn undelivered_for_agents(
+        &self,
+        agent_ids: Option<Vec<String>>,
+        now_ms: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<CommandRow>>;
+    /// Marks the commands delivered if nobody did yet; returns the ids this
+    /// call marked. Deliver only those: two paths racing to deliver the same
+    /// command (a reconnect and a wake-up) push it once.
+    async fn claim_delivery(&self, ids: Vec<String>, at_ms: i64) -> StoreResult<Vec<String>>;
+    /// Undoes a claim whose push failed, so a later reconnect delivers it.
+    async fn release_delivery(&self, ids: Vec<String>) -> StoreResult<()>;
+    /// Takes or renews the lease `name` for `holder` for `ttl_ms`; true when
+    /// `holder` holds it now. Scheduled work runs only under its lease, so it
+    /// runs once across replicas. SQLite (one process): always granted.
+    async fn try_lease(&self, name: &str, holder: &str, ttl_ms: i64) -> StoreResult<bool>;
+    /// Gives the lease up (clean shutdown), so another replica takes it at once.
+    async fn release_lease(&self, name: &str, holder: &str) -> StoreResult<()>;
+    /// Tells the other replicas that something they keep in memory changed
+    /// (a wake-up, after the change committed). SQLite: nobody to tell.
+    async fn notify(&self, notice: Notice) -> StoreResult<()>;
+    /// Wake-ups from the other replicas until `shutdown`; `None` when this
+    /// store has a single process (SQLite). After every (re)connection of the
+    /// channel a [`Notice::Resync`] comes first: anything may have been missed.
+    async fn subscribe(
+        &self,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) -> StoreResult<Option<tokio::sync::mpsc::Receiver<Notice>>>;
+}
+
+/// A wake-up between replicas: what changed, never the data itself (that is
+/// read from the store).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Notice {
+    /// Commands were queued for these agents (empty: for any agent).
+    Commands { agent_ids: Vec<String> },
+    /// An agent was revoked, with its certificates.
+    Revoked { agent_id: String },
+    /// A policy version was applied.
+    Policy { version: u64 },
+    /// The wake-up channel was (re)established: reload everything.
+    Resync,
 }

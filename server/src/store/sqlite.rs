@@ -14,12 +14,16 @@ use rollcall_common::proto;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
-    AgentRow, CommandRow, HelloRecord, MemberRow, NewAgent, NewToken, PolicyRow, ReportRecord, RevokedSets, RolloutRow,
-    Store, StoreError, StoreResult, TokenRow, TransitionRow,
+    AdminCertRow, AgentRow, AuditRow, CommandRow, HelloRecord, MemberRow, NewAgent, NewToken, PolicyRow, ReportMeta,
+    ReportRecord, RevokedSets, RolloutRow, Store, StoreError, StoreResult, TokenRow, TransitionRow,
 };
 
 /// Schema migrations, applied in order; the index + 1 is the schema version.
-const MIGRATIONS: &[&str] = &[include_str!("schema_sqlite.sql"), include_str!("schema_sqlite_2.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("schema_sqlite.sql"),
+    include_str!("schema_sqlite_2.sql"),
+    include_str!("schema_sqlite_3.sql"),
+];
 
 const READER_POOL: usize = 4;
 
@@ -589,7 +593,10 @@ impl Store for SqliteStore {
             };
             Ok(RevokedSets {
                 agent_ids: collect("SELECT id FROM agents WHERE revoked_at IS NOT NULL")?,
-                serials: collect("SELECT serial FROM certificates WHERE revoked != 0")?,
+                serials: collect(
+                    "SELECT serial FROM certificates WHERE revoked != 0
+                     UNION SELECT serial FROM admin_certificates WHERE revoked_at IS NOT NULL",
+                )?,
             })
         })
         .await
@@ -919,6 +926,140 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn append_audit(&self, row: AuditRow) -> StoreResult<()> {
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT INTO audit (at, actor, role, action, target, result) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![row.at_ms, row.actor, row.role, row.action, row.target, row.result],
+            )
+            .map_err(map_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_audit(&self, limit: u32) -> StoreResult<Vec<AuditRow>> {
+        self.read(move |conn| {
+            let mut rows = query_all(
+                conn,
+                "SELECT at, actor, role, action, target, result FROM audit ORDER BY at DESC, rowid DESC LIMIT ?1",
+                [limit],
+                |row| {
+                    Ok(AuditRow {
+                        at_ms: row.get(0)?,
+                        actor: row.get(1)?,
+                        role: row.get(2)?,
+                        action: row.get(3)?,
+                        target: row.get(4)?,
+                        result: row.get(5)?,
+                    })
+                },
+            )?;
+            rows.reverse();
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn record_admin_certificate(&self, row: AdminCertRow) -> StoreResult<()> {
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT OR REPLACE INTO admin_certificates (serial, name, role, issued_at, not_after, issued_by, revoked_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![row.serial, row.name, row.role, row.issued_at_ms, row.not_after_ms, row.issued_by, row.revoked_at_ms],
+            )
+            .map_err(map_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_admin_certificates(&self) -> StoreResult<Vec<AdminCertRow>> {
+        self.read(|conn| {
+            query_all(
+                conn,
+                "SELECT serial, name, role, issued_at, not_after, issued_by, revoked_at FROM admin_certificates ORDER BY name, issued_at",
+                [],
+                |row| {
+                    Ok(AdminCertRow {
+                        serial: row.get(0)?,
+                        name: row.get(1)?,
+                        role: row.get(2)?,
+                        issued_at_ms: row.get(3)?,
+                        not_after_ms: row.get(4)?,
+                        issued_by: row.get(5)?,
+                        revoked_at_ms: row.get(6)?,
+                    })
+                },
+            )
+        })
+        .await
+    }
+
+    async fn revoke_admin_certificates(&self, name: &str, at_ms: i64) -> StoreResult<Vec<String>> {
+        let name = name.to_string();
+        self.write(move |conn| {
+            let tx = conn.transaction().map_err(map_err)?;
+            let serials = query_all(
+                &tx,
+                "SELECT serial FROM admin_certificates WHERE name = ?1 AND revoked_at IS NULL",
+                [&name],
+                |row| row.get::<_, String>(0),
+            )?;
+            tx.execute(
+                "UPDATE admin_certificates SET revoked_at = ?2 WHERE name = ?1 AND revoked_at IS NULL",
+                params![name, at_ms],
+            )
+            .map_err(map_err)?;
+            tx.commit().map_err(map_err)?;
+            Ok(serials)
+        })
+        .await
+    }
+
+    async fn reports_meta(&self, kind: i32, since_ms: i64) -> StoreResult<Vec<ReportMeta>> {
+        self.read(move |conn| {
+            query_all(
+                conn,
+                "SELECT agent_id, seq, kind, observed_at, command_id, version FROM reports WHERE kind = ?1 AND observed_at >= ?2 ORDER BY observed_at",
+                params![kind, since_ms],
+                |row| {
+                    Ok(ReportMeta {
+                        agent_id: row.get(0)?,
+                        seq: u64::try_from(row.get::<_, i64>(1)?).unwrap_or(0),
+                        kind: row.get(2)?,
+                        observed_at_ms: row.get(3)?,
+                        command_id: row.get(4)?,
+                        version: row.get(5)?,
+                    })
+                },
+            )
+        })
+        .await
+    }
+
+    async fn agent_transitions(&self, agent_id: &str) -> StoreResult<Vec<TransitionRow>> {
+        let agent_id = agent_id.to_string();
+        self.read(move |conn| {
+            query_all(
+                conn,
+                "SELECT rollout_id, agent_id, at, from_state, to_state, cause FROM transitions WHERE agent_id = ?1 ORDER BY at, rowid",
+                [agent_id],
+                |row| {
+                    Ok(TransitionRow {
+                        rollout_id: row.get(0)?,
+                        agent_id: row.get(1)?,
+                        at_ms: row.get(2)?,
+                        from_state: row.get(3)?,
+                        to_state: row.get(4)?,
+                        cause: row.get(5)?,
+                    })
+                },
+            )
+        })
+        .await
+    }
+
     async fn count_reports(&self, agent_id: Option<&str>) -> StoreResult<u64> {
         let agent_id = agent_id.map(str::to_string);
         self.read(move |conn| {
@@ -932,5 +1073,99 @@ impl Store for SqliteStore {
             Ok(u64::try_from(count).unwrap_or(0))
         })
         .await
+    }
+
+    async fn undelivered_for_agents(
+        &self,
+        agent_ids: Option<Vec<String>>,
+        now_ms: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<CommandRow>> {
+        self.read(move |conn| match agent_ids {
+            None => query_all(
+                conn,
+                "SELECT * FROM commands WHERE delivered_at IS NULL AND expired = 0 AND expires_at > ?1
+                 ORDER BY created_at, id LIMIT ?2",
+                params![now_ms, limit],
+                command_from_row,
+            ),
+            Some(ids) => query_all(
+                conn,
+                "SELECT * FROM commands WHERE agent_id IN (SELECT value FROM json_each(?1))
+                 AND delivered_at IS NULL AND expired = 0 AND expires_at > ?2
+                 ORDER BY created_at, id LIMIT ?3",
+                params![
+                    serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into()),
+                    now_ms,
+                    limit
+                ],
+                command_from_row,
+            ),
+        })
+        .await
+    }
+
+    async fn claim_delivery(&self, ids: Vec<String>, at_ms: i64) -> StoreResult<Vec<String>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.write(move |conn| {
+            let tx = conn.transaction().map_err(map_err)?;
+            let mut claimed = Vec::new();
+            {
+                let mut update = tx
+                    .prepare_cached(
+                        "UPDATE commands SET delivered_at = ?2 WHERE id = ?1 AND delivered_at IS NULL AND expired = 0",
+                    )
+                    .map_err(map_err)?;
+                for id in ids {
+                    if update.execute(params![id, at_ms]).map_err(map_err)? > 0 {
+                        claimed.push(id);
+                    }
+                }
+            }
+            tx.commit().map_err(map_err)?;
+            Ok(claimed)
+        })
+        .await
+    }
+
+    async fn release_delivery(&self, ids: Vec<String>) -> StoreResult<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.write(move |conn| {
+            let tx = conn.transaction().map_err(map_err)?;
+            {
+                let mut update = tx
+                    .prepare_cached("UPDATE commands SET delivered_at = NULL WHERE id = ?1 AND answered_at IS NULL")
+                    .map_err(map_err)?;
+                for id in &ids {
+                    update.execute([id]).map_err(map_err)?;
+                }
+            }
+            tx.commit().map_err(map_err)
+        })
+        .await
+    }
+
+    async fn try_lease(&self, _name: &str, _holder: &str, _ttl_ms: i64) -> StoreResult<bool> {
+        // One process owns the SQLite file: it holds every lease.
+        Ok(true)
+    }
+
+    async fn release_lease(&self, _name: &str, _holder: &str) -> StoreResult<()> {
+        Ok(())
+    }
+
+    async fn notify(&self, _notice: super::Notice) -> StoreResult<()> {
+        Ok(())
+    }
+
+    async fn subscribe(
+        &self,
+        _shutdown: tokio_util::sync::CancellationToken,
+    ) -> StoreResult<Option<tokio::sync::mpsc::Receiver<super::Notice>>> {
+        Ok(None)
     }
 }

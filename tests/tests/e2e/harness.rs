@@ -322,6 +322,16 @@ impl Agent {
         std::fs::write(self.state_path(), state).expect("write state");
     }
 
+    /// Lists several coordinator URLs in agent.toml (replicas; the agent
+    /// tries the next one when a connection fails).
+    pub fn set_coordinators(&self, urls: &[String]) {
+        let text = std::fs::read_to_string(self.config_path()).expect("read agent.toml");
+        let mut config: toml::Table = text.parse().expect("agent.toml parses");
+        let list = urls.iter().map(|url| toml::Value::String(url.clone())).collect();
+        config.insert("coordinator".into(), toml::Value::Array(list));
+        std::fs::write(self.config_path(), toml::to_string(&config).expect("encode")).expect("write agent.toml");
+    }
+
     pub fn log_path(&self) -> PathBuf {
         self.dir.path().join("agent.log")
     }

@@ -3,7 +3,11 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod admin;
 mod bad_input;
+mod dashboard;
+mod deploy;
 mod foundation;
 mod harness;
+mod replicas;
 mod rollouts;

@@ -1,0 +1,73 @@
+# rollcall のメッセージ(日本語)。製品の設定名は製品自身の日本語名を使う。
+
+## ランブックの手順
+step-1 = ライセンスの有効期限の確認
+step-2 = 「アップデート設定権限」の再確認
+step-3 = エージェントの[アップデート元]設定の再確認
+step-4 = デジタル署名のチェックで使用する証明書の確認
+step-5 = 一般的な接続問題の確認
+step-6 = システム要件の確認
+step-7 = 上書きインストールによる切り分け
+step-8 = 事象の原因特定のための情報取得
+
+## 原因コード
+cause-license = ライセンスの期限切れ
+cause-update_permission = 「アップデート設定権限」が「すべてのコンポーネント」ではない
+cause-update_source = 「アップデート元」が想定された設定ではない
+cause-update_agent = アップデートエージェントがアップデートを妨げている
+cause-certificates = デジタル署名の証明書が不足または期限切れ
+cause-connectivity = サーバまたはアップデート元に接続できない
+cause-offline = プローブがオフライン
+cause-system_requirements = システム要件を満たしていない
+cause-unknown = 手順1〜6で原因が見つからない
+
+## 対処方法(原因別)
+remediation-license = 「Web管理コンソール」でライセンスの有効期限を確認し、期限が切れている場合は更新してください。期限切れの間はすべてのエージェントでアップグレードできません。
+remediation-update_permission = 「Web管理コンソール」で「アップデート設定権限」を「すべてのコンポーネント」に変更し、対象のエージェントに手動アップデート通知を送ってから、再度確認してください。
+remediation-update_source = 「Web管理コンソール」でエージェントの「アップデート元」(「標準アップデート元」または「ユーザ指定アップデート元」)を確認し、お客様の運用で想定された設定にしてください。
+remediation-update_agent = 先にアップデートエージェントを直してください。「アップデートエージェント設定」で「セキュリティエージェントプログラムとHotFix」を有効にし、オンラインであることと、アップデートエージェント自体のアップグレード完了を確認してください。クライアントはその後に続きます。
+remediation-certificates = 不足しているデジタル署名のルート証明書・中間証明書をエージェント(およびサーバ)にインストールするか、期限切れの証明書を置き換えてください。
+remediation-connectivity = 常駐アイコンがオンラインの場合も、一般的な接続問題の切り分けを行ってください。サーバとアップデート元の名前解決、TCP、TLS の到達性を確認します。
+remediation-offline = オフライン判定の時間内にプローブから報告がありません。端末の電源とネットワーク接続、rollcall-agent が動作しているかを確認してください。
+remediation-system_requirements = セキュリティエージェントのシステム要件(対応 OS とバージョン、新しいコード署名に必要な OS の更新、空きディスク、メモリ)を満たすようにするか、対象から外してください。
+remediation-unknown = 手順1〜6で原因が見つかりません。セキュリティエージェントの上書きインストールで切り分けを行い、その後サポート向けの情報を取得してください。
+
+## チェック名
+check-version = インストール済みバージョン
+check-license = ライセンス
+check-update_permission = アップデート設定権限
+check-update_source = アップデート元
+check-certificates = 証明書
+check-connectivity = 接続
+check-system_requirements = システム要件
+
+## レポート
+report-title = サポート向けレポート:セキュリティエージェントのアップグレードが完了しない
+report-rollout = ロールアウト { $id }(目標 { $target }、開始 { $started })
+report-generated = 作成日時 { $at }
+report-affected-heading = 現象発生台数
+report-affected = 全クライアント { $total } 台中 { $count } 台でアップグレードが完了していません。
+report-by-label-heading = ラベル別の発生台数
+report-fleet-cause = 全体の原因: { $cause }。ほぼすべての未完了エージェントがこのチェックに失敗しています。端末ごとではなく一括で対処してください。
+report-update-agents-heading = アップデートエージェント
+report-update-agents-none = このロールアウトにアップデートエージェントはありません。
+report-update-agent-line = { $hostname }({ $address }):{ $state }、クライアント { $blocks } 台を妨げています
+report-ua-completed = アップグレード完了
+report-ua-not-completed = アップグレード未完了
+report-differences-heading = 現象が発生するエージェントとの差異
+report-differences-none = 現象が発生するエージェントと完了したエージェントを分ける属性はありません。
+report-difference-line = { $attribute } = { $value }:未完了 { $stragglers_total } 台中 { $stragglers } 台、完了 { $completed_total } 台中 { $completed } 台
+report-update-now-heading = 「今すぐアップデート」の結果
+report-update-now-agent = 常駐アイコンの[今すぐアップデート]:{ $tried } 件実施、その後 { $completed } 件で完了
+report-update-now-server = サーバからの手動アップデート通知:{ $tried } 件実施、その後 { $completed } 件で完了
+report-stragglers-heading = 未完了のエージェント
+report-straggler-line = { $hostname } — { $cause }(手順 { $step }、{ $state })
+report-remediation = 対処方法
+report-evidence = 根拠
+
+## CLI
+cli-completed = 完了
+cli-pending = 保留
+cli-stragglers = 未完了
+cli-offline = オフライン
+cli-fleet-cause = 全体の原因

@@ -1,0 +1,122 @@
+//! `rollcall admin issue|list|revoke`: admin identities. `issue` makes the
+//! key here and sends only a CSR, so the new admin's key never crosses the
+//! network.
+
+use std::path::PathBuf;
+
+use rollcall_common::files::{create_private_dir, write_atomic};
+use rollcall_common::proto;
+use serde::Serialize;
+
+use super::output::{OutputFormat, print_json, table};
+use super::{AdminClient, CliError, CliResult};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum AdminCommand {
+    /// Issue an identity for a new admin into DIR (ca.pem, cert.pem, key.pem).
+    #[command(after_help = "Example:\n  rollcall admin issue --name alice --role operator --out ./alice")]
+    Issue {
+        #[arg(long)]
+        name: String,
+        /// viewer, operator or admin.
+        #[arg(long)]
+        role: rollcall_common::pki::AdminRole,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// List issued admin certificates.
+    List,
+    /// Revoke every certificate of an admin.
+    Revoke { name: String },
+}
+
+#[derive(Debug, Serialize)]
+struct AdminJson {
+    name: String,
+    role: String,
+    serial: String,
+    issued_at: String,
+    not_after: String,
+    issued_by: String,
+    revoked: bool,
+}
+
+pub async fn run(client: &AdminClient, format: OutputFormat, command: AdminCommand) -> CliResult {
+    let mut inner = client.inner.clone();
+    match command {
+        AdminCommand::Issue { name, role, out } => {
+            let key = rollcall_common::pki::generate_key().map_err(CliError::from)?;
+            let csr_pem = rollcall_common::pki::certificate_request(&key, &name).map_err(CliError::from)?;
+            let response = inner
+                .issue_admin(proto::IssueAdminRequest {
+                    name: name.clone(),
+                    role: role.to_string(),
+                    csr_pem,
+                })
+                .await?
+                .into_inner();
+            create_private_dir(&out).map_err(CliError::from)?;
+            write_atomic(&out.join("key.pem"), key.serialize_pem().as_bytes(), true).map_err(CliError::from)?;
+            write_atomic(&out.join("cert.pem"), response.certificate_pem.as_bytes(), false).map_err(CliError::from)?;
+            write_atomic(&out.join("ca.pem"), response.ca_pem.as_bytes(), false).map_err(CliError::from)?;
+            match format {
+                OutputFormat::Json => {
+                    print_json(&serde_json::json!({"name": name, "role": role.to_string(), "out": out}))
+                }
+                _ => {
+                    println!("issued {name} ({role}) into {}", out.display());
+                    Ok(())
+                }
+            }
+        }
+        AdminCommand::List => {
+            let admins: Vec<AdminJson> = inner
+                .list_admins(proto::ListAdminsRequest {})
+                .await?
+                .into_inner()
+                .admins
+                .into_iter()
+                .map(|a| AdminJson {
+                    name: a.name,
+                    role: a.role,
+                    serial: a.serial,
+                    issued_at: a.issued_at,
+                    not_after: a.not_after,
+                    issued_by: a.issued_by,
+                    revoked: a.revoked,
+                })
+                .collect();
+            match format {
+                OutputFormat::Json => print_json(&admins),
+                _ => {
+                    let mut out = table(&["NAME", "ROLE", "ISSUED", "EXPIRES", "BY", "REVOKED"]);
+                    for a in &admins {
+                        out.add_row(vec![
+                            a.name.clone(),
+                            a.role.clone(),
+                            a.issued_at.clone(),
+                            a.not_after.clone(),
+                            a.issued_by.clone(),
+                            a.revoked.to_string(),
+                        ]);
+                    }
+                    println!("{out}");
+                    Ok(())
+                }
+            }
+        }
+        AdminCommand::Revoke { name } => {
+            let response = inner
+                .revoke_admin(proto::RevokeAdminRequest { name: name.clone() })
+                .await?
+                .into_inner();
+            match format {
+                OutputFormat::Json => print_json(&serde_json::json!({"name": name, "revoked": response.revoked})),
+                _ => {
+                    println!("revoked {} certificate(s) of {name}", response.revoked);
+                    Ok(())
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! English and Japanese messages through Fluent (`fluent-bundle`), from
+//! `server/locales/{en,ja}.ftl`, compiled into the binary. The Japanese
+//! file uses the product's own Japanese names for its settings
+//! (「アップデート設定権限」, 「すべてのコンポーネント」, …).
+
+use fluent_bundle::concurrent::FluentBundle;
+use fluent_bundle::{FluentArgs, FluentResource};
+
+pub const EN_FTL: &str = include_str!("../locales/en.ftl");
+pub const JA_FTL: &str = include_str!("../locales/ja.ftl");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
+pub enum Lang {
+    #[default]
+    En,
+    Ja,
+}
+
+impl Lang {
+    /// From `LC_ALL`, `LC_MESSAGES` or `LANG` (in that order): `ja*` → Japanese.
+    pub fn from_env(vars: impl Fn(&str) -> Option<String>) -> Lang {
+        for name in ["LC_ALL", "LC_MESSAGES", "LANG"] {
+            if let Some(value) = vars(name).filter(|value| !value.is_empty()) {
+                return if value.starts_with("ja") { Lang::Ja } else { Lang::En };
+            }
+        }
+        Lang::En
+    }
+}
+
+pub struct Catalog {
+    bundle: FluentBundle<FluentResource>,
+}
+
+impl Catalog {
+    pub fn new(lang: Lang) -> Self {
+        let (tag, source) = match lang {
+            Lang::En => ("en", EN_FTL),
+            Lang::Ja => ("ja", JA_FTL),
+        };
+        let langid = tag.parse().unwrap_or_default();
+        let mut bundle = FluentBundle::new_concurrent(vec![langid]);
+        // Terminals and Markdown do not want Unicode isolation marks.
+        bundle.set_use_isolating(false);
+        // The files are compiled in and checked by tests; a syntax error
+        // leaves the broken messages out (shown as their keys), never a panic.
+        let resource = FluentResource::try_new(source.to_string()).unwrap_or_else(|(partial, _)| partial);
+        let _ = bundle.add_resource(resource);
+        Catalog { bundle }
+    }
+
+    /// The message for `key`, or the key itself when it is missing.
+    pub fn tr(&self, key: &str) -> String {
+        self.tr_args(key, &[])
+    }
+
+    pub fn tr_args(&self, key: &str, args: &[(&str, String)]) -> String {
+        let Some(pattern) = self.bundle.get_message(key).and_then(|message| message.value()) else {
+            return key.to_string();
+        };
+        let mut fluent_args = FluentArgs::new();
+        for (name, value) in args {
+            fluent_args.set(*name, value.clone());
+        }
+        let mut errors = Vec::new();
+        self.bundle
+            .format_pattern(pattern, Some(&fluent_args), &mut errors)
+            .into_owned()
+    }
+}
+
+/// The message keys a Fluent source defines.
+pub fn keys(source: &str) -> Vec<String> {
+    source
+        .lines()
+        .filter(|line| !line.starts_with('#') && !line.starts_with(' '))
+        .filter_map(|line| line.split_once(" = ").map(|(key, _)| key.trim().to_string()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    #[test]
+    fn both_languages_define_the_same_keys() {
+        let en: BTreeSet<String> = keys(EN_FTL).into_iter().collect();
+        let ja: BTreeSet<String> = keys(JA_FTL).into_iter().collect();
+        assert!(en.len() > 40);
+        assert_eq!(
+            en.difference(&ja).collect::<Vec<_>>(),
+            Vec::<&String>::new(),
+            "missing in ja.ftl"
+        );
+        assert_eq!(
+            ja.difference(&en).collect::<Vec<_>>(),
+            Vec::<&String>::new(),
+            "missing in en.ftl"
+        );
+        for source in [EN_FTL, JA_FTL] {
+            FluentResource::try_new(source.to_string()).expect("valid Fluent");
+        }
+    }
+
+    #[test]
+    fn every_key_the_code_uses_exists() {
+        let en: BTreeSet<String> = keys(EN_FTL).into_iter().collect();
+        let mut used = BTreeSet::new();
+        for cause in crate::diagnosis::Cause::ALL {
+            used.insert(format!("cause-{}", cause.code()));
+            used.insert(format!("remediation-{}", cause.code()));
+        }
+        for step in 1..=8 {
+            used.insert(format!("step-{step}"));
+        }
+        for check in [
+            "version",
+            "license",
+            "update_permission",
+            "update_source",
+            "certificates",
+            "connectivity",
+            "system_requirements",
+        ] {
+            used.insert(format!("check-{check}"));
+        }
+        // Literal keys in the sources that render text.
+        let sources = [include_str!("report/markdown.rs"), include_str!("cli/rollouts.rs")];
+        for source in sources {
+            for piece in source.split("tr(\"").skip(1).chain(source.split("tr_args(\"").skip(1)) {
+                if let Some(key) = piece.split('"').next() {
+                    used.insert(key.to_string());
+                }
+            }
+        }
+        let missing: Vec<_> = used.difference(&en).collect();
+        assert!(missing.is_empty(), "keys used but not defined: {missing:?}");
+    }
+
+    #[test]
+    fn japanese_uses_the_products_own_names() {
+        let ja = Catalog::new(Lang::Ja);
+        assert!(
+            ja.tr("remediation-update_permission")
+                .contains("すべてのコンポーネント")
+        );
+        assert!(ja.tr("step-2").contains("アップデート設定権限"));
+        let text = ja.tr_args("report-affected", &[("count", "3".into()), ("total", "10".into())]);
+        assert!(text.contains("10 台中 3 台"), "{text}");
+        assert_eq!(
+            Lang::from_env(|name| (name == "LANG").then(|| "ja_JP.UTF-8".to_string())),
+            Lang::Ja
+        );
+        assert_eq!(Lang::from_env(|_| None), Lang::En);
+    }
+}

@@ -1,0 +1,343 @@
+//! The coordinator's Prometheus metrics, every name prefixed `rollcall_`.
+//!
+//! Counters and the ingest latency histogram are updated where the events
+//! happen (ingest, dispatch, the agent stream's receipts). Gauges that
+//! describe the fleet — connected agents, rollout members by state,
+//! stragglers by cause, the completion ratio — are computed at scrape time
+//! from the same `admin_rollouts::status` the CLI reads, so the numbers in
+//! Grafana and in `rollcall status` never disagree.
+//!
+//! [`Metrics`] is a cheap handle (an `Arc` inside): the ingest worker is
+//! started before the [`Coordinator`] exists and holds its own clone.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::{Registry, Unit};
+use rollcall_common::proto;
+use tonic::Code;
+
+use crate::diagnosis::Cause;
+use crate::state::Coordinator;
+
+/// The `Content-Type` of [`Metrics::render`]'s output (text format 0.0.4).
+pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
+
+/// Label sets are small lists of (name, value).
+type Labels = Vec<(&'static str, String)>;
+
+/// Upper bounds of the ingest latency buckets, in seconds: from one
+/// millisecond (a lone report on an idle coordinator) to ten seconds (a
+/// queue backed up behind a slow disk).
+const LATENCY_BUCKETS: [f64; 13] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+#[derive(Clone)]
+pub struct Metrics {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    registry: Registry,
+    reports_ingested: Counter,
+    reports_refused: Counter,
+    ingest_latency: Histogram,
+    commands_sent: Family<Labels, Counter>,
+    commands_delivered: Counter,
+    commands_acknowledged: Family<Labels, Counter>,
+    agents_connected: Gauge,
+    connections: Gauge,
+    rollout_agents: Family<Labels, Gauge>,
+    rollout_offline: Family<Labels, Gauge>,
+    stragglers: Family<Labels, Gauge>,
+    completion_ratio: Family<Labels, Gauge<f64, AtomicU64>>,
+    rollout_info: Family<Labels, Gauge>,
+    /// One scrape at a time: gauges are cleared and refilled per scrape, and
+    /// two interleaved scrapes could otherwise encode a half-filled family.
+    scrape: tokio::sync::Mutex<()>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("rollcall");
+        let reports_ingested = Counter::default();
+        registry.register(
+            "reports_ingested",
+            "Agent reports stored durably (and acknowledged)",
+            reports_ingested.clone(),
+        );
+        let reports_refused = Counter::default();
+        registry.register(
+            "reports_refused",
+            "Agent reports the store refused; their agents send them again",
+            reports_refused.clone(),
+        );
+        let ingest_latency = Histogram::new(LATENCY_BUCKETS);
+        registry.register_with_unit(
+            "ingest_latency",
+            "Time from a report's arrival to the commit that stored it",
+            Unit::Seconds,
+            ingest_latency.clone(),
+        );
+        let commands_sent = Family::<Labels, Counter>::default();
+        registry.register(
+            "commands_sent",
+            "Commands issued to agents (stored, then pushed or queued), by kind",
+            commands_sent.clone(),
+        );
+        let commands_delivered = Counter::default();
+        registry.register(
+            "commands_delivered",
+            "Commands pushed onto a live agent stream",
+            commands_delivered.clone(),
+        );
+        let commands_acknowledged = Family::<Labels, Counter>::default();
+        registry.register(
+            "commands_acknowledged",
+            "Command receipts from agents, by result (accepted or refused)",
+            commands_acknowledged.clone(),
+        );
+        let agents_connected = Gauge::default();
+        registry.register(
+            "agents_connected",
+            "Agents holding a live stream to this coordinator",
+            agents_connected.clone(),
+        );
+        let connections = Gauge::default();
+        registry.register(
+            "connections",
+            "Established TLS connections on the gRPC port (agents and admins)",
+            connections.clone(),
+        );
+        let rollout_agents = Family::<Labels, Gauge>::default();
+        registry.register(
+            "rollout_agents",
+            "Members of the current rollout by state (completed, pending, straggler_soft, straggler_hard)",
+            rollout_agents.clone(),
+        );
+        let rollout_offline = Family::<Labels, Gauge>::default();
+        registry.register(
+            "rollout_offline",
+            "Members of the current rollout not completed and not seen within the policy's offline_after",
+            rollout_offline.clone(),
+        );
+        let stragglers = Family::<Labels, Gauge>::default();
+        registry.register(
+            "stragglers",
+            "Stragglers of the current rollout by runbook cause",
+            stragglers.clone(),
+        );
+        let completion_ratio = Family::<Labels, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "rollout_completion_ratio",
+            "Completed members of the current rollout over all its members (0 to 1)",
+            completion_ratio.clone(),
+        );
+        let rollout_info = Family::<Labels, Gauge>::default();
+        registry.register(
+            "rollout_info",
+            "The current rollout: always 1, with its id, target version and state as labels",
+            rollout_info.clone(),
+        );
+        Metrics {
+            inner: Arc::new(Inner {
+                registry,
+                reports_ingested,
+                reports_refused,
+                ingest_latency,
+                commands_sent,
+                commands_delivered,
+                commands_acknowledged,
+                agents_connected,
+                connections,
+                rollout_agents,
+                rollout_offline,
+                stragglers,
+                completion_ratio,
+                rollout_info,
+                scrape: tokio::sync::Mutex::new(()),
+            }),
+        }
+    }
+
+    /// A batch of reports committed; `latencies_ms` holds, per report, the
+    /// time from its arrival to the commit.
+    pub fn reports_ingested(&self, latencies_ms: impl IntoIterator<Item = i64>) {
+        let mut count = 0u64;
+        for latency_ms in latencies_ms {
+            count += 1;
+            // Clocks can step backwards; a negative latency is recorded as zero.
+            let seconds = latency_ms.max(0) as f64 / 1000.0;
+            self.inner.ingest_latency.observe(seconds);
+        }
+        self.inner.reports_ingested.inc_by(count);
+    }
+
+    pub fn reports_refused(&self, count: usize) {
+        self.inner.reports_refused.inc_by(count as u64);
+    }
+
+    /// Commands stored for sending, counted by kind.
+    pub fn commands_sent(&self, kinds: impl IntoIterator<Item = i32>) {
+        for kind in kinds {
+            let name = proto::CommandKind::try_from(kind)
+                .map(command_kind_name)
+                .unwrap_or("unknown");
+            self.inner
+                .commands_sent
+                .get_or_create(&vec![("kind", name.to_string())])
+                .inc();
+        }
+    }
+
+    pub fn commands_delivered(&self, count: usize) {
+        self.inner.commands_delivered.inc_by(count as u64);
+    }
+
+    /// An agent's receipt for a command.
+    pub fn command_acknowledged(&self, accepted: bool) {
+        let result = if accepted { "accepted" } else { "refused" };
+        self.inner
+            .commands_acknowledged
+            .get_or_create(&vec![("result", result.to_string())])
+            .inc();
+    }
+
+    /// Refreshes the scrape-time gauges from the coordinator and encodes
+    /// every metric in the Prometheus text format.
+    pub async fn render(&self, coordinator: &Arc<Coordinator>) -> Result<String, std::fmt::Error> {
+        let _one_at_a_time = self.inner.scrape.lock().await;
+        self.refresh(coordinator).await;
+        let mut text = String::new();
+        prometheus_client::encoding::prometheus_text::encode(&mut text, &self.inner.registry)?;
+        Ok(text)
+    }
+
+    async fn refresh(&self, coordinator: &Arc<Coordinator>) {
+        let inner = &self.inner;
+        inner.agents_connected.set(saturating_i64(coordinator.hub.len()));
+        inner.connections.set(saturating_i64(coordinator.connections.get()));
+        inner.rollout_agents.clear();
+        inner.rollout_offline.clear();
+        inner.stragglers.clear();
+        inner.completion_ratio.clear();
+        inner.rollout_info.clear();
+        let request = proto::StatusRequest {
+            rollout_id: String::new(),
+            history: false,
+        };
+        let status = match crate::admin_rollouts::status(coordinator, request).await {
+            Ok(status) => status,
+            // No rollout yet: the rollout gauges are simply absent.
+            Err(status) if status.code() == Code::NotFound => return,
+            Err(status) => {
+                // Counters are still worth serving; the gauges stay absent
+                // rather than show stale numbers.
+                tracing::warn!(error = status.message(), "metrics: could not read rollout status");
+                return;
+            }
+        };
+        let rollout = status.rollout.clone().unwrap_or_default();
+        inner
+            .rollout_info
+            .get_or_create(&vec![
+                ("rollout", rollout.id.clone()),
+                ("target", rollout.target.clone()),
+                ("state", rollout.state.clone()),
+            ])
+            .set(1);
+        for (state, count) in [
+            ("completed", status.completed),
+            ("pending", status.pending),
+            ("straggler_soft", status.soft),
+            ("straggler_hard", status.hard),
+        ] {
+            inner
+                .rollout_agents
+                .get_or_create(&vec![("state", state.to_string())])
+                .set(i64::from(count));
+        }
+        inner
+            .rollout_offline
+            .get_or_create(&Vec::new())
+            .set(i64::from(status.offline));
+        // Every cause is present, zero included, so a Grafana panel does
+        // not lose a series when a cause clears.
+        for cause in Cause::ALL {
+            let count = status.by_cause.get(cause.code()).copied().unwrap_or(0);
+            inner
+                .stragglers
+                .get_or_create(&vec![("cause", cause.code().to_string())])
+                .set(i64::from(count));
+        }
+        let ratio = if status.total == 0 {
+            0.0
+        } else {
+            f64::from(status.completed) / f64::from(status.total)
+        };
+        inner.completion_ratio.get_or_create(&Vec::new()).set(ratio);
+    }
+}
+
+fn command_kind_name(kind: proto::CommandKind) -> &'static str {
+    match kind {
+        proto::CommandKind::Recheck => "recheck",
+        proto::CommandKind::UpdateNow => "update_now",
+        proto::CommandKind::Unspecified => "unknown",
+    }
+}
+
+fn saturating_i64(value: usize) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_and_the_histogram_encode_with_the_prefix() {
+        let metrics = Metrics::new();
+        metrics.reports_ingested([3, 40, -5]);
+        metrics.commands_sent([proto::CommandKind::Recheck as i32, proto::CommandKind::UpdateNow as i32]);
+        metrics.commands_delivered(2);
+        metrics.command_acknowledged(true);
+        metrics.command_acknowledged(false);
+        let mut text = String::new();
+        prometheus_client::encoding::prometheus_text::encode(&mut text, &metrics.inner.registry).expect("encode");
+        assert!(text.contains("rollcall_reports_ingested_total 3\n"), "{text}");
+        assert!(text.contains("rollcall_ingest_latency_seconds_count 3\n"), "{text}");
+        assert!(
+            text.contains("rollcall_ingest_latency_seconds_bucket{le=\"0.005\"} 2\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("rollcall_commands_sent_total{kind=\"update_now\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("rollcall_commands_acknowledged_total{result=\"refused\"} 1\n"),
+            "{text}"
+        );
+        for line in text.lines().filter(|line| !line.starts_with('#')) {
+            assert!(line.starts_with("rollcall_"), "unprefixed sample: {line}");
+        }
+    }
+}

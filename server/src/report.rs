@@ -1,0 +1,429 @@
+//! The support report of runbook step 8, written from what the coordinator
+//! recorded:
+//! - how many machines are affected ("N of M"), overall and per label value;
+//! - whether each update agent finished upgrading itself, and how many
+//!   clients it blocks;
+//! - what sets affected agents apart from the others: for every recorded
+//!   attribute, the values markedly more frequent among stragglers than
+//!   among completed agents, ranked by how well they separate the groups;
+//! - the outcome of every agent-side "Update Now" and every server-side
+//!   update notification: how many were tried, how many then completed;
+//! - per straggler: cause, failing checks with evidence, remediation.
+//!
+//! [`Report`] is the JSON contract (`rollcall report --output json`);
+//! rendering to Markdown happens where the language is known ([`markdown`]).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use rollcall_common::proto::{self, CheckStatus};
+use rollcall_common::timefmt::{now_ms, rfc3339};
+use serde::{Deserialize, Serialize};
+use tonic::Status;
+
+use crate::diagnosis::{Cause, fleet_cause};
+use crate::engine::at_target;
+use crate::fleet::{AgentView, snapshot};
+use crate::state::Coordinator;
+use crate::store::member_state;
+
+pub mod markdown;
+
+/// A difference must separate the groups by at least this share.
+const MIN_SEPARATION: f64 = 0.2;
+/// Differences listed at most.
+const MAX_DIFFERENCES: usize = 25;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Report {
+    pub rollout: ReportRollout,
+    pub generated_at: String,
+    pub affected: Affected,
+    pub affected_by_label: Vec<LabelAffected>,
+    pub fleet_cause: Option<String>,
+    pub by_cause: BTreeMap<String, u32>,
+    pub update_agents: Vec<UpdateAgentEntry>,
+    pub differences: Vec<Difference>,
+    pub update_now: UpdateNow,
+    pub stragglers: Vec<StragglerEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ReportRollout {
+    pub id: String,
+    pub target: String,
+    pub started_at: String,
+    pub state: String,
+}
+
+/// Machines on which the upgrade has not completed.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Affected {
+    pub count: u32,
+    pub total: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LabelAffected {
+    pub label: String,
+    pub value: String,
+    pub count: u32,
+    pub total: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct UpdateAgentEntry {
+    pub id: String,
+    pub hostname: String,
+    pub address: String,
+    /// Whether the update agent itself finished upgrading.
+    pub completed: bool,
+    pub version: Option<String>,
+    pub program_and_hotfix: bool,
+    pub online: bool,
+    /// Its clients that are not completed.
+    pub blocks: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Difference {
+    pub attribute: String,
+    pub value: String,
+    /// Stragglers with this value, of `stragglers_total`.
+    pub stragglers: u32,
+    /// Completed agents with this value, of `completed_total`.
+    pub completed: u32,
+    pub stragglers_total: u32,
+    pub completed_total: u32,
+    /// Share among stragglers minus share among completed agents.
+    pub separation: f64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub struct Tried {
+    pub tried: u32,
+    pub completed: u32,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub struct UpdateNow {
+    /// "Update Now" run on the endpoint itself (tray icon).
+    pub agent_side: Tried,
+    /// Manual update notifications sent by the coordinator.
+    pub server_side: Tried,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FailingCheck {
+    pub name: String,
+    pub runbook_step: u32,
+    pub status: String,
+    pub message: String,
+    pub evidence: BTreeMap<String, String>,
+    pub remediation: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StragglerEntry {
+    pub id: String,
+    pub hostname: String,
+    pub cause: String,
+    pub runbook_step: u32,
+    pub state: String,
+    pub update_agent: Option<String>,
+    pub blocks: u32,
+    pub failing: Vec<FailingCheck>,
+}
+
+fn internal(error: impl std::fmt::Display) -> Status {
+    tracing::error!(%error, "report failed");
+    Status::internal(error.to_string())
+}
+
+fn status_word(status: i32) -> &'static str {
+    match CheckStatus::try_from(status) {
+        Ok(CheckStatus::Pass) => "pass",
+        Ok(CheckStatus::Warn) => "warn",
+        Ok(CheckStatus::Fail) => "fail",
+        Ok(CheckStatus::Error) => "error",
+        _ => "unknown",
+    }
+}
+
+/// Every attribute value recorded for an agent (the differential's input).
+fn attributes(view: &AgentView, checks: &[proto::CheckResult]) -> Vec<(String, String)> {
+    let row = &view.row;
+    let mut out = vec![
+        (
+            "os".to_string(),
+            format!("{} {}", row.host.os_id, row.host.os_version).trim().to_string(),
+        ),
+        ("os_id".to_string(), row.host.os_id.clone()),
+        ("arch".to_string(), row.host.arch.clone()),
+        (
+            "role".to_string(),
+            crate::admin_service::role_name(row.role).to_string(),
+        ),
+        ("update_source".to_string(), row.product.update_source.clone()),
+        ("source_address".to_string(), row.product.source_address.clone()),
+        ("update_permission".to_string(), row.product.update_permission.clone()),
+        ("probe_version".to_string(), row.agent_version.clone()),
+        ("online".to_string(), (!view.offline).to_string()),
+    ];
+    for (key, value) in &row.labels {
+        out.push((format!("label:{key}"), value.clone()));
+    }
+    for check in checks {
+        if check.name == "version" {
+            continue;
+        }
+        out.push((format!("check:{}", check.name), status_word(check.status).to_string()));
+        for evidence in &check.evidence {
+            if check.name == "certificates" && evidence.key == "missing" {
+                for name in evidence.value.split(", ").filter(|name| !name.is_empty()) {
+                    out.push(("missing_certificate".to_string(), name.to_string()));
+                }
+            }
+        }
+    }
+    out.retain(|(_, value)| !value.is_empty());
+    let mut seen = HashSet::new();
+    out.retain(|pair| seen.insert(pair.clone()));
+    out
+}
+
+/// The attribute values that set stragglers apart, best separating first.
+pub fn differences(stragglers: &[Vec<(String, String)>], completed: &[Vec<(String, String)>]) -> Vec<Difference> {
+    let count = |group: &[Vec<(String, String)>]| {
+        let mut counts: HashMap<(String, String), u32> = HashMap::new();
+        for attributes in group {
+            for pair in attributes {
+                *counts.entry(pair.clone()).or_default() += 1;
+            }
+        }
+        counts
+    };
+    let (straggler_counts, completed_counts) = (count(stragglers), count(completed));
+    let (s_total, c_total) = (stragglers.len() as u32, completed.len() as u32);
+    let share = |n: u32, total: u32| {
+        if total == 0 {
+            0.0
+        } else {
+            f64::from(n) / f64::from(total)
+        }
+    };
+    let mut list: Vec<Difference> = straggler_counts
+        .iter()
+        .filter_map(|((attribute, value), &s)| {
+            let c = completed_counts
+                .get(&(attribute.clone(), value.clone()))
+                .copied()
+                .unwrap_or(0);
+            let separation = share(s, s_total) - share(c, c_total);
+            (separation >= MIN_SEPARATION).then(|| Difference {
+                attribute: attribute.clone(),
+                value: value.clone(),
+                stragglers: s,
+                completed: c,
+                stragglers_total: s_total,
+                completed_total: c_total,
+                separation: (separation * 1000.0).round() / 1000.0,
+            })
+        })
+        .collect();
+    list.sort_by(|a, b| {
+        b.separation
+            .total_cmp(&a.separation)
+            .then(b.stragglers.cmp(&a.stragglers))
+            .then(a.attribute.cmp(&b.attribute))
+            .then(a.value.cmp(&b.value))
+    });
+    list.truncate(MAX_DIFFERENCES);
+    list
+}
+
+/// Builds the report for a rollout (default: the current one).
+pub async fn build(coordinator: &Arc<Coordinator>, rollout_id: Option<&str>) -> Result<Report, Status> {
+    let rollout = crate::admin_rollouts::resolve(coordinator, rollout_id.unwrap_or("")).await?;
+    let views: Vec<AgentView> = snapshot(coordinator, Some(&rollout))
+        .await
+        .map_err(internal)?
+        .into_iter()
+        .filter(|view| view.member.is_some())
+        .collect();
+    let mut checks_by_agent: HashMap<String, Vec<proto::CheckResult>> = HashMap::new();
+    for view in &views {
+        let (checks, _) = coordinator.store.latest_checks(&view.row.id).await.map_err(internal)?;
+        checks_by_agent.insert(view.row.id.clone(), checks);
+    }
+    let is_completed = |view: &AgentView| view.member.as_ref().is_some_and(|m| m.state == member_state::COMPLETED);
+    let is_straggler = |view: &AgentView| view.member.as_ref().is_some_and(|m| m.state == member_state::STRAGGLER);
+    let total = u32::try_from(views.len()).unwrap_or(u32::MAX);
+    let affected_count = views.iter().filter(|view| !is_completed(view)).count() as u32;
+
+    let mut by_label: BTreeMap<(String, String), (u32, u32)> = BTreeMap::new();
+    for view in &views {
+        for (key, value) in &view.row.labels {
+            let entry = by_label.entry((key.clone(), value.clone())).or_default();
+            entry.1 += 1;
+            if !is_completed(view) {
+                entry.0 += 1;
+            }
+        }
+    }
+    let affected_by_label = by_label
+        .into_iter()
+        .map(|((label, value), (count, total))| LabelAffected {
+            label,
+            value,
+            count,
+            total,
+        })
+        .collect();
+
+    let update_agents: Vec<UpdateAgentEntry> = views
+        .iter()
+        .filter(|view| view.row.role == proto::Role::UpdateAgent as i32)
+        .map(|view| UpdateAgentEntry {
+            id: view.row.id.clone(),
+            hostname: view.row.hostname.clone(),
+            address: view.row.product.update_agent_address.clone(),
+            completed: at_target(&view.row.product.version, &rollout.target),
+            version: (!view.row.product.version.is_empty()).then(|| view.row.product.version.clone()),
+            program_and_hotfix: view.row.product.program_and_hotfix,
+            online: !view.offline,
+            blocks: view.member.as_ref().map(|m| m.blocks).unwrap_or(0),
+        })
+        .collect();
+
+    let empty = Vec::new();
+    let attrs = |view: &AgentView| attributes(view, checks_by_agent.get(&view.row.id).unwrap_or(&empty));
+    let straggler_attrs: Vec<_> = views.iter().filter(|v| is_straggler(v)).map(attrs).collect();
+    let completed_attrs: Vec<_> = views.iter().filter(|v| is_completed(v)).map(attrs).collect();
+    let differences = differences(&straggler_attrs, &completed_attrs);
+
+    // Update-now outcomes since the rollout started.
+    let members: HashSet<&str> = views.iter().map(|view| view.row.id.as_str()).collect();
+    let mut update_now = UpdateNow::default();
+    let agent_side = coordinator
+        .store
+        .reports_meta(proto::ReportKind::UpdateNowAgent as i32, rollout.started_at_ms)
+        .await
+        .map_err(internal)?;
+    for report in agent_side.iter().filter(|r| members.contains(r.agent_id.as_str())) {
+        update_now.agent_side.tried += 1;
+        if at_target(&report.version, &rollout.target) {
+            update_now.agent_side.completed += 1;
+        }
+    }
+    let commands = coordinator
+        .store
+        .rollout_commands(&rollout.id)
+        .await
+        .map_err(internal)?;
+    for command in commands
+        .iter()
+        .filter(|c| c.kind == proto::CommandKind::UpdateNow as i32 && c.delivered_at_ms.is_some())
+    {
+        update_now.server_side.tried += 1;
+        if command.answered_at_ms.is_some() && at_target(&command.answer_version, &rollout.target) {
+            update_now.server_side.completed += 1;
+        }
+    }
+
+    let mut by_cause = BTreeMap::new();
+    let mut straggler_failing = Vec::new();
+    let mut stragglers: Vec<StragglerEntry> = Vec::new();
+    for view in views.iter().filter(|v| is_straggler(v)) {
+        let Some(member) = &view.member else { continue };
+        *by_cause.entry(member.cause.clone()).or_insert(0u32) += 1;
+        straggler_failing.push(member.failing.clone());
+        let checks = checks_by_agent.get(&view.row.id).unwrap_or(&empty);
+        stragglers.push(StragglerEntry {
+            id: view.row.id.clone(),
+            hostname: view.row.hostname.clone(),
+            cause: member.cause.clone(),
+            runbook_step: Cause::from_code(&member.cause).map(Cause::runbook_step).unwrap_or(7),
+            state: if member.hard { "hard" } else { "soft" }.into(),
+            update_agent: (!member.update_agent.is_empty()).then(|| member.update_agent.clone()),
+            blocks: member.blocks,
+            failing: checks
+                .iter()
+                .filter(|check| matches!(status_word(check.status), "fail" | "error"))
+                .map(|check| FailingCheck {
+                    name: check.name.clone(),
+                    runbook_step: check.runbook_step,
+                    status: status_word(check.status).into(),
+                    message: check.message.clone(),
+                    evidence: check
+                        .evidence
+                        .iter()
+                        .map(|e| (e.key.clone(), e.value.clone()))
+                        .collect(),
+                    remediation: check.remediation.clone(),
+                })
+                .collect(),
+        });
+    }
+    stragglers.sort_by(|a, b| (b.blocks, a.runbook_step, &a.hostname).cmp(&(a.blocks, b.runbook_step, &b.hostname)));
+
+    Ok(Report {
+        rollout: ReportRollout {
+            id: rollout.id.clone(),
+            target: rollout.target.clone(),
+            started_at: rfc3339(rollout.started_at_ms),
+            state: if rollout.cancelled_at_ms.is_some() {
+                "cancelled"
+            } else {
+                "active"
+            }
+            .into(),
+        },
+        generated_at: rfc3339(now_ms()),
+        affected: Affected {
+            count: affected_count,
+            total,
+        },
+        affected_by_label,
+        fleet_cause: fleet_cause(&straggler_failing).map(|cause| cause.code().to_string()),
+        by_cause,
+        update_agents,
+        differences,
+        update_now,
+        stragglers,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attrs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(a, v)| (a.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn the_distinguishing_value_ranks_first() {
+        let mut stragglers = vec![attrs(&[("source_address", "ua-osaka:8080"), ("os", "debian 12")]); 37];
+        stragglers.extend(vec![
+            attrs(&[("source_address", "ua-kobe:8080"), ("os", "debian 12")]);
+            3
+        ]);
+        let completed = vec![attrs(&[("source_address", "ua-kobe:8080"), ("os", "debian 12")]); 960];
+        let list = differences(&stragglers, &completed);
+        assert_eq!(list[0].attribute, "source_address");
+        assert_eq!(list[0].value, "ua-osaka:8080");
+        assert_eq!((list[0].stragglers, list[0].completed), (37, 0));
+        assert!(
+            list.iter().all(|d| d.attribute != "os"),
+            "shared values are no difference: {list:?}"
+        );
+    }
+
+    #[test]
+    fn no_completed_agents_still_reports() {
+        let list = differences(&[attrs(&[("arch", "x86_64")])], &[]);
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].completed_total, 0);
+    }
+}

@@ -1,0 +1,211 @@
+//! The step-8 report as Markdown, in the chosen language.
+
+use std::fmt::Write;
+
+use super::Report;
+use crate::diagnosis::Cause;
+use crate::i18n::Catalog;
+
+/// Escapes text from agents so it cannot break the Markdown structure.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '#' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' | '\r' => out.push(' '),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+fn cause_text(catalog: &Catalog, cause: &str) -> String {
+    if Cause::from_code(cause).is_some() {
+        format!("{} (`{cause}`)", catalog.tr(&format!("cause-{cause}")))
+    } else {
+        escape(cause)
+    }
+}
+
+pub fn render(report: &Report, catalog: &Catalog) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# {}\n", catalog.tr("report-title"));
+    let _ = writeln!(
+        out,
+        "{}  \n{}\n",
+        catalog.tr_args(
+            "report-rollout",
+            &[
+                ("id", report.rollout.id.clone()),
+                ("target", report.rollout.target.clone()),
+                ("started", report.rollout.started_at.clone())
+            ]
+        ),
+        catalog.tr_args("report-generated", &[("at", report.generated_at.clone())])
+    );
+
+    let _ = writeln!(out, "## {}\n", catalog.tr("report-affected-heading"));
+    let _ = writeln!(
+        out,
+        "{}\n",
+        catalog.tr_args(
+            "report-affected",
+            &[
+                ("count", report.affected.count.to_string()),
+                ("total", report.affected.total.to_string())
+            ]
+        )
+    );
+    if let Some(cause) = &report.fleet_cause {
+        let _ = writeln!(
+            out,
+            "**{}**\n",
+            catalog.tr_args("report-fleet-cause", &[("cause", cause_text(catalog, cause))])
+        );
+    }
+    if !report.by_cause.is_empty() {
+        let mut causes: Vec<_> = report.by_cause.iter().collect();
+        causes.sort_by_key(|(cause, _)| Cause::from_code(cause).map(Cause::runbook_step).unwrap_or(9));
+        for (cause, count) in causes {
+            let step = Cause::from_code(cause).map(Cause::runbook_step).unwrap_or(7);
+            let _ = writeln!(
+                out,
+                "- {} — {} ({count})",
+                catalog.tr(&format!("step-{step}")),
+                cause_text(catalog, cause)
+            );
+        }
+        out.push('\n');
+    }
+    if !report.affected_by_label.is_empty() {
+        let _ = writeln!(out, "### {}\n", catalog.tr("report-by-label-heading"));
+        for entry in &report.affected_by_label {
+            let _ = writeln!(
+                out,
+                "- {}={}: {}/{}",
+                escape(&entry.label),
+                escape(&entry.value),
+                entry.count,
+                entry.total
+            );
+        }
+        out.push('\n');
+    }
+
+    let _ = writeln!(out, "## {}\n", catalog.tr("report-update-agents-heading"));
+    if report.update_agents.is_empty() {
+        let _ = writeln!(out, "{}\n", catalog.tr("report-update-agents-none"));
+    } else {
+        for ua in &report.update_agents {
+            let state = if ua.completed {
+                catalog.tr("report-ua-completed")
+            } else {
+                catalog.tr("report-ua-not-completed")
+            };
+            let _ = writeln!(
+                out,
+                "- {}",
+                catalog.tr_args(
+                    "report-update-agent-line",
+                    &[
+                        ("hostname", escape(&ua.hostname)),
+                        ("address", escape(&ua.address)),
+                        ("state", state),
+                        ("blocks", ua.blocks.to_string())
+                    ]
+                )
+            );
+        }
+        out.push('\n');
+    }
+
+    let _ = writeln!(out, "## {}\n", catalog.tr("report-differences-heading"));
+    if report.differences.is_empty() {
+        let _ = writeln!(out, "{}\n", catalog.tr("report-differences-none"));
+    } else {
+        for difference in &report.differences {
+            let _ = writeln!(
+                out,
+                "- {}",
+                catalog.tr_args(
+                    "report-difference-line",
+                    &[
+                        ("attribute", escape(&difference.attribute)),
+                        ("value", escape(&difference.value)),
+                        ("stragglers", difference.stragglers.to_string()),
+                        ("stragglers_total", difference.stragglers_total.to_string()),
+                        ("completed", difference.completed.to_string()),
+                        ("completed_total", difference.completed_total.to_string())
+                    ]
+                )
+            );
+        }
+        out.push('\n');
+    }
+
+    let _ = writeln!(out, "## {}\n", catalog.tr("report-update-now-heading"));
+    let now = &report.update_now;
+    let _ = writeln!(
+        out,
+        "- {}\n- {}\n",
+        catalog.tr_args(
+            "report-update-now-agent",
+            &[
+                ("tried", now.agent_side.tried.to_string()),
+                ("completed", now.agent_side.completed.to_string())
+            ]
+        ),
+        catalog.tr_args(
+            "report-update-now-server",
+            &[
+                ("tried", now.server_side.tried.to_string()),
+                ("completed", now.server_side.completed.to_string())
+            ]
+        )
+    );
+
+    let _ = writeln!(out, "## {}\n", catalog.tr("report-stragglers-heading"));
+    for straggler in &report.stragglers {
+        let _ = writeln!(
+            out,
+            "### {}\n",
+            catalog.tr_args(
+                "report-straggler-line",
+                &[
+                    ("hostname", escape(&straggler.hostname)),
+                    ("cause", cause_text(catalog, &straggler.cause)),
+                    ("step", straggler.runbook_step.to_string()),
+                    ("state", straggler.state.clone())
+                ]
+            )
+        );
+        let _ = writeln!(out, "- id: `{}`", straggler.id);
+        for check in &straggler.failing {
+            let _ = writeln!(
+                out,
+                "- **{}** ({}): {}",
+                catalog.tr(&format!("check-{}", check.name)),
+                check.status,
+                escape(&check.message)
+            );
+            if !check.evidence.is_empty() {
+                let evidence: Vec<String> = check
+                    .evidence
+                    .iter()
+                    .map(|(k, v)| format!("{}={}", escape(k), escape(v)))
+                    .collect();
+                let _ = writeln!(out, "  - {}: {}", catalog.tr("report-evidence"), evidence.join("; "));
+            }
+        }
+        let _ = writeln!(
+            out,
+            "- {}: {}\n",
+            catalog.tr("report-remediation"),
+            catalog.tr(&format!("remediation-{}", straggler.cause))
+        );
+    }
+    out
+}

@@ -1,0 +1,1625 @@
+//! The shared store: one PostgreSQL database behind several coordinator
+//! replicas (`serve --database-url postgres://…`).
+//!
+//! Same tables and semantics as the SQLite store (`schema_postgres*.sql`
+//! mirror `schema_sqlite*.sql`), plus what replicas need:
+//! - migrations run under an advisory lock, so replicas may start at once;
+//! - each agent row records the replica holding its stream, so a replica
+//!   that restarts clears only its own agents' `connected` flags, and a
+//!   stream ending late on one replica does not mark offline an agent that
+//!   already reconnected to another;
+//! - leases (`leases` table, the database's clock) so scheduled work runs on
+//!   one replica at a time;
+//! - wake-ups through LISTEN/NOTIFY on the channel [`CHANNEL`] — sent after
+//!   the change committed and never from inside an ingest transaction.
+//!
+//! Connections: a small pool ([`POOL_SIZE`]) of plain-TCP connections; a
+//! caller waits for a free one at most [`POOL_WAIT`], then gets
+//! `Unavailable`. Every connection task ends when the store is dropped.
+//! TLS to the database is not built in: `sslmode=disable` and `prefer` (the
+//! default) connect in plain text, `require` is refused with a clear error.
+//!
+//! Ingest writes a whole batch with four statements (reports, agents,
+//! answered commands, latest checks), each over `UNNEST`ed arrays, in one
+//! transaction; it returns after the commit (synchronous_commit on, the
+//! server default), so acknowledged means durable here too.
+
+use std::collections::{BTreeMap, HashMap};
+use std::error::Error as _;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use prost::Message;
+use rollcall_common::proto;
+use tokio::sync::{Semaphore, SemaphorePermit, mpsc};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{AsyncMessage, Client, NoTls, Row};
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    AdminCertRow, AgentRow, AuditRow, CommandRow, HelloRecord, MemberRow, NewAgent, NewToken, Notice, PolicyRow,
+    ReportMeta, ReportRecord, RevokedSets, RolloutRow, Store, StoreError, StoreResult, TokenRow, TransitionRow,
+};
+
+/// Schema migrations, applied in order; the index + 1 is the schema
+/// version. The first three mirror the SQLite versions; later SQLite
+/// versions are appended here too, after the replica-only one.
+const MIGRATIONS: &[&str] = &[
+    include_str!("schema_postgres.sql"),
+    include_str!("schema_postgres_2.sql"),
+    include_str!("schema_postgres_3.sql"),
+    include_str!("schema_postgres_replicas.sql"),
+];
+
+/// The NOTIFY channel replicas listen on.
+pub const CHANNEL: &str = "rollcall";
+/// Connections per replica (besides the one that listens for wake-ups).
+pub const POOL_SIZE: usize = 16;
+/// How long a caller waits for a pooled connection before `Unavailable`.
+pub const POOL_WAIT: Duration = Duration::from_secs(30);
+/// Wake-ups queued for the replica's consumer. When it is full the listener
+/// waits (PostgreSQL keeps later notifications queued server-side); the
+/// consumer only reads rows and pushes to streams, so it is quick.
+pub const NOTICE_QUEUE: usize = 256;
+/// NOTIFY payloads must stay below 8000 bytes; a longer agent list becomes
+/// "any agent".
+const MAX_PAYLOAD: usize = 7000;
+/// Advisory lock keys (any constant both sides agree on).
+const MIGRATION_LOCK: i64 = i64::from_be_bytes(*b"rollcall");
+const POLICY_LOCK: i64 = i64::from_be_bytes(*b"rcpolicy");
+/// The database's clock in ms: leases do not depend on replicas' clocks.
+const DB_NOW_MS: &str = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
+
+/// Text columns sort as bytes, as SQLite sorts them.
+const C: &str = "COLLATE \"C\"";
+
+pub struct PgStore {
+    pool: Pool,
+    /// This replica's id: recorded on the agents it holds, and the sender of
+    /// its wake-ups (which it then ignores).
+    replica: String,
+}
+
+// === errors ===
+
+fn describe(error: &tokio_postgres::Error) -> String {
+    if let Some(db) = error.as_db_error() {
+        return format!("{} ({})", db.message(), db.code().code());
+    }
+    match error.source() {
+        Some(source) => format!("{error}: {source}"),
+        None => error.to_string(),
+    }
+}
+
+fn map_err(error: tokio_postgres::Error) -> StoreError {
+    if let Some(db) = error.as_db_error() {
+        let code = db.code();
+        let unavailable = [
+            SqlState::DISK_FULL,
+            SqlState::READ_ONLY_SQL_TRANSACTION,
+            SqlState::TOO_MANY_CONNECTIONS,
+            SqlState::ADMIN_SHUTDOWN,
+            SqlState::CRASH_SHUTDOWN,
+            SqlState::CANNOT_CONNECT_NOW,
+            SqlState::OUT_OF_MEMORY,
+        ];
+        if unavailable.contains(code) {
+            return StoreError::Unavailable(describe(&error));
+        }
+        return StoreError::Other(describe(&error));
+    }
+    // Not an answer from the server: the connection failed or closed.
+    let io = error
+        .source()
+        .is_some_and(|source| source.downcast_ref::<std::io::Error>().is_some());
+    if error.is_closed() || io {
+        return StoreError::Unavailable(describe(&error));
+    }
+    StoreError::Other(describe(&error))
+}
+
+// === the pool ===
+
+struct Pool {
+    config: tokio_postgres::Config,
+    idle: Mutex<Vec<Client>>,
+    permits: Semaphore,
+    /// Cancelled when the store is dropped: ends every connection task.
+    closed: CancellationToken,
+}
+
+/// A pooled connection; goes back to the pool on drop unless it broke.
+struct Pooled<'a> {
+    pool: &'a Pool,
+    client: Option<Client>,
+    _permit: SemaphorePermit<'a>,
+}
+
+impl std::ops::Deref for Pooled<'_> {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        // Set in `Pool::get`, taken only in `drop`.
+        self.client
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("pooled client taken before drop"))
+    }
+}
+
+impl std::ops::DerefMut for Pooled<'_> {
+    fn deref_mut(&mut self) -> &mut Client {
+        self.client
+            .as_mut()
+            .unwrap_or_else(|| unreachable!("pooled client taken before drop"))
+    }
+}
+
+impl Drop for Pooled<'_> {
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take()
+            && !client.is_closed()
+            && let Ok(mut idle) = self.pool.idle.lock()
+        {
+            idle.push(client);
+        }
+    }
+}
+
+async fn connect_client(config: &tokio_postgres::Config, closed: &CancellationToken) -> StoreResult<Client> {
+    let (client, connection) = config.connect(NoTls).await.map_err(map_err)?;
+    let closed = closed.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            result = connection => {
+                if let Err(error) = result {
+                    tracing::debug!(error = describe(&error), "database connection ended");
+                }
+            }
+            () = closed.cancelled() => {}
+        }
+    });
+    Ok(client)
+}
+
+impl Pool {
+    async fn get(&self) -> StoreResult<Pooled<'_>> {
+        let permit = tokio::time::timeout(POOL_WAIT, self.permits.acquire())
+            .await
+            .map_err(|_| StoreError::Unavailable("no free database connection within 30s".into()))?
+            .map_err(|_| StoreError::Unavailable("database pool closed".into()))?;
+        let reused = self.idle.lock().ok().and_then(|mut idle| {
+            // Drop connections that broke while idle (server restart).
+            idle.retain(|client| !client.is_closed());
+            idle.pop()
+        });
+        let client = match reused {
+            Some(client) => client,
+            None => connect_client(&self.config, &self.closed).await?,
+        };
+        Ok(Pooled {
+            pool: self,
+            client: Some(client),
+            _permit: permit,
+        })
+    }
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        self.pool.closed.cancel();
+    }
+}
+
+// === opening ===
+
+/// Parses a database URL (or key=value string) and fills in what rollcall
+/// needs; errors never echo the URL (it may hold a password).
+pub fn parse_url(url: &str, replica: &str) -> anyhow::Result<tokio_postgres::Config> {
+    let mut config: tokio_postgres::Config = url
+        .parse()
+        .map_err(|error| anyhow::anyhow!("parse the database URL: {error}"))?;
+    if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
+        anyhow::bail!(
+            "the database URL asks for sslmode=require, but rollcall connects to PostgreSQL in plain TCP; \
+             use sslmode=disable or prefer on a private network (or a TLS-terminating sidecar)"
+        );
+    }
+    if config.get_dbname().is_none() {
+        anyhow::bail!("the database URL names no database (postgres://user@host:5432/DATABASE)");
+    }
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(Duration::from_secs(10));
+    }
+    if config.get_application_name().is_none() {
+        config.application_name(format!("rollcall-{replica}"));
+    }
+    // Notice a dead peer on idle connections (the listener is idle most of the time).
+    config.keepalives(true);
+    config.keepalives_idle(Duration::from_secs(30));
+    Ok(config)
+}
+
+/// Where the URL points, without credentials (for logs and errors).
+pub fn describe_target(config: &tokio_postgres::Config) -> String {
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
+        #[cfg(unix)]
+        Some(tokio_postgres::config::Host::Unix(path)) => path.display().to_string(),
+        None => "localhost".into(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    format!("{host}:{port}/{}", config.get_dbname().unwrap_or_default())
+}
+
+impl PgStore {
+    /// Connects and applies migrations (safe while other replicas do too).
+    pub async fn connect(url: &str, replica: &str) -> anyhow::Result<Self> {
+        let config = parse_url(url, replica)?;
+        let target = describe_target(&config);
+        let closed = CancellationToken::new();
+        let mut client = connect_client(&config, &closed)
+            .await
+            .map_err(|error| anyhow::anyhow!("connect to the database {target}: {error}"))?;
+        migrate(&mut client)
+            .await
+            .map_err(|error| anyhow::anyhow!("migrate the database {target}: {}", describe(&error)))?;
+        let pool = Pool {
+            config,
+            idle: Mutex::new(vec![client]),
+            permits: Semaphore::new(POOL_SIZE),
+            closed,
+        };
+        Ok(PgStore {
+            pool,
+            replica: replica.to_string(),
+        })
+    }
+
+    pub fn replica(&self) -> &str {
+        &self.replica
+    }
+
+    async fn client(&self) -> StoreResult<Pooled<'_>> {
+        self.pool.get().await
+    }
+
+    async fn query(&self, sql: &str, params: &[&(dyn tokio_postgres::types::ToSql + Sync)]) -> StoreResult<Vec<Row>> {
+        self.client().await?.query(sql, params).await.map_err(map_err)
+    }
+
+    async fn execute(&self, sql: &str, params: &[&(dyn tokio_postgres::types::ToSql + Sync)]) -> StoreResult<u64> {
+        self.client().await?.execute(sql, params).await.map_err(map_err)
+    }
+}
+
+async fn migrate(client: &mut Client) -> Result<(), tokio_postgres::Error> {
+    let tx = client.transaction().await?;
+    // Replicas starting together: one migrates, the others wait on the lock
+    // (released at commit) and then find nothing left to do.
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
+        .await?;
+    let current: i64 = match tx.query_opt("SELECT version FROM schema_version", &[]).await? {
+        Some(row) => row.try_get(0)?,
+        None => {
+            tx.execute("INSERT INTO schema_version (version) VALUES (0)", &[])
+                .await?;
+            0
+        }
+    };
+    let known = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
+    if current > known {
+        // A newer rollcall migrated already (a rolling upgrade): migrations
+        // only add, so this one keeps working until it is replaced.
+        tracing::warn!(
+            schema = current,
+            known,
+            "the database schema is newer than this rollcall"
+        );
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate() {
+        let version = i64::try_from(index).unwrap_or(i64::MAX) + 1;
+        if version > current {
+            tx.batch_execute(sql).await?;
+            tx.execute("UPDATE schema_version SET version = $1", &[&version])
+                .await?;
+            tracing::info!(version, "database schema migrated");
+        }
+    }
+    tx.commit().await
+}
+
+// === rows ===
+
+fn labels_json(labels: &BTreeMap<String, String>) -> String {
+    serde_json::to_string(labels).unwrap_or_else(|_| "{}".to_string())
+}
+
+fn labels_from_json(text: &str) -> BTreeMap<String, String> {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+fn decode<M: Message + Default>(bytes: Option<Vec<u8>>) -> M {
+    bytes
+        .and_then(|bytes| M::decode(bytes.as_slice()).ok())
+        .unwrap_or_default()
+}
+
+fn to_sql(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+fn u64_of(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+fn u32_of(value: i64) -> u32 {
+    u32::try_from(value).unwrap_or(0)
+}
+
+fn i32_of(value: i64) -> i32 {
+    i32::try_from(value).unwrap_or(0)
+}
+
+type RowResult<T> = Result<T, tokio_postgres::Error>;
+
+fn agent_from_row(row: &Row) -> RowResult<AgentRow> {
+    Ok(AgentRow {
+        id: row.try_get("id")?,
+        hostname: row.try_get("hostname")?,
+        agent_version: row.try_get("agent_version")?,
+        role: i32_of(row.try_get("role")?),
+        labels: labels_from_json(row.try_get("labels")?),
+        enrolled_at_ms: row.try_get("enrolled_at")?,
+        last_seen_ms: row.try_get("last_seen")?,
+        connected: row.try_get("connected")?,
+        revoked: row.try_get::<_, Option<i64>>("revoked_at")?.is_some(),
+        product: decode(row.try_get("product")?),
+        host: decode(row.try_get("host")?),
+        last_seq: u64_of(row.try_get("last_seq")?),
+        last_report_at_ms: row.try_get("last_report_at")?,
+        dropped_reports: u64_of(row.try_get("dropped_reports")?),
+    })
+}
+
+fn rollout_from_row(row: &Row) -> RowResult<RolloutRow> {
+    Ok(RolloutRow {
+        id: row.try_get("id")?,
+        target: row.try_get("target")?,
+        grace_ms: row.try_get("grace_ms")?,
+        recheck_every_ms: row.try_get("recheck_every_ms")?,
+        max_attempts: u32_of(row.try_get("max_attempts")?),
+        selector: row.try_get("selector")?,
+        auto_update_now: row.try_get("auto_update_now")?,
+        started_at_ms: row.try_get("started_at")?,
+        started_by: row.try_get("started_by")?,
+        cancelled_at_ms: row.try_get("cancelled_at")?,
+    })
+}
+
+fn member_from_row(row: &Row) -> RowResult<MemberRow> {
+    Ok(MemberRow {
+        rollout_id: row.try_get("rollout_id")?,
+        agent_id: row.try_get("agent_id")?,
+        state: row.try_get("state")?,
+        hard: row.try_get("hard")?,
+        since_ms: row.try_get("since")?,
+        attempts: u32_of(row.try_get("attempts")?),
+        next_recheck_ms: row.try_get("next_recheck")?,
+        cause: row.try_get("cause")?,
+        failing: serde_json::from_str(row.try_get("failing")?).unwrap_or_default(),
+        update_agent: row.try_get("update_agent")?,
+        blocks: u32_of(row.try_get("blocks")?),
+        auto_update_for: row.try_get("auto_update_for")?,
+    })
+}
+
+fn transition_from_row(row: &Row) -> RowResult<TransitionRow> {
+    Ok(TransitionRow {
+        rollout_id: row.try_get("rollout_id")?,
+        agent_id: row.try_get("agent_id")?,
+        at_ms: row.try_get("at")?,
+        from_state: row.try_get("from_state")?,
+        to_state: row.try_get("to_state")?,
+        cause: row.try_get("cause")?,
+    })
+}
+
+fn command_from_row(row: &Row) -> RowResult<CommandRow> {
+    Ok(CommandRow {
+        id: row.try_get("id")?,
+        batch_id: row.try_get("batch_id")?,
+        agent_id: row.try_get("agent_id")?,
+        kind: i32_of(row.try_get("kind")?),
+        rollout_id: row.try_get("rollout_id")?,
+        target: row.try_get("target")?,
+        origin: row.try_get("origin")?,
+        splay_ms: u32_of(row.try_get("splay_ms")?),
+        created_at_ms: row.try_get("created_at")?,
+        expires_at_ms: row.try_get("expires_at")?,
+        delivered_at_ms: row.try_get("delivered_at")?,
+        receipt: row.try_get("receipt")?,
+        answered_at_ms: row.try_get("answered_at")?,
+        answer_version: row.try_get("answer_version")?,
+        expired: row.try_get("expired")?,
+    })
+}
+
+fn map_rows<T>(rows: Vec<Row>, map: impl Fn(&Row) -> RowResult<T>) -> StoreResult<Vec<T>> {
+    rows.iter().map(|row| map(row).map_err(map_err)).collect()
+}
+
+// === wake-ups ===
+
+/// What travels in a NOTIFY payload.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Envelope {
+    from: String,
+    notice: Notice,
+}
+
+fn encode_notice(replica: &str, notice: Notice) -> String {
+    let envelope = Envelope {
+        from: replica.to_string(),
+        notice,
+    };
+    let text = serde_json::to_string(&envelope).unwrap_or_default();
+    if text.len() <= MAX_PAYLOAD {
+        return text;
+    }
+    let any = Envelope {
+        from: replica.to_string(),
+        notice: Notice::Commands { agent_ids: Vec::new() },
+    };
+    serde_json::to_string(&any).unwrap_or_default()
+}
+
+/// The notice in a payload, or `None` when this replica sent it. A payload
+/// that does not parse (another rollcall version) asks for a full resync.
+fn decode_notice(payload: &str, replica: &str) -> Option<Notice> {
+    match serde_json::from_str::<Envelope>(payload) {
+        Ok(envelope) if envelope.from == replica => None,
+        Ok(envelope) => Some(envelope.notice),
+        Err(error) => {
+            tracing::warn!(%error, "unreadable wake-up; resynchronising");
+            Some(Notice::Resync)
+        }
+    }
+}
+
+/// How often the listening connection proves it is alive.
+const LISTEN_PROBE: Duration = Duration::from_secs(30);
+
+/// Listens until `shutdown` (or the store closes), reconnecting with backoff.
+async fn listen(
+    config: tokio_postgres::Config,
+    replica: String,
+    tx: mpsc::Sender<Notice>,
+    shutdown: CancellationToken,
+) {
+    let mut delay = Duration::from_millis(200);
+    loop {
+        let started = tokio::time::Instant::now();
+        let result = tokio::select! {
+            () = shutdown.cancelled() => return,
+            result = listen_once(&config, &replica, &tx) => result,
+        };
+        match result {
+            Ok(()) => return,
+            Err(error) => tracing::warn!(%error, retry_in = ?delay, "lost the wake-up channel; reconnecting"),
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            delay = Duration::from_millis(200);
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// One listening connection; `Ok` when the consumer went away.
+async fn listen_once(config: &tokio_postgres::Config, replica: &str, tx: &mpsc::Sender<Notice>) -> StoreResult<()> {
+    let (client, mut connection) = config.connect(NoTls).await.map_err(map_err)?;
+    // The connection is driven here, not in a task: notifications arrive
+    // through it, and it lives exactly as long as this listener.
+    let driver = async {
+        loop {
+            match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                Some(Ok(AsyncMessage::Notification(note))) => {
+                    if let Some(notice) = decode_notice(note.payload(), replica)
+                        && tx.send(notice).await.is_err()
+                    {
+                        return Ok(());
+                    }
+                }
+                Some(Ok(_)) => {}
+                Some(Err(error)) => return Err(map_err(error)),
+                None => return Err(StoreError::Unavailable("the wake-up connection closed".into())),
+            }
+        }
+    };
+    let listener = async {
+        client
+            .batch_execute(&format!("LISTEN {CHANNEL}"))
+            .await
+            .map_err(map_err)?;
+        tracing::info!(replica, "listening for wake-ups from other replicas");
+        if tx.send(Notice::Resync).await.is_err() {
+            return Ok(());
+        }
+        loop {
+            tokio::time::sleep(LISTEN_PROBE).await;
+            match tokio::time::timeout(Duration::from_secs(10), client.simple_query("SELECT 1")).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(error)) => return Err(map_err(error)),
+                Err(_) => {
+                    return Err(StoreError::Unavailable(
+                        "the wake-up connection stopped answering".into(),
+                    ));
+                }
+            }
+        }
+    };
+    tokio::select! {
+        result = driver => result,
+        result = listener => result,
+    }
+}
+
+// === the store ===
+
+#[async_trait]
+impl Store for PgStore {
+    async fn create_token(&self, token: NewToken) -> StoreResult<()> {
+        self.execute(
+            "INSERT INTO tokens (id, hash, created_at, expires_at, uses_left, uses_total, labels, created_by)
+             VALUES ($1, $2, $3, $4, $5, $5, $6, $7)",
+            &[
+                &token.id,
+                &token.hash.as_slice(),
+                &token.created_at_ms,
+                &token.expires_at_ms,
+                &i64::from(token.uses),
+                &labels_json(&token.labels),
+                &token.created_by,
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn list_tokens(&self) -> StoreResult<Vec<TokenRow>> {
+        let rows = self
+            .query(
+                "SELECT id, created_at, expires_at, uses_left, uses_total, labels, revoked, created_by
+                 FROM tokens ORDER BY created_at",
+                &[],
+            )
+            .await?;
+        map_rows(rows, |row| {
+            Ok(TokenRow {
+                id: row.try_get(0)?,
+                created_at_ms: row.try_get(1)?,
+                expires_at_ms: row.try_get(2)?,
+                uses_left: u32_of(row.try_get(3)?),
+                uses_total: u32_of(row.try_get(4)?),
+                labels: labels_from_json(row.try_get(5)?),
+                revoked: row.try_get(6)?,
+                created_by: row.try_get(7)?,
+            })
+        })
+    }
+
+    async fn revoke_token(&self, id: &str) -> StoreResult<bool> {
+        let changed = self
+            .execute("UPDATE tokens SET revoked = true WHERE id = $1", &[&id])
+            .await?;
+        Ok(changed > 0)
+    }
+
+    async fn enroll_agent(
+        &self,
+        token_hash: [u8; 32],
+        now_ms: i64,
+        agent: NewAgent,
+    ) -> StoreResult<BTreeMap<String, String>> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        // FOR UPDATE: concurrent enrollments with one token queue here, so
+        // its uses are never over-spent.
+        let token = tx
+            .query_opt(
+                "SELECT id, expires_at, uses_left, revoked, labels FROM tokens WHERE hash = $1 FOR UPDATE",
+                &[&token_hash.as_slice()],
+            )
+            .await
+            .map_err(map_err)?;
+        let Some(token) = token else {
+            return Err(StoreError::TokenUnknown);
+        };
+        let token_id: String = token.try_get(0).map_err(map_err)?;
+        let expires_at: i64 = token.try_get(1).map_err(map_err)?;
+        let uses_left: i64 = token.try_get(2).map_err(map_err)?;
+        let revoked: bool = token.try_get(3).map_err(map_err)?;
+        let labels = labels_from_json(token.try_get(4).map_err(map_err)?);
+        if revoked {
+            return Err(StoreError::TokenRevoked);
+        }
+        if expires_at <= now_ms {
+            return Err(StoreError::TokenExpired);
+        }
+        if uses_left <= 0 {
+            return Err(StoreError::TokenUsedUp);
+        }
+        tx.execute(
+            "UPDATE tokens SET uses_left = uses_left - 1 WHERE id = $1",
+            &[&token_id],
+        )
+        .await
+        .map_err(map_err)?;
+        tx.execute(
+            "INSERT INTO agents (id, hostname, labels, enrolled_at) VALUES ($1, $2, $3, $4)",
+            &[&agent.id, &agent.hostname, &labels_json(&labels), &agent.enrolled_at_ms],
+        )
+        .await
+        .map_err(map_err)?;
+        tx.execute(
+            "INSERT INTO certificates (serial, agent_id, not_after) VALUES ($1, $2, $3)",
+            &[&agent.cert_serial, &agent.id, &agent.cert_not_after_ms],
+        )
+        .await
+        .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(labels)
+    }
+
+    async fn record_certificate(&self, agent_id: &str, serial: &str, not_after_ms: i64) -> StoreResult<()> {
+        self.execute(
+            "INSERT INTO certificates (serial, agent_id, not_after) VALUES ($1, $2, $3) ON CONFLICT (serial) DO NOTHING",
+            &[&serial, &agent_id, &not_after_ms],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn agent_connected(&self, hello: HelloRecord) -> StoreResult<u64> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "UPDATE agents SET hostname = $2, agent_version = $3, role = $4, labels = $5,
+                    product = $6, host = $7, version = $8, last_seen = $9, connected = true, replica = $10
+                 WHERE id = $1 AND revoked_at IS NULL
+                 RETURNING last_seq",
+                &[
+                    &hello.agent_id,
+                    &hello.hostname,
+                    &hello.agent_version,
+                    &i64::from(hello.role),
+                    &labels_json(&hello.labels),
+                    &hello.product.encode_to_vec(),
+                    &hello.host.encode_to_vec(),
+                    &hello.product.version,
+                    &hello.at_ms,
+                    &self.replica,
+                ],
+            )
+            .await
+            .map_err(map_err)?;
+        match row {
+            Some(row) => Ok(u64_of(row.try_get(0).map_err(map_err)?)),
+            None => Err(StoreError::NotFound(format!("agent {}", hello.agent_id))),
+        }
+    }
+
+    async fn agent_disconnected(&self, agent_id: &str, at_ms: i64) -> StoreResult<()> {
+        // Only the holder clears the flag: the agent may already be on
+        // another replica when this stream's end is noticed.
+        self.execute(
+            "UPDATE agents SET connected = (connected AND replica <> $3), last_seen = GREATEST(last_seen, $2)
+             WHERE id = $1",
+            &[&agent_id, &at_ms, &self.replica],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn reset_connections(&self) -> StoreResult<()> {
+        // Other replicas' agents stay connected: they hold their streams.
+        self.execute(
+            "UPDATE agents SET connected = false WHERE connected AND replica = $1",
+            &[&self.replica],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn touch_agents(&self, seen: Vec<(String, i64)>) -> StoreResult<()> {
+        if seen.is_empty() {
+            return Ok(());
+        }
+        let (ids, times): (Vec<String>, Vec<i64>) = seen.into_iter().unzip();
+        self.execute(
+            "UPDATE agents a SET last_seen = GREATEST(a.last_seen, u.at)
+             FROM UNNEST($1::text[], $2::bigint[]) AS u(id, at) WHERE a.id = u.id",
+            &[&ids, &times],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn ingest(&self, batch: Vec<ReportRecord>) -> StoreResult<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+
+        // 1. Reports, once per (agent, seq): duplicates, in the table or in
+        //    this batch, are skipped; RETURNING says which are new.
+        let mut agent_ids = Vec::with_capacity(batch.len());
+        let mut seqs = Vec::with_capacity(batch.len());
+        let mut kinds = Vec::with_capacity(batch.len());
+        let mut observed = Vec::with_capacity(batch.len());
+        let mut received = Vec::with_capacity(batch.len());
+        let mut command_ids = Vec::with_capacity(batch.len());
+        let mut versions = Vec::with_capacity(batch.len());
+        let mut bodies = Vec::with_capacity(batch.len());
+        for record in &batch {
+            let report = &record.report;
+            agent_ids.push(record.agent_id.clone());
+            seqs.push(to_sql(report.seq));
+            kinds.push(i64::from(report.kind));
+            observed.push(report.observed_at_ms);
+            received.push(record.received_at_ms);
+            command_ids.push(report.command_id.clone());
+            versions.push(
+                report
+                    .product
+                    .as_ref()
+                    .map(|product| product.version.clone())
+                    .unwrap_or_default(),
+            );
+            bodies.push(report.encode_to_vec());
+        }
+        let inserted_rows = tx
+            .query(
+                "INSERT INTO reports (agent_id, seq, kind, observed_at, received_at, command_id, version, body)
+                 SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[],
+                                      $6::text[], $7::text[], $8::bytea[])
+                 ON CONFLICT (agent_id, seq) DO NOTHING
+                 RETURNING agent_id, seq",
+                &[
+                    &agent_ids,
+                    &seqs,
+                    &kinds,
+                    &observed,
+                    &received,
+                    &command_ids,
+                    &versions,
+                    &bodies,
+                ],
+            )
+            .await
+            .map_err(map_err)?;
+        let mut inserted = std::collections::HashSet::with_capacity(inserted_rows.len());
+        for row in &inserted_rows {
+            let agent: String = row.try_get(0).map_err(map_err)?;
+            let seq: i64 = row.try_get(1).map_err(map_err)?;
+            inserted.insert((agent, seq));
+        }
+        if inserted.is_empty() {
+            // All re-sends after lost acknowledgements.
+            return tx.commit().await.map_err(map_err);
+        }
+
+        // The new reports in batch order (a seq seen twice in the batch
+        // counts once, the first time, as the SQLite store does).
+        let mut fresh = Vec::with_capacity(inserted.len());
+        for record in &batch {
+            if inserted.remove(&(record.agent_id.clone(), to_sql(record.report.seq))) {
+                fresh.push(record);
+            }
+        }
+
+        // 2. Agents: what applying the reports one by one would leave.
+        struct AgentUpdate {
+            seq: i64,
+            received: i64,
+            observed: i64,
+            dropped: i64,
+            product: Vec<u8>,
+            host: Vec<u8>,
+            version: String,
+        }
+        let mut agents: HashMap<&str, AgentUpdate> = HashMap::new();
+        // 3. Commands the reports answer: the first answer counts.
+        let mut answers: HashMap<(&str, &str), (i64, String)> = HashMap::new();
+        // 4. Latest check results: the newest observation wins, later in the batch on ties.
+        let mut checks: HashMap<(&str, &str), (i64, i64, Vec<u8>)> = HashMap::new();
+        for record in &fresh {
+            let report = &record.report;
+            let product = report.product.clone().unwrap_or_default();
+            let update = agents.entry(record.agent_id.as_str()).or_insert(AgentUpdate {
+                seq: 0,
+                received: i64::MIN,
+                observed: i64::MIN,
+                dropped: 0,
+                product: Vec::new(),
+                host: Vec::new(),
+                version: String::new(),
+            });
+            update.seq = update.seq.max(to_sql(report.seq));
+            update.received = update.received.max(record.received_at_ms);
+            update.dropped = update.dropped.saturating_add(to_sql(report.dropped_before));
+            if report.observed_at_ms >= update.observed {
+                update.observed = report.observed_at_ms;
+                update.product = product.encode_to_vec();
+                update.host = report.host.clone().unwrap_or_default().encode_to_vec();
+                update.version = product.version.clone();
+            }
+            if !report.command_id.is_empty() {
+                answers
+                    .entry((report.command_id.as_str(), record.agent_id.as_str()))
+                    .or_insert((record.received_at_ms, product.version.clone()));
+            }
+            for check in &report.checks {
+                let key = (record.agent_id.as_str(), check.name.as_str());
+                let newer = checks
+                    .get(&key)
+                    .is_none_or(|(observed_at, _, _)| report.observed_at_ms >= *observed_at);
+                if newer {
+                    checks.insert(
+                        key,
+                        (report.observed_at_ms, i64::from(check.status), check.encode_to_vec()),
+                    );
+                }
+            }
+        }
+
+        let mut ids = Vec::with_capacity(agents.len());
+        let (mut seqs, mut received, mut observed, mut dropped) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut products, mut hosts, mut versions) = (Vec::new(), Vec::new(), Vec::new());
+        for (id, update) in agents {
+            ids.push(id.to_string());
+            seqs.push(update.seq);
+            received.push(update.received);
+            observed.push(update.observed);
+            dropped.push(update.dropped);
+            products.push(update.product);
+            hosts.push(update.host);
+            versions.push(update.version);
+        }
+        tx.execute(
+            "UPDATE agents a SET last_seq = GREATEST(a.last_seq, u.seq), last_seen = GREATEST(a.last_seen, u.received),
+                last_report_at = GREATEST(a.last_report_at, u.observed),
+                dropped_reports = a.dropped_reports + u.dropped,
+                product = CASE WHEN u.observed >= a.last_report_at THEN u.product ELSE a.product END,
+                host = CASE WHEN u.observed >= a.last_report_at THEN u.host ELSE a.host END,
+                version = CASE WHEN u.observed >= a.last_report_at THEN u.version ELSE a.version END
+             FROM UNNEST($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bytea[],
+                         $7::bytea[], $8::text[]) AS u(id, seq, received, observed, dropped, product, host, version)
+             WHERE a.id = u.id",
+            &[
+                &ids, &seqs, &received, &observed, &dropped, &products, &hosts, &versions,
+            ],
+        )
+        .await
+        .map_err(map_err)?;
+
+        if !answers.is_empty() {
+            let (mut command_ids, mut agent_ids, mut times, mut versions) =
+                (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for ((command, agent), (at, version)) in answers {
+                command_ids.push(command.to_string());
+                agent_ids.push(agent.to_string());
+                times.push(at);
+                versions.push(version);
+            }
+            tx.execute(
+                "UPDATE commands c SET answered_at = u.at, answer_version = u.version
+                 FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[]) AS u(id, agent_id, at, version)
+                 WHERE c.id = u.id AND c.agent_id = u.agent_id AND c.answered_at IS NULL",
+                &[&command_ids, &agent_ids, &times, &versions],
+            )
+            .await
+            .map_err(map_err)?;
+        }
+
+        if !checks.is_empty() {
+            let (mut agent_ids, mut names, mut statuses, mut times, mut bodies) =
+                (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for ((agent, name), (at, status, body)) in checks {
+                agent_ids.push(agent.to_string());
+                names.push(name.to_string());
+                statuses.push(status);
+                times.push(at);
+                bodies.push(body);
+            }
+            tx.execute(
+                "INSERT INTO latest_checks (agent_id, name, status, observed_at, body)
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bytea[])
+                 ON CONFLICT (agent_id, name) DO UPDATE SET status = excluded.status,
+                    observed_at = excluded.observed_at, body = excluded.body
+                 WHERE excluded.observed_at >= latest_checks.observed_at",
+                &[&agent_ids, &names, &statuses, &times, &bodies],
+            )
+            .await
+            .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn list_agents(&self) -> StoreResult<Vec<AgentRow>> {
+        let rows = self
+            .query(&format!("SELECT * FROM agents ORDER BY hostname {C}, id {C}"), &[])
+            .await?;
+        map_rows(rows, agent_from_row)
+    }
+
+    async fn get_agent(&self, id: &str) -> StoreResult<Option<AgentRow>> {
+        let row = self
+            .client()
+            .await?
+            .query_opt("SELECT * FROM agents WHERE id = $1", &[&id])
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(agent_from_row).transpose().map_err(map_err)
+    }
+
+    async fn latest_checks(&self, id: &str) -> StoreResult<(Vec<proto::CheckResult>, i64)> {
+        let rows = self
+            .query(
+                "SELECT body, observed_at FROM latest_checks WHERE agent_id = $1",
+                &[&id],
+            )
+            .await?;
+        let mut observed = 0;
+        let mut checks = Vec::new();
+        for row in rows {
+            let body: Vec<u8> = row.try_get(0).map_err(map_err)?;
+            let at: i64 = row.try_get(1).map_err(map_err)?;
+            observed = observed.max(at);
+            if let Ok(check) = proto::CheckResult::decode(body.as_slice()) {
+                checks.push(check);
+            }
+        }
+        checks.sort_by_key(|check| (check.runbook_step, check.name.clone()));
+        Ok((checks, observed))
+    }
+
+    async fn revoke_agent(&self, id: &str, at_ms: i64) -> StoreResult<bool> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        let changed = tx
+            .execute(
+                "UPDATE agents SET revoked_at = coalesce(revoked_at, $2), connected = false WHERE id = $1",
+                &[&id, &at_ms],
+            )
+            .await
+            .map_err(map_err)?;
+        tx.execute("UPDATE certificates SET revoked = true WHERE agent_id = $1", &[&id])
+            .await
+            .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(changed > 0)
+    }
+
+    async fn revoked(&self) -> StoreResult<RevokedSets> {
+        let client = self.client().await?;
+        let agents = client
+            .query("SELECT id FROM agents WHERE revoked_at IS NOT NULL", &[])
+            .await
+            .map_err(map_err)?;
+        let serials = client
+            .query(
+                "SELECT serial FROM certificates WHERE revoked
+                 UNION SELECT serial FROM admin_certificates WHERE revoked_at IS NOT NULL",
+                &[],
+            )
+            .await
+            .map_err(map_err)?;
+        Ok(RevokedSets {
+            agent_ids: map_rows(agents, |row| row.try_get(0))?,
+            serials: map_rows(serials, |row| row.try_get(0))?,
+        })
+    }
+
+    async fn put_policy(&self, toml: &str, applied_by: &str, at_ms: i64) -> StoreResult<u64> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        // Two replicas applying at once get consecutive versions, not a conflict.
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&POLICY_LOCK])
+            .await
+            .map_err(map_err)?;
+        let next: i64 = tx
+            .query_one("SELECT coalesce(max(version), 0) + 1 FROM policies", &[])
+            .await
+            .map_err(map_err)?
+            .try_get(0)
+            .map_err(map_err)?;
+        tx.execute(
+            "INSERT INTO policies (version, toml, applied_at, applied_by) VALUES ($1, $2, $3, $4)",
+            &[&next, &toml, &at_ms, &applied_by],
+        )
+        .await
+        .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(u64_of(next))
+    }
+
+    async fn current_policy(&self) -> StoreResult<Option<PolicyRow>> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT version, toml, applied_at, applied_by FROM policies ORDER BY version DESC LIMIT 1",
+                &[],
+            )
+            .await
+            .map_err(map_err)?;
+        row.map(|row| {
+            Ok(PolicyRow {
+                version: u64_of(row.try_get(0)?),
+                toml: row.try_get(1)?,
+                applied_at_ms: row.try_get(2)?,
+                applied_by: row.try_get(3)?,
+            })
+        })
+        .transpose()
+        .map_err(map_err)
+    }
+
+    async fn create_rollout(&self, rollout: RolloutRow) -> StoreResult<()> {
+        self.execute(
+            "INSERT INTO rollouts (id, target, grace_ms, recheck_every_ms, max_attempts, selector, auto_update_now,
+                started_at, started_by)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            &[
+                &rollout.id,
+                &rollout.target,
+                &rollout.grace_ms,
+                &rollout.recheck_every_ms,
+                &i64::from(rollout.max_attempts),
+                &rollout.selector,
+                &rollout.auto_update_now,
+                &rollout.started_at_ms,
+                &rollout.started_by,
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn list_rollouts(&self) -> StoreResult<Vec<RolloutRow>> {
+        let rows = self
+            .query(
+                &format!("SELECT * FROM rollouts ORDER BY started_at DESC, id {C} DESC"),
+                &[],
+            )
+            .await?;
+        map_rows(rows, rollout_from_row)
+    }
+
+    async fn cancel_rollout(&self, id: &str, at_ms: i64) -> StoreResult<bool> {
+        let changed = self
+            .execute(
+                "UPDATE rollouts SET cancelled_at = $2 WHERE id = $1 AND cancelled_at IS NULL",
+                &[&id, &at_ms],
+            )
+            .await?;
+        Ok(changed > 0)
+    }
+
+    async fn members(&self, rollout_id: &str) -> StoreResult<Vec<MemberRow>> {
+        let rows = self
+            .query("SELECT * FROM rollout_members WHERE rollout_id = $1", &[&rollout_id])
+            .await?;
+        map_rows(rows, member_from_row)
+    }
+
+    async fn save_members(&self, members: Vec<MemberRow>, transitions: Vec<TransitionRow>) -> StoreResult<()> {
+        if members.is_empty() && transitions.is_empty() {
+            return Ok(());
+        }
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        if !members.is_empty() {
+            // One row per (rollout, agent) here: the engine builds them from a map.
+            let mut columns: (
+                Vec<String>,
+                Vec<String>,
+                Vec<String>,
+                Vec<bool>,
+                Vec<i64>,
+                Vec<i64>,
+                Vec<i64>,
+                Vec<String>,
+                Vec<String>,
+                Vec<String>,
+                Vec<i64>,
+                Vec<String>,
+            ) = Default::default();
+            for member in members {
+                columns.0.push(member.rollout_id);
+                columns.1.push(member.agent_id);
+                columns.2.push(member.state);
+                columns.3.push(member.hard);
+                columns.4.push(member.since_ms);
+                columns.5.push(i64::from(member.attempts));
+                columns.6.push(member.next_recheck_ms);
+                columns.7.push(member.cause);
+                columns
+                    .8
+                    .push(serde_json::to_string(&member.failing).unwrap_or_else(|_| "[]".into()));
+                columns.9.push(member.update_agent);
+                columns.10.push(i64::from(member.blocks));
+                columns.11.push(member.auto_update_for);
+            }
+            tx.execute(
+                "INSERT INTO rollout_members
+                    (rollout_id, agent_id, state, hard, since, attempts, next_recheck, cause, failing, update_agent,
+                     blocks, auto_update_for)
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bool[], $5::bigint[], $6::bigint[],
+                                      $7::bigint[], $8::text[], $9::text[], $10::text[], $11::bigint[], $12::text[])
+                 ON CONFLICT (rollout_id, agent_id) DO UPDATE SET state = excluded.state, hard = excluded.hard,
+                    since = excluded.since, attempts = excluded.attempts, next_recheck = excluded.next_recheck,
+                    cause = excluded.cause, failing = excluded.failing, update_agent = excluded.update_agent,
+                    blocks = excluded.blocks, auto_update_for = excluded.auto_update_for",
+                &[
+                    &columns.0,
+                    &columns.1,
+                    &columns.2,
+                    &columns.3,
+                    &columns.4,
+                    &columns.5,
+                    &columns.6,
+                    &columns.7,
+                    &columns.8,
+                    &columns.9,
+                    &columns.10,
+                    &columns.11,
+                ],
+            )
+            .await
+            .map_err(map_err)?;
+        }
+        if !transitions.is_empty() {
+            let mut columns: (
+                Vec<String>,
+                Vec<String>,
+                Vec<i64>,
+                Vec<String>,
+                Vec<String>,
+                Vec<String>,
+            ) = Default::default();
+            for transition in transitions {
+                columns.0.push(transition.rollout_id);
+                columns.1.push(transition.agent_id);
+                columns.2.push(transition.at_ms);
+                columns.3.push(transition.from_state);
+                columns.4.push(transition.to_state);
+                columns.5.push(transition.cause);
+            }
+            // ORDER BY ord: ids follow the order given, as rowids do.
+            tx.execute(
+                "INSERT INTO transitions (rollout_id, agent_id, at, from_state, to_state, cause)
+                 SELECT rollout_id, agent_id, at, from_state, to_state, cause
+                 FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[])
+                      WITH ORDINALITY AS u(rollout_id, agent_id, at, from_state, to_state, cause, ord)
+                 ORDER BY ord",
+                &[&columns.0, &columns.1, &columns.2, &columns.3, &columns.4, &columns.5],
+            )
+            .await
+            .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn transitions(&self, rollout_id: &str) -> StoreResult<Vec<TransitionRow>> {
+        let rows = self
+            .query(
+                "SELECT * FROM transitions WHERE rollout_id = $1 ORDER BY at, id",
+                &[&rollout_id],
+            )
+            .await?;
+        map_rows(rows, transition_from_row)
+    }
+
+    async fn latest_checks_since(&self, after_ms: i64) -> StoreResult<Vec<(String, i64, proto::CheckResult)>> {
+        let rows = self
+            .query(
+                "SELECT agent_id, observed_at, body FROM latest_checks WHERE observed_at > $1",
+                &[&after_ms],
+            )
+            .await?;
+        let mut checks = Vec::with_capacity(rows.len());
+        for row in rows {
+            let agent: String = row.try_get(0).map_err(map_err)?;
+            let at: i64 = row.try_get(1).map_err(map_err)?;
+            let body: Vec<u8> = row.try_get(2).map_err(map_err)?;
+            if let Ok(check) = proto::CheckResult::decode(body.as_slice()) {
+                checks.push((agent, at, check));
+            }
+        }
+        Ok(checks)
+    }
+
+    async fn create_commands(&self, commands: Vec<CommandRow>) -> StoreResult<()> {
+        if commands.is_empty() {
+            return Ok(());
+        }
+        let mut columns: (
+            Vec<String>,
+            Vec<String>,
+            Vec<String>,
+            Vec<i64>,
+            Vec<String>,
+            Vec<String>,
+            Vec<String>,
+            Vec<i64>,
+            Vec<i64>,
+            Vec<i64>,
+        ) = Default::default();
+        for command in commands {
+            columns.0.push(command.id);
+            columns.1.push(command.batch_id);
+            columns.2.push(command.agent_id);
+            columns.3.push(i64::from(command.kind));
+            columns.4.push(command.rollout_id);
+            columns.5.push(command.target);
+            columns.6.push(command.origin);
+            columns.7.push(i64::from(command.splay_ms));
+            columns.8.push(command.created_at_ms);
+            columns.9.push(command.expires_at_ms);
+        }
+        self.execute(
+            "INSERT INTO commands (id, batch_id, agent_id, kind, rollout_id, target, origin, splay_ms, created_at,
+                expires_at)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[],
+                                  $7::text[], $8::bigint[], $9::bigint[], $10::bigint[])",
+            &[
+                &columns.0, &columns.1, &columns.2, &columns.3, &columns.4, &columns.5, &columns.6, &columns.7,
+                &columns.8, &columns.9,
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn undelivered_commands(&self, agent_id: &str, now_ms: i64) -> StoreResult<Vec<CommandRow>> {
+        let rows = self
+            .query(
+                &format!(
+                    "SELECT * FROM commands WHERE agent_id = $1 AND delivered_at IS NULL AND NOT expired
+                     AND expires_at > $2 ORDER BY created_at, id {C}"
+                ),
+                &[&agent_id, &now_ms],
+            )
+            .await?;
+        map_rows(rows, command_from_row)
+    }
+
+    async fn mark_delivered(&self, ids: Vec<String>, at_ms: i64) -> StoreResult<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.execute(
+            "UPDATE commands SET delivered_at = $2 WHERE id = ANY($1) AND delivered_at IS NULL",
+            &[&ids, &at_ms],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn record_receipt(&self, agent_id: &str, command_id: &str, receipt: &str) -> StoreResult<()> {
+        self.execute(
+            "UPDATE commands SET receipt = $3 WHERE id = $1 AND agent_id = $2",
+            &[&command_id, &agent_id, &receipt],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn expire_commands(&self, now_ms: i64) -> StoreResult<u64> {
+        self.execute(
+            "UPDATE commands SET expired = true WHERE delivered_at IS NULL AND NOT expired AND expires_at <= $1",
+            &[&now_ms],
+        )
+        .await
+    }
+
+    async fn batch_commands(&self, batch_id: &str) -> StoreResult<Vec<CommandRow>> {
+        let rows = self
+            .query("SELECT * FROM commands WHERE batch_id = $1", &[&batch_id])
+            .await?;
+        map_rows(rows, command_from_row)
+    }
+
+    async fn rollout_commands(&self, rollout_id: &str) -> StoreResult<Vec<CommandRow>> {
+        let rows = self
+            .query(
+                &format!("SELECT * FROM commands WHERE rollout_id = $1 ORDER BY created_at, id {C}"),
+                &[&rollout_id],
+            )
+            .await?;
+        map_rows(rows, command_from_row)
+    }
+
+    async fn append_audit(&self, row: AuditRow) -> StoreResult<()> {
+        self.execute(
+            "INSERT INTO audit (at, actor, role, action, target, result) VALUES ($1, $2, $3, $4, $5, $6)",
+            &[&row.at_ms, &row.actor, &row.role, &row.action, &row.target, &row.result],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn list_audit(&self, limit: u32) -> StoreResult<Vec<AuditRow>> {
+        let rows = self
+            .query(
+                "SELECT at, actor, role, action, target, result FROM audit ORDER BY at DESC, id DESC LIMIT $1",
+                &[&i64::from(limit)],
+            )
+            .await?;
+        let mut rows = map_rows(rows, |row| {
+            Ok(AuditRow {
+                at_ms: row.try_get(0)?,
+                actor: row.try_get(1)?,
+                role: row.try_get(2)?,
+                action: row.try_get(3)?,
+                target: row.try_get(4)?,
+                result: row.try_get(5)?,
+            })
+        })?;
+        rows.reverse();
+        Ok(rows)
+    }
+
+    async fn record_admin_certificate(&self, row: AdminCertRow) -> StoreResult<()> {
+        self.execute(
+            "INSERT INTO admin_certificates (serial, name, role, issued_at, not_after, issued_by, revoked_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (serial) DO UPDATE SET name = excluded.name, role = excluded.role,
+                issued_at = excluded.issued_at, not_after = excluded.not_after, issued_by = excluded.issued_by,
+                revoked_at = excluded.revoked_at",
+            &[
+                &row.serial,
+                &row.name,
+                &row.role,
+                &row.issued_at_ms,
+                &row.not_after_ms,
+                &row.issued_by,
+                &row.revoked_at_ms,
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn list_admin_certificates(&self) -> StoreResult<Vec<AdminCertRow>> {
+        let rows = self
+            .query(
+                &format!(
+                    "SELECT serial, name, role, issued_at, not_after, issued_by, revoked_at FROM admin_certificates
+                     ORDER BY name {C}, issued_at"
+                ),
+                &[],
+            )
+            .await?;
+        map_rows(rows, |row| {
+            Ok(AdminCertRow {
+                serial: row.try_get(0)?,
+                name: row.try_get(1)?,
+                role: row.try_get(2)?,
+                issued_at_ms: row.try_get(3)?,
+                not_after_ms: row.try_get(4)?,
+                issued_by: row.try_get(5)?,
+                revoked_at_ms: row.try_get(6)?,
+            })
+        })
+    }
+
+    async fn revoke_admin_certificates(&self, name: &str, at_ms: i64) -> StoreResult<Vec<String>> {
+        let rows = self
+            .query(
+                "UPDATE admin_certificates SET revoked_at = $2 WHERE name = $1 AND revoked_at IS NULL RETURNING serial",
+                &[&name, &at_ms],
+            )
+            .await?;
+        map_rows(rows, |row| row.try_get(0))
+    }
+
+    async fn reports_meta(&self, kind: i32, since_ms: i64) -> StoreResult<Vec<ReportMeta>> {
+        let rows = self
+            .query(
+                "SELECT agent_id, seq, kind, observed_at, command_id, version FROM reports
+                 WHERE kind = $1 AND observed_at >= $2 ORDER BY observed_at",
+                &[&i64::from(kind), &since_ms],
+            )
+            .await?;
+        map_rows(rows, |row| {
+            Ok(ReportMeta {
+                agent_id: row.try_get(0)?,
+                seq: u64_of(row.try_get(1)?),
+                kind: i32_of(row.try_get(2)?),
+                observed_at_ms: row.try_get(3)?,
+                command_id: row.try_get(4)?,
+                version: row.try_get(5)?,
+            })
+        })
+    }
+
+    async fn agent_transitions(&self, agent_id: &str) -> StoreResult<Vec<TransitionRow>> {
+        let rows = self
+            .query(
+                "SELECT * FROM transitions WHERE agent_id = $1 ORDER BY at, id",
+                &[&agent_id],
+            )
+            .await?;
+        map_rows(rows, transition_from_row)
+    }
+
+    async fn count_reports(&self, agent_id: Option<&str>) -> StoreResult<u64> {
+        let rows = match agent_id {
+            Some(id) => {
+                self.query("SELECT count(*) FROM reports WHERE agent_id = $1", &[&id])
+                    .await?
+            }
+            None => self.query("SELECT count(*) FROM reports", &[]).await?,
+        };
+        let count: i64 = match rows.first() {
+            Some(row) => row.try_get(0).map_err(map_err)?,
+            None => 0,
+        };
+        Ok(u64_of(count))
+    }
+
+    async fn undelivered_for_agents(
+        &self,
+        agent_ids: Option<Vec<String>>,
+        now_ms: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<CommandRow>> {
+        let limit = i64::from(limit);
+        let rows = match agent_ids {
+            Some(ids) => {
+                self.query(
+                    &format!(
+                        "SELECT * FROM commands WHERE agent_id = ANY($1) AND delivered_at IS NULL AND NOT expired
+                         AND expires_at > $2 ORDER BY created_at, id {C} LIMIT $3"
+                    ),
+                    &[&ids, &now_ms, &limit],
+                )
+                .await?
+            }
+            None => {
+                self.query(
+                    &format!(
+                        "SELECT * FROM commands WHERE delivered_at IS NULL AND NOT expired AND expires_at > $1
+                         ORDER BY created_at, id {C} LIMIT $2"
+                    ),
+                    &[&now_ms, &limit],
+                )
+                .await?
+            }
+        };
+        map_rows(rows, command_from_row)
+    }
+
+    async fn claim_delivery(&self, ids: Vec<String>, at_ms: i64) -> StoreResult<Vec<String>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = self
+            .query(
+                "UPDATE commands SET delivered_at = $2 WHERE id = ANY($1) AND delivered_at IS NULL AND NOT expired
+                 RETURNING id",
+                &[&ids, &at_ms],
+            )
+            .await?;
+        map_rows(rows, |row| row.try_get(0))
+    }
+
+    async fn release_delivery(&self, ids: Vec<String>) -> StoreResult<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.execute(
+            "UPDATE commands SET delivered_at = NULL WHERE id = ANY($1) AND answered_at IS NULL",
+            &[&ids],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn try_lease(&self, name: &str, holder: &str, ttl_ms: i64) -> StoreResult<bool> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                &format!(
+                    "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, {DB_NOW_MS} + $3)
+                     ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+                     WHERE leases.holder = excluded.holder OR leases.expires_at < {DB_NOW_MS}
+                     RETURNING holder"
+                ),
+                &[&name, &holder, &ttl_ms],
+            )
+            .await
+            .map_err(map_err)?;
+        Ok(row.is_some())
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str) -> StoreResult<()> {
+        self.execute(
+            "UPDATE leases SET expires_at = 0 WHERE name = $1 AND holder = $2",
+            &[&name, &holder],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn notify(&self, notice: Notice) -> StoreResult<()> {
+        let payload = encode_notice(&self.replica, notice);
+        self.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload]).await?;
+        Ok(())
+    }
+
+    async fn subscribe(&self, shutdown: CancellationToken) -> StoreResult<Option<mpsc::Receiver<Notice>>> {
+        let (tx, rx) = mpsc::channel(NOTICE_QUEUE);
+        let config = self.pool.config.clone();
+        let replica = self.replica.clone();
+        let closed = self.pool.closed.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = listen(config, replica, tx, shutdown) => {}
+                () = closed.cancelled() => {}
+            }
+        });
+        Ok(Some(rx))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notices_round_trip_and_own_notices_are_ignored() {
+        let notice = Notice::Commands {
+            agent_ids: vec!["a".into(), "b".into()],
+        };
+        let payload = encode_notice("r1", notice.clone());
+        assert_eq!(decode_notice(&payload, "r2"), Some(notice));
+        assert_eq!(decode_notice(&payload, "r1"), None);
+        assert_eq!(decode_notice("not json", "r2"), Some(Notice::Resync));
+    }
+
+    #[test]
+    fn long_agent_lists_become_any_agent() {
+        let agent_ids = (0..1000).map(|index| format!("agent-{index:032}")).collect();
+        let payload = encode_notice("r1", Notice::Commands { agent_ids });
+        assert!(payload.len() < MAX_PAYLOAD);
+        assert_eq!(
+            decode_notice(&payload, "r2"),
+            Some(Notice::Commands { agent_ids: Vec::new() })
+        );
+    }
+
+    #[test]
+    fn urls_are_checked_without_echoing_them() {
+        let error = parse_url("postgres://u:secret@db/x?sslmode=require", "r1").unwrap_err();
+        assert!(error.to_string().contains("sslmode=require"), "{error}");
+        assert!(!error.to_string().contains("secret"));
+        let error = parse_url("postgres://u:secret@db", "r1").unwrap_err();
+        assert!(error.to_string().contains("names no database"), "{error}");
+        let config = parse_url("postgres://u:secret@db:6543/fleet?sslmode=prefer", "r1").unwrap();
+        assert_eq!(describe_target(&config), "db:6543/fleet");
+        assert_eq!(config.get_application_name(), Some("rollcall-r1"));
+    }
+}

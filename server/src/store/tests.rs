@@ -1,0 +1,685 @@
+//! One store suite, two stores: every case takes an `Arc<dyn Store>` and
+//! runs once against SQLite (a temp file) and once against PostgreSQL (a
+//! fresh database on the server named by `ROLLCALL_TEST_DATABASE_URL`; see
+//! [`super::postgres_scratch`] for when that skips and when it fails).
+//! A few cases that only make sense with several replicas (exclusive
+//! leases, wake-ups, concurrent migrations) run against PostgreSQL only.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rollcall_common::proto;
+
+use super::postgres::PgStore;
+use super::postgres_scratch::{ScratchDatabase, scratch_or_skip};
+use super::sqlite::SqliteStore;
+use super::*;
+
+// === fixtures ===
+
+fn sqlite() -> (Arc<dyn Store>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("rollcall.db")).unwrap();
+    (Arc::new(store), dir)
+}
+
+async fn postgres(test: &str) -> Option<(Arc<dyn Store>, ScratchDatabase)> {
+    let scratch = scratch_or_skip(test).await?;
+    let store = PgStore::connect(scratch.url(), "replica-a").await.unwrap();
+    Some((Arc::new(store), scratch))
+}
+
+/// Runs each case against both stores.
+macro_rules! both_stores {
+    ($($case:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let (store, _dir) = super::sqlite();
+                    super::$case(store).await;
+                }
+            )*
+        }
+        mod on_postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let Some((store, _scratch)) = super::postgres(concat!("on_postgres::", stringify!($case))).await
+                    else {
+                        return;
+                    };
+                    super::$case(store).await;
+                }
+            )*
+        }
+    };
+}
+
+both_stores!(
+    tokens_are_spent_once_and_refused_with_a_reason,
+    concurrent_enrollments_never_overspend_a_token,
+    agents_connect_disconnect_and_reset,
+    ingest_stores_each_report_once_and_keeps_the_newest_facts,
+    revoked_agents_and_certificates_are_listed_and_refused,
+    policy_versions_count_up,
+    rollouts_members_and_transitions_round_trip,
+    commands_are_queued_claimed_once_answered_and_expired,
+    undelivered_commands_are_found_by_agent_set_within_a_bound,
+    a_lease_is_granted_to_its_holder_and_renewed,
+    ingest_keeps_up_with_a_large_batch,
+);
+
+fn token(hash: u8, uses: u32, expires_at_ms: i64) -> NewToken {
+    NewToken {
+        id: format!("t{hash}"),
+        hash: [hash; 32],
+        created_at_ms: 1,
+        expires_at_ms,
+        uses,
+        labels: BTreeMap::from([("site".to_string(), "osaka".to_string())]),
+        created_by: "alice".into(),
+    }
+}
+
+fn new_agent(id: &str) -> NewAgent {
+    NewAgent {
+        id: id.into(),
+        hostname: format!("host-{id}"),
+        enrolled_at_ms: 10,
+        cert_serial: format!("serial-{id}"),
+        cert_not_after_ms: 1_000_000,
+    }
+}
+
+/// Enrolls `ids` with a fresh token each.
+async fn enroll(store: &Arc<dyn Store>, ids: &[&str]) {
+    for (index, id) in ids.iter().enumerate() {
+        let hash = 200 + u8::try_from(index).unwrap();
+        store.create_token(token(hash, 1, i64::MAX)).await.unwrap();
+        store.enroll_agent([hash; 32], 100, new_agent(id)).await.unwrap();
+    }
+}
+
+fn hello(id: &str, at_ms: i64) -> HelloRecord {
+    HelloRecord {
+        agent_id: id.into(),
+        hostname: format!("host-{id}"),
+        agent_version: "0.1.0".into(),
+        role: proto::Role::Endpoint as i32,
+        labels: BTreeMap::from([("site".to_string(), "kyoto".to_string())]),
+        product: proto::ProductSummary {
+            version: "14.0.1".into(),
+            ..Default::default()
+        },
+        host: proto::HostFacts::default(),
+        at_ms,
+    }
+}
+
+fn report(agent: &str, seq: u64, observed_at_ms: i64, version: &str, command_id: &str) -> ReportRecord {
+    ReportRecord {
+        agent_id: agent.into(),
+        received_at_ms: observed_at_ms + 5,
+        report: proto::Report {
+            seq,
+            observed_at_ms,
+            kind: proto::ReportKind::Periodic as i32,
+            command_id: command_id.into(),
+            product: Some(proto::ProductSummary {
+                version: version.into(),
+                ..Default::default()
+            }),
+            checks: vec![proto::CheckResult {
+                name: "license".into(),
+                runbook_step: 1,
+                status: proto::CheckStatus::Pass as i32,
+                message: format!("seen at {observed_at_ms}"),
+                ..Default::default()
+            }],
+            dropped_before: 1,
+            ..Default::default()
+        },
+    }
+}
+
+fn command(id: &str, agent: &str, created_at_ms: i64, expires_at_ms: i64) -> CommandRow {
+    CommandRow {
+        id: id.into(),
+        batch_id: "b1".into(),
+        agent_id: agent.into(),
+        kind: proto::CommandKind::Recheck as i32,
+        rollout_id: "r1".into(),
+        target: "14.0.2".into(),
+        origin: "admin:alice".into(),
+        splay_ms: 100,
+        created_at_ms,
+        expires_at_ms,
+        ..Default::default()
+    }
+}
+
+// === cases for both stores ===
+
+async fn tokens_are_spent_once_and_refused_with_a_reason(store: Arc<dyn Store>) {
+    store.create_token(token(1, 2, 1000)).await.unwrap();
+    let labels = store.enroll_agent([1; 32], 100, new_agent("a1")).await.unwrap();
+    assert_eq!(labels.get("site").map(String::as_str), Some("osaka"));
+    store.enroll_agent([1; 32], 100, new_agent("a2")).await.unwrap();
+    let used_up = store.enroll_agent([1; 32], 100, new_agent("a3")).await;
+    assert!(matches!(used_up, Err(StoreError::TokenUsedUp)), "{used_up:?}");
+    let unknown = store.enroll_agent([9; 32], 100, new_agent("a3")).await;
+    assert!(matches!(unknown, Err(StoreError::TokenUnknown)), "{unknown:?}");
+
+    store.create_token(token(2, 5, 1000)).await.unwrap();
+    let expired = store.enroll_agent([2; 32], 1000, new_agent("a3")).await;
+    assert!(matches!(expired, Err(StoreError::TokenExpired)), "{expired:?}");
+    assert!(store.revoke_token("t2").await.unwrap());
+    assert!(!store.revoke_token("nope").await.unwrap());
+    let revoked = store.enroll_agent([2; 32], 100, new_agent("a3")).await;
+    assert!(matches!(revoked, Err(StoreError::TokenRevoked)), "{revoked:?}");
+
+    let tokens = store.list_tokens().await.unwrap();
+    assert_eq!(tokens.len(), 2);
+    assert_eq!((tokens[0].uses_left, tokens[0].uses_total), (0, 2));
+    assert!(tokens[1].revoked);
+    assert_eq!(tokens[0].created_by, "alice");
+    let agent = store.get_agent("a1").await.unwrap().unwrap();
+    assert_eq!(agent.labels.get("site").map(String::as_str), Some("osaka"));
+    assert!(store.get_agent("a3").await.unwrap().is_none());
+}
+
+async fn concurrent_enrollments_never_overspend_a_token(store: Arc<dyn Store>) {
+    store.create_token(token(3, 5, i64::MAX)).await.unwrap();
+    let attempts = (0..20).map(|index| {
+        let store = store.clone();
+        tokio::spawn(async move { store.enroll_agent([3; 32], 100, new_agent(&format!("c{index}"))).await })
+    });
+    let mut enrolled = 0;
+    for attempt in attempts {
+        match attempt.await.unwrap() {
+            Ok(_) => enrolled += 1,
+            Err(StoreError::TokenUsedUp) => {}
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(enrolled, 5);
+    assert_eq!(store.list_agents().await.unwrap().len(), 5);
+}
+
+async fn agents_connect_disconnect_and_reset(store: Arc<dyn Store>) {
+    enroll(&store, &["b", "a"]).await;
+    let unknown = store.agent_connected(hello("zzz", 5)).await;
+    assert!(matches!(unknown, Err(StoreError::NotFound(_))), "{unknown:?}");
+    assert_eq!(store.agent_connected(hello("a", 500)).await.unwrap(), 0);
+    store.agent_connected(hello("b", 500)).await.unwrap();
+    let agents = store.list_agents().await.unwrap();
+    // Ordered by hostname, byte-wise.
+    assert_eq!(
+        agents.iter().map(|agent| agent.id.as_str()).collect::<Vec<_>>(),
+        ["a", "b"]
+    );
+    assert!(agents.iter().all(|agent| agent.connected && agent.last_seen_ms == 500));
+    assert_eq!(agents[0].labels.get("site").map(String::as_str), Some("kyoto"));
+    assert_eq!(agents[0].product.version, "14.0.1");
+
+    store
+        .touch_agents(vec![("a".into(), 900), ("b".into(), 400)])
+        .await
+        .unwrap();
+    store.agent_disconnected("a", 800).await.unwrap();
+    let a = store.get_agent("a").await.unwrap().unwrap();
+    assert!(!a.connected);
+    assert_eq!(a.last_seen_ms, 900, "last seen never goes back");
+    let b = store.get_agent("b").await.unwrap().unwrap();
+    assert_eq!(b.last_seen_ms, 500);
+    store.reset_connections().await.unwrap();
+    assert!(!store.get_agent("b").await.unwrap().unwrap().connected);
+}
+
+async fn ingest_stores_each_report_once_and_keeps_the_newest_facts(store: Arc<dyn Store>) {
+    enroll(&store, &["a", "b"]).await;
+    store.agent_connected(hello("a", 1)).await.unwrap();
+    store
+        .create_commands(vec![command("c1", "a", 1, i64::MAX)])
+        .await
+        .unwrap();
+    // Out of order, a duplicate inside the batch, an older observation last.
+    let batch = vec![
+        report("a", 2, 2000, "14.0.2", "c1"),
+        report("a", 1, 1000, "14.0.1", ""),
+        report("a", 2, 2000, "14.0.2", "c1"),
+        report("b", 1, 3000, "13.0.0", ""),
+        report("a", 3, 1500, "14.0.0", ""),
+    ];
+    store.ingest(batch).await.unwrap();
+    // A re-send after a lost acknowledgement changes nothing.
+    store.ingest(vec![report("a", 1, 1000, "9.9.9", "")]).await.unwrap();
+
+    assert_eq!(store.count_reports(None).await.unwrap(), 4);
+    assert_eq!(store.count_reports(Some("a")).await.unwrap(), 3);
+    let a = store.get_agent("a").await.unwrap().unwrap();
+    assert_eq!(a.last_seq, 3);
+    assert_eq!(a.last_report_at_ms, 2000);
+    assert_eq!(a.product.version, "14.0.2", "the newest observation wins");
+    assert_eq!(a.dropped_reports, 3, "once per stored report");
+    assert_eq!(a.last_seen_ms, 2005);
+
+    let (checks, observed) = store.latest_checks("a").await.unwrap();
+    assert_eq!(observed, 2000);
+    assert_eq!(checks.len(), 1);
+    assert_eq!(checks[0].message, "seen at 2000");
+    let since = store.latest_checks_since(1999).await.unwrap();
+    let mut agents: Vec<&str> = since.iter().map(|(agent, _, _)| agent.as_str()).collect();
+    agents.sort_unstable();
+    assert_eq!(agents, ["a", "b"]);
+
+    let answered = store.batch_commands("b1").await.unwrap();
+    assert_eq!(answered[0].answered_at_ms, Some(2005));
+    assert_eq!(answered[0].answer_version, "14.0.2");
+    let periodic = store
+        .reports_meta(proto::ReportKind::Periodic as i32, 1500)
+        .await
+        .unwrap();
+    assert_eq!(
+        periodic.iter().map(|meta| meta.observed_at_ms).collect::<Vec<_>>(),
+        [1500, 2000, 3000]
+    );
+}
+
+async fn revoked_agents_and_certificates_are_listed_and_refused(store: Arc<dyn Store>) {
+    enroll(&store, &["a", "b"]).await;
+    store.record_certificate("a", "serial-a2", 5).await.unwrap();
+    store.record_certificate("a", "serial-a2", 5).await.unwrap();
+    store.agent_connected(hello("a", 1)).await.unwrap();
+    assert!(store.revoke_agent("a", 50).await.unwrap());
+    assert!(!store.revoke_agent("nobody", 50).await.unwrap());
+    let mut revoked = store.revoked().await.unwrap();
+    revoked.serials.sort();
+    assert_eq!(revoked.agent_ids, ["a"]);
+    assert_eq!(revoked.serials, ["serial-a", "serial-a2"]);
+    let agent = store.get_agent("a").await.unwrap().unwrap();
+    assert!(agent.revoked && !agent.connected);
+    let again = store.agent_connected(hello("a", 2)).await;
+    assert!(matches!(again, Err(StoreError::NotFound(_))), "{again:?}");
+}
+
+async fn policy_versions_count_up(store: Arc<dyn Store>) {
+    assert!(store.current_policy().await.unwrap().is_none());
+    assert_eq!(store.put_policy("a = 1", "alice", 10).await.unwrap(), 1);
+    assert_eq!(store.put_policy("a = 2", "bob", 20).await.unwrap(), 2);
+    let current = store.current_policy().await.unwrap().unwrap();
+    assert_eq!(
+        (
+            current.version,
+            current.toml.as_str(),
+            current.applied_by.as_str(),
+            current.applied_at_ms
+        ),
+        (2, "a = 2", "bob", 20)
+    );
+}
+
+async fn rollouts_members_and_transitions_round_trip(store: Arc<dyn Store>) {
+    let rollout = |id: &str, started_at_ms| RolloutRow {
+        id: id.into(),
+        target: "14.0.2".into(),
+        grace_ms: 1000,
+        recheck_every_ms: 500,
+        max_attempts: 3,
+        selector: "all".into(),
+        auto_update_now: true,
+        started_at_ms,
+        started_by: "alice".into(),
+        cancelled_at_ms: None,
+    };
+    store.create_rollout(rollout("r1", 10)).await.unwrap();
+    store.create_rollout(rollout("r2", 20)).await.unwrap();
+    let listed = store.list_rollouts().await.unwrap();
+    assert_eq!(listed.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["r2", "r1"]);
+    assert_eq!(listed[1], rollout("r1", 10));
+    assert!(store.cancel_rollout("r1", 30).await.unwrap());
+    assert!(!store.cancel_rollout("r1", 40).await.unwrap());
+    assert_eq!(store.list_rollouts().await.unwrap()[1].cancelled_at_ms, Some(30));
+
+    let member = MemberRow {
+        rollout_id: "r2".into(),
+        agent_id: "a".into(),
+        state: member_state::STRAGGLER.into(),
+        hard: false,
+        since_ms: 5,
+        attempts: 1,
+        next_recheck_ms: 600,
+        cause: "license".into(),
+        failing: vec!["license".into(), "connectivity".into()],
+        update_agent: "ua".into(),
+        blocks: 2,
+        auto_update_for: String::new(),
+    };
+    let transition = |at_ms, from: &str, to: &str| TransitionRow {
+        rollout_id: "r2".into(),
+        agent_id: "a".into(),
+        at_ms,
+        from_state: from.into(),
+        to_state: to.into(),
+        cause: "license".into(),
+    };
+    store
+        .save_members(
+            vec![member.clone()],
+            vec![transition(5, "", "pending"), transition(5, "pending", "straggler_soft")],
+        )
+        .await
+        .unwrap();
+    let updated = MemberRow {
+        hard: true,
+        attempts: 3,
+        ..member.clone()
+    };
+    store
+        .save_members(
+            vec![updated.clone()],
+            vec![transition(9, "straggler_soft", "straggler_hard")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.members("r2").await.unwrap(), [updated]);
+    assert!(store.members("r1").await.unwrap().is_empty());
+    let history: Vec<String> = store
+        .transitions("r2")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.to_state)
+        .collect();
+    assert_eq!(
+        history,
+        ["pending", "straggler_soft", "straggler_hard"],
+        "insertion order on equal times"
+    );
+    assert_eq!(store.agent_transitions("a").await.unwrap().len(), 3);
+}
+
+async fn commands_are_queued_claimed_once_answered_and_expired(store: Arc<dyn Store>) {
+    store
+        .create_commands(vec![
+            command("c2", "a", 20, 1000),
+            command("c1", "a", 10, 1000),
+            command("c3", "b", 30, 50),
+        ])
+        .await
+        .unwrap();
+    let queued = store.undelivered_commands("a", 100).await.unwrap();
+    assert_eq!(queued.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), ["c1", "c2"]);
+    assert_eq!(queued[0], command("c1", "a", 10, 1000));
+
+    // Two paths racing to deliver: only one claims each command.
+    let first = store.claim_delivery(vec!["c1".into(), "c2".into()], 110).await.unwrap();
+    let second = store.claim_delivery(vec!["c1".into(), "c2".into()], 111).await.unwrap();
+    assert_eq!(first.len(), 2);
+    assert!(second.is_empty(), "{second:?}");
+    assert!(store.undelivered_commands("a", 100).await.unwrap().is_empty());
+    // A push that failed gives its claim back.
+    store.release_delivery(vec!["c2".into()]).await.unwrap();
+    assert_eq!(store.undelivered_commands("a", 100).await.unwrap()[0].id, "c2");
+    store.mark_delivered(vec!["c2".into()], 120).await.unwrap();
+
+    store.record_receipt("a", "c1", "accepted").await.unwrap();
+    store.record_receipt("b", "c1", "spoofed").await.unwrap();
+    assert_eq!(store.expire_commands(60).await.unwrap(), 1);
+    assert_eq!(store.expire_commands(60).await.unwrap(), 0);
+    let claimed_expired = store.claim_delivery(vec!["c3".into()], 70).await.unwrap();
+    assert!(claimed_expired.is_empty(), "an expired command is never delivered");
+
+    let rows = store.rollout_commands("r1").await.unwrap();
+    assert_eq!(
+        rows.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
+        ["c1", "c2", "c3"]
+    );
+    assert_eq!(rows[0].receipt, "accepted");
+    assert_eq!(rows[0].delivered_at_ms, Some(110));
+    assert_eq!(rows[1].delivered_at_ms, Some(120));
+    assert!(rows[2].expired && rows[2].delivered_at_ms.is_none());
+    assert_eq!(store.batch_commands("b1").await.unwrap().len(), 3);
+}
+
+async fn undelivered_commands_are_found_by_agent_set_within_a_bound(store: Arc<dyn Store>) {
+    let mut rows = Vec::new();
+    for index in 0..30 {
+        let agent = ["a", "b", "c"][index % 3];
+        rows.push(command(&format!("c{index:02}"), agent, 100 + index as i64, 10_000));
+    }
+    rows.push(command("old", "a", 1, 50));
+    store.create_commands(rows).await.unwrap();
+    store.mark_delivered(vec!["c00".into()], 200).await.unwrap();
+
+    let for_a_b = store
+        .undelivered_for_agents(Some(vec!["a".into(), "b".into()]), 500, 100)
+        .await
+        .unwrap();
+    assert_eq!(for_a_b.len(), 19, "c00 delivered, `old` expired by time");
+    assert!(for_a_b.iter().all(|row| row.agent_id != "c"));
+    assert!(
+        for_a_b
+            .windows(2)
+            .all(|pair| pair[0].created_at_ms <= pair[1].created_at_ms)
+    );
+    let bounded = store
+        .undelivered_for_agents(Some(vec!["a".into(), "b".into()]), 500, 5)
+        .await
+        .unwrap();
+    assert_eq!(bounded.len(), 5);
+    assert_eq!(bounded[0].id, "c01", "oldest first");
+    let any = store.undelivered_for_agents(None, 500, 1000).await.unwrap();
+    assert_eq!(any.len(), 29);
+    assert_eq!(store.undelivered_for_agents(None, 500, 7).await.unwrap().len(), 7);
+    assert!(
+        store
+            .undelivered_for_agents(Some(Vec::new()), 500, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn a_lease_is_granted_to_its_holder_and_renewed(store: Arc<dyn Store>) {
+    assert!(store.try_lease("engine", "replica-a", 5_000).await.unwrap());
+    assert!(store.try_lease("engine", "replica-a", 5_000).await.unwrap(), "renewal");
+    store.release_lease("engine", "replica-a").await.unwrap();
+    assert!(store.try_lease("engine", "replica-a", 5_000).await.unwrap());
+}
+
+/// Not a benchmark (no timing is asserted): it stores a batch as large as
+/// the ingest worker sends and prints the rate for the record.
+async fn ingest_keeps_up_with_a_large_batch(store: Arc<dyn Store>) {
+    let agents: Vec<String> = (0..200).map(|index| format!("agent-{index:03}")).collect();
+    let ids: Vec<&str> = agents.iter().map(String::as_str).collect();
+    for chunk in ids.chunks(50) {
+        enroll_many(&store, chunk).await;
+    }
+    let mut batch = Vec::new();
+    for seq in 1..=20u64 {
+        for agent in &agents {
+            batch.push(report(agent, seq, 1000 + i64::try_from(seq).unwrap(), "14.0.1", ""));
+        }
+    }
+    let total = batch.len();
+    let started = std::time::Instant::now();
+    for chunk in batch.chunks(4096) {
+        store.ingest(chunk.to_vec()).await.unwrap();
+    }
+    let elapsed = started.elapsed();
+    eprintln!(
+        "ingest: {total} reports in {elapsed:?} ({:.0} reports/s)",
+        total as f64 / elapsed.as_secs_f64()
+    );
+    assert_eq!(store.count_reports(None).await.unwrap(), total as u64);
+    let agent = store.get_agent("agent-007").await.unwrap().unwrap();
+    assert_eq!(agent.last_seq, 20);
+}
+
+/// Enrolls many agents with one token per call.
+async fn enroll_many(store: &Arc<dyn Store>, ids: &[&str]) {
+    let hash: [u8; 32] = rand::random();
+    store
+        .create_token(NewToken {
+            id: hex::encode(&hash[..6]),
+            hash,
+            created_at_ms: 1,
+            expires_at_ms: i64::MAX,
+            uses: u32::try_from(ids.len()).unwrap(),
+            labels: BTreeMap::new(),
+            created_by: "test".into(),
+        })
+        .await
+        .unwrap();
+    for id in ids {
+        store.enroll_agent(hash, 100, new_agent(id)).await.unwrap();
+    }
+}
+
+// === PostgreSQL only: several replicas on one database ===
+
+/// Two replicas' stores on one scratch database.
+async fn two_replicas(test: &str) -> Option<(PgStore, PgStore, ScratchDatabase)> {
+    let scratch = scratch_or_skip(test).await?;
+    let a = PgStore::connect(scratch.url(), "replica-a").await.unwrap();
+    let b = PgStore::connect(scratch.url(), "replica-b").await.unwrap();
+    Some((a, b, scratch))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_starting_together_migrate_once() {
+    let Some(scratch) = scratch_or_skip("replicas_starting_together_migrate_once").await else {
+        return;
+    };
+    let starts = (0..4).map(|index| {
+        let url = scratch.url().to_string();
+        tokio::spawn(async move { PgStore::connect(&url, &format!("replica-{index}")).await })
+    });
+    let mut stores = Vec::new();
+    for start in starts {
+        stores.push(start.await.unwrap().unwrap());
+    }
+    // Every one of them works on the one schema.
+    for store in &stores {
+        store.put_policy("x = 1", store.replica(), 1).await.unwrap();
+    }
+    assert_eq!(stores[0].current_policy().await.unwrap().unwrap().version, 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_has_one_holder_until_it_expires_or_is_released() {
+    let Some((a, b, _scratch)) = two_replicas("a_lease_has_one_holder_until_it_expires_or_is_released").await else {
+        return;
+    };
+    assert!(a.try_lease("engine", "replica-a", 800).await.unwrap());
+    assert!(!b.try_lease("engine", "replica-b", 800).await.unwrap());
+    assert!(
+        a.try_lease("engine", "replica-a", 800).await.unwrap(),
+        "the holder renews"
+    );
+    assert!(
+        b.try_lease("other", "replica-b", 800).await.unwrap(),
+        "leases are per name"
+    );
+    // Replica a dies (stops renewing): b takes over once the lease expires.
+    assert!(
+        wait_until(Duration::from_secs(5), || async {
+            b.try_lease("engine", "replica-b", 800).await.unwrap()
+        })
+        .await
+    );
+    assert!(!a.try_lease("engine", "replica-a", 800).await.unwrap());
+    // A clean shutdown hands it over at once.
+    b.release_lease("engine", "replica-b").await.unwrap();
+    assert!(a.try_lease("engine", "replica-a", 60_000).await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wake_ups_reach_the_other_replicas_but_not_the_sender() {
+    let Some((a, b, _scratch)) = two_replicas("wake_ups_reach_the_other_replicas_but_not_the_sender").await else {
+        return;
+    };
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let mut at_a = a.subscribe(shutdown.clone()).await.unwrap().unwrap();
+    let mut at_b = b.subscribe(shutdown.clone()).await.unwrap().unwrap();
+    // Listening starts with a resync (anything before may have been missed).
+    assert_eq!(next_notice(&mut at_a).await, Some(Notice::Resync));
+    assert_eq!(next_notice(&mut at_b).await, Some(Notice::Resync));
+
+    let commands = Notice::Commands {
+        agent_ids: vec!["agent-1".into()],
+    };
+    a.notify(commands.clone()).await.unwrap();
+    b.notify(Notice::Policy { version: 7 }).await.unwrap();
+    assert_eq!(next_notice(&mut at_b).await, Some(commands));
+    assert_eq!(next_notice(&mut at_a).await, Some(Notice::Policy { version: 7 }));
+    // Neither hears its own.
+    a.notify(Notice::Revoked { agent_id: "x".into() }).await.unwrap();
+    assert_eq!(
+        next_notice(&mut at_b).await,
+        Some(Notice::Revoked { agent_id: "x".into() })
+    );
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), at_a.recv())
+            .await
+            .is_err()
+    );
+    shutdown.cancel();
+    assert_eq!(next_notice(&mut at_a).await, None, "the listener stops with shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_replica_clears_only_the_connections_it_holds() {
+    let Some((a, b, _scratch)) = two_replicas("each_replica_clears_only_the_connections_it_holds").await else {
+        return;
+    };
+    let a: Arc<dyn Store> = Arc::new(a);
+    enroll(&a, &["x", "y"]).await;
+    a.agent_connected(hello("x", 1)).await.unwrap();
+    b.agent_connected(hello("y", 1)).await.unwrap();
+    // y moves to replica a; its old stream on b ends late.
+    a.agent_connected(hello("y", 2)).await.unwrap();
+    b.agent_disconnected("y", 3).await.unwrap();
+    assert!(a.get_agent("y").await.unwrap().unwrap().connected, "b no longer held y");
+    // b restarts: a's agents stay connected.
+    b.reset_connections().await.unwrap();
+    assert!(a.list_agents().await.unwrap().iter().all(|agent| agent.connected));
+    a.reset_connections().await.unwrap();
+    assert!(a.list_agents().await.unwrap().iter().all(|agent| !agent.connected));
+}
+
+#[tokio::test]
+async fn sqlite_is_one_process_with_no_wake_ups() {
+    let (store, _dir) = sqlite();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    assert!(store.subscribe(shutdown).await.unwrap().is_none());
+    store.notify(Notice::Resync).await.unwrap();
+    assert!(store.try_lease("engine", "anyone", 1).await.unwrap());
+    assert!(store.try_lease("engine", "someone-else", 1).await.unwrap());
+}
+
+async fn next_notice(rx: &mut tokio::sync::mpsc::Receiver<Notice>) -> Option<Notice> {
+    tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("a wake-up within 10s")
+}
+
+async fn wait_until<F, Fut>(timeout: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if check().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

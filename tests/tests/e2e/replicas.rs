@@ -1,0 +1,432 @@
+//! Two real coordinator processes (`serve --database-url`, one data dir)
+//! sharing one PostgreSQL database, as behind a TCP load balancer: commands
+//! reach an agent whichever replica it is connected to, revocations and
+//! policy reach the other replica's agents, a replica killed with SIGKILL
+//! loses nothing, and the rollout engine runs on one replica at a time and
+//! moves when that one dies.
+//!
+//! Each test creates its own database on the server named by
+//! `ROLLCALL_TEST_DATABASE_URL` and skips (saying so) without it; under CI
+//! a missing variable fails instead.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use rollcall_server::store::Store;
+use rollcall_server::store::postgres::PgStore;
+use rollcall_server::store::postgres_scratch::{ScratchDatabase, scratch_or_skip};
+
+use crate::harness::{Agent, CLI, Coordinator, SERVER, free_port, product_state, wait_until};
+
+/// Timings compressed for tests: the engine ticks every 200ms and its lease
+/// moves 2s after its holder dies.
+fn replica_args(url: &str, name: &str) -> Vec<String> {
+    [
+        "--database-url",
+        url,
+        "--replica-id",
+        name,
+        "--engine-interval",
+        "200ms",
+        "--engine-lease-ttl",
+        "2s",
+    ]
+    .iter()
+    .map(|arg| arg.to_string())
+    .collect()
+}
+
+/// The second replica: the first one's data dir (same CA and server
+/// certificate), its own port and log.
+struct Replica {
+    name: String,
+    data_dir: PathBuf,
+    port: u16,
+    log: PathBuf,
+    url_arg: String,
+    child: Option<Child>,
+    logs: tempfile::TempDir,
+}
+
+impl Replica {
+    fn new(first: &Coordinator, database_url: &str, name: &str) -> Self {
+        let logs = tempfile::tempdir().unwrap();
+        Replica {
+            name: name.into(),
+            data_dir: first.data_dir(),
+            port: free_port(),
+            log: logs.path().join("server.log"),
+            url_arg: database_url.into(),
+            child: None,
+            logs: logs,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.port)
+    }
+
+    fn start(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let child = Command::new(SERVER)
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{}", self.port))
+            .args(["--heartbeat-interval", "500ms"])
+            .args(replica_args(&self.url_arg, &self.name))
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let ready = wait_until(Duration::from_secs(20), || self.cli(&["agents"]).status.success());
+        assert!(ready, "replica {} did not become ready:\n{}", self.name, self.log());
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn cli(&self, args: &[&str]) -> Output {
+        Command::new(CLI)
+            .arg("--coordinator")
+            .arg(self.url())
+            .arg("--identity")
+            .arg(self.data_dir.join("admin"))
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    fn cli_json(&self, args: &[&str]) -> serde_json::Value {
+        let mut full = vec!["--output", "json"];
+        full.extend_from_slice(args);
+        let output = self.cli(&full);
+        assert!(
+            output.status.success(),
+            "rollcall {args:?} on {} failed: {}",
+            self.name,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).unwrap()
+    }
+
+    fn is_online(&self, hostname: &str) -> bool {
+        online(&self.cli_json(&["agents"]), hostname)
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn online(agents: &serde_json::Value, hostname: &str) -> bool {
+    agents
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|agent| agent["hostname"] == hostname && agent["online"] == true)
+}
+
+/// A scratch database and a runtime to read it from the test.
+struct Database {
+    runtime: tokio::runtime::Runtime,
+    store: PgStore,
+    // Dropped last: after the store's connections.
+    scratch: ScratchDatabase,
+}
+
+impl Database {
+    fn create(test: &str) -> Option<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let scratch = runtime.block_on(scratch_or_skip(test))?;
+        let store = runtime
+            .block_on(PgStore::connect(scratch.url(), "test-observer"))
+            .unwrap();
+        Some(Database {
+            runtime,
+            store,
+            scratch,
+        })
+    }
+
+    fn url(&self) -> String {
+        self.scratch.url().to_string()
+    }
+}
+
+/// Replica A (the harness coordinator) and replica B on one database.
+fn two_replicas(database: &Database) -> (Coordinator, Replica) {
+    let mut a = Coordinator::init();
+    a.extra_args.extend(replica_args(&database.url(), "replica-a"));
+    a.start();
+    let mut b = Replica::new(&a, &database.url(), "replica-b");
+    b.start();
+    (a, b)
+}
+
+fn apply_policy(replica: &Replica, text: &str) -> serde_json::Value {
+    let path = replica.logs.path().join("policy.toml");
+    std::fs::write(&path, text).unwrap();
+    replica.cli_json(&["policy", "apply", path.to_str().unwrap()])
+}
+
+#[test]
+fn commands_revocations_and_policy_cross_replicas_and_a_killed_replica_loses_nothing() {
+    let Some(database) = Database::create("replicas::commands_revocations_and_policy_cross_replicas") else {
+        return;
+    };
+    let (mut a, b) = two_replicas(&database);
+    let urls = [a.url(), b.url()];
+    let mut laptop = Agent::enroll(&a, "laptop", &product_state("14.0.1", ""), &[]);
+    let mut victim = Agent::enroll(&a, "victim", &product_state("14.0.1", ""), &[]);
+    for agent in [&mut laptop, &mut victim] {
+        // Replica A first: both connect there.
+        agent.set_coordinators(&urls);
+        agent.start();
+    }
+    for name in ["laptop", "victim"] {
+        assert!(
+            wait_until(Duration::from_secs(20), || a.is_online(name)),
+            "{name} never came online on A:\n{}",
+            a.log()
+        );
+        // B sees them online through the shared rows (fresh heartbeats).
+        assert!(
+            wait_until(Duration::from_secs(10), || b.is_online(name)),
+            "B does not see {name} online"
+        );
+    }
+    assert!(a.log().contains(&laptop.id), "laptop is held by A");
+    assert!(!b.log().contains(&laptop.id), "laptop is not held by B:\n{}", b.log());
+
+    // A policy applied through B reaches A, which pushes it to its agents.
+    let applied = apply_policy(&b, "offline_after = \"7m\"\n");
+    assert_eq!(applied["version"], 1, "{applied}");
+    assert!(
+        wait_until(Duration::from_secs(10), || a.cli_json(&["policy", "show"])["version"] == 1),
+        "A never loaded the policy applied through B:\n{}",
+        a.log()
+    );
+    let saved = laptop.data_dir().join("policy.toml");
+    assert!(
+        wait_until(Duration::from_secs(10), || std::fs::read_to_string(&saved)
+            .is_ok_and(|text| text.contains("7m"))),
+        "the laptop (on A) never received the policy applied through B:\n{}",
+        laptop.log()
+    );
+
+    // A recheck issued through B is delivered by A and answered; B's summary
+    // polls the shared commands table.
+    laptop.set_state(&product_state("14.0.2", ""));
+    let summary = b.cli_json(&["recheck", &laptop.id, "--wait", "15s"]);
+    assert_eq!(summary["targeted"], 1, "{summary}");
+    assert_eq!(summary["answered"], 1, "{summary}\nA:\n{}", a.log());
+    assert_eq!(summary["unreachable"], 0, "{summary}");
+    assert!(
+        a.log().contains("delivered commands queued through another replica"),
+        "{}",
+        a.log()
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || b.cli_json(&["agents"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|agent| agent["hostname"] == "laptop" && agent["version"] == "14.0.2")),
+        "B never saw the laptop's answer"
+    );
+
+    // A revoke through B cuts the victim's stream on A within seconds, and
+    // neither replica lets it back in.
+    let revoked = b.cli(&["revoke", &victim.id]);
+    assert!(revoked.status.success(), "{}", String::from_utf8_lossy(&revoked.stderr));
+    assert!(
+        wait_until(Duration::from_secs(5), || !a.is_online("victim")),
+        "A kept the revoked agent's stream:\n{}",
+        a.log()
+    );
+    assert!(a.log().contains("cut the stream of an agent revoked through another replica"));
+    assert!(
+        !wait_until(Duration::from_secs(3), || a.is_online("victim") || b.is_online("victim")),
+        "the revoked agent came back"
+    );
+    assert!(
+        victim.log().contains("revoked") || victim.log().contains("refused"),
+        "{}",
+        victim.log()
+    );
+
+    // Replica A dies without a goodbye. A recheck issued through B while
+    // the laptop reconnects is queued and delivered when it arrives on B.
+    a.kill();
+    laptop.set_state(&product_state("14.0.3", ""));
+    let summary = b.cli_json(&["recheck", &laptop.id, "--wait", "30s"]);
+    assert_eq!(summary["answered"], 1, "{summary}\nB:\n{}\nlaptop:\n{}", b.log(), laptop.log());
+    assert!(b.log().contains(&laptop.id), "the laptop moved to B");
+    assert!(b.is_online("laptop"));
+
+    // Nothing lost: every report the laptop made is stored exactly once,
+    // its spool drains, and both admin commands were answered.
+    let spool = laptop.data_dir().join("spool");
+    let pending = || {
+        std::fs::read_dir(&spool)
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .filter(|entry| entry.path().extension().is_some_and(|ext| ext == "pb"))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    assert!(
+        wait_until(Duration::from_secs(10), || pending() == 0),
+        "reports left in the spool"
+    );
+    let store = &database.store;
+    let row = database
+        .runtime
+        .block_on(store.get_agent(&laptop.id))
+        .unwrap()
+        .unwrap();
+    let stored = database.runtime.block_on(store.count_reports(Some(&laptop.id))).unwrap();
+    assert!(row.last_seq >= 3, "{row:?}");
+    assert_eq!(stored, row.last_seq, "every seq from 1 to the last is stored once");
+    assert_eq!(row.product.version, "14.0.3");
+}
+
+#[test]
+fn the_engine_runs_once_across_replicas_and_moves_when_its_replica_dies() {
+    let Some(database) = Database::create("replicas::the_engine_runs_once_across_replicas") else {
+        return;
+    };
+    let (mut a, mut b) = two_replicas(&database);
+    // One straggler on each replica.
+    let mut s1 = Agent::enroll(&a, "s1", &product_state("14.0.1", ""), &[]);
+    let mut s2 = Agent::enroll(&a, "s2", &product_state("14.0.1", ""), &[]);
+    s1.set_coordinators(&[a.url(), b.url()]);
+    s2.set_coordinators(&[b.url(), a.url()]);
+    s1.start();
+    s2.start();
+    for name in ["s1", "s2"] {
+        assert!(
+            wait_until(Duration::from_secs(20), || b.is_online(name)),
+            "{name} never came online"
+        );
+    }
+    // Exactly one replica holds the engine lease.
+    let lease = "took the engine lease";
+    assert!(wait_until(Duration::from_secs(10), || a.log().contains(lease) || b.log().contains(lease)));
+    let a_runs_engine = a.log().contains(lease);
+    assert_ne!(a_runs_engine, b.log().contains(lease), "both replicas took the lease");
+
+    let started = b.cli_json(&[
+        "rollout",
+        "start",
+        "--target",
+        "14.0.2",
+        "--grace",
+        "500ms",
+        "--recheck-every",
+        "1s",
+        "--max-attempts",
+        "3",
+    ]);
+    let rollout = started["id"].as_str().unwrap().to_string();
+    let store = &database.store;
+    let members = |rollout: &str| database.runtime.block_on(store.members(rollout)).unwrap();
+    // Kill the engine's replica right after the first recheck (the next is
+    // a second away, so no tick is cut in half).
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            let members = members(&rollout);
+            members.len() == 2 && members.iter().all(|member| member.attempts >= 1)
+        }),
+        "no first recheck: {:?}",
+        members(&rollout)
+    );
+    let survivor_log = if a_runs_engine {
+        a.kill();
+        b.log.clone()
+    } else {
+        b.kill();
+        a.log_path()
+    };
+    let survivor_cli = |args: &[&str]| -> serde_json::Value {
+        if a_runs_engine {
+            b.cli_json(args)
+        } else {
+            a.cli_json(args)
+        }
+    };
+    assert!(
+        wait_until(Duration::from_secs(10), || std::fs::read_to_string(&survivor_log)
+            .unwrap_or_default()
+            .contains(lease)),
+        "the engine lease never moved to the surviving replica"
+    );
+
+    // The rechecks go on from where they were, on the survivor, to hard.
+    let all_hard = || {
+        let stragglers = survivor_cli(&["stragglers"]);
+        let list = stragglers.as_array().cloned().unwrap_or_default();
+        list.len() == 2 && list.iter().all(|straggler| straggler["state"] == "hard")
+    };
+    assert!(
+        wait_until(Duration::from_secs(30), all_hard),
+        "stragglers never turned hard: {:?}",
+        members(&rollout)
+    );
+
+    // One recheck per straggler per attempt, not two.
+    let commands = database
+        .runtime
+        .block_on(store.rollout_commands(&rollout))
+        .unwrap();
+    for agent in [&s1, &s2] {
+        let scheduled: Vec<_> = commands
+            .iter()
+            .filter(|command| command.agent_id == agent.id && command.origin == "schedule")
+            .collect();
+        assert_eq!(scheduled.len(), 3, "{} got {scheduled:#?}", agent.hostname);
+        let member = members(&rollout)
+            .into_iter()
+            .find(|member| member.agent_id == agent.id)
+            .unwrap();
+        assert_eq!(member.attempts, 3);
+        let transitions: Vec<String> = database
+            .runtime
+            .block_on(store.agent_transitions(&agent.id))
+            .unwrap()
+            .into_iter()
+            .map(|transition| transition.to_state)
+            .collect();
+        // Each state entered once (the first tick may already be past the grace).
+        assert_eq!(transitions.last().map(String::as_str), Some("straggler_hard"), "{transitions:?}");
+        for state in ["pending", "straggler_soft", "straggler_hard"] {
+            let times = transitions.iter().filter(|to| *to == state).count();
+            assert!(times <= 1, "{} entered {state} {times} times: {transitions:?}", agent.hostname);
+        }
+        assert!(transitions.iter().any(|to| to == "straggler_soft"), "{transitions:?}");
+    }
+}
