@@ -200,6 +200,13 @@ impl AgentConfig {
     }
 
     pub fn from_toml_str(text: &str) -> anyhow::Result<Self> {
+        // The TOML parser recurses: refuse hostile nesting before it runs.
+        if rollcall_common::product::toml_depth_exceeds(text, rollcall_common::product::MAX_NESTING_DEPTH) {
+            bail!(
+                "agent config is nested deeper than {} levels",
+                rollcall_common::product::MAX_NESTING_DEPTH
+            );
+        }
         let config: AgentConfig = toml::from_str(text)?;
         config.validate_common()?;
         Ok(config)
@@ -287,6 +294,19 @@ mod tests {
         .expect("parse");
         let run = config.validate_for_run().expect("run settings");
         assert_eq!(run.urls.len(), 2);
+    }
+
+    #[test]
+    fn hostile_configs_are_refused_not_crashed() {
+        let deep = format!("labels = {{ a = {}1{} }}\n", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(AgentConfig::from_toml_str(&deep).is_err());
+        let wrong_type = AgentConfig::from_toml_str("check_interval = 5\n").expect_err("wrong type");
+        assert!(format!("{wrong_type:#}").contains("check_interval"), "{wrong_type:#}");
+        assert!(AgentConfig::from_toml_str("[labels]\nsite = 3\n").is_err());
+        let dir = tempfile::tempdir().expect("tempdir");
+        let huge = dir.path().join("agent.toml");
+        std::fs::write(&huge, "#".repeat(MAX_CONFIG_BYTES as usize + 1)).expect("write");
+        assert!(format!("{:#}", AgentConfig::load(&huge).expect_err("huge")).contains("larger than"));
     }
 
     #[test]

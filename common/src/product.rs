@@ -41,7 +41,7 @@ mod depth;
 
 pub use address::{AddressError, ServiceAddress, same_address};
 pub use depth::MAX_NESTING_DEPTH;
-pub(crate) use depth::toml_depth_exceeds;
+pub use depth::toml_depth_exceeds;
 
 /// Largest product document accepted; the real one is a few hundred bytes.
 pub const MAX_DOCUMENT_BYTES: usize = 1024 * 1024;

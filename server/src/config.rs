@@ -72,8 +72,8 @@ impl ServeConfig {
     }
 
     pub fn validate(&self) -> anyhow::Result<()> {
-        if self.agent_cert_lifetime < Duration::from_secs(60) {
-            bail!("agent certificate lifetime must be at least 1m");
+        if self.agent_cert_lifetime < Duration::from_secs(10) {
+            bail!("agent certificate lifetime must be at least 10s");
         }
         if self.heartbeat_interval < Duration::from_millis(100) {
             bail!("heartbeat interval must be at least 100ms");

@@ -340,4 +340,53 @@ mod tests {
             assert!(line.starts_with("rollcall_"), "unprefixed sample: {line}");
         }
     }
+
+    /// The sample Grafana dashboard queries only metrics that exist.
+    #[test]
+    fn the_grafana_dashboard_names_exported_metrics() {
+        let metrics = Metrics::new();
+        let inner = &metrics.inner;
+        // Families show up once they hold a series.
+        metrics.commands_sent([proto::CommandKind::Recheck as i32]);
+        metrics.command_acknowledged(true);
+        inner
+            .rollout_agents
+            .get_or_create(&vec![("state", "completed".into())])
+            .set(1);
+        inner.rollout_offline.get_or_create(&Vec::new()).set(0);
+        inner
+            .stragglers
+            .get_or_create(&vec![("cause", "license".into())])
+            .set(1);
+        inner.completion_ratio.get_or_create(&Vec::new()).set(0.5);
+        inner
+            .rollout_info
+            .get_or_create(&vec![("rollout", "r-1".into())])
+            .set(1);
+        let mut text = String::new();
+        prometheus_client::encoding::prometheus_text::encode(&mut text, &inner.registry).expect("encode");
+        let exported: Vec<&str> = text
+            .lines()
+            .filter_map(|line| line.strip_prefix("# TYPE "))
+            .filter_map(|line| line.split_whitespace().next())
+            .collect();
+        let dashboard = include_str!("../../deploy/grafana/rollcall.json");
+        let mut queried = 0;
+        for (start, _) in dashboard.match_indices("rollcall_") {
+            let name: String = dashboard[start..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if name == "rollcall_" || !dashboard[..start].ends_with(|c: char| !c.is_ascii_alphanumeric()) {
+                continue;
+            }
+            let family = name.strip_suffix("_bucket").unwrap_or(&name);
+            assert!(
+                exported.contains(&family),
+                "the dashboard queries {name}, which is not exported"
+            );
+            queried += 1;
+        }
+        assert!(queried >= 8, "only {queried} queries found");
+    }
 }

@@ -68,7 +68,7 @@ fn quote_of(state: Lexical) -> u8 {
 /// True when a TOML text nests deeper than `limit`. Depth here adds up every
 /// way TOML nests: the dotted table header in force (`[a.b.c]`), the dots of
 /// the key being written (`a.b.c = `), and open arrays and inline tables.
-pub(crate) fn toml_depth_exceeds(text: &str, limit: usize) -> bool {
+pub fn toml_depth_exceeds(text: &str, limit: usize) -> bool {
     let bytes = text.as_bytes();
     let mut state = Lexical::Code;
     let mut open: Vec<Open> = Vec::new();

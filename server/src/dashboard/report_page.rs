@@ -69,7 +69,12 @@ fn download(content_type: &'static str, filename: &str, body: String) -> Respons
 }
 
 fn plain_error(code: StatusCode, message: &str) -> Response {
-    (code, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{message}\n")).into_response()
+    (
+        code,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        format!("{message}\n"),
+    )
+        .into_response()
 }
 
 pub async fn markdown(State(app): State<App>, Query(params): Query<ReportQuery>) -> Response {
@@ -94,7 +99,10 @@ pub async fn json(State(app): State<App>, Query(params): Query<ReportQuery>) -> 
                 let filename = format!("rollcall-report-{}.json", report.rollout.id);
                 download("application/json", &filename, text)
             }
-            Err(error) => plain_error(StatusCode::INTERNAL_SERVER_ERROR, &format!("encode the report: {error}")),
+            Err(error) => plain_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &format!("encode the report: {error}"),
+            ),
         },
         Err((code, message)) => plain_error(code, &message),
     }
@@ -150,7 +158,7 @@ fn render(report: &Report) -> String {
         "<h1>Support report \u{b7} runbook step 8</h1><p class=\"sub\">Rollout <a class=\"mono\" href=\"/{q}\">{id}</a> \
 \u{2192} {target} \u{b7} {state} \u{b7} generated {generated}</p>\
 <p>Download: <a href=\"/report.md{q}\" id=\"download-md\">Markdown</a> \u{b7} \
-<a href=\"/report.md{ja}\">Markdown (日本語)</a> \u{b7} <a href=\"/report.json{q}\" id=\"download-json\">JSON</a></p>",
+<a href=\"/report.md{ja}\">Markdown (Japanese)</a> \u{b7} <a href=\"/report.json{q}\" id=\"download-json\">JSON</a></p>",
         q = esc(&rollout_query),
         ja = esc(&ja_query),
         id = esc(&report.rollout.id),
@@ -185,8 +193,10 @@ fn render(report: &Report) -> String {
         }
         out.push_str("</tbody></table>");
     }
-    out.push_str("</div><div class=\"card\"><h2>\u{201c}Update Now\u{201d} outcomes</h2><table><thead><tr><th>Where</th>\
-<th class=\"num\">Tried</th><th class=\"num\">Then completed</th></tr></thead><tbody>");
+    out.push_str(
+        "</div><div class=\"card\"><h2>\u{201c}Update Now\u{201d} outcomes</h2><table><thead><tr><th>Where</th>\
+<th class=\"num\">Tried</th><th class=\"num\">Then completed</th></tr></thead><tbody>",
+    );
     let update_now = report.update_now;
     for (name, tried) in [
         ("on the endpoint (tray icon)", update_now.agent_side),

@@ -83,10 +83,9 @@ the engine records a point each time a member changes state</text></svg>",
     let x = |at_ms: i64| LEFT + plot_width * ((at_ms - start) as f64 / span as f64);
     let y = |value: u32| TOP + plot_height * (1.0 - f64::from(value) / f64::from(highest));
 
-    // Grid and y labels at quarters of the scale (whole agents only).
-    let mut ticks: Vec<u32> = (0..=4).map(|quarter| highest * quarter / 4).collect();
-    ticks.dedup();
-    for tick in ticks {
+    // Grid and y labels at even steps of whole agents, about four of them.
+    let step = highest.div_ceil(4).max(1);
+    for tick in (0..=highest).step_by(step as usize) {
         let ty = y(tick);
         let _ = write!(
             svg,

@@ -483,6 +483,36 @@ fn dashboard_shows_the_rollout_to_admins_only_and_metrics_parse() {
         assert!(live["fragments"][fragment].is_string(), "{fragment} missing: {live}");
     }
 
+    // The step-8 support report: rendered, and downloadable as Markdown and JSON.
+    let report_page = runtime.block_on(get(port, viewer_tls.clone(), "/report")).unwrap();
+    assert_eq!(report_page.status, 200, "{}", report_page.body);
+    assert!(report_page.body.contains("id=\"stat-affected\""));
+    assert!(report_page.body.contains("href=\"/report.md?rollout="));
+    assert!(
+        !report_page.body.contains(HOSTILE),
+        "hostile hostname was not escaped in the report"
+    );
+    let markdown = runtime.block_on(get(port, viewer_tls.clone(), "/report.md")).unwrap();
+    assert_eq!(markdown.status, 200, "{}", markdown.body);
+    assert!(
+        markdown
+            .header("content-type")
+            .unwrap_or_default()
+            .starts_with("text/markdown")
+    );
+    assert!(
+        markdown
+            .header("content-disposition")
+            .unwrap_or_default()
+            .starts_with("attachment")
+    );
+    assert!(markdown.body.starts_with("# "), "{}", markdown.body);
+    let report_json = runtime.block_on(get(port, viewer_tls.clone(), "/report.json")).unwrap();
+    assert_eq!(report_json.status, 200, "{}", report_json.body);
+    let report_json: serde_json::Value = serde_json::from_str(&report_json.body).unwrap();
+    assert_eq!(report_json["affected"]["count"], 6, "{report_json}");
+    assert_eq!(report_json["affected"]["total"], 9);
+
     // /metrics parses as the Prometheus text format, every name prefixed.
     let scraped = runtime.block_on(get(port, viewer_tls.clone(), "/metrics")).unwrap();
     assert_eq!(scraped.status, 200, "{}", scraped.body);

@@ -179,10 +179,21 @@ fn systemd_units_are_hardened_and_pass_verify_and_the_security_review() {
         assert_eq!(setting(unit, "ProtectSystem"), ["strict"], "{name}");
         assert_eq!(setting(unit, "NoNewPrivileges"), ["yes"], "{name}");
         assert_eq!(setting(unit, "ExecStartPre"), [validate], "{name}: validate first");
-        assert_eq!(setting(unit, "RestartPreventExitStatus"), ["78"], "{name}: no restart loop on bad config");
-        assert!(!setting(unit, "CapabilityBoundingSet").is_empty(), "{name}: a capability bounding set");
+        assert_eq!(
+            setting(unit, "RestartPreventExitStatus"),
+            ["78"],
+            "{name}: no restart loop on bad config"
+        );
+        assert!(
+            !setting(unit, "CapabilityBoundingSet").is_empty(),
+            "{name}: a capability bounding set"
+        );
     }
-    assert_eq!(setting(&server, "CapabilityBoundingSet"), [""], "the coordinator needs no capability");
+    assert_eq!(
+        setting(&server, "CapabilityBoundingSet"),
+        [""],
+        "the coordinator needs no capability"
+    );
     assert_eq!(setting(&agent, "CapabilityBoundingSet"), ["CAP_DAC_READ_SEARCH"]);
 
     // One descriptor per agent connection: the limit must stay above what
@@ -202,11 +213,18 @@ fn systemd_units_are_hardened_and_pass_verify_and_the_security_review() {
         "LimitNOFILE={limit} is too low for --max-connections {connections} + --max-pending-handshakes {handshakes}"
     );
 
-    if !have("systemd-analyze", &["--version"], "systemd-analyze (apt-get install systemd)") {
+    if !have(
+        "systemd-analyze",
+        &["--version"],
+        "systemd-analyze (apt-get install systemd)",
+    ) {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
-    units_with_programs_in(dir.path(), &[("/usr/bin/rollcall-server", SERVER), ("/usr/bin/rollcall-agent", AGENT)]);
+    units_with_programs_in(
+        dir.path(),
+        &[("/usr/bin/rollcall-server", SERVER), ("/usr/bin/rollcall-agent", AGENT)],
+    );
     let server_unit = dir.path().join("rollcall-server.service");
     let agent_unit = dir.path().join("rollcall-agent.service");
 
@@ -292,8 +310,11 @@ fn passwd_entry(root: &Path, user: &str) -> Option<Vec<String>> {
 
 #[test]
 fn debian_packages_build_hold_their_files_and_install_upgrade_and_remove_in_a_throwaway_root() {
-    if !have(cargo(), &["deb", "--version"], "cargo-deb (cargo install cargo-deb --locked)")
-        || !have("dpkg-deb", &["--version"], "dpkg-deb")
+    if !have(
+        cargo(),
+        &["deb", "--version"],
+        "cargo-deb (cargo install cargo-deb --locked)",
+    ) || !have("dpkg-deb", &["--version"], "dpkg-deb")
         || !have("dpkg", &["--version"], "dpkg")
     {
         return;
@@ -309,14 +330,27 @@ fn debian_packages_build_hold_their_files_and_install_upgrade_and_remove_in_a_th
     let target = work.path().join("target");
     let release = target.join("release");
     std::fs::create_dir_all(&release).expect("mkdir target/release");
-    for (built, name) in [(SERVER, "rollcall-server"), (CLI, "rollcall"), (AGENT, "rollcall-agent")] {
+    for (built, name) in [
+        (SERVER, "rollcall-server"),
+        (CLI, "rollcall"),
+        (AGENT, "rollcall-agent"),
+    ] {
         std::fs::copy(built, release.join(name)).expect("place binary");
     }
     let debs = work.path().join("debs");
     std::fs::create_dir_all(&debs).expect("mkdir debs");
     for package in ["rollcall-server", "rollcall-agent"] {
         run(Command::new(cargo())
-            .args(["deb", "--package", package, "--no-build", "--locked", "--strip", "--fast", "--output"])
+            .args([
+                "deb",
+                "--package",
+                package,
+                "--no-build",
+                "--locked",
+                "--strip",
+                "--fast",
+                "--output",
+            ])
             .arg(&debs)
             .env("CARGO_TARGET_DIR", &target)
             .current_dir(workspace()));
@@ -377,7 +411,10 @@ fn debian_packages_build_hold_their_files_and_install_upgrade_and_remove_in_a_th
             );
         }
         let binaries: Vec<&String> = contents.keys().filter(|path| path.starts_with("/usr/bin/")).collect();
-        assert_eq!(binaries.len(), files.iter().filter(|(path, _)| path.starts_with("/usr/bin/")).count());
+        assert_eq!(
+            binaries.len(),
+            files.iter().filter(|(path, _)| path.starts_with("/usr/bin/")).count()
+        );
     }
     assert!(!package_contents(&agent_deb).contains_key("/usr/bin/rollcall-server"));
     for (deb, package, conffile) in [
@@ -408,7 +445,12 @@ fn debian_packages_build_hold_their_files_and_install_upgrade_and_remove_in_a_th
         return;
     }
     let root = work.path().join("root");
-    for dir in ["var/lib/dpkg/info", "var/lib/dpkg/updates", "var/lib/dpkg/triggers", "etc"] {
+    for dir in [
+        "var/lib/dpkg/info",
+        "var/lib/dpkg/updates",
+        "var/lib/dpkg/triggers",
+        "etc",
+    ] {
         std::fs::create_dir_all(root.join(dir)).expect("mkdir root");
     }
     for file in ["var/lib/dpkg/status", "var/lib/dpkg/available"] {
@@ -429,7 +471,11 @@ fn debian_packages_build_hold_their_files_and_install_upgrade_and_remove_in_a_th
     ] {
         let entry = passwd_entry(&root, user).unwrap_or_else(|| panic!("no {user} in the root's /etc/passwd"));
         assert_eq!(entry.get(5).map(String::as_str), Some(home), "{user} home");
-        assert_eq!(entry.get(6).map(String::as_str), Some("/usr/sbin/nologin"), "{user} shell");
+        assert_eq!(
+            entry.get(6).map(String::as_str),
+            Some("/usr/sbin/nologin"),
+            "{user} shell"
+        );
         let uid: u32 = entry.get(2).and_then(|uid| uid.parse().ok()).expect("numeric uid");
         assert_ne!(uid, 0, "{user} is not root");
         let data_dir = std::fs::metadata(root.join(home.trim_start_matches('/'))).expect("data dir exists");
@@ -581,7 +627,7 @@ fn coordinator_and_agent_tell_systemd_when_they_are_ready_and_stopping() {
     )
     .expect("write agent.toml");
     let (agent_socket_path, agent_socket) = notify_socket(&agent_dir);
-    let mut agent = Command::new(AGENT)
+    let agent = Command::new(AGENT)
         .arg("run")
         .arg("--config")
         .arg(&config)
@@ -630,18 +676,27 @@ fn keys_of(docs: &[KeyDoc]) -> BTreeSet<String> {
     docs.iter().map(|doc| doc.key.to_string()).collect()
 }
 
-/// The documented keys and the example's keys are the same set, and every
+/// The documented keys and the examples' keys are the same set, and every
 /// key the code writes back is documented.
-fn check_keys(file: &str, docs: &[KeyDoc], example: &toml::Table, written: &toml::Table) {
+fn check_keys(file: &str, docs: &[KeyDoc], examples: &[toml::Table], written: &[toml::Table]) {
     let documented = keys_of(docs);
-    let in_example: BTreeSet<String> = config_reference::flatten(example, docs).into_keys().collect();
-    let in_code: BTreeSet<String> = config_reference::flatten(written, docs).into_keys().collect();
+    let keys = |tables: &[toml::Table]| -> BTreeSet<String> {
+        tables
+            .iter()
+            .flat_map(|table| config_reference::flatten(table, docs).into_keys())
+            .collect()
+    };
+    let in_example = keys(examples);
+    let in_code = keys(written);
     let not_in_example: Vec<&String> = documented.difference(&in_example).collect();
     assert!(
         not_in_example.is_empty(),
         "documented in server/src/config_reference.rs but not set in {file}: {not_in_example:?}"
     );
-    let undocumented: Vec<&String> = in_example.union(&in_code).filter(|key| !documented.contains(*key)).collect();
+    let undocumented: Vec<&String> = in_example
+        .union(&in_code)
+        .filter(|key| !documented.contains(*key))
+        .collect();
     assert!(
         undocumented.is_empty(),
         "keys missing from server/src/config_reference.rs (and so from docs/CONFIGURATION.md): {undocumented:?}"
@@ -662,23 +717,52 @@ fn check_defaults(docs: &[KeyDoc], defaults: &BTreeMap<String, toml::Value>) {
         }
     }
     for key in defaults.keys() {
-        assert!(docs.iter().any(|doc| doc.key == key), "default for undocumented key {key}");
+        assert!(
+            docs.iter().any(|doc| doc.key == key),
+            "default for undocumented key {key}"
+        );
     }
 }
 
 #[test]
 fn agent_example_sets_every_documented_key_and_only_real_ones() {
     let text = read("deploy/examples/agent.toml");
-    // Unknown keys are refused, so parsing proves every key is real.
-    let config = AgentConfig::from_toml_str(&text).expect("deploy/examples/agent.toml parses");
-    config
-        .validate_for_run()
-        .expect("the example is complete enough for `run`");
-    let example: toml::Table = text.parse().expect("toml");
-    let toml::Value::Table(written) = toml::Value::try_from(&config).expect("serialize") else {
-        panic!("agent config is a table");
-    };
-    check_keys("deploy/examples/agent.toml", config_reference::AGENT_KEYS, &example, &written);
+    // `state_file` and `state_command` exclude each other: the example sets
+    // the first and shows the second commented out. The variant with the
+    // second in place of the first must be valid too.
+    let variant: String = text
+        .lines()
+        .filter(|line| !line.starts_with("state_file = "))
+        .map(|line| {
+            line.strip_prefix("# state_command = ")
+                .map_or(line.to_string(), |rest| format!("state_command = {rest}"))
+        })
+        .map(|line| line + "\n")
+        .collect();
+    let mut examples = Vec::new();
+    let mut written = Vec::new();
+    for (name, text) in [
+        ("deploy/examples/agent.toml", &text),
+        ("its state_command variant", &variant),
+    ] {
+        // Unknown keys are refused, so parsing proves every key is real.
+        let config = AgentConfig::from_toml_str(text).unwrap_or_else(|error| panic!("{name} parses: {error:#}"));
+        config
+            .validate_for_run()
+            .unwrap_or_else(|error| panic!("{name} is complete enough for `run`: {error:#}"));
+        examples.push(text.parse::<toml::Table>().expect("toml"));
+        let toml::Value::Table(table) = toml::Value::try_from(&config).expect("serialize") else {
+            panic!("agent config is a table");
+        };
+        written.push(table);
+    }
+    assert_ne!(variant, text, "the example shows `# state_command = …`");
+    check_keys(
+        "deploy/examples/agent.toml",
+        config_reference::AGENT_KEYS,
+        &examples,
+        &written,
+    );
     check_defaults(
         config_reference::AGENT_KEYS,
         &config_reference::agent_defaults().expect("agent defaults"),
@@ -691,7 +775,12 @@ fn policy_example_sets_every_documented_key_and_only_real_ones() {
     let policy = Policy::from_toml_str(&text).expect("deploy/examples/policy.toml parses");
     let example: toml::Table = text.parse().expect("toml");
     let written: toml::Table = toml::from_str(&policy.to_toml_string().expect("write policy")).expect("toml");
-    check_keys("deploy/examples/policy.toml", config_reference::POLICY_KEYS, &example, &written);
+    check_keys(
+        "deploy/examples/policy.toml",
+        config_reference::POLICY_KEYS,
+        &[example],
+        &[written],
+    );
     check_defaults(
         config_reference::POLICY_KEYS,
         &config_reference::policy_defaults().expect("policy defaults"),
@@ -832,14 +921,21 @@ fn containerfiles_are_multi_stage_non_root_and_fetch_nothing_at_build_time() {
         assert!(stages.len() >= 2, "{file}: multi-stage (build, then runtime)");
         for index in &stages {
             let image = all[*index].1.split_whitespace().next().unwrap_or_default();
-            let tag = image.rsplit('/').next().and_then(|last| last.split_once(':')).map(|(_, tag)| tag);
+            let tag = image
+                .rsplit('/')
+                .next()
+                .and_then(|last| last.split_once(':'))
+                .map(|(_, tag)| tag);
             assert!(
                 tag.is_some_and(|tag| tag != "latest"),
                 "{file}: {image} names a tag, not latest"
             );
         }
         let build = &all[stages[0]].1;
-        assert!(build.to_lowercase().ends_with(" as build"), "{file}: the first stage is `AS build`");
+        assert!(
+            build.to_lowercase().ends_with(" as build"),
+            "{file}: the first stage is `AS build`"
+        );
         let runtime = &all[*stages.last().expect("a stage")..];
         let runtime_image = &runtime[0].1;
         assert!(
@@ -856,7 +952,10 @@ fn containerfiles_are_multi_stage_non_root_and_fetch_nothing_at_build_time() {
             .find(|(keyword, _)| keyword == "USER")
             .map(|(_, user)| user.split(':').next().unwrap_or_default().to_string())
             .unwrap_or_else(|| panic!("{file}: the runtime stage sets USER"));
-        assert!(user != "root" && user != "0" && !user.is_empty(), "{file}: non-root USER, not {user}");
+        assert!(
+            user != "root" && user != "0" && !user.is_empty(),
+            "{file}: non-root USER, not {user}"
+        );
         assert!(
             !all.iter()
                 .any(|(keyword, rest)| keyword == "ADD" && (rest.contains("://") || rest.contains("git@"))),

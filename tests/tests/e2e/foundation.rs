@@ -120,3 +120,61 @@ fn tokens_are_single_use_by_default_and_listed_without_secrets() {
     let config = std::fs::read_to_string(first.unwrap().config_path()).unwrap();
     assert!(config.contains("kyoto"), "{config}");
 }
+
+#[test]
+fn agent_certificates_are_renewed_over_the_stream_before_they_expire() {
+    let mut coordinator = Coordinator::init();
+    coordinator
+        .extra_args
+        .extend(["--agent-cert-lifetime".to_string(), "12s".to_string()]);
+    coordinator.start();
+    let mut agent = Agent::enroll(&coordinator, "renewer", &product_state("1.0", ""), &[]);
+    let cert_path = agent.data_dir().join("identity/cert.pem");
+    let first = std::fs::read_to_string(&cert_path).unwrap();
+    agent.start();
+    assert!(
+        wait_until(Duration::from_secs(20), || coordinator.is_online("renewer")),
+        "{}",
+        agent.log()
+    );
+    // Renewed at about half its life (6s), over the authenticated stream.
+    assert!(
+        wait_until(Duration::from_secs(20), || std::fs::read_to_string(&cert_path).unwrap()
+            != first),
+        "certificate never renewed:\n{}",
+        agent.log()
+    );
+    assert!(agent.log().contains("certificate renewed"), "{}", agent.log());
+    // Past the first certificate's expiry, a fresh connection works with the
+    // renewed one.
+    std::thread::sleep(Duration::from_secs(7));
+    coordinator.stop();
+    coordinator.start();
+    assert!(
+        wait_until(Duration::from_secs(20), || coordinator.is_online("renewer")),
+        "agent could not reconnect with its renewed certificate:\n{}",
+        agent.log()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_service_answers_without_a_client_certificate() {
+    let mut coordinator = Coordinator::init();
+    coordinator.start();
+    let ca = std::fs::read_to_string(coordinator.data_dir().join("ca.pem")).unwrap();
+    let config = rollcall_common::tls::client_config(&ca, None).unwrap();
+    let addr = rollcall_common::net::parse_coordinator_url(&coordinator.url()).unwrap();
+    let channel = rollcall_common::tls::channel(&addr, std::sync::Arc::new(config), &Default::default()).unwrap();
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+    let answer = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "rollcall.v1.AgentService".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        answer.status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
+}

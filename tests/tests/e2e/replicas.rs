@@ -59,7 +59,7 @@ impl Replica {
             log: logs.path().join("server.log"),
             url_arg: database_url.into(),
             child: None,
-            logs: logs,
+            logs,
         }
     }
 
@@ -224,7 +224,8 @@ fn commands_revocations_and_policy_cross_replicas_and_a_killed_replica_loses_not
     let applied = apply_policy(&b, "offline_after = \"7m\"\n");
     assert_eq!(applied["version"], 1, "{applied}");
     assert!(
-        wait_until(Duration::from_secs(10), || a.cli_json(&["policy", "show"])["version"] == 1),
+        wait_until(Duration::from_secs(10), || a.cli_json(&["policy", "show"])["version"]
+            == 1),
         "A never loaded the policy applied through B:\n{}",
         a.log()
     );
@@ -249,7 +250,8 @@ fn commands_revocations_and_policy_cross_replicas_and_a_killed_replica_loses_not
         a.log()
     );
     assert!(
-        wait_until(Duration::from_secs(10), || b.cli_json(&["agents"])
+        wait_until(Duration::from_secs(10), || b
+            .cli_json(&["agents"])
             .as_array()
             .unwrap()
             .iter()
@@ -266,9 +268,13 @@ fn commands_revocations_and_policy_cross_replicas_and_a_killed_replica_loses_not
         "A kept the revoked agent's stream:\n{}",
         a.log()
     );
-    assert!(a.log().contains("cut the stream of an agent revoked through another replica"));
     assert!(
-        !wait_until(Duration::from_secs(3), || a.is_online("victim") || b.is_online("victim")),
+        a.log()
+            .contains("cut the stream of an agent revoked through another replica")
+    );
+    assert!(
+        !wait_until(Duration::from_secs(3), || a.is_online("victim")
+            || b.is_online("victim")),
         "the revoked agent came back"
     );
     assert!(
@@ -282,7 +288,13 @@ fn commands_revocations_and_policy_cross_replicas_and_a_killed_replica_loses_not
     a.kill();
     laptop.set_state(&product_state("14.0.3", ""));
     let summary = b.cli_json(&["recheck", &laptop.id, "--wait", "30s"]);
-    assert_eq!(summary["answered"], 1, "{summary}\nB:\n{}\nlaptop:\n{}", b.log(), laptop.log());
+    assert_eq!(
+        summary["answered"],
+        1,
+        "{summary}\nB:\n{}\nlaptop:\n{}",
+        b.log(),
+        laptop.log()
+    );
     assert!(b.log().contains(&laptop.id), "the laptop moved to B");
     assert!(b.is_online("laptop"));
 
@@ -304,12 +316,11 @@ fn commands_revocations_and_policy_cross_replicas_and_a_killed_replica_loses_not
         "reports left in the spool"
     );
     let store = &database.store;
-    let row = database
+    let row = database.runtime.block_on(store.get_agent(&laptop.id)).unwrap().unwrap();
+    let stored = database
         .runtime
-        .block_on(store.get_agent(&laptop.id))
-        .unwrap()
+        .block_on(store.count_reports(Some(&laptop.id)))
         .unwrap();
-    let stored = database.runtime.block_on(store.count_reports(Some(&laptop.id))).unwrap();
     assert!(row.last_seq >= 3, "{row:?}");
     assert_eq!(stored, row.last_seq, "every seq from 1 to the last is stored once");
     assert_eq!(row.product.version, "14.0.3");
@@ -336,7 +347,8 @@ fn the_engine_runs_once_across_replicas_and_moves_when_its_replica_dies() {
     }
     // Exactly one replica holds the engine lease.
     let lease = "took the engine lease";
-    assert!(wait_until(Duration::from_secs(10), || a.log().contains(lease) || b.log().contains(lease)));
+    assert!(wait_until(Duration::from_secs(10), || a.log().contains(lease)
+        || b.log().contains(lease)));
     let a_runs_engine = a.log().contains(lease);
     assert_ne!(a_runs_engine, b.log().contains(lease), "both replicas took the lease");
 
@@ -399,10 +411,7 @@ fn the_engine_runs_once_across_replicas_and_moves_when_its_replica_dies() {
     );
 
     // One recheck per straggler per attempt, not two.
-    let commands = database
-        .runtime
-        .block_on(store.rollout_commands(&rollout))
-        .unwrap();
+    let commands = database.runtime.block_on(store.rollout_commands(&rollout)).unwrap();
     for agent in [&s1, &s2] {
         let scheduled: Vec<_> = commands
             .iter()
@@ -422,10 +431,18 @@ fn the_engine_runs_once_across_replicas_and_moves_when_its_replica_dies() {
             .map(|transition| transition.to_state)
             .collect();
         // Each state entered once (the first tick may already be past the grace).
-        assert_eq!(transitions.last().map(String::as_str), Some("straggler_hard"), "{transitions:?}");
+        assert_eq!(
+            transitions.last().map(String::as_str),
+            Some("straggler_hard"),
+            "{transitions:?}"
+        );
         for state in ["pending", "straggler_soft", "straggler_hard"] {
             let times = transitions.iter().filter(|to| *to == state).count();
-            assert!(times <= 1, "{} entered {state} {times} times: {transitions:?}", agent.hostname);
+            assert!(
+                times <= 1,
+                "{} entered {state} {times} times: {transitions:?}",
+                agent.hostname
+            );
         }
         assert!(transitions.iter().any(|to| to == "straggler_soft"), "{transitions:?}");
     }

@@ -252,6 +252,40 @@ fn every_cause_is_diagnosed_and_update_agents_come_first() {
         coordinator.log()
     );
 
+    // The stored results match what each endpoint should show.
+    let checks_of = |name: &str| -> BTreeMap<String, serde_json::Value> {
+        let agent = agents.iter().find(|agent| agent.hostname == name).unwrap();
+        let detail = coordinator.cli_json(&["agent", &agent.id]);
+        detail["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|check| (check["name"].as_str().unwrap().to_string(), check.clone()))
+            .collect()
+    };
+    let done = checks_of("done");
+    assert_eq!(done.len(), 7);
+    for (name, check) in &done {
+        assert_eq!(check["status"], "pass", "{name} on a healthy endpoint: {check}");
+    }
+    assert_eq!(checks_of("lic")["license"]["status"], "fail");
+    assert_eq!(checks_of("lic")["license"]["runbook_step"], 1);
+    assert_eq!(checks_of("perm")["update_permission"]["status"], "fail");
+    let certs = checks_of("certs");
+    assert_eq!(certs["certificates"]["status"], "fail");
+    assert!(
+        certs["certificates"]["evidence"]["missing"]
+            .as_str()
+            .unwrap()
+            .contains("Example Code Signing Root")
+    );
+    let net = checks_of("net");
+    assert_eq!(net["connectivity"]["status"], "fail");
+    assert_eq!(net["license"]["status"], "pass");
+    assert_eq!(checks_of("sysreq")["system_requirements"]["status"], "fail");
+    assert_eq!(checks_of("unk")["version"]["status"], "warn");
+    assert_eq!(checks_of("src")["update_source"]["status"], "fail");
+
     // The update agent is listed first, with the clients it blocks.
     let list = stragglers(&coordinator);
     assert_eq!(list[0]["hostname"], "ua", "{list:?}");
@@ -508,4 +542,65 @@ fn update_now_is_pushed_automatically_once_the_blocking_cause_clears() {
     let auto: Vec<_> = commands.iter().filter(|c| c.origin == "auto").collect();
     assert_eq!(auto.len(), 1, "{commands:?}");
     assert_eq!(auto[0].answer_version, TARGET);
+}
+
+#[test]
+fn agent_side_update_now_is_reported_and_counted_in_the_report() {
+    let coordinator = rollout_coordinator();
+    let server = format!("127.0.0.1:{}", coordinator.port);
+    let state = |version: &str| {
+        Endpoint {
+            name: "desk",
+            labels: &[],
+            version,
+            role: "endpoint",
+            license: "2099-12-31",
+            permission: "all_components",
+            source: "standard",
+            server: server.clone(),
+            extra: "",
+        }
+        .state()
+    };
+    let mut desk = Agent::enroll(&coordinator, "desk", &state("14.0.1"), &[]);
+    let upgraded = desk.dir.path().join("upgraded.toml");
+    std::fs::write(&upgraded, state(TARGET)).unwrap();
+    let config = std::fs::read_to_string(desk.config_path()).unwrap();
+    let mut table: toml::Table = config.parse().unwrap();
+    table["product"].as_table_mut().unwrap().insert(
+        "update_command".into(),
+        toml::Value::Array(vec![
+            toml::Value::String("/bin/cp".into()),
+            toml::Value::String(upgraded.display().to_string()),
+            toml::Value::String(desk.state_path().display().to_string()),
+        ]),
+    );
+    std::fs::write(desk.config_path(), toml::to_string(&table).unwrap()).unwrap();
+    desk.start();
+    assert!(wait_until(Duration::from_secs(20), || coordinator.is_online("desk")));
+    let start = coordinator.cli(&["rollout", "start", "--target", TARGET, "--grace", "1h"]);
+    assert!(start.status.success());
+
+    // The tray icon's "Update Now", run on the endpoint itself.
+    let output = std::process::Command::new(crate::harness::AGENT)
+        .args(["update-now", "--config"])
+        .arg(desk.config_path())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stdout).contains(TARGET));
+    // The running agent delivers the outcome; the coordinator sees the target.
+    assert!(
+        wait_until(
+            Duration::from_secs(20),
+            || coordinator.cli_json(&["report"])["update_now"]["agent_side"]["tried"] == 1
+        ),
+        "{}",
+        desk.log()
+    );
+    let report = coordinator.cli_json(&["report"]);
+    assert_eq!(report["update_now"]["agent_side"]["completed"], 1);
+    assert!(wait_until(Duration::from_secs(10), || coordinator
+        .cli_json(&["status"])["completed"]
+        == 1));
 }
