@@ -166,6 +166,20 @@ pub struct ReconnectConfig {
     pub initial: Duration,
     #[serde(default = "default_reconnect_max", with = "humantime_serde")]
     pub max: Duration,
+    /// HTTP/2 keepalive pings on the stream, so a network that stalls
+    /// silently is noticed and the agent reconnects.
+    #[serde(default = "default_keepalive", with = "humantime_serde")]
+    pub keepalive: Duration,
+    /// How long a keepalive ping may go unanswered.
+    #[serde(default = "default_keepalive_timeout", with = "humantime_serde")]
+    pub keepalive_timeout: Duration,
+}
+
+fn default_keepalive() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_keepalive_timeout() -> Duration {
+    Duration::from_secs(10)
 }
 
 fn default_reconnect_initial() -> Duration {
@@ -180,6 +194,8 @@ impl Default for ReconnectConfig {
         ReconnectConfig {
             initial: default_reconnect_initial(),
             max: default_reconnect_max(),
+            keepalive: default_keepalive(),
+            keepalive_timeout: default_keepalive_timeout(),
         }
     }
 }
@@ -228,6 +244,9 @@ impl AgentConfig {
         }
         if self.reconnect.initial.is_zero() || self.reconnect.max < self.reconnect.initial {
             bail!("[reconnect] needs 0 < initial <= max");
+        }
+        if self.reconnect.keepalive < Duration::from_millis(200) || self.reconnect.keepalive_timeout.is_zero() {
+            bail!("[reconnect] keepalive must be at least 200ms and keepalive_timeout positive");
         }
         if self.check_interval < Duration::from_secs(1) {
             bail!("check_interval must be at least 1s");

@@ -11,6 +11,7 @@
 //! - [`runner`], [`spool`], [`backoff`], [`identity`], [`enroll`], [`prober`]:
 //!   the link to the coordinator.
 //! - [`check_cmd`]: `rollcall-agent check`.
+//! - [`sim`]: the fleet simulator behind `rollcall-sim` (benchmarks).
 
 pub mod backoff;
 pub mod check_cmd;
@@ -24,5 +25,6 @@ pub mod notify;
 pub mod prober;
 pub mod product_source;
 pub mod runner;
+pub mod sim;
 pub mod spool;
 pub mod update_action;

@@ -130,7 +130,11 @@ pub fn options_from_config(config: &AgentConfig) -> anyhow::Result<AgentOptions>
         labels: config.labels.clone(),
         check_interval: config.check_interval,
         data_dir: Some(settings.data_dir),
-        dial: Default::default(),
+        dial: rollcall_common::tls::DialOptions {
+            keepalive_interval: config.reconnect.keepalive,
+            keepalive_timeout: config.reconnect.keepalive_timeout,
+            ..Default::default()
+        },
         reconnect: config.reconnect.clone(),
         check_at_start: true,
         update_allowed: config.product.update_command.is_some(),

@@ -139,6 +139,10 @@ impl AgentService for AgentApi {
             .await
             .map_err(|error| match error {
                 StoreError::NotFound(_) => Status::permission_denied("unknown or revoked agent"),
+                StoreError::Unavailable(reason) => {
+                    coordinator.health.store_failed(&reason);
+                    Status::unavailable(format!("coordinator cannot store: {reason}"))
+                }
                 other => store_status(other),
             })?;
 

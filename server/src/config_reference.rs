@@ -214,6 +214,16 @@ pub const AGENT_KEYS: &[KeyDoc] = &[
         "First reconnect delay; grows by 1.6 with ±20% jitter.",
     ),
     key("reconnect.max", "duration", "Longest reconnect delay."),
+    key(
+        "reconnect.keepalive",
+        "duration",
+        "HTTP/2 keepalive ping interval on the stream, so a network that stalls silently is noticed (at least `200ms`).",
+    ),
+    key(
+        "reconnect.keepalive_timeout",
+        "duration",
+        "How long a keepalive ping may go unanswered before the agent reconnects.",
+    ),
 ];
 
 /// Every key of the fleet policy (`rollcall_common::policy`).

@@ -272,6 +272,7 @@ async fn prepare(
         reconnect: ReconnectConfig {
             initial: Duration::from_millis(500),
             max: Duration::from_secs(5),
+            ..ReconnectConfig::default()
         },
         check_at_start: true,
         update_allowed: update_command.is_some(),

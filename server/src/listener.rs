@@ -68,6 +68,45 @@ impl AsyncWrite for Accepted {
     }
 }
 
+/// File descriptors kept for everything but agent connections (the store,
+/// logs, the admin CLI, the dashboard).
+const FD_HEADROOM: u64 = 256;
+
+/// Raises this process's soft open-file limit to its hard limit (each
+/// connection is a descriptor) and warns when even that is below what
+/// `max_connections` needs. Call once at start, from the binary: the limit
+/// is process-wide. Returns the soft limit now in force.
+pub fn raise_open_file_limit(max_connections: usize) -> Option<u64> {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if let (Some(current), Some(maximum)) = (limit.current, limit.maximum)
+        && current < maximum
+    {
+        limit.current = Some(maximum);
+        if let Err(error) = setrlimit(Resource::Nofile, limit.clone()) {
+            tracing::warn!(%error, "could not raise the open-file limit to the hard limit");
+        }
+    } else if limit.current.is_some() && limit.maximum.is_none() {
+        // Unlimited hard limit: take a generous finite soft limit.
+        limit.current = Some(1 << 20);
+        let _ = setrlimit(Resource::Nofile, limit);
+    }
+    let now = getrlimit(Resource::Nofile).current;
+    let needed = u64::try_from(max_connections).unwrap_or(u64::MAX).saturating_add(FD_HEADROOM);
+    if let Some(soft) = now
+        && soft < needed
+    {
+        tracing::warn!(
+            open_file_limit = soft,
+            max_connections,
+            needed,
+            "the open-file limit is below what --max-connections needs; connections beyond it fail to be accepted \
+             (raise LimitNOFILE in the systemd unit, or lower --max-connections)"
+        );
+    }
+    now
+}
+
 pub struct ListenerLimits {
     pub max_pending_handshakes: usize,
     pub handshake_timeout: Duration,

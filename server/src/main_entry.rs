@@ -102,6 +102,13 @@ pub struct ServeArgs {
     /// Commands the engine sends per tick at most (one wave).
     #[arg(long, env = "ROLLCALL_MAX_COMMANDS_PER_TICK", default_value_t = 5000)]
     pub max_commands_per_tick: usize,
+    /// Reports per agent per second, sustained; a faster agent's stream is cut.
+    #[arg(long, env = "ROLLCALL_REPORT_RATE", default_value_t = 5.0)]
+    pub report_rate: f64,
+    /// Reports an agent may send in a burst above the rate (a reconnect
+    /// re-sends its spool).
+    #[arg(long, env = "ROLLCALL_REPORT_BURST", default_value_t = 200.0)]
+    pub report_burst: f64,
     /// Serve the web dashboard and Prometheus `/metrics` over HTTPS here
     /// (admin client certificates, a viewer is enough). Off by default.
     #[arg(long, env = "ROLLCALL_DASHBOARD_LISTEN")]
@@ -132,6 +139,8 @@ impl ServeArgs {
         config.shutdown_grace = self.shutdown_grace;
         config.engine_interval = self.engine_interval;
         config.max_commands_per_tick = self.max_commands_per_tick;
+        config.report_rate_per_sec = self.report_rate;
+        config.report_burst = self.report_burst;
         config.dashboard_listen = self.dashboard_listen;
         config.database_url = self.database_url.clone();
         if let Some(replica_id) = &self.replica_id {
@@ -194,6 +203,7 @@ async fn dispatch(command: ServerCommand) -> anyhow::Result<ExitCode> {
                 eprintln!("error: {error:#}");
                 return Ok(ExitCode::from(EXIT_BAD_CONFIG));
             }
+            crate::listener::raise_open_file_limit(config.max_connections);
             let listener = tokio::net::TcpListener::bind(args.listen)
                 .await
                 .with_context(|| format!("listen on {}", args.listen))?;

@@ -221,8 +221,10 @@ async fn flush_heartbeats(coordinator: Arc<Coordinator>, shutdown: CancellationT
             _ = tick.tick() => {}
         }
         let seen = coordinator.take_seen();
-        if let Err(error) = coordinator.store.touch_agents(seen).await {
-            tracing::warn!(%error, "could not record heartbeats");
+        match coordinator.store.touch_agents(seen).await {
+            Ok(()) => {}
+            Err(crate::store::StoreError::Unavailable(reason)) => coordinator.health.store_failed(&reason),
+            Err(error) => tracing::warn!(%error, "could not record heartbeats"),
         }
     }
 }

@@ -101,8 +101,6 @@ pub struct Frame<'a> {
     pub live_url: Option<&'a str>,
     /// Who is looking (the admin certificate's name and role).
     pub viewer: &'a str,
-    /// Whether the support report pages exist in this build.
-    pub report: bool,
 }
 
 /// The whole document around `body`.
@@ -111,11 +109,6 @@ pub fn page(frame: &Frame<'_>, body: &str) -> String {
         .live_url
         .map(|url| format!(" data-live=\"{}\"", esc(url)))
         .unwrap_or_default();
-    let report_link = if frame.report {
-        "<a href=\"/report\">Support report</a>"
-    } else {
-        ""
-    };
     let live_status = if frame.live_url.is_some() {
         "<span id=\"live-status\" class=\"live\" title=\"this page refreshes itself\">live</span>"
     } else {
@@ -132,7 +125,7 @@ pub fn page(frame: &Frame<'_>, body: &str) -> String {
 <meta name=\"referrer\" content=\"no-referrer\">\
 <title>{title} · rollcall</title><style>{STYLE}</style></head>\
 <body{live_attribute}><header class=\"top\"><a class=\"brand\" href=\"/\">rollcall</a>\
-<nav><a href=\"/\">Rollout</a>{report_link}<a href=\"/metrics\">Metrics</a></nav>\
+<nav><a href=\"/\">Rollout</a><a href=\"/report\">Support report</a><a href=\"/metrics\">Metrics</a></nav>\
 <span class=\"who\">{live_status}<span title=\"the admin certificate this browser presented\">{viewer}</span></span></header>\
 <main>{body}</main>{script}</body></html>\n",
         title = esc(frame.title),
@@ -219,7 +212,6 @@ dl.facts dt { color:var(--muted); } dl.facts dd { margin:0; word-break:break-wor
 ul.evidence { list-style:none; margin:0; padding:0; } ul.evidence li { word-break:break-word; }
 .remedy { background:#eff6ff; border-left:3px solid var(--accent); padding:4px 8px; border-radius:4px; }
 svg text { font-family: system-ui, sans-serif; }
-.report pre { white-space:pre-wrap; }
 @media (max-width: 900px) { .grid { grid-template-columns: 1fr; } .stats { grid-template-columns: repeat(3, 1fr); } }
 "#;
 

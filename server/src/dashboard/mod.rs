@@ -68,8 +68,6 @@ pub const DRAIN_GRACE: Duration = Duration::from_secs(5);
 #[derive(Clone)]
 pub struct App {
     pub coordinator: Arc<Coordinator>,
-    /// Whether the step-8 support report routes exist.
-    pub report: bool,
 }
 
 /// The CSP nonce of one response.
@@ -99,10 +97,7 @@ pub fn spawn(
         Arc::new(ConnectionCount::default()),
         shutdown.clone(),
     );
-    let app = router(App {
-        coordinator,
-        report: true,
-    });
+    let app = router(App { coordinator });
     tracing::info!(listen = %local, "dashboard serving");
     Ok(tokio::spawn(serve(accepted, app, shutdown)))
 }
@@ -193,11 +188,11 @@ async fn guard(State(app): State<App>, mut request: Request, next: Next) -> Resp
     } else {
         match access::authorize(&peer, app.coordinator.revocation.as_ref()) {
             Err(Denied::Unauthenticated(message)) => {
-                pages::error_page(&app, None, &nonce.0, StatusCode::UNAUTHORIZED, message)
+                pages::error_page(None, &nonce.0, StatusCode::UNAUTHORIZED, message)
             }
             Err(Denied::Forbidden(message)) => {
                 tracing::info!(?peer, reason = message, "dashboard request refused");
-                pages::error_page(&app, None, &nonce.0, StatusCode::FORBIDDEN, &message)
+                pages::error_page(None, &nonce.0, StatusCode::FORBIDDEN, &message)
             }
             Ok(viewer) => {
                 request.extensions_mut().insert(viewer);
@@ -240,12 +235,8 @@ base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
     response
 }
 
-async fn not_found(
-    State(app): State<App>,
-    viewer: Option<axum::Extension<Viewer>>,
-    nonce: Option<axum::Extension<Nonce>>,
-) -> Response {
+async fn not_found(viewer: Option<axum::Extension<Viewer>>, nonce: Option<axum::Extension<Nonce>>) -> Response {
     let nonce = nonce.map(|axum::Extension(nonce)| nonce.0).unwrap_or_default();
     let viewer = viewer.map(|axum::Extension(viewer)| viewer);
-    pages::error_page(&app, viewer.as_ref(), &nonce, StatusCode::NOT_FOUND, "no such page")
+    pages::error_page(viewer.as_ref(), &nonce, StatusCode::NOT_FOUND, "no such page")
 }

@@ -89,14 +89,13 @@ fn status_code(status: &Status) -> StatusCode {
 }
 
 /// A whole error page.
-pub fn error_page(app: &App, viewer: Option<&Viewer>, nonce: &str, code: StatusCode, message: &str) -> Response {
+pub fn error_page(viewer: Option<&Viewer>, nonce: &str, code: StatusCode, message: &str) -> Response {
     let viewer = viewer.map(viewer_text).unwrap_or_default();
     let frame = Frame {
         title: code.canonical_reason().unwrap_or("error"),
         nonce,
         live_url: None,
         viewer: &viewer,
-        report: app.report,
     };
     let body = format!(
         "<div class=\"card\"><h1>{} {}</h1><p>{}</p></div>",
@@ -117,12 +116,12 @@ pub async fn index(
 ) -> Response {
     let filters = match Filters::parse(query_params) {
         Ok(filters) => filters,
-        Err(message) => return error_page(&app, Some(&viewer), &nonce.0, StatusCode::BAD_REQUEST, &message),
+        Err(message) => return error_page(Some(&viewer), &nonce.0, StatusCode::BAD_REQUEST, &message),
     };
     let overview = match data::overview(&app.coordinator, &filters).await {
         Ok(overview) => overview,
         Err(status) => {
-            return error_page(&app, Some(&viewer), &nonce.0, status_code(&status), status.message());
+            return error_page(Some(&viewer), &nonce.0, status_code(&status), status.message());
         }
     };
     let live_url = format!("/api/live{}", filters.query());
@@ -132,7 +131,6 @@ pub async fn index(
         nonce: &nonce.0,
         live_url: Some(&live_url),
         viewer: &viewer_label,
-        report: app.report,
     };
     let Some(overview) = overview else {
         let body = "<div class=\"card empty\"><h1>No rollout yet</h1><p>Start one with \
@@ -526,14 +524,14 @@ pub async fn agent(
     Path(id): Path<String>,
 ) -> Response {
     if !valid_agent_path(&id) {
-        return error_page(&app, Some(&viewer), &nonce.0, StatusCode::NOT_FOUND, "no such agent");
+        return error_page(Some(&viewer), &nonce.0, StatusCode::NOT_FOUND, "no such agent");
     }
     let detail = match data::agent(&app.coordinator, &id).await {
         Ok(Some(detail)) => detail,
         Ok(None) => {
-            return error_page(&app, Some(&viewer), &nonce.0, StatusCode::NOT_FOUND, "no such agent");
+            return error_page(Some(&viewer), &nonce.0, StatusCode::NOT_FOUND, "no such agent");
         }
-        Err(status) => return error_page(&app, Some(&viewer), &nonce.0, status_code(&status), status.message()),
+        Err(status) => return error_page(Some(&viewer), &nonce.0, status_code(&status), status.message()),
     };
     let live_url = format!("/api/live/agents/{}", url_component(&id));
     let viewer_label = viewer_text(&viewer);
@@ -543,7 +541,6 @@ pub async fn agent(
         nonce: &nonce.0,
         live_url: Some(&live_url),
         viewer: &viewer_label,
-        report: app.report,
     };
     let ua = if detail.row.role == proto::Role::UpdateAgent as i32 {
         " <span class=\"badge ua\">update agent</span>"

@@ -116,7 +116,7 @@ pub async fn html(
 ) -> Response {
     let report = match build(&app, &params).await {
         Ok(report) => report,
-        Err((code, message)) => return error_page(&app, Some(&viewer), &nonce.0, code, &message),
+        Err((code, message)) => return error_page(Some(&viewer), &nonce.0, code, &message),
     };
     let viewer_label = format!("{} ({})", viewer.name, viewer.role);
     let frame = Frame {
@@ -124,7 +124,6 @@ pub async fn html(
         nonce: &nonce.0,
         live_url: None,
         viewer: &viewer_label,
-        report: app.report,
     };
     let body = render(&report);
     (

@@ -29,7 +29,7 @@ pub const STRAGGLERS: &str = "#dc2626";
 type Series = (&'static str, &'static str, fn(&Point) -> u32);
 
 const WIDTH: f64 = 760.0;
-const HEIGHT: f64 = 330.0;
+const HEIGHT: f64 = 400.0;
 const LEFT: f64 = 44.0;
 const RIGHT: f64 = 16.0;
 const TOP: f64 = 28.0;

@@ -417,7 +417,7 @@ fn admin_identity(coordinator: &Coordinator, name: &str, role: &str) -> PathBuf 
 
 #[test]
 fn dashboard_shows_the_rollout_to_admins_only_and_metrics_parse() {
-    let seeded = seeded();
+    let mut seeded = seeded();
     let coordinator = &seeded.coordinator;
     let port = seeded.dashboard_port;
     let ca_pem = std::fs::read_to_string(coordinator.data_dir().join("ca.pem")).unwrap();
@@ -469,6 +469,10 @@ fn dashboard_shows_the_rollout_to_admins_only_and_metrics_parse() {
     assert_eq!(filtered.status, 200);
     assert_eq!(filtered.body.matches("data-cause=\"update_agent\"").count(), 2);
     assert!(!filtered.body.contains("data-cause=\"license\""));
+    for missing in ["/nope", "/agents/not-an-agent-id"] {
+        let response = runtime.block_on(get(port, viewer_tls.clone(), missing)).unwrap();
+        assert_eq!(response.status, 404, "{missing}");
+    }
     let bad = runtime.block_on(get(port, viewer_tls.clone(), "/?step=42")).unwrap();
     assert_eq!(bad.status, 400);
     let long = format!("/?q={}", "a".repeat(3000));
@@ -586,11 +590,24 @@ fn dashboard_shows_the_rollout_to_admins_only_and_metrics_parse() {
         Ok(response) => assert_eq!(response.status, 403, "a revoked admin was served"),
     }
 
-    // The browser.
-    if !chromium_available() {
-        return;
+    if chromium_available() {
+        in_the_browser(&seeded, viewer_tls.clone());
     }
-    let browser = forwarder(port, viewer_tls);
+
+    // Shutdown drains the dashboard too, even with a connection left open.
+    let idle = runtime.block_on(tls_connect(port, viewer_tls)).unwrap();
+    seeded.coordinator.stop();
+    drop(idle);
+    let log = seeded.coordinator.log();
+    assert!(log.contains("dashboard stopped"), "the dashboard did not drain:\n{log}");
+    assert!(log.contains("coordinator stopped"), "{log}");
+}
+
+/// The rollout page and an agent page in headless Chromium, through the
+/// forwarder; a screenshot of the rollout page.
+fn in_the_browser(seeded: &Seeded, viewer_tls: Arc<rustls::ClientConfig>) {
+    let coordinator = &seeded.coordinator;
+    let browser = forwarder(seeded.dashboard_port, viewer_tls);
     let base = format!("http://127.0.0.1:{}", browser.port);
     let profile = coordinator.dir.path().join("chromium");
     let dom = chromium(&profile, "--dump-dom", &format!("{base}/"));

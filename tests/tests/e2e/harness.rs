@@ -314,6 +314,14 @@ impl Agent {
         std::fs::write(self.config_path(), toml::to_string(&config).expect("encode")).expect("write agent.toml");
     }
 
+    /// Changes agent.toml (as a TOML table) before the agent starts.
+    pub fn edit_config(&self, edit: impl FnOnce(&mut toml::Table)) {
+        let text = std::fs::read_to_string(self.config_path()).expect("read agent.toml");
+        let mut config: toml::Table = text.parse().expect("agent.toml parses");
+        edit(&mut config);
+        std::fs::write(self.config_path(), toml::to_string(&config).expect("encode")).expect("write agent.toml");
+    }
+
     pub fn state_path(&self) -> PathBuf {
         self.dir.path().join("state.toml")
     }
