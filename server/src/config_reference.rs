@@ -2,9 +2,10 @@
 //! code so that it cannot go stale.
 //!
 //! - Flags, their environment variables and defaults come from the clap
-//!   definitions of the three programs ([`ServerCli`], [`Cli`],
-//!   [`AgentCli`]), walked through `clap::CommandFactory`: a flag added
-//!   anywhere shows up here without anyone writing about it.
+//!   definitions of the programs ([`ServerCli`], [`Cli`], [`AgentCli`], and
+//!   the benchmark simulator's [`SimCli`]), walked through
+//!   `clap::CommandFactory`: a flag added anywhere shows up here without
+//!   anyone writing about it.
 //! - `agent.toml` and the fleet policy are serde structs; their keys and
 //!   meanings are written down once, in [`AGENT_KEYS`] and [`POLICY_KEYS`],
 //!   and their defaults are computed by parsing an empty file and writing the
@@ -25,6 +26,7 @@ use std::fmt::Write as _;
 use clap::CommandFactory;
 use rollcall_agent::config::AgentConfig;
 use rollcall_agent::main_entry::AgentCli;
+use rollcall_agent::sim::SimCli;
 use rollcall_common::policy::Policy;
 use rollcall_common::product::{Choice, UpdatePermission, UpdateSourceKind};
 
@@ -329,7 +331,7 @@ pub const POLICY_KEYS: &[KeyDoc] = &[
 pub const OTHER_ENV: &[EnvDoc] = &[
     EnvDoc {
         names: &["RUST_LOG"],
-        read_by: "all three programs",
+        read_by: "every program",
         description: "Log filter in `tracing-subscriber` `EnvFilter` syntax (`info`, `rollcall_server=debug,info`); default `info`. Logs go to standard error.",
     },
     EnvDoc {
@@ -420,7 +422,12 @@ pub const FLAG_NOTES: &[(&str, &str, &str)] = &[
 /// clap declares them.
 pub fn commands() -> Vec<CommandDoc> {
     let mut docs = Vec::new();
-    for command in [ServerCli::command(), Cli::command(), AgentCli::command()] {
+    for command in [
+        ServerCli::command(),
+        Cli::command(),
+        AgentCli::command(),
+        SimCli::command(),
+    ] {
         collect(&command, command.get_name(), true, &mut docs);
     }
     docs
@@ -647,7 +654,8 @@ const HEADER: &str = "# Configuration reference
 
 Every flag, environment variable and configuration key of `rollcall-server`
 (the coordinator), `rollcall` (the admin CLI) and `rollcall-agent` (the
-probe), with its default. A flag's environment variable applies when the
+probe), with its default; `rollcall-sim`, the fleet simulator for
+benchmarks (not packaged), comes last. A flag's environment variable applies when the
 flag is not given; the flag wins. Durations are written like `30s`, `15m`,
 `2h`, `7d`. Every command also takes `--help`, and each program
 `--version`. How the packages and units use them: [OPERATIONS.md](OPERATIONS.md).

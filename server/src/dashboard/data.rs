@@ -412,35 +412,54 @@ pub struct AgentPage {
 
 /// Reads the agent page; `None` for an unknown agent.
 pub async fn agent(coordinator: &Arc<Coordinator>, id: &str) -> Result<Option<AgentPage>, Status> {
+    // One agent's row and membership, not the whole fleet: this page polls.
+    let Some(row) = coordinator.store.get_agent(id).await.map_err(internal)? else {
+        return Ok(None);
+    };
     let rollout = match admin_rollouts::resolve(coordinator, "").await {
         Ok(row) => Some(row),
         Err(status) if status.code() == Code::NotFound => None,
         Err(status) => return Err(status),
     };
-    let views = snapshot(coordinator, rollout.as_ref()).await.map_err(internal)?;
-    let Some(view) = views.iter().find(|view| view.row.id == id) else {
+    let mut members = HashMap::new();
+    if let Some(rollout) = &rollout
+        && let Some(member) = coordinator
+            .store
+            .members(&rollout.id)
+            .await
+            .map_err(internal)?
+            .into_iter()
+            .find(|member| member.agent_id == id)
+    {
+        members.insert(member.agent_id.clone(), member);
+    }
+    let policy = coordinator.current_policy();
+    let Some(view) = crate::fleet::views(coordinator, &policy, vec![row], members).pop() else {
         return Ok(None);
     };
     let (mut checks, checked_at_ms) = coordinator.store.latest_checks(id).await.map_err(internal)?;
     checks.sort_by(|a, b| (a.runbook_step, &a.name).cmp(&(b.runbook_step, &b.name)));
-    let update_agent_hostname = view
-        .member
-        .as_ref()
-        .filter(|member| !member.update_agent.is_empty())
-        .and_then(|member| views.iter().find(|other| other.row.id == member.update_agent))
-        .map(|other| other.row.hostname.clone())
-        .unwrap_or_default();
+    let update_agent_hostname = match view.member.as_ref().filter(|member| !member.update_agent.is_empty()) {
+        Some(member) => coordinator
+            .store
+            .get_agent(&member.update_agent)
+            .await
+            .map_err(internal)?
+            .map(|update_agent| update_agent.hostname)
+            .unwrap_or_default(),
+        None => String::new(),
+    };
     Ok(Some(AgentPage {
-        row: view.row.clone(),
-        connected: view.connected,
-        offline: view.offline,
-        last_seen_ms: view.last_seen_ms,
         checks,
         checked_at_ms,
         rollout: rollout.as_ref().map(admin_rollouts::rollout_info),
-        member: view.member.clone(),
         update_agent_hostname,
         now_ms: now_ms(),
+        connected: view.connected,
+        offline: view.offline,
+        last_seen_ms: view.last_seen_ms,
+        member: view.member,
+        row: view.row,
     }))
 }
 

@@ -756,6 +756,7 @@ impl Store for PgStore {
         if batch.is_empty() {
             return Ok(());
         }
+        let t0 = std::time::Instant::now();
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
 
@@ -806,6 +807,7 @@ impl Store for PgStore {
             )
             .await
             .map_err(map_err)?;
+        eprintln!("reports {:?}", t0.elapsed());
         let mut inserted = std::collections::HashSet::with_capacity(inserted_rows.len());
         for row in &inserted_rows {
             let agent: String = row.try_get(0).map_err(map_err)?;
@@ -911,6 +913,7 @@ impl Store for PgStore {
         .await
         .map_err(map_err)?;
 
+        eprintln!("agents {:?}", t0.elapsed());
         if !answers.is_empty() {
             let (mut command_ids, mut agent_ids, mut times, mut versions) =
                 (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -951,7 +954,10 @@ impl Store for PgStore {
             .await
             .map_err(map_err)?;
         }
-        tx.commit().await.map_err(map_err)
+        eprintln!("checks {:?}", t0.elapsed());
+        let r = tx.commit().await.map_err(map_err);
+        eprintln!("commit {:?}", t0.elapsed());
+        r
     }
 
     async fn list_agents(&self) -> StoreResult<Vec<AgentRow>> {

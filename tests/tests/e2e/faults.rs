@@ -558,3 +558,21 @@ async fn a_full_or_read_only_data_dir_turns_health_not_serving_and_recovers() {
     coordinator.kill();
     unmount(mount.path());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_flood_is_cut_by_the_per_agent_rate_limit() {
+    let mut coordinator = Coordinator::init();
+    coordinator
+        .extra_args
+        .extend(["--report-rate".into(), "5".into(), "--report-burst".into(), "50".into()]);
+    coordinator.start();
+    let flooder = Agent::enroll(&coordinator, "flooder", &product_state("1.0", ""), &[]);
+    let acked = Arc::new(AtomicU64::new(0));
+    let mut client = client_for(&coordinator, &flooder);
+    let _ = tokio::time::timeout(Duration::from_secs(30), burst(&mut client, 1, 5_000, acked.clone())).await;
+    let stored = coordinator.store().count_reports(Some(&flooder.id)).await.unwrap();
+    assert!(stored < 200, "the flood was not limited: {stored} stored");
+    assert!(coordinator.log().contains("rate limited"), "{}", coordinator.log());
+    // Everyone else is still served.
+    assert!(coordinator.cli(&["agents"]).status.success());
+}

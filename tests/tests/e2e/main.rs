@@ -13,3 +13,4 @@ mod harness;
 mod parsers;
 mod replicas;
 mod rollouts;
+mod scale;
