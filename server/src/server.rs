@@ -136,10 +136,15 @@ pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: Cancellat
         shutdown.clone(),
     );
 
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
+    // Both reflection versions: grpcurl and older tools still ask v1alpha.
+    let reflection_builder = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection = reflection_builder().build_v1().context("build reflection service")?;
+    let reflection_alpha = reflection_builder()
+        .build_v1alpha()
         .context("build reflection service")?;
     let max = config.max_message_bytes;
     let agent_api = AgentServiceServer::new(AgentApi {
@@ -163,6 +168,7 @@ pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: Cancellat
         .max_concurrent_streams(Some(64))
         .add_service(health_service)
         .add_service(reflection)
+        .add_service(reflection_alpha)
         .add_service(agent_api)
         .add_service(admin_api)
         .serve_with_incoming_shutdown(ReceiverStream::new(accepted), async move {

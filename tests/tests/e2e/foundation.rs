@@ -178,3 +178,41 @@ async fn health_service_answers_without_a_client_certificate() {
         tonic_health::pb::health_check_response::ServingStatus::Serving as i32
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_reflection_lists_the_services_for_grpcurl() {
+    use tonic_reflection::pb::v1::{
+        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+    };
+    let mut coordinator = Coordinator::init();
+    coordinator.start();
+    let admin = coordinator.admin_identity();
+    let read = |name: &str| std::fs::read_to_string(admin.join(name)).unwrap();
+    let config =
+        rollcall_common::tls::client_config(&read("ca.pem"), Some((&read("cert.pem"), &read("key.pem")))).unwrap();
+    let addr = rollcall_common::net::parse_coordinator_url(&coordinator.url()).unwrap();
+    let channel = rollcall_common::tls::channel(&addr, std::sync::Arc::new(config), &Default::default()).unwrap();
+    let mut client = ServerReflectionClient::new(channel);
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses = client
+        .server_reflection_info(tokio_stream::iter(vec![request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let response = responses.message().await.unwrap().unwrap();
+    let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
+        panic!("unexpected reflection answer: {response:?}");
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    for wanted in [
+        "rollcall.v1.AgentService",
+        "rollcall.v1.AdminService",
+        "grpc.health.v1.Health",
+    ] {
+        assert!(names.iter().any(|n| n == wanted), "{wanted} missing from {names:?}");
+    }
+}

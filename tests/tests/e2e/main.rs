@@ -14,3 +14,4 @@ mod parsers;
 mod replicas;
 mod rollouts;
 mod scale;
+mod sim;
