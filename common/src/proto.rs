@@ -7,3 +7,14 @@ tonic::include_proto!("rollcall.v1");
 /// The encoded file descriptor set, served through gRPC reflection so
 /// `grpcurl` works against the coordinator.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("rollcall_descriptor");
+
+/// The lowercase word for a check status in JSON and tables.
+pub fn status_word(status: i32) -> &'static str {
+    match CheckStatus::try_from(status) {
+        Ok(CheckStatus::Pass) => "pass",
+        Ok(CheckStatus::Warn) => "warn",
+        Ok(CheckStatus::Fail) => "fail",
+        Ok(CheckStatus::Error) => "error",
+        _ => "unknown",
+    }
+}

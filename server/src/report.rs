@@ -16,7 +16,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
-use rollcall_common::proto::{self, CheckStatus};
+use rollcall_common::proto;
 use rollcall_common::timefmt::{now_ms, rfc3339};
 use serde::{Deserialize, Serialize};
 use tonic::Status;
@@ -140,15 +140,7 @@ fn internal(error: impl std::fmt::Display) -> Status {
     Status::internal(error.to_string())
 }
 
-fn status_word(status: i32) -> &'static str {
-    match CheckStatus::try_from(status) {
-        Ok(CheckStatus::Pass) => "pass",
-        Ok(CheckStatus::Warn) => "warn",
-        Ok(CheckStatus::Fail) => "fail",
-        Ok(CheckStatus::Error) => "error",
-        _ => "unknown",
-    }
-}
+use rollcall_common::proto::status_word;
 
 /// Every attribute value recorded for an agent (the differential's input).
 fn attributes(view: &AgentView, checks: &[proto::CheckResult]) -> Vec<(String, String)> {

@@ -153,15 +153,6 @@ struct CheckJson {
     remediation: String,
 }
 
-pub fn status_name(status: i32) -> &'static str {
-    match proto::CheckStatus::try_from(status) {
-        Ok(proto::CheckStatus::Pass) => "pass",
-        Ok(proto::CheckStatus::Warn) => "warn",
-        Ok(proto::CheckStatus::Fail) => "fail",
-        Ok(proto::CheckStatus::Error) => "error",
-        _ => "unknown",
-    }
-}
 
 #[derive(Debug, Serialize)]
 struct TransitionJson {
@@ -216,7 +207,7 @@ pub async fn show(client: &AdminClient, format: OutputFormat, catalog: &crate::i
             .map(|check| CheckJson {
                 name: check.name.clone(),
                 runbook_step: check.runbook_step,
-                status: status_name(check.status),
+                status: proto::status_word(check.status),
                 message: check.message.clone(),
                 evidence: check
                     .evidence

@@ -198,6 +198,17 @@ fn member_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<MemberRow> {
     })
 }
 
+fn transition_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<TransitionRow> {
+    Ok(TransitionRow {
+        rollout_id: row.get(0)?,
+        agent_id: row.get(1)?,
+        at_ms: row.get(2)?,
+        from_state: row.get(3)?,
+        to_state: row.get(4)?,
+        cause: row.get(5)?,
+    })
+}
+
 fn command_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<CommandRow> {
     Ok(CommandRow {
         id: row.get("id")?,
@@ -766,16 +777,7 @@ impl Store for SqliteStore {
                 conn,
                 "SELECT rollout_id, agent_id, at, from_state, to_state, cause FROM transitions WHERE rollout_id = ?1 ORDER BY at, rowid",
                 [rollout_id],
-                |row| {
-                    Ok(TransitionRow {
-                        rollout_id: row.get(0)?,
-                        agent_id: row.get(1)?,
-                        at_ms: row.get(2)?,
-                        from_state: row.get(3)?,
-                        to_state: row.get(4)?,
-                        cause: row.get(5)?,
-                    })
-                },
+                transition_from_row,
             )
         })
         .await
@@ -1045,16 +1047,7 @@ impl Store for SqliteStore {
                 conn,
                 "SELECT rollout_id, agent_id, at, from_state, to_state, cause FROM transitions WHERE agent_id = ?1 ORDER BY at, rowid",
                 [agent_id],
-                |row| {
-                    Ok(TransitionRow {
-                        rollout_id: row.get(0)?,
-                        agent_id: row.get(1)?,
-                        at_ms: row.get(2)?,
-                        from_state: row.get(3)?,
-                        to_state: row.get(4)?,
-                        cause: row.get(5)?,
-                    })
-                },
+                transition_from_row,
             )
         })
         .await

@@ -408,6 +408,21 @@ fn streams_recover_from_cuts_and_stalls_without_duplicate_transitions() {
     assert_eq!(completed, 1, "{transitions:?}");
 }
 
+/// Polls the health service until it reports `want` (10 s at most).
+async fn wait_health<F, Fut>(status: &F, ca: &str, url: &str, want: i32) -> bool
+where
+    F: Fn(String, String) -> Fut,
+    Fut: std::future::Future<Output = i32>,
+{
+    for _ in 0..100 {
+        if status(ca.to_string(), url.to_string()).await == want {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
 /// Mounts a small tmpfs for the data dir; None when this process may not
 /// mount (then the test says it skipped, except under CI where it fails).
 fn small_tmpfs(size: &str) -> Option<tempfile::TempDir> {
@@ -490,14 +505,7 @@ async fn a_full_or_read_only_data_dir_turns_health_not_serving_and_recovers() {
     let _ = tokio::time::timeout(Duration::from_secs(20), burst(&mut client, 1_001, 5_000, acked.clone())).await;
     let acked_when_full = acked.load(Ordering::SeqCst);
     assert!(acked_when_full < 5_000, "a full disk took every report");
-    let mut turned = false;
-    for _ in 0..100 {
-        if health_status(ca.clone(), coordinator.url()).await == not_serving {
-            turned = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let turned = wait_health(&health_status, &ca, &coordinator.url(), not_serving).await;
     assert!(turned, "health never turned NOT_SERVING:\n{}", coordinator.log());
     assert!(
         coordinator.log().contains("store is refusing writes"),
@@ -515,15 +523,10 @@ async fn a_full_or_read_only_data_dir_turns_health_not_serving_and_recovers() {
         .unwrap();
     assert!(last_stored >= acked_when_full);
     assert_eq!(acked.load(Ordering::SeqCst), 5_000);
-    let mut recovered = false;
-    for _ in 0..50 {
-        if health_status(ca.clone(), coordinator.url()).await == serving {
-            recovered = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(recovered, "health did not recover");
+    assert!(
+        wait_health(&health_status, &ca, &coordinator.url(), serving).await,
+        "health did not recover"
+    );
     let stored = coordinator.store().count_reports(Some(&agent.id)).await.unwrap();
     assert_eq!(stored, 5_000, "nothing lost, nothing doubled");
 

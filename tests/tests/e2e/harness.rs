@@ -322,6 +322,16 @@ impl Agent {
         std::fs::write(self.config_path(), toml::to_string(&config).expect("encode")).expect("write agent.toml");
     }
 
+    /// Allows a local update action: `[product] update_command = argv`.
+    pub fn set_update_command(&self, argv: &[&str]) {
+        self.edit_config(|config| {
+            let argv = argv.iter().map(|arg| toml::Value::String(arg.to_string())).collect();
+            if let Some(product) = config.get_mut("product").and_then(|p| p.as_table_mut()) {
+                product.insert("update_command".into(), toml::Value::Array(argv));
+            }
+        });
+    }
+
     pub fn state_path(&self) -> PathBuf {
         self.dir.path().join("state.toml")
     }

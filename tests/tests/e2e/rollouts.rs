@@ -480,13 +480,7 @@ fn update_now_is_pushed_automatically_once_the_blocking_cause_clears() {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
-    let config = std::fs::read_to_string(pc.config_path()).unwrap();
-    let mut table: toml::Table = config.parse().unwrap();
-    table["product"].as_table_mut().unwrap().insert(
-        "update_command".into(),
-        toml::Value::Array(vec![toml::Value::String(script.display().to_string())]),
-    );
-    std::fs::write(pc.config_path(), toml::to_string(&table).unwrap()).unwrap();
+    pc.set_update_command(&[&script.display().to_string()]);
     pc.start();
     assert!(
         wait_until(Duration::from_secs(20), || coordinator.is_online("pc")),
@@ -565,17 +559,11 @@ fn agent_side_update_now_is_reported_and_counted_in_the_report() {
     let mut desk = Agent::enroll(&coordinator, "desk", &state("14.0.1"), &[]);
     let upgraded = desk.dir.path().join("upgraded.toml");
     std::fs::write(&upgraded, state(TARGET)).unwrap();
-    let config = std::fs::read_to_string(desk.config_path()).unwrap();
-    let mut table: toml::Table = config.parse().unwrap();
-    table["product"].as_table_mut().unwrap().insert(
-        "update_command".into(),
-        toml::Value::Array(vec![
-            toml::Value::String("/bin/cp".into()),
-            toml::Value::String(upgraded.display().to_string()),
-            toml::Value::String(desk.state_path().display().to_string()),
-        ]),
-    );
-    std::fs::write(desk.config_path(), toml::to_string(&table).unwrap()).unwrap();
+    desk.set_update_command(&[
+        "/bin/cp",
+        &upgraded.display().to_string(),
+        &desk.state_path().display().to_string(),
+    ]);
     desk.start();
     assert!(wait_until(Duration::from_secs(20), || coordinator.is_online("desk")));
     let start = coordinator.cli(&["rollout", "start", "--target", TARGET, "--grace", "1h"]);
