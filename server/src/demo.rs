@@ -39,6 +39,9 @@ pub struct DemoArgs {
     /// Stop on its own after this long (default: serve until Ctrl-C).
     #[arg(long, value_parser = humantime::parse_duration)]
     pub duration: Option<Duration>,
+    /// Also serve the web dashboard here (HTTPS with the admin certificate).
+    #[arg(long)]
+    pub dashboard_listen: Option<SocketAddr>,
 }
 
 const FROM: &str = "14.0.12737";
@@ -311,6 +314,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let mut config = ServeConfig::new(data_dir.root());
     config.heartbeat_interval = Duration::from_secs(1);
     config.engine_interval = Duration::from_millis(500);
+    config.dashboard_listen = args.dashboard_listen;
     let server_task = tokio::spawn(crate::server::run(config, listener, shutdown.clone()));
 
     let admin = AdminClient::connect(&url, Some(&data_dir.admin_dir())).map_err(|e| anyhow::anyhow!(e.message))?;
@@ -392,6 +396,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     println!("  cargo run -p rollcall-server --bin rollcall -- agent <ID>");
     println!("  cargo run -p rollcall-server --bin rollcall -- report          (add --lang ja for Japanese)");
     println!("  cargo run -p rollcall-server --bin rollcall -- watch");
+    if let Some(dashboard) = args.dashboard_listen {
+        println!(
+            "  dashboard: https://{dashboard}/ (client certificate {}/cert.pem + key.pem)",
+            data_dir.admin_dir().display()
+        );
+    }
     println!();
 
     let signal = tokio::spawn(crate::main_entry::shutdown_on_signal(shutdown.clone()));

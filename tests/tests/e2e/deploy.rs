@@ -380,7 +380,7 @@ fn debian_packages_build_hold_their_files_and_install_upgrade_and_remove_in_a_th
                 ("/usr/lib/systemd/system/rollcall-server.service", "-rw-r--r--"),
                 ("/usr/lib/sysusers.d/rollcall-server.conf", "-rw-r--r--"),
                 ("/usr/lib/tmpfiles.d/rollcall-server.conf", "-rw-r--r--"),
-                ("/etc/rollcall/server.env", "-rw-r--r--"),
+                ("/etc/rollcall/server.env", "-rw-------"),
                 ("/usr/share/doc/rollcall-server/examples/policy.toml", "-rw-r--r--"),
                 ("/usr/share/doc/rollcall-server/OPERATIONS.md", "-rw-r--r--"),
                 ("/usr/share/doc/rollcall-server/CONFIGURATION.md", "-rw-r--r--"),
