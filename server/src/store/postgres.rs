@@ -19,10 +19,12 @@
 //! TLS to the database is not built in: `sslmode=disable` and `prefer` (the
 //! default) connect in plain text, `require` is refused with a clear error.
 //!
-//! Ingest writes a whole batch with four statements (reports, agents,
-//! answered commands, latest checks), each over `UNNEST`ed arrays, in one
-//! transaction; it returns after the commit (synchronous_commit on, the
-//! server default), so acknowledged means durable here too.
+//! Ingest writes a batch with four statements (reports, agents, answered
+//! commands, latest checks), each over `UNNEST`ed arrays, in one
+//! transaction; a large batch is split by agent into `INGEST_PARTS` (4)
+//! such transactions running at once. It returns after every commit
+//! (synchronous_commit on, the server default), so acknowledged means
+//! durable here too.
 
 use std::collections::{BTreeMap, HashMap};
 use std::error::Error as _;
@@ -56,6 +58,10 @@ const MIGRATIONS: &[&str] = &[
 pub const CHANNEL: &str = "rollcall";
 /// Connections per replica (besides the one that listens for wake-ups).
 pub const POOL_SIZE: usize = 16;
+/// Ingest batches at least this large are written as `INGEST_PARTS`
+/// parallel transactions.
+const INGEST_SPLIT_ABOVE: usize = 256;
+const INGEST_PARTS: usize = 4;
 /// How long a caller waits for a pooled connection before `Unavailable`.
 pub const POOL_WAIT: Duration = Duration::from_secs(30);
 /// Wake-ups queued for the replica's consumer. When it is full the listener
@@ -290,6 +296,209 @@ impl PgStore {
 
     async fn execute(&self, sql: &str, params: &[&(dyn tokio_postgres::types::ToSql + Sync)]) -> StoreResult<u64> {
         self.client().await?.execute(sql, params).await.map_err(map_err)
+    }
+
+    /// Stores one batch in one transaction (see [`Store::ingest`]).
+    async fn ingest_part(&self, batch: Vec<ReportRecord>) -> StoreResult<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+
+        // 1. Reports, once per (agent, seq): duplicates, in the table or in
+        //    this batch, are skipped; RETURNING says which are new.
+        let mut agent_ids = Vec::with_capacity(batch.len());
+        let mut seqs = Vec::with_capacity(batch.len());
+        let mut kinds = Vec::with_capacity(batch.len());
+        let mut observed = Vec::with_capacity(batch.len());
+        let mut received = Vec::with_capacity(batch.len());
+        let mut command_ids = Vec::with_capacity(batch.len());
+        let mut versions = Vec::with_capacity(batch.len());
+        let mut bodies = Vec::with_capacity(batch.len());
+        for record in &batch {
+            let report = &record.report;
+            agent_ids.push(record.agent_id.clone());
+            seqs.push(to_sql(report.seq));
+            kinds.push(i64::from(report.kind));
+            observed.push(report.observed_at_ms);
+            received.push(record.received_at_ms);
+            command_ids.push(report.command_id.clone());
+            versions.push(
+                report
+                    .product
+                    .as_ref()
+                    .map(|product| product.version.clone())
+                    .unwrap_or_default(),
+            );
+            bodies.push(report.encode_to_vec());
+        }
+        let inserted_rows = tx
+            .query(
+                "INSERT INTO reports (agent_id, seq, kind, observed_at, received_at, command_id, version, body)
+                 SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[],
+                                      $6::text[], $7::text[], $8::bytea[])
+                 ON CONFLICT (agent_id, seq) DO NOTHING
+                 RETURNING agent_id, seq",
+                &[
+                    &agent_ids,
+                    &seqs,
+                    &kinds,
+                    &observed,
+                    &received,
+                    &command_ids,
+                    &versions,
+                    &bodies,
+                ],
+            )
+            .await
+            .map_err(map_err)?;
+        let mut inserted = std::collections::HashSet::with_capacity(inserted_rows.len());
+        for row in &inserted_rows {
+            let agent: String = row.try_get(0).map_err(map_err)?;
+            let seq: i64 = row.try_get(1).map_err(map_err)?;
+            inserted.insert((agent, seq));
+        }
+        if inserted.is_empty() {
+            // All re-sends after lost acknowledgements.
+            return tx.commit().await.map_err(map_err);
+        }
+
+        // The new reports in batch order (a seq seen twice in the batch
+        // counts once, the first time, as the SQLite store does).
+        let mut fresh = Vec::with_capacity(inserted.len());
+        for record in &batch {
+            if inserted.remove(&(record.agent_id.clone(), to_sql(record.report.seq))) {
+                fresh.push(record);
+            }
+        }
+
+        // 2. Agents: what applying the reports one by one would leave.
+        struct AgentUpdate {
+            seq: i64,
+            received: i64,
+            observed: i64,
+            dropped: i64,
+            product: Vec<u8>,
+            host: Vec<u8>,
+            version: String,
+        }
+        let mut agents: HashMap<&str, AgentUpdate> = HashMap::new();
+        // 3. Commands the reports answer: the first answer counts.
+        let mut answers: HashMap<(&str, &str), (i64, String)> = HashMap::new();
+        // 4. Latest check results: the newest observation wins, later in the batch on ties.
+        let mut checks: HashMap<(&str, &str), (i64, i64, Vec<u8>)> = HashMap::new();
+        for record in &fresh {
+            let report = &record.report;
+            let product = report.product.clone().unwrap_or_default();
+            let update = agents.entry(record.agent_id.as_str()).or_insert(AgentUpdate {
+                seq: 0,
+                received: i64::MIN,
+                observed: i64::MIN,
+                dropped: 0,
+                product: Vec::new(),
+                host: Vec::new(),
+                version: String::new(),
+            });
+            update.seq = update.seq.max(to_sql(report.seq));
+            update.received = update.received.max(record.received_at_ms);
+            update.dropped = update.dropped.saturating_add(to_sql(report.dropped_before));
+            if report.observed_at_ms >= update.observed {
+                update.observed = report.observed_at_ms;
+                update.product = product.encode_to_vec();
+                update.host = report.host.clone().unwrap_or_default().encode_to_vec();
+                update.version = product.version.clone();
+            }
+            if !report.command_id.is_empty() {
+                answers
+                    .entry((report.command_id.as_str(), record.agent_id.as_str()))
+                    .or_insert((record.received_at_ms, product.version.clone()));
+            }
+            for check in &report.checks {
+                let key = (record.agent_id.as_str(), check.name.as_str());
+                let newer = checks
+                    .get(&key)
+                    .is_none_or(|(observed_at, _, _)| report.observed_at_ms >= *observed_at);
+                if newer {
+                    checks.insert(
+                        key,
+                        (report.observed_at_ms, i64::from(check.status), check.encode_to_vec()),
+                    );
+                }
+            }
+        }
+
+        let mut ids = Vec::with_capacity(agents.len());
+        let (mut seqs, mut received, mut observed, mut dropped) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut products, mut hosts, mut versions) = (Vec::new(), Vec::new(), Vec::new());
+        for (id, update) in agents {
+            ids.push(id.to_string());
+            seqs.push(update.seq);
+            received.push(update.received);
+            observed.push(update.observed);
+            dropped.push(update.dropped);
+            products.push(update.product);
+            hosts.push(update.host);
+            versions.push(update.version);
+        }
+        tx.execute(
+            "UPDATE agents a SET last_seq = GREATEST(a.last_seq, u.seq), last_seen = GREATEST(a.last_seen, u.received),
+                last_report_at = GREATEST(a.last_report_at, u.observed),
+                dropped_reports = a.dropped_reports + u.dropped,
+                product = CASE WHEN u.observed >= a.last_report_at THEN u.product ELSE a.product END,
+                host = CASE WHEN u.observed >= a.last_report_at THEN u.host ELSE a.host END,
+                version = CASE WHEN u.observed >= a.last_report_at THEN u.version ELSE a.version END
+             FROM UNNEST($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bytea[],
+                         $7::bytea[], $8::text[]) AS u(id, seq, received, observed, dropped, product, host, version)
+             WHERE a.id = u.id",
+            &[
+                &ids, &seqs, &received, &observed, &dropped, &products, &hosts, &versions,
+            ],
+        )
+        .await
+        .map_err(map_err)?;
+
+        if !answers.is_empty() {
+            let (mut command_ids, mut agent_ids, mut times, mut versions) =
+                (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for ((command, agent), (at, version)) in answers {
+                command_ids.push(command.to_string());
+                agent_ids.push(agent.to_string());
+                times.push(at);
+                versions.push(version);
+            }
+            tx.execute(
+                "UPDATE commands c SET answered_at = u.at, answer_version = u.version
+                 FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[]) AS u(id, agent_id, at, version)
+                 WHERE c.id = u.id AND c.agent_id = u.agent_id AND c.answered_at IS NULL",
+                &[&command_ids, &agent_ids, &times, &versions],
+            )
+            .await
+            .map_err(map_err)?;
+        }
+
+        if !checks.is_empty() {
+            let (mut agent_ids, mut names, mut statuses, mut times, mut bodies) =
+                (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for ((agent, name), (at, status, body)) in checks {
+                agent_ids.push(agent.to_string());
+                names.push(name.to_string());
+                statuses.push(status);
+                times.push(at);
+                bodies.push(body);
+            }
+            tx.execute(
+                "INSERT INTO latest_checks (agent_id, name, status, observed_at, body)
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bytea[])
+                 ON CONFLICT (agent_id, name) DO UPDATE SET status = excluded.status,
+                    observed_at = excluded.observed_at, body = excluded.body
+                 WHERE excluded.observed_at >= latest_checks.observed_at",
+                &[&agent_ids, &names, &statuses, &times, &bodies],
+            )
+            .await
+            .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)
     }
 }
 
@@ -753,211 +962,33 @@ impl Store for PgStore {
     }
 
     async fn ingest(&self, batch: Vec<ReportRecord>) -> StoreResult<()> {
-        if batch.is_empty() {
-            return Ok(());
+        if batch.len() < INGEST_SPLIT_ABOVE {
+            return self.ingest_part(batch).await;
         }
-        let t0 = std::time::Instant::now();
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(map_err)?;
-
-        // 1. Reports, once per (agent, seq): duplicates, in the table or in
-        //    this batch, are skipped; RETURNING says which are new.
-        let mut agent_ids = Vec::with_capacity(batch.len());
-        let mut seqs = Vec::with_capacity(batch.len());
-        let mut kinds = Vec::with_capacity(batch.len());
-        let mut observed = Vec::with_capacity(batch.len());
-        let mut received = Vec::with_capacity(batch.len());
-        let mut command_ids = Vec::with_capacity(batch.len());
-        let mut versions = Vec::with_capacity(batch.len());
-        let mut bodies = Vec::with_capacity(batch.len());
-        for record in &batch {
-            let report = &record.report;
-            agent_ids.push(record.agent_id.clone());
-            seqs.push(to_sql(report.seq));
-            kinds.push(i64::from(report.kind));
-            observed.push(report.observed_at_ms);
-            received.push(record.received_at_ms);
-            command_ids.push(report.command_id.clone());
-            versions.push(
-                report
-                    .product
-                    .as_ref()
-                    .map(|product| product.version.clone())
-                    .unwrap_or_default(),
-            );
-            bodies.push(report.encode_to_vec());
-        }
-        let inserted_rows = tx
-            .query(
-                "INSERT INTO reports (agent_id, seq, kind, observed_at, received_at, command_id, version, body)
-                 SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[],
-                                      $6::text[], $7::text[], $8::bytea[])
-                 ON CONFLICT (agent_id, seq) DO NOTHING
-                 RETURNING agent_id, seq",
-                &[
-                    &agent_ids,
-                    &seqs,
-                    &kinds,
-                    &observed,
-                    &received,
-                    &command_ids,
-                    &versions,
-                    &bodies,
-                ],
-            )
-            .await
-            .map_err(map_err)?;
-        eprintln!("reports {:?}", t0.elapsed());
-        let mut inserted = std::collections::HashSet::with_capacity(inserted_rows.len());
-        for row in &inserted_rows {
-            let agent: String = row.try_get(0).map_err(map_err)?;
-            let seq: i64 = row.try_get(1).map_err(map_err)?;
-            inserted.insert((agent, seq));
-        }
-        if inserted.is_empty() {
-            // All re-sends after lost acknowledgements.
-            return tx.commit().await.map_err(map_err);
-        }
-
-        // The new reports in batch order (a seq seen twice in the batch
-        // counts once, the first time, as the SQLite store does).
-        let mut fresh = Vec::with_capacity(inserted.len());
-        for record in &batch {
-            if inserted.remove(&(record.agent_id.clone(), to_sql(record.report.seq))) {
-                fresh.push(record);
-            }
-        }
-
-        // 2. Agents: what applying the reports one by one would leave.
-        struct AgentUpdate {
-            seq: i64,
-            received: i64,
-            observed: i64,
-            dropped: i64,
-            product: Vec<u8>,
-            host: Vec<u8>,
-            version: String,
-        }
-        let mut agents: HashMap<&str, AgentUpdate> = HashMap::new();
-        // 3. Commands the reports answer: the first answer counts.
-        let mut answers: HashMap<(&str, &str), (i64, String)> = HashMap::new();
-        // 4. Latest check results: the newest observation wins, later in the batch on ties.
-        let mut checks: HashMap<(&str, &str), (i64, i64, Vec<u8>)> = HashMap::new();
-        for record in &fresh {
-            let report = &record.report;
-            let product = report.product.clone().unwrap_or_default();
-            let update = agents.entry(record.agent_id.as_str()).or_insert(AgentUpdate {
-                seq: 0,
-                received: i64::MIN,
-                observed: i64::MIN,
-                dropped: 0,
-                product: Vec::new(),
-                host: Vec::new(),
-                version: String::new(),
+        // Split by agent into parallel transactions: their rows are disjoint
+        // (reports, agent row, latest checks, the commands they answer), so
+        // they neither conflict nor deadlock, and PostgreSQL works on them
+        // at once. All must commit before this returns; if one fails the
+        // whole batch is refused and re-sent, and what did commit is then
+        // skipped as duplicates.
+        let mut parts: [Vec<ReportRecord>; INGEST_PARTS] = Default::default();
+        for record in batch {
+            let hash = record.agent_id.bytes().fold(0usize, |hash, byte| {
+                hash.wrapping_mul(31).wrapping_add(usize::from(byte))
             });
-            update.seq = update.seq.max(to_sql(report.seq));
-            update.received = update.received.max(record.received_at_ms);
-            update.dropped = update.dropped.saturating_add(to_sql(report.dropped_before));
-            if report.observed_at_ms >= update.observed {
-                update.observed = report.observed_at_ms;
-                update.product = product.encode_to_vec();
-                update.host = report.host.clone().unwrap_or_default().encode_to_vec();
-                update.version = product.version.clone();
-            }
-            if !report.command_id.is_empty() {
-                answers
-                    .entry((report.command_id.as_str(), record.agent_id.as_str()))
-                    .or_insert((record.received_at_ms, product.version.clone()));
-            }
-            for check in &report.checks {
-                let key = (record.agent_id.as_str(), check.name.as_str());
-                let newer = checks
-                    .get(&key)
-                    .is_none_or(|(observed_at, _, _)| report.observed_at_ms >= *observed_at);
-                if newer {
-                    checks.insert(
-                        key,
-                        (report.observed_at_ms, i64::from(check.status), check.encode_to_vec()),
-                    );
-                }
-            }
+            parts[hash % INGEST_PARTS].push(record);
         }
-
-        let mut ids = Vec::with_capacity(agents.len());
-        let (mut seqs, mut received, mut observed, mut dropped) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        let (mut products, mut hosts, mut versions) = (Vec::new(), Vec::new(), Vec::new());
-        for (id, update) in agents {
-            ids.push(id.to_string());
-            seqs.push(update.seq);
-            received.push(update.received);
-            observed.push(update.observed);
-            dropped.push(update.dropped);
-            products.push(update.product);
-            hosts.push(update.host);
-            versions.push(update.version);
-        }
-        tx.execute(
-            "UPDATE agents a SET last_seq = GREATEST(a.last_seq, u.seq), last_seen = GREATEST(a.last_seen, u.received),
-                last_report_at = GREATEST(a.last_report_at, u.observed),
-                dropped_reports = a.dropped_reports + u.dropped,
-                product = CASE WHEN u.observed >= a.last_report_at THEN u.product ELSE a.product END,
-                host = CASE WHEN u.observed >= a.last_report_at THEN u.host ELSE a.host END,
-                version = CASE WHEN u.observed >= a.last_report_at THEN u.version ELSE a.version END
-             FROM UNNEST($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bytea[],
-                         $7::bytea[], $8::text[]) AS u(id, seq, received, observed, dropped, product, host, version)
-             WHERE a.id = u.id",
-            &[
-                &ids, &seqs, &received, &observed, &dropped, &products, &hosts, &versions,
-            ],
-        )
-        .await
-        .map_err(map_err)?;
-
-        eprintln!("agents {:?}", t0.elapsed());
-        if !answers.is_empty() {
-            let (mut command_ids, mut agent_ids, mut times, mut versions) =
-                (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-            for ((command, agent), (at, version)) in answers {
-                command_ids.push(command.to_string());
-                agent_ids.push(agent.to_string());
-                times.push(at);
-                versions.push(version);
-            }
-            tx.execute(
-                "UPDATE commands c SET answered_at = u.at, answer_version = u.version
-                 FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[]) AS u(id, agent_id, at, version)
-                 WHERE c.id = u.id AND c.agent_id = u.agent_id AND c.answered_at IS NULL",
-                &[&command_ids, &agent_ids, &times, &versions],
-            )
-            .await
-            .map_err(map_err)?;
-        }
-
-        if !checks.is_empty() {
-            let (mut agent_ids, mut names, mut statuses, mut times, mut bodies) =
-                (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-            for ((agent, name), (at, status, body)) in checks {
-                agent_ids.push(agent.to_string());
-                names.push(name.to_string());
-                statuses.push(status);
-                times.push(at);
-                bodies.push(body);
-            }
-            tx.execute(
-                "INSERT INTO latest_checks (agent_id, name, status, observed_at, body)
-                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bytea[])
-                 ON CONFLICT (agent_id, name) DO UPDATE SET status = excluded.status,
-                    observed_at = excluded.observed_at, body = excluded.body
-                 WHERE excluded.observed_at >= latest_checks.observed_at",
-                &[&agent_ids, &names, &statuses, &times, &bodies],
-            )
-            .await
-            .map_err(map_err)?;
-        }
-        eprintln!("checks {:?}", t0.elapsed());
-        let r = tx.commit().await.map_err(map_err);
-        eprintln!("commit {:?}", t0.elapsed());
-        r
+        let [first, second, third, fourth] = parts;
+        let results = tokio::join!(
+            self.ingest_part(first),
+            self.ingest_part(second),
+            self.ingest_part(third),
+            self.ingest_part(fourth)
+        );
+        results.0?;
+        results.1?;
+        results.2?;
+        results.3
     }
 
     async fn list_agents(&self) -> StoreResult<Vec<AgentRow>> {
@@ -966,7 +997,6 @@ impl Store for PgStore {
             .await?;
         map_rows(rows, agent_from_row)
     }
-
     async fn get_agent(&self, id: &str) -> StoreResult<Option<AgentRow>> {
         let row = self
             .client()

@@ -3,6 +3,13 @@
 //! One writer connection (SQLite allows one writer at a time anyway) behind a
 //! mutex, plus a small pool of reader connections so admin queries never wait
 //! behind ingest. Every call runs on tokio's blocking pool: SQLite calls block.
+//!
+//! Agents connecting and disconnecting are written by group commit: callers
+//! queue their change and wait; whichever job next holds the writer commits
+//! everything queued by then in one transaction (one fsync), so thousands of
+//! agents reconnecting at once do not each wait for the disk in turn. The
+//! queue is bounded by the streams themselves: each holds at most one entry
+//! while it waits for its answer.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -31,6 +38,104 @@ pub struct SqliteStore {
     path: PathBuf,
     writer: Arc<Mutex<Connection>>,
     readers: Arc<Mutex<Vec<Connection>>>,
+    presence: Arc<Mutex<Vec<PresenceJob>>>,
+}
+
+/// A connect or disconnect waiting for the next group commit.
+enum PresenceJob {
+    Connected(HelloRecord, tokio::sync::oneshot::Sender<StoreResult<u64>>),
+    Disconnected(String, i64, tokio::sync::oneshot::Sender<StoreResult<()>>),
+}
+
+/// A job's outcome, sent only once the transaction holding it committed.
+enum PresenceReply {
+    Connected(tokio::sync::oneshot::Sender<StoreResult<u64>>, StoreResult<u64>),
+    Disconnected(tokio::sync::oneshot::Sender<StoreResult<()>>, StoreResult<()>),
+}
+
+fn connected_in(conn: &Connection, hello: &HelloRecord) -> StoreResult<u64> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE agents SET hostname = ?2, agent_version = ?3, role = ?4, labels = ?5,
+                product = ?6, host = ?7, version = ?8, last_seen = ?9, connected = 1
+             WHERE id = ?1 AND revoked_at IS NULL",
+        )
+        .and_then(|mut statement| {
+            statement.execute(params![
+                hello.agent_id,
+                hello.hostname,
+                hello.agent_version,
+                hello.role,
+                labels_json(&hello.labels),
+                hello.product.encode_to_vec(),
+                hello.host.encode_to_vec(),
+                hello.product.version,
+                hello.at_ms
+            ])
+        })
+        .map_err(map_err)?;
+    if changed == 0 {
+        return Err(StoreError::NotFound(format!("agent {}", hello.agent_id)));
+    }
+    let last_seq: i64 = conn
+        .prepare_cached("SELECT last_seq FROM agents WHERE id = ?1")
+        .and_then(|mut statement| statement.query_row([&hello.agent_id], |row| row.get(0)))
+        .map_err(map_err)?;
+    Ok(u64::try_from(last_seq).unwrap_or(0))
+}
+
+fn disconnected_in(conn: &Connection, agent_id: &str, at_ms: i64) -> StoreResult<()> {
+    conn.prepare_cached("UPDATE agents SET connected = 0, last_seen = max(last_seen, ?2) WHERE id = ?1")
+        .and_then(|mut statement| statement.execute(params![agent_id, at_ms]))
+        .map_err(map_err)?;
+    Ok(())
+}
+
+/// Commits every queued connect and disconnect in one transaction, then
+/// answers each caller.
+fn flush_presence(conn: &mut Connection, jobs: Vec<PresenceJob>) {
+    let failed = |jobs: Vec<PresenceJob>, error: StoreError| {
+        for job in jobs {
+            match job {
+                PresenceJob::Connected(_, reply) => {
+                    let _ = reply.send(Err(StoreError::Other(error.to_string())));
+                }
+                PresenceJob::Disconnected(_, _, reply) => {
+                    let _ = reply.send(Err(StoreError::Other(error.to_string())));
+                }
+            }
+        }
+    };
+    let tx = match conn.transaction() {
+        Ok(tx) => tx,
+        Err(error) => return failed(jobs, map_err(error)),
+    };
+    let replies: Vec<PresenceReply> = jobs
+        .into_iter()
+        .map(|job| match job {
+            PresenceJob::Connected(hello, reply) => PresenceReply::Connected(reply, connected_in(&tx, &hello)),
+            PresenceJob::Disconnected(agent_id, at_ms, reply) => {
+                PresenceReply::Disconnected(reply, disconnected_in(&tx, &agent_id, at_ms))
+            }
+        })
+        .collect();
+    let committed = tx.commit().map_err(map_err);
+    for reply in replies {
+        match (reply, &committed) {
+            (PresenceReply::Connected(reply, result), Ok(())) => {
+                let _ = reply.send(result);
+            }
+            (PresenceReply::Disconnected(reply, result), Ok(())) => {
+                let _ = reply.send(result);
+            }
+            (PresenceReply::Connected(reply, _), Err(error)) => {
+                let _ = reply.send(Err(StoreError::Other(error.to_string())));
+            }
+            (PresenceReply::Disconnected(reply, _), Err(error)) => {
+                let _ = reply.send(Err(StoreError::Other(error.to_string())));
+            }
+        }
+    }
 }
 
 fn map_err(error: rusqlite::Error) -> StoreError {
@@ -79,7 +184,42 @@ impl SqliteStore {
             path: path.to_path_buf(),
             writer: Arc::new(Mutex::new(writer)),
             readers: Arc::new(Mutex::new(Vec::new())),
+            presence: Arc::new(Mutex::new(Vec::new())),
         })
+    }
+
+    /// Queues a connect or disconnect for the next group commit, starting a
+    /// commit job when the queue was empty (otherwise one is already waiting
+    /// for the writer and will take this entry along).
+    fn queue_presence(&self, job: PresenceJob) -> StoreResult<()> {
+        let first = {
+            let mut queue = self
+                .presence
+                .lock()
+                .map_err(|_| StoreError::Other("store presence lock poisoned".into()))?;
+            queue.push(job);
+            queue.len() == 1
+        };
+        if first {
+            let writer = self.writer.clone();
+            let presence = self.presence.clone();
+            tokio::task::spawn_blocking(move || {
+                let Ok(mut conn) = writer.lock() else {
+                    // Dropping the queued senders answers their callers with an error.
+                    if let Ok(mut queue) = presence.lock() {
+                        queue.clear();
+                    }
+                    return;
+                };
+                // Taken only now, holding the writer: everything queued while
+                // this job waited for it shares the transaction.
+                let jobs = presence.lock().map(|mut queue| std::mem::take(&mut *queue)).unwrap_or_default();
+                if !jobs.is_empty() {
+                    flush_presence(&mut conn, jobs);
+                }
+            });
+        }
+        Ok(())
     }
 
     async fn write<T, F>(&self, job: F) -> StoreResult<T>
@@ -365,49 +505,19 @@ impl Store for SqliteStore {
     }
 
     async fn agent_connected(&self, hello: HelloRecord) -> StoreResult<u64> {
-        self.write(move |conn| {
-            let changed = conn
-                .execute(
-                    "UPDATE agents SET hostname = ?2, agent_version = ?3, role = ?4, labels = ?5,
-                        product = ?6, host = ?7, version = ?8, last_seen = ?9, connected = 1
-                     WHERE id = ?1 AND revoked_at IS NULL",
-                    params![
-                        hello.agent_id,
-                        hello.hostname,
-                        hello.agent_version,
-                        hello.role,
-                        labels_json(&hello.labels),
-                        hello.product.encode_to_vec(),
-                        hello.host.encode_to_vec(),
-                        hello.product.version,
-                        hello.at_ms
-                    ],
-                )
-                .map_err(map_err)?;
-            if changed == 0 {
-                return Err(StoreError::NotFound(format!("agent {}", hello.agent_id)));
-            }
-            let last_seq: i64 = conn
-                .query_row("SELECT last_seq FROM agents WHERE id = ?1", [&hello.agent_id], |row| {
-                    row.get(0)
-                })
-                .map_err(map_err)?;
-            Ok(u64::try_from(last_seq).unwrap_or(0))
-        })
-        .await
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.queue_presence(PresenceJob::Connected(hello, reply))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Other("store presence job failed".into()))?
     }
 
     async fn agent_disconnected(&self, agent_id: &str, at_ms: i64) -> StoreResult<()> {
-        let agent_id = agent_id.to_string();
-        self.write(move |conn| {
-            conn.execute(
-                "UPDATE agents SET connected = 0, last_seen = max(last_seen, ?2) WHERE id = ?1",
-                params![agent_id, at_ms],
-            )
-            .map_err(map_err)?;
-            Ok(())
-        })
-        .await
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.queue_presence(PresenceJob::Disconnected(agent_id.to_string(), at_ms, reply))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Other("store presence job failed".into()))?
     }
 
     async fn reset_connections(&self) -> StoreResult<()> {

@@ -493,9 +493,9 @@ async fn a_lease_is_granted_to_its_holder_and_renewed(store: Arc<dyn Store>) {
 /// Not a benchmark (no timing is asserted): it stores a batch as large as
 /// the ingest worker sends and prints the rate for the record.
 async fn ingest_keeps_up_with_a_large_batch(store: Arc<dyn Store>) {
-    let agents: Vec<String> = (0..2000).map(|index| format!("agent-{index:03}")).collect();
+    let agents: Vec<String> = (0..200).map(|index| format!("agent-{index:03}")).collect();
     let ids: Vec<&str> = agents.iter().map(String::as_str).collect();
-    for chunk in ids.chunks(500) {
+    for chunk in ids.chunks(50) {
         enroll_many(&store, chunk).await;
     }
     let mut batch = Vec::new();
