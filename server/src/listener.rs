@@ -83,7 +83,7 @@ pub fn raise_open_file_limit(max_connections: usize) -> Option<u64> {
         && current < maximum
     {
         limit.current = Some(maximum);
-        if let Err(error) = setrlimit(Resource::Nofile, limit.clone()) {
+        if let Err(error) = setrlimit(Resource::Nofile, limit) {
             tracing::warn!(%error, "could not raise the open-file limit to the hard limit");
         }
     } else if limit.current.is_some() && limit.maximum.is_none() {

@@ -53,7 +53,7 @@ fn failing_check(index: u64) -> Option<usize> {
 
 /// A synthetic run for agent `index`, as the real checks would shape it.
 pub fn synthetic_run(index: u64, target_version: Option<&str>) -> CheckRun {
-    let version = if index % 10 == 0 { TARGET_VERSION } else { FROM_VERSION };
+    let version = if index.is_multiple_of(10) { TARGET_VERSION } else { FROM_VERSION };
     let failing = failing_check(index);
     let behind = target_version
         .is_some_and(|target| !rollcall_common::version::is_at_least(version, target).unwrap_or(true));
