@@ -40,6 +40,22 @@ const OUTBOUND_QUEUE: usize = 64;
 const WELCOME_TIMEOUT: Duration = Duration::from_secs(15);
 const INBOX_POLL: Duration = Duration::from_secs(2);
 
+/// When the certificate passes half its life (time to renew), as a timer
+/// deadline. Computed once per certificate: parsing it on every inbox poll
+/// cost a simulated fleet of 19,000 agents ~10,000 parses a second.
+fn renewal_due(identity: &Identity) -> tokio::time::Instant {
+    let far = tokio::time::Instant::now() + Duration::from_secs(365 * 24 * 3600);
+    let Ok((not_before, not_after)) = identity.validity() else {
+        return far;
+    };
+    let due = not_before + (not_after - not_before) / 2;
+    let remaining: time::Duration = due - OffsetDateTime::now_utc();
+    let wait = remaining.max(time::Duration::ZERO);
+    tokio::time::Instant::now()
+        .checked_add(wait.unsigned_abs())
+        .unwrap_or(far)
+}
+
 /// Everything a runner needs besides its prober and spool.
 #[derive(Debug, Clone)]
 pub struct AgentOptions {
@@ -400,6 +416,8 @@ async fn session(
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut housekeeping = tokio::time::interval(INBOX_POLL);
     housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let renewal = tokio::time::sleep_until(renewal_due(&identity));
+    tokio::pin!(renewal);
 
     let lost = |reason: String| SessionEnd::Lost {
         lasted: started.elapsed(),
@@ -437,6 +455,7 @@ async fn session(
                             match renewed_identity.validity() {
                                 Ok(_) => {
                                     options.identity.save(&renewed_identity)?;
+                                    renewal.as_mut().reset(renewal_due(&renewed_identity));
                                     tracing::info!("certificate renewed");
                                 }
                                 Err(error) => tracing::warn!(error = format!("{error:#}"), "renewed certificate is unreadable"),
@@ -468,14 +487,14 @@ async fn session(
                         return Ok(lost("stream closed".into()));
                     }
                 }
-                if pending_key.is_none() && options.identity.load().is_ok_and(|current| current.needs_renewal(OffsetDateTime::now_utc())) {
-                    let key = rollcall_common::pki::generate_key()?;
-                    let csr_pem = rollcall_common::pki::certificate_request(&key, &options.hostname)?;
-                    *pending_key = Some(key);
-                    tracing::info!("certificate past half its life; asking for renewal");
-                    if out_tx.send(message(agent_message::Body::Renew(proto::RenewRequest { csr_pem }))).await.is_err() {
-                        return Ok(lost("stream closed".into()));
-                    }
+            }
+            () = &mut renewal, if pending_key.is_none() => {
+                let key = rollcall_common::pki::generate_key()?;
+                let csr_pem = rollcall_common::pki::certificate_request(&key, &options.hostname)?;
+                *pending_key = Some(key);
+                tracing::info!("certificate past half its life; asking for renewal");
+                if out_tx.send(message(agent_message::Body::Renew(proto::RenewRequest { csr_pem }))).await.is_err() {
+                    return Ok(lost("stream closed".into()));
                 }
             }
         }

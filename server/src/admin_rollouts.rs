@@ -263,7 +263,9 @@ pub async fn send_command(
     let now = now_ms();
     let batch_id = dispatch::new_id();
     let target = rollout.as_ref().map(|r| r.target.clone()).unwrap_or_default();
-    let splay_ms = u32::try_from((wait.as_millis() / 10).min(500)).unwrap_or(500);
+    // A short splay spreads a fleet-wide recheck without eating much of a
+    // one-second round trip.
+    let splay_ms = u32::try_from((wait.as_millis() / 20).min(250)).unwrap_or(250);
     let rows: Vec<CommandRow> = views
         .iter()
         .filter(|view| !view.row.revoked && selector.matches(&view.row.id, |key| view.field(key)))

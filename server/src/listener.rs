@@ -92,7 +92,9 @@ pub fn raise_open_file_limit(max_connections: usize) -> Option<u64> {
         let _ = setrlimit(Resource::Nofile, limit);
     }
     let now = getrlimit(Resource::Nofile).current;
-    let needed = u64::try_from(max_connections).unwrap_or(u64::MAX).saturating_add(FD_HEADROOM);
+    let needed = u64::try_from(max_connections)
+        .unwrap_or(u64::MAX)
+        .saturating_add(FD_HEADROOM);
     if let Some(soft) = now
         && soft < needed
     {

@@ -25,6 +25,9 @@ use crate::state::Coordinator;
 use crate::store::Store;
 use crate::store::sqlite::SqliteStore;
 
+/// Largest admin answer; the CLI accepts the same.
+pub const ADMIN_MAX_ANSWER_BYTES: usize = 256 * 1024 * 1024;
+
 /// Opens the store the config names: PostgreSQL with `database_url`
 /// (migrated at start), else SQLite under the data dir.
 pub async fn open_store(config: &ServeConfig) -> anyhow::Result<Arc<dyn Store>> {
@@ -152,11 +155,13 @@ pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: Cancellat
     })
     .max_decoding_message_size(max)
     .max_encoding_message_size(max);
+    // Admin answers (a 100,000-agent list) may be large; what admins send
+    // stays bounded like everything else.
     let admin_api = AdminServiceServer::new(AdminApi {
         coordinator: coordinator.clone(),
     })
     .max_decoding_message_size(max)
-    .max_encoding_message_size(max);
+    .max_encoding_message_size(ADMIN_MAX_ANSWER_BYTES);
 
     let shutdown_signal = shutdown.clone();
     let serve = tonic::transport::Server::builder()

@@ -85,7 +85,12 @@ pub async fn run(plan: FleetPlan, identities: Vec<Identity>, shutdown: Cancellat
         let urls = &plan.common.coordinators;
         let first = usize::try_from(index).unwrap_or(0) % urls.len().max(1);
         let rotated: Vec<String> = urls[first..].iter().chain(urls[..first].iter()).cloned().collect();
-        let labels: BTreeMap<String, String> = [("site".to_string(), format!("sim-site-{:02}", index % 20))].into();
+        // `block` selects whole ten-thousands (the bench's recheck of 10,000).
+        let labels: BTreeMap<String, String> = [
+            ("site".to_string(), format!("sim-site-{:02}", index % 20)),
+            ("block".to_string(), (index / 10_000).to_string()),
+        ]
+        .into();
         let options = AgentOptions {
             urls: rotated,
             identity: IdentityStore::Memory(Arc::new(Mutex::new(identity))),

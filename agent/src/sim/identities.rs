@@ -84,14 +84,23 @@ pub async fn ensure(plan: &EnrollPlan, shutdown: &CancellationToken) -> anyhow::
         .clone()
         .map(|index| load_cached(&plan.sim_dir, index, &plan.ca_pem))
         .collect();
-    let missing: Vec<u64> = indexes.filter(|index| identities[slot(plan, *index)].is_none()).collect();
+    let missing: Vec<u64> = indexes
+        .filter(|index| identities[slot(plan, *index)].is_none())
+        .collect();
     if missing.is_empty() {
         return Ok(identities.into_iter().flatten().collect());
     }
     let Some(token) = plan.token.clone() else {
-        bail!("{} simulated agents are not enrolled yet and no --token was given", missing.len());
+        bail!(
+            "{} simulated agents are not enrolled yet and no --token was given",
+            missing.len()
+        );
     };
-    tracing::info!(missing = missing.len(), concurrency = plan.concurrency, "enrolling simulated agents");
+    tracing::info!(
+        missing = missing.len(),
+        concurrency = plan.concurrency,
+        "enrolling simulated agents"
+    );
     let permits = Arc::new(Semaphore::new(plan.concurrency.max(1)));
     let mut tasks = JoinSet::new();
     for index in missing {

@@ -41,27 +41,35 @@ impl SimProber {
 /// any: most agents pass everything but the version, a few fail one step.
 fn failing_check(index: u64) -> Option<usize> {
     match index % 20 {
-        1 => Some(1),  // license
-        2 => Some(2),  // update_permission
-        3 => Some(3),  // update_source
-        4 => Some(4),  // certificates
-        5 => Some(5),  // connectivity
-        6 => Some(6),  // system_requirements
+        1 => Some(1), // license
+        2 => Some(2), // update_permission
+        3 => Some(3), // update_source
+        4 => Some(4), // certificates
+        5 => Some(5), // connectivity
+        6 => Some(6), // system_requirements
         _ => None,
     }
 }
 
 /// A synthetic run for agent `index`, as the real checks would shape it.
 pub fn synthetic_run(index: u64, target_version: Option<&str>) -> CheckRun {
-    let version = if index.is_multiple_of(10) { TARGET_VERSION } else { FROM_VERSION };
+    let version = if index.is_multiple_of(10) {
+        TARGET_VERSION
+    } else {
+        FROM_VERSION
+    };
     let failing = failing_check(index);
-    let behind = target_version
-        .is_some_and(|target| !rollcall_common::version::is_at_least(version, target).unwrap_or(true));
+    let behind =
+        target_version.is_some_and(|target| !rollcall_common::version::is_at_least(version, target).unwrap_or(true));
     let checks = CHECK_NAMES
         .iter()
         .enumerate()
         .map(|(position, name)| {
-            let failed = if position == 0 { behind } else { failing == Some(position) };
+            let failed = if position == 0 {
+                behind
+            } else {
+                failing == Some(position)
+            };
             CheckResult {
                 name: (*name).to_string(),
                 runbook_step: u32::try_from(position).unwrap_or(0),
@@ -137,7 +145,14 @@ mod tests {
         let names: Vec<&str> = run.checks.iter().map(|check| check.name.as_str()).collect();
         assert_eq!(names, CHECK_NAMES.to_vec());
         assert_eq!(run.checks[0].status, CheckStatus::Fail as i32, "behind the target");
-        assert_eq!(run.checks[3].status, CheckStatus::Fail as i32, "index 3 fails update_source");
-        assert_eq!(synthetic_run(10, Some(TARGET_VERSION)).checks[0].status, CheckStatus::Pass as i32);
+        assert_eq!(
+            run.checks[3].status,
+            CheckStatus::Fail as i32,
+            "index 3 fails update_source"
+        );
+        assert_eq!(
+            synthetic_run(10, Some(TARGET_VERSION)).checks[0].status,
+            CheckStatus::Pass as i32
+        );
     }
 }

@@ -153,7 +153,6 @@ struct CheckJson {
     remediation: String,
 }
 
-
 #[derive(Debug, Serialize)]
 struct TransitionJson {
     rollout_id: String,

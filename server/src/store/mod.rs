@@ -20,7 +20,7 @@ use async_trait::async_trait;
 use rollcall_common::proto;
 
 /// Errors callers must tell apart.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("enrollment token is unknown")]
     TokenUnknown,

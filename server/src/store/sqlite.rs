@@ -4,7 +4,8 @@
 //! mutex, plus a small pool of reader connections so admin queries never wait
 //! behind ingest. Every call runs on tokio's blocking pool: SQLite calls block.
 //!
-//! Agents connecting and disconnecting are written by group commit: callers
+//! Agents connecting and disconnecting, and command receipts, are written by
+//! group commit: callers
 //! queue their change and wait; whichever job next holds the writer commits
 //! everything queued by then in one transaction (one fsync), so thousands of
 //! agents reconnecting at once do not each wait for the disk in turn. The
@@ -38,13 +39,19 @@ pub struct SqliteStore {
     path: PathBuf,
     writer: Arc<Mutex<Connection>>,
     readers: Arc<Mutex<Vec<Connection>>>,
+    /// One permit per pooled reader: more concurrent reads wait here rather
+    /// than each opening (and parsing the schema of) a fresh connection on
+    /// its own blocking thread, which is what a reconnect storm asks for.
+    read_permits: Arc<tokio::sync::Semaphore>,
     presence: Arc<Mutex<Vec<PresenceJob>>>,
 }
 
 /// A connect or disconnect waiting for the next group commit.
 enum PresenceJob {
-    Connected(HelloRecord, tokio::sync::oneshot::Sender<StoreResult<u64>>),
+    Connected(Box<HelloRecord>, tokio::sync::oneshot::Sender<StoreResult<u64>>),
     Disconnected(String, i64, tokio::sync::oneshot::Sender<StoreResult<()>>),
+    /// Agent id, command id, receipt text.
+    Receipt(String, String, String, tokio::sync::oneshot::Sender<StoreResult<()>>),
 }
 
 /// A job's outcome, sent only once the transaction holding it committed.
@@ -98,10 +105,12 @@ fn flush_presence(conn: &mut Connection, jobs: Vec<PresenceJob>) {
         for job in jobs {
             match job {
                 PresenceJob::Connected(_, reply) => {
-                    let _ = reply.send(Err(StoreError::Other(error.to_string())));
+                    // Keep the kind: an Unavailable store must reach health.
+                    let _ = reply.send(Err(error.clone()));
                 }
-                PresenceJob::Disconnected(_, _, reply) => {
-                    let _ = reply.send(Err(StoreError::Other(error.to_string())));
+                PresenceJob::Disconnected(_, _, reply) | PresenceJob::Receipt(_, _, _, reply) => {
+                    // Keep the kind: an Unavailable store must reach health.
+                    let _ = reply.send(Err(error.clone()));
                 }
             }
         }
@@ -117,6 +126,14 @@ fn flush_presence(conn: &mut Connection, jobs: Vec<PresenceJob>) {
             PresenceJob::Disconnected(agent_id, at_ms, reply) => {
                 PresenceReply::Disconnected(reply, disconnected_in(&tx, &agent_id, at_ms))
             }
+            PresenceJob::Receipt(agent_id, command_id, receipt, reply) => {
+                let result = tx
+                    .prepare_cached("UPDATE commands SET receipt = ?3 WHERE id = ?1 AND agent_id = ?2")
+                    .and_then(|mut statement| statement.execute(params![command_id, agent_id, receipt]))
+                    .map(|_| ())
+                    .map_err(map_err);
+                PresenceReply::Disconnected(reply, result)
+            }
         })
         .collect();
     let committed = tx.commit().map_err(map_err);
@@ -129,10 +146,10 @@ fn flush_presence(conn: &mut Connection, jobs: Vec<PresenceJob>) {
                 let _ = reply.send(result);
             }
             (PresenceReply::Connected(reply, _), Err(error)) => {
-                let _ = reply.send(Err(StoreError::Other(error.to_string())));
+                let _ = reply.send(Err(error.clone()));
             }
             (PresenceReply::Disconnected(reply, _), Err(error)) => {
-                let _ = reply.send(Err(StoreError::Other(error.to_string())));
+                let _ = reply.send(Err(error.clone()));
             }
         }
     }
@@ -184,6 +201,7 @@ impl SqliteStore {
             path: path.to_path_buf(),
             writer: Arc::new(Mutex::new(writer)),
             readers: Arc::new(Mutex::new(Vec::new())),
+            read_permits: Arc::new(tokio::sync::Semaphore::new(READER_POOL)),
             presence: Arc::new(Mutex::new(Vec::new())),
         })
     }
@@ -213,7 +231,10 @@ impl SqliteStore {
                 };
                 // Taken only now, holding the writer: everything queued while
                 // this job waited for it shares the transaction.
-                let jobs = presence.lock().map(|mut queue| std::mem::take(&mut *queue)).unwrap_or_default();
+                let jobs = presence
+                    .lock()
+                    .map(|mut queue| std::mem::take(&mut *queue))
+                    .unwrap_or_default();
                 if !jobs.is_empty() {
                     flush_presence(&mut conn, jobs);
                 }
@@ -245,7 +266,14 @@ impl SqliteStore {
     {
         let readers = self.readers.clone();
         let path = self.path.clone();
+        let permit = self
+            .read_permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Other("store reader pool closed".into()))?;
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let pooled = readers.lock().ok().and_then(|mut pool| pool.pop());
             let conn = match pooled {
                 Some(conn) => conn,
@@ -506,7 +534,7 @@ impl Store for SqliteStore {
 
     async fn agent_connected(&self, hello: HelloRecord) -> StoreResult<u64> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        self.queue_presence(PresenceJob::Connected(hello, reply))?;
+        self.queue_presence(PresenceJob::Connected(Box::new(hello), reply))?;
         answer
             .await
             .map_err(|_| StoreError::Other("store presence job failed".into()))?
@@ -987,16 +1015,18 @@ impl Store for SqliteStore {
     }
 
     async fn record_receipt(&self, agent_id: &str, command_id: &str, receipt: &str) -> StoreResult<()> {
-        let (agent_id, command_id, receipt) = (agent_id.to_string(), command_id.to_string(), receipt.to_string());
-        self.write(move |conn| {
-            conn.execute(
-                "UPDATE commands SET receipt = ?3 WHERE id = ?1 AND agent_id = ?2",
-                params![command_id, agent_id, receipt],
-            )
-            .map_err(map_err)?;
-            Ok(())
-        })
-        .await
+        // Thousands of receipts arrive together after a recheck of the
+        // fleet: a transaction (and fsync) each was the round trip's bottleneck.
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.queue_presence(PresenceJob::Receipt(
+            agent_id.to_string(),
+            command_id.to_string(),
+            receipt.to_string(),
+            reply,
+        ))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Other("store presence job failed".into()))?
     }
 
     async fn expire_commands(&self, now_ms: i64) -> StoreResult<u64> {
