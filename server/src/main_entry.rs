@@ -154,7 +154,12 @@ impl ServeArgs {
 /// `main` of `rollcall-server`.
 pub fn main() -> ExitCode {
     let cli = ServerCli::parse();
-    rollcall_common::logging::init(cli.log_json);
+    if matches!(cli.command, ServerCommand::Demo(_)) {
+        // The demo prints its own story; coordinator INFO lines would drown it.
+        rollcall_common::logging::init_with_default(cli.log_json, "warn");
+    } else {
+        rollcall_common::logging::init(cli.log_json);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
