@@ -17,6 +17,9 @@
 #   --burst-reports N   reports per burst stream (default 150; the per-agent burst allowance is 200)
 #   --replicas K        coordinator processes (K > 1 needs --database-url)
 #   --database-url URL  PostgreSQL store shared by the replicas
+#   --private-postgres  start a private PostgreSQL cluster (initdb) in the work dir for
+#                       this run (max_connections 400; durable defaults: fsync and
+#                       synchronous_commit on) and use it as --database-url
 #   --skip-build        use the release binaries as they are
 #   --skip PHASES       comma list of phases to skip: connect,recheck,storm,ingest,probe
 #   --dir DIR           work directory (default /tmp/rollcall-bench); wiped at start if
@@ -31,6 +34,7 @@ BURST_REPORTS=150
 REPLICAS=1
 DATABASE_URL=""
 SKIP_BUILD=0
+PRIVATE_PG=0
 SKIP=""
 WORK=/tmp/rollcall-bench
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -42,16 +46,17 @@ while [ $# -gt 0 ]; do
         --burst-reports) BURST_REPORTS=$2; shift 2 ;;
         --replicas) REPLICAS=$2; shift 2 ;;
         --database-url) DATABASE_URL=$2; shift 2 ;;
+        --private-postgres) PRIVATE_PG=1; shift ;;
         --skip-build) SKIP_BUILD=1; shift ;;
         --skip) SKIP=$2; shift 2 ;;
         --dir) WORK=$2; shift 2 ;;
         --out) OUT=$2; shift 2 ;;
-        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
 RECHECK_AGENTS=$(( AGENTS < 10000 ? AGENTS : 10000 ))
-if [ "$REPLICAS" -gt 1 ] && [ -z "$DATABASE_URL" ]; then
+if [ "$REPLICAS" -gt 1 ] && [ -z "$DATABASE_URL" ] && [ "$PRIVATE_PG" = 0 ]; then
     echo "--replicas > 1 needs --database-url (replicas share one PostgreSQL store)" >&2
     exit 2
 fi
@@ -76,6 +81,13 @@ if [ "$SKIP_BUILD" = 0 ]; then
     (cd "$ROOT" && cargo build --release -p rollcall-server -p rollcall-agent >&2)
 fi
 TARGET_DIR=$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+# One run per work dir at a time: a second run would wipe the first one's
+# dir, and its exit would stop the first one's processes and database.
+exec 9>"$WORK.lock"
+if ! flock -n 9; then
+    echo "another bench run is using $WORK (lock $WORK.lock); wait for it or choose --dir" >&2
+    exit 2
+fi
 if [ -e "$WORK" ]; then
     if [ ! -e "$WORK/.rollcall-bench" ]; then
         echo "$WORK exists and is not a bench work dir; choose another --dir" >&2
@@ -106,6 +118,26 @@ cleanup() {
     done
 }
 trap cleanup EXIT
+
+if [ "$PRIVATE_PG" = 1 ]; then
+    # PostgreSQL refuses to run as root: the cluster belongs to the postgres user.
+    PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+    [ -x "$PG_BIN/initdb" ] || { echo "--private-postgres needs PostgreSQL's initdb" >&2; exit 2; }
+    PG_DIR="$WORK/pg"
+    PG_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    mkdir -p "$PG_DIR"
+    as_pg=()
+    if [ "$(id -u)" = 0 ]; then chown postgres "$PG_DIR"; as_pg=(runuser -u postgres --); fi
+    "${as_pg[@]}" "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres --auth=trust >"$WORK/pg-initdb.log" 2>&1
+    "${as_pg[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w \
+        -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories=$PG_DIR -c max_connections=400 -c shared_buffers=1GB" \
+        start >/dev/null
+    stop_pg() { "${as_pg[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast stop >/dev/null 2>&1 || true; }
+    trap 'cleanup; stop_pg' EXIT
+    psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -Atq -c "CREATE DATABASE rollcall" postgres
+    DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/rollcall"
+    log "private PostgreSQL on 127.0.0.1:$PG_PORT ($PG_DIR)"
+fi
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
@@ -153,7 +185,7 @@ sql() {
         sqlite3 -cmd ".timeout 5000" "$DATA/rollcall.db" "$1"
     fi
 }
-connected() { sql "SELECT count(*) FROM agents WHERE connected != 0"; }
+connected() { sql "SELECT count(*) FROM agents WHERE connected = true"; }  # 1 in SQLite, boolean in PostgreSQL
 stored_reports() { sql "SELECT count(*) FROM reports"; }
 online_by_cli() {
     { "$CLI" agents --output json 2>/dev/null || true; } | python3 -c 'import json,sys
@@ -170,7 +202,9 @@ start_coordinators
 sleep 2
 BASE_RSS=$(sum_rss "${SERVER_PIDS[@]}")
 log "coordinator(s) up: ${URLS[*]}; baseline RSS ${BASE_RSS} KiB; open-file limit $FD_LIMIT"
-TOKEN=$("$CLI" token create --uses $(( AGENTS + BURST_AGENTS + 10 )) --ttl 4h | tail -n 1)
+# A token may be used at most 100,000 times: one for the fleet, one for the burst.
+TOKEN=$("$CLI" token create --uses "$AGENTS" --ttl 4h | tail -n 1)
+BURST_TOKEN=$("$CLI" token create --uses $(( BURST_AGENTS + 10 )) --ttl 4h | tail -n 1)
 
 # ---------------------------------------------------------------- enrollment
 log "enrolling $AGENTS simulated agents (cached in $WORK/sim)"
@@ -187,11 +221,16 @@ start_fleet() {
     # $1: check interval
     SIM_PIDS=()
     local first=0 n=0 k=0
+    # The simulators share one connection rate (~1,000 handshakes/s is what
+    # the two cores take): six simulators at 1,000/s each ran into handshake
+    # timeouts and reconnected in a loop.
+    local sims=$(( (AGENTS + PER_SIM - 1) / PER_SIM ))
+    local rate=$(( 1000 / sims ))
     while [ "$first" -lt "$AGENTS" ]; do
         n=$(( AGENTS - first < PER_SIM ? AGENTS - first : PER_SIM ))
         "$SIM" run "${SIM_URLS[@]}" --ca "$DATA/ca.pem" --sim-dir "$WORK/sim" \
             --agents "$n" --first-index "$first" --source-ip "127.0.$(( k + 1 )).2" \
-            --check-interval "$1" --connect-rate 1000 --reconnect-initial 1s --reconnect-max 10s \
+            --check-interval "$1" --connect-rate "$rate" --reconnect-initial 1s --reconnect-max 10s \
             --status-file "$WORK/sim-$k.json" >>"$WORK/sim-$k.log" 2>&1 &
         SIM_PIDS+=("$!")
         PIDS+=("$!")
@@ -302,7 +341,7 @@ if ! skipped ingest; then
     log "ingest burst: $BURST_AGENTS streams × $BURST_REPORTS reports × 7 check results"
     before=$(stored_reports)
     # Its own agents (enrolled here, after the recheck, so `recheck all` targets only the fleet).
-    INGEST_JSON=$("$SIM" burst "${SIM_URLS[@]}" --ca "$DATA/ca.pem" --token "$TOKEN" --sim-dir "$WORK/sim" \
+    INGEST_JSON=$("$SIM" burst "${SIM_URLS[@]}" --ca "$DATA/ca.pem" --token "$BURST_TOKEN" --sim-dir "$WORK/sim" \
         --agents "$BURST_AGENTS" --first-index "$AGENTS" --source-ip 127.0.100.2 \
         --reports "$BURST_REPORTS" 2>>"$WORK/sim-burst.log" | tail -n 1)
     after=$(stored_reports)
@@ -403,11 +442,11 @@ mkdir -p "$ROOT/bench/results"
 RESULT="$ROOT/bench/results/$(date -u +%Y%m%dT%H%M)-$AGENTS-agents.md"
 echo "$TABLE" >"$RESULT"
 echo "$TABLE"
-python3 - "$OUT" "$RESULT" "$AGENTS" "$REPLICAS" <<'EOF'
+python3 - "$OUT" "$RESULT" "$AGENTS" "$REPLICAS" "$([ -n "$DATABASE_URL" ] && echo postgresql || echo sqlite)" <<'EOF'
 import os, re, sys
-out, result, agents, replicas = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+out, result, agents, replicas, store = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
 table = open(result).read().strip()
-key = "agents-%s-replicas-%s" % (agents, replicas)
+key = "agents-%s-replicas-%s" % (agents, replicas) + ("-postgresql" if store == "postgresql" else "")
 begin, end = "<!-- bench:%s:begin -->" % key, "<!-- bench:%s:end -->" % key
 text = open(out).read() if os.path.exists(out) else "# Benchmarks\n\n<!-- bench:results -->\n"
 block = "%s\n%s\n%s" % (begin, table, end)

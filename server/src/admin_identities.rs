@@ -12,7 +12,7 @@ use tonic::Status;
 use crate::auth::AdminCaller;
 use crate::data_dir::ADMIN_CERT_LIFETIME;
 use crate::state::Coordinator;
-use crate::store::AdminCertRow;
+use crate::store::{AdminCertRow, Notice};
 
 fn internal(error: impl std::fmt::Display) -> Status {
     tracing::error!(%error, "admin identity call failed");
@@ -106,6 +106,9 @@ pub async fn revoke(
     for serial in &serials {
         coordinator.revocation.revoke_serial(serial);
     }
+    // The other replicas refuse the certificates from their next handshake
+    // or call on, not only after a restart.
+    crate::replication::tell_others(coordinator, Notice::AdminRevoked { name: name.to_string() }).await;
     tracing::warn!(
         name,
         count = serials.len(),

@@ -17,10 +17,12 @@ use crate::engine::{at_target, dispatch};
 use crate::fleet::{AgentView, current_rollout, snapshot};
 use crate::selector::Selector;
 use crate::state::Coordinator;
-use crate::store::{CommandRow, RolloutRow, TransitionRow, member_state};
+use crate::store::{BatchTally, CommandRow, RolloutRow, TransitionRow, member_state};
 
 const MAX_WAIT: Duration = Duration::from_secs(3600);
-const PROGRESS_POLL: Duration = Duration::from_millis(100);
+/// How often progress re-reads the store when no local commit woke it
+/// (answers ingested by another replica).
+const PROGRESS_POLL: Duration = Duration::from_millis(250);
 
 fn internal(error: impl std::fmt::Display) -> Status {
     tracing::error!(%error, "admin call failed");
@@ -248,6 +250,7 @@ pub async fn send_command(
     caller: &AdminCaller,
     request: proto::SendCommandRequest,
 ) -> Result<ProgressStream, Status> {
+    let started = tokio::time::Instant::now();
     let kind = proto::CommandKind::try_from(request.kind)
         .ok()
         .filter(|kind| *kind != proto::CommandKind::Unspecified)
@@ -260,12 +263,14 @@ pub async fn send_command(
         .find(|rollout| rollout.cancelled_at_ms.is_none())
         .cloned();
     let views = snapshot(coordinator, rollout.as_ref()).await.map_err(internal)?;
+    let snapshot_took = started.elapsed();
     let now = now_ms();
     let batch_id = dispatch::new_id();
     let target = rollout.as_ref().map(|r| r.target.clone()).unwrap_or_default();
-    // A short splay spreads a fleet-wide recheck without eating much of a
-    // one-second round trip.
-    let splay_ms = u32::try_from((wait.as_millis() / 20).min(250)).unwrap_or(250);
+    // A short splay takes the edge off a fleet-wide recheck without eating
+    // into a one-second round trip: the ingest queues and HTTP/2 flow
+    // control already hold back what the store cannot take at once.
+    let splay_ms = u32::try_from((wait.as_millis() / 20).min(100)).unwrap_or(100);
     let rows: Vec<CommandRow> = views
         .iter()
         .filter(|view| !view.row.revoked && selector.matches(&view.row.id, |key| view.field(key)))
@@ -290,6 +295,8 @@ pub async fn send_command(
         targeted,
         kind = kind.as_str_name(),
         by = caller.name,
+        snapshot = ?snapshot_took,
+        took = ?started.elapsed(),
         "command sent"
     );
 
@@ -299,19 +306,22 @@ pub async fn send_command(
     tokio::spawn(async move {
         let deadline = tokio::time::Instant::now() + wait;
         let mut last: Option<proto::CommandProgress> = None;
+        let mut answers = coordinator.ingest.answers();
         loop {
-            let rows = match coordinator.store.batch_commands(&batch_id).await {
-                Ok(rows) => rows,
+            let tally = match coordinator.store.batch_tally(&batch_id).await {
+                Ok(tally) => tally,
                 Err(error) => {
                     let _ = tx.send(Err(internal(error))).await;
                     return;
                 }
             };
             let expired = tokio::time::Instant::now() >= deadline || shutdown.is_cancelled();
-            let mut progress = progress_of(&rows, targeted, &target);
+            let mut progress = progress_of(&tally, targeted, &target);
             progress.done = expired || progress.answered + progress.refused >= targeted;
             if progress.done {
-                progress.unreachable = targeted - progress.answered - progress.refused;
+                progress.unreachable = targeted
+                    .saturating_sub(progress.answered)
+                    .saturating_sub(progress.refused);
             }
             if last.as_ref() != Some(&progress) {
                 if tx.send(Ok(progress)).await.is_err() {
@@ -320,10 +330,22 @@ pub async fn send_command(
                 last = Some(progress);
             }
             if progress.done {
+                tracing::info!(
+                    batch = batch_id,
+                    targeted,
+                    answered = progress.answered,
+                    refused = progress.refused,
+                    unreachable = progress.unreachable,
+                    took = ?started.elapsed(),
+                    "command batch finished"
+                );
                 return;
             }
+            // Answers stored here wake the loop at once; answers stored by
+            // another replica are seen on the next poll.
             tokio::select! {
                 () = shutdown.cancelled() => {}
+                Ok(()) = answers.changed() => {}
                 () = tokio::time::sleep(PROGRESS_POLL) => {}
             }
         }
@@ -331,21 +353,20 @@ pub async fn send_command(
     Ok(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)))
 }
 
-fn progress_of(rows: &[CommandRow], targeted: u32, target: &str) -> proto::CommandProgress {
+fn progress_of(tally: &BatchTally, targeted: u32, target: &str) -> proto::CommandProgress {
+    let count = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
     let mut progress = proto::CommandProgress {
         targeted,
+        refused: count(tally.refused),
         ..Default::default()
     };
-    for row in rows {
-        if row.answered_at_ms.is_some() {
-            progress.answered += 1;
-            if target.is_empty() || at_target(&row.answer_version, target) {
-                progress.completed += 1;
-            } else {
-                progress.behind += 1;
-            }
-        } else if row.receipt.starts_with("refused") {
-            progress.refused += 1;
+    for (version, answered) in &tally.answered_by_version {
+        let answered = count(*answered);
+        progress.answered = progress.answered.saturating_add(answered);
+        if target.is_empty() || at_target(version, target) {
+            progress.completed = progress.completed.saturating_add(answered);
+        } else {
+            progress.behind = progress.behind.saturating_add(answered);
         }
     }
     progress

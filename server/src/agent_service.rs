@@ -20,7 +20,7 @@ use crate::hub::OUTBOUND_CAPACITY;
 use crate::ingest::IngestItem;
 use crate::rate::TokenBucket;
 use crate::state::Coordinator;
-use crate::store::{HelloRecord, NewAgent, ReportRecord, StoreError};
+use crate::store::{HelloRecord, NewAgent, ReceiptRecord, ReportRecord, StoreError};
 use crate::validate;
 
 /// How long a new stream may take to say hello.
@@ -42,7 +42,7 @@ fn store_status(error: StoreError) -> Status {
             Status::permission_denied(error.to_string())
         }
         StoreError::NotFound(what) => Status::not_found(what),
-        StoreError::Unavailable(_) => Status::unavailable(error.to_string()),
+        StoreError::Unavailable(_) | StoreError::Conflict(_) => Status::unavailable(error.to_string()),
         StoreError::Other(_) => Status::internal("store error"),
     }
 }
@@ -254,12 +254,12 @@ async fn read_stream(
                     let _ = tx.try_send(Err(Status::resource_exhausted("report rate limit exceeded; slow down")));
                     return "rate limited";
                 }
-                let item = IngestItem {
-                    record: ReportRecord {
+                let item = IngestItem::Report {
+                    record: Box::new(ReportRecord {
                         agent_id: agent_id.to_string(),
                         received_at_ms: now_ms(),
                         report,
-                    },
+                    }),
                     reply: tx.clone(),
                 };
                 if coordinator.ingest.submit(item).await.is_err() {
@@ -305,13 +305,15 @@ async fn read_stream(
                         receipt.reason.chars().take(validate::MAX_SHORT).collect::<String>()
                     )
                 };
-                if receipt.command_id.len() <= validate::MAX_SHORT
-                    && let Err(error) = coordinator
-                        .store
-                        .record_receipt(agent_id, &receipt.command_id, &text)
-                        .await
-                {
-                    tracing::warn!(%error, agent_id, "could not record a command receipt");
+                if receipt.command_id.len() <= validate::MAX_SHORT {
+                    let item = IngestItem::Receipt(ReceiptRecord {
+                        agent_id: agent_id.to_string(),
+                        command_id: receipt.command_id,
+                        receipt: text,
+                    });
+                    if coordinator.ingest.submit(item).await.is_err() {
+                        return "shutting down";
+                    }
                 }
             }
         }

@@ -61,8 +61,10 @@ impl DataDir {
     }
 
     /// Creates the CA, the server certificate for `server_names`, the local
-    /// admin identity and the store. Refuses to overwrite an existing CA.
-    pub fn init(&self, server_names: &[String]) -> anyhow::Result<()> {
+    /// admin identity and, unless the coordinator will use PostgreSQL
+    /// (`embedded_store` false), the embedded store. Refuses to overwrite an
+    /// existing CA. Returns the local admin's certificate (PEM).
+    pub fn init(&self, server_names: &[String], embedded_store: bool) -> anyhow::Result<String> {
         if self.ca_cert().exists() || self.ca_key().exists() {
             bail!(
                 "{} already holds a CA; refusing to overwrite it (move it away to start over)",
@@ -77,9 +79,11 @@ impl DataDir {
         write_atomic(&self.server_key(), server_key.as_bytes(), true)?;
         write_atomic(&self.server_cert(), server_cert.as_bytes(), false)?;
         let admin_cert = write_admin_identity(&ca, "local-admin", AdminRole::Admin, &self.admin_dir())?;
-        crate::store::sqlite::SqliteStore::open(&self.sqlite_path())?;
-        self.record_admin_offline(&admin_cert, "local-admin", AdminRole::Admin)?;
-        Ok(())
+        if embedded_store {
+            crate::store::sqlite::SqliteStore::open(&self.sqlite_path())?;
+            self.record_admin_offline(&admin_cert, "local-admin", AdminRole::Admin)?;
+        }
+        Ok(admin_cert)
     }
 
     /// Loads the PKI, refusing keys that others can read.

@@ -300,7 +300,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let temp = tempfile::tempdir().context("create the demo directory")?;
     let base = args.dir.clone().unwrap_or_else(|| temp.path().to_path_buf());
     let data_dir = DataDir::new(base.join("coordinator"));
-    data_dir.init(&["localhost".to_string(), "127.0.0.1".to_string()])?;
+    data_dir.init(&["localhost".to_string(), "127.0.0.1".to_string()], true)?;
 
     let listener = match tokio::net::TcpListener::bind(args.listen).await {
         Ok(listener) => listener,

@@ -1,10 +1,17 @@
 //! Batched, durable ingest of agent reports.
 //!
-//! Streams push reports into one bounded queue ([`QUEUE_CAPACITY`]); when it
-//! is full, a stream's reader waits (backpressure reaches the agent through
-//! HTTP/2 flow control). One worker drains up to `batch` reports at a time
-//! into a single transaction, and only after the commit sends each agent its
-//! cumulative acknowledgement. If the store refuses the batch (disk full,
+//! Streams push reports into bounded queues ([`QUEUE_CAPACITY`] in all);
+//! when one is full, a stream's reader waits (backpressure reaches the agent
+//! through HTTP/2 flow control). Each queue has one worker that drains up to
+//! `batch` reports at a time into a single transaction, and only after the
+//! commit sends each agent its cumulative acknowledgement.
+//!
+//! There are as many workers as the store has writers
+//! ([`Store::ingest_writers`]: one for SQLite, several for PostgreSQL, whose
+//! transactions commit in parallel). An agent's reports always go to the
+//! same worker (by a hash of its id), so they are committed in order and a
+//! cumulative acknowledgement never covers a report that another worker has
+//! not committed yet. If the store refuses the batch (disk full,
 //! read-only), the affected streams are ended with UNAVAILABLE: their agents
 //! keep the reports in their spools and send them again after reconnecting.
 
@@ -12,40 +19,72 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use rollcall_common::proto::{self, CoordinatorMessage, coordinator_message::Body};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tonic::Status;
 
 use crate::health::HealthState;
 use crate::hub::Outbound;
 use crate::metrics::Metrics;
-use crate::store::{ReportRecord, Store};
+use crate::store::{ReceiptRecord, ReportRecord, Store};
 
 pub const QUEUE_CAPACITY: usize = 16 * 1024;
 
-pub struct IngestItem {
-    pub record: ReportRecord,
-    pub reply: Outbound,
+/// What a stream hands to the ingest workers.
+pub enum IngestItem {
+    /// A report, acknowledged on `reply` once committed.
+    Report { record: Box<ReportRecord>, reply: Outbound },
+    /// A command receipt: stored with the next batch, never acknowledged
+    /// (the answering report is what counts).
+    Receipt(ReceiptRecord),
+}
+
+impl IngestItem {
+    fn agent_id(&self) -> &str {
+        match self {
+            IngestItem::Report { record, .. } => &record.agent_id,
+            IngestItem::Receipt(receipt) => &receipt.agent_id,
+        }
+    }
 }
 
 #[derive(Clone)]
 pub struct IngestHandle {
-    tx: mpsc::Sender<IngestItem>,
+    queues: Arc<[mpsc::Sender<IngestItem>]>,
+    /// Counts commits that answered or refused commands: progress loops
+    /// wake on it instead of polling the store on a short timer.
+    answers: Arc<watch::Sender<u64>>,
 }
 
 impl IngestHandle {
-    /// Queues a report; waits for room. Errors only when the coordinator is
-    /// shutting down.
+    /// Queues a report or receipt on its agent's worker; waits for room.
+    /// Errors only when the coordinator is shutting down.
     pub async fn submit(&self, item: IngestItem) -> Result<(), Status> {
-        self.tx
+        let queue = &self.queues[worker_of(item.agent_id(), self.queues.len())];
+        queue
             .send(item)
             .await
             .map_err(|_| Status::unavailable("coordinator is shutting down"))
     }
+
+    /// Changes after every local commit that answered or refused a command.
+    pub fn answers(&self) -> watch::Receiver<u64> {
+        self.answers.subscribe()
+    }
 }
 
-/// Starts the ingest worker; it stops when `shutdown` fires and the queue is
-/// drained, so reports already accepted are still stored.
+/// The worker an agent's reports go to: stable for the agent's id.
+fn worker_of(agent_id: &str, workers: usize) -> usize {
+    // FNV-1a: cheap, and stable across runs (unlike the std hasher).
+    let hash = agent_id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    });
+    usize::try_from(hash % u64::try_from(workers.max(1)).unwrap_or(1)).unwrap_or(0)
+}
+
+/// Starts the ingest workers; they stop when `shutdown` fires and their
+/// queues are drained, so reports already accepted are still stored. The
+/// returned task ends when every worker has.
 pub fn spawn(
     store: Arc<dyn Store>,
     health: HealthState,
@@ -53,9 +92,37 @@ pub fn spawn(
     batch: usize,
     shutdown: CancellationToken,
 ) -> (IngestHandle, tokio::task::JoinHandle<()>) {
-    let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
-    let task = tokio::spawn(run(store, health, metrics, batch, rx, shutdown));
-    (IngestHandle { tx }, task)
+    let workers = store.ingest_writers().clamp(1, 16);
+    let answers = Arc::new(watch::channel(0).0);
+    let mut queues = Vec::with_capacity(workers);
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..workers {
+        let (tx, rx) = mpsc::channel(QUEUE_CAPACITY / workers);
+        queues.push(tx);
+        tasks.spawn(run(
+            store.clone(),
+            health.clone(),
+            metrics.clone(),
+            batch,
+            rx,
+            answers.clone(),
+            shutdown.clone(),
+        ));
+    }
+    let task = tokio::spawn(async move {
+        while let Some(result) = tasks.join_next().await {
+            if let Err(error) = result {
+                tracing::error!(%error, "an ingest worker failed");
+            }
+        }
+    });
+    (
+        IngestHandle {
+            queues: queues.into(),
+            answers,
+        },
+        task,
+    )
 }
 
 async fn run(
@@ -64,6 +131,7 @@ async fn run(
     metrics: Metrics,
     batch_limit: usize,
     mut rx: mpsc::Receiver<IngestItem>,
+    answers: Arc<watch::Sender<u64>>,
     shutdown: CancellationToken,
 ) {
     let mut items = Vec::with_capacity(batch_limit);
@@ -79,24 +147,54 @@ async fn run(
         if received == 0 {
             return;
         }
-        flush(&store, &health, &metrics, std::mem::take(&mut items)).await;
+        flush(&store, &health, &metrics, &answers, std::mem::take(&mut items)).await;
         items.reserve(batch_limit);
     }
 }
 
-async fn flush(store: &Arc<dyn Store>, health: &HealthState, metrics: &Metrics, items: Vec<IngestItem>) {
-    let records: Vec<ReportRecord> = items.iter().map(|item| item.record.clone()).collect();
-    match store.ingest(records).await {
+async fn flush(
+    store: &Arc<dyn Store>,
+    health: &HealthState,
+    metrics: &Metrics,
+    answers: &watch::Sender<u64>,
+    items: Vec<IngestItem>,
+) {
+    let mut records = Vec::with_capacity(items.len());
+    let mut replies = Vec::with_capacity(items.len());
+    let mut receipts = Vec::new();
+    for item in items {
+        match item {
+            IngestItem::Report { record, reply } => {
+                replies.push((record.report.seq, record.received_at_ms, reply));
+                records.push(*record);
+            }
+            IngestItem::Receipt(receipt) => receipts.push(receipt),
+        }
+    }
+    let agent_ids: Vec<String> = records.iter().map(|record| record.agent_id.clone()).collect();
+    let settles_commands = records.iter().any(|record| !record.report.command_id.is_empty())
+        || receipts.iter().any(|receipt| receipt.receipt.starts_with("refused"));
+    let receipt_count = receipts.len();
+    let started = std::time::Instant::now();
+    match store.ingest(records, receipts).await {
         Ok(()) => {
+            tracing::debug!(reports = replies.len(), receipts = receipt_count, took = ?started.elapsed(), "ingest batch committed");
             let committed_ms = rollcall_common::timefmt::now_ms();
-            metrics.reports_ingested(items.iter().map(|item| committed_ms - item.record.received_at_ms));
+            metrics.reports_ingested(
+                replies
+                    .iter()
+                    .map(|(_, received_at_ms, _)| committed_ms - received_at_ms),
+            );
             health.store_ok();
+            if settles_commands {
+                answers.send_modify(|count| *count = count.wrapping_add(1));
+            }
             // One acknowledgement per agent: the highest seq in this batch.
             let mut highest: HashMap<&str, (u64, &Outbound)> = HashMap::new();
-            for item in &items {
-                let entry = highest.entry(item.record.agent_id.as_str()).or_insert((0, &item.reply));
-                if item.record.report.seq >= entry.0 {
-                    *entry = (item.record.report.seq, &item.reply);
+            for (agent_id, (seq, _, reply)) in agent_ids.iter().zip(&replies) {
+                let entry = highest.entry(agent_id.as_str()).or_insert((0, reply));
+                if *seq >= entry.0 {
+                    *entry = (*seq, reply);
                 }
             }
             for (seq, reply) in highest.values() {
@@ -108,11 +206,11 @@ async fn flush(store: &Arc<dyn Store>, health: &HealthState, metrics: &Metrics, 
             }
         }
         Err(error) => {
-            tracing::error!(%error, reports = items.len(), "store refused a batch of reports; agents will re-send");
+            tracing::error!(%error, reports = replies.len(), receipts = receipt_count, "store refused a batch of reports; agents will re-send");
             health.store_failed(&error.to_string());
-            metrics.reports_refused(items.len());
-            for item in &items {
-                let _ = item.reply.try_send(Err(Status::unavailable(format!(
+            metrics.reports_refused(replies.len());
+            for (_, _, reply) in &replies {
+                let _ = reply.try_send(Err(Status::unavailable(format!(
                     "coordinator cannot store reports: {error}"
                 ))));
             }

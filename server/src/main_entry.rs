@@ -44,6 +44,10 @@ pub enum ServerCommand {
         /// and 127.0.0.1 are always included).
         #[arg(long = "san")]
         sans: Vec<String>,
+        /// The PostgreSQL database the replicas will share: the schema is
+        /// created there and the local admin recorded in it (no SQLite file).
+        #[arg(long, env = "ROLLCALL_DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
     },
     /// Serve agents and admins.
     #[command(after_help = "Example:\n  rollcall-server serve --data-dir /var/lib/rollcall --listen 0.0.0.0:7443")]
@@ -64,6 +68,10 @@ pub enum ServerCommand {
         role: AdminRole,
         #[arg(long)]
         out: PathBuf,
+        /// Record the identity in this PostgreSQL database (where the
+        /// replicas list and revoke admins) instead of the embedded store.
+        #[arg(long, env = "ROLLCALL_DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
     },
     /// A coordinator on a temporary embedded store plus a small local fleet.
     Demo(crate::demo::DemoArgs),
@@ -181,12 +189,19 @@ pub fn main() -> ExitCode {
 
 async fn dispatch(command: ServerCommand) -> anyhow::Result<ExitCode> {
     match command {
-        ServerCommand::Init { data_dir, sans } => {
+        ServerCommand::Init {
+            data_dir,
+            sans,
+            database_url,
+        } => {
             let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
             names.extend(sans);
             names.dedup();
             let dir = DataDir::new(&data_dir);
-            dir.init(&names)?;
+            let admin_cert = dir.init(&names, database_url.is_none())?;
+            if let Some(url) = &database_url {
+                record_admin_in_postgres(url, &admin_cert, "local-admin", AdminRole::Admin).await?;
+            }
             println!("initialised {}", data_dir.display());
             println!("  CA for agents:   {}", dir.ca_cert().display());
             println!("  admin identity:  {}", dir.admin_dir().display());
@@ -225,10 +240,14 @@ async fn dispatch(command: ServerCommand) -> anyhow::Result<ExitCode> {
             name,
             role,
             out,
+            database_url,
         } => {
             let ca = DataDir::new(&data_dir).load_ca()?;
             let cert = write_admin_identity(&ca, &name, role, &out)?;
-            DataDir::new(&data_dir).record_admin_offline(&cert, &name, role)?;
+            match &database_url {
+                Some(url) => record_admin_in_postgres(url, &cert, &name, role).await?,
+                None => DataDir::new(&data_dir).record_admin_offline(&cert, &name, role)?,
+            }
             println!("wrote admin identity {name} ({role}) to {}", out.display());
             println!("use it with: rollcall --identity {} …", out.display());
             Ok(ExitCode::SUCCESS)
@@ -239,6 +258,19 @@ async fn dispatch(command: ServerCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Records an admin certificate issued offline in the shared PostgreSQL
+/// store (creating the schema if this is the first use), so every replica
+/// lists it and can revoke it.
+async fn record_admin_in_postgres(url: &str, cert_pem: &str, name: &str, role: AdminRole) -> anyhow::Result<()> {
+    let row = crate::admin_identities::cert_row(cert_pem, name, role, "rollcall-server")?;
+    let store = crate::store::postgres::PgStore::connect(url, "rollcall-server-offline")
+        .await
+        .context("open the PostgreSQL store")?;
+    crate::store::Store::record_admin_certificate(&store, row)
+        .await
+        .map_err(|error| anyhow::anyhow!("record the admin certificate: {error}"))
 }
 
 /// Everything `serve` checks before binding a port.

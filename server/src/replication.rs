@@ -80,7 +80,7 @@ pub async fn handle(coordinator: &Arc<Coordinator>, notice: Notice) {
             let wanted = (!agent_ids.is_empty()).then_some(agent_ids);
             deliver_held(coordinator, wanted).await;
         }
-        Notice::Revoked { .. } => reload_revocations(coordinator).await,
+        Notice::Revoked { .. } | Notice::AdminRevoked { .. } => reload_revocations(coordinator).await,
         Notice::Policy { .. } => reload_policy(coordinator).await,
         Notice::Resync => {
             reload_revocations(coordinator).await;

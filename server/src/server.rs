@@ -120,6 +120,7 @@ pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: Cancellat
     };
 
     let heartbeat_task = tokio::spawn(flush_heartbeats(coordinator.clone(), shutdown.clone()));
+    let checkpoint_task = tokio::spawn(checkpoint_store(store.clone(), shutdown.clone()));
     let engine_task = tokio::spawn(crate::engine::run(coordinator.clone(), shutdown.clone()));
     // Wake-ups from other replicas (PostgreSQL only): commands, revocations, policy.
     let replication_task = crate::replication::spawn(coordinator.clone(), shutdown.clone())
@@ -203,6 +204,7 @@ pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: Cancellat
     ingest_shutdown.cancel();
     let _ = tokio::time::timeout(config.shutdown_grace, ingest_task).await;
     let _ = heartbeat_task.await;
+    let _ = checkpoint_task.await;
     let _ = engine_task.await;
     if let Some(task) = replication_task {
         let _ = task.await;
@@ -216,6 +218,21 @@ pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: Cancellat
     }
     tracing::info!("coordinator stopped");
     Ok(())
+}
+
+/// Runs the store's housekeeping once a second (see [`crate::store::Store::checkpoint`]).
+async fn checkpoint_store(store: Arc<dyn crate::store::Store>, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        if let Err(error) = store.checkpoint().await {
+            tracing::debug!(%error, "store checkpoint did not run");
+        }
+    }
 }
 
 async fn flush_heartbeats(coordinator: Arc<Coordinator>, shutdown: CancellationToken) {

@@ -47,16 +47,38 @@ const MAX_NOTICE_AGENTS: usize = 100;
 
 /// Stores the commands, pushes what it can, records deliveries, and wakes
 /// the other replicas for the rest.
-pub async fn send(coordinator: &Arc<Coordinator>, rows: Vec<CommandRow>) -> StoreResult<usize> {
+///
+/// Commands for agents connected here are stored already claimed
+/// (`delivered_at` set in the same insert): nobody can race for a row that
+/// did not exist, and a fleet-wide recheck then costs one write transaction
+/// instead of an insert and a claim of every row. What could not be pushed
+/// after all (the stream ended meanwhile, its queue was full) is released
+/// for the agent's next connection.
+pub async fn send(coordinator: &Arc<Coordinator>, mut rows: Vec<CommandRow>) -> StoreResult<usize> {
     if rows.is_empty() {
         return Ok(0);
     }
+    let now = now_ms();
+    for row in &mut rows {
+        row.delivered_at_ms = coordinator.hub.is_connected(&row.agent_id).then_some(now);
+    }
     coordinator.store.create_commands(rows.clone()).await?;
     coordinator.metrics.commands_sent(rows.iter().map(|row| row.kind));
-    let delivered = deliver(coordinator, &rows).await?;
+    let claimed: Vec<CommandRow> = rows
+        .iter()
+        .filter(|row| row.delivered_at_ms.is_some())
+        .cloned()
+        .collect();
+    let pushed: HashSet<String> = push_local(coordinator, &claimed).into_iter().collect();
+    let unpushed: Vec<String> = claimed
+        .iter()
+        .filter(|row| !pushed.contains(&row.id))
+        .map(|row| row.id.clone())
+        .collect();
+    coordinator.store.release_delivery(unpushed).await?;
     let mut elsewhere: Vec<String> = rows
         .iter()
-        .filter(|row| !delivered.contains(&row.id))
+        .filter(|row| !pushed.contains(&row.id))
         .map(|row| row.agent_id.clone())
         .collect();
     if !elsewhere.is_empty() {
@@ -67,7 +89,7 @@ pub async fn send(coordinator: &Arc<Coordinator>, rows: Vec<CommandRow>) -> Stor
         }
         crate::replication::tell_others(coordinator, Notice::Commands { agent_ids: elsewhere }).await;
     }
-    Ok(delivered.len())
+    Ok(pushed.len())
 }
 
 /// Delivers what was queued for an agent that just connected.

@@ -36,6 +36,10 @@ pub enum StoreError {
     /// the request and health turns NOT_SERVING.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// The database aborted the transaction to resolve a conflict
+    /// (PostgreSQL deadlock or serialization failure): safe to run again.
+    #[error("store conflict: {0}")]
+    Conflict(String),
     #[error("store error: {0}")]
     Other(String),
 }
@@ -94,6 +98,17 @@ pub struct ReportRecord {
     pub agent_id: String,
     pub received_at_ms: i64,
     pub report: proto::Report,
+}
+
+/// An agent's receipt for a command: "accepted" or "refused: <reason>".
+/// Stored with the next ingest batch: after a fleet-wide recheck thousands
+/// arrive together, and a transaction of their own each was the round
+/// trip's bottleneck.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiptRecord {
+    pub agent_id: String,
+    pub command_id: String,
+    pub receipt: String,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -203,6 +218,35 @@ pub struct CommandRow {
     pub expired: bool,
 }
 
+/// Counts of one command batch (see [`Store::batch_tally`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchTally {
+    /// Answered commands by the version the answering report showed.
+    pub answered_by_version: Vec<(String, u64)>,
+    /// Commands the agent refused (receipt "refused: …") and did not answer.
+    pub refused: u64,
+}
+
+/// Groups a batch's rows in both stores: state `a` answered (with its
+/// version), `r` refused, `p` pending.
+pub(crate) const BATCH_TALLY_SQL: &str = "SELECT CASE WHEN answered_at IS NOT NULL THEN 'a'
+            WHEN receipt LIKE 'refused%' THEN 'r' ELSE 'p' END AS state,
+        CASE WHEN answered_at IS NOT NULL THEN answer_version ELSE '' END AS version,
+        count(*) AS n
+    FROM commands WHERE batch_id = $1 GROUP BY 1, 2";
+
+impl BatchTally {
+    /// Adds one grouped row of [`BATCH_TALLY_SQL`].
+    pub(crate) fn add(&mut self, state: &str, version: String, count: i64) {
+        let count = u64::try_from(count).unwrap_or(0);
+        match state {
+            "a" => self.answered_by_version.push((version, count)),
+            "r" => self.refused += count,
+            _ => {}
+        }
+    }
+}
+
 /// One state-changing admin call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditRow {
@@ -267,8 +311,20 @@ pub trait Store: Send + Sync + 'static {
     /// Batched heartbeats: (agent id, last seen).
     async fn touch_agents(&self, seen: Vec<(String, i64)>) -> StoreResult<()>;
 
-    /// Stores a batch of reports durably; duplicates (agent, seq) are ignored.
-    async fn ingest(&self, batch: Vec<ReportRecord>) -> StoreResult<()>;
+    /// Stores a batch of reports durably, and command receipts, in one
+    /// transaction; duplicate reports (agent, seq) are ignored, and a
+    /// receipt only names a command of its own agent.
+    async fn ingest(&self, batch: Vec<ReportRecord>, receipts: Vec<ReceiptRecord>) -> StoreResult<()>;
+    /// How many `ingest` calls may usefully run at once (on disjoint
+    /// agents): one where the store has a single writer.
+    fn ingest_writers(&self) -> usize {
+        1
+    }
+    /// Housekeeping the coordinator runs about once a second (SQLite moves
+    /// its write-ahead log into the database file); nothing by default.
+    async fn checkpoint(&self) -> StoreResult<()> {
+        Ok(())
+    }
 
     async fn list_agents(&self) -> StoreResult<Vec<AgentRow>>;
     async fn get_agent(&self, id: &str) -> StoreResult<Option<AgentRow>>;
@@ -292,14 +348,18 @@ pub trait Store: Send + Sync + 'static {
     /// Latest check results observed after `after_ms`: (agent id, observed, result).
     async fn latest_checks_since(&self, after_ms: i64) -> StoreResult<Vec<(String, i64, proto::CheckResult)>>;
 
+    /// Stores new commands; a row with `delivered_at_ms` set is stored
+    /// already claimed by the caller (see [`Store::claim_delivery`]).
     async fn create_commands(&self, commands: Vec<CommandRow>) -> StoreResult<()>;
     /// Commands not yet delivered to the agent and not expired at `now_ms`.
     async fn undelivered_commands(&self, agent_id: &str, now_ms: i64) -> StoreResult<Vec<CommandRow>>;
     async fn mark_delivered(&self, ids: Vec<String>, at_ms: i64) -> StoreResult<()>;
-    async fn record_receipt(&self, agent_id: &str, command_id: &str, receipt: &str) -> StoreResult<()>;
     /// Marks undelivered commands past their expiry; returns how many.
     async fn expire_commands(&self, now_ms: i64) -> StoreResult<u64>;
     async fn batch_commands(&self, batch_id: &str) -> StoreResult<Vec<CommandRow>>;
+    /// How a batch stands, counted by the store: what a progress poll needs
+    /// without reading every row of a fleet-wide batch.
+    async fn batch_tally(&self, batch_id: &str) -> StoreResult<BatchTally>;
     /// Every command of a rollout (the support report's update-now figures).
     async fn rollout_commands(&self, rollout_id: &str) -> StoreResult<Vec<CommandRow>>;
 
@@ -361,6 +421,9 @@ pub enum Notice {
     Commands { agent_ids: Vec<String> },
     /// An agent was revoked, with its certificates.
     Revoked { agent_id: String },
+    /// An admin's certificates were revoked (older replicas, which cannot
+    /// parse this, resynchronise everything instead).
+    AdminRevoked { name: String },
     /// A policy version was applied.
     Policy { version: u64 },
     /// The wake-up channel was (re)established: reload everything.

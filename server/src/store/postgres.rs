@@ -21,8 +21,8 @@
 //!
 //! Ingest writes a batch with four statements (reports, agents, answered
 //! commands, latest checks), each over `UNNEST`ed arrays, in one
-//! transaction; a large batch is split by agent into `INGEST_PARTS` (4)
-//! such transactions running at once. It returns after every commit
+//! transaction; the coordinator runs `INGEST_WRITERS` (4) such ingest
+//! workers at once, each on its own share of the agents. It returns after every commit
 //! (synchronous_commit on, the server default), so acknowledged means
 //! durable here too.
 
@@ -41,7 +41,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     AdminCertRow, AgentRow, AuditRow, CommandRow, HelloRecord, MemberRow, NewAgent, NewToken, Notice, PolicyRow,
-    ReportMeta, ReportRecord, RevokedSets, RolloutRow, Store, StoreError, StoreResult, TokenRow, TransitionRow,
+    ReceiptRecord, ReportMeta, ReportRecord, RevokedSets, RolloutRow, Store, StoreError, StoreResult, TokenRow,
+    TransitionRow,
 };
 
 /// Schema migrations, applied in order; the index + 1 is the schema
@@ -58,10 +59,12 @@ const MIGRATIONS: &[&str] = &[
 pub const CHANNEL: &str = "rollcall";
 /// Connections per replica (besides the one that listens for wake-ups).
 pub const POOL_SIZE: usize = 16;
-/// Ingest batches at least this large are written as `INGEST_PARTS`
-/// parallel transactions.
-const INGEST_SPLIT_ABOVE: usize = 256;
-const INGEST_PARTS: usize = 4;
+/// Ingest transactions in flight at once (one per ingest worker, each on
+/// its own agents): PostgreSQL commits them in parallel and shares WAL
+/// flushes between them.
+const INGEST_WRITERS: usize = 4;
+/// Tries of an ingest transaction PostgreSQL aborted to break a deadlock.
+const INGEST_ATTEMPTS: u64 = 4;
 /// How long a caller waits for a pooled connection before `Unavailable`.
 pub const POOL_WAIT: Duration = Duration::from_secs(30);
 /// Wake-ups queued for the replica's consumer. When it is full the listener
@@ -113,6 +116,9 @@ fn map_err(error: tokio_postgres::Error) -> StoreError {
         ];
         if unavailable.contains(code) {
             return StoreError::Unavailable(describe(&error));
+        }
+        if [SqlState::T_R_DEADLOCK_DETECTED, SqlState::T_R_SERIALIZATION_FAILURE].contains(code) {
+            return StoreError::Conflict(describe(&error));
         }
         return StoreError::Other(describe(&error));
     }
@@ -299,12 +305,33 @@ impl PgStore {
     }
 
     /// Stores one batch in one transaction (see [`Store::ingest`]).
-    async fn ingest_part(&self, batch: Vec<ReportRecord>) -> StoreResult<()> {
-        if batch.is_empty() {
+    async fn ingest_batch(&self, batch: &[ReportRecord], receipts: &[ReceiptRecord]) -> StoreResult<()> {
+        if batch.is_empty() && receipts.is_empty() {
             return Ok(());
         }
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
+
+        // 0. Receipts: a command of the receipt's own agent only.
+        if !receipts.is_empty() {
+            let mut columns: (Vec<String>, Vec<String>, Vec<String>) = Default::default();
+            for receipt in receipts {
+                columns.0.push(receipt.command_id.clone());
+                columns.1.push(receipt.agent_id.clone());
+                columns.2.push(receipt.receipt.clone());
+            }
+            tx.execute(
+                "UPDATE commands c SET receipt = r.receipt
+                 FROM UNNEST($1::text[], $2::text[], $3::text[]) AS r(id, agent_id, receipt)
+                 WHERE c.id = r.id AND c.agent_id = r.agent_id",
+                &[&columns.0, &columns.1, &columns.2],
+            )
+            .await
+            .map_err(map_err)?;
+        }
+        if batch.is_empty() {
+            return tx.commit().await.map_err(map_err);
+        }
 
         // 1. Reports, once per (agent, seq): duplicates, in the table or in
         //    this batch, are skipped; RETURNING says which are new.
@@ -316,7 +343,7 @@ impl PgStore {
         let mut command_ids = Vec::with_capacity(batch.len());
         let mut versions = Vec::with_capacity(batch.len());
         let mut bodies = Vec::with_capacity(batch.len());
-        for record in &batch {
+        for record in batch {
             let report = &record.report;
             agent_ids.push(record.agent_id.clone());
             seqs.push(to_sql(report.seq));
@@ -367,7 +394,7 @@ impl PgStore {
         // The new reports in batch order (a seq seen twice in the batch
         // counts once, the first time, as the SQLite store does).
         let mut fresh = Vec::with_capacity(inserted.len());
-        for record in &batch {
+        for record in batch {
             if inserted.remove(&(record.agent_id.clone(), to_sql(record.report.seq))) {
                 fresh.push(record);
             }
@@ -952,43 +979,40 @@ impl Store for PgStore {
             return Ok(());
         }
         let (ids, times): (Vec<String>, Vec<i64>) = seen.into_iter().unzip();
+        // SKIP LOCKED: a row an ingest transaction holds is skipped, never
+        // waited for. Waiting here, while that transaction waits for a row
+        // this statement already locked, was a deadlock; and the ingest
+        // moves `last_seen` forward itself.
         self.execute(
             "UPDATE agents a SET last_seen = GREATEST(a.last_seen, u.at)
-             FROM UNNEST($1::text[], $2::bigint[]) AS u(id, at) WHERE a.id = u.id",
+             FROM UNNEST($1::text[], $2::bigint[]) AS u(id, at)
+             WHERE a.id = u.id
+               AND a.id IN (SELECT id FROM agents WHERE id = ANY($1) FOR UPDATE SKIP LOCKED)",
             &[&ids, &times],
         )
         .await?;
         Ok(())
     }
 
-    async fn ingest(&self, batch: Vec<ReportRecord>) -> StoreResult<()> {
-        if batch.len() < INGEST_SPLIT_ABOVE {
-            return self.ingest_part(batch).await;
+    async fn ingest(&self, batch: Vec<ReportRecord>, receipts: Vec<ReceiptRecord>) -> StoreResult<()> {
+        // A deadlock PostgreSQL broke by aborting this transaction (another
+        // replica writing the same agent's rows during a failover) is
+        // retried a few times before the batch is refused and re-sent.
+        let mut attempt = 1;
+        loop {
+            match self.ingest_batch(&batch, &receipts).await {
+                Err(StoreError::Conflict(reason)) if attempt < INGEST_ATTEMPTS => {
+                    tracing::debug!(%reason, attempt, "ingest conflict; retrying");
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(10 * attempt)).await;
+                }
+                result => return result,
+            }
         }
-        // Split by agent into parallel transactions: their rows are disjoint
-        // (reports, agent row, latest checks, the commands they answer), so
-        // they neither conflict nor deadlock, and PostgreSQL works on them
-        // at once. All must commit before this returns; if one fails the
-        // whole batch is refused and re-sent, and what did commit is then
-        // skipped as duplicates.
-        let mut parts: [Vec<ReportRecord>; INGEST_PARTS] = Default::default();
-        for record in batch {
-            let hash = record.agent_id.bytes().fold(0usize, |hash, byte| {
-                hash.wrapping_mul(31).wrapping_add(usize::from(byte))
-            });
-            parts[hash % INGEST_PARTS].push(record);
-        }
-        let [first, second, third, fourth] = parts;
-        let results = tokio::join!(
-            self.ingest_part(first),
-            self.ingest_part(second),
-            self.ingest_part(third),
-            self.ingest_part(fourth)
-        );
-        results.0?;
-        results.1?;
-        results.2?;
-        results.3
+    }
+
+    fn ingest_writers(&self) -> usize {
+        INGEST_WRITERS
     }
 
     async fn list_agents(&self) -> StoreResult<Vec<AgentRow>> {
@@ -1300,6 +1324,7 @@ impl Store for PgStore {
             Vec<i64>,
             Vec<i64>,
             Vec<i64>,
+            Vec<Option<i64>>,
         ) = Default::default();
         for command in commands {
             columns.0.push(command.id);
@@ -1312,15 +1337,25 @@ impl Store for PgStore {
             columns.7.push(i64::from(command.splay_ms));
             columns.8.push(command.created_at_ms);
             columns.9.push(command.expires_at_ms);
+            columns.10.push(command.delivered_at_ms);
         }
         self.execute(
             "INSERT INTO commands (id, batch_id, agent_id, kind, rollout_id, target, origin, splay_ms, created_at,
-                expires_at)
+                expires_at, delivered_at)
              SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[],
-                                  $7::text[], $8::bigint[], $9::bigint[], $10::bigint[])",
+                                  $7::text[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[])",
             &[
-                &columns.0, &columns.1, &columns.2, &columns.3, &columns.4, &columns.5, &columns.6, &columns.7,
-                &columns.8, &columns.9,
+                &columns.0,
+                &columns.1,
+                &columns.2,
+                &columns.3,
+                &columns.4,
+                &columns.5,
+                &columns.6,
+                &columns.7,
+                &columns.8,
+                &columns.9,
+                &columns.10,
             ],
         )
         .await?;
@@ -1352,15 +1387,6 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn record_receipt(&self, agent_id: &str, command_id: &str, receipt: &str) -> StoreResult<()> {
-        self.execute(
-            "UPDATE commands SET receipt = $3 WHERE id = $1 AND agent_id = $2",
-            &[&command_id, &agent_id, &receipt],
-        )
-        .await?;
-        Ok(())
-    }
-
     async fn expire_commands(&self, now_ms: i64) -> StoreResult<u64> {
         self.execute(
             "UPDATE commands SET expired = true WHERE delivered_at IS NULL AND NOT expired AND expires_at <= $1",
@@ -1374,6 +1400,20 @@ impl Store for PgStore {
             .query("SELECT * FROM commands WHERE batch_id = $1", &[&batch_id])
             .await?;
         map_rows(rows, command_from_row)
+    }
+
+    async fn batch_tally(&self, batch_id: &str) -> StoreResult<super::BatchTally> {
+        let rows = self.query(super::BATCH_TALLY_SQL, &[&batch_id]).await?;
+        let mut tally = super::BatchTally::default();
+        for row in &rows {
+            let state: String = row.try_get(0).map_err(map_err)?;
+            tally.add(
+                &state,
+                row.try_get(1).map_err(map_err)?,
+                row.try_get(2).map_err(map_err)?,
+            );
+        }
+        Ok(tally)
     }
 
     async fn rollout_commands(&self, rollout_id: &str) -> StoreResult<Vec<CommandRow>> {

@@ -69,6 +69,7 @@ both_stores!(
     undelivered_commands_are_found_by_agent_set_within_a_bound,
     a_lease_is_granted_to_its_holder_and_renewed,
     ingest_keeps_up_with_a_large_batch,
+    commands_created_claimed_are_not_queued_and_a_batch_is_tallied,
 );
 
 fn token(hash: u8, uses: u32, expires_at_ms: i64) -> NewToken {
@@ -141,6 +142,14 @@ fn report(agent: &str, seq: u64, observed_at_ms: i64, version: &str, command_id:
             dropped_before: 1,
             ..Default::default()
         },
+    }
+}
+
+fn receipt(agent: &str, command: &str, text: &str) -> ReceiptRecord {
+    ReceiptRecord {
+        agent_id: agent.into(),
+        command_id: command.into(),
+        receipt: text.into(),
     }
 }
 
@@ -253,9 +262,12 @@ async fn ingest_stores_each_report_once_and_keeps_the_newest_facts(store: Arc<dy
         report("b", 1, 3000, "13.0.0", ""),
         report("a", 3, 1500, "14.0.0", ""),
     ];
-    store.ingest(batch).await.unwrap();
+    store.ingest(batch, vec![]).await.unwrap();
     // A re-send after a lost acknowledgement changes nothing.
-    store.ingest(vec![report("a", 1, 1000, "9.9.9", "")]).await.unwrap();
+    store
+        .ingest(vec![report("a", 1, 1000, "9.9.9", "")], vec![])
+        .await
+        .unwrap();
 
     assert_eq!(store.count_reports(None).await.unwrap(), 4);
     assert_eq!(store.count_reports(Some("a")).await.unwrap(), 3);
@@ -425,8 +437,11 @@ async fn commands_are_queued_claimed_once_answered_and_expired(store: Arc<dyn St
     assert_eq!(store.undelivered_commands("a", 100).await.unwrap()[0].id, "c2");
     store.mark_delivered(vec!["c2".into()], 120).await.unwrap();
 
-    store.record_receipt("a", "c1", "accepted").await.unwrap();
-    store.record_receipt("b", "c1", "spoofed").await.unwrap();
+    store
+        .ingest(vec![], vec![receipt("a", "c1", "accepted")])
+        .await
+        .unwrap();
+    store.ingest(vec![], vec![receipt("b", "c1", "spoofed")]).await.unwrap();
     assert_eq!(store.expire_commands(60).await.unwrap(), 1);
     assert_eq!(store.expire_commands(60).await.unwrap(), 0);
     let claimed_expired = store.claim_delivery(vec!["c3".into()], 70).await.unwrap();
@@ -442,6 +457,53 @@ async fn commands_are_queued_claimed_once_answered_and_expired(store: Arc<dyn St
     assert_eq!(rows[1].delivered_at_ms, Some(120));
     assert!(rows[2].expired && rows[2].delivered_at_ms.is_none());
     assert_eq!(store.batch_commands("b1").await.unwrap().len(), 3);
+}
+
+async fn commands_created_claimed_are_not_queued_and_a_batch_is_tallied(store: Arc<dyn Store>) {
+    enroll(&store, &["a", "b", "c", "d"]).await;
+    let claimed = |id: &str, agent: &str| CommandRow {
+        delivered_at_ms: Some(100),
+        ..command(id, agent, 100, i64::MAX)
+    };
+    store
+        .create_commands(vec![
+            claimed("c1", "a"),
+            claimed("c2", "b"),
+            claimed("c3", "c"),
+            command("c4", "d", 100, i64::MAX),
+        ])
+        .await
+        .unwrap();
+    // Created claimed: no other path may deliver it again.
+    assert!(store.undelivered_commands("a", 100).await.unwrap().is_empty());
+    assert!(store.claim_delivery(vec!["c1".into()], 101).await.unwrap().is_empty());
+    assert_eq!(store.undelivered_commands("d", 100).await.unwrap().len(), 1);
+    assert_eq!(store.batch_tally("b1").await.unwrap(), BatchTally::default());
+
+    store
+        .ingest(vec![], vec![receipt("c", "c3", "refused: no update_command")])
+        .await
+        .unwrap();
+    store
+        .ingest(
+            vec![
+                report("a", 1, 1000, "14.0.2", "c1"),
+                report("b", 1, 1000, "13.0.0", "c2"),
+            ],
+            vec![],
+        )
+        .await
+        .unwrap();
+    let mut tally = store.batch_tally("b1").await.unwrap();
+    tally.answered_by_version.sort();
+    assert_eq!(
+        tally,
+        BatchTally {
+            answered_by_version: vec![("13.0.0".into(), 1), ("14.0.2".into(), 1)],
+            refused: 1,
+        }
+    );
+    assert_eq!(store.batch_tally("no-such-batch").await.unwrap(), BatchTally::default());
 }
 
 async fn undelivered_commands_are_found_by_agent_set_within_a_bound(store: Arc<dyn Store>) {
@@ -507,7 +569,7 @@ async fn ingest_keeps_up_with_a_large_batch(store: Arc<dyn Store>) {
     let total = batch.len();
     let started = std::time::Instant::now();
     for chunk in batch.chunks(4096) {
-        store.ingest(chunk.to_vec()).await.unwrap();
+        store.ingest(chunk.to_vec(), vec![]).await.unwrap();
     }
     let elapsed = started.elapsed();
     eprintln!(
@@ -682,4 +744,68 @@ where
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// The checkpoint loop moves committed pages from the WAL into the database
+/// file: a copy of the main file alone (no `-wal`) then holds them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_checkpoint_moves_committed_pages_into_the_database_file() {
+    let (store, dir) = sqlite();
+    enroll(&store, &["a", "b"]).await;
+    store
+        .ingest(
+            vec![report("a", 1, 1000, "14.0.2", ""), report("b", 1, 1000, "13.0.0", "")],
+            vec![],
+        )
+        .await
+        .unwrap();
+    store.checkpoint().await.unwrap();
+
+    let copy = dir.path().join("copy.db");
+    std::fs::copy(dir.path().join("rollcall.db"), &copy).unwrap();
+    let reopened = SqliteStore::open(&copy).unwrap();
+    assert_eq!(reopened.count_reports(None).await.unwrap(), 2);
+    assert_eq!(
+        reopened.get_agent("b").await.unwrap().unwrap().product.version,
+        "13.0.0"
+    );
+}
+
+/// A database made before schema 4 keeps its reports when `reports` is
+/// rebuilt in arrival order, and still refuses a duplicate (agent, seq).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_schema_4_keeps_reports_written_by_schema_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rollcall.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (3);",
+        )
+        .unwrap();
+        for migration in [
+            include_str!("schema_sqlite.sql"),
+            include_str!("schema_sqlite_2.sql"),
+            include_str!("schema_sqlite_3.sql"),
+        ] {
+            conn.execute_batch(migration).unwrap();
+        }
+        conn.execute(
+            "INSERT INTO reports (agent_id, seq, kind, observed_at, received_at, body) VALUES ('a', 7, 1, 10, 11, x'00')",
+            [],
+        )
+        .unwrap();
+    }
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).unwrap());
+    assert_eq!(store.count_reports(Some("a")).await.unwrap(), 1);
+    enroll(&store, &["a"]).await;
+    store
+        .ingest(vec![report("a", 7, 2000, "9.9.9", "")], vec![])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.count_reports(Some("a")).await.unwrap(),
+        1,
+        "a re-sent seq is stored once"
+    );
 }

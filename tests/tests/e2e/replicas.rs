@@ -447,3 +447,89 @@ fn the_engine_runs_once_across_replicas_and_moves_when_its_replica_dies() {
         assert!(transitions.iter().any(|to| to == "straggler_soft"), "{transitions:?}");
     }
 }
+
+/// `init` and `admin-cert` with `--database-url` record admin identities in
+/// the shared database (no SQLite file), every replica lists them, and a
+/// revocation through one replica is refused by the other at once.
+#[test]
+fn offline_admins_live_in_postgresql_and_a_revocation_reaches_every_replica() {
+    let Some(database) = Database::create("replicas::offline_admins_live_in_postgresql") else {
+        return;
+    };
+    let url = database.url();
+
+    // A data dir made for PostgreSQL: no embedded store, the local admin in the database.
+    let fresh = tempfile::tempdir().unwrap();
+    let init = Command::new(SERVER)
+        .args(["init", "--data-dir"])
+        .arg(fresh.path().join("data"))
+        .args(["--database-url", &url])
+        .output()
+        .unwrap();
+    assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
+    assert!(
+        !fresh.path().join("data/rollcall.db").exists(),
+        "no SQLite file beside PostgreSQL"
+    );
+    let names = |database: &Database| -> Vec<(String, bool)> {
+        let mut rows: Vec<(String, bool)> = database
+            .runtime
+            .block_on(database.store.list_admin_certificates())
+            .unwrap()
+            .into_iter()
+            .map(|row| (row.name, row.revoked_at_ms.is_some()))
+            .collect();
+        rows.sort();
+        rows
+    };
+    assert_eq!(names(&database), [("local-admin".to_string(), false)]);
+
+    // Replicas on the harness data dir; bob issued offline into the database.
+    let (a, b) = two_replicas(&database);
+    let bob_dir = a.data_dir().join("bob");
+    let issued = Command::new(SERVER)
+        .args(["admin-cert", "--data-dir"])
+        .arg(a.data_dir())
+        .args(["--name", "bob", "--role", "viewer", "--out"])
+        .arg(&bob_dir)
+        .args(["--database-url", &url])
+        .output()
+        .unwrap();
+    assert!(issued.status.success(), "{}", String::from_utf8_lossy(&issued.stderr));
+    let listed = b.cli_json(&["admin", "list"]);
+    let listed_names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|admin| admin["name"].as_str())
+        .collect();
+    assert!(listed_names.contains(&"bob"), "replica B lists bob: {listed}");
+
+    let bob_on_b = || {
+        Command::new(CLI)
+            .arg("--coordinator")
+            .arg(b.url())
+            .arg("--identity")
+            .arg(&bob_dir)
+            .args(["--output", "json", "agents"])
+            .output()
+            .unwrap()
+    };
+    assert!(bob_on_b().status.success(), "bob may list agents before the revocation");
+
+    // Revoked through replica A (the harness coordinator) …
+    let revoke = Command::new(CLI)
+        .arg("--coordinator")
+        .arg(a.url())
+        .arg("--identity")
+        .arg(a.data_dir().join("admin"))
+        .args(["admin", "revoke", "bob"])
+        .output()
+        .unwrap();
+    assert!(revoke.status.success(), "{}", String::from_utf8_lossy(&revoke.stderr));
+    // … and refused by replica B without a restart.
+    assert!(
+        wait_until(Duration::from_secs(10), || !bob_on_b().status.success()),
+        "replica B still serves a revoked admin"
+    );
+}
