@@ -67,6 +67,19 @@ else
     SETTLE=10; GAP=3; PROBE_WARM=5; PROBE_BUSY_S=30; PROBE_IDLE_S=60
 fi
 skipped() { case ",$SKIP," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
+# Timings. Up to one simulator's worth of agents: heartbeats every 30s and
+# checks every 60s (the storm counts their reports). Beyond that (several
+# simulators and replicas sharing the two cores), the intervals a fleet that
+# size would use, so keepalives are not starved into reconnect loops.
+FLEET_TIMING=(--heartbeat-interval 30s)
+SIM_TIMING=()
+CHECK_INTERVAL=60s
+LARGE_FLEET=19000
+if [ "$AGENTS" -gt "$LARGE_FLEET" ]; then
+    FLEET_TIMING=(--heartbeat-interval 2m --keepalive-interval 2m --keepalive-timeout 60s)
+    SIM_TIMING=(--keepalive 2m --keepalive-timeout 60s --connect-timeout 60s)
+    CHECK_INTERVAL=15m
+fi
 
 # The documented way: take the hard open-file limit (each agent is a socket).
 ulimit -n "$(ulimit -Hn)"
@@ -156,7 +169,7 @@ for i in $(seq 0 $(( REPLICAS - 1 ))); do PORTS+=("$(free_port)"); done
 start_coordinators() {
     SERVER_PIDS=()
     for i in $(seq 0 $(( REPLICAS - 1 ))); do
-        local args=(serve --data-dir "$DATA" --listen "127.0.0.1:${PORTS[$i]}" --heartbeat-interval 30s)
+        local args=(serve --data-dir "$DATA" --listen "127.0.0.1:${PORTS[$i]}" "${FLEET_TIMING[@]}")
         if [ -n "$DATABASE_URL" ]; then
             args+=(--database-url "$DATABASE_URL" --replica-id "bench-$i")
         fi
@@ -230,7 +243,7 @@ start_fleet() {
         n=$(( AGENTS - first < PER_SIM ? AGENTS - first : PER_SIM ))
         "$SIM" run "${SIM_URLS[@]}" --ca "$DATA/ca.pem" --sim-dir "$WORK/sim" \
             --agents "$n" --first-index "$first" --source-ip "127.0.$(( k + 1 )).2" \
-            --check-interval "$1" --connect-rate "$rate" --reconnect-initial 1s --reconnect-max 10s \
+            --check-interval "$1" --connect-rate "$rate" --reconnect-initial 1s --reconnect-max 10s "${SIM_TIMING[@]}" \
             --status-file "$WORK/sim-$k.json" >>"$WORK/sim-$k.log" 2>&1 &
         SIM_PIDS+=("$!")
         PIDS+=("$!")
@@ -263,7 +276,7 @@ wait_connected() {
 CONNECT_S="-"; RSS_PER_AGENT="-"; LOADED_RSS="-"; SIM_RSS_PER_AGENT="-"
 if ! skipped connect; then
     log "connecting $AGENTS agents"
-    start_fleet 60s
+    start_fleet "$CHECK_INTERVAL"
     CONNECT_S=$(wait_connected "$AGENTS" 900)
     log "all connected after ${CONNECT_S}s; settling"
     sleep "$SETTLE"

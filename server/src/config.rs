@@ -15,6 +15,10 @@ pub struct ServeConfig {
     pub agent_cert_lifetime: Duration,
     /// How often agents send a heartbeat.
     pub heartbeat_interval: Duration,
+    /// HTTP/2 keepalive pings on every connection, and how long one may go
+    /// unanswered before the connection is dropped.
+    pub keepalive_interval: Duration,
+    pub keepalive_timeout: Duration,
     /// Largest gRPC message accepted from a peer, and sent to one.
     pub max_message_bytes: usize,
     /// TLS handshakes in progress at once; more wait in the accept queue.
@@ -53,6 +57,8 @@ impl ServeConfig {
             data_dir: data_dir.into(),
             agent_cert_lifetime: Duration::from_secs(7 * 24 * 3600),
             heartbeat_interval: Duration::from_secs(30),
+            keepalive_interval: Duration::from_secs(30),
+            keepalive_timeout: Duration::from_secs(10),
             max_message_bytes: 1024 * 1024,
             max_pending_handshakes: 512,
             handshake_timeout: Duration::from_secs(10),
@@ -77,6 +83,9 @@ impl ServeConfig {
         }
         if self.heartbeat_interval < Duration::from_millis(100) {
             bail!("heartbeat interval must be at least 100ms");
+        }
+        if self.keepalive_interval < Duration::from_secs(1) || self.keepalive_timeout < Duration::from_secs(1) {
+            bail!("keepalive interval and timeout must be at least 1s");
         }
         if self.max_message_bytes < 16 * 1024 {
             bail!("max message size must be at least 16 KiB");
@@ -113,4 +122,23 @@ impl ServeConfig {
 /// agents' flags fade with their heartbeats).
 pub fn default_replica_id() -> String {
     format!("r-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keepalive_settings_below_a_second_are_refused() {
+        let mut config = ServeConfig::new("/tmp/rollcall-test");
+        config.validate().unwrap();
+        config.keepalive_timeout = Duration::from_millis(500);
+        let error = config.validate().unwrap_err().to_string();
+        assert!(error.contains("keepalive"), "{error}");
+        config.keepalive_timeout = Duration::from_secs(60);
+        config.keepalive_interval = Duration::ZERO;
+        assert!(config.validate().is_err());
+        config.keepalive_interval = Duration::from_secs(120);
+        config.validate().unwrap();
+    }
 }

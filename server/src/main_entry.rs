@@ -89,6 +89,14 @@ pub struct ServeArgs {
     /// Agent heartbeat interval.
     #[arg(long, env = "ROLLCALL_HEARTBEAT_INTERVAL", default_value = "30s", value_parser = humantime::parse_duration)]
     pub heartbeat_interval: Duration,
+    /// HTTP/2 keepalive ping interval on every connection (large fleets on
+    /// busy hosts: minutes).
+    #[arg(long, env = "ROLLCALL_KEEPALIVE_INTERVAL", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub keepalive_interval: Duration,
+    /// How long a keepalive ping may go unanswered before the connection is
+    /// dropped (the agent reconnects and re-sends its spool).
+    #[arg(long, env = "ROLLCALL_KEEPALIVE_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub keepalive_timeout: Duration,
     /// Lifetime of agent certificates (renewed at about half).
     #[arg(long, env = "ROLLCALL_AGENT_CERT_LIFETIME", default_value = "7d", value_parser = humantime::parse_duration)]
     pub agent_cert_lifetime: Duration,
@@ -140,6 +148,8 @@ impl ServeArgs {
     pub fn to_config(&self) -> ServeConfig {
         let mut config = ServeConfig::new(&self.data_dir);
         config.heartbeat_interval = self.heartbeat_interval;
+        config.keepalive_interval = self.keepalive_interval;
+        config.keepalive_timeout = self.keepalive_timeout;
         config.agent_cert_lifetime = self.agent_cert_lifetime;
         config.max_message_bytes = self.max_message_bytes;
         config.max_pending_handshakes = self.max_pending_handshakes;

@@ -166,8 +166,8 @@ pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: Cancellat
 
     let shutdown_signal = shutdown.clone();
     let serve = tonic::transport::Server::builder()
-        .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
-        .http2_keepalive_timeout(Some(std::time::Duration::from_secs(10)))
+        .http2_keepalive_interval(Some(config.keepalive_interval))
+        .http2_keepalive_timeout(Some(config.keepalive_timeout))
         .http2_max_pending_accept_reset_streams(Some(50))
         .http2_max_local_error_reset_streams(Some(256))
         .http2_max_header_list_size(16 * 1024)
@@ -235,6 +235,9 @@ async fn checkpoint_store(store: Arc<dyn crate::store::Store>, shutdown: Cancell
     }
 }
 
+/// Presence is reasserted every this many heartbeat flushes (about 30 s).
+const PRESENCE_EVERY_TICKS: u64 = 6;
+
 async fn flush_heartbeats(coordinator: Arc<Coordinator>, shutdown: CancellationToken) {
     let mut tick = tokio::time::interval(
         coordinator
@@ -243,6 +246,7 @@ async fn flush_heartbeats(coordinator: Arc<Coordinator>, shutdown: CancellationT
             .min(std::time::Duration::from_secs(5)),
     );
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ticks: u64 = 0;
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
@@ -253,6 +257,15 @@ async fn flush_heartbeats(coordinator: Arc<Coordinator>, shutdown: CancellationT
             Ok(()) => {}
             Err(crate::store::StoreError::Unavailable(reason)) => coordinator.health.store_failed(&reason),
             Err(error) => tracing::warn!(%error, "could not record heartbeats"),
+        }
+        ticks = ticks.wrapping_add(1);
+        if ticks.is_multiple_of(PRESENCE_EVERY_TICKS) {
+            let held: Vec<String> = coordinator.hub.all().into_iter().map(|(id, _)| id).collect();
+            match coordinator.store.reassert_presence(held).await {
+                Ok(0) => {}
+                Ok(fixed) => tracing::info!(fixed, "rows of agents held here said otherwise; marked connected here"),
+                Err(error) => tracing::warn!(%error, "could not reassert presence"),
+            }
         }
     }
 }

@@ -118,6 +118,17 @@ pub struct CommonArgs {
     /// Enrollments in flight at once.
     #[arg(long, default_value_t = 32)]
     pub enroll_concurrency: usize,
+    /// HTTP/2 keepalive ping interval of each agent's connection (as the
+    /// agent's `[reconnect] keepalive`).
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub keepalive: Duration,
+    /// How long a keepalive ping may go unanswered before the agent drops
+    /// the connection (as `[reconnect] keepalive_timeout`).
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub keepalive_timeout: Duration,
+    /// TCP connect plus TLS handshake, at most.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub connect_timeout: Duration,
 }
 
 /// What every subcommand shares, checked.
@@ -140,6 +151,12 @@ impl CommonArgs {
     fn check(&self) -> anyhow::Result<Common> {
         if self.agents == 0 {
             bail!("--agents must be at least 1");
+        }
+        if self.keepalive < Duration::from_millis(200)
+            || self.keepalive_timeout.is_zero()
+            || self.connect_timeout.is_zero()
+        {
+            bail!("--keepalive must be at least 200ms; --keepalive-timeout and --connect-timeout positive");
         }
         if self.per_source_ip == 0 || self.per_source_ip > 28_000 {
             bail!("--per-source-ip must be 1-28000 (ephemeral ports per source address)");
@@ -164,7 +181,12 @@ impl CommonArgs {
             first_index: self.first_index,
             source_ip: self.source_ip,
             per_source_ip: self.per_source_ip,
-            dial: DialOptions::default(),
+            dial: DialOptions {
+                connect_timeout: self.connect_timeout,
+                keepalive_interval: self.keepalive,
+                keepalive_timeout: self.keepalive_timeout,
+                ..DialOptions::default()
+            },
         })
     }
 

@@ -310,6 +310,15 @@ pub trait Store: Send + Sync + 'static {
     async fn reset_connections(&self) -> StoreResult<()>;
     /// Batched heartbeats: (agent id, last seen).
     async fn touch_agents(&self, seen: Vec<(String, i64)>) -> StoreResult<()>;
+    /// Marks agents whose streams this replica holds as connected here,
+    /// where their rows say otherwise. With several replicas, a hello that
+    /// another replica processed late (the agent had already given up on it
+    /// and connected here) overwrites the row, and that stale stream's end
+    /// then clears `connected`; this puts it right. One process (SQLite)
+    /// has no such race: nothing to do by default.
+    async fn reassert_presence(&self, _held: Vec<String>) -> StoreResult<u64> {
+        Ok(0)
+    }
 
     /// Stores a batch of reports durably, and command receipts, in one
     /// transaction; duplicate reports (agent, seq) are ignored, and a

@@ -994,6 +994,21 @@ impl Store for PgStore {
         Ok(())
     }
 
+    async fn reassert_presence(&self, held: Vec<String>) -> StoreResult<u64> {
+        if held.is_empty() {
+            return Ok(0);
+        }
+        // SKIP LOCKED, as for heartbeats: never wait for a row ingest holds.
+        self.execute(
+            "UPDATE agents SET connected = true, replica = $2
+             WHERE id IN (SELECT id FROM agents
+                          WHERE id = ANY($1) AND (NOT connected OR replica <> $2)
+                          FOR UPDATE SKIP LOCKED)",
+            &[&held, &self.replica],
+        )
+        .await
+    }
+
     async fn ingest(&self, batch: Vec<ReportRecord>, receipts: Vec<ReceiptRecord>) -> StoreResult<()> {
         // A deadlock PostgreSQL broke by aborting this transaction (another
         // replica writing the same agent's rows during a failover) is

@@ -809,3 +809,38 @@ async fn sqlite_schema_4_keeps_reports_written_by_schema_3() {
         "a re-sent seq is stored once"
     );
 }
+
+/// A hello that replica B processed late (the agent had already moved to
+/// replica A) overwrote the row, and that stale stream's end cleared
+/// `connected`; A, which holds the stream, puts the row right.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_presence_is_reasserted_by_the_replica_holding_the_stream() {
+    let Some(scratch) = scratch_or_skip("postgres_presence_is_reasserted").await else {
+        return;
+    };
+    let a: Arc<dyn Store> = Arc::new(PgStore::connect(scratch.url(), "replica-a").await.unwrap());
+    let b: Arc<dyn Store> = Arc::new(PgStore::connect(scratch.url(), "replica-b").await.unwrap());
+    enroll(&a, &["x"]).await;
+    a.agent_connected(hello("x", 100)).await.unwrap();
+    b.agent_connected(hello("x", 101)).await.unwrap();
+    b.agent_disconnected("x", 102).await.unwrap();
+    assert!(
+        !a.get_agent("x").await.unwrap().unwrap().connected,
+        "the race this repairs"
+    );
+
+    assert_eq!(b.reassert_presence(vec![]).await.unwrap(), 0);
+    assert_eq!(
+        a.reassert_presence(vec!["x".into(), "unknown".into()]).await.unwrap(),
+        1
+    );
+    assert!(a.get_agent("x").await.unwrap().unwrap().connected);
+    assert_eq!(
+        a.reassert_presence(vec!["x".into()]).await.unwrap(),
+        0,
+        "nothing left to repair"
+    );
+    // B's own stale disconnect can no longer clear it: the row names A.
+    b.agent_disconnected("x", 103).await.unwrap();
+    assert!(a.get_agent("x").await.unwrap().unwrap().connected);
+}
