@@ -165,13 +165,12 @@ async fn flush(
     for item in items {
         match item {
             IngestItem::Report { record, reply } => {
-                replies.push((record.report.seq, record.received_at_ms, reply));
+                replies.push((record.agent_id.clone(), record.report.seq, record.received_at_ms, reply));
                 records.push(*record);
             }
             IngestItem::Receipt(receipt) => receipts.push(receipt),
         }
     }
-    let agent_ids: Vec<String> = records.iter().map(|record| record.agent_id.clone()).collect();
     let settles_commands = records.iter().any(|record| !record.report.command_id.is_empty())
         || receipts.iter().any(|receipt| receipt.receipt.starts_with("refused"));
     let receipt_count = receipts.len();
@@ -183,7 +182,7 @@ async fn flush(
             metrics.reports_ingested(
                 replies
                     .iter()
-                    .map(|(_, received_at_ms, _)| committed_ms - received_at_ms),
+                    .map(|(_, _, received_at_ms, _)| committed_ms - received_at_ms),
             );
             health.store_ok();
             if settles_commands {
@@ -191,7 +190,7 @@ async fn flush(
             }
             // One acknowledgement per agent: the highest seq in this batch.
             let mut highest: HashMap<&str, (u64, &Outbound)> = HashMap::new();
-            for (agent_id, (seq, _, reply)) in agent_ids.iter().zip(&replies) {
+            for (agent_id, seq, _, reply) in &replies {
                 let entry = highest.entry(agent_id.as_str()).or_insert((0, reply));
                 if *seq >= entry.0 {
                     *entry = (*seq, reply);
@@ -209,7 +208,7 @@ async fn flush(
             tracing::error!(%error, reports = replies.len(), receipts = receipt_count, "store refused a batch of reports; agents will re-send");
             health.store_failed(&error.to_string());
             metrics.reports_refused(replies.len());
-            for (_, _, reply) in &replies {
+            for (_, _, _, reply) in &replies {
                 let _ = reply.try_send(Err(Status::unavailable(format!(
                     "coordinator cannot store reports: {error}"
                 ))));

@@ -235,8 +235,9 @@ async fn checkpoint_store(store: Arc<dyn crate::store::Store>, shutdown: Cancell
     }
 }
 
-/// Presence is reasserted every this many heartbeat flushes (about 30 s).
-const PRESENCE_EVERY_TICKS: u64 = 6;
+/// How often a replica on a shared store reasserts the presence of the
+/// agents it holds (see [`crate::store::Store::reassert_presence`]).
+const PRESENCE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
 
 async fn flush_heartbeats(coordinator: Arc<Coordinator>, shutdown: CancellationToken) {
     let mut tick = tokio::time::interval(
@@ -246,25 +247,28 @@ async fn flush_heartbeats(coordinator: Arc<Coordinator>, shutdown: CancellationT
             .min(std::time::Duration::from_secs(5)),
     );
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut ticks: u64 = 0;
+    let mut presence = tokio::time::interval_at(tokio::time::Instant::now() + PRESENCE_INTERVAL, PRESENCE_INTERVAL);
+    presence.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Only replicas sharing a database can be overwritten by one another.
+    let shared = coordinator.config.database_url.is_some();
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
-            _ = tick.tick() => {}
-        }
-        let seen = coordinator.take_seen();
-        match coordinator.store.touch_agents(seen).await {
-            Ok(()) => {}
-            Err(crate::store::StoreError::Unavailable(reason)) => coordinator.health.store_failed(&reason),
-            Err(error) => tracing::warn!(%error, "could not record heartbeats"),
-        }
-        ticks = ticks.wrapping_add(1);
-        if ticks.is_multiple_of(PRESENCE_EVERY_TICKS) {
-            let held: Vec<String> = coordinator.hub.all().into_iter().map(|(id, _)| id).collect();
-            match coordinator.store.reassert_presence(held).await {
-                Ok(0) => {}
-                Ok(fixed) => tracing::info!(fixed, "rows of agents held here said otherwise; marked connected here"),
-                Err(error) => tracing::warn!(%error, "could not reassert presence"),
+            _ = tick.tick() => {
+                let seen = coordinator.take_seen();
+                match coordinator.store.touch_agents(seen).await {
+                    Ok(()) => {}
+                    Err(crate::store::StoreError::Unavailable(reason)) => coordinator.health.store_failed(&reason),
+                    Err(error) => tracing::warn!(%error, "could not record heartbeats"),
+                }
+            }
+            _ = presence.tick(), if shared => {
+                let held: Vec<String> = coordinator.hub.all().into_iter().map(|(id, _)| id).collect();
+                match coordinator.store.reassert_presence(held).await {
+                    Ok(0) => {}
+                    Ok(fixed) => tracing::info!(fixed, "rows of agents held here said otherwise; marked connected here"),
+                    Err(error) => tracing::warn!(%error, "could not reassert presence"),
+                }
             }
         }
     }

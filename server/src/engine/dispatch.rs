@@ -69,13 +69,7 @@ pub async fn send(coordinator: &Arc<Coordinator>, mut rows: Vec<CommandRow>) -> 
         .filter(|row| row.delivered_at_ms.is_some())
         .cloned()
         .collect();
-    let pushed: HashSet<String> = push_local(coordinator, &claimed).into_iter().collect();
-    let unpushed: Vec<String> = claimed
-        .iter()
-        .filter(|row| !pushed.contains(&row.id))
-        .map(|row| row.id.clone())
-        .collect();
-    coordinator.store.release_delivery(unpushed).await?;
+    let pushed = push_claimed(coordinator, &claimed).await?;
     let mut elsewhere: Vec<String> = rows
         .iter()
         .filter(|row| !pushed.contains(&row.id))
@@ -118,8 +112,19 @@ pub async fn deliver(coordinator: &Arc<Coordinator>, rows: &[CommandRow]) -> Sto
         .into_iter()
         .collect();
     let to_push: Vec<CommandRow> = rows.iter().filter(|row| claimed.contains(&row.id)).cloned().collect();
-    let pushed: HashSet<String> = push_local(coordinator, &to_push).into_iter().collect();
-    let unpushed: Vec<String> = claimed.difference(&pushed).cloned().collect();
+    push_claimed(coordinator, &to_push).await
+}
+
+/// Pushes commands this call has claimed; a claim that could not be pushed
+/// (full queue, stream just ended) is released for the next reconnect.
+/// Returns the ids pushed.
+async fn push_claimed(coordinator: &Coordinator, claimed: &[CommandRow]) -> StoreResult<HashSet<String>> {
+    let pushed: HashSet<String> = push_local(coordinator, claimed).into_iter().collect();
+    let unpushed: Vec<String> = claimed
+        .iter()
+        .filter(|row| !pushed.contains(&row.id))
+        .map(|row| row.id.clone())
+        .collect();
     coordinator.store.release_delivery(unpushed).await?;
     Ok(pushed)
 }

@@ -1105,7 +1105,8 @@ impl Store for SqliteStore {
         let batch_id = batch_id.to_string();
         self.read(move |conn| {
             let mut statement = conn
-                .prepare_cached(&super::BATCH_TALLY_SQL.replace("$1", "?1"))
+                // SQLite reads `$1` as a parameter bound by position, too.
+                .prepare_cached(super::BATCH_TALLY_SQL)
                 .map_err(map_err)?;
             let mut rows = statement.query([batch_id]).map_err(map_err)?;
             let mut tally = super::BatchTally::default();
@@ -1357,11 +1358,9 @@ impl Store for SqliteStore {
             let mut slot = checkpointer
                 .lock()
                 .map_err(|_| StoreError::Other("store checkpoint lock poisoned".into()))?;
-            if slot.is_none() {
-                *slot = Some(open(&path, READER_CACHE_KIB).map_err(map_err)?);
-            }
-            let Some(conn) = slot.as_ref() else {
-                return Ok(());
+            let conn = match slot.as_mut() {
+                Some(conn) => conn,
+                None => slot.insert(open(&path, READER_CACHE_KIB).map_err(map_err)?),
             };
             conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
                 .map_err(map_err)
