@@ -289,6 +289,8 @@ pub async fn send_command(
         })
         .collect();
     let targeted = u32::try_from(rows.len()).unwrap_or(u32::MAX);
+    // Counting starts before the first command goes out.
+    let watched = coordinator.ingest.watch_batch(&batch_id);
     dispatch::send(coordinator, rows).await.map_err(internal)?;
     tracing::info!(
         batch = batch_id,
@@ -307,16 +309,33 @@ pub async fn send_command(
         let deadline = tokio::time::Instant::now() + wait;
         let mut last: Option<proto::CommandProgress> = None;
         let mut answers = coordinator.ingest.answers();
+        // With one coordinator every answer goes through its own ingest, so
+        // the local count is the whole truth. Replicas sharing a database
+        // also store answers for agents they hold: there the store's tally
+        // (each poll) is the truth, and the local count only brings it
+        // forward between polls.
+        let shared = coordinator.config.database_url.is_some();
+        let mut stored = BatchTally::default();
+        let mut next_poll = tokio::time::Instant::now();
         loop {
-            let tally = match coordinator.store.batch_tally(&batch_id).await {
-                Ok(tally) => tally,
-                Err(error) => {
-                    let _ = tx.send(Err(internal(error))).await;
-                    return;
-                }
+            if shared && tokio::time::Instant::now() >= next_poll {
+                stored = match coordinator.store.batch_tally(&batch_id).await {
+                    Ok(tally) => tally,
+                    Err(error) => {
+                        let _ = tx.send(Err(internal(error))).await;
+                        return;
+                    }
+                };
+                next_poll = tokio::time::Instant::now() + PROGRESS_POLL;
+            }
+            let local = watched.tally();
+            let tally = if stored.settled() > local.settled() {
+                &stored
+            } else {
+                &local
             };
             let expired = tokio::time::Instant::now() >= deadline || shutdown.is_cancelled();
-            let mut progress = progress_of(&tally, targeted, &target);
+            let mut progress = progress_of(tally, targeted, &target);
             progress.done = expired || progress.answered + progress.refused >= targeted;
             if progress.done {
                 progress.unreachable = targeted

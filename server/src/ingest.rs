@@ -23,6 +23,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tonic::Status;
 
+use crate::batch_progress::{BatchProgress, Watched};
 use crate::health::HealthState;
 use crate::hub::Outbound;
 use crate::metrics::Metrics;
@@ -51,9 +52,10 @@ impl IngestItem {
 #[derive(Clone)]
 pub struct IngestHandle {
     queues: Arc<[mpsc::Sender<IngestItem>]>,
-    /// Counts commits that answered or refused commands: progress loops
-    /// wake on it instead of polling the store on a short timer.
+    /// Counts commits that settled commands of a watched batch: progress
+    /// loops wake on it instead of polling the store on a short timer.
     answers: Arc<watch::Sender<u64>>,
+    progress: Arc<BatchProgress>,
 }
 
 impl IngestHandle {
@@ -67,9 +69,15 @@ impl IngestHandle {
             .map_err(|_| Status::unavailable("coordinator is shutting down"))
     }
 
-    /// Changes after every local commit that answered or refused a command.
+    /// Changes after every local commit that answered or refused a
+    /// command of a watched batch.
     pub fn answers(&self) -> watch::Receiver<u64> {
         self.answers.subscribe()
+    }
+
+    /// Counts what local commits settle of `batch_id` until the guard drops.
+    pub fn watch_batch(&self, batch_id: &str) -> Watched {
+        self.progress.watch(batch_id)
     }
 }
 
@@ -94,6 +102,7 @@ pub fn spawn(
 ) -> (IngestHandle, tokio::task::JoinHandle<()>) {
     let workers = store.ingest_writers().clamp(1, 16);
     let answers = Arc::new(watch::channel(0).0);
+    let progress = Arc::new(BatchProgress::default());
     let mut queues = Vec::with_capacity(workers);
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..workers {
@@ -105,7 +114,10 @@ pub fn spawn(
             metrics.clone(),
             batch,
             rx,
-            answers.clone(),
+            Settlement {
+                answers: answers.clone(),
+                progress: progress.clone(),
+            },
             shutdown.clone(),
         ));
     }
@@ -120,6 +132,7 @@ pub fn spawn(
         IngestHandle {
             queues: queues.into(),
             answers,
+            progress,
         },
         task,
     )
@@ -131,7 +144,7 @@ async fn run(
     metrics: Metrics,
     batch_limit: usize,
     mut rx: mpsc::Receiver<IngestItem>,
-    answers: Arc<watch::Sender<u64>>,
+    settlement: Settlement,
     shutdown: CancellationToken,
 ) {
     let mut items = Vec::with_capacity(batch_limit);
@@ -147,16 +160,22 @@ async fn run(
         if received == 0 {
             return;
         }
-        flush(&store, &health, &metrics, &answers, std::mem::take(&mut items)).await;
+        flush(&store, &health, &metrics, &settlement, std::mem::take(&mut items)).await;
         items.reserve(batch_limit);
     }
+}
+
+/// Where a worker tells what its commits settled.
+struct Settlement {
+    answers: Arc<watch::Sender<u64>>,
+    progress: Arc<BatchProgress>,
 }
 
 async fn flush(
     store: &Arc<dyn Store>,
     health: &HealthState,
     metrics: &Metrics,
-    answers: &watch::Sender<u64>,
+    settlement: &Settlement,
     items: Vec<IngestItem>,
 ) {
     let mut records = Vec::with_capacity(items.len());
@@ -171,12 +190,10 @@ async fn flush(
             IngestItem::Receipt(receipt) => receipts.push(receipt),
         }
     }
-    let settles_commands = records.iter().any(|record| !record.report.command_id.is_empty())
-        || receipts.iter().any(|receipt| receipt.receipt.starts_with("refused"));
     let receipt_count = receipts.len();
     let started = std::time::Instant::now();
     match store.ingest(records, receipts).await {
-        Ok(()) => {
+        Ok(settled) => {
             tracing::debug!(reports = replies.len(), receipts = receipt_count, took = ?started.elapsed(), "ingest batch committed");
             let committed_ms = rollcall_common::timefmt::now_ms();
             metrics.reports_ingested(
@@ -185,8 +202,8 @@ async fn flush(
                     .map(|(_, _, received_at_ms, _)| committed_ms - received_at_ms),
             );
             health.store_ok();
-            if settles_commands {
-                answers.send_modify(|count| *count = count.wrapping_add(1));
+            if settlement.progress.record(&settled) {
+                settlement.answers.send_modify(|count| *count = count.wrapping_add(1));
             }
             // One acknowledgement per agent: the highest seq in this batch.
             let mut highest: HashMap<&str, (u64, &Outbound)> = HashMap::new();

@@ -19,6 +19,7 @@ pub mod admin_watch;
 pub mod agent_service;
 pub mod audit;
 pub mod auth;
+pub mod batch_progress;
 pub mod cli;
 pub mod config;
 pub mod config_reference;

@@ -40,12 +40,11 @@ pub struct CheckCache {
 impl CheckCache {
     async fn refresh(&mut self, coordinator: &Coordinator) -> StoreResult<()> {
         let fresh = coordinator.store.latest_checks_since(self.watermark_ms).await?;
-        for (agent_id, observed_at, check) in fresh {
+        for (agent_id, observed_at, checks) in fresh {
             self.watermark_ms = self.watermark_ms.max(observed_at);
-            self.by_agent
-                .entry(agent_id)
-                .or_default()
-                .insert(check.name.clone(), check);
+            // A newer run replaces the agent's previous one as a whole.
+            let run = checks.into_iter().map(|check| (check.name.clone(), check)).collect();
+            self.by_agent.insert(agent_id, run);
         }
         Ok(())
     }

@@ -17,6 +17,7 @@ mod tests;
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
+use prost::Message;
 use rollcall_common::proto;
 
 /// Errors callers must tell apart.
@@ -218,6 +219,17 @@ pub struct CommandRow {
     pub expired: bool,
 }
 
+/// A command an ingest transaction settled (see [`Store::ingest`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settled {
+    pub batch_id: String,
+    /// The answering report's version; `None` when the agent refused it.
+    pub answer: Option<String>,
+    /// An answer to a command the agent had refused before (it moves from
+    /// the refused count to the answered one, as [`BATCH_TALLY_SQL`] does).
+    pub was_refused: bool,
+}
+
 /// Counts of one command batch (see [`Store::batch_tally`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BatchTally {
@@ -229,6 +241,16 @@ pub struct BatchTally {
 
 /// Groups a batch's rows in both stores: state `a` answered (with its
 /// version), `r` refused, `p` pending.
+/// The checks of a stored report body, in runbook order; an unreadable
+/// body has none.
+pub(crate) fn checks_of_report(body: &[u8]) -> Vec<proto::CheckResult> {
+    let mut checks = proto::Report::decode(body)
+        .map(|report| report.checks)
+        .unwrap_or_default();
+    checks.sort_by(|a, b| (a.runbook_step, &a.name).cmp(&(b.runbook_step, &b.name)));
+    checks
+}
+
 pub(crate) const BATCH_TALLY_SQL: &str = "SELECT CASE WHEN answered_at IS NOT NULL THEN 'a'
             WHEN receipt LIKE 'refused%' THEN 'r' ELSE 'p' END AS state,
         CASE WHEN answered_at IS NOT NULL THEN answer_version ELSE '' END AS version,
@@ -236,6 +258,26 @@ pub(crate) const BATCH_TALLY_SQL: &str = "SELECT CASE WHEN answered_at IS NOT NU
     FROM commands WHERE batch_id = $1 GROUP BY 1, 2";
 
 impl BatchTally {
+    /// Commands answered or refused.
+    pub fn settled(&self) -> u64 {
+        self.refused + self.answered_by_version.iter().map(|(_, n)| n).sum::<u64>()
+    }
+
+    /// Counts one settled command of this batch.
+    pub fn record(&mut self, settled: &Settled) {
+        let Some(version) = &settled.answer else {
+            self.refused += 1;
+            return;
+        };
+        if settled.was_refused {
+            self.refused = self.refused.saturating_sub(1);
+        }
+        match self.answered_by_version.iter_mut().find(|(known, _)| known == version) {
+            Some((_, count)) => *count += 1,
+            None => self.answered_by_version.push((version.clone(), 1)),
+        }
+    }
+
     /// Adds one grouped row of [`BATCH_TALLY_SQL`].
     pub(crate) fn add(&mut self, state: &str, version: String, count: i64) {
         let count = u64::try_from(count).unwrap_or(0);
@@ -321,9 +363,11 @@ pub trait Store: Send + Sync + 'static {
     }
 
     /// Stores a batch of reports durably, and command receipts, in one
-    /// transaction; duplicate reports (agent, seq) are ignored, and a
-    /// receipt only names a command of its own agent.
-    async fn ingest(&self, batch: Vec<ReportRecord>, receipts: Vec<ReceiptRecord>) -> StoreResult<()>;
+    /// transaction; a report whose seq is not above its agent's highest
+    /// stored one is a re-send and ignored, and a receipt only names a
+    /// command of its own agent (a refusal is final). Returns the commands
+    /// the transaction settled, so progress is counted without a query.
+    async fn ingest(&self, batch: Vec<ReportRecord>, receipts: Vec<ReceiptRecord>) -> StoreResult<Vec<Settled>>;
     /// How many `ingest` calls may usefully run at once (on disjoint
     /// agents): one where the store has a single writer.
     fn ingest_writers(&self) -> usize {
@@ -337,7 +381,8 @@ pub trait Store: Send + Sync + 'static {
 
     async fn list_agents(&self) -> StoreResult<Vec<AgentRow>>;
     async fn get_agent(&self, id: &str) -> StoreResult<Option<AgentRow>>;
-    /// The checks of the agent's latest report and when it was observed.
+    /// The agent's latest check run (the checks of its newest report that
+    /// carries any) and when it was observed.
     async fn latest_checks(&self, id: &str) -> StoreResult<(Vec<proto::CheckResult>, i64)>;
     /// Revokes the agent and all its certificates; true when it existed.
     async fn revoke_agent(&self, id: &str, at_ms: i64) -> StoreResult<bool>;
@@ -354,8 +399,9 @@ pub trait Store: Send + Sync + 'static {
     /// Upserts members and appends transitions, in one transaction.
     async fn save_members(&self, members: Vec<MemberRow>, transitions: Vec<TransitionRow>) -> StoreResult<()>;
     async fn transitions(&self, rollout_id: &str) -> StoreResult<Vec<TransitionRow>>;
-    /// Latest check results observed after `after_ms`: (agent id, observed, result).
-    async fn latest_checks_since(&self, after_ms: i64) -> StoreResult<Vec<(String, i64, proto::CheckResult)>>;
+    /// The latest check run of every agent whose run was observed after
+    /// `after_ms`: (agent id, observed, its checks).
+    async fn latest_checks_since(&self, after_ms: i64) -> StoreResult<Vec<(String, i64, Vec<proto::CheckResult>)>>;
 
     /// Stores new commands; a row with `delivered_at_ms` set is stored
     /// already claimed by the caller (see [`Store::claim_delivery`]).

@@ -41,8 +41,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     AdminCertRow, AgentRow, AuditRow, CommandRow, HelloRecord, MemberRow, NewAgent, NewToken, Notice, PolicyRow,
-    ReceiptRecord, ReportMeta, ReportRecord, RevokedSets, RolloutRow, Store, StoreError, StoreResult, TokenRow,
-    TransitionRow,
+    ReceiptRecord, ReportMeta, ReportRecord, RevokedSets, RolloutRow, Settled, Store, StoreError, StoreResult,
+    TokenRow, TransitionRow,
 };
 
 /// Schema migrations, applied in order; the index + 1 is the schema
@@ -53,6 +53,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_postgres_2.sql"),
     include_str!("schema_postgres_3.sql"),
     include_str!("schema_postgres_replicas.sql"),
+    include_str!("schema_postgres_5.sql"),
 ];
 
 /// The NOTIFY channel replicas listen on.
@@ -305,9 +306,10 @@ impl PgStore {
     }
 
     /// Stores one batch in one transaction (see [`Store::ingest`]).
-    async fn ingest_batch(&self, batch: &[ReportRecord], receipts: &[ReceiptRecord]) -> StoreResult<()> {
+    async fn ingest_batch(&self, batch: &[ReportRecord], receipts: &[ReceiptRecord]) -> StoreResult<Vec<Settled>> {
+        let mut settled = Vec::new();
         if batch.is_empty() && receipts.is_empty() {
-            return Ok(());
+            return Ok(settled);
         }
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
@@ -320,21 +322,46 @@ impl PgStore {
                 columns.1.push(receipt.agent_id.clone());
                 columns.2.push(receipt.receipt.clone());
             }
-            tx.execute(
-                "UPDATE commands c SET receipt = r.receipt
-                 FROM UNNEST($1::text[], $2::text[], $3::text[]) AS r(id, agent_id, receipt)
-                 WHERE c.id = r.id AND c.agent_id = r.agent_id",
-                &[&columns.0, &columns.1, &columns.2],
-            )
-            .await
-            .map_err(map_err)?;
+            // A refusal is final; one of an unanswered command settles it.
+            let rows = tx
+                .query(
+                    "UPDATE commands c SET receipt = r.receipt
+                     FROM UNNEST($1::text[], $2::text[], $3::text[]) AS r(id, agent_id, receipt)
+                     WHERE c.id = r.id AND c.agent_id = r.agent_id AND c.receipt NOT LIKE 'refused%'
+                     RETURNING c.batch_id, c.answered_at IS NULL AND c.receipt LIKE 'refused%'",
+                    &[&columns.0, &columns.1, &columns.2],
+                )
+                .await
+                .map_err(map_err)?;
+            for row in rows {
+                if row.try_get::<_, bool>(1).map_err(map_err)? {
+                    settled.push(Settled {
+                        batch_id: row.try_get(0).map_err(map_err)?,
+                        answer: None,
+                        was_refused: false,
+                    });
+                }
+            }
         }
         if batch.is_empty() {
-            return tx.commit().await.map_err(map_err);
+            tx.commit().await.map_err(map_err)?;
+            return Ok(settled);
         }
 
-        // 1. Reports, once per (agent, seq): duplicates, in the table or in
-        //    this batch, are skipped; RETURNING says which are new.
+        // 1. Reports, in seq order per agent: acknowledgements are
+        //    cumulative, so a seq not above the agent's highest stored one
+        //    (before this batch, or earlier in it) is a re-send and skipped;
+        //    RETURNING says which are new.
+        let mut highest: HashMap<&str, u64> = HashMap::new();
+        let batch: Vec<&ReportRecord> = batch
+            .iter()
+            .filter(|record| {
+                let seen = highest.entry(record.agent_id.as_str()).or_insert(0);
+                let new = record.report.seq > *seen;
+                *seen = (*seen).max(record.report.seq);
+                new
+            })
+            .collect();
         let mut agent_ids = Vec::with_capacity(batch.len());
         let mut seqs = Vec::with_capacity(batch.len());
         let mut kinds = Vec::with_capacity(batch.len());
@@ -343,7 +370,7 @@ impl PgStore {
         let mut command_ids = Vec::with_capacity(batch.len());
         let mut versions = Vec::with_capacity(batch.len());
         let mut bodies = Vec::with_capacity(batch.len());
-        for record in batch {
+        for record in &batch {
             let report = &record.report;
             agent_ids.push(record.agent_id.clone());
             seqs.push(to_sql(report.seq));
@@ -363,8 +390,11 @@ impl PgStore {
         let inserted_rows = tx
             .query(
                 "INSERT INTO reports (agent_id, seq, kind, observed_at, received_at, command_id, version, body)
-                 SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[],
-                                      $6::text[], $7::text[], $8::bytea[])
+                 SELECT u.* FROM UNNEST($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[],
+                                        $6::text[], $7::text[], $8::bytea[])
+                        AS u(agent_id, seq, kind, observed_at, received_at, command_id, version, body)
+                 LEFT JOIN agents a ON a.id = u.agent_id
+                 WHERE a.last_seq IS NULL OR u.seq > a.last_seq
                  ON CONFLICT (agent_id, seq) DO NOTHING
                  RETURNING agent_id, seq",
                 &[
@@ -388,7 +418,8 @@ impl PgStore {
         }
         if inserted.is_empty() {
             // All re-sends after lost acknowledgements.
-            return tx.commit().await.map_err(map_err);
+            tx.commit().await.map_err(map_err)?;
+            return Ok(settled);
         }
 
         // The new reports in batch order (a seq seen twice in the batch
@@ -409,12 +440,12 @@ impl PgStore {
             product: Vec<u8>,
             host: Vec<u8>,
             version: String,
+            /// The newest report with checks: (observed, seq).
+            checks: Option<(i64, i64)>,
         }
         let mut agents: HashMap<&str, AgentUpdate> = HashMap::new();
         // 3. Commands the reports answer: the first answer counts.
         let mut answers: HashMap<(&str, &str), (i64, String)> = HashMap::new();
-        // 4. Latest check results: the newest observation wins, later in the batch on ties.
-        let mut checks: HashMap<(&str, &str), (i64, i64, Vec<u8>)> = HashMap::new();
         for record in &fresh {
             let report = &record.report;
             let product = report.product.clone().unwrap_or_default();
@@ -426,6 +457,7 @@ impl PgStore {
                 product: Vec::new(),
                 host: Vec::new(),
                 version: String::new(),
+                checks: None,
             });
             update.seq = update.seq.max(to_sql(report.seq));
             update.received = update.received.max(record.received_at_ms);
@@ -441,24 +473,23 @@ impl PgStore {
                     .entry((report.command_id.as_str(), record.agent_id.as_str()))
                     .or_insert((record.received_at_ms, product.version.clone()));
             }
-            for check in &report.checks {
-                let key = (record.agent_id.as_str(), check.name.as_str());
-                let newer = checks
-                    .get(&key)
-                    .is_none_or(|(observed_at, _, _)| report.observed_at_ms >= *observed_at);
-                if newer {
-                    checks.insert(
-                        key,
-                        (report.observed_at_ms, i64::from(check.status), check.encode_to_vec()),
-                    );
-                }
+            // The newest check run wins, later in the batch on ties.
+            if !report.checks.is_empty()
+                && update
+                    .checks
+                    .is_none_or(|(observed_at, _)| report.observed_at_ms >= observed_at)
+            {
+                update.checks = Some((report.observed_at_ms, to_sql(report.seq)));
             }
         }
 
         let mut ids = Vec::with_capacity(agents.len());
         let (mut seqs, mut received, mut observed, mut dropped) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let (mut products, mut hosts, mut versions) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut checks_seqs, mut checks_ats) = (Vec::new(), Vec::new());
         for (id, update) in agents {
+            checks_seqs.push(update.checks.map(|(_, seq)| seq));
+            checks_ats.push(update.checks.map_or(0, |(observed_at, _)| observed_at));
             ids.push(id.to_string());
             seqs.push(update.seq);
             received.push(update.received);
@@ -474,12 +505,26 @@ impl PgStore {
                 dropped_reports = a.dropped_reports + u.dropped,
                 product = CASE WHEN u.observed >= a.last_report_at THEN u.product ELSE a.product END,
                 host = CASE WHEN u.observed >= a.last_report_at THEN u.host ELSE a.host END,
-                version = CASE WHEN u.observed >= a.last_report_at THEN u.version ELSE a.version END
+                version = CASE WHEN u.observed >= a.last_report_at THEN u.version ELSE a.version END,
+                checks_seq = CASE WHEN u.checks_seq IS NOT NULL AND u.checks_at >= a.checks_at
+                                  THEN u.checks_seq ELSE a.checks_seq END,
+                checks_at = CASE WHEN u.checks_seq IS NOT NULL THEN GREATEST(a.checks_at, u.checks_at)
+                                 ELSE a.checks_at END
              FROM UNNEST($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bytea[],
-                         $7::bytea[], $8::text[]) AS u(id, seq, received, observed, dropped, product, host, version)
+                         $7::bytea[], $8::text[], $9::bigint[], $10::bigint[])
+                  AS u(id, seq, received, observed, dropped, product, host, version, checks_seq, checks_at)
              WHERE a.id = u.id",
             &[
-                &ids, &seqs, &received, &observed, &dropped, &products, &hosts, &versions,
+                &ids,
+                &seqs,
+                &received,
+                &observed,
+                &dropped,
+                &products,
+                &hosts,
+                &versions,
+                &checks_seqs,
+                &checks_ats,
             ],
         )
         .await
@@ -494,38 +539,26 @@ impl PgStore {
                 times.push(at);
                 versions.push(version);
             }
-            tx.execute(
-                "UPDATE commands c SET answered_at = u.at, answer_version = u.version
-                 FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[]) AS u(id, agent_id, at, version)
-                 WHERE c.id = u.id AND c.agent_id = u.agent_id AND c.answered_at IS NULL",
-                &[&command_ids, &agent_ids, &times, &versions],
-            )
-            .await
-            .map_err(map_err)?;
-        }
-
-        if !checks.is_empty() {
-            let (mut agent_ids, mut names, mut statuses, mut times, mut bodies) =
-                (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-            for ((agent, name), (at, status, body)) in checks {
-                agent_ids.push(agent.to_string());
-                names.push(name.to_string());
-                statuses.push(status);
-                times.push(at);
-                bodies.push(body);
+            let rows = tx
+                .query(
+                    "UPDATE commands c SET answered_at = u.at, answer_version = u.version
+                     FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[]) AS u(id, agent_id, at, version)
+                     WHERE c.id = u.id AND c.agent_id = u.agent_id AND c.answered_at IS NULL
+                     RETURNING c.batch_id, c.answer_version, c.receipt LIKE 'refused%'",
+                    &[&command_ids, &agent_ids, &times, &versions],
+                )
+                .await
+                .map_err(map_err)?;
+            for row in rows {
+                settled.push(Settled {
+                    batch_id: row.try_get(0).map_err(map_err)?,
+                    answer: Some(row.try_get(1).map_err(map_err)?),
+                    was_refused: row.try_get(2).map_err(map_err)?,
+                });
             }
-            tx.execute(
-                "INSERT INTO latest_checks (agent_id, name, status, observed_at, body)
-                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bytea[])
-                 ON CONFLICT (agent_id, name) DO UPDATE SET status = excluded.status,
-                    observed_at = excluded.observed_at, body = excluded.body
-                 WHERE excluded.observed_at >= latest_checks.observed_at",
-                &[&agent_ids, &names, &statuses, &times, &bodies],
-            )
-            .await
-            .map_err(map_err)?;
         }
-        tx.commit().await.map_err(map_err)
+        tx.commit().await.map_err(map_err)?;
+        Ok(settled)
     }
 }
 
@@ -1009,7 +1042,7 @@ impl Store for PgStore {
         .await
     }
 
-    async fn ingest(&self, batch: Vec<ReportRecord>, receipts: Vec<ReceiptRecord>) -> StoreResult<()> {
+    async fn ingest(&self, batch: Vec<ReportRecord>, receipts: Vec<ReceiptRecord>) -> StoreResult<Vec<Settled>> {
         // A deadlock PostgreSQL broke by aborting this transaction (another
         // replica writing the same agent's rows during a failover) is
         // retried a few times before the batch is refused and re-sent.
@@ -1047,24 +1080,22 @@ impl Store for PgStore {
     }
 
     async fn latest_checks(&self, id: &str) -> StoreResult<(Vec<proto::CheckResult>, i64)> {
-        let rows = self
-            .query(
-                "SELECT body, observed_at FROM latest_checks WHERE agent_id = $1",
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT r.body, a.checks_at FROM agents a
+                 JOIN reports r ON r.agent_id = a.id AND r.seq = a.checks_seq WHERE a.id = $1",
                 &[&id],
             )
-            .await?;
-        let mut observed = 0;
-        let mut checks = Vec::new();
-        for row in rows {
-            let body: Vec<u8> = row.try_get(0).map_err(map_err)?;
-            let at: i64 = row.try_get(1).map_err(map_err)?;
-            observed = observed.max(at);
-            if let Ok(check) = proto::CheckResult::decode(body.as_slice()) {
-                checks.push(check);
-            }
-        }
-        checks.sort_by_key(|check| (check.runbook_step, check.name.clone()));
-        Ok((checks, observed))
+            .await
+            .map_err(map_err)?;
+        let Some(row) = row else {
+            return Ok((Vec::new(), 0));
+        };
+        let body: Vec<u8> = row.try_get(0).map_err(map_err)?;
+        let observed: i64 = row.try_get(1).map_err(map_err)?;
+        Ok((super::checks_of_report(&body), observed))
     }
 
     async fn revoke_agent(&self, id: &str, at_ms: i64) -> StoreResult<bool> {
@@ -1305,23 +1336,22 @@ impl Store for PgStore {
         map_rows(rows, transition_from_row)
     }
 
-    async fn latest_checks_since(&self, after_ms: i64) -> StoreResult<Vec<(String, i64, proto::CheckResult)>> {
+    async fn latest_checks_since(&self, after_ms: i64) -> StoreResult<Vec<(String, i64, Vec<proto::CheckResult>)>> {
         let rows = self
             .query(
-                "SELECT agent_id, observed_at, body FROM latest_checks WHERE observed_at > $1",
+                "SELECT a.id, a.checks_at, r.body FROM agents a
+                 JOIN reports r ON r.agent_id = a.id AND r.seq = a.checks_seq WHERE a.checks_at > $1",
                 &[&after_ms],
             )
             .await?;
-        let mut checks = Vec::with_capacity(rows.len());
+        let mut runs = Vec::with_capacity(rows.len());
         for row in rows {
             let agent: String = row.try_get(0).map_err(map_err)?;
             let at: i64 = row.try_get(1).map_err(map_err)?;
             let body: Vec<u8> = row.try_get(2).map_err(map_err)?;
-            if let Ok(check) = proto::CheckResult::decode(body.as_slice()) {
-                checks.push((agent, at, check));
-            }
+            runs.push((agent, at, super::checks_of_report(&body)));
         }
-        Ok(checks)
+        Ok(runs)
     }
 
     async fn create_commands(&self, commands: Vec<CommandRow>) -> StoreResult<()> {

@@ -22,7 +22,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
     AdminCertRow, AgentRow, AuditRow, CommandRow, HelloRecord, MemberRow, NewAgent, NewToken, PolicyRow, ReceiptRecord,
-    ReportMeta, ReportRecord, RevokedSets, RolloutRow, Store, StoreError, StoreResult, TokenRow, TransitionRow,
+    ReportMeta, ReportRecord, RevokedSets, RolloutRow, Settled, Store, StoreError, StoreResult, TokenRow,
+    TransitionRow,
 };
 
 /// Schema migrations, applied in order; the index + 1 is the schema version.
@@ -31,6 +32,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_sqlite_2.sql"),
     include_str!("schema_sqlite_3.sql"),
     include_str!("schema_sqlite_4.sql"),
+    include_str!("schema_sqlite_5.sql"),
 ];
 
 const READER_POOL: usize = 4;
@@ -424,42 +426,6 @@ fn query_all<T>(
     rows.collect::<Result<Vec<_>, _>>().map_err(map_err)
 }
 
-/// Upserts `rows` latest check results in one statement; the newest
-/// observation wins (a re-sent older report never overwrites). Built once
-/// per row count.
-fn upsert_checks_sql(rows: usize) -> std::borrow::Cow<'static, str> {
-    static SQL: std::sync::LazyLock<Vec<String>> =
-        std::sync::LazyLock::new(|| (0..=crate::validate::MAX_CHECKS).map(build_upsert_checks_sql).collect());
-    match SQL.get(rows) {
-        Some(sql) => std::borrow::Cow::Borrowed(sql.as_str()),
-        None => std::borrow::Cow::Owned(build_upsert_checks_sql(rows)),
-    }
-}
-
-fn build_upsert_checks_sql(rows: usize) -> String {
-    let mut sql = String::from("INSERT INTO latest_checks (agent_id, name, status, observed_at, body) VALUES ");
-    for row in 0..rows {
-        if row > 0 {
-            sql.push_str(", ");
-        }
-        let first = row * 5 + 1;
-        sql.push_str(&format!(
-            "(?{}, ?{}, ?{}, ?{}, ?{})",
-            first,
-            first + 1,
-            first + 2,
-            first + 3,
-            first + 4
-        ));
-    }
-    sql.push_str(
-        " ON CONFLICT (agent_id, name) DO UPDATE SET status = excluded.status,
-            observed_at = excluded.observed_at, body = excluded.body
-         WHERE excluded.observed_at >= latest_checks.observed_at",
-    );
-    sql
-}
-
 fn seq_to_sql(seq: u64) -> i64 {
     i64::try_from(seq).unwrap_or(i64::MAX)
 }
@@ -628,27 +594,50 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn ingest(&self, batch: Vec<ReportRecord>, receipts: Vec<ReceiptRecord>) -> StoreResult<()> {
+    async fn ingest(&self, batch: Vec<ReportRecord>, receipts: Vec<ReceiptRecord>) -> StoreResult<Vec<Settled>> {
         if batch.is_empty() && receipts.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         self.write(move |conn| {
             let tx = conn.transaction().map_err(map_err)?;
+            let mut settled = Vec::new();
             {
                 let mut record_receipt = tx
-                    .prepare_cached("UPDATE commands SET receipt = ?3 WHERE id = ?1 AND agent_id = ?2")
+                    .prepare_cached(
+                        "UPDATE commands SET receipt = ?3
+                         WHERE id = ?1 AND agent_id = ?2 AND receipt NOT LIKE 'refused%'
+                         RETURNING batch_id, answered_at IS NULL",
+                    )
                     .map_err(map_err)?;
                 for receipt in &receipts {
-                    record_receipt
-                        .execute(params![receipt.command_id, receipt.agent_id, receipt.receipt])
+                    let updated: Option<(String, bool)> = record_receipt
+                        .query_row(params![receipt.command_id, receipt.agent_id, receipt.receipt], |row| {
+                            Ok((row.get(0)?, row.get(1)?))
+                        })
+                        .optional()
                         .map_err(map_err)?;
+                    if let Some((batch_id, true)) = updated
+                        && receipt.receipt.starts_with("refused")
+                    {
+                        settled.push(Settled {
+                            batch_id,
+                            answer: None,
+                            was_refused: false,
+                        });
+                    }
                 }
+                // Acknowledgements are cumulative: a seq not above the
+                // agent's highest stored one is a re-send (schema 5).
+                let mut last_seq = tx
+                    .prepare_cached("SELECT last_seq FROM agents WHERE id = ?1")
+                    .map_err(map_err)?;
                 let mut insert_report = tx
                     .prepare_cached(
-                        "INSERT OR IGNORE INTO reports (agent_id, seq, kind, observed_at, received_at, command_id, version, body)
+                        "INSERT INTO reports (agent_id, seq, kind, observed_at, received_at, command_id, version, body)
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                     )
                     .map_err(map_err)?;
+                // The agent row points at the report with its newest check run.
                 let mut update_agent = tx
                     .prepare_cached(
                         "UPDATE agents SET last_seq = max(last_seq, ?2), last_seen = max(last_seen, ?3),
@@ -656,22 +645,34 @@ impl Store for SqliteStore {
                             dropped_reports = dropped_reports + ?5,
                             product = CASE WHEN ?4 >= last_report_at THEN ?6 ELSE product END,
                             host = CASE WHEN ?4 >= last_report_at THEN ?7 ELSE host END,
-                            version = CASE WHEN ?4 >= last_report_at THEN ?8 ELSE version END
+                            version = CASE WHEN ?4 >= last_report_at THEN ?8 ELSE version END,
+                            checks_report = CASE WHEN ?9 IS NOT NULL AND ?4 >= checks_at THEN ?9 ELSE checks_report END,
+                            checks_at = CASE WHEN ?9 IS NOT NULL THEN max(checks_at, ?4) ELSE checks_at END
                          WHERE id = ?1",
                     )
                     .map_err(map_err)?;
                 let mut answer_command = tx
                     .prepare_cached(
                         "UPDATE commands SET answered_at = ?3, answer_version = ?4
-                         WHERE id = ?1 AND agent_id = ?2 AND answered_at IS NULL",
+                         WHERE id = ?1 AND agent_id = ?2 AND answered_at IS NULL
+                         RETURNING batch_id, receipt LIKE 'refused%'",
                     )
                     .map_err(map_err)?;
                 for record in &batch {
                     let report = &record.report;
-                    let inserted = insert_report
+                    let seq = seq_to_sql(report.seq);
+                    let stored: Option<i64> = last_seq
+                        .query_row([&record.agent_id], |row| row.get(0))
+                        .optional()
+                        .map_err(map_err)?;
+                    if stored.is_some_and(|stored| seq <= stored) {
+                        // Already stored: a re-send after a lost acknowledgement.
+                        continue;
+                    }
+                    insert_report
                         .execute(params![
                             record.agent_id,
-                            seq_to_sql(report.seq),
+                            seq,
                             report.kind,
                             report.observed_at_ms,
                             record.received_at_ms,
@@ -680,49 +681,46 @@ impl Store for SqliteStore {
                             report.encode_to_vec()
                         ])
                         .map_err(map_err)?;
-                    if inserted == 0 {
-                        // Already stored: a re-send after a lost acknowledgement.
-                        continue;
-                    }
+                    let report_id = (!report.checks.is_empty()).then(|| tx.last_insert_rowid());
                     let product = report.product.clone().unwrap_or_default();
                     if !report.command_id.is_empty() {
-                        answer_command
-                            .execute(params![report.command_id, record.agent_id, record.received_at_ms, product.version])
+                        let answered: Option<(String, bool)> = answer_command
+                            .query_row(
+                                params![
+                                    report.command_id,
+                                    record.agent_id,
+                                    record.received_at_ms,
+                                    product.version
+                                ],
+                                |row| Ok((row.get(0)?, row.get(1)?)),
+                            )
+                            .optional()
                             .map_err(map_err)?;
+                        if let Some((batch_id, was_refused)) = answered {
+                            settled.push(Settled {
+                                batch_id,
+                                answer: Some(product.version.clone()),
+                                was_refused,
+                            });
+                        }
                     }
                     update_agent
                         .execute(params![
                             record.agent_id,
-                            seq_to_sql(report.seq),
+                            seq,
                             record.received_at_ms,
                             report.observed_at_ms,
                             seq_to_sql(report.dropped_before),
                             product.encode_to_vec(),
                             report.host.clone().unwrap_or_default().encode_to_vec(),
-                            product.version
+                            product.version,
+                            report_id
                         ])
                         .map_err(map_err)?;
-                    if !report.checks.is_empty() {
-                        // All of a report's checks in one statement: one
-                        // statement run instead of one per check.
-                        let bodies: Vec<Vec<u8>> = report.checks.iter().map(Message::encode_to_vec).collect();
-                        let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(report.checks.len() * 5);
-                        for (check, body) in report.checks.iter().zip(&bodies) {
-                            values.extend([
-                                &record.agent_id as &dyn rusqlite::ToSql,
-                                &check.name,
-                                &check.status,
-                                &report.observed_at_ms,
-                                body,
-                            ]);
-                        }
-                        tx.prepare_cached(&upsert_checks_sql(report.checks.len()))
-                            .and_then(|mut upsert| upsert.execute(values.as_slice()))
-                            .map_err(map_err)?;
-                    }
                 }
             }
-            tx.commit().map_err(map_err)
+            tx.commit().map_err(map_err)?;
+            Ok(settled)
         })
         .await
     }
@@ -751,23 +749,17 @@ impl Store for SqliteStore {
     async fn latest_checks(&self, id: &str) -> StoreResult<(Vec<proto::CheckResult>, i64)> {
         let id = id.to_string();
         self.read(move |conn| {
-            let mut statement = conn
-                .prepare("SELECT body, observed_at FROM latest_checks WHERE agent_id = ?1")
+            let found: Option<(Vec<u8>, i64)> = conn
+                .query_row(
+                    "SELECT r.body, a.checks_at FROM agents a JOIN reports r ON r.id = a.checks_report WHERE a.id = ?1",
+                    [id],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+                .optional()
                 .map_err(map_err)?;
-            let mut observed = 0;
-            let mut checks = Vec::new();
-            let rows = statement
-                .query_map([id], |row| Ok((row.get::<_, Vec<u8>>(0)?, row.get::<_, i64>(1)?)))
-                .map_err(map_err)?;
-            for row in rows {
-                let (body, at) = row.map_err(map_err)?;
-                observed = observed.max(at);
-                if let Ok(check) = proto::CheckResult::decode(body.as_slice()) {
-                    checks.push(check);
-                }
-            }
-            checks.sort_by_key(|check| (check.runbook_step, check.name.clone()));
-            Ok((checks, observed))
+            Ok(found
+                .map(|(body, observed)| (super::checks_of_report(&body), observed))
+                .unwrap_or_default())
         })
         .await
     }
@@ -980,11 +972,12 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn latest_checks_since(&self, after_ms: i64) -> StoreResult<Vec<(String, i64, proto::CheckResult)>> {
+    async fn latest_checks_since(&self, after_ms: i64) -> StoreResult<Vec<(String, i64, Vec<proto::CheckResult>)>> {
         self.read(move |conn| {
             let rows = query_all(
                 conn,
-                "SELECT agent_id, observed_at, body FROM latest_checks WHERE observed_at > ?1",
+                "SELECT a.id, a.checks_at, r.body FROM agents a JOIN reports r ON r.id = a.checks_report
+                 WHERE a.checks_at > ?1",
                 [after_ms],
                 |row| {
                     Ok((
@@ -996,11 +989,7 @@ impl Store for SqliteStore {
             )?;
             Ok(rows
                 .into_iter()
-                .filter_map(|(agent, at, body)| {
-                    proto::CheckResult::decode(body.as_slice())
-                        .ok()
-                        .map(|check| (agent, at, check))
-                })
+                .map(|(agent, at, body)| (agent, at, super::checks_of_report(&body)))
                 .collect())
         })
         .await

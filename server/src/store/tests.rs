@@ -254,7 +254,9 @@ async fn ingest_stores_each_report_once_and_keeps_the_newest_facts(store: Arc<dy
         .create_commands(vec![command("c1", "a", 1, i64::MAX)])
         .await
         .unwrap();
-    // Out of order, a duplicate inside the batch, an older observation last.
+    // Acknowledgements are cumulative, so reports count in seq order: a seq
+    // not above one stored before (or earlier in the batch) is a re-send.
+    // Here: a seq below, a duplicate inside the batch, an older observation last.
     let batch = vec![
         report("a", 2, 2000, "14.0.2", "c1"),
         report("a", 1, 1000, "14.0.1", ""),
@@ -265,27 +267,57 @@ async fn ingest_stores_each_report_once_and_keeps_the_newest_facts(store: Arc<dy
     store.ingest(batch, vec![]).await.unwrap();
     // A re-send after a lost acknowledgement changes nothing.
     store
-        .ingest(vec![report("a", 1, 1000, "9.9.9", "")], vec![])
+        .ingest(vec![report("a", 2, 2000, "9.9.9", "")], vec![])
         .await
         .unwrap();
 
-    assert_eq!(store.count_reports(None).await.unwrap(), 4);
-    assert_eq!(store.count_reports(Some("a")).await.unwrap(), 3);
+    assert_eq!(store.count_reports(None).await.unwrap(), 3);
+    assert_eq!(store.count_reports(Some("a")).await.unwrap(), 2);
     let a = store.get_agent("a").await.unwrap().unwrap();
     assert_eq!(a.last_seq, 3);
     assert_eq!(a.last_report_at_ms, 2000);
     assert_eq!(a.product.version, "14.0.2", "the newest observation wins");
-    assert_eq!(a.dropped_reports, 3, "once per stored report");
+    assert_eq!(a.dropped_reports, 2, "once per stored report");
     assert_eq!(a.last_seen_ms, 2005);
 
     let (checks, observed) = store.latest_checks("a").await.unwrap();
-    assert_eq!(observed, 2000);
+    assert_eq!(observed, 2000, "the newest check run, not the last stored");
     assert_eq!(checks.len(), 1);
     assert_eq!(checks[0].message, "seen at 2000");
     let since = store.latest_checks_since(1999).await.unwrap();
     let mut agents: Vec<&str> = since.iter().map(|(agent, _, _)| agent.as_str()).collect();
     agents.sort_unstable();
     assert_eq!(agents, ["a", "b"]);
+
+    // A newer run replaces the previous one as a whole (in runbook order);
+    // a report without checks leaves it in place.
+    let mut run = report("a", 4, 2500, "14.0.2", "");
+    run.report.checks = vec![
+        proto::CheckResult {
+            name: "update_source".into(),
+            runbook_step: 3,
+            ..Default::default()
+        },
+        proto::CheckResult {
+            name: "version".into(),
+            runbook_step: 0,
+            ..Default::default()
+        },
+    ];
+    let mut bare = report("a", 5, 2600, "14.0.2", "");
+    bare.report.checks.clear();
+    store.ingest(vec![run, bare], vec![]).await.unwrap();
+    let (checks, observed) = store.latest_checks("a").await.unwrap();
+    assert_eq!(observed, 2500);
+    assert_eq!(
+        checks.iter().map(|check| check.name.as_str()).collect::<Vec<_>>(),
+        ["version", "update_source"]
+    );
+    let since = store.latest_checks_since(2000).await.unwrap();
+    let a_run = since.iter().find(|(agent, _, _)| agent == "a").unwrap();
+    assert_eq!((a_run.1, a_run.2.len()), (2500, 2));
+    assert_eq!(since.len(), 2, "a's new run and b's");
+    assert!(store.latest_checks("unknown").await.unwrap().0.is_empty());
 
     let answered = store.batch_commands("b1").await.unwrap();
     assert_eq!(answered[0].answered_at_ms, Some(2005));
@@ -296,7 +328,7 @@ async fn ingest_stores_each_report_once_and_keeps_the_newest_facts(store: Arc<dy
         .unwrap();
     assert_eq!(
         periodic.iter().map(|meta| meta.observed_at_ms).collect::<Vec<_>>(),
-        [1500, 2000, 3000]
+        [1500, 2000, 2500, 2600, 3000]
     );
 }
 
@@ -771,12 +803,14 @@ async fn sqlite_checkpoint_moves_committed_pages_into_the_database_file() {
     );
 }
 
-/// A database made before schema 4 keeps its reports when `reports` is
-/// rebuilt in arrival order, and still refuses a duplicate (agent, seq).
+/// A database made before schemas 4 and 5 keeps its reports when `reports`
+/// is rebuilt, its agents point at their newest report's checks (the
+/// `latest_checks` copy is gone), and a re-sent seq is still stored once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_schema_4_keeps_reports_written_by_schema_3() {
+async fn sqlite_schema_5_keeps_reports_and_latest_checks_written_by_schema_3() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("rollcall.db");
+    let old = report("a", 7, 10, "14.0.1", "");
     {
         let conn = rusqlite::Connection::open(&path).unwrap();
         conn.execute_batch(
@@ -791,23 +825,38 @@ async fn sqlite_schema_4_keeps_reports_written_by_schema_3() {
             conn.execute_batch(migration).unwrap();
         }
         conn.execute(
-            "INSERT INTO reports (agent_id, seq, kind, observed_at, received_at, body) VALUES ('a', 7, 1, 10, 11, x'00')",
+            "INSERT INTO agents (id, hostname, enrolled_at, last_seq) VALUES ('a', 'host-a', 1, 7)",
             [],
         )
         .unwrap();
+        for (seq, observed, body) in [(6, 5, vec![0u8]), (7, 10, old.report.encode_to_vec())] {
+            conn.execute(
+                "INSERT INTO reports (agent_id, seq, kind, observed_at, received_at, body) VALUES ('a', ?1, 1, ?2, 11, ?3)",
+                rusqlite::params![seq, observed, body],
+            )
+            .unwrap();
+        }
     }
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).unwrap());
-    assert_eq!(store.count_reports(Some("a")).await.unwrap(), 1);
-    enroll(&store, &["a"]).await;
+    assert_eq!(store.count_reports(Some("a")).await.unwrap(), 2);
+    let (checks, observed) = store.latest_checks("a").await.unwrap();
+    assert_eq!(observed, 10, "the newest report holds the latest checks");
+    assert_eq!(checks, old.report.checks);
     store
         .ingest(vec![report("a", 7, 2000, "9.9.9", "")], vec![])
         .await
         .unwrap();
     assert_eq!(
         store.count_reports(Some("a")).await.unwrap(),
-        1,
+        2,
         "a re-sent seq is stored once"
     );
+    store
+        .ingest(vec![report("a", 8, 3000, "14.0.2", "")], vec![])
+        .await
+        .unwrap();
+    assert_eq!(store.count_reports(Some("a")).await.unwrap(), 3);
+    assert_eq!(store.latest_checks("a").await.unwrap().1, 3000);
 }
 
 /// A hello that replica B processed late (the agent had already moved to
