@@ -859,6 +859,73 @@ async fn sqlite_schema_5_keeps_reports_and_latest_checks_written_by_schema_3() {
     assert_eq!(store.latest_checks("a").await.unwrap().1, 3000);
 }
 
+/// A PostgreSQL database at schema 4 keeps working after schema 5: its
+/// agents point at their newest report's checks, and a re-sent seq is
+/// stored once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_schema_5_points_agents_at_the_checks_of_their_newest_report() {
+    let Some(scratch) = scratch_or_skip("postgres_schema_5_points_agents_at_their_newest_report").await else {
+        return;
+    };
+    let old = report("a", 7, 10, "14.0.1", "");
+    {
+        let (client, connection) = tokio_postgres::connect(scratch.url(), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        let connection = tokio::spawn(connection);
+        client
+            .batch_execute(
+                "CREATE TABLE schema_version (version BIGINT NOT NULL); INSERT INTO schema_version VALUES (4);",
+            )
+            .await
+            .unwrap();
+        for migration in [
+            include_str!("schema_postgres.sql"),
+            include_str!("schema_postgres_2.sql"),
+            include_str!("schema_postgres_3.sql"),
+            include_str!("schema_postgres_replicas.sql"),
+        ] {
+            client.batch_execute(migration).await.unwrap();
+        }
+        client
+            .execute(
+                "INSERT INTO agents (id, hostname, enrolled_at, last_seq) VALUES ('a', 'host-a', 1, 7)",
+                &[],
+            )
+            .await
+            .unwrap();
+        for (seq, observed, body) in [(6_i64, 5_i64, vec![0u8]), (7, 10, old.report.encode_to_vec())] {
+            client
+                .execute(
+                    "INSERT INTO reports (agent_id, seq, kind, observed_at, received_at, body) VALUES ('a', $1, 1, $2, 11, $3)",
+                    &[&seq, &observed, &body],
+                )
+                .await
+                .unwrap();
+        }
+        drop(client);
+        connection.await.unwrap().unwrap();
+    }
+    let store: Arc<dyn Store> = Arc::new(PgStore::connect(scratch.url(), "replica-a").await.unwrap());
+    let (checks, observed) = store.latest_checks("a").await.unwrap();
+    assert_eq!(observed, 10, "the newest report holds the latest checks");
+    assert_eq!(checks, old.report.checks);
+    store
+        .ingest(vec![report("a", 7, 2000, "9.9.9", "")], vec![])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.count_reports(Some("a")).await.unwrap(),
+        2,
+        "a re-sent seq is stored once"
+    );
+    store
+        .ingest(vec![report("a", 8, 3000, "14.0.2", "")], vec![])
+        .await
+        .unwrap();
+    assert_eq!(store.latest_checks("a").await.unwrap().1, 3000);
+}
+
 /// A hello that replica B processed late (the agent had already moved to
 /// replica A) overwrote the row, and that stale stream's end cleared
 /// `connected`; A, which holds the stream, puts the row right.
