@@ -29,7 +29,7 @@ use crate::state::Coordinator;
 use crate::store::{CommandRow, MemberRow, RolloutRow, StoreResult, TransitionRow, member_state};
 use machine::{Action, Observation, Timing, display_state, step};
 
-/// The latest result of every check per agent, kept between ticks so only
+/// The latest check run of every agent, kept between ticks so only
 /// new results are read from the store.
 #[derive(Default)]
 pub struct CheckCache {
