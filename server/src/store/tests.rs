@@ -838,25 +838,7 @@ async fn sqlite_schema_5_keeps_reports_and_latest_checks_written_by_schema_3() {
         }
     }
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).unwrap());
-    assert_eq!(store.count_reports(Some("a")).await.unwrap(), 2);
-    let (checks, observed) = store.latest_checks("a").await.unwrap();
-    assert_eq!(observed, 10, "the newest report holds the latest checks");
-    assert_eq!(checks, old.report.checks);
-    store
-        .ingest(vec![report("a", 7, 2000, "9.9.9", "")], vec![])
-        .await
-        .unwrap();
-    assert_eq!(
-        store.count_reports(Some("a")).await.unwrap(),
-        2,
-        "a re-sent seq is stored once"
-    );
-    store
-        .ingest(vec![report("a", 8, 3000, "14.0.2", "")], vec![])
-        .await
-        .unwrap();
-    assert_eq!(store.count_reports(Some("a")).await.unwrap(), 3);
-    assert_eq!(store.latest_checks("a").await.unwrap().1, 3000);
+    after_schema_5(&store, &old).await;
 }
 
 /// A PostgreSQL database at schema 4 keeps working after schema 5: its
@@ -907,6 +889,13 @@ async fn postgres_schema_5_points_agents_at_the_checks_of_their_newest_report() 
         connection.await.unwrap().unwrap();
     }
     let store: Arc<dyn Store> = Arc::new(PgStore::connect(scratch.url(), "replica-a").await.unwrap());
+    after_schema_5(&store, &old).await;
+}
+
+/// What both stores hold after migrating to schema 5 a database where agent
+/// `a` (last_seq 7) has two reports, seq 6 and the newer seq 7 (`old`).
+async fn after_schema_5(store: &Arc<dyn Store>, old: &ReportRecord) {
+    assert_eq!(store.count_reports(Some("a")).await.unwrap(), 2);
     let (checks, observed) = store.latest_checks("a").await.unwrap();
     assert_eq!(observed, 10, "the newest report holds the latest checks");
     assert_eq!(checks, old.report.checks);
@@ -923,6 +912,7 @@ async fn postgres_schema_5_points_agents_at_the_checks_of_their_newest_report() 
         .ingest(vec![report("a", 8, 3000, "14.0.2", "")], vec![])
         .await
         .unwrap();
+    assert_eq!(store.count_reports(Some("a")).await.unwrap(), 3);
     assert_eq!(store.latest_checks("a").await.unwrap().1, 3000);
 }
 
