@@ -239,8 +239,6 @@ pub struct BatchTally {
     pub refused: u64,
 }
 
-/// Groups a batch's rows in both stores: state `a` answered (with its
-/// version), `r` refused, `p` pending.
 /// The checks of a stored report body, in runbook order; an unreadable
 /// body has none.
 pub(crate) fn checks_of_report(body: &[u8]) -> Vec<proto::CheckResult> {
@@ -251,6 +249,8 @@ pub(crate) fn checks_of_report(body: &[u8]) -> Vec<proto::CheckResult> {
     checks
 }
 
+/// Groups a batch's rows in both stores: state `a` answered (with its
+/// version), `r` refused, `p` pending.
 pub(crate) const BATCH_TALLY_SQL: &str = "SELECT CASE WHEN answered_at IS NOT NULL THEN 'a'
             WHEN receipt LIKE 'refused%' THEN 'r' ELSE 'p' END AS state,
         CASE WHEN answered_at IS NOT NULL THEN answer_version ELSE '' END AS version,
