@@ -318,7 +318,9 @@ pub async fn send_command(
         let mut stored = BatchTally::default();
         let mut next_poll = tokio::time::Instant::now();
         loop {
-            if shared && tokio::time::Instant::now() >= next_poll {
+            let expired = tokio::time::Instant::now() >= deadline || shutdown.is_cancelled();
+            // The last word, at the deadline, is the store's.
+            if shared && (expired || tokio::time::Instant::now() >= next_poll) {
                 stored = match coordinator.store.batch_tally(&batch_id).await {
                     Ok(tally) => tally,
                     Err(error) => {
@@ -334,7 +336,6 @@ pub async fn send_command(
             } else {
                 &local
             };
-            let expired = tokio::time::Instant::now() >= deadline || shutdown.is_cancelled();
             let mut progress = progress_of(tally, targeted, &target);
             progress.done = expired || progress.answered + progress.refused >= targeted;
             if progress.done {
