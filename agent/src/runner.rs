@@ -448,9 +448,7 @@ async fn session(
                         Err(error) => tracing::warn!(%error, version = doc.version, "refusing an invalid policy"),
                     },
                     Body::Command(command) => {
-                        let receipt = handle_command(&command, state, job_tx, options.update_allowed);
-                        // An accepted recheck is acknowledged by its report.
-                        if !(receipt.accepted && command.kind == proto::CommandKind::Recheck as i32) {
+                        if let Some(receipt) = handle_command(&command, state, job_tx, options.update_allowed) {
                             out_tx.send(message(agent_message::Body::Receipt(receipt))).await.context("send receipt")?;
                         }
                     }
@@ -508,19 +506,24 @@ async fn session(
     }
 }
 
+/// Queues the command's check job if it may run; returns the receipt to
+/// send, or none for an accepted recheck, whose report (within the splay)
+/// is its acknowledgement.
 fn handle_command(
     command: &proto::Command,
     state: &mut AgentState,
     job_tx: &mpsc::Sender<(CheckJob, Arc<Policy>, Option<String>)>,
     update_allowed: bool,
-) -> proto::CommandReceipt {
-    let receipt = |accepted: bool, reason: &str| proto::CommandReceipt {
-        command_id: command.id.clone(),
-        accepted,
-        reason: reason.to_string(),
+) -> Option<proto::CommandReceipt> {
+    let refused = |reason: &str| {
+        Some(proto::CommandReceipt {
+            command_id: command.id.clone(),
+            accepted: false,
+            reason: reason.to_string(),
+        })
     };
     if command.expires_at_ms != 0 && command.expires_at_ms < now_ms() {
-        return receipt(false, "expired");
+        return refused("expired");
     }
     if !command.target_version.is_empty() {
         state.target_version = Some(command.target_version.clone());
@@ -529,10 +532,10 @@ fn handle_command(
         Ok(proto::CommandKind::Recheck) => (proto::ReportKind::Recheck, false),
         // The agent runs only the action its own config allows.
         Ok(proto::CommandKind::UpdateNow) if !update_allowed => {
-            return receipt(false, "no update_command is configured in agent.toml");
+            return refused("no update_command is configured in agent.toml");
         }
         Ok(proto::CommandKind::UpdateNow) => (proto::ReportKind::UpdateNowServer, true),
-        _ => return receipt(false, "unknown command"),
+        _ => return refused("unknown command"),
     };
     let job = CheckJob {
         kind,
@@ -541,7 +544,12 @@ fn handle_command(
         update_now,
     };
     match job_tx.try_send((job, state.policy.clone(), state.target_version.clone())) {
-        Ok(()) => receipt(true, ""),
-        Err(_) => receipt(false, "agent busy; check queue full"),
+        Ok(()) if update_now => Some(proto::CommandReceipt {
+            command_id: command.id.clone(),
+            accepted: true,
+            reason: String::new(),
+        }),
+        Ok(()) => None,
+        Err(_) => refused("agent busy; check queue full"),
     }
 }

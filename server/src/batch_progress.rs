@@ -11,12 +11,25 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use tokio::sync::watch;
+
 use crate::store::{BatchTally, Settled};
 
 /// The watched batches and their counts so far.
-#[derive(Default)]
 pub struct BatchProgress {
     watched: Mutex<HashMap<String, BatchTally>>,
+    /// Bumped whenever a watched batch's count changes: progress loops wake
+    /// on it instead of polling on a short timer.
+    changed: watch::Sender<u64>,
+}
+
+impl Default for BatchProgress {
+    fn default() -> Self {
+        BatchProgress {
+            watched: Mutex::default(),
+            changed: watch::channel(0).0,
+        }
+    }
 }
 
 impl BatchProgress {
@@ -36,18 +49,30 @@ impl BatchProgress {
         }
     }
 
-    /// Counts the settled commands of watched batches; true if any was.
+    /// Changes whenever a watched batch's count does.
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    /// Counts the settled commands of watched batches (and wakes whoever
+    /// waits on [`Self::changes`]); true if any was.
     pub fn record(&self, settled: &[Settled]) -> bool {
         if settled.is_empty() {
             return false;
         }
-        let mut watched = self.lock();
-        let mut counted = false;
-        for command in settled {
-            if let Some(tally) = watched.get_mut(&command.batch_id) {
-                tally.record(command);
-                counted = true;
+        let counted = {
+            let mut watched = self.lock();
+            let mut counted = false;
+            for command in settled {
+                if let Some(tally) = watched.get_mut(&command.batch_id) {
+                    tally.record(command);
+                    counted = true;
+                }
             }
+            counted
+        };
+        if counted {
+            self.changed.send_modify(|count| *count = count.wrapping_add(1));
         }
         counted
     }
@@ -97,6 +122,7 @@ mod tests {
         let progress = Arc::new(BatchProgress::default());
         assert!(!progress.record(&[answer("b1", "14.0.1", false)]), "nobody watches b1");
         let watched = progress.watch("b1");
+        let changes = progress.changes();
         assert!(progress.record(&[
             answer("b1", "14.0.1", false),
             answer("b1", "14.0.2", false),
@@ -111,6 +137,7 @@ mod tests {
         );
         assert_eq!(tally.refused, 1);
         assert_eq!(tally.settled(), 4);
+        assert!(changes.has_changed().unwrap(), "a waiting progress loop is woken");
         // An answer to a command refused before moves it over, as the store does.
         progress.record(&[answer("b1", "14.0.2", true)]);
         assert_eq!((watched.tally().refused, watched.tally().settled()), (0, 4));

@@ -52,9 +52,7 @@ impl IngestItem {
 #[derive(Clone)]
 pub struct IngestHandle {
     queues: Arc<[mpsc::Sender<IngestItem>]>,
-    /// Counts commits that settled commands of a watched batch: progress
-    /// loops wake on it instead of polling the store on a short timer.
-    answers: Arc<watch::Sender<u64>>,
+    /// What the commits settled of the batches an admin waits on.
     progress: Arc<BatchProgress>,
 }
 
@@ -72,7 +70,7 @@ impl IngestHandle {
     /// Changes after every local commit that answered or refused a
     /// command of a watched batch.
     pub fn answers(&self) -> watch::Receiver<u64> {
-        self.answers.subscribe()
+        self.progress.changes()
     }
 
     /// Counts what local commits settle of `batch_id` until the guard drops.
@@ -101,7 +99,6 @@ pub fn spawn(
     shutdown: CancellationToken,
 ) -> (IngestHandle, tokio::task::JoinHandle<()>) {
     let workers = store.ingest_writers().clamp(1, 16);
-    let answers = Arc::new(watch::channel(0).0);
     let progress = Arc::new(BatchProgress::default());
     let mut queues = Vec::with_capacity(workers);
     let mut tasks = tokio::task::JoinSet::new();
@@ -114,10 +111,7 @@ pub fn spawn(
             metrics.clone(),
             batch,
             rx,
-            Settlement {
-                answers: answers.clone(),
-                progress: progress.clone(),
-            },
+            progress.clone(),
             shutdown.clone(),
         ));
     }
@@ -131,7 +125,6 @@ pub fn spawn(
     (
         IngestHandle {
             queues: queues.into(),
-            answers,
             progress,
         },
         task,
@@ -144,7 +137,7 @@ async fn run(
     metrics: Metrics,
     batch_limit: usize,
     mut rx: mpsc::Receiver<IngestItem>,
-    settlement: Settlement,
+    progress: Arc<BatchProgress>,
     shutdown: CancellationToken,
 ) {
     let mut items = Vec::with_capacity(batch_limit);
@@ -160,22 +153,16 @@ async fn run(
         if received == 0 {
             return;
         }
-        flush(&store, &health, &metrics, &settlement, std::mem::take(&mut items)).await;
+        flush(&store, &health, &metrics, &progress, std::mem::take(&mut items)).await;
         items.reserve(batch_limit);
     }
-}
-
-/// Where a worker tells what its commits settled.
-struct Settlement {
-    answers: Arc<watch::Sender<u64>>,
-    progress: Arc<BatchProgress>,
 }
 
 async fn flush(
     store: &Arc<dyn Store>,
     health: &HealthState,
     metrics: &Metrics,
-    settlement: &Settlement,
+    progress: &BatchProgress,
     items: Vec<IngestItem>,
 ) {
     let mut records = Vec::with_capacity(items.len());
@@ -202,9 +189,7 @@ async fn flush(
                     .map(|(_, _, received_at_ms, _)| committed_ms - received_at_ms),
             );
             health.store_ok();
-            if settlement.progress.record(&settled) {
-                settlement.answers.send_modify(|count| *count = count.wrapping_add(1));
-            }
+            progress.record(&settled);
             // One acknowledgement per agent: the highest seq in this batch.
             let mut highest: HashMap<&str, (u64, &Outbound)> = HashMap::new();
             for (agent_id, seq, _, reply) in &replies {

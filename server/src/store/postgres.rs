@@ -19,10 +19,11 @@
 //! TLS to the database is not built in: `sslmode=disable` and `prefer` (the
 //! default) connect in plain text, `require` is refused with a clear error.
 //!
-//! Ingest writes a batch with four statements (reports, agents, answered
-//! commands, latest checks), each over `UNNEST`ed arrays, in one
-//! transaction; the coordinator runs `INGEST_WRITERS` (4) such ingest
-//! workers at once, each on its own share of the agents. It returns after every commit
+//! Ingest writes a batch with up to four statements (command refusals,
+//! reports, agents with their latest check run, answered commands), each
+//! over `UNNEST`ed arrays, in one transaction; the coordinator runs
+//! `INGEST_WRITERS` (4) such ingest workers at once, each on its own share
+//! of the agents. It returns after every commit
 //! (synchronous_commit on, the server default), so acknowledged means
 //! durable here too.
 
@@ -422,8 +423,7 @@ impl PgStore {
             return Ok(settled);
         }
 
-        // The new reports in batch order (a seq seen twice in the batch
-        // counts once, the first time, as the SQLite store does).
+        // The new reports, in batch order.
         let mut fresh = Vec::with_capacity(inserted.len());
         for record in batch {
             if inserted.remove(&(record.agent_id.clone(), to_sql(record.report.seq))) {
