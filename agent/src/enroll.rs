@@ -68,25 +68,35 @@ pub fn write_enrollment(
     enrolled: &Enrolled,
     hostname: Option<String>,
     mut labels: BTreeMap<String, String>,
+    template: Option<AgentConfig>,
 ) -> anyhow::Result<PathBuf> {
     rollcall_common::files::create_private_dir(data_dir)?;
     let paths = IdentityPaths::under(data_dir);
     rollcall_common::files::create_private_dir(paths.key.parent().unwrap_or(data_dir))?;
     crate::identity::IdentityStore::Files(paths.clone()).save(&enrolled.identity)?;
-    for (key, value) in &enrolled.labels {
+    let from_template = template.is_some();
+    let base = match template {
+        Some(template) => template,
+        None => AgentConfig::from_toml_str("").context("default agent config")?,
+    };
+    // Precedence: --label, then the token's labels (bound by the
+    // coordinator), then the template's.
+    for (key, value) in enrolled.labels.iter().chain(&base.labels) {
         labels.entry(key.clone()).or_insert_with(|| value.clone());
     }
     let config = AgentConfig {
         coordinator: Some(CoordinatorUrls::One(coordinator.to_string())),
         data_dir: Some(data_dir.to_path_buf()),
         identity: Some(paths),
-        hostname,
+        hostname: hostname.or(base.hostname.clone()),
         labels,
-        ..AgentConfig::from_toml_str("").context("default agent config")?
+        ..base
     };
     let mut text = format!("# written by `rollcall-agent enroll` for agent {}\n", enrolled.agent_id);
     text.push_str(&toml::to_string_pretty(&config).context("encode agent.toml")?);
-    text.push_str("\n# Point the probe at the managed security agent: in [product] above set\n# state_file = \"/var/lib/product/state.toml\"\n# update_command = [\"/usr/local/bin/product-update\"]\n");
+    if !from_template {
+        text.push_str("\n# Point the probe at the managed security agent: in [product] above set\n# state_file = \"/var/lib/product/state.toml\"\n# update_command = [\"/usr/local/bin/product-update\"]\n");
+    }
     let path = data_dir.join("agent.toml");
     rollcall_common::files::write_atomic(&path, text.as_bytes(), true)?;
     Ok(path)

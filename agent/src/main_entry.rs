@@ -45,10 +45,27 @@ pub enum AgentCommand {
         /// The coordinator's CA certificate (DATA_DIR/ca.pem on the coordinator).
         #[arg(long)]
         ca: PathBuf,
-        #[arg(long, env = "ROLLCALL_ENROLL_TOKEN", hide_env_values = true)]
-        token: String,
+        /// The one-time enrolment token (visible in the process list: prefer
+        /// --token-file or the environment variable).
+        #[arg(
+            long,
+            env = "ROLLCALL_ENROLL_TOKEN",
+            hide_env_values = true,
+            required_unless_present = "token_file",
+            conflicts_with = "token_file"
+        )]
+        token: Option<String>,
+        /// A file holding the token (its first line), so it never shows in the
+        /// process list; installers pass this.
+        #[arg(long)]
+        token_file: Option<PathBuf>,
         #[arg(long)]
         data_dir: PathBuf,
+        /// An agent.toml to start from (the [product] adapter, labels,
+        /// intervals a site ships); enroll fills in coordinator, data_dir,
+        /// identity and hostname, and adds --label values.
+        #[arg(long)]
+        template: Option<PathBuf>,
         /// Override the system host name.
         #[arg(long)]
         hostname: Option<String>,
@@ -120,6 +137,26 @@ pub fn system_hostname() -> String {
         .unwrap_or_else(|| "localhost".to_string())
 }
 
+/// The token from `--token` (or its environment variable) or the first line
+/// of `--token-file`.
+fn enrolment_token(token: Option<String>, token_file: Option<&std::path::Path>) -> anyhow::Result<String> {
+    let token = match (token, token_file) {
+        (Some(token), _) => token,
+        (None, Some(path)) => rollcall_common::files::read_bounded_utf8(path, 4096)
+            .with_context(|| format!("read the token file {}", path.display()))?
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string(),
+        (None, None) => bail!("give --token, --token-file or ROLLCALL_ENROLL_TOKEN"),
+    };
+    let token = token.trim().to_string();
+    if token.is_empty() {
+        bail!("the enrolment token is empty");
+    }
+    Ok(token)
+}
+
 /// Builds the runner's options from a checked config.
 pub fn options_from_config(config: &AgentConfig) -> anyhow::Result<AgentOptions> {
     let settings = config.validate_for_run()?;
@@ -147,7 +184,9 @@ async fn dispatch(command: AgentCommand) -> anyhow::Result<ExitCode> {
             coordinator,
             ca,
             token,
+            token_file,
             data_dir,
+            template,
             hostname,
             labels,
             force,
@@ -163,13 +202,17 @@ async fn dispatch(command: AgentCommand) -> anyhow::Result<ExitCode> {
             let params = EnrollParams {
                 coordinator: coordinator.clone(),
                 ca_pem,
-                token,
+                token: enrolment_token(token, token_file.as_deref())?,
                 hostname: hostname.clone().unwrap_or_else(system_hostname),
                 dial: Default::default(),
             };
             let enrolled = enroll(&params).await?;
             let labels: BTreeMap<String, String> = labels.into_iter().collect();
-            let path = write_enrollment(&data_dir, &coordinator, &enrolled, hostname, labels)?;
+            let template = match &template {
+                Some(path) => Some(AgentConfig::load(path).context("load the --template agent config")?),
+                None => None,
+            };
+            let path = write_enrollment(&data_dir, &coordinator, &enrolled, hostname, labels, template)?;
             eprintln!("enrolled; config written to {}", path.display());
             eprintln!("next: rollcall-agent run --config {}", path.display());
             println!("{}", enrolled.agent_id);

@@ -216,3 +216,59 @@ async fn server_reflection_lists_the_services_for_grpcurl() {
         assert!(names.iter().any(|n| n == wanted), "{wanted} missing from {names:?}");
     }
 }
+
+/// What installers do: the token comes from a file (never the process
+/// list) and a site template supplies the rest of agent.toml; enroll fills
+/// in the coordinator, data dir, identity and hostname and merges labels.
+#[test]
+fn enroll_reads_the_token_from_a_file_and_starts_from_a_template() {
+    let mut coordinator = Coordinator::init();
+    coordinator.start();
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token.txt");
+    std::fs::write(&token_file, format!("{}\n", coordinator.token(&["--label", "site=osaka"]))).unwrap();
+    let template = dir.path().join("agent.toml.template");
+    std::fs::write(
+        &template,
+        "check_interval = \"7m\"\n[labels]\nos = \"windows\"\nsite = \"template-site\"\n[product]\nstate_file = \"/srv/state.toml\"\n",
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let enroll = |extra: &[&str]| {
+        std::process::Command::new(crate::harness::AGENT)
+            .args(["enroll", "--coordinator", &coordinator.url(), "--ca"])
+            .arg(coordinator.data_dir().join("ca.pem"))
+            .arg("--token-file")
+            .arg(&token_file)
+            .arg("--template")
+            .arg(&template)
+            .args(["--hostname", "tmpl", "--data-dir"])
+            .arg(&data)
+            .args(extra)
+            .env_remove("ROLLCALL_ENROLL_TOKEN")
+            .output()
+            .unwrap()
+    };
+    let output = enroll(&["--label", "room=3f"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let config: toml::Table = std::fs::read_to_string(data.join("agent.toml")).unwrap().parse().unwrap();
+    assert_eq!(config["check_interval"].as_str(), Some("7m"));
+    assert_eq!(config["product"]["state_file"].as_str(), Some("/srv/state.toml"));
+    assert_eq!(config["hostname"].as_str(), Some("tmpl"));
+    assert_eq!(config["coordinator"].as_str(), Some(coordinator.url().as_str()));
+    let labels = config["labels"].as_table().unwrap();
+    assert_eq!(labels["os"].as_str(), Some("windows"));
+    assert_eq!(labels["room"].as_str(), Some("3f"));
+    // The token's label wins over the template's.
+    assert_eq!(labels["site"].as_str(), Some("osaka"));
+
+    // The token was single-use; an empty token file is refused by name.
+    std::fs::write(&token_file, "\n").unwrap();
+    let output = enroll(&["--force"]);
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("token is empty"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
