@@ -157,7 +157,11 @@ impl ProductConfig {
             Ok(())
         };
         match self.adapter {
-            None => refuses("mapping", self.mapping.is_some(), "no `adapter` (set adapter = \"apex-one\")")?,
+            None => refuses(
+                "mapping",
+                self.mapping.is_some(),
+                "no `adapter` (set adapter = \"apex-one\")",
+            )?,
             Some(adapter @ ProductAdapter::File) => {
                 needs("state_file", self.state_file.is_some(), adapter)?;
                 refuses("mapping", self.mapping.is_some(), "adapter = \"file\"")?;
@@ -427,9 +431,15 @@ mod tests {
                 "adapter = \"apex-one\"\nmapping = \"/m.toml\"\nstate_command = [\"x\"]\n",
                 "`state_command` cannot be used with adapter = \"apex-one\"",
             ),
-            ("mapping = \"/m.toml\"\nstate_file = \"/s.toml\"\n", "`mapping` cannot be used with no `adapter`"),
+            (
+                "mapping = \"/m.toml\"\nstate_file = \"/s.toml\"\n",
+                "`mapping` cannot be used with no `adapter`",
+            ),
             ("adapter = \"file\"\n", "adapter = \"file\" needs `state_file`"),
-            ("adapter = \"command\"\nstate_file = \"/s.toml\"\n", "needs `state_command`"),
+            (
+                "adapter = \"command\"\nstate_file = \"/s.toml\"\n",
+                "needs `state_command`",
+            ),
             ("adapter = \"registry\"\n", "unknown variant `registry`"),
         ] {
             let error = AgentConfig::from_toml_str(&format!("[product]\n{text}")).expect_err(text);

@@ -301,7 +301,10 @@ fn an_assembled_document_reports_its_unreadable_fields_by_name() {
         message(doc.server_address()),
         "product state: server.address could not be read: HKLM\\SOFTWARE\\Example value Server not found"
     );
-    assert_eq!(message(doc.update_permission()), "product state: update.permission is missing");
+    assert_eq!(
+        message(doc.update_permission()),
+        "product state: update.permission is missing"
+    );
     let summary = to_summary(&doc);
     assert_eq!(summary.version, "14.0.12737");
     assert!(summary.server_address.is_empty() && summary.read_error.is_empty());
