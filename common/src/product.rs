@@ -436,9 +436,14 @@ impl ProductDoc {
         self.choice("update.permission")
     }
 
+    /// `update.source` alone, without the address it may require.
+    pub fn update_source_kind(&self) -> Result<UpdateSourceKind, ProductError> {
+        self.choice("update.source")
+    }
+
     /// `update.source`, with `update.source_address` (required when custom).
     pub fn update_source(&self) -> Result<UpdateSource, ProductError> {
-        let kind: UpdateSourceKind = self.choice("update.source")?;
+        let kind = self.update_source_kind()?;
         let address = match kind {
             UpdateSourceKind::Custom => match self.optional("update.source_address")? {
                 Some(_) => Some(self.non_empty_string("update.source_address")?.to_string()),
