@@ -273,12 +273,10 @@ impl MappingFile {
         for (field, spec) in specs {
             let Some(spec) = spec else { continue };
             let rule = check_field(field, spec).with_context(|| format!("[{field}]"))?;
-            if matches!(&rule.source, Source::Ini { file, .. } if !is_absolute(file))
-                || matches!(&rule.port, Some(Source::Ini { file, .. }) if !is_absolute(file))
-            {
-                if install_dir.is_none() {
-                    bail!("[{field}]: a relative .ini file needs [install_dir] (or give an absolute path)");
-                }
+            let relative_ini =
+                |source: Option<&Source>| matches!(source, Some(Source::Ini { file, .. }) if !is_absolute(file));
+            if install_dir.is_none() && (relative_ini(Some(&rule.source)) || relative_ini(rule.port.as_ref())) {
+                bail!("[{field}]: a relative .ini file needs [install_dir] (or give an absolute path)");
             }
             rules.push(rule);
         }
