@@ -448,6 +448,16 @@ mod tests {
     }
 
     #[test]
+    fn the_windows_template_uses_the_apex_one_adapter() {
+        let config = AgentConfig::from_toml_str(include_str!("../../deploy/windows/agent.toml")).expect("template");
+        assert_eq!(config.product.effective_adapter(), Some(ProductAdapter::ApexOne));
+        assert_eq!(
+            config.product.mapping,
+            Some(PathBuf::from(r"C:\ProgramData\rollcall\apex-one.toml"))
+        );
+    }
+
+    #[test]
     fn empty_update_command_is_refused() {
         let error = AgentConfig::from_toml_str("[product]\nupdate_command = []\n").expect_err("empty");
         assert!(format!("{error:#}").contains("update_command"));

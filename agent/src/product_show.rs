@@ -173,7 +173,7 @@ async fn show_apex_one(product: &ProductConfig, registry: Arc<dyn apex_one::Regi
         .map(|item| {
             let (value, error) = match &item.value {
                 Ok(value) => (
-                    serde_json::to_value(value).ok(),
+                    Some(toml_to_json(value)),
                     judged
                         .get(item.field.as_str())
                         .and_then(|outcome| outcome.error.clone()),
@@ -206,6 +206,25 @@ async fn show_apex_one(product: &ProductConfig, registry: Arc<dyn apex_one::Regi
         adapter: adapter.to_string(),
         error: None,
         fields,
+    }
+}
+
+/// A TOML value as JSON; dates as their text (serde would expose toml's
+/// private date encoding).
+fn toml_to_json(value: &toml::Value) -> Value {
+    match value {
+        toml::Value::String(text) => json!(text),
+        toml::Value::Integer(number) => json!(number),
+        toml::Value::Float(number) => json!(number),
+        toml::Value::Boolean(flag) => json!(flag),
+        toml::Value::Datetime(datetime) => json!(datetime.to_string()),
+        toml::Value::Array(items) => Value::Array(items.iter().map(toml_to_json).collect()),
+        toml::Value::Table(table) => Value::Object(
+            table
+                .iter()
+                .map(|(key, item)| (key.clone(), toml_to_json(item)))
+                .collect(),
+        ),
     }
 }
 
@@ -382,6 +401,8 @@ registry = {{ key = '{AGENT_KEY}', value = "Role" }}
 note = "confirm with reg query"
 [server.address]
 registry = {{ key = '{AGENT_KEY}', value = "Server" }}
+[license.expires]
+fixed = 2027-03-31
 "#
             ),
         )
@@ -409,14 +430,30 @@ registry = {{ key = '{AGENT_KEY}', value = "Server" }}
         assert_eq!(server.value, None);
         assert_eq!(server.error, Some(format!("{AGENT_KEY} Server: not found")));
         let license = field(&shown, "license.expires");
-        assert_eq!((&license.source[..], &license.error), ("not in the mapping", &None));
+        assert_eq!(license.value, Some(json!("2027-03-31")));
+        assert_eq!(license.source, "fixed in the mapping");
+        let permission = field(&shown, "update.permission");
+        assert_eq!(
+            (&permission.source[..], &permission.error),
+            ("not in the mapping", &None)
+        );
         assert_eq!(shown.fields.len(), CONTRACT_FIELDS.len());
 
         let json = to_json(&shown);
         assert_eq!(json["adapter"], "apex-one");
         assert_eq!(json["fields"][0]["field"], "version");
         assert_eq!(json["fields"][0]["verified"], true);
-        assert!(json["fields"][2]["error"].is_string());
+        let fields = json["fields"].as_array().expect("fields");
+        let server_json = fields
+            .iter()
+            .find(|field| field["field"] == "server.address")
+            .expect("server");
+        assert!(server_json["error"].is_string() && server_json["value"].is_null());
+        let license_json = fields
+            .iter()
+            .find(|field| field["field"] == "license.expires")
+            .expect("license");
+        assert_eq!(license_json["value"], "2027-03-31");
         let text = to_text(&shown);
         assert!(text.contains("version: 14.0.12737\n"), "{text}");
         assert!(text.contains("verified: no, confirm it"), "{text}");

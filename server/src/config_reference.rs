@@ -176,6 +176,18 @@ pub const AGENT_KEYS: &[KeyDoc] = &[
         "How often the probe runs its checks on its own (at least `1s`); the coordinator can also ask for a recheck at any time.",
     ),
     optional(
+        "product.adapter",
+        "`file`, `command` or `apex-one`",
+        "the adapter `state_file` or `state_command` implies",
+        "Where the product state comes from: `file` (`state_file`), `command` (`state_command`), or `apex-one`: the Trend Micro Apex One Security Agent's registry values, `.ini` files and Windows uninstall entry, located by `mapping`. Check what it reads with `rollcall-agent product show`.",
+    ),
+    optional(
+        "product.mapping",
+        "path",
+        "none; required with `adapter = \"apex-one\"`, refused otherwise",
+        "The Apex One mapping file: for each product-state field, the registry value, `.ini` key, uninstall entry or fixed value it comes from, and whether that source is verified. Example: [deploy/examples/apex-one.toml](../deploy/examples/apex-one.toml). Not together with `state_file` or `state_command`.",
+    ),
+    optional(
         "product.state_file",
         "path",
         "none; the product checks report the state as unreadable",
@@ -193,7 +205,11 @@ pub const AGENT_KEYS: &[KeyDoc] = &[
         "none; `update_now` commands are refused",
         "The local \"Update Now\" action the coordinator may ask for: the only program the coordinator can make the agent run.",
     ),
-    key("product.state_timeout", "duration", "Bound on `state_command`."),
+    key(
+        "product.state_timeout",
+        "duration",
+        "Bound on reading the product state: `state_file`, `state_command`, or the `apex-one` adapter's registry and file reads.",
+    ),
     key("product.update_timeout", "duration", "Bound on `update_command`."),
     key(
         "product.install_path",

@@ -739,11 +739,26 @@ fn agent_example_sets_every_documented_key_and_only_real_ones() {
         })
         .map(|line| line + "\n")
         .collect();
+    // The Apex One adapter replaces `state_file` with `adapter` and `mapping`,
+    // shown commented out the same way.
+    let apex_one: String = text
+        .lines()
+        .filter(|line| !line.starts_with("state_file = "))
+        .map(|line| {
+            ["adapter = ", "mapping = "]
+                .iter()
+                .find_map(|key| line.strip_prefix("# ").filter(|rest| rest.starts_with(key)))
+                .unwrap_or(line)
+                .to_string()
+                + "\n"
+        })
+        .collect();
     let mut examples = Vec::new();
     let mut written = Vec::new();
     for (name, text) in [
         ("deploy/examples/agent.toml", &text),
         ("its state_command variant", &variant),
+        ("its apex-one variant", &apex_one),
     ] {
         // Unknown keys are refused, so parsing proves every key is real.
         let config = AgentConfig::from_toml_str(text).unwrap_or_else(|error| panic!("{name} parses: {error:#}"));
@@ -757,6 +772,10 @@ fn agent_example_sets_every_documented_key_and_only_real_ones() {
         written.push(table);
     }
     assert_ne!(variant, text, "the example shows `# state_command = …`");
+    assert!(
+        apex_one.contains("\nadapter = \"apex-one\"\n") && apex_one.contains("\nmapping = "),
+        "the example shows `# adapter = \"apex-one\"` and `# mapping = …`"
+    );
     check_keys(
         "deploy/examples/agent.toml",
         config_reference::AGENT_KEYS,
