@@ -157,11 +157,10 @@ impl ProductConfig {
             Ok(())
         };
         match self.adapter {
-            None => refuses(
-                "mapping",
-                self.mapping.is_some(),
-                "no `adapter` (set adapter = \"apex-one\")",
-            )?,
+            None if self.mapping.is_some() => {
+                bail!("[product] `mapping` is read only with adapter = \"apex-one\"; set that or remove `mapping`")
+            }
+            None => {}
             Some(adapter @ ProductAdapter::File) => {
                 needs("state_file", self.state_file.is_some(), adapter)?;
                 refuses("mapping", self.mapping.is_some(), "adapter = \"file\"")?;
@@ -433,7 +432,7 @@ mod tests {
             ),
             (
                 "mapping = \"/m.toml\"\nstate_file = \"/s.toml\"\n",
-                "`mapping` cannot be used with no `adapter`",
+                "`mapping` is read only with adapter = \"apex-one\"",
             ),
             ("adapter = \"file\"\n", "adapter = \"file\" needs `state_file`"),
             (
