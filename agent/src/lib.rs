@@ -11,6 +11,8 @@
 //! - [`runner`], [`spool`], [`backoff`], [`identity`], [`enroll`], [`prober`]:
 //!   the link to the coordinator.
 //! - [`check_cmd`]: `rollcall-agent check`.
+//! - [`platform`]: what differs between Linux and Windows (host name,
+//!   service manager, certificate stores, process trees).
 //! - [`sim`]: the fleet simulator behind `rollcall-sim` (benchmarks).
 
 pub mod backoff;
@@ -21,7 +23,7 @@ pub mod enroll;
 pub mod host;
 pub mod identity;
 pub mod main_entry;
-pub mod notify;
+pub mod platform;
 pub mod prober;
 pub mod product_source;
 pub mod runner;

@@ -126,8 +126,12 @@ pub struct SystemRequirements {
 pub struct OsRequirement {
     /// os-release `ID`, lowercase.
     pub id: String,
-    /// Lowest os-release `VERSION_ID`, a dotted number.
+    /// Lowest os-release `VERSION_ID` (Windows: `major.minor.build.UBR`),
+    /// a dotted number.
     pub min_version: Option<String>,
+    /// Lowest OS build number (Windows' `CurrentBuildNumber`, e.g. 19045
+    /// for Windows 10 22H2): the update level newer code signing needs.
+    pub min_build: Option<u64>,
 }
 
 impl Default for Policy {
@@ -353,6 +357,8 @@ struct OsRequirementFile {
     id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     min_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    min_build: Option<u64>,
 }
 
 // === validation: file form -> checked policy ===
@@ -514,6 +520,7 @@ fn validate_system(file: SystemRequirementsFile) -> Result<SystemRequirements, P
         os.push(OsRequirement {
             id,
             min_version: entry.min_version.map(|text| text.trim().to_string()),
+            min_build: entry.min_build,
         });
     }
     Ok(SystemRequirements {
@@ -584,6 +591,7 @@ impl From<Policy> for PolicyFile {
                     .map(|os| OsRequirementFile {
                         id: os.id,
                         min_version: os.min_version,
+                        min_build: os.min_build,
                     })
                     .collect(),
             },

@@ -29,7 +29,7 @@ mod reach;
 mod runner;
 mod system_requirements;
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;
 mod trust_store;
 mod update_permission;
 mod update_source;

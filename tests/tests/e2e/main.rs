@@ -15,3 +15,5 @@ mod replicas;
 mod rollouts;
 mod scale;
 mod sim;
+mod windows;
+mod wine;
