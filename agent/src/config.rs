@@ -54,10 +54,42 @@ impl IdentityPaths {
     }
 }
 
+/// Where the product's state comes from (`[product] adapter`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProductAdapter {
+    /// `state_file`: a product-state document on disk.
+    File,
+    /// `state_command`: a program that prints the document.
+    Command,
+    /// Trend Micro Apex One on Windows: the registry and the agent's `.ini`
+    /// files, located by the `mapping` file.
+    ApexOne,
+}
+
+impl ProductAdapter {
+    /// The word `agent.toml` uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProductAdapter::File => "file",
+            ProductAdapter::Command => "command",
+            ProductAdapter::ApexOne => "apex-one",
+        }
+    }
+}
+
 /// The adapter to the managed security agent (runbook: the product).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProductConfig {
+    /// Which adapter reads the product state; absent means the one that
+    /// `state_file` or `state_command` implies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adapter: Option<ProductAdapter>,
+    /// With `adapter = "apex-one"`: the mapping file that says where each
+    /// product-state field lives on this endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mapping: Option<PathBuf>,
     /// A TOML or JSON product-state document, re-read at every check.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state_file: Option<PathBuf>,
@@ -68,7 +100,8 @@ pub struct ProductConfig {
     /// `update_now` commands.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub update_command: Option<Vec<String>>,
-    /// Bound on `state_command`.
+    /// Bound on reading the product state (`state_file`, `state_command`, or
+    /// the Apex One adapter's registry and file reads).
     #[serde(default = "default_state_timeout", with = "humantime_serde")]
     pub state_timeout: Duration,
     /// Bound on `update_command`.
@@ -83,6 +116,8 @@ pub struct ProductConfig {
 impl Default for ProductConfig {
     fn default() -> Self {
         ProductConfig {
+            adapter: None,
+            mapping: None,
             state_file: None,
             state_command: None,
             update_command: None,
@@ -90,6 +125,58 @@ impl Default for ProductConfig {
             update_timeout: default_update_timeout(),
             install_path: default_install_path(),
         }
+    }
+}
+
+impl ProductConfig {
+    /// The adapter in effect: the configured one, else the one `state_file`
+    /// or `state_command` implies; `None` when nothing is configured.
+    pub fn effective_adapter(&self) -> Option<ProductAdapter> {
+        self.adapter.or(match (&self.state_file, &self.state_command) {
+            (Some(_), _) => Some(ProductAdapter::File),
+            (None, Some(_)) => Some(ProductAdapter::Command),
+            (None, None) => None,
+        })
+    }
+
+    /// Refuses settings that contradict each other or the chosen adapter.
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.state_file.is_some() && self.state_command.is_some() {
+            bail!("[product] sets both state_file and state_command; choose one");
+        }
+        let needs = |key: &str, present: bool, adapter: ProductAdapter| -> anyhow::Result<()> {
+            if !present {
+                bail!("[product] adapter = \"{}\" needs `{key}`", adapter.as_str());
+            }
+            Ok(())
+        };
+        let refuses = |key: &str, present: bool, adapter: &str| -> anyhow::Result<()> {
+            if present {
+                bail!("[product] `{key}` cannot be used with {adapter}; remove one of them");
+            }
+            Ok(())
+        };
+        match self.adapter {
+            None => refuses(
+                "mapping",
+                self.mapping.is_some(),
+                "no `adapter` (set adapter = \"apex-one\")",
+            )?,
+            Some(adapter @ ProductAdapter::File) => {
+                needs("state_file", self.state_file.is_some(), adapter)?;
+                refuses("mapping", self.mapping.is_some(), "adapter = \"file\"")?;
+            }
+            Some(adapter @ ProductAdapter::Command) => {
+                needs("state_command", self.state_command.is_some(), adapter)?;
+                refuses("mapping", self.mapping.is_some(), "adapter = \"command\"")?;
+            }
+            Some(adapter @ ProductAdapter::ApexOne) => {
+                needs("mapping", self.mapping.is_some(), adapter)?;
+                refuses("state_file", self.state_file.is_some(), "adapter = \"apex-one\"")?;
+                refuses("state_command", self.state_command.is_some(), "adapter = \"apex-one\"")?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -229,9 +316,7 @@ impl AgentConfig {
     }
 
     fn validate_common(&self) -> anyhow::Result<()> {
-        if self.product.state_file.is_some() && self.product.state_command.is_some() {
-            bail!("[product] sets both state_file and state_command; choose one");
-        }
+        self.product.validate()?;
         for (key, argv) in [
             ("state_command", &self.product.state_command),
             ("update_command", &self.product.update_command),
@@ -326,6 +411,40 @@ mod tests {
         let huge = dir.path().join("agent.toml");
         std::fs::write(&huge, "#".repeat(MAX_CONFIG_BYTES as usize + 1)).expect("write");
         assert!(format!("{:#}", AgentConfig::load(&huge).expect_err("huge")).contains("larger than"));
+    }
+
+    #[test]
+    fn the_adapter_is_implied_or_explicit_and_never_contradicted() {
+        let implied = AgentConfig::from_toml_str("[product]\nstate_file = \"/s.toml\"\n").expect("implied file");
+        assert_eq!(implied.product.effective_adapter(), Some(ProductAdapter::File));
+        let apex = AgentConfig::from_toml_str("[product]\nadapter = \"apex-one\"\nmapping = 'C:\\m.toml'\n")
+            .expect("apex-one");
+        assert_eq!(apex.product.effective_adapter(), Some(ProductAdapter::ApexOne));
+        assert_eq!(ProductConfig::default().effective_adapter(), None);
+        for (text, expected) in [
+            ("adapter = \"apex-one\"\n", "adapter = \"apex-one\" needs `mapping`"),
+            (
+                "adapter = \"apex-one\"\nmapping = \"/m.toml\"\nstate_file = \"/s.toml\"\n",
+                "`state_file` cannot be used with adapter = \"apex-one\"",
+            ),
+            (
+                "adapter = \"apex-one\"\nmapping = \"/m.toml\"\nstate_command = [\"x\"]\n",
+                "`state_command` cannot be used with adapter = \"apex-one\"",
+            ),
+            (
+                "mapping = \"/m.toml\"\nstate_file = \"/s.toml\"\n",
+                "`mapping` cannot be used with no `adapter`",
+            ),
+            ("adapter = \"file\"\n", "adapter = \"file\" needs `state_file`"),
+            (
+                "adapter = \"command\"\nstate_file = \"/s.toml\"\n",
+                "needs `state_command`",
+            ),
+            ("adapter = \"registry\"\n", "unknown variant `registry`"),
+        ] {
+            let error = AgentConfig::from_toml_str(&format!("[product]\n{text}")).expect_err(text);
+            assert!(format!("{error:#}").contains(expected), "{text}: {error:#}");
+        }
     }
 
     #[test]

@@ -6,11 +6,13 @@
 //!
 //! - [`config`]: the `agent.toml` file.
 //! - [`checks`]: runbook steps 1–6, run locally, each with evidence and
-//!   remediation; [`product_source`], [`host`]: their inputs.
+//!   remediation; [`product_source`] (state file, command, or the Apex One
+//!   registry adapter), [`host`]: their inputs.
 //! - [`update_action`]: the local "Update Now" action, if the config allows one.
 //! - [`runner`], [`spool`], [`backoff`], [`identity`], [`enroll`], [`prober`]:
 //!   the link to the coordinator.
-//! - [`check_cmd`]: `rollcall-agent check`.
+//! - [`check_cmd`]: `rollcall-agent check`; [`product_show`]:
+//!   `rollcall-agent product show` (what the product adapter reads).
 //! - [`platform`]: what differs between Linux and Windows (host name,
 //!   service manager, certificate stores, process trees).
 //! - [`sim`]: the fleet simulator behind `rollcall-sim` (benchmarks).
@@ -25,6 +27,7 @@ pub mod identity;
 pub mod main_entry;
 pub mod platform;
 pub mod prober;
+pub mod product_show;
 pub mod product_source;
 pub mod runner;
 pub mod sim;

@@ -94,6 +94,9 @@ pub enum AgentCommand {
         #[arg(long, env = "ROLLCALL_AGENT_CONFIG")]
         config: PathBuf,
     },
+    /// The product adapter: `product show` prints what it reads and from where.
+    #[command(subcommand)]
+    Product(crate::product_show::ProductCommand),
     /// The Windows service: install, start, stop, uninstall (run as
     /// Administrator); `run` is what the service manager starts.
     #[cfg(windows)]
@@ -292,6 +295,7 @@ async fn dispatch(command: AgentCommand) -> anyhow::Result<ExitCode> {
         }
         AgentCommand::Check(args) => crate::check_cmd::run(args).await,
         AgentCommand::UpdateNow { config } => update_now(&config).await,
+        AgentCommand::Product(command) => crate::product_show::run(command).await,
         #[cfg(windows)]
         AgentCommand::Service(_) => bail!("the service commands run outside the runtime"),
     }

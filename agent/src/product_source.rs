@@ -1,19 +1,23 @@
 //! The adapter to the managed product: reads its state document from
-//! `[product] state_file` (re-read at every check) or `state_command` (run as
-//! a fixed argv), and hosts the bounded command runner that the update
-//! action shares.
+//! `[product] state_file` (re-read at every check), `state_command` (run as
+//! a fixed argv) or, with `adapter = "apex-one"`, assembles it from the
+//! Windows registry and the agent's files ([`apex_one`]); and hosts the
+//! bounded command runner that the update action shares.
 //!
 //! Failures never escape as errors: they become a [`ProductDoc`] that is
 //! unreadable for a stated reason, so every check reports the reason and
 //! the coordinator still hears about the endpoint.
 
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rollcall_common::files::read_bounded_utf8;
 use rollcall_common::product::{MAX_DOCUMENT_BYTES, ProductDoc};
 
-use crate::config::ProductConfig;
+use crate::config::{ProductAdapter, ProductConfig};
 
+pub mod apex_one;
 pub(crate) mod command;
 
 /// How much of a failing `state_command`'s stderr is quoted.
@@ -29,9 +33,29 @@ pub(crate) fn effective_timeout(configured: Duration, fallback: Duration) -> Dur
     if configured.is_zero() { fallback } else { configured }
 }
 
+/// `state_timeout`, or its default when zero.
+pub(crate) fn state_timeout(product: &ProductConfig) -> Duration {
+    effective_timeout(product.state_timeout, FALLBACK_STATE_TIMEOUT)
+}
+
 /// Reads and parses the product document once.
 pub async fn load(product: &ProductConfig) -> ProductDoc {
-    let timeout = effective_timeout(product.state_timeout, FALLBACK_STATE_TIMEOUT);
+    load_with_registry(product, apex_one::registry::system()).await
+}
+
+/// [`load`] with the registry the Apex One adapter reads (a test double in
+/// tests).
+pub async fn load_with_registry(product: &ProductConfig, registry: Arc<dyn apex_one::Registry>) -> ProductDoc {
+    let timeout = state_timeout(product);
+    if product.effective_adapter() == Some(ProductAdapter::ApexOne) {
+        return match &product.mapping {
+            Some(mapping) => match read_apex_one(mapping.clone(), registry, timeout).await {
+                Ok(resolved) => apex_one::document(&resolved),
+                Err(reason) => ProductDoc::unreadable(reason),
+            },
+            None => ProductDoc::unreadable("adapter = \"apex-one\" without a `mapping`"),
+        };
+    }
     match (&product.state_file, &product.state_command) {
         (Some(path), _) => {
             let path = path.clone();
@@ -53,6 +77,25 @@ pub async fn load(product: &ProductConfig) -> ProductDoc {
             Err(reason) => ProductDoc::unreadable(reason),
         },
         (None, None) => ProductDoc::unreadable("no [product] state_file or state_command configured"),
+    }
+}
+
+/// Resolves the Apex One mapping on a blocking thread (registry and file
+/// reads block), bounded by `timeout`; the error is the whole document's.
+pub(crate) async fn read_apex_one(
+    mapping: PathBuf,
+    registry: Arc<dyn apex_one::Registry>,
+    timeout: Duration,
+) -> Result<Vec<apex_one::Resolved>, String> {
+    let read = tokio::task::spawn_blocking(move || apex_one::read(&mapping, registry.as_ref()));
+    match tokio::time::timeout(timeout, read).await {
+        Ok(Ok(Ok(resolved))) => Ok(resolved),
+        Ok(Ok(Err(error))) => Err(format!("{error:#}")),
+        Ok(Err(join_error)) => Err(format!("apex-one: reader failed: {join_error}")),
+        Err(_elapsed) => Err(format!(
+            "apex-one: reading the registry and files timed out after {}",
+            humantime::format_duration(timeout)
+        )),
     }
 }
 
@@ -201,5 +244,39 @@ mod tests {
             error.contains("no [product] state_file or state_command configured"),
             "{error}"
         );
+    }
+
+    #[tokio::test]
+    async fn the_apex_one_adapter_reads_its_mapping_through_the_registry() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mapping = dir.path().join("apex-one.toml");
+        let product = ProductConfig {
+            adapter: Some(ProductAdapter::ApexOne),
+            mapping: Some(mapping.clone()),
+            ..ProductConfig::default()
+        };
+        let error = read_error(&load(&product).await);
+        assert!(error.contains("apex-one.toml"), "{error}");
+        std::fs::write(
+            &mapping,
+            "[version]\nregistry = { key = 'HKLM\\SOFTWARE\\T', value = \"V\" }\n",
+        )
+        .expect("write");
+        let mut registry = apex_one::MemoryRegistry::new();
+        registry.set(
+            r"HKLM\SOFTWARE\T",
+            "V",
+            apex_one::RegValue::String("14.0.9".to_string()),
+        );
+        let doc = load_with_registry(&product, Arc::new(registry)).await;
+        assert_eq!(doc.version().expect("version"), "14.0.9");
+        #[cfg(not(windows))]
+        {
+            let error = load(&product).await.version().expect_err("no registry").to_string();
+            assert!(
+                error.ends_with("the Windows registry exists only on Windows"),
+                "{error}"
+            );
+        }
     }
 }

@@ -78,6 +78,9 @@ pub enum ProductError {
     },
     #[error("product state: {field}: {detail}")]
     Invalid { field: String, detail: String },
+    /// An adapter knew where this one field comes from but could not read it.
+    #[error("product state: {field} could not be read: {detail}")]
+    FieldUnreadable { field: String, detail: String },
 }
 
 /// The two syntaxes a product document may use.
@@ -205,6 +208,10 @@ pub struct UpdateAgentSettings {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProductDoc {
     root: Result<BTreeMap<String, Raw>, ProductError>,
+    /// Fields an adapter assembled the document from but could not read,
+    /// with the reason: asking for one yields its own error instead of
+    /// "missing", so a broken source is never mistaken for an absent field.
+    unreadable_fields: BTreeMap<String, String>,
 }
 
 /// Format-neutral raw values, so JSON and TOML documents read alike.
@@ -294,7 +301,21 @@ impl ProductDoc {
 
     /// Parses a document: JSON when it starts with `{`, TOML otherwise.
     pub fn parse(text: &str) -> ProductDoc {
-        ProductDoc { root: parse_root(text) }
+        ProductDoc {
+            root: parse_root(text),
+            unreadable_fields: BTreeMap::new(),
+        }
+    }
+
+    /// A document an adapter assembled field by field (the Apex One adapter
+    /// reads the registry and `.ini` files): `fields` follows the contract
+    /// above, `unreadable` maps a dotted field (`server.address`) to why its
+    /// source could not be read.
+    pub fn assembled(fields: toml::Table, unreadable: BTreeMap<String, String>) -> ProductDoc {
+        ProductDoc {
+            root: Ok(Raw::table_from_toml(fields)),
+            unreadable_fields: unreadable,
+        }
     }
 
     /// A document that could not be obtained at all (the file is missing,
@@ -304,7 +325,10 @@ impl ProductDoc {
     }
 
     fn failed(error: ProductError) -> ProductDoc {
-        ProductDoc { root: Err(error) }
+        ProductDoc {
+            root: Err(error),
+            unreadable_fields: BTreeMap::new(),
+        }
     }
 
     /// Why the document as a whole could not be used, if it could not.
@@ -412,9 +436,14 @@ impl ProductDoc {
         self.choice("update.permission")
     }
 
+    /// `update.source` alone, without the address it may require.
+    pub fn update_source_kind(&self) -> Result<UpdateSourceKind, ProductError> {
+        self.choice("update.source")
+    }
+
     /// `update.source`, with `update.source_address` (required when custom).
     pub fn update_source(&self) -> Result<UpdateSource, ProductError> {
-        let kind: UpdateSourceKind = self.choice("update.source")?;
+        let kind = self.update_source_kind()?;
         let address = match kind {
             UpdateSourceKind::Custom => match self.optional("update.source_address")? {
                 Some(_) => Some(self.non_empty_string("update.source_address")?.to_string()),
@@ -465,6 +494,12 @@ impl ProductDoc {
 
     fn optional(&self, path: &str) -> Result<Option<&Raw>, ProductError> {
         let root = self.root.as_ref().map_err(Clone::clone)?;
+        if let Some(reason) = self.unreadable_fields.get(path) {
+            return Err(ProductError::FieldUnreadable {
+                field: path.to_string(),
+                detail: reason.clone(),
+            });
+        }
         let mut table = root;
         let mut walked = String::new();
         let mut segments = path.split('.').peekable();

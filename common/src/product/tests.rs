@@ -286,3 +286,26 @@ fn moderately_nested_unknown_fields_are_fine() {
     assert_eq!(doc.read_error(), None);
     assert_eq!(doc.version().expect("version"), "1.0");
 }
+
+#[test]
+fn an_assembled_document_reports_its_unreadable_fields_by_name() {
+    let mut fields = toml::Table::new();
+    fields.insert("version".to_string(), toml::Value::String("14.0.12737".to_string()));
+    let unreadable = BTreeMap::from([(
+        "server.address".to_string(),
+        "HKLM\\SOFTWARE\\Example value Server not found".to_string(),
+    )]);
+    let doc = ProductDoc::assembled(fields, unreadable);
+    assert_eq!(doc.version().expect("version"), "14.0.12737");
+    assert_eq!(
+        message(doc.server_address()),
+        "product state: server.address could not be read: HKLM\\SOFTWARE\\Example value Server not found"
+    );
+    assert_eq!(
+        message(doc.update_permission()),
+        "product state: update.permission is missing"
+    );
+    let summary = to_summary(&doc);
+    assert_eq!(summary.version, "14.0.12737");
+    assert!(summary.server_address.is_empty() && summary.read_error.is_empty());
+}
