@@ -226,7 +226,11 @@ fn enroll_reads_the_token_from_a_file_and_starts_from_a_template() {
     coordinator.start();
     let dir = tempfile::tempdir().unwrap();
     let token_file = dir.path().join("token.txt");
-    std::fs::write(&token_file, format!("{}\n", coordinator.token(&["--label", "site=osaka"]))).unwrap();
+    std::fs::write(
+        &token_file,
+        format!("{}\n", coordinator.token(&["--label", "site=osaka"])),
+    )
+    .unwrap();
     let template = dir.path().join("agent.toml.template");
     std::fs::write(
         &template,
@@ -251,7 +255,10 @@ fn enroll_reads_the_token_from_a_file_and_starts_from_a_template() {
     };
     let output = enroll(&["--label", "room=3f"]);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let config: toml::Table = std::fs::read_to_string(data.join("agent.toml")).unwrap().parse().unwrap();
+    let config: toml::Table = std::fs::read_to_string(data.join("agent.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
     assert_eq!(config["check_interval"].as_str(), Some("7m"));
     assert_eq!(config["product"]["state_file"].as_str(), Some("/srv/state.toml"));
     assert_eq!(config["hostname"].as_str(), Some("tmpl"));
