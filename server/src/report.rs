@@ -133,6 +133,11 @@ pub struct StragglerEntry {
     pub update_agent: Option<String>,
     pub blocks: u32,
     pub failing: Vec<FailingCheck>,
+    /// For a cause that names no failing step, what the checks say: for
+    /// `probe_error` the erroring checks and their messages, for `no_data`
+    /// the checks without a result (empty otherwise). Added in issue 16.
+    #[serde(default)]
+    pub detail: String,
 }
 
 fn internal(error: impl std::fmt::Display) -> Status {
@@ -331,7 +336,11 @@ pub async fn build(coordinator: &Arc<Coordinator>, rollout_id: Option<&str>) -> 
         *by_cause.entry(member.cause.clone()).or_insert(0u32) += 1;
         straggler_causes.push(member.cause.as_str());
         let checks = checks_by_agent.get(&view.row.id).unwrap_or(&empty);
+        let detail = Cause::from_code(&member.cause)
+            .map(|cause| crate::diagnosis::detail_of(cause, checks))
+            .unwrap_or_default();
         stragglers.push(StragglerEntry {
+            detail,
             id: view.row.id.clone(),
             hostname: view.row.hostname.clone(),
             cause: member.cause.clone(),

@@ -113,20 +113,39 @@ pub fn update_agent_of<'a>(
     index.get(&product.source_address)
 }
 
-/// "name: message; name: message" for the erroring checks.
-fn probe_error_detail(erroring: &[&proto::CheckResult]) -> String {
-    erroring
-        .iter()
-        .map(|check| {
-            let message = if check.message.is_empty() {
-                "no status reported"
-            } else {
-                check.message.as_str()
-            };
-            format!("{}: {message}", check.name)
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
+/// The checks of steps 1–6 without a passing result.
+fn missing_checks(checks: &[&proto::CheckResult]) -> Vec<&'static str> {
+    RUNBOOK_CHECKS
+        .into_iter()
+        .filter(|name| !checks.iter().any(|check| check.name == *name && is_passing(check)))
+        .collect()
+}
+
+/// What the checks say about a cause that names no failing step, for
+/// support and the admin: for `probe_error` the erroring checks and their
+/// messages ("name: message; …"), for `no_data` the checks without a
+/// result. Empty for the other causes (their checks carry the evidence).
+pub fn detail_of(cause: Cause, checks: &[proto::CheckResult]) -> String {
+    let mut checks: Vec<&proto::CheckResult> = checks.iter().collect();
+    checks.sort_by_key(|check| (check.runbook_step, check.name.clone()));
+    match cause {
+        Cause::ProbeError => checks
+            .iter()
+            .filter(|check| is_erroring(check))
+            .map(|check| {
+                let message = if check.message.is_empty() {
+                    "no status reported"
+                } else {
+                    check.message.as_str()
+                };
+                format!("{}: {message}", check.name)
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+        Cause::NoData if checks.is_empty() => "the probe has reported no check results".into(),
+        Cause::NoData => format!("no result for: {}", missing_checks(&checks).join(", ")),
+        _ => String::new(),
+    }
 }
 
 /// Diagnoses an agent that is behind the target.
@@ -138,7 +157,7 @@ pub fn diagnose(facts: &Facts<'_>, update_agents: &UpdateAgentIndex) -> Diagnosi
         .copied()
         .filter(|check| status_of(check) == CheckStatus::Fail)
         .collect();
-    let erroring: Vec<&proto::CheckResult> = checks.iter().copied().filter(|check| is_erroring(check)).collect();
+    let any_erroring = checks.iter().any(|check| is_erroring(check));
     let failing = checks
         .iter()
         .filter(|check| status_of(check) == CheckStatus::Fail || is_erroring(check))
@@ -156,8 +175,8 @@ pub fn diagnose(facts: &Facts<'_>, update_agents: &UpdateAgentIndex) -> Diagnosi
     }
     let (cause, detail) = if let Some(cause) = causes.into_iter().min() {
         (cause, String::new())
-    } else if !erroring.is_empty() {
-        (Cause::ProbeError, probe_error_detail(&erroring))
+    } else if any_erroring {
+        (Cause::ProbeError, detail_of(Cause::ProbeError, facts.checks))
     } else {
         not_failing(facts, &checks)
     };
@@ -172,15 +191,8 @@ pub fn diagnose(facts: &Facts<'_>, update_agents: &UpdateAgentIndex) -> Diagnosi
 /// The cause when no step failed and every reported check ran: `no_data`,
 /// `awaiting_recheck` or, with steps 1–6 excluded on fresh facts, `unknown`.
 fn not_failing(facts: &Facts<'_>, checks: &[&proto::CheckResult]) -> (Cause, String) {
-    let missing: Vec<&str> = RUNBOOK_CHECKS
-        .into_iter()
-        .filter(|name| !checks.iter().any(|check| check.name == *name && is_passing(check)))
-        .collect();
-    if checks.is_empty() {
-        return (Cause::NoData, "the probe has reported no check results".into());
-    }
-    if !missing.is_empty() {
-        return (Cause::NoData, format!("no result for: {}", missing.join(", ")));
+    if !missing_checks(checks).is_empty() {
+        return (Cause::NoData, detail_of(Cause::NoData, facts.checks));
     }
     if facts.rechecks_sent == 0 {
         return (

@@ -211,3 +211,18 @@ fn offline_ranks_at_step_five_and_beats_no_data() {
     };
     assert_eq!(diagnose(&silent, &index).cause, Cause::Offline);
 }
+
+#[test]
+fn the_report_detail_names_erroring_and_missing_checks_only() {
+    let checks = with(
+        with(all_pass(), "license", CheckStatus::Error),
+        "connectivity",
+        CheckStatus::Error,
+    );
+    assert_eq!(
+        detail_of(Cause::ProbeError, &checks),
+        "license: license said so; connectivity: connectivity said so"
+    );
+    assert_eq!(detail_of(Cause::NoData, &[]), "the probe has reported no check results");
+    assert_eq!(detail_of(Cause::License, &checks), "");
+}

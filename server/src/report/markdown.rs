@@ -197,6 +197,11 @@ pub fn render(report: &Report, catalog: &Catalog) -> String {
             )
         );
         let _ = writeln!(out, "- id: `{}`", straggler.id);
+        // The checks below carry the evidence; without any (`no_data`) the
+        // detail says which are missing.
+        if straggler.failing.is_empty() && !straggler.detail.is_empty() {
+            let _ = writeln!(out, "- {}", escape(&straggler.detail));
+        }
         for check in &straggler.failing {
             let _ = writeln!(
                 out,

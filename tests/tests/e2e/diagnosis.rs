@@ -172,7 +172,11 @@ fn an_unreadable_product_state_is_a_probe_error_never_the_license() {
             .find(|check| check["name"] == "license")
             .unwrap();
         assert_eq!(license["status"], "error");
-        assert!(!license["message"].as_str().unwrap().is_empty(), "{license}");
+        let message = license["message"].as_str().unwrap();
+        assert!(!message.is_empty(), "{license}");
+        // The detail names the erroring checks and their messages.
+        let detail = straggler["detail"].as_str().unwrap();
+        assert!(detail.contains(&format!("license: {message}")), "{straggler}");
     }
     let english = stdout(&coordinator.cli(&["report", "--lang", "en"]));
     assert!(!english.contains("license expired"), "{english}");
@@ -264,6 +268,12 @@ async fn an_agent_that_reported_no_checks_is_no_data() {
     let status = coordinator.cli_json(&["status"]);
     assert!(status["fleet_cause"].is_null(), "{status}");
     assert_eq!(status["by_cause"]["no_data"], 1, "{status}");
+    let report = coordinator.cli_json(&["report"]);
+    assert_eq!(report["stragglers"][0]["cause"], "no_data", "{report}");
+    assert_eq!(
+        report["stragglers"][0]["detail"], "the probe has reported no check results",
+        "{report}"
+    );
     drop(inbound);
     drop(tx);
 }
