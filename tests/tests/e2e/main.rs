@@ -7,6 +7,7 @@ mod admin;
 mod bad_input;
 mod dashboard;
 mod deploy;
+mod diagnosis;
 mod faults;
 mod foundation;
 mod harness;
