@@ -258,7 +258,7 @@ mod tests {
             fs::write(
                 root.join("agent.toml"),
                 format!(
-                    "host_root = \"{}\"\ndata_dir = \"{}\"\n[product]\nstate_file = \"{}\"\n",
+                    "host_root = '{}'\ndata_dir = '{}'\n[product]\nstate_file = '{}'\n",
                     root.display(),
                     root.join("data").display(),
                     root.join("state.json").display()
@@ -300,8 +300,13 @@ mod tests {
         );
         assert_eq!(json["product"]["version"], "14.0.1");
         assert_eq!(json["product"]["role"], "endpoint");
-        assert_eq!(json["host"]["os_id"], "debian");
-        assert_eq!(json["host"]["memory_mb"], 4096);
+        // The fixture's host root is a Linux one; Windows reads itself.
+        if cfg!(windows) {
+            assert_eq!(json["host"]["os_id"], "windows");
+        } else {
+            assert_eq!(json["host"]["os_id"], "debian");
+            assert_eq!(json["host"]["memory_mb"], 4096);
+        }
     }
 
     #[tokio::test]
@@ -315,7 +320,12 @@ mod tests {
         }
         assert!(table.contains("[fail] step 1 license"), "{table}");
         assert!(table.contains("  expires: 2001-01-01"), "{table}");
-        assert!(table.contains("host:    debian 12"), "{table}");
+        let host = if cfg!(windows) {
+            "host:    windows "
+        } else {
+            "host:    debian 12"
+        };
+        assert!(table.contains(host), "{table}");
     }
 
     #[tokio::test]

@@ -42,8 +42,15 @@ pub struct HostObservation {
 pub struct OsRelease {
     /// `ID`, e.g. `debian`.
     pub id: String,
-    /// `VERSION_ID`, e.g. `12`; rolling releases have none.
+    /// `VERSION_ID`, e.g. `12`; rolling releases have none. On Windows
+    /// `major.minor.build.UBR`, e.g. `10.0.19045.3803`.
     pub version_id: Option<String>,
+    /// The OS build number (Windows' `CurrentBuildNumber`, e.g. 19045),
+    /// which `min_build` in the policy compares; `None` on Linux.
+    pub build: Option<u64>,
+    /// What the OS calls itself (Windows' `ProductName` and
+    /// `DisplayVersion`), evidence only.
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,8 +85,16 @@ impl HostObservation {
 }
 
 /// Reads every fact. Blocking file system calls: run it off the async
-/// workers (statvfs on a hung network mount does not return).
+/// workers (statvfs on a hung network mount does not return). On Windows
+/// the facts come from the OS itself ([`crate::platform::windows::host`]);
+/// `host_root` is a Unix notion and is not used there.
 pub fn observe(host_root: &Path, install_path: &Path) -> HostObservation {
+    #[cfg(windows)]
+    {
+        let _ = host_root;
+        crate::platform::windows::host::observe(install_path)
+    }
+    #[cfg(not(windows))]
     HostObservation {
         os: read_os_release(host_root),
         arch: read_arch(host_root),
@@ -106,6 +121,8 @@ pub fn read_os_release(host_root: &Path) -> anyhow::Result<OsRelease> {
     Ok(OsRelease {
         id: id.to_ascii_lowercase(),
         version_id: fields.get("VERSION_ID").filter(|version| !version.is_empty()).cloned(),
+        build: None,
+        name: fields.get("PRETTY_NAME").filter(|name| !name.is_empty()).cloned(),
     })
 }
 
@@ -187,6 +204,7 @@ pub fn read_meminfo(host_root: &Path) -> anyhow::Result<Memory> {
 }
 
 /// Space available to unprivileged users at the install path, in MiB.
+#[cfg(unix)]
 pub fn free_disk_mb(host_root: &Path, install_path: &Path) -> anyhow::Result<u64> {
     let path = resolve_under(host_root, install_path);
     let stats = rustix::fs::statvfs(&path).with_context(|| format!("statvfs {}", path.display()))?;
@@ -266,7 +284,9 @@ mod tests {
             os,
             OsRelease {
                 id: "debian".to_string(),
-                version_id: Some("12".to_string())
+                version_id: Some("12".to_string()),
+                build: None,
+                name: Some("Debian GNU/Linux 12 (bookworm)".to_string()),
             }
         );
     }
@@ -280,6 +300,7 @@ mod tests {
         assert_eq!(os.version_id, None);
     }
 
+    #[cfg(unix)]
     #[test]
     fn missing_files_are_errors_naming_the_file() {
         let root = tempfile::tempdir().expect("tempdir");
@@ -327,6 +348,7 @@ mod tests {
         assert!(read_arch(root.path()).is_err());
     }
 
+    #[cfg(unix)]
     #[test]
     fn free_disk_is_measured_at_the_install_path() {
         let root = tempfile::tempdir().expect("tempdir");

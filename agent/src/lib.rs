@@ -13,6 +13,8 @@
 //!   the link to the coordinator.
 //! - [`check_cmd`]: `rollcall-agent check`; [`product_show`]:
 //!   `rollcall-agent product show` (what the product adapter reads).
+//! - [`platform`]: what differs between Linux and Windows (host name,
+//!   service manager, certificate stores, process trees).
 //! - [`sim`]: the fleet simulator behind `rollcall-sim` (benchmarks).
 
 pub mod backoff;
@@ -23,7 +25,7 @@ pub mod enroll;
 pub mod host;
 pub mod identity;
 pub mod main_entry;
-pub mod notify;
+pub mod platform;
 pub mod prober;
 pub mod product_show;
 pub mod product_source;

@@ -97,6 +97,56 @@ pub enum AgentCommand {
     /// The product adapter: `product show` prints what it reads and from where.
     #[command(subcommand)]
     Product(crate::product_show::ProductCommand),
+    /// The Windows service: install, start, stop, uninstall (run as
+    /// Administrator); `run` is what the service manager starts.
+    #[cfg(windows)]
+    #[command(subcommand)]
+    Service(ServiceCommand),
+}
+
+#[cfg(windows)]
+#[derive(Debug, Subcommand)]
+pub enum ServiceCommand {
+    /// Register the service (automatic start, LocalSystem) with this config.
+    Install {
+        #[arg(long, env = "ROLLCALL_AGENT_CONFIG")]
+        config: PathBuf,
+    },
+    /// Stop and remove the service (the data directory stays).
+    Uninstall,
+    /// Start the installed service and wait until it runs.
+    Start,
+    /// Stop the service (graceful drain) and wait until it has stopped.
+    Stop,
+    /// The service's own entry point, started by the service manager.
+    Run {
+        #[arg(long, env = "ROLLCALL_AGENT_CONFIG")]
+        config: PathBuf,
+    },
+}
+
+/// `rollcall-agent service …`, outside the async runtime: the service
+/// manager's calls block, and `run` builds its own runtime.
+#[cfg(windows)]
+fn service_command(command: ServiceCommand) -> ExitCode {
+    use crate::platform::windows::service;
+    let result = match command {
+        ServiceCommand::Install { config } => service::install(&config).map(|()| "installed"),
+        ServiceCommand::Uninstall => service::uninstall().map(|()| "uninstalled"),
+        ServiceCommand::Start => service::start().map(|()| "started"),
+        ServiceCommand::Stop => service::stop().map(|()| "stopped"),
+        ServiceCommand::Run { config } => service::run(config).map(|()| "stopped"),
+    };
+    match result {
+        Ok(done) => {
+            println!("service {} {done}", crate::platform::windows::service::SERVICE_NAME);
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn parse_label(text: &str) -> Result<(String, String), String> {
@@ -107,6 +157,14 @@ fn parse_label(text: &str) -> Result<(String, String), String> {
 
 pub fn main() -> ExitCode {
     let cli = AgentCli::parse();
+    #[cfg(windows)]
+    if let AgentCommand::Service(command) = cli.command {
+        // `service run` logs to a file (no console under the service manager).
+        if !matches!(command, ServiceCommand::Run { .. }) {
+            rollcall_common::logging::init(cli.log_json);
+        }
+        return service_command(command);
+    }
     rollcall_common::logging::init(cli.log_json);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -132,12 +190,7 @@ pub fn main() -> ExitCode {
 
 /// The system host name, or "localhost" when it cannot be read.
 pub fn system_hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
-        .map(|name| name.trim().to_string())
-        .ok()
-        .filter(|name| !name.is_empty())
-        .unwrap_or_else(|| "localhost".to_string())
+    crate::platform::hostname()
 }
 
 /// The token from `--token` (or its environment variable) or the first line
@@ -234,33 +287,42 @@ async fn dispatch(command: AgentCommand) -> anyhow::Result<ExitCode> {
             }
         }
         AgentCommand::Run { config: path } => {
-            let config = match AgentConfig::load(&path)
-                .and_then(|config| options_from_config(&config).map(|options| (config, options)))
-            {
-                Ok(loaded) => loaded,
-                Err(error) => {
-                    eprintln!("error: {error:#}");
-                    return Ok(ExitCode::from(EXIT_BAD_CONFIG));
-                }
-            };
-            let (config, options) = config;
-            let data_dir = options.data_dir.clone().unwrap_or_default();
-            let spool = Spool::open(&data_dir.join("spool"), config.spool.clone())?;
-            let prober: Arc<dyn Prober> = Arc::new(LocalProber {
-                host_root: config.host_root.clone(),
-                product: config.product.clone(),
-                labels: config.labels.clone(),
-            });
             let shutdown = CancellationToken::new();
             let signals = tokio::spawn(cancel_on_signal(shutdown.clone()));
-            let result = run(options, prober, spool, shutdown).await;
+            let result = run_daemon(&path, shutdown).await;
             signals.abort();
-            result.map(|()| ExitCode::SUCCESS)
+            result
         }
         AgentCommand::Check(args) => crate::check_cmd::run(args).await,
         AgentCommand::UpdateNow { config } => update_now(&config).await,
         AgentCommand::Product(command) => crate::product_show::run(command).await,
+        #[cfg(windows)]
+        AgentCommand::Service(_) => bail!("the service commands run outside the runtime"),
     }
+}
+
+/// The daemon until `shutdown`: `rollcall-agent run`, and the Windows
+/// service's body. A config the agent refuses exits with EX_CONFIG.
+pub async fn run_daemon(path: &std::path::Path, shutdown: CancellationToken) -> anyhow::Result<ExitCode> {
+    let config = match AgentConfig::load(path)
+        .and_then(|config| options_from_config(&config).map(|options| (config, options)))
+    {
+        Ok(loaded) => loaded,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            tracing::error!("refusing the config {}: {error:#}", path.display());
+            return Ok(ExitCode::from(EXIT_BAD_CONFIG));
+        }
+    };
+    let (config, options) = config;
+    let data_dir = options.data_dir.clone().unwrap_or_default();
+    let spool = Spool::open(&data_dir.join("spool"), config.spool.clone())?;
+    let prober: Arc<dyn Prober> = Arc::new(LocalProber {
+        host_root: config.host_root.clone(),
+        product: config.product.clone(),
+        labels: config.labels.clone(),
+    });
+    run(options, prober, spool, shutdown).await.map(|()| ExitCode::SUCCESS)
 }
 
 async fn update_now(path: &std::path::Path) -> anyhow::Result<ExitCode> {
@@ -324,6 +386,15 @@ async fn update_now(path: &std::path::Path) -> anyhow::Result<ExitCode> {
 }
 
 async fn cancel_on_signal(shutdown: CancellationToken) {
+    stop_requested().await;
+    shutdown.cancel();
+}
+
+/// Resolves when the operator or the OS asks the process to stop: Ctrl-C
+/// and SIGTERM on Unix; Ctrl-C, Ctrl-Break, closing the console and system
+/// shutdown on Windows. (As a Windows service the stop comes from the
+/// service manager instead: `platform::windows::service`.)
+pub async fn stop_requested() {
     #[cfg(unix)]
     {
         if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
@@ -335,9 +406,25 @@ async fn cancel_on_signal(shutdown: CancellationToken) {
             let _ = tokio::signal::ctrl_c().await;
         }
     }
-    #[cfg(not(unix))]
+    #[cfg(windows)]
+    {
+        use tokio::signal::windows::{ctrl_break, ctrl_close, ctrl_shutdown};
+        match (ctrl_break(), ctrl_close(), ctrl_shutdown()) {
+            (Ok(mut brk), Ok(mut close), Ok(mut shutdown)) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = brk.recv() => {}
+                    _ = close.recv() => {}
+                    _ = shutdown.recv() => {}
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(any(unix, windows)))]
     {
         let _ = tokio::signal::ctrl_c().await;
     }
-    shutdown.cancel();
 }

@@ -183,12 +183,14 @@ mod tests {
         assert!(error.contains("larger than the limit"), "{error}");
     }
 
+    #[cfg(unix)]
     #[tokio::test]
     async fn the_state_command_output_is_the_document() {
         let doc = load(&with_command(&["printf", "version = \"14.0.3\"\\n"])).await;
         assert_eq!(doc.version().expect("version"), "14.0.3");
     }
 
+    #[cfg(unix)]
     #[tokio::test]
     async fn no_shell_is_involved() {
         // The argument reaches printf verbatim; a shell would have expanded it.
@@ -197,6 +199,7 @@ mod tests {
         assert!(error.contains("$(id -u)"), "{error}");
     }
 
+    #[cfg(unix)]
     #[tokio::test]
     async fn a_failing_command_quotes_its_stderr_tail() {
         let doc = load(&with_command(&[
@@ -211,6 +214,7 @@ mod tests {
         );
     }
 
+    #[cfg(unix)]
     #[tokio::test]
     async fn too_much_output_is_an_error() {
         let doc = load(&with_command(&["sh", "-c", "yes 'version = 1'"])).await;
@@ -218,6 +222,7 @@ mod tests {
         assert!(error.contains("printed more than"), "{error}");
     }
 
+    #[cfg(unix)]
     #[tokio::test]
     async fn a_hung_command_times_out() {
         let mut product = with_command(&["sleep", "30"]);

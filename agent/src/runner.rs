@@ -109,7 +109,7 @@ pub async fn run(
     if options.urls.is_empty() {
         anyhow::bail!("no coordinator URL");
     }
-    crate::notify::ready();
+    crate::platform::ready();
     let mut state = AgentState {
         policy: Arc::new(Policy::default()),
         policy_version: 0,

@@ -85,6 +85,7 @@ mod tests {
         assert!(outcome.error.contains("update_command"), "{}", outcome.error);
     }
 
+    #[cfg(unix)]
     #[tokio::test]
     async fn success_reports_exit_code_and_output() {
         let outcome = run_update_command(&with_update(&[
@@ -100,6 +101,7 @@ mod tests {
         assert!(outcome.output_tail.contains("warning"));
     }
 
+    #[cfg(unix)]
     #[tokio::test]
     async fn failure_keeps_only_the_last_output() {
         let outcome = run_update_command(&with_update(&[
@@ -115,6 +117,7 @@ mod tests {
         assert!(!outcome.output_tail.contains("line 0\n"));
     }
 
+    #[cfg(unix)]
     #[tokio::test]
     async fn a_hung_update_times_out() {
         let mut product = with_update(&["sleep", "30"]);

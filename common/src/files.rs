@@ -7,6 +7,9 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 
+#[cfg(windows)]
+mod windows_acl;
+
 /// Reads at most `limit` bytes of UTF-8 text; a larger file or invalid UTF-8
 /// is an error, never a truncated read.
 pub fn read_bounded_utf8(path: &Path, limit: u64) -> anyhow::Result<String> {
@@ -34,7 +37,9 @@ pub fn read_bounded(path: &Path, limit: u64) -> anyhow::Result<Vec<u8>> {
 }
 
 /// Writes `contents` to `path` atomically (temp file, fsync, rename) with
-/// mode 0600 when `private`, 0644 otherwise.
+/// mode 0600 when `private`, 0644 otherwise. On Windows a private file gets
+/// an ACL for SYSTEM and Administrators only, set before anything secret is
+/// written to it.
 pub fn write_atomic(path: &Path, contents: &[u8], private: bool) -> anyhow::Result<()> {
     let dir = path
         .parent()
@@ -54,6 +59,12 @@ pub fn write_atomic(path: &Path, contents: &[u8], private: bool) -> anyhow::Resu
         let mut file = options
             .open(&temp)
             .with_context(|| format!("create {}", temp.display()))?;
+        #[cfg(windows)]
+        if private {
+            windows_acl::restrict_file(&temp)?;
+        }
+        #[cfg(not(any(unix, windows)))]
+        let _ = private;
         file.write_all(contents)
             .with_context(|| format!("write {}", temp.display()))?;
         file.sync_all().with_context(|| format!("sync {}", temp.display()))?;
@@ -75,11 +86,18 @@ pub fn create_private_dir(path: &Path) -> anyhow::Result<()> {
         fs::set_permissions(path, fs::Permissions::from_mode(0o700))
             .with_context(|| format!("restrict permissions of {}", path.display()))?;
     }
+    #[cfg(windows)]
+    windows_acl::restrict_dir(path)?;
     Ok(())
 }
 
-/// Refuses a secret file that group or others can read.
+/// Refuses a secret file that group or others can read (on Windows: whose
+/// ACL lets in anyone but SYSTEM and Administrators).
 pub fn ensure_owner_only(path: &Path) -> anyhow::Result<()> {
+    #[cfg(windows)]
+    windows_acl::ensure_admins_only(path)?;
+    #[cfg(not(any(unix, windows)))]
+    let _ = path;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -128,6 +146,11 @@ mod tests {
         write_atomic(&path, b"secret", true).expect("write");
         ensure_owner_only(&path).expect("owner only");
         write_atomic(&path, b"public", false).expect("write");
+        #[cfg(windows)]
+        if windows_acl::running_under_wine() {
+            // Wine keeps no ACLs: nothing to refuse there.
+            return;
+        }
         assert!(ensure_owner_only(&path).is_err());
     }
 }

@@ -18,6 +18,9 @@ use serde::{Deserialize, Serialize};
 use crate::product::{ServiceAddress, UpdatePermission, UpdateSourceKind};
 use crate::version;
 
+mod server_facts;
+pub use server_facts::ServerFacts;
+
 /// Largest policy text accepted.
 pub const MAX_POLICY_BYTES: usize = 1024 * 1024;
 
@@ -50,6 +53,8 @@ pub struct Policy {
     certificates: CertificatePolicy,
     connectivity: ConnectivityPolicy,
     system_requirements: SystemRequirements,
+    /// Facts from the product server, by label (`server_facts.rs`).
+    server_facts: Vec<ServerFacts>,
 }
 
 /// Runbook step 1.
@@ -126,8 +131,12 @@ pub struct SystemRequirements {
 pub struct OsRequirement {
     /// os-release `ID`, lowercase.
     pub id: String,
-    /// Lowest os-release `VERSION_ID`, a dotted number.
+    /// Lowest os-release `VERSION_ID` (Windows: `major.minor.build.UBR`),
+    /// a dotted number.
     pub min_version: Option<String>,
+    /// Lowest OS build number (Windows' `CurrentBuildNumber`, e.g. 19045
+    /// for Windows 10 22H2): the update level newer code signing needs.
+    pub min_build: Option<u64>,
 }
 
 impl Default for Policy {
@@ -149,6 +158,7 @@ impl Default for Policy {
                 timeout: DEFAULT_CONNECT_TIMEOUT,
             },
             system_requirements: SystemRequirements::default(),
+            server_facts: Vec::new(),
         }
     }
 }
@@ -205,6 +215,15 @@ impl Policy {
     /// carries; `None` when the policy says nothing for these labels.
     pub fn expected_update_source(&self, labels: &BTreeMap<String, String>) -> Option<&ExpectedSource> {
         self.update_sources.iter().find(|expected| expected.matches(labels))
+    }
+
+    /// The first `[[server_facts]]` entry (and its index) whose `match`
+    /// labels the endpoint carries.
+    pub fn server_facts_for(&self, labels: &BTreeMap<String, String>) -> Option<(usize, &ServerFacts)> {
+        self.server_facts
+            .iter()
+            .enumerate()
+            .find(|(_, facts)| facts.matches(labels))
     }
 
     pub fn certificates(&self) -> &CertificatePolicy {
@@ -278,6 +297,8 @@ struct PolicyFile {
     connectivity: ConnectivityFile,
     #[serde(default)]
     system_requirements: SystemRequirementsFile,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    server_facts: Vec<server_facts::ServerFactsFile>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -353,6 +374,8 @@ struct OsRequirementFile {
     id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     min_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    min_build: Option<u64>,
 }
 
 // === validation: file form -> checked policy ===
@@ -387,6 +410,7 @@ impl TryFrom<PolicyFile> for Policy {
             certificates: validate_certificates(file.certificates)?,
             connectivity: ConnectivityPolicy { timeout },
             system_requirements: validate_system(file.system_requirements)?,
+            server_facts: server_facts::validate(file.server_facts)?,
         })
     }
 }
@@ -514,6 +538,7 @@ fn validate_system(file: SystemRequirementsFile) -> Result<SystemRequirements, P
         os.push(OsRequirement {
             id,
             min_version: entry.min_version.map(|text| text.trim().to_string()),
+            min_build: entry.min_build,
         });
     }
     Ok(SystemRequirements {
@@ -584,9 +609,11 @@ impl From<Policy> for PolicyFile {
                     .map(|os| OsRequirementFile {
                         id: os.id,
                         min_version: os.min_version,
+                        min_build: os.min_build,
                     })
                     .collect(),
             },
+            server_facts: policy.server_facts.into_iter().map(Into::into).collect(),
         }
     }
 }

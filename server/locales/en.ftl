@@ -10,6 +10,7 @@ step-5 = Connectivity
 step-6 = System requirements
 step-7 = Overwrite install
 step-8 = Information for support
+step-none = No runbook step
 
 ## Cause codes
 cause-license = license expired
@@ -21,6 +22,9 @@ cause-connectivity = cannot reach the product server or update source
 cause-offline = the probe is offline
 cause-system_requirements = system requirements not met
 cause-unknown = no cause found in steps 1-6
+cause-awaiting_recheck = every check passes, on facts older than the last recheck: waiting for a fresh report
+cause-no_data = the probe has not reported the runbook's checks
+cause-probe_error = checks could not run on the probe (not a runbook cause)
 
 ## Remediation, by cause
 remediation-license = Check the license expiry date in the web console and renew the license; no agent can upgrade while it is expired.
@@ -32,6 +36,9 @@ remediation-connectivity = Work through the connectivity checks even if the tray
 remediation-offline = The probe has not reported within the offline window: check that the endpoint is powered on and connected, and that rollcall-agent is running.
 remediation-system_requirements = Bring the endpoint up to the agent's system requirements (supported OS and version, OS update level for newer code signing, free disk, memory), or exclude it.
 remediation-unknown = Steps 1-6 found nothing: reinstall the security agent over the existing one (overwrite install) to isolate the problem, then collect logs for support.
+remediation-awaiting_recheck = No runbook step fails on the facts rollcall has, but they were observed before the last recheck (or no recheck was sent yet), so steps 1-6 are not excluded yet: wait for the agent to answer the recheck. If it never does, check that rollcall-agent is running and connected.
+remediation-no_data = The probe has not reported results for the checks of steps 1-6, so nothing can be concluded about them: check that rollcall-agent is running and connected, that its version runs every check, and read its log.
+remediation-probe_error = The probe could not run some checks, so rollcall cannot tell whether their runbook steps fail; this is not a cause to give support. Fix the probe's product adapter or its mapping, or the product state source it reads (missing, unreadable or unparsable), then recheck. The erroring checks and their messages are listed above.
 
 ## Check names
 check-version = installed version
@@ -63,6 +70,7 @@ report-update-now-agent = "Update Now" on the agent itself (tray icon): { $tried
 report-update-now-server = Manual update notification from the server: { $tried } tried, { $completed } then completed
 report-stragglers-heading = Stragglers
 report-straggler-line = { $hostname } — { $cause } (step { $step }, { $state })
+report-straggler-line-no-step = { $hostname } — { $cause } (no runbook step, { $state })
 report-remediation = Remediation
 report-evidence = Evidence
 

@@ -9,6 +9,7 @@ step-5 = 一般的な接続問題の確認
 step-6 = システム要件の確認
 step-7 = 上書きインストールによる切り分け
 step-8 = 事象の原因特定のための情報取得
+step-none = 該当する手順なし
 
 ## 原因コード
 cause-license = ライセンスの期限切れ
@@ -20,6 +21,9 @@ cause-connectivity = サーバまたはアップデート元に接続できな�
 cause-offline = プローブがオフライン
 cause-system_requirements = システム要件を満たしていない
 cause-unknown = 手順1〜6で原因が見つからない
+cause-awaiting_recheck = すべてのチェックは成功しているが、最後の再確認より前の情報のため、新しい報告を待っている
+cause-no_data = プローブから手順のチェック結果が報告されていない
+cause-probe_error = プローブでチェックを実行できなかった(手順上の原因ではない)
 
 ## 対処方法(原因別)
 remediation-license = 「Web管理コンソール」でライセンスの有効期限を確認し、期限が切れている場合は更新してください。期限切れの間はすべてのエージェントでアップグレードできません。
@@ -31,6 +35,9 @@ remediation-connectivity = 常駐アイコンがオンラインの場合も、�
 remediation-offline = オフライン判定の時間内にプローブから報告がありません。端末の電源とネットワーク接続、rollcall-agent が動作しているかを確認してください。
 remediation-system_requirements = セキュリティエージェントのシステム要件(対応 OS とバージョン、新しいコード署名に必要な OS の更新、空きディスク、メモリ)を満たすようにするか、対象から外してください。
 remediation-unknown = 手順1〜6で原因が見つかりません。セキュリティエージェントの上書きインストールで切り分けを行い、その後サポート向けの情報を取得してください。
+remediation-awaiting_recheck = 現在の情報では失敗している手順はありませんが、その情報は最後の再確認より前のもの(または再確認をまだ送っていない)ため、手順1〜6はまだ除外できません。エージェントが再確認に応答するのを待ってください。応答がない場合は、rollcall-agent が動作し接続しているかを確認してください。
+remediation-no_data = プローブから手順1〜6のチェック結果が報告されていないため、これらの手順について判断できません。rollcall-agent が動作し接続しているか、そのバージョンがすべてのチェックを実行するかを確認し、ログを確認してください。
+remediation-probe_error = プローブで一部のチェックを実行できなかったため、その手順が原因かどうか判断できません。これはサポートに伝える原因ではありません。プローブの製品アダプタやその対応付け、または読み込む製品状態の取得元(存在しない、読めない、解析できない)を修正してから、再確認してください。エラーになったチェックとそのメッセージは上に記載しています。
 
 ## チェック名
 check-version = インストール済みバージョン
@@ -62,6 +69,7 @@ report-update-now-agent = 常駐アイコンの[今すぐアップデート]:{ $
 report-update-now-server = サーバからの手動アップデート通知:{ $tried } 件実施、その後 { $completed } 件で完了
 report-stragglers-heading = 未完了のエージェント
 report-straggler-line = { $hostname } — { $cause }(手順 { $step }、{ $state })
+report-straggler-line-no-step = { $hostname } — { $cause }(該当する手順なし、{ $state })
 report-remediation = 対処方法
 report-evidence = 根拠
 

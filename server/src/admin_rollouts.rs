@@ -139,7 +139,7 @@ pub async fn status(
         ..Default::default()
     };
     let mut by_cause: BTreeMap<String, u32> = BTreeMap::new();
-    let mut straggler_failing = Vec::new();
+    let mut straggler_causes = Vec::new();
     for view in &views {
         let Some(member) = &view.member else { continue };
         match member.state.as_str() {
@@ -152,7 +152,7 @@ pub async fn status(
                     response.soft += 1;
                 }
                 *by_cause.entry(member.cause.clone()).or_default() += 1;
-                straggler_failing.push(member.failing.clone());
+                straggler_causes.push(member.cause.as_str());
             }
             _ => response.pending += 1,
         }
@@ -161,7 +161,7 @@ pub async fn status(
         }
     }
     response.by_cause = by_cause.into_iter().collect();
-    response.fleet_cause = fleet_cause(&straggler_failing)
+    response.fleet_cause = fleet_cause(straggler_causes)
         .map(|cause| cause.code().to_string())
         .unwrap_or_default();
     if request.history {
@@ -225,13 +225,14 @@ pub async fn stragglers(
             })
         })
         .collect();
-    // Update agents first (most blocked clients first), then runbook order.
+    // Update agents first (most blocked clients first), then runbook order;
+    // causes that name no step come after step 7.
     list.sort_by(|a, b| {
         let ua = |s: &proto::Straggler| s.role != proto::Role::UpdateAgent as i32;
-        (ua(a), std::cmp::Reverse(a.blocks), a.runbook_step, &a.hostname).cmp(&(
+        (ua(a), std::cmp::Reverse(a.blocks), Cause::rank(&a.cause), &a.hostname).cmp(&(
             ua(b),
             std::cmp::Reverse(b.blocks),
-            b.runbook_step,
+            Cause::rank(&b.cause),
             &b.hostname,
         ))
     });

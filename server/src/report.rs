@@ -133,6 +133,11 @@ pub struct StragglerEntry {
     pub update_agent: Option<String>,
     pub blocks: u32,
     pub failing: Vec<FailingCheck>,
+    /// For a cause that names no failing step, what the checks say: for
+    /// `probe_error` the erroring checks and their messages, for `no_data`
+    /// the checks without a result (empty otherwise). Added in issue 16.
+    #[serde(default)]
+    pub detail: String,
 }
 
 fn internal(error: impl std::fmt::Display) -> Status {
@@ -324,14 +329,18 @@ pub async fn build(coordinator: &Arc<Coordinator>, rollout_id: Option<&str>) -> 
     }
 
     let mut by_cause = BTreeMap::new();
-    let mut straggler_failing = Vec::new();
+    let mut straggler_causes = Vec::new();
     let mut stragglers: Vec<StragglerEntry> = Vec::new();
     for view in views.iter().filter(|v| is_straggler(v)) {
         let Some(member) = &view.member else { continue };
         *by_cause.entry(member.cause.clone()).or_insert(0u32) += 1;
-        straggler_failing.push(member.failing.clone());
+        straggler_causes.push(member.cause.as_str());
         let checks = checks_by_agent.get(&view.row.id).unwrap_or(&empty);
+        let detail = Cause::from_code(&member.cause)
+            .map(|cause| crate::diagnosis::detail_of(cause, checks))
+            .unwrap_or_default();
         stragglers.push(StragglerEntry {
+            detail,
             id: view.row.id.clone(),
             hostname: view.row.hostname.clone(),
             cause: member.cause.clone(),
@@ -357,7 +366,9 @@ pub async fn build(coordinator: &Arc<Coordinator>, rollout_id: Option<&str>) -> 
                 .collect(),
         });
     }
-    stragglers.sort_by(|a, b| (b.blocks, a.runbook_step, &a.hostname).cmp(&(a.blocks, b.runbook_step, &b.hostname)));
+    stragglers.sort_by(|a, b| {
+        (b.blocks, Cause::rank(&a.cause), &a.hostname).cmp(&(a.blocks, Cause::rank(&b.cause), &b.hostname))
+    });
 
     Ok(Report {
         rollout: ReportRollout {
@@ -377,7 +388,7 @@ pub async fn build(coordinator: &Arc<Coordinator>, rollout_id: Option<&str>) -> 
             total,
         },
         affected_by_label,
-        fleet_cause: fleet_cause(&straggler_failing).map(|cause| cause.code().to_string()),
+        fleet_cause: fleet_cause(straggler_causes).map(|cause| cause.code().to_string()),
         by_cause,
         update_agents,
         differences,

@@ -119,6 +119,7 @@ mod tests {
         assert_eq!(finding.status, CheckStatus::Pass);
     }
 
+    #[cfg(unix)]
     #[test]
     fn present_and_valid_certificates_pass_in_pem_der_and_bundles() {
         let root = tempfile::tempdir().expect("tempdir");
@@ -153,6 +154,7 @@ mod tests {
         assert!(evidence.contains(&("unreadable_files", "1")), "{evidence:?}");
     }
 
+    #[cfg(unix)]
     #[test]
     fn missing_and_expired_certificates_fail_by_name() {
         let root = tempfile::tempdir().expect("tempdir");
@@ -195,6 +197,7 @@ mod tests {
         assert_eq!(finding.status, CheckStatus::Pass, "{}", finding.message);
     }
 
+    #[cfg(unix)]
     #[test]
     fn no_store_is_an_error_naming_where_it_looked() {
         let root = tempfile::tempdir().expect("tempdir");

@@ -2,8 +2,8 @@
 //! upgrading, so it is checked per agent and, by the coordinator, across the
 //! fleet.
 
-use rollcall_common::policy::LicensePolicy;
-use rollcall_common::product::{ProductDoc, format_date};
+use rollcall_common::policy::{LicensePolicy, ServerFacts};
+use rollcall_common::product::{ProductDoc, ProductError, format_date};
 
 use super::finding::Finding;
 
@@ -11,10 +11,24 @@ pub(crate) const NAME: &str = "license";
 pub(crate) const STEP: u32 = 1;
 pub(crate) const REMEDIATION: &str = "Check the license expiry date in the web console and renew the license if it has expired: while it is expired, no agent can upgrade";
 
-/// `today` is the UTC date; `expires` is the last valid day.
-pub(crate) fn evaluate(doc: &ProductDoc, policy: &LicensePolicy, today: time::Date) -> Finding {
-    let expires = match doc.license_expires() {
-        Ok(expires) => expires,
+/// `today` is the UTC date; `expires` is the last valid day. Where the
+/// endpoint does not know its license (Apex One keeps it on the server),
+/// the policy's `[[server_facts]]` for its labels may say; the evidence
+/// `source` tells which was used.
+pub(crate) fn evaluate(
+    doc: &ProductDoc,
+    policy: &LicensePolicy,
+    server_facts: Option<(usize, &ServerFacts)>,
+    today: time::Date,
+) -> Finding {
+    let (expires, source) = match doc.license_expires() {
+        Ok(expires) => (expires, super::ENDPOINT_SOURCE.to_string()),
+        Err(error @ ProductError::Missing { .. }) => {
+            match server_facts.and_then(|(index, facts)| Some((facts.license_expires?, facts.source(index)))) {
+                Some(fact) => fact,
+                None => return Finding::error(error.to_string()),
+            }
+        }
         Err(error) => return Finding::error(error.to_string()),
     };
     let days_left = (expires - today).whole_days();
@@ -33,6 +47,7 @@ pub(crate) fn evaluate(doc: &ProductDoc, policy: &LicensePolicy, today: time::Da
         .with("expires", expires_text)
         .with("days_left", days_left)
         .with("warn_days", policy.warn_days)
+        .with("source", source)
 }
 
 #[cfg(test)]
@@ -46,7 +61,35 @@ mod tests {
 
     fn check(expires: &str) -> Finding {
         let doc = ProductDoc::parse(&format!("[license]\nexpires = \"{expires}\"\n"));
-        evaluate(&doc, &LicensePolicy { warn_days: 30 }, TODAY)
+        evaluate(&doc, &LicensePolicy { warn_days: 30 }, None, TODAY)
+    }
+
+    #[test]
+    fn the_coordinator_states_what_the_endpoint_does_not_know() {
+        let policy = rollcall_common::policy::Policy::from_toml_str(
+            "[[server_facts]]\nmatch = { site = \"osaka\" }\nlicense_expires = \"2026-11-01\"\n",
+        )
+        .expect("policy");
+        let osaka = [("site".to_string(), "osaka".to_string())].into();
+        let facts = policy.server_facts_for(&osaka);
+        let unknown = ProductDoc::parse("version = \"14.0.1\"\n");
+        let finding = evaluate(&unknown, &LicensePolicy { warn_days: 30 }, facts, TODAY);
+        assert_eq!(finding.status, CheckStatus::Fail, "{}", finding.message);
+        assert_eq!(
+            super::super::test_support::evidence(&finding, "source").as_deref(),
+            Some("coordinator policy server_facts[0] (match site=osaka)")
+        );
+        // What the endpoint reports itself wins.
+        let known = ProductDoc::parse("[license]\nexpires = \"2027-03-31\"\n");
+        let finding = evaluate(&known, &LicensePolicy { warn_days: 30 }, facts, TODAY);
+        assert_eq!(finding.status, CheckStatus::Pass);
+        assert_eq!(
+            super::super::test_support::evidence(&finding, "source").as_deref(),
+            Some(super::super::ENDPOINT_SOURCE)
+        );
+        // Without a fact for these labels, the missing field is an error.
+        let finding = evaluate(&unknown, &LicensePolicy { warn_days: 30 }, None, TODAY);
+        assert_eq!(finding.status, CheckStatus::Error);
     }
 
     #[test]
@@ -76,7 +119,7 @@ mod tests {
 
     #[test]
     fn a_missing_or_bad_expiry_is_an_error_naming_the_field() {
-        let finding = evaluate(&ProductDoc::parse(""), &LicensePolicy { warn_days: 30 }, TODAY);
+        let finding = evaluate(&ProductDoc::parse(""), &LicensePolicy { warn_days: 30 }, None, TODAY);
         assert_eq!(finding.status, CheckStatus::Error);
         assert_eq!(finding.message, "product state: license.expires is missing");
         assert!(check("soon").message.contains("license.expires"));

@@ -29,7 +29,7 @@ mod reach;
 mod runner;
 mod system_requirements;
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;
 mod trust_store;
 mod update_permission;
 mod update_source;
@@ -52,6 +52,10 @@ pub const CHECK_NAMES: [&str; 7] = [
 /// Budget of a check that only reads what is already in memory or a few
 /// small files.
 const LOCAL_BUDGET: Duration = Duration::from_secs(10);
+
+/// Evidence `source` of a fact the endpoint's own product state gave (the
+/// alternative is the policy's `[[server_facts]]`, which names itself).
+pub(crate) const ENDPOINT_SOURCE: &str = "endpoint product state";
 /// Reading and parsing a whole trust store.
 const CERTIFICATES_BUDGET: Duration = Duration::from_secs(30);
 /// On top of the policy's connectivity timeout, so the check reports its
@@ -99,7 +103,8 @@ pub async fn run_all(context: &CheckContext) -> CheckRun {
         runner::Spec::new(license::NAME, license::STEP, license::REMEDIATION, LOCAL_BUDGET, {
             let doc = Arc::clone(&doc);
             let policy = Arc::clone(&policy);
-            async move { license::evaluate(&doc, policy.license(), now.date()) }
+            let labels = context.labels.clone();
+            async move { license::evaluate(&doc, policy.license(), policy.server_facts_for(&labels), now.date()) }
         }),
         runner::Spec::new(
             update_permission::NAME,
@@ -109,7 +114,10 @@ pub async fn run_all(context: &CheckContext) -> CheckRun {
             {
                 let doc = Arc::clone(&doc);
                 let policy = Arc::clone(&policy);
-                async move { update_permission::evaluate(&doc, policy.update_permission()) }
+                let labels = context.labels.clone();
+                async move {
+                    update_permission::evaluate(&doc, policy.update_permission(), policy.server_facts_for(&labels))
+                }
             },
         ),
         runner::Spec::new(

@@ -5,11 +5,11 @@
 
 use std::cmp::Ordering;
 
-use rollcall_common::policy::SystemRequirements;
+use rollcall_common::policy::{OsRequirement, SystemRequirements};
 use rollcall_common::version;
 
 use super::finding::Finding;
-use crate::host::HostObservation;
+use crate::host::{HostObservation, OsRelease};
 
 pub(crate) const NAME: &str = "system_requirements";
 pub(crate) const STEP: u32 = 6;
@@ -66,9 +66,37 @@ fn operating_system(host: &HostObservation, requirements: &SystemRequirements) -
             },
         }
     };
+    if let Some(required) = requirements.os.iter().find(|required| required.id == os.id) {
+        finding = Finding::combine(vec![finding, os_build(os, required)]);
+    }
     finding.add("os_id", &os.id);
     finding.add("os_version", version_text);
+    if let Some(build) = os.build {
+        finding.add("os_build", build);
+    }
+    if let Some(name) = &os.name {
+        finding.add("os_name", name);
+    }
     finding
+}
+
+/// `min_build`: Windows names its update levels by build number.
+fn os_build(os: &OsRelease, required: &OsRequirement) -> Finding {
+    let Some(minimum) = required.min_build else {
+        return Finding::pass("");
+    };
+    match os.build {
+        None => Finding::error(format!(
+            "the OS reports no build number to compare with the minimum {} build {minimum}",
+            os.id
+        )),
+        Some(build) if build < minimum => Finding::fail(format!(
+            "OS {} build {build} is older than the minimum build {minimum}",
+            os.id
+        )),
+        Some(_) => Finding::pass(""),
+    }
+    .with("os_min_build", minimum)
 }
 
 fn architecture(host: &HostObservation, requirements: &SystemRequirements) -> Finding {
@@ -163,6 +191,8 @@ min_version = "20.04"
             os: Ok(OsRelease {
                 id: os.0.to_string(),
                 version_id: os.1.map(str::to_string),
+                build: None,
+                name: None,
             }),
             arch: Ok(arch.to_string()),
             memory: Ok(Memory {
@@ -223,8 +253,36 @@ min_version = "20.04"
         observation.os = Ok(OsRelease {
             id: "debian".to_string(),
             version_id: None,
+            build: None,
+            name: None,
         });
         assert_eq!(check(&observation).status, CheckStatus::Error);
+    }
+
+    #[test]
+    fn windows_builds_are_compared_by_number() {
+        let policy =
+            Policy::from_toml_str("[[system_requirements.os]]\nid = \"windows\"\nmin_build = 19045\n").expect("policy");
+        let windows = |build: Option<u64>| {
+            let mut observation = host(("windows", Some("10.0.17763.1")), "x86_64", 50_000, 16_000);
+            observation.os = Ok(OsRelease {
+                id: "windows".to_string(),
+                version_id: build.map(|build| format!("10.0.{build}.1")),
+                build,
+                name: Some("Windows 10 Pro".to_string()),
+            });
+            evaluate(&observation, policy.system_requirements())
+        };
+        let old = windows(Some(17763));
+        assert_eq!(old.status, CheckStatus::Fail);
+        assert_eq!(
+            old.message,
+            "OS windows build 17763 is older than the minimum build 19045"
+        );
+        assert_eq!(evidence(&old, "os_build").as_deref(), Some("17763"));
+        assert_eq!(windows(Some(19045)).status, CheckStatus::Pass);
+        assert_eq!(windows(Some(22631)).status, CheckStatus::Pass);
+        assert_eq!(windows(None).status, CheckStatus::Error);
     }
 
     #[test]

@@ -55,6 +55,8 @@ async fn healthy_host(root: &Path) -> CheckContext {
     }
 }
 
+// The fixture is a Linux host root (os-release, meminfo, PEM folder).
+#[cfg(unix)]
 #[tokio::test]
 async fn a_healthy_endpoint_passes_every_check_in_runbook_order() {
     let root = tempfile::tempdir().expect("tempdir");
@@ -76,6 +78,8 @@ async fn a_healthy_endpoint_passes_every_check_in_runbook_order() {
     assert_eq!(run.host.memory_mb, 8192);
 }
 
+// The fixture is a Linux host root (os-release, meminfo, PEM folder).
+#[cfg(unix)]
 #[tokio::test]
 async fn an_unreadable_product_document_errors_its_checks_but_not_the_host_ones() {
     let root = tempfile::tempdir().expect("tempdir");
@@ -122,6 +126,8 @@ async fn nothing_configured_still_yields_every_result() {
     assert_eq!(status_of(&run.checks[4]), CheckStatus::Pass);
 }
 
+// The fixture is a Linux host root (os-release, meminfo, PEM folder).
+#[cfg(unix)]
 #[tokio::test]
 async fn a_straggler_shows_what_is_wrong() {
     let root = tempfile::tempdir().expect("tempdir");

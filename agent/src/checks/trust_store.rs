@@ -43,8 +43,16 @@ pub(crate) struct StoredCertificate {
     pub(crate) not_after: Option<i64>,
 }
 
-/// Loads the policy's store, or the first default store that exists.
+/// Loads the policy's store, or the first default store that exists. On
+/// Windows the LocalMachine certificate stores (Root, AuthRoot, CA) are
+/// read through the Windows crypto API, unless the policy names a folder
+/// that exists there: one fleet policy serves Linux endpoints (whose
+/// `store` is a folder such as `etc/ssl/certs`) and Windows ones alike.
 pub(crate) fn load(host_root: &Path, store: Option<&Path>) -> anyhow::Result<TrustStore> {
+    #[cfg(windows)]
+    if !store.is_some_and(|store| resolve_under(host_root, store).exists()) {
+        return load_windows_stores();
+    }
     let candidates: Vec<PathBuf> = match store {
         Some(store) => vec![store.to_path_buf()],
         None => DEFAULT_STORES.iter().map(PathBuf::from).collect(),
@@ -66,6 +74,19 @@ pub(crate) fn load(host_root: &Path, store: Option<&Path>) -> anyhow::Result<Tru
         .map(|candidate| candidate.display().to_string())
         .collect();
     bail!("no trust store at {} under {}", names.join(" or "), host_root.display())
+}
+
+#[cfg(windows)]
+fn load_windows_stores() -> anyhow::Result<TrustStore> {
+    let (certificates, stores) = crate::platform::windows::cert_store::local_machine_certificates()?;
+    let mut loaded = TrustStore {
+        location: PathBuf::from(stores.join(", ")),
+        ..TrustStore::default()
+    };
+    for der in &certificates {
+        add_der(der, &mut loaded);
+    }
+    Ok(loaded)
 }
 
 /// `relative` is the store under `host_root`, `path` where it resolved to.

@@ -1,8 +1,8 @@
 //! `update_permission` (runbook step 2): with "Pattern files" or "Pattern
 //! files, engines, drivers", agents update patterns but never the program.
 
-use rollcall_common::policy::UpdatePermissionPolicy;
-use rollcall_common::product::{Choice, ProductDoc, UpdatePermission};
+use rollcall_common::policy::{ServerFacts, UpdatePermissionPolicy};
+use rollcall_common::product::{Choice, ProductDoc, ProductError, UpdatePermission};
 
 use super::finding::Finding;
 
@@ -17,9 +17,21 @@ pub(crate) fn remediation(required: UpdatePermission) -> String {
     )
 }
 
-pub(crate) fn evaluate(doc: &ProductDoc, policy: &UpdatePermissionPolicy) -> Finding {
-    let permission = match doc.update_permission() {
-        Ok(permission) => permission,
+/// As for the license, the console's setting may come from the policy's
+/// `[[server_facts]]` where the endpoint does not report it.
+pub(crate) fn evaluate(
+    doc: &ProductDoc,
+    policy: &UpdatePermissionPolicy,
+    server_facts: Option<(usize, &ServerFacts)>,
+) -> Finding {
+    let (permission, source) = match doc.update_permission() {
+        Ok(permission) => (permission, super::ENDPOINT_SOURCE.to_string()),
+        Err(error @ ProductError::Missing { .. }) => {
+            match server_facts.and_then(|(index, facts)| Some((facts.update_permission?, facts.source(index)))) {
+                Some(fact) => fact,
+                None => return Finding::error(error.to_string()),
+            }
+        }
         Err(error) => return Finding::error(error.to_string()),
     };
     let finding = if permission == policy.required {
@@ -37,6 +49,7 @@ pub(crate) fn evaluate(doc: &ProductDoc, policy: &UpdatePermissionPolicy) -> Fin
     finding
         .with("permission", permission.as_str())
         .with("required", policy.required.as_str())
+        .with("source", source)
 }
 
 #[cfg(test)]
@@ -47,7 +60,7 @@ mod tests {
 
     fn check(permission: &str, required: UpdatePermission) -> Finding {
         let doc = ProductDoc::parse(&format!("[update]\npermission = \"{permission}\"\n"));
-        evaluate(&doc, &UpdatePermissionPolicy { required })
+        evaluate(&doc, &UpdatePermissionPolicy { required }, None)
     }
 
     #[test]

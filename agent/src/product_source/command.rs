@@ -55,9 +55,25 @@ where
             program: program.clone(),
             source,
         })?;
+    // Windows: the whole tree goes when the command is abandoned (below).
+    #[cfg(windows)]
+    let mut tree = child
+        .raw_handle()
+        .map(crate::platform::windows::job::KillTree::adopt)
+        .transpose()
+        .unwrap_or_else(|error| {
+            tracing::warn!(%error, program, "could not put the command in a job object; a timeout ends only the command itself");
+            None
+        });
     let result = tokio::time::timeout(timeout, pump(&mut child, sink)).await;
     match result {
-        Ok(Ok(status)) => Ok(status),
+        Ok(Ok(status)) => {
+            #[cfg(windows)]
+            if let Some(tree) = tree.as_mut() {
+                tree.disarm();
+            }
+            Ok(status)
+        }
         Ok(Err(error)) => {
             // Best effort: the child is killed on drop as well.
             let _ = child.start_kill();
@@ -170,6 +186,7 @@ mod tests {
         assert_eq!(tail.text(), "zz");
     }
 
+    #[cfg(unix)]
     #[tokio::test]
     async fn streams_are_told_apart() {
         let mut stdout = Vec::new();
@@ -192,6 +209,7 @@ mod tests {
         assert_eq!(stderr, b"err");
     }
 
+    #[cfg(unix)]
     #[tokio::test]
     async fn a_refusing_sink_stops_the_command() {
         let error = run(
@@ -204,6 +222,7 @@ mod tests {
         assert_eq!(error.to_string(), "too much output");
     }
 
+    #[cfg(unix)]
     #[tokio::test]
     async fn a_hung_command_times_out() {
         let error = run(&argv(&["sleep", "30"]), Duration::from_millis(200), |_, _| Ok(()))
@@ -228,6 +247,7 @@ mod tests {
         ));
     }
 
+    #[cfg(unix)]
     #[tokio::test]
     async fn a_background_child_holding_the_pipe_does_not_stall_the_result() {
         // The helper outlives the command with stdout still open; the command's
@@ -240,5 +260,70 @@ mod tests {
         .await
         .expect("ran");
         assert!(status.success());
+    }
+
+    /// Not a test by itself: the grandchild of the kill-tree test. Writes
+    /// the marker file named by its environment after a pause, unless
+    /// killed first.
+    #[test]
+    #[ignore = "started by a_timeout_kills_the_whole_tree"]
+    fn sleeper_child() {
+        if let Ok(marker) = std::env::var("ROLLCALL_TEST_SLEEPER_MARKER") {
+            std::thread::sleep(Duration::from_secs(4));
+            std::fs::write(marker, "still alive").expect("write marker");
+        }
+    }
+
+    #[cfg(windows)]
+    #[tokio::test]
+    async fn cmd_streams_and_exit_codes_are_kept() {
+        let mut stdout = Vec::new();
+        let mut stderr = Vec::new();
+        let status = run(
+            &argv(&["cmd", "/c", "echo out& echo err 1>&2& exit /b 3"]),
+            Duration::from_secs(30),
+            |stream, chunk| {
+                match stream {
+                    Stream::Stdout => stdout.extend_from_slice(chunk),
+                    Stream::Stderr => stderr.extend_from_slice(chunk),
+                }
+                Ok(())
+            },
+        )
+        .await
+        .expect("ran");
+        assert_eq!(status.code(), Some(3));
+        assert_eq!(String::from_utf8_lossy(&stdout).trim(), "out");
+        assert_eq!(String::from_utf8_lossy(&stderr).trim(), "err");
+    }
+
+    #[cfg(windows)]
+    #[tokio::test]
+    async fn a_timeout_kills_the_whole_tree() {
+        // cmd (the command) starts this test binary (a grandchild) that
+        // would write a marker after 4 s; the 1 s timeout must end both.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let marker = dir.path().join("marker");
+        let exe = std::env::current_exe().expect("test binary");
+        let error = run(
+            &argv(&[
+                "cmd",
+                "/c",
+                &format!(
+                    // Unquoted: the paths have no spaces here, and Rust's
+                    // quoting of inner quotes (\") is not cmd's.
+                    "set ROLLCALL_TEST_SLEEPER_MARKER={}& {} --ignored --exact product_source::command::tests::sleeper_child",
+                    marker.display(),
+                    exe.display()
+                ),
+            ]),
+            Duration::from_secs(1),
+            |_, _| Ok(()),
+        )
+        .await
+        .expect_err("timed out");
+        assert!(matches!(error, RunError::TimedOut(_)), "{error}");
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        assert!(!marker.exists(), "the grandchild outlived the timeout");
     }
 }

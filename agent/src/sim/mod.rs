@@ -232,7 +232,14 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Each simulated agent holds a socket: take the hard limit. (The
+/// simulator runs on the Linux benchmark machines; Windows has no such
+/// limit to raise.)
+#[cfg(not(unix))]
+fn raise_fd_limit() {}
+
 /// Each simulated agent holds a socket: take the hard limit.
+#[cfg(unix)]
 fn raise_fd_limit() {
     use rustix::process::{Resource, getrlimit, setrlimit};
     let mut limit = getrlimit(Resource::Nofile);
@@ -307,18 +314,7 @@ async fn dispatch(command: SimCommand) -> anyhow::Result<()> {
 }
 
 async fn stop_on_signal(shutdown: CancellationToken) {
-    let ctrl_c = tokio::signal::ctrl_c();
-    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = ctrl_c => {}
-                _ = term.recv() => {}
-            }
-        }
-        Err(_) => {
-            let _ = ctrl_c.await;
-        }
-    }
+    crate::main_entry::stop_requested().await;
     tracing::info!("stopping the simulated agents");
     shutdown.cancel();
 }

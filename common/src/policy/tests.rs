@@ -22,7 +22,14 @@ fn the_shipped_example_parses() {
     assert_eq!(policy.update_sources().len(), 3);
     assert_eq!(policy.certificates().required.len(), 2);
     assert_eq!(policy.certificates().store.as_deref(), Some(Path::new("etc/ssl/certs")));
-    assert_eq!(policy.system_requirements().os.len(), 3);
+    assert_eq!(policy.system_requirements().os.len(), 4);
+    let windows = policy
+        .system_requirements()
+        .os
+        .iter()
+        .find(|os| os.id == "windows")
+        .expect("windows");
+    assert_eq!(windows.min_build, Some(17763));
     assert_eq!(policy.system_requirements().min_memory_mb, Some(2048));
 }
 

@@ -264,15 +264,14 @@ pub async fn status(
             if !json.by_cause.is_empty() {
                 let mut out = table(&["CAUSE", "RUNBOOK STEP", "STRAGGLERS", ""]);
                 let mut causes: Vec<_> = json.by_cause.iter().collect();
-                causes.sort_by_key(|(cause, _)| {
-                    crate::diagnosis::Cause::from_code(cause)
-                        .map(|c| c.runbook_step())
-                        .unwrap_or(9)
-                });
+                causes.sort_by_key(|(cause, _)| crate::diagnosis::Cause::rank(cause));
                 for (cause, count) in causes {
-                    let step = crate::diagnosis::Cause::from_code(cause)
-                        .map(|c| c.runbook_step().to_string())
-                        .unwrap_or_default();
+                    // Causes that name no runbook step show "-", not "0".
+                    let step = match crate::diagnosis::Cause::from_code(cause).map(|c| c.runbook_step()) {
+                        Some(crate::diagnosis::NO_STEP) => "-".to_string(),
+                        Some(step) => step.to_string(),
+                        None => String::new(),
+                    };
                     out.add_row(vec![
                         cause.clone(),
                         step,
@@ -359,7 +358,11 @@ pub async fn stragglers(client: &AdminClient, format: OutputFormat, args: Stragg
                     s.hostname.clone(),
                     s.role.to_string(),
                     s.cause.clone(),
-                    s.runbook_step.to_string(),
+                    if s.runbook_step == crate::diagnosis::NO_STEP {
+                        "-".to_string()
+                    } else {
+                        s.runbook_step.to_string()
+                    },
                     s.state.clone(),
                     if s.blocks > 0 {
                         s.blocks.to_string()

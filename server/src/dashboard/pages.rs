@@ -29,6 +29,7 @@ const MAX_TABLE_ROWS: usize = 500;
 
 pub fn step_title(step: u32) -> &'static str {
     match step {
+        0 => "No runbook step",
         1 => "License expiry",
         2 => "Update settings permission",
         3 => "Update source and update agents",
@@ -57,6 +58,15 @@ fn cause_advice(cause: &str) -> &'static str {
         }
         Some(Cause::Offline) => "The probe has not been seen lately: check that the machine is on and connected.",
         Some(Cause::SystemRequirements) => "The endpoint does not meet the system requirements.",
+        Some(Cause::AwaitingRecheck) => {
+            "Every check passes, but on facts older than the last recheck: waiting for the agent's fresh report."
+        }
+        Some(Cause::NoData) => {
+            "The probe has not reported the checks of steps 1\u{2013}6: check that rollcall-agent runs and read its log."
+        }
+        Some(Cause::ProbeError) => {
+            "Checks could not run on the probe (not a runbook cause): fix its product adapter or the product state source it reads."
+        }
         Some(Cause::Unknown) | None => {
             "No cause found in steps 1\u{2013}6: overwrite install (step 7), then collect facts for support (step 8)."
         }
@@ -317,12 +327,15 @@ fn causes_fragment(overview: &Overview, filters: &Filters) -> String {
         return "<p class=\"empty\">No stragglers.</p>".into();
     }
     let mut causes: Vec<(&String, &u32)> = overview.by_cause.iter().collect();
-    causes.sort_by_key(|(cause, _)| (step_of(cause), Cause::from_code(cause)));
+    causes.sort_by_key(|(cause, _)| Cause::rank(cause));
     let total = overview.scope.stragglers.max(1);
     let rows: Vec<Bar> = causes
         .into_iter()
         .map(|(cause, count)| Bar {
-            label: format!("{} {}", step_of(cause), cause),
+            label: match step_of(cause) {
+                crate::diagnosis::NO_STEP => format!("\u{2013} {cause}"),
+                step => format!("{step} {cause}"),
+            },
             value: *count,
             of: total,
             note: count.to_string(),
@@ -331,7 +344,7 @@ fn causes_fragment(overview: &Overview, filters: &Filters) -> String {
         })
         .collect();
     format!(
-        "{}<p class=\"muted\">The number is the runbook step; click a cause to filter the table.</p>",
+        "{}<p class=\"muted\">The number is the runbook step (\u{2013}: the cause names none); click a cause to filter the table.</p>",
         svg::bars("cause-bars", &rows)
     )
 }
@@ -382,7 +395,10 @@ fn filter_form(overview: &Overview, filters: &Filters) -> String {
     for cause in Cause::ALL {
         causes.push_str(&option(
             cause.code(),
-            &format!("{} \u{b7} step {}", cause.code(), cause.runbook_step()),
+            &match cause.runbook_step() {
+                crate::diagnosis::NO_STEP => format!("{} \u{b7} no step", cause.code()),
+                step => format!("{} \u{b7} step {step}", cause.code()),
+            },
             filters.cause == cause.code(),
         ));
     }

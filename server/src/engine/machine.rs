@@ -55,9 +55,16 @@ pub fn display_state(member: &MemberRow) -> &'static str {
     }
 }
 
-/// Causes an admin or the endpoint can clear (not "unknown").
+/// Causes an admin or the endpoint can clear: a failing step 1–6.
 fn blocking(cause: &str) -> bool {
-    Cause::from_code(cause).is_some_and(|cause| cause != Cause::Unknown)
+    Cause::from_code(cause).is_some_and(Cause::is_blocking)
+}
+
+/// The diagnosis shows the blocking cause gone: every check passes now.
+/// Not `probe_error` or `no_data`: there rollcall cannot tell whether the
+/// cause cleared, so it pushes nothing.
+fn cleared(cause: Cause) -> bool {
+    matches!(cause, Cause::Unknown | Cause::AwaitingRecheck)
 }
 
 /// One step: the member's next row and what to do. `may_recheck` is false
@@ -102,7 +109,7 @@ pub fn step(
     if timing.auto_update_now
         && member.state == member_state::STRAGGLER
         && blocking(&member.cause)
-        && !blocking(&new_cause)
+        && cleared(observation.diagnosis.cause)
         && next.auto_update_for != member.cause
     {
         actions.push(Action::UpdateNow);
@@ -119,6 +126,7 @@ pub fn step(
             * 2f64.powi(i32::try_from(next.attempts).unwrap_or(30).min(30))
             * timing.jitter;
         next.attempts += 1;
+        next.rechecked_at_ms = timing.now_ms;
         next.next_recheck_ms = timing.now_ms + backoff as i64;
     } else if next.attempts >= timing.max_attempts && timing.now_ms >= next.next_recheck_ms && !next.hard {
         next.hard = true;
@@ -150,6 +158,7 @@ mod tests {
                 cause,
                 failing: vec![cause.code().to_string()],
                 update_agent: None,
+                detail: String::new(),
             },
         }
     }
@@ -170,6 +179,7 @@ mod tests {
         assert_eq!(display_state(&member), "straggler_soft");
         assert_eq!(actions, vec![Action::Recheck]);
         assert_eq!(member.next_recheck_ms, 1100);
+        assert_eq!(member.rechecked_at_ms, 1000, "step 7 needs facts observed after this");
         let (member, actions) = step(&member, &behind(Cause::License), timing(1050), true);
         assert!(actions.is_empty(), "no recheck before its time");
         let (member, actions) = step(&member, &behind(Cause::License), timing(1100), true);
@@ -213,11 +223,23 @@ mod tests {
                 cause: Cause::Unknown,
                 failing: vec![],
                 update_agent: None,
+                detail: String::new(),
             },
         };
         let (member, actions) = step(&member, &cleared, timing(2010), true);
         assert!(actions.contains(&Action::UpdateNow));
         let (_, actions) = step(&member, &cleared, timing(2020), true);
         assert!(!actions.contains(&Action::UpdateNow), "only once per clearance");
+    }
+
+    #[test]
+    fn a_probe_error_is_no_clearance() {
+        let (member, _) = step(&pending(), &behind(Cause::License), timing(2000), true);
+        let (member, actions) = step(&member, &behind(Cause::ProbeError), timing(2010), true);
+        assert!(
+            !actions.contains(&Action::UpdateNow),
+            "the license may still be expired"
+        );
+        assert_eq!(member.cause, "probe_error");
     }
 }

@@ -21,7 +21,7 @@ use rollcall_common::timefmt::{now_ms, rfc3339};
 use rollcall_common::version::is_at_least;
 use tokio_util::sync::CancellationToken;
 
-use crate::diagnosis::{Diagnosis, UpdateAgentIndex, UpdateAgentView, diagnose};
+use crate::diagnosis::{Diagnosis, Facts, UpdateAgentIndex, UpdateAgentView, diagnose};
 use crate::events::Event;
 use crate::fleet::{AgentView, views};
 use crate::selector::Selector;
@@ -34,7 +34,13 @@ use machine::{Action, Observation, Timing, display_state, step};
 #[derive(Default)]
 pub struct CheckCache {
     watermark_ms: i64,
-    by_agent: HashMap<String, BTreeMap<String, proto::CheckResult>>,
+    by_agent: HashMap<String, CheckRun>,
+}
+
+/// One agent's latest check run and when its probe observed it.
+struct CheckRun {
+    observed_at_ms: i64,
+    checks: BTreeMap<String, proto::CheckResult>,
 }
 
 impl CheckCache {
@@ -43,7 +49,10 @@ impl CheckCache {
         for (agent_id, observed_at, checks) in fresh {
             self.watermark_ms = self.watermark_ms.max(observed_at);
             // A newer run replaces the agent's previous one as a whole.
-            let run = checks.into_iter().map(|check| (check.name.clone(), check)).collect();
+            let run = CheckRun {
+                observed_at_ms: observed_at,
+                checks: checks.into_iter().map(|check| (check.name.clone(), check)).collect(),
+            };
             self.by_agent.insert(agent_id, run);
         }
         Ok(())
@@ -52,8 +61,13 @@ impl CheckCache {
     fn checks(&self, agent_id: &str) -> Vec<proto::CheckResult> {
         self.by_agent
             .get(agent_id)
-            .map(|checks| checks.values().cloned().collect())
+            .map(|run| run.checks.values().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// When the probe observed the agent's latest check run (0 = none).
+    fn observed_at(&self, agent_id: &str) -> i64 {
+        self.by_agent.get(agent_id).map_or(0, |run| run.observed_at_ms)
     }
 }
 
@@ -200,9 +214,24 @@ async fn evaluate(
                     cause: crate::diagnosis::Cause::Unknown,
                     failing: Vec::new(),
                     update_agent: crate::diagnosis::update_agent_of(&row.product, &index).map(|ua| ua.id.clone()),
+                    detail: String::new(),
                 }
             } else {
-                diagnose(&row.product, &cache.checks(&row.id), !agent.offline, &index)
+                let checks = cache.checks(&row.id);
+                let facts = Facts {
+                    product: &row.product,
+                    checks: &checks,
+                    checks_observed_at_ms: cache.observed_at(&row.id),
+                    online: !agent.offline,
+                    // Rechecks of an earlier straggler episode do not count.
+                    rechecks_sent: if current.state == member_state::STRAGGLER {
+                        current.attempts
+                    } else {
+                        0
+                    },
+                    last_recheck_at_ms: current.rechecked_at_ms,
+                };
+                diagnose(&facts, &index)
             },
         };
         let timing = Timing {
@@ -259,7 +288,7 @@ async fn evaluate(
                 from: from.to_string(),
                 to: to.to_string(),
                 cause: next.cause.clone(),
-                detail: String::new(),
+                detail: observation.diagnosis.detail.clone(),
             });
         }
         next_members.insert(row.id.clone(), next);

@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use super::Report;
-use crate::diagnosis::Cause;
+use crate::diagnosis::{Cause, NO_STEP};
 use crate::i18n::Catalog;
 
 /// Escapes text from agents so it cannot break the Markdown structure.
@@ -20,6 +20,15 @@ fn escape(text: &str) -> String {
         }
     }
     out
+}
+
+/// The heading of a runbook step; causes that name no step say so.
+fn step_text(catalog: &Catalog, step: u32) -> String {
+    if step == NO_STEP {
+        catalog.tr("step-none")
+    } else {
+        catalog.tr(&format!("step-{step}"))
+    }
 }
 
 fn cause_text(catalog: &Catalog, cause: &str) -> String {
@@ -68,13 +77,13 @@ pub fn render(report: &Report, catalog: &Catalog) -> String {
     }
     if !report.by_cause.is_empty() {
         let mut causes: Vec<_> = report.by_cause.iter().collect();
-        causes.sort_by_key(|(cause, _)| Cause::from_code(cause).map(Cause::runbook_step).unwrap_or(9));
+        causes.sort_by_key(|(cause, _)| Cause::rank(cause));
         for (cause, count) in causes {
             let step = Cause::from_code(cause).map(Cause::runbook_step).unwrap_or(7);
             let _ = writeln!(
                 out,
                 "- {} — {} ({count})",
-                catalog.tr(&format!("step-{step}")),
+                step_text(catalog, step),
                 cause_text(catalog, cause)
             );
         }
@@ -169,11 +178,16 @@ pub fn render(report: &Report, catalog: &Catalog) -> String {
 
     let _ = writeln!(out, "## {}\n", catalog.tr("report-stragglers-heading"));
     for straggler in &report.stragglers {
+        let line_key = if straggler.runbook_step == NO_STEP {
+            "report-straggler-line-no-step"
+        } else {
+            "report-straggler-line"
+        };
         let _ = writeln!(
             out,
             "### {}\n",
             catalog.tr_args(
-                "report-straggler-line",
+                line_key,
                 &[
                     ("hostname", escape(&straggler.hostname)),
                     ("cause", cause_text(catalog, &straggler.cause)),
@@ -183,6 +197,11 @@ pub fn render(report: &Report, catalog: &Catalog) -> String {
             )
         );
         let _ = writeln!(out, "- id: `{}`", straggler.id);
+        // The checks below carry the evidence; without any (`no_data`) the
+        // detail says which are missing.
+        if straggler.failing.is_empty() && !straggler.detail.is_empty() {
+            let _ = writeln!(out, "- {}", escape(&straggler.detail));
+        }
         for check in &straggler.failing {
             let _ = writeln!(
                 out,

@@ -184,6 +184,9 @@ pub struct MemberRow {
     pub blocks: u32,
     /// The cause for which an automatic update_now was already pushed.
     pub auto_update_for: String,
+    /// When the engine last sent this member a recheck (coordinator clock,
+    /// 0 = never): step 7 needs a check run observed after it.
+    pub rechecked_at_ms: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -55,6 +55,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_postgres_3.sql"),
     include_str!("schema_postgres_replicas.sql"),
     include_str!("schema_postgres_5.sql"),
+    include_str!("schema_postgres_6.sql"),
 ];
 
 /// The NOTIFY channel replicas listen on.
@@ -682,6 +683,7 @@ fn member_from_row(row: &Row) -> RowResult<MemberRow> {
         update_agent: row.try_get("update_agent")?,
         blocks: u32_of(row.try_get("blocks")?),
         auto_update_for: row.try_get("auto_update_for")?,
+        rechecked_at_ms: row.try_get("rechecked_at")?,
     })
 }
 
@@ -1250,6 +1252,8 @@ impl Store for PgStore {
                 Vec<i64>,
                 Vec<String>,
             ) = Default::default();
+            // Beside the tuple: `Default` stops at twelve elements.
+            let mut rechecked_at: Vec<i64> = Vec::with_capacity(members.len());
             for member in members {
                 columns.0.push(member.rollout_id);
                 columns.1.push(member.agent_id);
@@ -1265,17 +1269,20 @@ impl Store for PgStore {
                 columns.9.push(member.update_agent);
                 columns.10.push(i64::from(member.blocks));
                 columns.11.push(member.auto_update_for);
+                rechecked_at.push(member.rechecked_at_ms);
             }
             tx.execute(
                 "INSERT INTO rollout_members
                     (rollout_id, agent_id, state, hard, since, attempts, next_recheck, cause, failing, update_agent,
-                     blocks, auto_update_for)
+                     blocks, auto_update_for, rechecked_at)
                  SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bool[], $5::bigint[], $6::bigint[],
-                                      $7::bigint[], $8::text[], $9::text[], $10::text[], $11::bigint[], $12::text[])
+                                      $7::bigint[], $8::text[], $9::text[], $10::text[], $11::bigint[], $12::text[],
+                                      $13::bigint[])
                  ON CONFLICT (rollout_id, agent_id) DO UPDATE SET state = excluded.state, hard = excluded.hard,
                     since = excluded.since, attempts = excluded.attempts, next_recheck = excluded.next_recheck,
                     cause = excluded.cause, failing = excluded.failing, update_agent = excluded.update_agent,
-                    blocks = excluded.blocks, auto_update_for = excluded.auto_update_for",
+                    blocks = excluded.blocks, auto_update_for = excluded.auto_update_for,
+                    rechecked_at = excluded.rechecked_at",
                 &[
                     &columns.0,
                     &columns.1,
@@ -1289,6 +1296,7 @@ impl Store for PgStore {
                     &columns.9,
                     &columns.10,
                     &columns.11,
+                    &rechecked_at,
                 ],
             )
             .await

@@ -33,6 +33,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_sqlite_3.sql"),
     include_str!("schema_sqlite_4.sql"),
     include_str!("schema_sqlite_5.sql"),
+    include_str!("schema_sqlite_6.sql"),
 ];
 
 const READER_POOL: usize = 4;
@@ -381,6 +382,7 @@ fn member_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<MemberRow> {
         update_agent: row.get("update_agent")?,
         blocks: row.get("blocks")?,
         auto_update_for: row.get("auto_update_for")?,
+        rechecked_at_ms: row.get("rechecked_at")?,
     })
 }
 
@@ -914,8 +916,9 @@ impl Store for SqliteStore {
                 let mut upsert = tx
                     .prepare_cached(
                         "INSERT OR REPLACE INTO rollout_members
-                         (rollout_id, agent_id, state, hard, since, attempts, next_recheck, cause, failing, update_agent, blocks, auto_update_for)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                         (rollout_id, agent_id, state, hard, since, attempts, next_recheck, cause, failing, update_agent, blocks, auto_update_for,
+                          rechecked_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
                     )
                     .map_err(map_err)?;
                 for member in &members {
@@ -932,7 +935,8 @@ impl Store for SqliteStore {
                             serde_json::to_string(&member.failing).unwrap_or_else(|_| "[]".into()),
                             member.update_agent,
                             member.blocks,
-                            member.auto_update_for
+                            member.auto_update_for,
+                            member.rechecked_at_ms
                         ])
                         .map_err(map_err)?;
                 }

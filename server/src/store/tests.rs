@@ -400,6 +400,7 @@ async fn rollouts_members_and_transitions_round_trip(store: Arc<dyn Store>) {
         update_agent: "ua".into(),
         blocks: 2,
         auto_update_for: String::new(),
+        rechecked_at_ms: 5,
     };
     let transition = |at_ms, from: &str, to: &str| TransitionRow {
         rollout_id: "r2".into(),

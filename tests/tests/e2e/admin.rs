@@ -89,11 +89,13 @@ fn seeded() -> (Coordinator, Vec<Agent>) {
         "1",
     ]);
     assert!(start.status.success(), "{}", stderr(&start));
+    // Step 7 (`unknown`) once each straggler answered its first recheck
+    // with a fresh all-pass report (`awaiting_recheck` until then).
     assert!(
-        wait_until(
-            Duration::from_secs(20),
-            || coordinator.cli_json(&["status"])["stragglers"] == 3
-        ),
+        wait_until(Duration::from_secs(20), || {
+            let status = coordinator.cli_json(&["status"]);
+            status["stragglers"] == 3 && status["by_cause"]["unknown"] == 3
+        }),
         "{}",
         coordinator.cli_json(&["status"])
     );

@@ -22,7 +22,10 @@ pub const REQUIRE_VAR: &str = "ROLLCALL_REQUIRE_WINDOWS";
 pub fn windows_agent_exe() -> Option<PathBuf> {
     let required = std::env::var_os(REQUIRE_VAR).is_some();
     let exe = std::env::var_os(AGENT_EXE_VAR).map(PathBuf::from);
-    let wine = Command::new("wine").arg("--version").output().is_ok_and(|out| out.status.success());
+    let wine = Command::new("wine")
+        .arg("--version")
+        .output()
+        .is_ok_and(|out| out.status.success());
     match exe {
         Some(exe) if exe.is_file() && wine => Some(exe),
         other => {
@@ -31,7 +34,10 @@ pub fn windows_agent_exe() -> Option<PathBuf> {
                 Some(exe) if !exe.is_file() => format!("{} does not exist", exe.display()),
                 Some(_) => "wine is not installed".to_string(),
             };
-            assert!(!required, "{REQUIRE_VAR} is set but the Windows probe cannot run: {why}");
+            assert!(
+                !required,
+                "{REQUIRE_VAR} is set but the Windows probe cannot run: {why}"
+            );
             eprintln!("skipping the Windows probe test: {why}");
             None
         }
@@ -65,8 +71,16 @@ impl WineEndpoint {
             id: String::new(),
             child: None,
         };
-        let boot = endpoint.wine_command("wineboot").arg("--init").output().expect("run wineboot");
-        assert!(boot.status.success(), "wineboot failed: {}", String::from_utf8_lossy(&boot.stderr));
+        let boot = endpoint
+            .wine_command("wineboot")
+            .arg("--init")
+            .output()
+            .expect("run wineboot");
+        assert!(
+            boot.status.success(),
+            "wineboot failed: {}",
+            String::from_utf8_lossy(&boot.stderr)
+        );
         let _ = endpoint.wine_command("wineserver").arg("-w").status();
         let _ = endpoint.wine_command("wineserver").arg("-p").status();
         endpoint
@@ -127,16 +141,16 @@ impl WineEndpoint {
         );
     }
 
-    /// `reg delete KEY /v NAME /f`.
-    pub fn reg_delete(&self, key: &str, name: &str) {
+    /// `reg delete KEY /f`: the key and everything under it.
+    pub fn reg_delete_key(&self, key: &str) {
         let output = self
             .wine_command("wine")
-            .args(["reg", "delete", key, "/v", name, "/f", "/reg:64"])
+            .args(["reg", "delete", key, "/f", "/reg:64"])
             .output()
             .expect("run wine reg");
         assert!(
             output.status.success(),
-            "wine reg delete {key} {name} failed: {}",
+            "wine reg delete {key} failed: {}",
             String::from_utf8_lossy(&output.stdout)
         );
     }

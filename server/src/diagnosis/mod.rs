@@ -1,0 +1,219 @@
+//! The cause of a straggler, by runbook step — and only when a step failed.
+//!
+//! Support acts on what rollcall says, so a diagnosis never names a runbook
+//! step it has no evidence for:
+//! - a step is the cause only when a check of it *failed* (or the
+//!   coordinator saw it fail: the probe offline, step 5; the client's update
+//!   agent blocking, step 3). The first failing step in runbook order wins;
+//!   every failing or erroring check is kept in `failing`.
+//! - a check that could not run (`error`, e.g. the product state file is
+//!   missing or unparsable) says nothing about its step: with no failing
+//!   step it gives `probe_error`, never `license`.
+//! - no result for some of steps 1–6 gives `no_data`.
+//! - step 7 (`unknown`, overwrite install) needs steps 1–6 excluded: every
+//!   check of them ran and passed, on a check run observed after the last
+//!   recheck, and at least one recheck was sent. Passing facts older than
+//!   that give `awaiting_recheck`.
+//!
+//! `update_agent` (step 3) is given to a client whose update agent — the
+//! update agent whose `address` equals the client's custom `source_address`
+//! — is itself behind, lacks "Security agent program and HotFix", or is
+//! offline, when the client shows no earlier cause.
+//!
+//! Pure functions: the engine feeds them what the store recorded.
+
+mod cause;
+mod fleet;
+
+use std::collections::HashMap;
+
+use rollcall_common::proto::{self, CheckStatus};
+
+pub use cause::{Cause, NO_STEP, RUNBOOK_CHECKS};
+pub use fleet::fleet_cause;
+
+/// What the engine knows of an update agent.
+#[derive(Debug, Clone)]
+pub struct UpdateAgentView {
+    pub id: String,
+    pub at_target: bool,
+    pub program_and_hotfix: bool,
+    pub online: bool,
+}
+
+impl UpdateAgentView {
+    /// Why this update agent blocks its clients, if it does.
+    pub fn blocking(&self) -> Option<&'static str> {
+        if !self.online {
+            Some("the update agent is offline")
+        } else if !self.program_and_hotfix {
+            Some("the update agent does not serve \"Security agent program and HotFix\"")
+        } else if !self.at_target {
+            Some("the update agent has not finished upgrading itself")
+        } else {
+            None
+        }
+    }
+}
+
+/// Update agents by the address their clients pull from.
+pub type UpdateAgentIndex = HashMap<String, UpdateAgentView>;
+
+/// What the coordinator knows of one agent behind the target.
+#[derive(Debug, Clone, Copy)]
+pub struct Facts<'a> {
+    pub product: &'a proto::ProductSummary,
+    /// The agent's latest check run (empty when it never reported checks).
+    pub checks: &'a [proto::CheckResult],
+    /// When the probe observed that run (the agent's clock).
+    pub checks_observed_at_ms: i64,
+    /// False when the probe has not been seen within the offline window.
+    pub online: bool,
+    /// Rechecks the rollout has sent this agent since it became a straggler.
+    pub rechecks_sent: u32,
+    /// When the last of them was sent (the coordinator's clock).
+    pub last_recheck_at_ms: i64,
+}
+
+/// The diagnosis of one agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnosis {
+    pub cause: Cause,
+    /// Names of every failing check (fail or error), in runbook order.
+    pub failing: Vec<String>,
+    /// The update agent this client pulls from, if it is one rollcall knows.
+    pub update_agent: Option<String>,
+    /// Why this cause, in one line: for `probe_error` the erroring checks
+    /// and their messages, for `no_data` the checks without a result.
+    pub detail: String,
+}
+
+fn status_of(check: &proto::CheckResult) -> CheckStatus {
+    CheckStatus::try_from(check.status).unwrap_or(CheckStatus::Unspecified)
+}
+
+/// A check that could not run: an error, or a result without a status.
+fn is_erroring(check: &proto::CheckResult) -> bool {
+    matches!(status_of(check), CheckStatus::Error | CheckStatus::Unspecified)
+}
+
+/// A check that ran and found nothing wrong (a warning is not a failure).
+fn is_passing(check: &proto::CheckResult) -> bool {
+    matches!(status_of(check), CheckStatus::Pass | CheckStatus::Warn)
+}
+
+/// The update agent a client pulls from, by its custom source address.
+pub fn update_agent_of<'a>(
+    product: &proto::ProductSummary,
+    index: &'a UpdateAgentIndex,
+) -> Option<&'a UpdateAgentView> {
+    if product.update_source != "custom" || product.source_address.is_empty() {
+        return None;
+    }
+    index.get(&product.source_address)
+}
+
+/// The checks of steps 1–6 without a passing result.
+fn missing_checks(checks: &[&proto::CheckResult]) -> Vec<&'static str> {
+    RUNBOOK_CHECKS
+        .into_iter()
+        .filter(|name| !checks.iter().any(|check| check.name == *name && is_passing(check)))
+        .collect()
+}
+
+/// What the checks say about a cause that names no failing step, for
+/// support and the admin: for `probe_error` the erroring checks and their
+/// messages ("name: message; …"), for `no_data` the checks without a
+/// result. Empty for the other causes (their checks carry the evidence).
+pub fn detail_of(cause: Cause, checks: &[proto::CheckResult]) -> String {
+    let mut checks: Vec<&proto::CheckResult> = checks.iter().collect();
+    checks.sort_by_key(|check| (check.runbook_step, check.name.clone()));
+    match cause {
+        Cause::ProbeError => checks
+            .iter()
+            .filter(|check| is_erroring(check))
+            .map(|check| {
+                let message = if check.message.is_empty() {
+                    "no status reported"
+                } else {
+                    check.message.as_str()
+                };
+                format!("{}: {message}", check.name)
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+        Cause::NoData if checks.is_empty() => "the probe has reported no check results".into(),
+        Cause::NoData => format!("no result for: {}", missing_checks(&checks).join(", ")),
+        _ => String::new(),
+    }
+}
+
+/// Diagnoses an agent that is behind the target.
+pub fn diagnose(facts: &Facts<'_>, update_agents: &UpdateAgentIndex) -> Diagnosis {
+    let mut checks: Vec<&proto::CheckResult> = facts.checks.iter().collect();
+    checks.sort_by_key(|check| (check.runbook_step, check.name.clone()));
+    let failed: Vec<&proto::CheckResult> = checks
+        .iter()
+        .copied()
+        .filter(|check| status_of(check) == CheckStatus::Fail)
+        .collect();
+    let any_erroring = checks.iter().any(|check| is_erroring(check));
+    let failing = checks
+        .iter()
+        .filter(|check| status_of(check) == CheckStatus::Fail || is_erroring(check))
+        .map(|check| check.name.clone())
+        .collect();
+    let update_agent = update_agent_of(facts.product, update_agents);
+
+    // Steps that failed: only these may be named.
+    let mut causes: Vec<Cause> = failed.iter().filter_map(|check| Cause::of_check(&check.name)).collect();
+    if update_agent.is_some_and(|ua| ua.blocking().is_some()) {
+        causes.push(Cause::UpdateAgent);
+    }
+    if !facts.online {
+        causes.push(Cause::Offline);
+    }
+    let (cause, detail) = if let Some(cause) = causes.into_iter().min() {
+        (cause, String::new())
+    } else if any_erroring {
+        (Cause::ProbeError, detail_of(Cause::ProbeError, facts.checks))
+    } else {
+        not_failing(facts, &checks)
+    };
+    Diagnosis {
+        cause,
+        failing,
+        update_agent: update_agent.map(|ua| ua.id.clone()),
+        detail,
+    }
+}
+
+/// The cause when no step failed and every reported check ran: `no_data`,
+/// `awaiting_recheck` or, with steps 1–6 excluded on fresh facts, `unknown`.
+fn not_failing(facts: &Facts<'_>, checks: &[&proto::CheckResult]) -> (Cause, String) {
+    if !missing_checks(checks).is_empty() {
+        return (Cause::NoData, detail_of(Cause::NoData, facts.checks));
+    }
+    if facts.rechecks_sent == 0 {
+        return (
+            Cause::AwaitingRecheck,
+            "every check passes; no recheck has been sent yet".into(),
+        );
+    }
+    if facts.checks_observed_at_ms < facts.last_recheck_at_ms {
+        return (
+            Cause::AwaitingRecheck,
+            "every check passes, on a check run observed before the last recheck".into(),
+        );
+    }
+    (
+        Cause::Unknown,
+        format!(
+            "every check of steps 1-6 passed after {} recheck(s)",
+            facts.rechecks_sent
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests;

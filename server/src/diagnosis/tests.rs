@@ -1,0 +1,228 @@
+//! The diagnosis, one rule per test: what may be named, and when.
+
+use rollcall_common::proto::{self, CheckStatus};
+
+use super::*;
+
+fn check(name: &str, step: u32, status: CheckStatus) -> proto::CheckResult {
+    proto::CheckResult {
+        name: name.into(),
+        runbook_step: step,
+        status: status as i32,
+        message: format!("{name} said so"),
+        ..Default::default()
+    }
+}
+
+/// Every check of steps 1–6 plus `version`, all passing (version warns:
+/// the agent is behind).
+fn all_pass() -> Vec<proto::CheckResult> {
+    let mut checks: Vec<proto::CheckResult> = RUNBOOK_CHECKS
+        .into_iter()
+        .enumerate()
+        .map(|(index, name)| check(name, u32::try_from(index).unwrap_or(0) + 1, CheckStatus::Pass))
+        .collect();
+    checks.push(check("version", 0, CheckStatus::Warn));
+    checks
+}
+
+fn with(mut checks: Vec<proto::CheckResult>, name: &str, status: CheckStatus) -> Vec<proto::CheckResult> {
+    for check in checks.iter_mut().filter(|check| check.name == name) {
+        check.status = status as i32;
+    }
+    checks
+}
+
+/// Facts after one recheck at t=1000, the run observed at `observed`.
+fn facts<'a>(product: &'a proto::ProductSummary, checks: &'a [proto::CheckResult], observed: i64) -> Facts<'a> {
+    Facts {
+        product,
+        checks,
+        checks_observed_at_ms: observed,
+        online: true,
+        rechecks_sent: 1,
+        last_recheck_at_ms: 1000,
+    }
+}
+
+fn cause_of(checks: &[proto::CheckResult]) -> Diagnosis {
+    diagnose(&facts(&Default::default(), checks, 2000), &UpdateAgentIndex::new())
+}
+
+fn custom(address: &str) -> proto::ProductSummary {
+    proto::ProductSummary {
+        update_source: "custom".into(),
+        source_address: address.into(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn first_failing_step_wins_and_all_are_kept() {
+    let checks = [
+        check("connectivity", 5, CheckStatus::Fail),
+        check("update_permission", 2, CheckStatus::Fail),
+        check("license", 1, CheckStatus::Pass),
+    ];
+    let diagnosis = cause_of(&checks);
+    assert_eq!(diagnosis.cause, Cause::UpdatePermission);
+    assert_eq!(diagnosis.failing, vec!["update_permission", "connectivity"]);
+}
+
+#[test]
+fn an_error_is_not_a_cause_it_is_a_probe_error() {
+    // The product state file is missing: every check that reads it errors.
+    let mut checks = all_pass();
+    for name in ["version", "license", "update_permission", "update_source"] {
+        checks = with(checks, name, CheckStatus::Error);
+    }
+    let diagnosis = cause_of(&checks);
+    assert_eq!(diagnosis.cause, Cause::ProbeError);
+    assert_eq!(diagnosis.cause.runbook_step(), NO_STEP);
+    assert_eq!(
+        diagnosis.failing,
+        vec!["version", "license", "update_permission", "update_source"]
+    );
+    assert!(
+        diagnosis.detail.contains("license: license said so"),
+        "{}",
+        diagnosis.detail
+    );
+    assert!(
+        diagnosis.detail.contains("version: version said so"),
+        "{}",
+        diagnosis.detail
+    );
+}
+
+#[test]
+fn a_failing_step_stands_whether_the_error_is_earlier_or_later() {
+    let later_error = with(
+        with(all_pass(), "update_permission", CheckStatus::Fail),
+        "system_requirements",
+        CheckStatus::Error,
+    );
+    assert_eq!(cause_of(&later_error).cause, Cause::UpdatePermission);
+    // An error at step 1 says nothing about the license: step 5's failure stands.
+    let earlier_error = with(
+        with(all_pass(), "license", CheckStatus::Error),
+        "connectivity",
+        CheckStatus::Fail,
+    );
+    let diagnosis = cause_of(&earlier_error);
+    assert_eq!(diagnosis.cause, Cause::Connectivity);
+    assert_eq!(diagnosis.failing, vec!["license", "connectivity"]);
+}
+
+#[test]
+fn a_result_without_a_status_is_an_error_too() {
+    let checks = with(all_pass(), "certificates", CheckStatus::Unspecified);
+    let diagnosis = cause_of(&checks);
+    assert_eq!(diagnosis.cause, Cause::ProbeError);
+    assert!(diagnosis.detail.contains("certificates"));
+}
+
+#[test]
+fn no_check_results_is_no_data_and_so_is_a_missing_step() {
+    let diagnosis = cause_of(&[]);
+    assert_eq!(diagnosis.cause, Cause::NoData);
+    assert!(diagnosis.failing.is_empty());
+    let partial: Vec<proto::CheckResult> = all_pass()
+        .into_iter()
+        .filter(|check| check.name != "certificates")
+        .collect();
+    let diagnosis = cause_of(&partial);
+    assert_eq!(diagnosis.cause, Cause::NoData);
+    assert_eq!(diagnosis.detail, "no result for: certificates");
+}
+
+#[test]
+fn step_seven_needs_a_recheck_and_an_all_pass_run_observed_after_it() {
+    let checks = all_pass();
+    let product = proto::ProductSummary::default();
+    let index = UpdateAgentIndex::new();
+    let fresh = facts(&product, &checks, 1000);
+    assert_eq!(diagnose(&fresh, &index).cause, Cause::Unknown);
+    assert_eq!(Cause::Unknown.runbook_step(), 7);
+    let stale = facts(&product, &checks, 999);
+    assert_eq!(diagnose(&stale, &index).cause, Cause::AwaitingRecheck);
+    let never_rechecked = Facts {
+        rechecks_sent: 0,
+        last_recheck_at_ms: 0,
+        ..facts(&product, &checks, 5000)
+    };
+    assert_eq!(diagnose(&never_rechecked, &index).cause, Cause::AwaitingRecheck);
+    // A failure on stale facts still names its step.
+    let stale_failure = with(all_pass(), "license", CheckStatus::Fail);
+    assert_eq!(
+        diagnose(&facts(&product, &stale_failure, 10), &index).cause,
+        Cause::License
+    );
+}
+
+#[test]
+fn a_blocking_update_agent_is_the_cause_unless_an_earlier_step_fails() {
+    let mut index = UpdateAgentIndex::new();
+    index.insert(
+        "ua:8080".into(),
+        UpdateAgentView {
+            id: "ua".into(),
+            at_target: false,
+            program_and_hotfix: true,
+            online: true,
+        },
+    );
+    let product = custom("ua:8080");
+    let diagnosis = diagnose(&facts(&product, &[], 2000), &index);
+    assert_eq!(diagnosis.cause, Cause::UpdateAgent);
+    assert_eq!(diagnosis.update_agent.as_deref(), Some("ua"));
+    let license = with(all_pass(), "license", CheckStatus::Fail);
+    let diagnosis = diagnose(&facts(&product, &license, 2000), &index);
+    assert_eq!(diagnosis.cause, Cause::License);
+    // A healthy update agent is linked but blames nothing.
+    index.insert(
+        "ua:8080".into(),
+        UpdateAgentView {
+            id: "ua".into(),
+            at_target: true,
+            program_and_hotfix: true,
+            online: true,
+        },
+    );
+    let checks = all_pass();
+    let diagnosis = diagnose(&facts(&product, &checks, 2000), &index);
+    assert_eq!(diagnosis.cause, Cause::Unknown);
+    assert_eq!(diagnosis.update_agent.as_deref(), Some("ua"));
+}
+
+#[test]
+fn offline_ranks_at_step_five_and_beats_no_data() {
+    let product = proto::ProductSummary::default();
+    let index = UpdateAgentIndex::new();
+    let checks = with(all_pass(), "system_requirements", CheckStatus::Fail);
+    let offline = Facts {
+        online: false,
+        ..facts(&product, &checks, 2000)
+    };
+    assert_eq!(diagnose(&offline, &index).cause, Cause::Offline);
+    let silent = Facts {
+        online: false,
+        ..facts(&product, &[], 0)
+    };
+    assert_eq!(diagnose(&silent, &index).cause, Cause::Offline);
+}
+
+#[test]
+fn the_report_detail_names_erroring_and_missing_checks_only() {
+    let checks = with(
+        with(all_pass(), "license", CheckStatus::Error),
+        "connectivity",
+        CheckStatus::Error,
+    );
+    assert_eq!(
+        detail_of(Cause::ProbeError, &checks),
+        "license: license said so; connectivity: connectivity said so"
+    );
+    assert_eq!(detail_of(Cause::NoData, &[]), "the probe has reported no check results");
+    assert_eq!(detail_of(Cause::License, &checks), "");
+}

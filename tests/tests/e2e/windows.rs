@@ -1,0 +1,310 @@
+//! The Windows probe end to end: the real cross-built `rollcall-agent.exe`
+//! under Wine, reading an Apex One security agent planted in Wine's
+//! registry through the shipped adapter and a mapping file, enrolls with a
+//! Linux coordinator over loopback mTLS and reports; the coordinator
+//! diagnoses a cause planted for each of runbook steps 1–6, one after the
+//! other on the same endpoint, each found after a `rollcall recheck`.
+//!
+//! Skips without the .exe and Wine (a plain `cargo test`); CI sets
+//! `ROLLCALL_REQUIRE_WINDOWS`, where it fails instead (see `wine.rs`).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use sha1::Digest as _;
+
+use crate::harness::{Coordinator, free_port, wait_until};
+use crate::wine::{WineEndpoint, windows_agent_exe, windows_path};
+
+const TARGET: &str = "14.0.2";
+const INSTALLED: &str = "14.0.1";
+const HOST: &str = "win-apex-01";
+/// Where the 32-bit Apex One agent keeps its settings (as regedit shows it
+/// from a 64-bit Windows).
+const AGENT_KEY: &str = r"HKLM\SOFTWARE\WOW6432Node\TrendMicro\PC-cillinNTCorp\CurrentVersion";
+const UNINSTALL_KEY: &str =
+    r"HKLM\SOFTWARE\WOW6432Node\Microsoft\Windows\CurrentVersion\Uninstall\{8456195C-3BA3-45A4-A6A7-30AE7A62EADB}";
+const WINDOWS_VERSION_KEY: &str = r"HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion";
+/// The intermediate store, a plain registry store in Windows and Wine alike.
+const CA_STORE_KEY: &str = r"HKLM\SOFTWARE\Microsoft\SystemCertificates\CA\Certificates";
+const MIN_BUILD: u32 = 19041;
+
+/// The mapping this test's "Apex One build" needs: the shipped example's
+/// shape, with value names for the facts the endpoint is made to know
+/// (license and update permission are server-side on a real Apex One; here
+/// the endpoint carries them so that steps 1 and 2 can be planted).
+fn mapping() -> String {
+    format!(
+        r#"[install_dir]
+registry = {{ key = '{AGENT_KEY}', value = "Application Path" }}
+verified = true
+
+[version]
+uninstall = {{ display_name = "Trend Micro Apex One Security Agent", match = "exact" }}
+verified = true
+
+[role]
+registry = {{ key = '{AGENT_KEY}', value = "UpdateAgent" }}
+translate = {{ "0" = "endpoint", "1" = "update_agent" }}
+
+[license.expires]
+registry = {{ key = '{AGENT_KEY}', value = "LicenseExpiry" }}
+
+[update.permission]
+registry = {{ key = '{AGENT_KEY}', value = "UpdatePermission" }}
+translate = {{ "0" = "all_components", "1" = "pattern_files", "2" = "pattern_engine_driver" }}
+
+[update.source]
+ini = {{ file = "ofcscan.ini", section = "INI_UPDATE_SECTION", key = "UpdateFrom" }}
+translate = {{ "0" = "standard", "1" = "custom" }}
+
+[update.source_address]
+ini = {{ file = "ofcscan.ini", section = "INI_UPDATE_SECTION", key = "CustomSource" }}
+
+[server.address]
+registry = {{ key = '{AGENT_KEY}', value = "Server" }}
+port = {{ registry = {{ key = '{AGENT_KEY}', value = "ServerPort" }} }}
+"#
+    )
+}
+
+fn policy(fingerprint: &str) -> String {
+    format!(
+        r#"offline_after = "30s"
+[[update_source.expected]]
+source = "standard"
+[[certificates.required]]
+name = "Example Code Signing CA"
+sha256 = "{fingerprint}"
+[connectivity]
+timeout = "2s"
+[[system_requirements.os]]
+id = "windows"
+min_build = {MIN_BUILD}
+"#
+    )
+}
+
+/// A code-signing CA: (DER, SHA-1 hex as Windows names store entries,
+/// SHA-256 hex as the policy names it).
+fn code_signing_ca() -> (Vec<u8>, String, String) {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "Example Code Signing CA");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let der = params.self_signed(&key).unwrap().der().to_vec();
+    let sha1 = hex::encode_upper(sha1::Sha1::digest(&der));
+    let sha256 = hex::encode(sha2::Sha256::digest(&der));
+    (der, sha1, sha256)
+}
+
+/// A certificate in the form a registry certificate store keeps it (the
+/// `Blob` value): serialized properties, here only the certificate itself
+/// (property 32, CERT_CERT_PROP_ID: id, reserved 1, length, DER).
+fn store_blob(der: &[u8]) -> String {
+    let mut blob = Vec::with_capacity(der.len() + 12);
+    blob.extend_from_slice(&32u32.to_le_bytes());
+    blob.extend_from_slice(&1u32.to_le_bytes());
+    blob.extend_from_slice(&u32::try_from(der.len()).unwrap().to_le_bytes());
+    blob.extend_from_slice(der);
+    hex::encode_upper(blob)
+}
+
+fn causes(coordinator: &Coordinator) -> BTreeMap<String, String> {
+    coordinator
+        .cli_json(&["stragglers"])
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|s| {
+            (
+                s["hostname"].as_str().unwrap_or_default().to_string(),
+                s["cause"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Asks for a re-check and waits until the endpoint's cause is `expected`.
+fn recheck_until(coordinator: &Coordinator, endpoint: &WineEndpoint, expected: &str, planted: &str) {
+    let recheck = coordinator.cli(&["recheck", &format!("hostname={HOST}")]);
+    assert!(recheck.status.success(), "{}", String::from_utf8_lossy(&recheck.stderr));
+    let mut last = BTreeMap::new();
+    let found = wait_until(Duration::from_secs(60), || {
+        last = causes(coordinator);
+        last.get(HOST).map(String::as_str) == Some(expected)
+    });
+    let detail = coordinator.cli_json(&["agent", &endpoint.id]);
+    assert!(
+        found,
+        "planted {planted}: expected cause {expected}, stragglers are {last:?}\nagent: {detail:#}\nagent log:\n{}",
+        endpoint.log()
+    );
+}
+
+#[test]
+fn a_windows_endpoint_under_wine_is_diagnosed_for_each_runbook_step() {
+    let Some(exe) = windows_agent_exe() else {
+        return;
+    };
+    let mut coordinator = Coordinator::init();
+    coordinator
+        .extra_args
+        .extend(["--engine-interval".to_string(), "200ms".to_string()]);
+    coordinator.start();
+    let (der, sha1, sha256) = code_signing_ca();
+    let policy_path = coordinator.dir.path().join("policy.toml");
+    std::fs::write(&policy_path, policy(&sha256)).unwrap();
+    let applied = coordinator.cli(&["policy", "apply", policy_path.to_str().unwrap()]);
+    assert!(applied.status.success(), "{}", String::from_utf8_lossy(&applied.stderr));
+
+    let mut endpoint = WineEndpoint::new(&exe, HOST);
+    // The Security Agent as installed: its folder with ofcscan.ini, its
+    // uninstall entry, its registry key, the code-signing CA in the store.
+    let install_dir = endpoint.dir.path().join("Security Agent");
+    std::fs::create_dir_all(&install_dir).unwrap();
+    let ini = |update_from: u8, custom: &str| {
+        // Windows tools write .ini files as UTF-16LE with a BOM.
+        let text = format!("[INI_UPDATE_SECTION]\r\nUpdateFrom={update_from}\r\nCustomSource={custom}\r\n");
+        let mut bytes = vec![0xFF, 0xFE];
+        bytes.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+        std::fs::write(install_dir.join("ofcscan.ini"), bytes).unwrap();
+    };
+    ini(0, "");
+    let closed_port = free_port();
+    endpoint.reg_add(
+        UNINSTALL_KEY,
+        "DisplayName",
+        "REG_SZ",
+        "Trend Micro Apex One Security Agent",
+    );
+    endpoint.reg_add(UNINSTALL_KEY, "DisplayVersion", "REG_SZ", INSTALLED);
+    endpoint.reg_add(AGENT_KEY, "Application Path", "REG_SZ", &windows_path(&install_dir));
+    endpoint.reg_add(AGENT_KEY, "UpdateAgent", "REG_DWORD", "0");
+    endpoint.reg_add(AGENT_KEY, "LicenseExpiry", "REG_SZ", "2099-12-31");
+    endpoint.reg_add(AGENT_KEY, "UpdatePermission", "REG_DWORD", "0");
+    endpoint.reg_add(AGENT_KEY, "Server", "REG_SZ", "127.0.0.1");
+    endpoint.reg_add(AGENT_KEY, "ServerPort", "REG_DWORD", &coordinator.port.to_string());
+    let certificate_key = format!(r"{CA_STORE_KEY}\{sha1}");
+    endpoint.reg_add(&certificate_key, "Blob", "REG_BINARY", &store_blob(&der));
+    endpoint.reg_add(WINDOWS_VERSION_KEY, "CurrentBuildNumber", "REG_SZ", "19045");
+
+    let token = coordinator.token(&["--label", "site=osaka"]);
+    endpoint.enroll(&coordinator, &token, &["--label", "os=windows"]);
+    let mapping_path = endpoint.data_dir().join("apex-one.toml");
+    std::fs::write(&mapping_path, mapping()).unwrap();
+    endpoint.edit_config(|config| {
+        let mut product = toml::Table::new();
+        product.insert("adapter".into(), "apex-one".into());
+        product.insert("mapping".into(), windows_path(&mapping_path).into());
+        product.insert("install_path".into(), windows_path(&install_dir).into());
+        config.insert("product".into(), product.into());
+    });
+
+    // The admin's first look on the machine: every mapped field found.
+    let shown = endpoint.agent(&[
+        "product",
+        "show",
+        "--config",
+        &windows_path(&endpoint.config_path()),
+        "--output",
+        "json",
+    ]);
+    assert!(shown.status.success(), "{}", String::from_utf8_lossy(&shown.stderr));
+    let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    let field = |name: &str| {
+        shown["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|field| field["field"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("product show lacks {name}: {shown:#}"))
+    };
+    assert_eq!(field("version")["value"], INSTALLED, "{shown:#}");
+    assert!(
+        field("version")["source"].as_str().unwrap().contains("DisplayVersion"),
+        "{shown:#}"
+    );
+    assert_eq!(field("update.source")["value"], "standard", "{shown:#}");
+    assert!(
+        field("update.source")["source"]
+            .as_str()
+            .unwrap()
+            .contains("ofcscan.ini"),
+        "{shown:#}"
+    );
+    assert_eq!(
+        field("server.address")["value"],
+        format!("127.0.0.1:{}", coordinator.port),
+        "{shown:#}"
+    );
+
+    endpoint.start();
+    endpoint.wait_online(&coordinator);
+    let agent = coordinator.cli_json(&["agent", &endpoint.id]);
+    assert_eq!(agent["os_id"], "windows", "{agent:#}");
+    assert!(agent["os_version"].as_str().unwrap().contains(".19045"), "{agent:#}");
+    assert_eq!(agent["version"], INSTALLED, "{agent:#}");
+
+    let start = coordinator.cli(&[
+        "rollout",
+        "start",
+        "--target",
+        TARGET,
+        "--grace",
+        "1s",
+        "--recheck-every",
+        "1s",
+        "--max-attempts",
+        "1",
+    ]);
+    assert!(start.status.success(), "{}", String::from_utf8_lossy(&start.stderr));
+    // Nothing planted yet: every check passes, so runbook step 7 applies.
+    recheck_until(&coordinator, &endpoint, "unknown", "nothing");
+
+    // Step 1: the license has expired.
+    endpoint.reg_add(AGENT_KEY, "LicenseExpiry", "REG_SZ", "2020-01-01");
+    recheck_until(&coordinator, &endpoint, "license", "an expired license");
+    endpoint.reg_add(AGENT_KEY, "LicenseExpiry", "REG_SZ", "2099-12-31");
+
+    // Step 2: the console lets agents update pattern files only.
+    endpoint.reg_add(AGENT_KEY, "UpdatePermission", "REG_DWORD", "1");
+    recheck_until(&coordinator, &endpoint, "update_permission", "UpdatePermission=1");
+    endpoint.reg_add(AGENT_KEY, "UpdatePermission", "REG_DWORD", "0");
+
+    // Step 3: the agent pulls from a custom source the policy does not expect.
+    ini(1, "ua-rogue.example:8080");
+    recheck_until(&coordinator, &endpoint, "update_source", "a custom update source");
+    ini(0, "");
+
+    // Step 4: the code-signing CA is missing from the certificate stores.
+    endpoint.reg_delete_key(&certificate_key);
+    recheck_until(&coordinator, &endpoint, "certificates", "a missing code-signing CA");
+    endpoint.reg_add(&certificate_key, "Blob", "REG_BINARY", &store_blob(&der));
+
+    // Step 5: the product server does not answer.
+    endpoint.reg_add(AGENT_KEY, "ServerPort", "REG_DWORD", &closed_port.to_string());
+    recheck_until(&coordinator, &endpoint, "connectivity", "a closed server port");
+    endpoint.reg_add(AGENT_KEY, "ServerPort", "REG_DWORD", &coordinator.port.to_string());
+
+    // Step 6: Windows is older than the build newer code signing needs.
+    endpoint.reg_add(WINDOWS_VERSION_KEY, "CurrentBuildNumber", "REG_SZ", "17763");
+    recheck_until(&coordinator, &endpoint, "system_requirements", "build 17763");
+    endpoint.reg_add(WINDOWS_VERSION_KEY, "CurrentBuildNumber", "REG_SZ", "19045");
+
+    // The upgrade lands: the endpoint leaves the straggler list.
+    endpoint.reg_add(UNINSTALL_KEY, "DisplayVersion", "REG_SZ", TARGET);
+    let recheck = coordinator.cli(&["recheck", &format!("hostname={HOST}")]);
+    assert!(recheck.status.success());
+    assert!(
+        wait_until(Duration::from_secs(60), || !causes(&coordinator).contains_key(HOST)),
+        "still a straggler after the upgrade: {:?}\n{}",
+        causes(&coordinator),
+        endpoint.log()
+    );
+    endpoint.stop();
+}
