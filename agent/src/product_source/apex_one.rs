@@ -37,12 +37,16 @@ pub fn read(mapping_path: &Path, registry: &dyn Registry) -> anyhow::Result<Vec<
 }
 
 /// The product-state document of resolved fields: values in place, failed
-/// sources as per-field errors, unmapped fields absent.
+/// sources as per-field errors, unmapped fields absent. An empty text value
+/// counts as absent too: Apex One leaves a setting it does not use empty
+/// (`CustomSource=` while the standard source is in use), which means "not
+/// set", not a malformed value.
 pub fn document(resolved: &[Resolved]) -> ProductDoc {
     let mut fields = toml::Table::new();
     let mut unreadable = BTreeMap::new();
     for item in resolved {
         match &item.value {
+            Ok(toml::Value::String(text)) if text.trim().is_empty() => {}
             Ok(value) => insert(&mut fields, &item.field, value.clone()),
             Err(error) => {
                 unreadable.insert(item.field.clone(), error.clone());

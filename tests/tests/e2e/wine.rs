@@ -44,6 +44,30 @@ pub fn windows_agent_exe() -> Option<PathBuf> {
     }
 }
 
+/// Runs a Wine command to completion with its output in files, not pipes:
+/// Wine's service processes (started by the first command in a prefix)
+/// inherit the pipes and keep them open, so `Command::output` would wait
+/// for them forever.
+pub fn output_via_files(command: &mut Command, dir: &Path) -> Output {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let stdout_path = dir.join(format!("wine-{n}.out"));
+    let stderr_path = dir.join(format!("wine-{n}.err"));
+    let status = command
+        .stdout(std::fs::File::create(&stdout_path).expect("create stdout file"))
+        .stderr(std::fs::File::create(&stderr_path).expect("create stderr file"))
+        .status()
+        .expect("run a wine command");
+    let output = Output {
+        status,
+        stdout: std::fs::read(&stdout_path).unwrap_or_default(),
+        stderr: std::fs::read(&stderr_path).unwrap_or_default(),
+    };
+    let _ = std::fs::remove_file(stdout_path);
+    let _ = std::fs::remove_file(stderr_path);
+    output
+}
+
 /// `/tmp/x/y` as Wine's `Z:` drive sees it.
 pub fn windows_path(path: &Path) -> String {
     format!("Z:{}", path.display()).replace('/', "\\")
@@ -71,17 +95,14 @@ impl WineEndpoint {
             id: String::new(),
             child: None,
         };
-        let boot = endpoint
-            .wine_command("wineboot")
-            .arg("--init")
-            .output()
-            .expect("run wineboot");
+        let boot = endpoint.run(endpoint.wine_command("wineboot").arg("--init"));
         assert!(
             boot.status.success(),
             "wineboot failed: {}",
             String::from_utf8_lossy(&boot.stderr)
         );
-        let _ = endpoint.wine_command("wineserver").arg("-w").status();
+        // Keep this prefix's wineserver (and the services wineboot started)
+        // up while the test runs, instead of restarting them per command.
         let _ = endpoint.wine_command("wineserver").arg("-p").status();
         endpoint
     }
@@ -117,22 +138,22 @@ impl WineEndpoint {
         command
     }
 
+    /// A Wine command of this endpoint, to completion (see [`output_via_files`]).
+    pub fn run(&self, command: &mut Command) -> Output {
+        output_via_files(command, self.dir.path())
+    }
+
     /// `rollcall-agent.exe ARGS` under Wine, to completion.
     pub fn agent(&self, args: &[&str]) -> Output {
-        self.wine_command("wine")
-            .arg(&self.exe)
-            .args(args)
-            .output()
-            .expect("run rollcall-agent.exe under wine")
+        self.run(self.wine_command("wine").arg(&self.exe).args(args))
     }
 
     /// `reg add KEY /v NAME /t TYPE /d DATA /f` in the 64-bit registry view.
     pub fn reg_add(&self, key: &str, name: &str, kind: &str, data: &str) {
-        let output = self
-            .wine_command("wine")
-            .args(["reg", "add", key, "/v", name, "/t", kind, "/d", data, "/f", "/reg:64"])
-            .output()
-            .expect("run wine reg");
+        let output = self.run(
+            self.wine_command("wine")
+                .args(["reg", "add", key, "/v", name, "/t", kind, "/d", data, "/f", "/reg:64"]),
+        );
         assert!(
             output.status.success(),
             "wine reg add {key} {name} failed: {}{}",
@@ -143,11 +164,7 @@ impl WineEndpoint {
 
     /// `reg delete KEY /f`: the key and everything under it.
     pub fn reg_delete_key(&self, key: &str) {
-        let output = self
-            .wine_command("wine")
-            .args(["reg", "delete", key, "/f", "/reg:64"])
-            .output()
-            .expect("run wine reg");
+        let output = self.run(self.wine_command("wine").args(["reg", "delete", key, "/f", "/reg:64"]));
         assert!(
             output.status.success(),
             "wine reg delete {key} failed: {}",

@@ -290,3 +290,25 @@ fn an_unreadable_mapping_is_an_error_of_the_whole_read() {
         "{error}"
     );
 }
+
+#[test]
+fn an_empty_setting_is_absent_not_malformed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ini = dir.path().join("ofcscan.ini");
+    std::fs::write(&ini, "[INI_UPDATE_SECTION]\r\nUpdateFrom=0\r\nCustomSource=\r\n").expect("write");
+    let mapping = Mapping::parse(&format!(
+        r#"
+[update.source]
+ini = {{ file = '{path}', section = "INI_UPDATE_SECTION", key = "UpdateFrom" }}
+translate = {{ "0" = "standard", "1" = "custom" }}
+[update.source_address]
+ini = {{ file = '{path}', section = "INI_UPDATE_SECTION", key = "CustomSource" }}
+"#,
+        path = ini.display()
+    ))
+    .expect("mapping");
+    let doc = document(&resolve(&mapping, &MemoryRegistry::new()));
+    let source = doc.update_source().expect("standard source, no address");
+    assert_eq!(source.kind, UpdateSourceKind::Standard);
+    assert_eq!(source.address, None);
+}
