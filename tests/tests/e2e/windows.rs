@@ -307,4 +307,71 @@ fn a_windows_endpoint_under_wine_is_diagnosed_for_each_runbook_step() {
         endpoint.log()
     );
     endpoint.stop();
+    assert!(
+        wait_until(Duration::from_secs(30), || !coordinator.is_online(HOST)),
+        "the stopped probe still shows online"
+    );
+
+    // The same probe as a Windows service (what install.cmd sets up):
+    // installed, started by the service manager, online again, stopped
+    // (a drain) and removed.
+    let config = windows_path(&endpoint.config_path());
+    let service = |args: &[&str]| {
+        let output = endpoint.agent(args);
+        assert!(
+            output.status.success(),
+            "rollcall-agent {args:?}: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    service(&["service", "install", "--config", &config]);
+    // A reboot: every process of the prefix ends, and the next Wine command
+    // brings up a fresh service manager, which starts the automatic-start
+    // service by itself. (Also a Wine quirk worked around: right after
+    // wineboot, a second services.exe may answer that the new service does
+    // not exist, or that its database is locked.) `service start` then
+    // finds it running, or starts it.
+    let _ = endpoint.wine_command("wineserver").arg("-k").status();
+    let _ = endpoint.wine_command("wineserver").arg("-w").status();
+    let logs = endpoint.data_dir().join("logs");
+    let service_logs = || -> String {
+        std::fs::read_dir(&logs)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .map(|entry| std::fs::read_to_string(entry.path()).unwrap_or_default())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut attempts = Vec::new();
+    let started = wait_until(Duration::from_secs(30), || {
+        let output = endpoint.agent(&["service", "start"]);
+        attempts.push(String::from_utf8_lossy(&output.stderr).trim().to_string());
+        output.status.success()
+    });
+    assert!(
+        started,
+        "service start: {attempts:?}\nservice logs:\n{}",
+        service_logs()
+    );
+    assert!(
+        wait_until(Duration::from_secs(60), || coordinator.is_online(HOST)),
+        "the service never came online; its logs:\n{}",
+        service_logs()
+    );
+    service(&["service", "stop"]);
+    assert!(
+        wait_until(Duration::from_secs(30), || !coordinator.is_online(HOST)),
+        "the stopped service still shows online"
+    );
+    let logged = service_logs();
+    assert!(
+        logged.contains("the service manager asked the agent to stop"),
+        "{logged}"
+    );
+    service(&["service", "uninstall"]);
+    let again = endpoint.agent(&["service", "start"]);
+    assert!(!again.status.success(), "an uninstalled service started");
 }

@@ -200,10 +200,18 @@ pub fn install(config: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `service start`: starts it and waits until it runs.
+/// ERROR_SERVICE_ALREADY_RUNNING.
+const ALREADY_RUNNING: i32 = 1056;
+
+/// `service start`: starts it and waits until it runs. Already running is
+/// success (a service manager may have auto-started it).
 pub fn start() -> anyhow::Result<()> {
     let service = open(ServiceAccess::START | ServiceAccess::QUERY_STATUS)?;
-    service.start::<&OsStr>(&[]).context("start the service")?;
+    match service.start::<&OsStr>(&[]) {
+        Ok(()) => {}
+        Err(windows_service::Error::Winapi(error)) if error.raw_os_error() == Some(ALREADY_RUNNING) => {}
+        Err(error) => return Err(error).context("start the service"),
+    }
     wait_for(&service, ServiceState::Running)
 }
 
