@@ -41,7 +41,7 @@ winpath() { printf 'Z:%s' "$1" | tr '/' '\\'; }
 
 echo "== a Wine prefix with an Apex One agent planted" >&2
 wineboot --init >/dev/null 2>&1
-wineserver -p
+wineserver -p 2>/dev/null || true  # already running after wineboot: fine
 agent_key='HKLM\SOFTWARE\WOW6432Node\TrendMicro\PC-cillinNTCorp\CurrentVersion'
 uninstall_key='HKLM\SOFTWARE\WOW6432Node\Microsoft\Windows\CurrentVersion\Uninstall\{8456195C-3BA3-45A4-A6A7-30AE7A62EADB}'
 reg() { wine reg add "$1" /v "$2" /t "$3" /d "$4" /f /reg:64 >/dev/null; }
@@ -95,6 +95,9 @@ wine "$exe" enroll --coordinator "https://127.0.0.1:$port" --ca "$(winpath "$wor
 config=$(winpath "$work/agent/agent.toml")
 
 echo "== 1. one-shot check, $runs runs" >&2
+# Once with its output kept: the figures count only if the checks ran.
+wine "$exe" check --config "$config" --output json > "$work/check.json" || true
+checks_run=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(sum(1 for c in d["checks"] if c["status"] != "error"))' "$work/check.json")
 : > "$work/check.txt"
 for _ in $(seq "$runs"); do
     /usr/bin/time -f '%e %U %S %M' -a -o "$work/check.txt" wine "$exe" check --config "$config" >/dev/null || true
@@ -102,6 +105,10 @@ done
 read -r check_wall check_cpu check_rss < <(sort -n "$work/check.txt" | awk '
     { wall[NR]=$1; cpu[NR]=$2+$3; if ($4>rss) rss=$4 }
     END { m=int((NR+1)/2); printf "%.2f %.2f %d\n", wall[m], cpu[m], rss/1024 }')
+
+# Wine's own floor: the same .exe doing nothing (`--version`).
+/usr/bin/time -f '%M' -o "$work/floor.txt" wine "$exe" --version >/dev/null
+floor_mib=$(( $(tail -n1 "$work/floor.txt") / 1024 ))
 
 echo "== 2. the daemon: ${warmup}s warm-up, ${measure}s measured" >&2
 wine "$exe" run --config "$config" 2>"$work/agent.log" &
@@ -125,9 +132,11 @@ online=$("$cli" "${admin[@]}" --output json agents | python3 -c 'import json,sys
 cat <<EOF
 | Windows probe under Wine ($(wine --version), $(nproc) cores) | value |
 |---|---|
+| one-shot \`check\`: checks evaluated (not \`error\`) | ${checks_run} of 7 |
 | one-shot \`check\`: wall time (median of $runs) | ${check_wall} s |
 | one-shot \`check\`: CPU, user + system (median) | ${check_cpu} s |
 | one-shot \`check\`: peak RSS | ${check_rss} MiB |
+| Wine's floor: \`rollcall-agent.exe --version\`, peak RSS | ${floor_mib} MiB |
 | daemon: RSS after ${warmup}s + ${measure}s (peak) | $((rss_kib / 1024)) MiB ($((hwm_kib / 1024)) MiB) |
 | daemon: CPU per check cycle (${cycles} cycles at 2 s) | ${cpu_ms_per_cycle} ms |
 | daemon: online at the coordinator | ${online} of 1 |

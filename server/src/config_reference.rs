@@ -421,11 +421,6 @@ pub const FLAG_NOTES: &[(&str, &str, &str)] = &[
     ),
     (
         "rollcall-agent enroll",
-        "token",
-        "One-time token from `rollcall token create`. Prefer the environment variable: a command line is visible to every user of the machine.",
-    ),
-    (
-        "rollcall-agent enroll",
         "data_dir",
         "Where to write agent.toml, the identity and later the spool (`/var/lib/rollcall-agent` for the packaged service).",
     ),
