@@ -1,13 +1,19 @@
 //! One whole run of the checks against a fake host root.
 
+#[cfg(unix)]
 use std::fs;
+#[cfg(unix)]
 use std::path::Path;
 
-use rollcall_common::proto::{CheckStatus, Role};
+use rollcall_common::proto::CheckStatus;
+#[cfg(unix)]
+use rollcall_common::proto::Role;
 
+#[cfg(unix)]
 use super::test_support::{certificate, tls_server};
 use super::*;
 
+#[cfg(unix)]
 fn write(root: &Path, relative: &str, contents: &[u8]) {
     let path = root.join(relative);
     fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
@@ -16,6 +22,7 @@ fn write(root: &Path, relative: &str, contents: &[u8]) {
 
 /// A healthy Debian host with the code-signing root installed, a product
 /// state file pointing at a loopback TLS server, and a policy for it.
+#[cfg(unix)]
 async fn healthy_host(root: &Path) -> CheckContext {
     let server = tls_server().await;
     let signing_root = certificate("Example Code Signing Root", (2099, 1, 1));
