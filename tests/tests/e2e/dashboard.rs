@@ -136,22 +136,6 @@ impl Seeded {
     }
 }
 
-fn causes(coordinator: &Coordinator) -> BTreeMap<String, String> {
-    coordinator
-        .cli_json(&["stragglers"])
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .map(|s| {
-            (
-                s["hostname"].as_str().unwrap().to_string(),
-                s["cause"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
-}
-
 /// A coordinator with the dashboard on, nine agents, and a rollout whose
 /// history has several points: one agent done from the start, two more
 /// upgraded (and rechecked) one after the other, six stragglers with
@@ -230,7 +214,7 @@ fn seeded() -> Seeded {
     let mut last = BTreeMap::new();
     assert!(
         wait_until(Duration::from_secs(30), || {
-            last = causes(&coordinator);
+            last = coordinator.causes();
             last == expected
         }),
         "diagnosis mismatch:\n got      {last:?}\n expected {expected:?}\n{}",

@@ -68,24 +68,6 @@ fn start_rollout(coordinator: &Coordinator, recheck_every: &str, max_attempts: &
     assert!(start.status.success(), "{}", String::from_utf8_lossy(&start.stderr));
 }
 
-fn stragglers(coordinator: &Coordinator) -> BTreeMap<String, serde_json::Value> {
-    coordinator
-        .cli_json(&["stragglers"])
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|s| (s["hostname"].as_str().unwrap_or_default().to_string(), s))
-        .collect()
-}
-
-fn causes(coordinator: &Coordinator) -> BTreeMap<String, String> {
-    stragglers(coordinator)
-        .into_iter()
-        .map(|(host, s)| (host, s["cause"].as_str().unwrap_or_default().to_string()))
-        .collect()
-}
-
 /// The agent's stored checks by name, as `rollcall agent <id>` shows them.
 fn checks_of(coordinator: &Coordinator, agent: &Agent) -> BTreeMap<String, serde_json::Value> {
     coordinator.cli_json(&["agent", &agent.id])["checks"]
@@ -134,7 +116,7 @@ fn an_unreadable_product_state_is_a_probe_error_never_the_license() {
     let mut last = BTreeMap::new();
     assert!(
         wait_until(Duration::from_secs(30), || {
-            last = causes(&coordinator);
+            last = coordinator.causes();
             last == expected
         }),
         "got {last:?}\n{}",
@@ -143,13 +125,14 @@ fn an_unreadable_product_state_is_a_probe_error_never_the_license() {
     // Still so once the rechecks are spent: a recheck cannot turn an error
     // into a runbook cause.
     assert!(
-        wait_until(Duration::from_secs(20), || stragglers(&coordinator)
+        wait_until(Duration::from_secs(20), || coordinator
+            .stragglers()
             .values()
             .all(|s| s["state"] == "hard")),
         "{:?}",
-        stragglers(&coordinator)
+        coordinator.stragglers()
     );
-    for (host, straggler) in stragglers(&coordinator) {
+    for (host, straggler) in coordinator.stragglers() {
         assert_eq!(straggler["cause"], "probe_error", "{host}: {straggler}");
         assert_eq!(straggler["runbook_step"], 0, "{host}: no runbook step");
         let failing = straggler["failing"].as_array().unwrap();
@@ -255,7 +238,7 @@ async fn an_agent_that_reported_no_checks_is_no_data() {
     let mut last = BTreeMap::new();
     assert!(
         wait_until(Duration::from_secs(30), || {
-            last = stragglers(&coordinator);
+            last = coordinator.stragglers();
             last.get("silent").is_some_and(|s| s["state"] == "hard")
         }),
         "{last:?}\n{}",
@@ -302,7 +285,7 @@ fn step_seven_needs_a_fresh_all_pass_report_after_a_recheck() {
     start_rollout(&coordinator, "1s", "3");
     let mut last = BTreeMap::new();
     let waiting = wait_until(Duration::from_secs(30), || {
-        last = stragglers(&coordinator);
+        last = coordinator.stragglers();
         last.get("healthy")
             .is_some_and(|s| s["attempts"].as_u64().unwrap_or(0) >= 2)
     });
@@ -316,7 +299,7 @@ fn step_seven_needs_a_fresh_all_pass_report_after_a_recheck() {
     // Back: its first check run is observed after the last recheck.
     healthy.start();
     let fresh = wait_until(Duration::from_secs(30), || {
-        last = stragglers(&coordinator);
+        last = coordinator.stragglers();
         last.get("healthy").is_some_and(|s| s["cause"] == "unknown")
     });
     assert!(fresh, "{last:?}\n{}", healthy.log());

@@ -180,6 +180,25 @@ impl Coordinator {
             .to_string()
     }
 
+    /// `rollcall stragglers -o json`, by hostname.
+    pub fn stragglers(&self) -> BTreeMap<String, serde_json::Value> {
+        self.cli_json(&["stragglers"])
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| (s["hostname"].as_str().unwrap_or_default().to_string(), s))
+            .collect()
+    }
+
+    /// Each straggler's cause, by hostname.
+    pub fn causes(&self) -> BTreeMap<String, String> {
+        self.stragglers()
+            .into_iter()
+            .map(|(host, s)| (host, s["cause"].as_str().unwrap_or_default().to_string()))
+            .collect()
+    }
+
     /// Agents as the CLI shows them, by hostname.
     pub fn agents_by_hostname(&self) -> BTreeMap<String, serde_json::Value> {
         let list = self.cli_json(&["agents"]);

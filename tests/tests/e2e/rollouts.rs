@@ -109,18 +109,6 @@ fn stragglers(coordinator: &Coordinator) -> Vec<serde_json::Value> {
         .unwrap_or_default()
 }
 
-fn causes(coordinator: &Coordinator) -> BTreeMap<String, String> {
-    stragglers(coordinator)
-        .iter()
-        .map(|s| {
-            (
-                s["hostname"].as_str().unwrap().to_string(),
-                s["cause"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
-}
-
 #[test]
 fn every_cause_is_diagnosed_and_update_agents_come_first() {
     let coordinator = rollout_coordinator();
@@ -243,7 +231,7 @@ fn every_cause_is_diagnosed_and_update_agents_come_first() {
     .collect();
     let mut last = BTreeMap::new();
     let diagnosed = wait_until(Duration::from_secs(30), || {
-        last = causes(&coordinator);
+        last = coordinator.causes();
         last == expected
     });
     assert!(
@@ -503,12 +491,13 @@ fn update_now_is_pushed_automatically_once_the_blocking_cause_clears() {
     ]);
     assert!(start.status.success());
     assert!(
-        wait_until(Duration::from_secs(15), || causes(&coordinator)
+        wait_until(Duration::from_secs(15), || coordinator
+            .causes()
             .get("pc")
             .map(String::as_str)
             == Some("update_permission")),
         "{:?}",
-        causes(&coordinator)
+        coordinator.causes()
     );
 
     // The admin fixes the setting (runbook step 2); the next recheck sees it

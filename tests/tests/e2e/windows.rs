@@ -112,29 +112,13 @@ fn store_blob(der: &[u8]) -> String {
     hex::encode_upper(blob)
 }
 
-fn causes(coordinator: &Coordinator) -> BTreeMap<String, String> {
-    coordinator
-        .cli_json(&["stragglers"])
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .map(|s| {
-            (
-                s["hostname"].as_str().unwrap_or_default().to_string(),
-                s["cause"].as_str().unwrap_or_default().to_string(),
-            )
-        })
-        .collect()
-}
-
 /// Asks for a re-check and waits until the endpoint's cause is `expected`.
 fn recheck_until(coordinator: &Coordinator, endpoint: &WineEndpoint, expected: &str, planted: &str) {
     let recheck = coordinator.cli(&["recheck", &format!("hostname={HOST}")]);
     assert!(recheck.status.success(), "{}", String::from_utf8_lossy(&recheck.stderr));
     let mut last = BTreeMap::new();
     let found = wait_until(Duration::from_secs(60), || {
-        last = causes(coordinator);
+        last = coordinator.causes();
         last.get(HOST).map(String::as_str) == Some(expected)
     });
     let detail = coordinator.cli_json(&["agent", &endpoint.id]);
@@ -301,9 +285,9 @@ fn a_windows_endpoint_under_wine_is_diagnosed_for_each_runbook_step() {
     let recheck = coordinator.cli(&["recheck", &format!("hostname={HOST}")]);
     assert!(recheck.status.success());
     assert!(
-        wait_until(Duration::from_secs(60), || !causes(&coordinator).contains_key(HOST)),
+        wait_until(Duration::from_secs(60), || !coordinator.causes().contains_key(HOST)),
         "still a straggler after the upgrade: {:?}\n{}",
-        causes(&coordinator),
+        coordinator.causes(),
         endpoint.log()
     );
     endpoint.stop();
