@@ -28,3 +28,46 @@ pub fn hostname() -> String {
         .filter(|name| !name.is_empty())
         .unwrap_or_else(|| "localhost".to_string())
 }
+
+/// Process trees on Unix: the product's commands start in a process group
+/// of their own, so a timeout or a refused output ends the command and
+/// everything it started (the Windows counterpart is a job object). As
+/// there, a command that exits on its own keeps what it deliberately left
+/// running.
+#[derive(Debug)]
+pub struct KillTree {
+    group: Option<rustix::process::Pid>,
+    armed: bool,
+}
+
+impl KillTree {
+    /// The group of a child spawned with `process_group(0)` (its id is the
+    /// child's pid).
+    pub fn adopt(child_pid: Option<u32>) -> KillTree {
+        let group = child_pid
+            .and_then(|pid| i32::try_from(pid).ok())
+            .and_then(rustix::process::Pid::from_raw);
+        KillTree { group, armed: true }
+    }
+
+    /// Kills every process of the group now.
+    pub fn kill(&self) {
+        if let Some(group) = self.group {
+            // ESRCH (the group is gone) is the expected case after exit.
+            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+        }
+    }
+
+    /// The command exited on its own: leave what it started alone.
+    pub fn disarm(&mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for KillTree {
+    fn drop(&mut self) {
+        if self.armed {
+            self.kill();
+        }
+    }
+}

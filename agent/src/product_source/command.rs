@@ -44,7 +44,11 @@ where
     let Some((program, arguments)) = argv.split_first() else {
         return Err(RunError::Empty);
     };
-    let mut child = tokio::process::Command::new(program)
+    let mut command = tokio::process::Command::new(program);
+    // Unix: a process group of its own, so the whole tree can be killed.
+    #[cfg(unix)]
+    command.process_group(0);
+    let mut child = command
         .args(arguments)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -55,7 +59,9 @@ where
             program: program.clone(),
             source,
         })?;
-    // Windows: the whole tree goes when the command is abandoned (below).
+    // The whole tree goes when the command is abandoned (below).
+    #[cfg(unix)]
+    let mut tree = Some(crate::platform::unix::KillTree::adopt(child.id()));
     #[cfg(windows)]
     let mut tree = child
         .raw_handle()
@@ -68,7 +74,7 @@ where
     let result = tokio::time::timeout(timeout, pump(&mut child, sink)).await;
     match result {
         Ok(Ok(status)) => {
-            #[cfg(windows)]
+            #[cfg(any(unix, windows))]
             if let Some(tree) = tree.as_mut() {
                 tree.disarm();
             }
@@ -272,6 +278,22 @@ mod tests {
             std::thread::sleep(Duration::from_secs(4));
             std::fs::write(marker, "still alive").expect("write marker");
         }
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_timeout_kills_the_whole_process_group() {
+        // The command's background child would write a marker after 2 s;
+        // the 300 ms timeout must end it with the command.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let marker = dir.path().join("marker");
+        let script = format!("(sleep 2; touch '{}') & sleep 30", marker.display());
+        let error = run(&argv(&["sh", "-c", &script]), Duration::from_millis(300), |_, _| Ok(()))
+            .await
+            .expect_err("timed out");
+        assert!(matches!(error, RunError::TimedOut(_)), "{error}");
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert!(!marker.exists(), "the background child outlived the timeout");
     }
 
     #[cfg(windows)]
