@@ -339,8 +339,38 @@ pub const POLICY_KEYS: &[KeyDoc] = &[
         "system_requirements.os[].min_version",
         "dotted number",
         "any version",
-        "Step 6: the lowest os-release `VERSION_ID` for that `id`.",
+        "Step 6: the lowest os-release `VERSION_ID` for that `id` (Windows: `major.minor.build.UBR`).",
     ),
+    optional(
+        "system_requirements.os[].min_build",
+        "integer",
+        "any build",
+        "Step 6: the lowest OS build number for that `id` (Windows' `CurrentBuildNumber`: 19045 is Windows 10 22H2, 17763 Server 2019).",
+    ),
+    KeyDoc {
+        free_form: true,
+        ..optional(
+            "server_facts[].match",
+            "table of strings",
+            "matches every endpoint",
+            "Steps 1 and 2: labels an endpoint must carry for this entry's facts to apply; the first matching entry wins.",
+        )
+    },
+    optional(
+        "server_facts[].license_expires",
+        "date (YYYY-MM-DD)",
+        "not stated",
+        "Step 1: the license's last valid day as the product server's console shows it, for endpoints whose product state lacks `license.expires` (what an endpoint reports wins; the check's evidence `source` names this entry).",
+    ),
+    KeyDoc {
+        allowed: Some(UpdatePermission::allowed),
+        ..optional(
+            "server_facts[].update_permission",
+            "word",
+            "not stated",
+            "Step 2: the console's update-settings permission, for endpoints whose product state lacks `update.permission`.",
+        )
+    },
 ];
 
 /// Environment variables read outside clap.
