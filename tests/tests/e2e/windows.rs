@@ -316,8 +316,7 @@ fn a_windows_endpoint_under_wine_is_diagnosed_for_each_runbook_step() {
     // wineboot, a second services.exe may answer that the new service does
     // not exist, or that its database is locked.) `service start` then
     // finds it running, or starts it.
-    let _ = endpoint.wine_command("wineserver").arg("-k").status();
-    let _ = endpoint.wine_command("wineserver").arg("-w").status();
+    endpoint.reboot();
     let logs = endpoint.data_dir().join("logs");
     let service_logs = || -> String {
         std::fs::read_dir(&logs)
@@ -358,4 +357,114 @@ fn a_windows_endpoint_under_wine_is_diagnosed_for_each_runbook_step() {
     service(&["service", "uninstall"]);
     let again = endpoint.agent(&["service", "start"]);
     assert!(!again.status.success(), "an uninstalled service started");
+}
+
+/// The zip's install.cmd as an admin or a GPO startup script runs it: first
+/// install (copy, enroll by token file with a quoted label, service
+/// install and start), then an upgrade (service stopped, program replaced,
+/// config validated, started), then `uninstall.cmd /purge`.
+#[test]
+fn install_cmd_installs_upgrades_and_uninstalls_the_service_under_wine() {
+    let Some(exe) = windows_agent_exe() else {
+        return;
+    };
+    let mut coordinator = Coordinator::init();
+    coordinator.start();
+    let endpoint = WineEndpoint::new(&exe, "win-inst-01");
+    // The zip's layout (deploy/windows/build.sh --zip).
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let unpacked = endpoint.dir.path().join("unpacked");
+    std::fs::create_dir_all(&unpacked).unwrap();
+    for (from, to) in [
+        (exe.clone(), "rollcall-agent.exe"),
+        (repo.join("deploy/windows/install.cmd"), "install.cmd"),
+        (repo.join("deploy/windows/uninstall.cmd"), "uninstall.cmd"),
+        (repo.join("deploy/windows/agent.toml"), "agent.toml.template"),
+        (repo.join("deploy/examples/apex-one.toml"), "apex-one.toml"),
+    ] {
+        std::fs::copy(&from, unpacked.join(to)).unwrap_or_else(|error| panic!("copy {}: {error}", from.display()));
+    }
+    let token_file = endpoint.dir.path().join("token.txt");
+    std::fs::write(&token_file, coordinator.token(&["--label", "site=osaka"])).unwrap();
+    let program = endpoint.dir.path().join("program");
+    let data = endpoint.dir.path().join("data");
+    // A wrapper script, as a GPO would hold: arguments with quotes reach
+    // cmd.exe exactly as written (a Linux argv would have them escaped).
+    let run_script = |name: &str, line: String| {
+        let script = endpoint.dir.path().join(name);
+        std::fs::write(&script, format!("@echo off\r\n{line}\r\n")).unwrap();
+        let output = endpoint.run(
+            endpoint
+                .wine_command("wine")
+                .args(["cmd", "/c", &windows_path(&script)]),
+        );
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(output.status.success(), "{name} failed:\n{text}");
+        text
+    };
+    // Start from a settled machine (see WineEndpoint::reboot).
+    endpoint.reboot();
+    let dirs = format!(
+        "/installdir {} /datadir {}",
+        windows_path(&program),
+        windows_path(&data)
+    );
+    let installed = run_script(
+        "first.cmd",
+        format!(
+            "call \"{}\" /coordinator {} /ca {} /tokenfile {} /label \"os=windows\" /hostname win-inst-01 {dirs}",
+            windows_path(&unpacked.join("install.cmd")),
+            coordinator.url(),
+            windows_path(&coordinator.data_dir().join("ca.pem")),
+            windows_path(&token_file),
+        ),
+    );
+    assert!(installed.contains("install.cmd: done"), "{installed}");
+    assert!(program.join("rollcall-agent.exe").is_file());
+    assert!(
+        data.join("apex-one.toml").is_file(),
+        "the mapping is put beside agent.toml"
+    );
+    assert!(
+        wait_until(Duration::from_secs(60), || coordinator.is_online("win-inst-01")),
+        "the installed service never came online:\n{installed}"
+    );
+    let agent = coordinator.agents_by_hostname()["win-inst-01"].clone();
+    let labels = agent["labels"].to_string();
+    assert!(labels.contains("osaka") && labels.contains("windows"), "{agent:#}");
+
+    let upgraded = run_script(
+        "upgrade.cmd",
+        format!("call \"{}\" {dirs}", windows_path(&unpacked.join("install.cmd"))),
+    );
+    assert!(
+        upgraded.contains("upgrading the program, keeping the enrolment"),
+        "{upgraded}"
+    );
+    assert!(upgraded.contains("is valid"), "{upgraded}");
+    assert!(
+        wait_until(Duration::from_secs(60), || coordinator.is_online("win-inst-01")),
+        "the upgraded service never came back:\n{upgraded}"
+    );
+
+    let removed = run_script(
+        "remove.cmd",
+        format!(
+            "call \"{}\" {dirs} /purge",
+            windows_path(&unpacked.join("uninstall.cmd"))
+        ),
+    );
+    assert!(removed.contains("uninstall.cmd: done"), "{removed}");
+    assert!(
+        !program.exists() && !data.exists(),
+        "uninstall /purge left files:\n{removed}"
+    );
+    assert!(
+        wait_until(Duration::from_secs(30), || !coordinator.is_online("win-inst-01")),
+        "the uninstalled service still reports"
+    );
 }

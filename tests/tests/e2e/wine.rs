@@ -127,6 +127,16 @@ impl WineEndpoint {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }
 
+    /// A restart of the "machine": every process of the prefix ends; the
+    /// next Wine command brings up a fresh service manager, which starts
+    /// the automatic-start services. Also the way around a Wine quirk: the
+    /// services.exe that wineboot left may answer that a just-installed
+    /// service does not exist, or that its database is locked.
+    pub fn reboot(&self) {
+        let _ = self.wine_command("wineserver").arg("-k").status();
+        let _ = self.wine_command("wineserver").arg("-w").status();
+    }
+
     /// `program` (wine, wineboot, wineserver) in this endpoint's prefix.
     pub fn wine_command(&self, program: &str) -> Command {
         let mut command = Command::new(program);
