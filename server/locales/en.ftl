@@ -62,6 +62,7 @@ report-fleet-cause = Fleet cause: { $cause }. Nearly every straggler fails this 
 report-update-agents-heading = Update agents
 report-update-agents-none = No update agents are in this rollout.
 report-update-agent-line = { $hostname } ({ $address }): { $state }, blocks { $blocks } clients
+report-update-agent-contested = the same address is also claimed by { $claimants }: its clients are update_agent_conflict until only one agent claims it
 report-ua-completed = finished upgrading
 report-ua-not-completed = has NOT finished upgrading
 report-differences-heading = What sets affected agents apart

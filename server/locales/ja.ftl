@@ -61,6 +61,7 @@ report-fleet-cause = 全体の原因: { $cause }。ほぼすべての未完了�
 report-update-agents-heading = アップデートエージェント
 report-update-agents-none = このロールアウトにアップデートエージェントはありません。
 report-update-agent-line = { $hostname }({ $address }):{ $state }、クライアント { $blocks } 台を妨げています
+report-update-agent-contested = 同じアドレスを { $claimants } も申告しています。申告が1台になるまで、そのクライアントは update_agent_conflict です
 report-ua-completed = アップグレード完了
 report-ua-not-completed = アップグレード未完了
 report-differences-heading = 現象が発生するエージェントとの差異

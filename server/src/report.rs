@@ -83,6 +83,11 @@ pub struct UpdateAgentEntry {
     pub online: bool,
     /// Its clients that are not completed.
     pub blocks: u32,
+    /// Other agents claiming the same address (by id): while any do, its
+    /// clients are `update_agent_conflict` and `blocks` stays 0. Added in
+    /// issue 16 (point 4).
+    #[serde(default)]
+    pub contested_by: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -293,6 +298,14 @@ pub async fn build(coordinator: &Arc<Coordinator>, rollout_id: Option<&str>) -> 
             program_and_hotfix: view.row.product.program_and_hotfix,
             online: !view.offline,
             blocks: view.member.as_ref().map(|m| m.blocks).unwrap_or(0),
+            contested_by: match update_agent_claims.claim(&view.row.product.update_agent_address) {
+                Some(crate::diagnosis::Claim::Contested(claimants)) => claimants
+                    .iter()
+                    .filter(|claimant| claimant.id != view.row.id)
+                    .map(|claimant| claimant.id.clone())
+                    .collect(),
+                _ => Vec::new(),
+            },
         })
         .collect();
 

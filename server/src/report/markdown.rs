@@ -127,6 +127,16 @@ pub fn render(report: &Report, catalog: &Catalog) -> String {
                     ]
                 )
             );
+            if !ua.contested_by.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "  - {}",
+                    catalog.tr_args(
+                        "report-update-agent-contested",
+                        &[("claimants", escape(&ua.contested_by.join(", ")))]
+                    )
+                );
+            }
         }
         out.push('\n');
     }

@@ -186,6 +186,14 @@ fn rival_update_agents_are_a_conflict_and_spelling_never_breaks_a_link() {
         .unwrap();
     assert_eq!(entry["cause"], "update_agent_conflict");
     assert_eq!(entry["update_agent_claimants"], serde_json::json!(claimants));
+    let rogue = report["update_agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|entry| entry["hostname"] == "ua-rogue")
+        .cloned()
+        .unwrap();
+    assert_eq!(rogue["contested_by"], serde_json::json!([id_of("ua-real")]));
     let detail = entry["detail"].as_str().unwrap_or_default();
     assert!(
         detail.contains(&claimants[0]) && detail.contains(&claimants[1]),
