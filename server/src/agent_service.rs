@@ -146,6 +146,7 @@ impl AgentService for AgentApi {
                 other => store_status(other),
             })?;
         crate::bound_labels::warn_ignored(&agent_id, &connected.ignored_labels);
+        coordinator.metrics.hello_labels_ignored(connected.ignored_labels.len());
         let last_stored_seq = connected.last_seq;
 
         let (tx, rx) = mpsc::channel(OUTBOUND_CAPACITY);
