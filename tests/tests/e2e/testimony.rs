@@ -171,6 +171,12 @@ fn rival_update_agents_are_a_conflict_and_spelling_never_breaks_a_link() {
         "{table}"
     );
 
+    let detail = coordinator.cli_json(&["agent", &id_of("client-1")]);
+    assert_eq!(detail["update_agent_claimants"], serde_json::json!(claimants));
+    assert!(detail["update_agent"].is_null(), "{detail}");
+    let linked_detail = coordinator.cli_json(&["agent", &id_of("client-2")]);
+    assert_eq!(linked_detail["update_agent"], serde_json::json!(id_of("ua-2")));
+
     let linked = &stragglers["client-2"];
     assert_eq!(linked["update_agent"], serde_json::json!(id_of("ua-2")));
     assert_eq!(stragglers["ua-2"]["blocks"], 1);
