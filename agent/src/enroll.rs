@@ -79,8 +79,9 @@ pub fn write_enrollment(
         Some(template) => template,
         None => AgentConfig::from_toml_str("").context("default agent config")?,
     };
-    // Precedence: --label, then the token's labels (bound by the
-    // coordinator), then the template's.
+    // Precedence in agent.toml: --label, then the token's labels, then the
+    // template's. The coordinator keeps the token's labels over any hello
+    // label of the same key (server/src/bound_labels.rs).
     for (key, value) in enrolled.labels.iter().chain(&base.labels) {
         labels.entry(key.clone()).or_insert_with(|| value.clone());
     }

@@ -39,7 +39,7 @@ use crate::version;
 mod address;
 mod depth;
 
-pub use address::{AddressError, ServiceAddress, same_address};
+pub use address::{AddressError, ServiceAddress, address_key, same_address};
 pub use depth::MAX_NESTING_DEPTH;
 pub use depth::toml_depth_exceeds;
 

@@ -203,12 +203,19 @@ pub async fn stragglers(
     request: proto::StragglersRequest,
 ) -> Result<proto::StragglersResponse, Status> {
     let rollout = resolve(coordinator, &request.rollout_id).await?;
-    let views = members(coordinator, &rollout).await?;
+    // The whole fleet: an update agent may claim an address outside the rollout.
+    let views = snapshot(coordinator, Some(&rollout)).await.map_err(internal)?;
+    let update_agents = crate::engine::index_update_agents(&views, &rollout.target);
     let mut list: Vec<proto::Straggler> = views
         .iter()
         .filter_map(|view| {
             let member = view.member.as_ref()?;
             (member.state == member_state::STRAGGLER).then(|| proto::Straggler {
+                update_agent_claimants: if member.cause == Cause::UpdateAgentConflict.code() {
+                    crate::diagnosis::claimants_of(&view.row.product, &update_agents)
+                } else {
+                    Vec::new()
+                },
                 id: view.row.id.clone(),
                 hostname: view.row.hostname.clone(),
                 cause: member.cause.clone(),

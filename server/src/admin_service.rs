@@ -172,16 +172,31 @@ impl AdminService for AdminApi {
                 cause: t.cause,
             })
             .collect();
-        // Its update agent: the one serving its custom source address.
+        // Its update agent: the one claiming its custom source address (by
+        // address key, as the diagnosis links them); several claimants are
+        // named, none chosen.
         let (mut update_agent_id, mut update_agent_hostname) = (String::new(), String::new());
+        let mut update_agent_claimants = Vec::new();
         if row.product.update_source == "custom" && !row.product.source_address.is_empty() {
+            let key = rollcall_common::product::address_key(&row.product.source_address);
             let agents = self.coordinator.store.list_agents().await.map_err(internal)?;
-            if let Some(ua) = agents.iter().find(|a| {
-                a.role == proto::Role::UpdateAgent as i32
-                    && a.product.update_agent_address == row.product.source_address
-            }) {
-                update_agent_id = ua.id.clone();
-                update_agent_hostname = ua.hostname.clone();
+            let mut claimants: Vec<&crate::store::AgentRow> = agents
+                .iter()
+                .filter(|a| {
+                    a.role == proto::Role::UpdateAgent as i32
+                        && !a.revoked
+                        && !a.product.update_agent_address.is_empty()
+                        && rollcall_common::product::address_key(&a.product.update_agent_address) == key
+                })
+                .collect();
+            claimants.sort_by(|left, right| left.id.cmp(&right.id));
+            match claimants.as_slice() {
+                [] => {}
+                [ua] => {
+                    update_agent_id = ua.id.clone();
+                    update_agent_hostname = ua.hostname.clone();
+                }
+                several => update_agent_claimants = several.iter().map(|ua| ua.id.clone()).collect(),
             }
         }
         let rollouts = self.coordinator.store.list_rollouts().await.map_err(internal)?;
@@ -208,6 +223,7 @@ impl AdminService for AdminApi {
             update_agent_hostname,
             state,
             cause,
+            update_agent_claimants,
         }))
     }
 

@@ -124,7 +124,7 @@ impl AgentService for AgentApi {
         validate::hello(&hello)?;
         let policy_version = hello.policy_version;
         let hostname = hello.hostname.clone();
-        let last_stored_seq = coordinator
+        let connected = coordinator
             .store
             .agent_connected(HelloRecord {
                 agent_id: agent_id.clone(),
@@ -145,6 +145,9 @@ impl AgentService for AgentApi {
                 }
                 other => store_status(other),
             })?;
+        crate::bound_labels::warn_ignored(&agent_id, &connected.ignored_labels);
+        coordinator.metrics.hello_labels_ignored(connected.ignored_labels.len());
+        let last_stored_seq = connected.last_seq;
 
         let (tx, rx) = mpsc::channel(OUTBOUND_CAPACITY);
         let cancel = coordinator.shutdown.child_token();

@@ -20,6 +20,7 @@ pub mod agent_service;
 pub mod audit;
 pub mod auth;
 pub mod batch_progress;
+pub mod bound_labels;
 pub mod cli;
 pub mod config;
 pub mod config_reference;

@@ -46,6 +46,7 @@ struct Inner {
     registry: Registry,
     reports_ingested: Counter,
     reports_refused: Counter,
+    hello_labels_ignored: Counter,
     ingest_latency: Histogram,
     commands_sent: Family<Labels, Counter>,
     commands_delivered: Counter,
@@ -88,6 +89,12 @@ impl Metrics {
             "reports_refused",
             "Agent reports the store refused; their agents send them again",
             reports_refused.clone(),
+        );
+        let hello_labels_ignored = Counter::default();
+        registry.register(
+            "hello_labels_ignored",
+            "Hello labels that contradicted a label bound by the agent's enrolment token, ignored",
+            hello_labels_ignored.clone(),
         );
         let ingest_latency = Histogram::new(LATENCY_BUCKETS);
         registry.register_with_unit(
@@ -161,6 +168,7 @@ impl Metrics {
                 registry,
                 reports_ingested,
                 reports_refused,
+                hello_labels_ignored,
                 ingest_latency,
                 commands_sent,
                 commands_delivered,
@@ -192,6 +200,11 @@ impl Metrics {
 
     pub fn reports_refused(&self, count: usize) {
         self.inner.reports_refused.inc_by(count as u64);
+    }
+
+    /// Hello labels ignored because the enrolment token bound that key.
+    pub fn hello_labels_ignored(&self, count: usize) {
+        self.inner.hello_labels_ignored.inc_by(count as u64);
     }
 
     /// Commands stored for sending, counted by kind.

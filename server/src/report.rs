@@ -83,6 +83,11 @@ pub struct UpdateAgentEntry {
     pub online: bool,
     /// Its clients that are not completed.
     pub blocks: u32,
+    /// Other agents claiming the same address (by id): while any do, its
+    /// clients are `update_agent_conflict` and `blocks` stays 0. Added in
+    /// issue 16 (point 4).
+    #[serde(default)]
+    pub contested_by: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -135,9 +140,14 @@ pub struct StragglerEntry {
     pub failing: Vec<FailingCheck>,
     /// For a cause that names no failing step, what the checks say: for
     /// `probe_error` the erroring checks and their messages, for `no_data`
-    /// the checks without a result (empty otherwise). Added in issue 16.
+    /// the checks without a result, for `update_agent_conflict` the
+    /// contested address and its claimants (empty otherwise). Added in issue 16.
     #[serde(default)]
     pub detail: String,
+    /// With `update_agent_conflict`: the ids of every agent claiming the
+    /// address this client pulls from. Added in issue 16 (point 4).
+    #[serde(default)]
+    pub update_agent_claimants: Vec<String>,
 }
 
 fn internal(error: impl std::fmt::Display) -> Status {
@@ -242,12 +252,10 @@ pub fn differences(stragglers: &[Vec<(String, String)>], completed: &[Vec<(Strin
 /// Builds the report for a rollout (default: the current one).
 pub async fn build(coordinator: &Arc<Coordinator>, rollout_id: Option<&str>) -> Result<Report, Status> {
     let rollout = crate::admin_rollouts::resolve(coordinator, rollout_id.unwrap_or("")).await?;
-    let views: Vec<AgentView> = snapshot(coordinator, Some(&rollout))
-        .await
-        .map_err(internal)?
-        .into_iter()
-        .filter(|view| view.member.is_some())
-        .collect();
+    let fleet = snapshot(coordinator, Some(&rollout)).await.map_err(internal)?;
+    // Claims are read from the whole fleet: a claimant may be outside the rollout.
+    let update_agent_claims = crate::engine::index_update_agents(&fleet, &rollout.target);
+    let views: Vec<AgentView> = fleet.into_iter().filter(|view| view.member.is_some()).collect();
     let mut checks_by_agent: HashMap<String, Vec<proto::CheckResult>> = HashMap::new();
     for view in &views {
         let (checks, _) = coordinator.store.latest_checks(&view.row.id).await.map_err(internal)?;
@@ -290,6 +298,14 @@ pub async fn build(coordinator: &Arc<Coordinator>, rollout_id: Option<&str>) -> 
             program_and_hotfix: view.row.product.program_and_hotfix,
             online: !view.offline,
             blocks: view.member.as_ref().map(|m| m.blocks).unwrap_or(0),
+            contested_by: match update_agent_claims.claim(&view.row.product.update_agent_address) {
+                Some(crate::diagnosis::Claim::Contested(claimants)) => claimants
+                    .iter()
+                    .filter(|claimant| claimant.id != view.row.id)
+                    .map(|claimant| claimant.id.clone())
+                    .collect(),
+                _ => Vec::new(),
+            },
         })
         .collect();
 
@@ -336,11 +352,21 @@ pub async fn build(coordinator: &Arc<Coordinator>, rollout_id: Option<&str>) -> 
         *by_cause.entry(member.cause.clone()).or_insert(0u32) += 1;
         straggler_causes.push(member.cause.as_str());
         let checks = checks_by_agent.get(&view.row.id).unwrap_or(&empty);
-        let detail = Cause::from_code(&member.cause)
-            .map(|cause| crate::diagnosis::detail_of(cause, checks))
-            .unwrap_or_default();
+        let claimants = if member.cause == Cause::UpdateAgentConflict.code() {
+            crate::diagnosis::claimants_of(&view.row.product, &update_agent_claims)
+        } else {
+            Vec::new()
+        };
+        let detail = if claimants.is_empty() {
+            Cause::from_code(&member.cause)
+                .map(|cause| crate::diagnosis::detail_of(cause, checks))
+                .unwrap_or_default()
+        } else {
+            crate::diagnosis::conflict_detail(&view.row.product, &claimants)
+        };
         stragglers.push(StragglerEntry {
             detail,
+            update_agent_claimants: claimants,
             id: view.row.id.clone(),
             hostname: view.row.hostname.clone(),
             cause: member.cause.clone(),

@@ -113,6 +113,23 @@ pub fn same_address(left: &str, right: &str) -> bool {
     }
 }
 
+/// The key that links a client to its update agent: `host:port` with the
+/// host lowercased, the scheme, user-visible path and trailing slash dropped,
+/// and the scheme's default port written out (`http` 80, `https` 443; a bare
+/// `host:port` must name its port). Both sides — the update agent's own
+/// `address` and a client's `source_address` — go through this one function,
+/// so `http://UA-1.example:8080/` and `ua-1.example:8080` are one update agent.
+/// The scheme is ignored on purpose: the product writes the same update agent
+/// with or without it, and a client cannot pull from two services on one port.
+/// Unparsable text gives its trimmed, lowercased self without trailing
+/// slashes, so it still links only to the same spelling.
+pub fn address_key(input: &str) -> String {
+    match ServiceAddress::parse(input) {
+        Ok(address) => address.authority(),
+        Err(_) => input.trim().trim_end_matches('/').to_ascii_lowercase(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,5 +184,24 @@ mod tests {
         assert!(!same_address("http://ua.example:8080", "ua.example:8080"));
         assert!(!same_address("ua.example:8080", "ua.example:8081"));
         assert!(same_address("Not An Address", "not an address"));
+    }
+
+    #[test]
+    fn address_keys_ignore_case_scheme_default_port_and_path() {
+        let key = "ua-1.example:8080";
+        for spelling in [
+            "UA-1.example:8080",
+            "http://ua-1.example:8080/",
+            "https://UA-1.EXAMPLE:8080/officescan/download",
+            " ua-1.example:8080 ",
+        ] {
+            assert_eq!(address_key(spelling), key, "{spelling}");
+        }
+        assert_eq!(address_key("http://ua.example"), "ua.example:80");
+        assert_eq!(address_key("https://ua.example/"), "ua.example:443");
+        assert_eq!(address_key("ua.example:443"), address_key("https://ua.example"));
+        assert_ne!(address_key("ua.example:8081"), key);
+        assert_eq!(address_key("https://[::1]:4343/x"), "[::1]:4343");
+        assert_eq!(address_key(" Not An Address/ "), "not an address");
     }
 }

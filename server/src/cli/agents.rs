@@ -172,6 +172,8 @@ struct AgentDetailJson {
     update_agent: Option<String>,
     update_agent_hostname: Option<String>,
     history: Vec<TransitionJson>,
+    /// Every agent claiming the address it pulls from, when several do.
+    update_agent_claimants: Vec<String>,
 }
 
 /// The remediation text in the chosen language: the agent's own (English,
@@ -218,6 +220,7 @@ pub async fn show(client: &AdminClient, format: OutputFormat, catalog: &crate::i
             .collect(),
         update_agent: non_empty(&detail.update_agent_id),
         update_agent_hostname: non_empty(&detail.update_agent_hostname),
+        update_agent_claimants: detail.update_agent_claimants.clone(),
         history: detail
             .history
             .iter()
@@ -252,6 +255,9 @@ pub async fn show(client: &AdminClient, format: OutputFormat, catalog: &crate::i
             match (&json.update_agent, &json.update_agent_hostname) {
                 (Some(ua), Some(host)) => println!("update agent {host} ({ua})"),
                 (Some(ua), None) => println!("update agent {ua}"),
+                _ if !json.update_agent_claimants.is_empty() => {
+                    println!("update agent contested: {}", json.update_agent_claimants.join(", "));
+                }
                 _ => {}
             }
             let mut out = table(&["STEP", "CHECK", "STATUS", "MESSAGE", "EVIDENCE", "REMEDIATION"]);

@@ -317,6 +317,8 @@ pub struct StragglerJson {
     pub online: bool,
     pub version: Option<String>,
     pub attempts: u32,
+    /// With `update_agent_conflict`: every agent claiming the address.
+    pub update_agent_claimants: Vec<String>,
 }
 
 pub async fn stragglers(client: &AdminClient, format: OutputFormat, args: StragglersArgs) -> CliResult {
@@ -345,6 +347,7 @@ pub async fn stragglers(client: &AdminClient, format: OutputFormat, args: Stragg
             online: s.online,
             version: (!s.version.is_empty()).then(|| s.version.clone()),
             attempts: s.attempts,
+            update_agent_claimants: s.update_agent_claimants.clone(),
         })
         .collect();
     match format {
@@ -357,7 +360,11 @@ pub async fn stragglers(client: &AdminClient, format: OutputFormat, args: Stragg
                 out.add_row(vec![
                     s.hostname.clone(),
                     s.role.to_string(),
-                    s.cause.clone(),
+                    if s.update_agent_claimants.is_empty() {
+                        s.cause.clone()
+                    } else {
+                        format!("{} ({})", s.cause, s.update_agent_claimants.join(", "))
+                    },
                     if s.runbook_step == crate::diagnosis::NO_STEP {
                         "-".to_string()
                     } else {

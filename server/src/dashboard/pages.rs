@@ -52,6 +52,9 @@ fn cause_advice(cause: &str) -> &'static str {
         Some(Cause::UpdateAgent) => {
             "Fix its update agent first: it must finish upgrading and serve \u{201c}Security agent program and HotFix\u{201d}."
         }
+        Some(Cause::UpdateAgentConflict) => {
+            "Several agents claim to be its update agent: find the real one and correct or revoke the others."
+        }
         Some(Cause::Certificates) => "Install the missing code-signing certificates.",
         Some(Cause::Connectivity) => {
             "Restore name resolution and reachability of the product server and update source."
@@ -470,7 +473,21 @@ clients first), then runbook order</p>",
     for row in rows.iter().take(MAX_TABLE_ROWS) {
         let straggler = &row.straggler;
         let is_update_agent = straggler.role == proto::Role::UpdateAgent as i32;
-        let update_agent = if straggler.update_agent.is_empty() {
+        let update_agent = if !straggler.update_agent_claimants.is_empty() {
+            // A contested address: every claimant, none of them blamed.
+            let claimants: Vec<String> = straggler
+                .update_agent_claimants
+                .iter()
+                .map(|id| {
+                    format!(
+                        "<a href=\"/agents/{}\">{}</a>",
+                        url_component(id),
+                        esc(&truncate(id, 48))
+                    )
+                })
+                .collect();
+            format!("<span class=\"conflict\">contested: {}</span>", claimants.join(", "))
+        } else if straggler.update_agent.is_empty() {
             "<span class=\"muted\">\u{2014}</span>".to_string()
         } else {
             let name = if row.update_agent_hostname.is_empty() {

@@ -1,7 +1,7 @@
 //! Cause codes: the words the CLI, dashboard, report, metrics and i18n
 //! catalogue share (a contract), and the runbook step each one names.
 //!
-//! Nine causes name a runbook step (1–7). Three name none, on purpose:
+//! Ten causes name a runbook step (1–7). Three name none, on purpose:
 //! they say that rollcall does not know the cause yet, and why. Keeping them
 //! apart from the runbook causes is what stops a broken probe or a missing
 //! report from being passed off to support as "the license expired" or
@@ -18,6 +18,9 @@ pub enum Cause {
     UpdatePermission,
     UpdateSource,
     UpdateAgent,
+    /// Step 3, unresolved: several agents claim the address the client pulls
+    /// from, so rollcall cannot say which one serves it (and blames none).
+    UpdateAgentConflict,
     Certificates,
     Connectivity,
     Offline,
@@ -38,11 +41,12 @@ pub enum Cause {
 pub const NO_STEP: u32 = 0;
 
 impl Cause {
-    pub const ALL: [Cause; 12] = [
+    pub const ALL: [Cause; 13] = [
         Cause::License,
         Cause::UpdatePermission,
         Cause::UpdateSource,
         Cause::UpdateAgent,
+        Cause::UpdateAgentConflict,
         Cause::Certificates,
         Cause::Connectivity,
         Cause::Offline,
@@ -59,6 +63,7 @@ impl Cause {
             Cause::UpdatePermission => "update_permission",
             Cause::UpdateSource => "update_source",
             Cause::UpdateAgent => "update_agent",
+            Cause::UpdateAgentConflict => "update_agent_conflict",
             Cause::Certificates => "certificates",
             Cause::Connectivity => "connectivity",
             Cause::Offline => "offline",
@@ -80,7 +85,7 @@ impl Cause {
         match self {
             Cause::License => 1,
             Cause::UpdatePermission => 2,
-            Cause::UpdateSource | Cause::UpdateAgent => 3,
+            Cause::UpdateSource | Cause::UpdateAgent | Cause::UpdateAgentConflict => 3,
             Cause::Certificates => 4,
             Cause::Connectivity | Cause::Offline => 5,
             Cause::SystemRequirements => 6,

@@ -16,48 +16,24 @@
 //!   that give `awaiting_recheck`.
 //!
 //! `update_agent` (step 3) is given to a client whose update agent — the
-//! update agent whose `address` equals the client's custom `source_address`
-//! — is itself behind, lacks "Security agent program and HotFix", or is
-//! offline, when the client shows no earlier cause.
+//! update agent whose `address` is the client's custom `source_address`,
+//! both normalised by `address_key` — is itself behind, lacks "Security
+//! agent program and HotFix", or is offline, when the client shows no
+//! earlier cause. When several agents claim that address,
+//! `update_agent_conflict` (step 3) names them instead: which one the client
+//! pulls from is unknown, so none is blamed.
 //!
 //! Pure functions: the engine feeds them what the store recorded.
 
 mod cause;
 mod fleet;
-
-use std::collections::HashMap;
+mod update_agents;
 
 use rollcall_common::proto::{self, CheckStatus};
 
 pub use cause::{Cause, NO_STEP, RUNBOOK_CHECKS};
 pub use fleet::fleet_cause;
-
-/// What the engine knows of an update agent.
-#[derive(Debug, Clone)]
-pub struct UpdateAgentView {
-    pub id: String,
-    pub at_target: bool,
-    pub program_and_hotfix: bool,
-    pub online: bool,
-}
-
-impl UpdateAgentView {
-    /// Why this update agent blocks its clients, if it does.
-    pub fn blocking(&self) -> Option<&'static str> {
-        if !self.online {
-            Some("the update agent is offline")
-        } else if !self.program_and_hotfix {
-            Some("the update agent does not serve \"Security agent program and HotFix\"")
-        } else if !self.at_target {
-            Some("the update agent has not finished upgrading itself")
-        } else {
-            None
-        }
-    }
-}
-
-/// Update agents by the address their clients pull from.
-pub type UpdateAgentIndex = HashMap<String, UpdateAgentView>;
+pub use update_agents::{Claim, UpdateAgentIndex, UpdateAgentView};
 
 /// What the coordinator knows of one agent behind the target.
 #[derive(Debug, Clone, Copy)]
@@ -102,15 +78,43 @@ fn is_passing(check: &proto::CheckResult) -> bool {
     matches!(status_of(check), CheckStatus::Pass | CheckStatus::Warn)
 }
 
-/// The update agent a client pulls from, by its custom source address.
+/// Who claims to serve a client, by its custom source address.
+pub fn claim_of<'a>(product: &proto::ProductSummary, index: &'a UpdateAgentIndex) -> Option<Claim<'a>> {
+    if product.update_source != "custom" || product.source_address.is_empty() {
+        return None;
+    }
+    index.claim(&product.source_address)
+}
+
+/// The update agent a client pulls from: only when exactly one agent claims
+/// its custom source address.
 pub fn update_agent_of<'a>(
     product: &proto::ProductSummary,
     index: &'a UpdateAgentIndex,
 ) -> Option<&'a UpdateAgentView> {
-    if product.update_source != "custom" || product.source_address.is_empty() {
-        return None;
+    match claim_of(product, index)? {
+        Claim::One(view) => Some(view),
+        Claim::Contested(_) => None,
     }
-    index.get(&product.source_address)
+}
+
+/// The ids of the agents that all claim a client's source address, when
+/// more than one does (empty otherwise).
+pub fn claimants_of(product: &proto::ProductSummary, index: &UpdateAgentIndex) -> Vec<String> {
+    match claim_of(product, index) {
+        Some(Claim::Contested(claimants)) => claimants.iter().map(|claimant| claimant.id.clone()).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The detail of `update_agent_conflict`: the address and its claimants.
+pub fn conflict_detail(product: &proto::ProductSummary, claimants: &[String]) -> String {
+    format!(
+        "{} agents claim to be the update agent at {}: {}",
+        claimants.len(),
+        product.source_address,
+        claimants.join(", ")
+    )
 }
 
 /// The checks of steps 1–6 without a passing result.
@@ -164,17 +168,26 @@ pub fn diagnose(facts: &Facts<'_>, update_agents: &UpdateAgentIndex) -> Diagnosi
         .map(|check| check.name.clone())
         .collect();
     let update_agent = update_agent_of(facts.product, update_agents);
+    let claimants = claimants_of(facts.product, update_agents);
 
     // Steps that failed: only these may be named.
     let mut causes: Vec<Cause> = failed.iter().filter_map(|check| Cause::of_check(&check.name)).collect();
     if update_agent.is_some_and(|ua| ua.blocking().is_some()) {
         causes.push(Cause::UpdateAgent);
     }
+    if !claimants.is_empty() {
+        causes.push(Cause::UpdateAgentConflict);
+    }
     if !facts.online {
         causes.push(Cause::Offline);
     }
     let (cause, detail) = if let Some(cause) = causes.into_iter().min() {
-        (cause, String::new())
+        let detail = if cause == Cause::UpdateAgentConflict {
+            conflict_detail(facts.product, &claimants)
+        } else {
+            String::new()
+        };
+        (cause, detail)
     } else if any_erroring {
         (Cause::ProbeError, detail_of(Cause::ProbeError, facts.checks))
     } else {

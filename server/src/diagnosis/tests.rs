@@ -164,7 +164,7 @@ fn step_seven_needs_a_recheck_and_an_all_pass_run_observed_after_it() {
 fn a_blocking_update_agent_is_the_cause_unless_an_earlier_step_fails() {
     let mut index = UpdateAgentIndex::new();
     index.insert(
-        "ua:8080".into(),
+        "ua:8080",
         UpdateAgentView {
             id: "ua".into(),
             at_target: false,
@@ -181,7 +181,7 @@ fn a_blocking_update_agent_is_the_cause_unless_an_earlier_step_fails() {
     assert_eq!(diagnosis.cause, Cause::License);
     // A healthy update agent is linked but blames nothing.
     index.insert(
-        "ua:8080".into(),
+        "ua:8080",
         UpdateAgentView {
             id: "ua".into(),
             at_target: true,
@@ -225,4 +225,50 @@ fn the_report_detail_names_erroring_and_missing_checks_only() {
     );
     assert_eq!(detail_of(Cause::NoData, &[]), "the probe has reported no check results");
     assert_eq!(detail_of(Cause::License, &checks), "");
+}
+
+#[test]
+fn a_contested_update_agent_address_names_the_claimants_and_blames_none() {
+    let mut index = UpdateAgentIndex::new();
+    for (id, address) in [("ua-b", "http://ua-1.example:8080/"), ("ua-a", "UA-1.example:8080")] {
+        index.insert(
+            address,
+            UpdateAgentView {
+                id: id.into(),
+                at_target: false,
+                program_and_hotfix: false,
+                online: true,
+            },
+        );
+    }
+    let product = custom("ua-1.example:8080");
+    let diagnosis = diagnose(&facts(&product, &all_pass(), 2000), &index);
+    assert_eq!(diagnosis.cause, Cause::UpdateAgentConflict);
+    assert_eq!(diagnosis.update_agent, None);
+    assert_eq!(
+        diagnosis.detail,
+        "2 agents claim to be the update agent at ua-1.example:8080: ua-a, ua-b"
+    );
+    assert_eq!(claimants_of(&product, &index), ["ua-a", "ua-b"]);
+    // An earlier failing step still comes first.
+    let license = with(all_pass(), "license", CheckStatus::Fail);
+    assert_eq!(diagnose(&facts(&product, &license, 2000), &index).cause, Cause::License);
+}
+
+#[test]
+fn a_client_is_linked_to_its_update_agent_however_the_address_is_spelt() {
+    let mut index = UpdateAgentIndex::new();
+    index.insert(
+        "ua-1.example:8080",
+        UpdateAgentView {
+            id: "ua".into(),
+            at_target: false,
+            program_and_hotfix: true,
+            online: true,
+        },
+    );
+    let product = custom("HTTP://UA-1.Example:8080/");
+    let diagnosis = diagnose(&facts(&product, &all_pass(), 2000), &index);
+    assert_eq!(diagnosis.cause, Cause::UpdateAgent);
+    assert_eq!(diagnosis.update_agent.as_deref(), Some("ua"));
 }

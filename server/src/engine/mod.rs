@@ -149,7 +149,9 @@ pub async fn tick_once(coordinator: &Arc<Coordinator>, cache: &mut CheckCache) -
     Ok(())
 }
 
-fn index_update_agents(fleet: &[AgentView], target: &str) -> UpdateAgentIndex {
+/// Every update agent of the fleet by the address it claims; two agents
+/// claiming one address are kept as a conflict, never overwritten.
+pub fn index_update_agents(fleet: &[AgentView], target: &str) -> UpdateAgentIndex {
     let mut index = UpdateAgentIndex::new();
     for agent in fleet {
         let product = &agent.row.product;
@@ -158,7 +160,7 @@ fn index_update_agents(fleet: &[AgentView], target: &str) -> UpdateAgentIndex {
             && !agent.row.revoked
         {
             index.insert(
-                product.update_agent_address.clone(),
+                &product.update_agent_address,
                 UpdateAgentView {
                     id: agent.row.id.clone(),
                     at_target: at_target(&product.version, target),
@@ -188,6 +190,14 @@ async fn evaluate(
         .map(|member| (member.agent_id.clone(), member))
         .collect();
     let index = index_update_agents(fleet, &rollout.target);
+    for (address, claimants) in index.conflicts() {
+        tracing::debug!(
+            rollout = rollout.id,
+            address,
+            claimants = claimants.join(","),
+            "several agents claim one update agent address; their clients are diagnosed update_agent_conflict"
+        );
+    }
     let mut changed = Vec::new();
     let mut transitions = Vec::new();
     let mut commands = Vec::new();

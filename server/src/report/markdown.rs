@@ -127,6 +127,16 @@ pub fn render(report: &Report, catalog: &Catalog) -> String {
                     ]
                 )
             );
+            if !ua.contested_by.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "  - {}",
+                    catalog.tr_args(
+                        "report-update-agent-contested",
+                        &[("claimants", escape(&ua.contested_by.join(", ")))]
+                    )
+                );
+            }
         }
         out.push('\n');
     }
@@ -198,8 +208,10 @@ pub fn render(report: &Report, catalog: &Catalog) -> String {
         );
         let _ = writeln!(out, "- id: `{}`", straggler.id);
         // The checks below carry the evidence; without any (`no_data`) the
-        // detail says which are missing.
-        if straggler.failing.is_empty() && !straggler.detail.is_empty() {
+        // detail says which are missing; a contested update agent is named
+        // by no check, so its detail is always shown.
+        let detail_is_evidence = straggler.failing.is_empty() || !straggler.update_agent_claimants.is_empty();
+        if detail_is_evidence && !straggler.detail.is_empty() {
             let _ = writeln!(out, "- {}", escape(&straggler.detail));
         }
         for check in &straggler.failing {

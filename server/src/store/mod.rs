@@ -93,6 +93,15 @@ pub struct HelloRecord {
     pub at_ms: i64,
 }
 
+/// What recording a hello gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connected {
+    /// The highest stored report seq (the hello's `Welcome.last_stored_seq`).
+    pub last_seq: u64,
+    /// Hello labels that contradicted a bound label and were not stored.
+    pub ignored_labels: Vec<crate::bound_labels::IgnoredLabel>,
+}
+
 /// One report to store.
 #[derive(Debug, Clone)]
 pub struct ReportRecord {
@@ -347,9 +356,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<BTreeMap<String, String>>;
     async fn record_certificate(&self, agent_id: &str, serial: &str, not_after_ms: i64) -> StoreResult<()>;
 
-    /// Marks the agent connected and records its hello; returns the highest
-    /// stored report seq. Fails with NotFound for unknown agents.
-    async fn agent_connected(&self, hello: HelloRecord) -> StoreResult<u64>;
+    /// Marks the agent connected and records its hello, its labels merged
+    /// under the ones its enrolment token bound ([`crate::bound_labels`]);
+    /// returns the highest stored report seq and the hello labels ignored.
+    /// Fails with NotFound for unknown agents.
+    async fn agent_connected(&self, hello: HelloRecord) -> StoreResult<Connected>;
     async fn agent_disconnected(&self, agent_id: &str, at_ms: i64) -> StoreResult<()>;
     /// Marks every agent disconnected (start-up of a single coordinator).
     async fn reset_connections(&self) -> StoreResult<()>;

@@ -41,9 +41,9 @@ use tokio_postgres::{AsyncMessage, Client, NoTls, Row};
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    AdminCertRow, AgentRow, AuditRow, CommandRow, HelloRecord, MemberRow, NewAgent, NewToken, Notice, PolicyRow,
-    ReceiptRecord, ReportMeta, ReportRecord, RevokedSets, RolloutRow, Settled, Store, StoreError, StoreResult,
-    TokenRow, TransitionRow,
+    AdminCertRow, AgentRow, AuditRow, CommandRow, Connected, HelloRecord, MemberRow, NewAgent, NewToken, Notice,
+    PolicyRow, ReceiptRecord, ReportMeta, ReportRecord, RevokedSets, RolloutRow, Settled, Store, StoreError,
+    StoreResult, TokenRow, TransitionRow,
 };
 
 /// Schema migrations, applied in order; the index + 1 is the schema
@@ -56,6 +56,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_postgres_replicas.sql"),
     include_str!("schema_postgres_5.sql"),
     include_str!("schema_postgres_6.sql"),
+    include_str!("schema_postgres_7.sql"),
 ];
 
 /// The NOTIFY channel replicas listen on.
@@ -933,7 +934,7 @@ impl Store for PgStore {
         .await
         .map_err(map_err)?;
         tx.execute(
-            "INSERT INTO agents (id, hostname, labels, enrolled_at) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO agents (id, hostname, labels, bound_labels, enrolled_at) VALUES ($1, $2, $3, $3, $4)",
             &[&agent.id, &agent.hostname, &labels_json(&labels), &agent.enrolled_at_ms],
         )
         .await
@@ -957,15 +958,18 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn agent_connected(&self, hello: HelloRecord) -> StoreResult<u64> {
+    async fn agent_connected(&self, hello: HelloRecord) -> StoreResult<Connected> {
+        // Bound labels win (jsonb `||` keeps the right-hand value); the bound
+        // set comes back so the hello labels it overrode can be reported.
         let row = self
             .client()
             .await?
             .query_opt(
-                "UPDATE agents SET hostname = $2, agent_version = $3, role = $4, labels = $5,
+                "UPDATE agents SET hostname = $2, agent_version = $3, role = $4,
+                    labels = ($5::text::jsonb || bound_labels::jsonb)::text,
                     product = $6, host = $7, version = $8, last_seen = $9, connected = true, replica = $10
                  WHERE id = $1 AND revoked_at IS NULL
-                 RETURNING last_seq",
+                 RETURNING last_seq, bound_labels",
                 &[
                     &hello.agent_id,
                     &hello.hostname,
@@ -981,10 +985,15 @@ impl Store for PgStore {
             )
             .await
             .map_err(map_err)?;
-        match row {
-            Some(row) => Ok(u64_of(row.try_get(0).map_err(map_err)?)),
-            None => Err(StoreError::NotFound(format!("agent {}", hello.agent_id))),
-        }
+        let Some(row) = row else {
+            return Err(StoreError::NotFound(format!("agent {}", hello.agent_id)));
+        };
+        let bound = labels_from_json(row.try_get(1).map_err(map_err)?);
+        let (_, ignored_labels) = crate::bound_labels::merge(&bound, &hello.labels);
+        Ok(Connected {
+            last_seq: u64_of(row.try_get(0).map_err(map_err)?),
+            ignored_labels,
+        })
     }
 
     async fn agent_disconnected(&self, agent_id: &str, at_ms: i64) -> StoreResult<()> {

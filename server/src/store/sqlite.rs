@@ -21,9 +21,9 @@ use rollcall_common::proto;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
-    AdminCertRow, AgentRow, AuditRow, CommandRow, HelloRecord, MemberRow, NewAgent, NewToken, PolicyRow, ReceiptRecord,
-    ReportMeta, ReportRecord, RevokedSets, RolloutRow, Settled, Store, StoreError, StoreResult, TokenRow,
-    TransitionRow,
+    AdminCertRow, AgentRow, AuditRow, CommandRow, Connected, HelloRecord, MemberRow, NewAgent, NewToken, PolicyRow,
+    ReceiptRecord, ReportMeta, ReportRecord, RevokedSets, RolloutRow, Settled, Store, StoreError, StoreResult,
+    TokenRow, TransitionRow,
 };
 
 /// Schema migrations, applied in order; the index + 1 is the schema version.
@@ -34,6 +34,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_sqlite_4.sql"),
     include_str!("schema_sqlite_5.sql"),
     include_str!("schema_sqlite_6.sql"),
+    include_str!("schema_sqlite_7.sql"),
 ];
 
 const READER_POOL: usize = 4;
@@ -53,45 +54,55 @@ pub struct SqliteStore {
 
 /// A connect or disconnect waiting for the next group commit.
 enum PresenceJob {
-    Connected(Box<HelloRecord>, tokio::sync::oneshot::Sender<StoreResult<u64>>),
+    Connected(Box<HelloRecord>, tokio::sync::oneshot::Sender<StoreResult<Connected>>),
     Disconnected(String, i64, tokio::sync::oneshot::Sender<StoreResult<()>>),
 }
 
 /// A job's outcome, sent only once the transaction holding it committed.
 enum PresenceReply {
-    Connected(tokio::sync::oneshot::Sender<StoreResult<u64>>, StoreResult<u64>),
+    Connected(
+        tokio::sync::oneshot::Sender<StoreResult<Connected>>,
+        StoreResult<Connected>,
+    ),
     Disconnected(tokio::sync::oneshot::Sender<StoreResult<()>>, StoreResult<()>),
 }
 
-fn connected_in(conn: &Connection, hello: &HelloRecord) -> StoreResult<u64> {
-    let changed = conn
-        .prepare_cached(
-            "UPDATE agents SET hostname = ?2, agent_version = ?3, role = ?4, labels = ?5,
-                product = ?6, host = ?7, version = ?8, last_seen = ?9, connected = 1
-             WHERE id = ?1 AND revoked_at IS NULL",
-        )
+fn connected_in(conn: &Connection, hello: &HelloRecord) -> StoreResult<Connected> {
+    let known: Option<(i64, String)> = conn
+        .prepare_cached("SELECT last_seq, bound_labels FROM agents WHERE id = ?1 AND revoked_at IS NULL")
         .and_then(|mut statement| {
-            statement.execute(params![
-                hello.agent_id,
-                hello.hostname,
-                hello.agent_version,
-                hello.role,
-                labels_json(&hello.labels),
-                hello.product.encode_to_vec(),
-                hello.host.encode_to_vec(),
-                hello.product.version,
-                hello.at_ms
-            ])
+            statement
+                .query_row([&hello.agent_id], |row| Ok((row.get(0)?, row.get(1)?)))
+                .optional()
         })
         .map_err(map_err)?;
-    if changed == 0 {
+    let Some((last_seq, bound)) = known else {
         return Err(StoreError::NotFound(format!("agent {}", hello.agent_id)));
-    }
-    let last_seq: i64 = conn
-        .prepare_cached("SELECT last_seq FROM agents WHERE id = ?1")
-        .and_then(|mut statement| statement.query_row([&hello.agent_id], |row| row.get(0)))
-        .map_err(map_err)?;
-    Ok(u64::try_from(last_seq).unwrap_or(0))
+    };
+    let (labels, ignored_labels) = crate::bound_labels::merge(&labels_from_json(&bound), &hello.labels);
+    conn.prepare_cached(
+        "UPDATE agents SET hostname = ?2, agent_version = ?3, role = ?4, labels = ?5,
+            product = ?6, host = ?7, version = ?8, last_seen = ?9, connected = 1
+         WHERE id = ?1",
+    )
+    .and_then(|mut statement| {
+        statement.execute(params![
+            hello.agent_id,
+            hello.hostname,
+            hello.agent_version,
+            hello.role,
+            labels_json(&labels),
+            hello.product.encode_to_vec(),
+            hello.host.encode_to_vec(),
+            hello.product.version,
+            hello.at_ms
+        ])
+    })
+    .map_err(map_err)?;
+    Ok(Connected {
+        last_seq: u64::try_from(last_seq).unwrap_or(0),
+        ignored_labels,
+    })
 }
 
 fn disconnected_in(conn: &Connection, agent_id: &str, at_ms: i64) -> StoreResult<()> {
@@ -524,7 +535,7 @@ impl Store for SqliteStore {
                 .map_err(map_err)?;
             let labels = labels_from_json(&labels);
             tx.execute(
-                "INSERT INTO agents (id, hostname, labels, enrolled_at) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO agents (id, hostname, labels, bound_labels, enrolled_at) VALUES (?1, ?2, ?3, ?3, ?4)",
                 params![agent.id, agent.hostname, labels_json(&labels), agent.enrolled_at_ms],
             )
             .map_err(map_err)?;
@@ -552,7 +563,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn agent_connected(&self, hello: HelloRecord) -> StoreResult<u64> {
+    async fn agent_connected(&self, hello: HelloRecord) -> StoreResult<Connected> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.queue_presence(PresenceJob::Connected(Box::new(hello), reply))?;
         answer

@@ -221,8 +221,20 @@ async fn agents_connect_disconnect_and_reset(store: Arc<dyn Store>) {
     enroll(&store, &["b", "a"]).await;
     let unknown = store.agent_connected(hello("zzz", 5)).await;
     assert!(matches!(unknown, Err(StoreError::NotFound(_))), "{unknown:?}");
-    assert_eq!(store.agent_connected(hello("a", 500)).await.unwrap(), 0);
-    store.agent_connected(hello("b", 500)).await.unwrap();
+    let connected = store.agent_connected(hello("a", 500)).await.unwrap();
+    assert_eq!(connected.last_seq, 0);
+    // The token bound site=osaka: the hello's site=kyoto is ignored, and said.
+    assert_eq!(
+        connected.ignored_labels,
+        [crate::bound_labels::IgnoredLabel {
+            key: "site".into(),
+            told: "kyoto".into(),
+            bound: "osaka".into(),
+        }]
+    );
+    let mut added = hello("b", 500);
+    added.labels.insert("rack".into(), "r1".into());
+    store.agent_connected(added).await.unwrap();
     let agents = store.list_agents().await.unwrap();
     // Ordered by hostname, byte-wise.
     assert_eq!(
@@ -230,7 +242,9 @@ async fn agents_connect_disconnect_and_reset(store: Arc<dyn Store>) {
         ["a", "b"]
     );
     assert!(agents.iter().all(|agent| agent.connected && agent.last_seen_ms == 500));
-    assert_eq!(agents[0].labels.get("site").map(String::as_str), Some("kyoto"));
+    assert_eq!(agents[0].labels.get("site").map(String::as_str), Some("osaka"));
+    assert_eq!(agents[1].labels.get("site").map(String::as_str), Some("osaka"));
+    assert_eq!(agents[1].labels.get("rack").map(String::as_str), Some("r1"));
     assert_eq!(agents[0].product.version, "14.0.1");
 
     store

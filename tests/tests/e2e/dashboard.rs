@@ -539,6 +539,11 @@ fn dashboard_shows_the_rollout_to_admins_only_and_metrics_parse() {
     assert_eq!(value("rollcall_stragglers", Some(("cause", "update_agent"))), 2.0);
     assert_eq!(value("rollcall_stragglers", Some(("cause", "license"))), 1.0);
     assert_eq!(value("rollcall_stragglers", Some(("cause", "certificates"))), 0.0);
+    assert_eq!(
+        value("rollcall_stragglers", Some(("cause", "update_agent_conflict"))),
+        0.0
+    );
+    assert_eq!(value("rollcall_hello_labels_ignored_total", None), 0.0);
     assert_eq!(value("rollcall_rollout_agents", Some(("state", "completed"))), 3.0);
     let ratio = value("rollcall_rollout_completion_ratio", None);
     assert!((ratio - 3.0 / 9.0).abs() < 1e-9, "{ratio}");

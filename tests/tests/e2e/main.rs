@@ -16,5 +16,6 @@ mod replicas;
 mod rollouts;
 mod scale;
 mod sim;
+mod testimony;
 mod windows;
 mod wine;
