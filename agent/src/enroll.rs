@@ -79,10 +79,19 @@ pub fn write_enrollment(
         Some(template) => template,
         None => AgentConfig::from_toml_str("").context("default agent config")?,
     };
-    // Precedence in agent.toml: --label, then the token's labels, then the
-    // template's. The coordinator keeps the token's labels over any hello
-    // label of the same key (server/src/bound_labels.rs).
-    for (key, value) in enrolled.labels.iter().chain(&base.labels) {
+    // Precedence in agent.toml: the token's labels (bound: the coordinator
+    // keeps them over any hello label of the same key,
+    // server/src/bound_labels.rs, so the file says what the coordinator
+    // will), then --label, then the template's.
+    for (key, value) in &enrolled.labels {
+        if let Some(local) = labels.get(key).filter(|local| *local != value) {
+            eprintln!(
+                "warning: --label {key}={local} contradicts the token's label {key}={value}; the token's is bound and kept"
+            );
+        }
+        labels.insert(key.clone(), value.clone());
+    }
+    for (key, value) in &base.labels {
         labels.entry(key.clone()).or_insert_with(|| value.clone());
     }
     let config = AgentConfig {

@@ -253,8 +253,14 @@ fn enroll_reads_the_token_from_a_file_and_starts_from_a_template() {
             .output()
             .unwrap()
     };
-    let output = enroll(&["--label", "room=3f"]);
+    let output = enroll(&["--label", "room=3f", "--label", "site=kyoto"]);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    // The token's label is bound: a contradicting --label is said and loses.
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--label site=kyoto contradicts the token's label site=osaka"),
+        "{stderr}"
+    );
     let config: toml::Table = std::fs::read_to_string(data.join("agent.toml"))
         .unwrap()
         .parse()
@@ -266,7 +272,7 @@ fn enroll_reads_the_token_from_a_file_and_starts_from_a_template() {
     let labels = config["labels"].as_table().unwrap();
     assert_eq!(labels["os"].as_str(), Some("windows"));
     assert_eq!(labels["room"].as_str(), Some("3f"));
-    // The token's label wins over the template's.
+    // The token's label wins over --label and the template's.
     assert_eq!(labels["site"].as_str(), Some("osaka"));
 
     // The token was single-use; an empty token file is refused by name.
