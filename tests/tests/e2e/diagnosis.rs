@@ -53,19 +53,11 @@ fn state(coordinator: &Coordinator, version: &str) -> String {
 }
 
 fn start_rollout(coordinator: &Coordinator, recheck_every: &str, max_attempts: &str) {
-    let start = coordinator.cli(&[
-        "rollout",
-        "start",
-        "--target",
+    coordinator.start_rollout(
         TARGET,
-        "--grace",
         "1s",
-        "--recheck-every",
-        recheck_every,
-        "--max-attempts",
-        max_attempts,
-    ]);
-    assert!(start.status.success(), "{}", String::from_utf8_lossy(&start.stderr));
+        &["--recheck-every", recheck_every, "--max-attempts", max_attempts],
+    );
 }
 
 /// The agent's stored checks by name, as `rollcall agent <id>` shows them.

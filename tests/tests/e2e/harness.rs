@@ -180,6 +180,19 @@ impl Coordinator {
             .to_string()
     }
 
+    /// `rollcall rollout start --target … --grace …` plus `extra` flags
+    /// (`--recheck-every`, `--max-attempts`), which must succeed.
+    pub fn start_rollout(&self, target: &str, grace: &str, extra: &[&str]) {
+        let mut args = vec!["rollout", "start", "--target", target, "--grace", grace];
+        args.extend_from_slice(extra);
+        let output = self.cli(&args);
+        assert!(
+            output.status.success(),
+            "rollout start failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
     /// `rollcall stragglers -o json`, by hostname.
     pub fn stragglers(&self) -> BTreeMap<String, serde_json::Value> {
         self.cli_json(&["stragglers"])

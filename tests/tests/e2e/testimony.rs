@@ -129,17 +129,7 @@ fn rival_update_agents_are_a_conflict_and_spelling_never_breaks_a_link() {
             .map(|agent| agent.id.clone())
             .unwrap()
     };
-    let start = coordinator.cli(&[
-        "rollout",
-        "start",
-        "--target",
-        TARGET,
-        "--grace",
-        "1s",
-        "--recheck-every",
-        "400ms",
-    ]);
-    assert!(start.status.success(), "{}", String::from_utf8_lossy(&start.stderr));
+    coordinator.start_rollout(TARGET, "1s", &["--recheck-every", "400ms"]);
 
     let mut last = Default::default();
     let diagnosed = wait_until(Duration::from_secs(30), || {

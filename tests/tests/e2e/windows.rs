@@ -234,19 +234,7 @@ fn a_windows_endpoint_under_wine_is_diagnosed_for_each_runbook_step() {
     assert!(agent["os_version"].as_str().unwrap().contains(".19045"), "{agent:#}");
     assert_eq!(agent["version"], INSTALLED, "{agent:#}");
 
-    let start = coordinator.cli(&[
-        "rollout",
-        "start",
-        "--target",
-        TARGET,
-        "--grace",
-        "1s",
-        "--recheck-every",
-        "1s",
-        "--max-attempts",
-        "1",
-    ]);
-    assert!(start.status.success(), "{}", String::from_utf8_lossy(&start.stderr));
+    coordinator.start_rollout(TARGET, "1s", &["--recheck-every", "1s", "--max-attempts", "1"]);
     // Nothing planted yet: every check passes, so runbook step 7 applies.
     recheck_until(&coordinator, &endpoint, "unknown", "nothing");
 
