@@ -160,26 +160,33 @@ impl WineEndpoint {
 
     /// `reg add KEY /v NAME /t TYPE /d DATA /f` in the 64-bit registry view.
     pub fn reg_add(&self, key: &str, name: &str, kind: &str, data: &str) {
-        let output = self.run(
-            self.wine_command("wine")
-                .args(["reg", "add", key, "/v", name, "/t", kind, "/d", data, "/f", "/reg:64"]),
-        );
-        assert!(
-            output.status.success(),
-            "wine reg add {key} {name} failed: {}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
+        self.reg(&["add", key, "/v", name, "/t", kind, "/d", data, "/f", "/reg:64"]);
     }
 
     /// `reg delete KEY /f`: the key and everything under it.
     pub fn reg_delete_key(&self, key: &str) {
-        let output = self.run(self.wine_command("wine").args(["reg", "delete", key, "/f", "/reg:64"]));
-        assert!(
-            output.status.success(),
-            "wine reg delete {key} failed: {}",
-            String::from_utf8_lossy(&output.stdout)
-        );
+        self.reg(&["delete", key, "/f", "/reg:64"]);
+    }
+
+    /// Wine's `reg` with up to three tries: on a loaded machine (the whole
+    /// suite in parallel) a `reg` process has been seen to end with no
+    /// output and a failure status once; a real refusal fails every time.
+    fn reg(&self, args: &[&str]) {
+        let mut failures = Vec::new();
+        for _ in 0..3 {
+            let output = self.run(self.wine_command("wine").arg("reg").args(args));
+            if output.status.success() {
+                return;
+            }
+            failures.push(format!(
+                "{}: {}{}",
+                output.status,
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ));
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        panic!("wine reg {args:?} failed: {failures:?}");
     }
 
     /// Enrolls through the real `rollcall-agent.exe enroll`.
