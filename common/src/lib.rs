@@ -11,6 +11,7 @@
 //!   product's state document, dotted version ordering.
 //! - [`files`], [`net`], [`timefmt`]: careful I/O, URLs, RFC 3339.
 
+pub mod checks;
 pub mod files;
 pub mod logging;
 pub mod net;

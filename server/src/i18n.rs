@@ -118,15 +118,7 @@ mod tests {
         // Chosen at run time in report/markdown.rs.
         used.insert("report-straggler-line".into());
         used.insert("report-straggler-line-no-step".into());
-        for check in [
-            "version",
-            "license",
-            "update_permission",
-            "update_source",
-            "certificates",
-            "connectivity",
-            "system_requirements",
-        ] {
+        for check in rollcall_common::checks::ALL {
             used.insert(format!("check-{check}"));
         }
         // Literal keys in the sources that render text.

@@ -8,7 +8,7 @@ use rollcall_common::policy::CertificatePolicy;
 use super::finding::Finding;
 use super::trust_store::TrustStore;
 
-pub(crate) const NAME: &str = "certificates";
+pub(crate) const NAME: &str = rollcall_common::checks::CERTIFICATES;
 pub(crate) const STEP: u32 = 4;
 pub(crate) const REMEDIATION: &str = "Install the missing or expired code-signing root and intermediate certificates (listed in the vendor's article on problems caused by digital signatures) into the trust store of the product server and of every agent, then check again";
 

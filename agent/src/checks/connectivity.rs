@@ -11,7 +11,7 @@ use rollcall_common::product::{ProductDoc, ServiceAddress, UpdateSourceKind};
 use super::finding::Finding;
 use super::reach::{self, Probe};
 
-pub(crate) const NAME: &str = "connectivity";
+pub(crate) const NAME: &str = rollcall_common::checks::CONNECTIVITY;
 pub(crate) const STEP: u32 = 5;
 pub(crate) const REMEDIATION: &str = "Work through the vendor's connectivity troubleshooting even if the agent icon shows online: name resolution, firewall and proxy rules between the agent and the product server and update source, and whether the web console shows the agent as offline";
 

@@ -7,7 +7,7 @@ use rollcall_common::product::{ProductDoc, ProductError, format_date};
 
 use super::finding::Finding;
 
-pub(crate) const NAME: &str = "license";
+pub(crate) const NAME: &str = rollcall_common::checks::LICENSE;
 pub(crate) const STEP: u32 = 1;
 pub(crate) const REMEDIATION: &str = "Check the license expiry date in the web console and renew the license if it has expired: while it is expired, no agent can upgrade";
 

@@ -38,16 +38,8 @@ mod version;
 pub use finding::{status_of, status_word};
 
 /// The contract names of the checks, in runbook order (results come back in
-/// this order too).
-pub const CHECK_NAMES: [&str; 7] = [
-    version::NAME,
-    license::NAME,
-    update_permission::NAME,
-    update_source::NAME,
-    certificates::NAME,
-    connectivity::NAME,
-    system_requirements::NAME,
-];
+/// this order too); the table lives in `rollcall_common::checks`.
+pub const CHECK_NAMES: [&str; 7] = rollcall_common::checks::ALL;
 
 /// Budget of a check that only reads what is already in memory or a few
 /// small files.

@@ -11,7 +11,7 @@ use rollcall_common::version;
 use super::finding::Finding;
 use crate::host::{HostObservation, OsRelease};
 
-pub(crate) const NAME: &str = "system_requirements";
+pub(crate) const NAME: &str = rollcall_common::checks::SYSTEM_REQUIREMENTS;
 pub(crate) const STEP: u32 = 6;
 pub(crate) const REMEDIATION: &str = "Bring the endpoint within the agent's system requirements (a supported OS and version, the OS update level that newer code signing needs, a supported architecture, enough free disk and memory), or upgrade or replace it";
 

@@ -6,7 +6,7 @@ use rollcall_common::product::{Choice, ProductDoc, ProductError, UpdatePermissio
 
 use super::finding::Finding;
 
-pub(crate) const NAME: &str = "update_permission";
+pub(crate) const NAME: &str = rollcall_common::checks::UPDATE_PERMISSION;
 pub(crate) const STEP: u32 = 2;
 
 /// The runbook's fix, naming the value the policy requires.

@@ -10,7 +10,7 @@ use rollcall_common::product::{Choice, ProductDoc, ProductRole, UpdateSource, Up
 
 use super::finding::Finding;
 
-pub(crate) const NAME: &str = "update_source";
+pub(crate) const NAME: &str = rollcall_common::checks::UPDATE_SOURCE;
 pub(crate) const STEP: u32 = 3;
 pub(crate) const REMEDIATION: &str = "In the web console (Updates > Agents > Update Source), check whether the agents use the standard or a custom update source and set the one intended. When the custom source is an update agent, enable \"Security agent program and HotFix\" in that agent's update agent settings (Agents > Agent Management > Settings > Update Agent Settings)";
 

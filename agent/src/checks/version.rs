@@ -8,7 +8,7 @@ use rollcall_common::version;
 
 use super::finding::Finding;
 
-pub(crate) const NAME: &str = "version";
+pub(crate) const NAME: &str = rollcall_common::checks::VERSION;
 pub(crate) const STEP: u32 = 0;
 pub(crate) const REMEDIATION: &str = "An upgrade can take a while depending on the environment: wait, then check again. If the agent is still behind the target after the rollout's grace period, work through runbook steps 1 to 6 for it";
 

@@ -13,9 +13,11 @@
 #[cfg(unix)]
 pub mod unix;
 #[cfg(unix)]
-pub use unix::{hostname, ready};
+pub use unix::{ProcessTree, hostname, ready};
 
 #[cfg(windows)]
 pub mod windows;
+#[cfg(windows)]
+pub use windows::job::ProcessTree;
 #[cfg(windows)]
 pub use windows::{hostname, ready};

@@ -29,45 +29,29 @@ pub fn hostname() -> String {
         .unwrap_or_else(|| "localhost".to_string())
 }
 
-/// Process trees on Unix: the product's commands start in a process group
-/// of their own, so a timeout or a refused output ends the command and
-/// everything it started (the Windows counterpart is a job object). As
-/// there, a command that exits on its own keeps what it deliberately left
-/// running.
+/// A command's process tree on Unix: the product's commands start in a
+/// process group of their own (`process_group(0)` in
+/// `product_source/command.rs`), so killing the group ends the command and
+/// everything it started (the Windows counterpart is a job object).
 #[derive(Debug)]
-pub struct KillTree {
-    group: Option<rustix::process::Pid>,
-    armed: bool,
+pub struct ProcessTree {
+    group: rustix::process::Pid,
 }
 
-impl KillTree {
+impl ProcessTree {
     /// The group of a child spawned with `process_group(0)` (its id is the
-    /// child's pid).
-    pub fn adopt(child_pid: Option<u32>) -> KillTree {
-        let group = child_pid
+    /// child's pid); `None` once the child has been reaped.
+    pub fn of(child: &tokio::process::Child) -> Option<ProcessTree> {
+        let group = child
+            .id()
             .and_then(|pid| i32::try_from(pid).ok())
-            .and_then(rustix::process::Pid::from_raw);
-        KillTree { group, armed: true }
+            .and_then(rustix::process::Pid::from_raw)?;
+        Some(ProcessTree { group })
     }
 
     /// Kills every process of the group now.
     pub fn kill(&self) {
-        if let Some(group) = self.group {
-            // ESRCH (the group is gone) is the expected case after exit.
-            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
-        }
-    }
-
-    /// The command exited on its own: leave what it started alone.
-    pub fn disarm(&mut self) {
-        self.armed = false;
-    }
-}
-
-impl Drop for KillTree {
-    fn drop(&mut self) {
-        if self.armed {
-            self.kill();
-        }
+        // ESRCH (the group is gone) is the expected case after exit.
+        let _ = rustix::process::kill_process_group(self.group, rustix::process::Signal::KILL);
     }
 }

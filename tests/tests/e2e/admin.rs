@@ -40,11 +40,7 @@ fn admin_cert(coordinator: &Coordinator, name: &str, role: &str) -> std::path::P
 /// A fleet where the stragglers share one label value (rack=b) that no
 /// completed agent has.
 fn seeded() -> (Coordinator, Vec<Agent>) {
-    let mut coordinator = Coordinator::init();
-    coordinator
-        .extra_args
-        .extend(["--engine-interval".to_string(), "200ms".to_string()]);
-    coordinator.start();
+    let coordinator = Coordinator::started_for_rollouts();
     let server = format!("127.0.0.1:{}", coordinator.port);
     let mut agents = Vec::new();
     for (name, version, rack) in [

@@ -32,15 +32,8 @@ min_version = "11"
 "#;
 
 fn coordinator() -> Coordinator {
-    let mut coordinator = Coordinator::init();
-    coordinator
-        .extra_args
-        .extend(["--engine-interval".to_string(), "200ms".to_string()]);
-    coordinator.start();
-    let path = coordinator.dir.path().join("policy.toml");
-    std::fs::write(&path, POLICY).unwrap();
-    let output = coordinator.cli(&["policy", "apply", path.to_str().unwrap()]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let coordinator = Coordinator::started_for_rollouts();
+    coordinator.apply_policy(POLICY);
     coordinator
 }
 

@@ -180,6 +180,29 @@ impl Coordinator {
             .to_string()
     }
 
+    /// A started coordinator whose rollout engine ticks every 200 ms, so
+    /// rollout tests see grace periods and rechecks pass quickly.
+    pub fn started_for_rollouts() -> Self {
+        let mut coordinator = Coordinator::init();
+        coordinator
+            .extra_args
+            .extend(["--engine-interval".to_string(), "200ms".to_string()]);
+        coordinator.start();
+        coordinator
+    }
+
+    /// `rollcall policy apply` of `text`, which must succeed.
+    pub fn apply_policy(&self, text: &str) {
+        let path = self.dir.path().join("policy.toml");
+        std::fs::write(&path, text).expect("write policy.toml");
+        let output = self.cli(&["policy", "apply", &path.display().to_string()]);
+        assert!(
+            output.status.success(),
+            "policy apply failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
     /// `rollcall rollout start --target … --grace …` plus `extra` flags
     /// (`--recheck-every`, `--max-attempts`), which must succeed.
     pub fn start_rollout(&self, target: &str, grace: &str, extra: &[&str]) {

@@ -86,19 +86,7 @@ min_version = "11"
 }
 
 fn rollout_coordinator() -> Coordinator {
-    let mut coordinator = Coordinator::init();
-    coordinator
-        .extra_args
-        .extend(["--engine-interval".to_string(), "200ms".to_string()]);
-    coordinator.start();
-    coordinator
-}
-
-fn apply_policy(coordinator: &Coordinator, text: &str) {
-    let path = coordinator.dir.path().join("policy.toml");
-    std::fs::write(&path, text).unwrap();
-    let output = coordinator.cli(&["policy", "apply", path.to_str().unwrap()]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    Coordinator::started_for_rollouts()
 }
 
 fn stragglers(coordinator: &Coordinator) -> Vec<serde_json::Value> {
@@ -113,7 +101,7 @@ fn stragglers(coordinator: &Coordinator) -> Vec<serde_json::Value> {
 fn every_cause_is_diagnosed_and_update_agents_come_first() {
     let coordinator = rollout_coordinator();
     let (cert_pem, fingerprint) = required_certificate();
-    apply_policy(&coordinator, &policy(&fingerprint));
+    coordinator.apply_policy(&policy(&fingerprint));
     let server = format!("127.0.0.1:{}", coordinator.port);
     let closed = format!("127.0.0.1:{}", free_port());
     let base = |name: &'static str| Endpoint {

@@ -12,12 +12,7 @@ use crate::harness::{Agent, Coordinator, wait_until};
 const TARGET: &str = "14.0.2";
 
 fn coordinator() -> Coordinator {
-    let mut coordinator = Coordinator::init();
-    coordinator
-        .extra_args
-        .extend(["--engine-interval".to_string(), "200ms".to_string()]);
-    coordinator.start();
-    coordinator
+    Coordinator::started_for_rollouts()
 }
 
 /// A product state one version behind: license, permission and update

@@ -134,16 +134,9 @@ fn a_windows_endpoint_under_wine_is_diagnosed_for_each_runbook_step() {
     let Some(exe) = windows_agent_exe() else {
         return;
     };
-    let mut coordinator = Coordinator::init();
-    coordinator
-        .extra_args
-        .extend(["--engine-interval".to_string(), "200ms".to_string()]);
-    coordinator.start();
+    let coordinator = Coordinator::started_for_rollouts();
     let (der, sha1, sha256) = code_signing_ca();
-    let policy_path = coordinator.dir.path().join("policy.toml");
-    std::fs::write(&policy_path, policy(&sha256)).unwrap();
-    let applied = coordinator.cli(&["policy", "apply", policy_path.to_str().unwrap()]);
-    assert!(applied.status.success(), "{}", String::from_utf8_lossy(&applied.stderr));
+    coordinator.apply_policy(&policy(&sha256));
 
     let mut endpoint = WineEndpoint::new(&exe, HOST);
     // The Security Agent as installed: its folder with ofcscan.ini, its

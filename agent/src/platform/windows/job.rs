@@ -1,12 +1,7 @@
 //! Process trees on Windows: the product's commands (`state_command`,
-//! `update_command`) run inside a job object, so a timeout or a refused
-//! output ends the command and everything it started, the counterpart of
-//! killing a process group on Unix.
-//!
-//! The tree is killed only when the command is abandoned (timeout, too
-//! much output, the agent dropping the run); a command that exits on its
-//! own keeps whatever it deliberately left running (an updater it
-//! launched), as on Unix.
+//! `update_command`) run inside a job object, so killing the job ends the
+//! command and everything it started, the counterpart of killing a process
+//! group on Unix. When to kill is `product_source/command.rs`'s decision.
 //!
 //! A child is assigned right after it starts, so a grandchild started in
 //! that instant could escape the job; the product's tools start nothing
@@ -18,17 +13,27 @@ use std::ptr::null;
 
 use windows_sys::Win32::System::JobObjects::{AssignProcessToJobObject, CreateJobObjectW, TerminateJobObject};
 
-/// A job holding one command's process tree; kills it on drop unless
-/// [`KillTree::disarm`]ed.
+/// A job holding one command's process tree.
 #[derive(Debug)]
-pub struct KillTree {
+pub struct ProcessTree {
     job: OwnedHandle,
-    armed: bool,
 }
 
-impl KillTree {
-    /// Puts the process (a child's raw handle) in a new job.
-    pub fn adopt(process: RawHandle) -> std::io::Result<KillTree> {
+impl ProcessTree {
+    /// Puts a started child in a new job; `None` (after a warning) when
+    /// that fails, so a timeout then ends only the command itself.
+    pub fn of(child: &tokio::process::Child) -> Option<ProcessTree> {
+        let process = child.raw_handle()?;
+        match ProcessTree::adopt(process) {
+            Ok(tree) => Some(tree),
+            Err(error) => {
+                tracing::warn!(%error, "could not put the command in a job object; a timeout ends only the command itself");
+                None
+            }
+        }
+    }
+
+    fn adopt(process: RawHandle) -> std::io::Result<ProcessTree> {
         // SAFETY: no security attributes and no name: an anonymous job.
         let job = unsafe { CreateJobObjectW(null(), null()) };
         if job.is_null() {
@@ -40,25 +45,12 @@ impl KillTree {
         if unsafe { AssignProcessToJobObject(job.as_raw_handle(), process) } == 0 {
             return Err(std::io::Error::last_os_error());
         }
-        Ok(KillTree { job, armed: true })
+        Ok(ProcessTree { job })
     }
 
     /// Kills every process in the job now.
     pub fn kill(&self) {
         // SAFETY: the job handle is open (owned by self).
         unsafe { TerminateJobObject(self.job.as_raw_handle(), 1) };
-    }
-
-    /// The command exited on its own: leave what it started alone.
-    pub fn disarm(&mut self) {
-        self.armed = false;
-    }
-}
-
-impl Drop for KillTree {
-    fn drop(&mut self) {
-        if self.armed {
-            self.kill();
-        }
     }
 }
