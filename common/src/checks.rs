@@ -21,13 +21,6 @@ pub const ALL: [&str; 7] = [
     SYSTEM_REQUIREMENTS,
 ];
 
-/// The checks of runbook steps 1–6: each must have run and passed before
-/// step 7 (overwrite install) can be recommended.
-pub const RUNBOOK_STEPS: [&str; 6] = [
-    LICENSE,
-    UPDATE_PERMISSION,
-    UPDATE_SOURCE,
-    CERTIFICATES,
-    CONNECTIVITY,
-    SYSTEM_REQUIREMENTS,
-];
+/// The checks of runbook steps 1–6 (all but `version`): each must have run
+/// and passed before step 7 (overwrite install) can be recommended.
+pub const RUNBOOK_STEPS: &[&str] = ALL.split_at(1).1;

@@ -3,7 +3,7 @@
 //! fleet.
 
 use rollcall_common::policy::{LicensePolicy, ServerFacts};
-use rollcall_common::product::{ProductDoc, ProductError, format_date};
+use rollcall_common::product::{ProductDoc, format_date};
 
 use super::finding::Finding;
 
@@ -21,16 +21,11 @@ pub(crate) fn evaluate(
     server_facts: Option<(usize, &ServerFacts)>,
     today: time::Date,
 ) -> Finding {
-    let (expires, source) = match doc.license_expires() {
-        Ok(expires) => (expires, super::ENDPOINT_SOURCE.to_string()),
-        Err(error @ ProductError::Missing { .. }) => {
-            match server_facts.and_then(|(index, facts)| Some((facts.license_expires?, facts.source(index)))) {
-                Some(fact) => fact,
-                None => return Finding::error(error.to_string()),
-            }
-        }
-        Err(error) => return Finding::error(error.to_string()),
-    };
+    let (expires, source) =
+        match super::endpoint_or_server_fact(doc.license_expires(), server_facts, |facts| facts.license_expires) {
+            Ok(fact) => fact,
+            Err(error) => return Finding::error(error.to_string()),
+        };
     let days_left = (expires - today).whole_days();
     let expires_text = format_date(expires);
     let finding = if days_left < 0 {

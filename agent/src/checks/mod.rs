@@ -48,6 +48,24 @@ const LOCAL_BUDGET: Duration = Duration::from_secs(10);
 /// Evidence `source` of a fact the endpoint's own product state gave (the
 /// alternative is the policy's `[[server_facts]]`, which names itself).
 pub(crate) const ENDPOINT_SOURCE: &str = "endpoint product state";
+
+/// A fact and where it came from: the endpoint's own product state, or,
+/// only where that lacks the field, the policy's `[[server_facts]]` entry
+/// for the endpoint's labels (`pick` takes the fact from the entry). Any
+/// other read error stands.
+pub(crate) fn endpoint_or_server_fact<T>(
+    own: Result<T, rollcall_common::product::ProductError>,
+    server_facts: Option<(usize, &rollcall_common::policy::ServerFacts)>,
+    pick: impl FnOnce(&rollcall_common::policy::ServerFacts) -> Option<T>,
+) -> Result<(T, String), rollcall_common::product::ProductError> {
+    match own {
+        Ok(value) => Ok((value, ENDPOINT_SOURCE.to_string())),
+        Err(error @ rollcall_common::product::ProductError::Missing { .. }) => server_facts
+            .and_then(|(index, facts)| Some((pick(facts)?, facts.source(index))))
+            .ok_or(error),
+        Err(error) => Err(error),
+    }
+}
 /// Reading and parsing a whole trust store.
 const CERTIFICATES_BUDGET: Duration = Duration::from_secs(30);
 /// On top of the policy's connectivity timeout, so the check reports its

@@ -2,7 +2,7 @@
 //! files, engines, drivers", agents update patterns but never the program.
 
 use rollcall_common::policy::{ServerFacts, UpdatePermissionPolicy};
-use rollcall_common::product::{Choice, ProductDoc, ProductError, UpdatePermission};
+use rollcall_common::product::{Choice, ProductDoc, UpdatePermission};
 
 use super::finding::Finding;
 
@@ -24,16 +24,11 @@ pub(crate) fn evaluate(
     policy: &UpdatePermissionPolicy,
     server_facts: Option<(usize, &ServerFacts)>,
 ) -> Finding {
-    let (permission, source) = match doc.update_permission() {
-        Ok(permission) => (permission, super::ENDPOINT_SOURCE.to_string()),
-        Err(error @ ProductError::Missing { .. }) => {
-            match server_facts.and_then(|(index, facts)| Some((facts.update_permission?, facts.source(index)))) {
-                Some(fact) => fact,
-                None => return Finding::error(error.to_string()),
-            }
-        }
-        Err(error) => return Finding::error(error.to_string()),
-    };
+    let (permission, source) =
+        match super::endpoint_or_server_fact(doc.update_permission(), server_facts, |facts| facts.update_permission) {
+            Ok(fact) => fact,
+            Err(error) => return Finding::error(error.to_string()),
+        };
     let finding = if permission == policy.required {
         Finding::pass(format!(
             "update settings permission is \"{}\"",

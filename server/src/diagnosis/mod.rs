@@ -120,7 +120,8 @@ pub fn conflict_detail(product: &proto::ProductSummary, claimants: &[String]) ->
 /// The checks of steps 1–6 without a passing result.
 fn missing_checks(checks: &[&proto::CheckResult]) -> Vec<&'static str> {
     RUNBOOK_CHECKS
-        .into_iter()
+        .iter()
+        .copied()
         .filter(|name| !checks.iter().any(|check| check.name == *name && is_passing(check)))
         .collect()
 }

@@ -18,7 +18,8 @@ fn check(name: &str, step: u32, status: CheckStatus) -> proto::CheckResult {
 /// the agent is behind).
 fn all_pass() -> Vec<proto::CheckResult> {
     let mut checks: Vec<proto::CheckResult> = RUNBOOK_CHECKS
-        .into_iter()
+        .iter()
+        .copied()
         .enumerate()
         .map(|(index, name)| check(name, u32::try_from(index).unwrap_or(0) + 1, CheckStatus::Pass))
         .collect();
