@@ -17,7 +17,7 @@ use crate::identity::Identity;
 pub struct EnrollParams {
     pub coordinator: String,
     pub ca_pem: String,
-    pub token: String,
+    pub token: rollcall_common::secret::Secret,
     pub hostname: String,
     pub dial: DialOptions,
 }
@@ -30,6 +30,11 @@ pub struct Enrolled {
     pub labels: BTreeMap<String, String>,
 }
 
+/// Attempts at most, and the waits between them (about five minutes in all).
+const ENROLL_ATTEMPTS: u32 = 8;
+const ENROLL_RETRY_INITIAL: std::time::Duration = std::time::Duration::from_secs(2);
+const ENROLL_RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Runs the enrollment call.
 pub async fn enroll(params: &EnrollParams) -> anyhow::Result<Enrolled> {
     let addr = rollcall_common::net::parse_coordinator_url(&params.coordinator)?;
@@ -37,15 +42,36 @@ pub async fn enroll(params: &EnrollParams) -> anyhow::Result<Enrolled> {
     let csr_pem = rollcall_common::pki::certificate_request(&key, &params.hostname)?;
     let config = client_config(&params.ca_pem, None).context("load the coordinator CA")?;
     let mut client = AgentServiceClient::new(channel(&addr, Arc::new(config), &params.dial)?);
-    let response = client
-        .enroll(EnrollRequest {
-            token: params.token.trim().to_string(),
-            csr_pem,
-            hostname: params.hostname.clone(),
-        })
-        .await
-        .map_err(|status| anyhow::anyhow!("enrollment refused by {}: {}", params.coordinator, status.message()))?
-        .into_inner();
+    let request = EnrollRequest {
+        token: params.token.expose().trim().to_string(),
+        csr_pem,
+        hostname: params.hostname.clone(),
+    };
+    // A coordinator that sheds (many endpoints behind one NAT enrolling at
+    // once, a restart) says so with these codes: wait and try again, a
+    // bounded number of times, instead of failing an unattended install.
+    let mut backoff = crate::backoff::Backoff::new(ENROLL_RETRY_INITIAL, ENROLL_RETRY_MAX);
+    let mut attempt = 1;
+    let response = loop {
+        match client.enroll(request.clone()).await {
+            Ok(response) => break response.into_inner(),
+            Err(status)
+                if attempt < ENROLL_ATTEMPTS
+                    && matches!(status.code(), tonic::Code::ResourceExhausted | tonic::Code::Unavailable) =>
+            {
+                let delay = backoff.next_delay();
+                eprintln!(
+                    "enrollment: {} ({}); retrying in {}s",
+                    status.message(),
+                    status.code(),
+                    delay.as_secs().max(1)
+                );
+                tokio::time::sleep(delay).await;
+                attempt += 1;
+            }
+            Err(status) => bail!("enrollment refused by {}: {}", params.coordinator, status.message()),
+        }
+    };
     if !rollcall_common::pki::valid_agent_id(&response.agent_id) {
         bail!("coordinator returned an invalid agent id");
     }
@@ -54,7 +80,7 @@ pub async fn enroll(params: &EnrollParams) -> anyhow::Result<Enrolled> {
         identity: Identity {
             ca_pem: params.ca_pem.clone(),
             cert_pem: response.certificate_pem,
-            key_pem: key.serialize_pem(),
+            key_pem: key.serialize_pem().into(),
         },
         labels: response.labels.into_iter().collect(),
     })

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context;
 use rollcall_common::files::{ensure_owner_only, read_bounded_utf8, write_atomic};
 use rollcall_common::pki::{cert_facts, first_cert_der};
+use rollcall_common::secret::Secret;
 use time::OffsetDateTime;
 
 use crate::config::IdentityPaths;
@@ -20,7 +21,7 @@ const MAX_PEM: u64 = 64 * 1024;
 pub struct Identity {
     pub ca_pem: String,
     pub cert_pem: String,
-    pub key_pem: String,
+    pub key_pem: Secret,
 }
 
 impl Identity {
@@ -54,7 +55,7 @@ impl IdentityStore {
                 Ok(Identity {
                     ca_pem: read_bounded_utf8(&paths.ca, MAX_PEM)?,
                     cert_pem: read_bounded_utf8(&paths.cert, MAX_PEM)?,
-                    key_pem: read_bounded_utf8(&paths.key, MAX_PEM)?,
+                    key_pem: Secret::new(read_bounded_utf8(&paths.key, MAX_PEM)?),
                 })
             }
             IdentityStore::Memory(identity) => identity
@@ -69,7 +70,7 @@ impl IdentityStore {
             IdentityStore::Files(paths) => {
                 // Key first: a crash between the writes leaves a new key with
                 // the old certificate, which the next renewal repairs.
-                write_atomic(&paths.key, identity.key_pem.as_bytes(), true)?;
+                write_atomic(&paths.key, identity.key_pem.expose().as_bytes(), true)?;
                 write_atomic(&paths.cert, identity.cert_pem.as_bytes(), false)?;
                 write_atomic(&paths.ca, identity.ca_pem.as_bytes(), false)?;
                 Ok(())

@@ -1,5 +1,6 @@
 //! The `rollcall-agent` command line.
 
+use rollcall_common::secret::Secret;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -52,9 +53,10 @@ pub enum AgentCommand {
             env = "ROLLCALL_ENROLL_TOKEN",
             hide_env_values = true,
             required_unless_present = "token_file",
-            conflicts_with = "token_file"
+            conflicts_with = "token_file",
+            value_parser = rollcall_common::secret::parse
         )]
-        token: Option<String>,
+        token: Option<Secret>,
         /// A file holding the token (its first line), so it never shows in the
         /// process list; installers pass this.
         #[arg(long)]
@@ -195,18 +197,18 @@ pub fn system_hostname() -> String {
 
 /// The token from `--token` (or its environment variable) or the first line
 /// of `--token-file`.
-fn enrolment_token(token: Option<String>, token_file: Option<&std::path::Path>) -> anyhow::Result<String> {
+fn enrolment_token(token: Option<Secret>, token_file: Option<&std::path::Path>) -> anyhow::Result<Secret> {
     let token = match (token, token_file) {
-        (Some(token), _) => token,
-        (None, Some(path)) => rollcall_common::files::read_bounded_utf8(path, 4096)
-            .with_context(|| format!("read the token file {}", path.display()))?
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .to_string(),
+        (Some(token), _) => Secret::new(token.expose().trim()),
+        (None, Some(path)) => {
+            let text = Secret::new(
+                rollcall_common::files::read_bounded_utf8(path, 4096)
+                    .with_context(|| format!("read the token file {}", path.display()))?,
+            );
+            Secret::new(text.expose().lines().next().unwrap_or_default().trim())
+        }
         (None, None) => bail!("give --token, --token-file or ROLLCALL_ENROLL_TOKEN"),
     };
-    let token = token.trim().to_string();
     if token.is_empty() {
         bail!("the enrolment token is empty");
     }

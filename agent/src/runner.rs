@@ -348,7 +348,7 @@ async fn session(
     let started = tokio::time::Instant::now();
     let identity = options.identity.load().context("load the agent identity")?;
     let addr = rollcall_common::net::parse_coordinator_url(url)?;
-    let tls = client_config(&identity.ca_pem, Some((&identity.cert_pem, &identity.key_pem)))?;
+    let tls = client_config(&identity.ca_pem, Some((&identity.cert_pem, identity.key_pem.expose())))?;
     let mut client = AgentServiceClient::new(channel(&addr, Arc::new(tls), &options.dial)?)
         .max_decoding_message_size(options.dial.max_decoding_message_size);
 
@@ -454,7 +454,7 @@ async fn session(
                     }
                     Body::Renewed(renewed) => {
                         if let Some(key) = pending_key.take() {
-                            let renewed_identity = Identity { ca_pem: identity.ca_pem.clone(), cert_pem: renewed.certificate_pem, key_pem: key.serialize_pem() };
+                            let renewed_identity = Identity { ca_pem: identity.ca_pem.clone(), cert_pem: renewed.certificate_pem, key_pem: key.serialize_pem().into() };
                             match renewed_identity.validity() {
                                 Ok(_) => {
                                     options.identity.save(&renewed_identity)?;

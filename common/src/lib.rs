@@ -10,6 +10,7 @@
 //! - [`policy`], [`product`], [`version`]: the fleet policy, the managed
 //!   product's state document, dotted version ordering.
 //! - [`files`], [`net`], [`timefmt`]: careful I/O, URLs, RFC 3339.
+//! - [`secret`]: key PEMs and tokens in memory (never printed, wiped on drop).
 
 pub mod checks;
 pub mod files;
@@ -19,6 +20,7 @@ pub mod pki;
 pub mod policy;
 pub mod product;
 pub mod proto;
+pub mod secret;
 pub mod timefmt;
 pub mod tls;
 pub mod version;

@@ -26,6 +26,9 @@ const ADMIN_URI_PREFIX: &str = "urn:rollcall:admin:";
 /// What an admin certificate allows, in increasing order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum AdminRole {
+    /// Scrapes `/metrics` on the dashboard listener, nothing else (for
+    /// Prometheus: its key can read no agent, report or audit entry).
+    Metrics,
     /// Reads everything.
     Viewer,
     /// Also starts rollouts and sends recheck / update-now.
@@ -37,6 +40,7 @@ pub enum AdminRole {
 impl AdminRole {
     pub fn as_str(self) -> &'static str {
         match self {
+            AdminRole::Metrics => "metrics",
             AdminRole::Viewer => "viewer",
             AdminRole::Operator => "operator",
             AdminRole::Admin => "admin",
@@ -54,10 +58,11 @@ impl FromStr for AdminRole {
     type Err = anyhow::Error;
     fn from_str(text: &str) -> anyhow::Result<Self> {
         match text {
+            "metrics" => Ok(AdminRole::Metrics),
             "viewer" => Ok(AdminRole::Viewer),
             "operator" => Ok(AdminRole::Operator),
             "admin" => Ok(AdminRole::Admin),
-            other => bail!("unknown role {other:?}; expected viewer, operator or admin"),
+            other => bail!("unknown role {other:?}; expected metrics, viewer, operator or admin"),
         }
     }
 }
@@ -205,10 +210,12 @@ impl CertAuthority {
         if !valid_agent_id(agent_id) {
             bail!("invalid agent id {agent_id:?}");
         }
+        require_p256_key(csr_pem)?;
+        // Parsing also verifies the CSR's signature: the asker holds the key.
         let csr = CertificateSigningRequestParams::from_pem(csr_pem)
             .map_err(|error| anyhow::anyhow!("invalid certificate signing request: {error}"))?;
         if csr.public_key.algorithm() != &PKCS_ECDSA_P256_SHA256 {
-            bail!("the certificate signing request must carry an ECDSA P-256 key");
+            bail!("the certificate signing request must be signed with ECDSA P-256 and SHA-256");
         }
         let mut params = CertificateParams::default();
         params.distinguished_name = DistinguishedName::new();
@@ -245,10 +252,12 @@ impl CertAuthority {
         lifetime: Duration,
     ) -> anyhow::Result<String> {
         let params = admin_params(name, role, lifetime)?;
+        require_p256_key(csr_pem)?;
+        // Parsing also verifies the CSR's signature: the asker holds the key.
         let csr = CertificateSigningRequestParams::from_pem(csr_pem)
             .map_err(|error| anyhow::anyhow!("invalid certificate signing request: {error}"))?;
         if csr.public_key.algorithm() != &PKCS_ECDSA_P256_SHA256 {
-            bail!("the certificate signing request must carry an ECDSA P-256 key");
+            bail!("the certificate signing request must be signed with ECDSA P-256 and SHA-256");
         }
         let cert = params
             .signed_by(&csr.public_key, &self.issuer)
@@ -313,12 +322,42 @@ fn admin_params(name: &str, role: AdminRole, lifetime: Duration) -> anyhow::Resu
 
 /// Decodes the first certificate of a PEM text to DER.
 pub fn first_cert_der(pem: &str) -> anyhow::Result<Vec<u8>> {
-    let mut reader = pem.as_bytes();
-    match rustls_pemfile::certs(&mut reader).next() {
+    use rustls::pki_types::{CertificateDer, pem::PemObject};
+    match CertificateDer::pem_slice_iter(pem.as_bytes()).next() {
         Some(Ok(der)) => Ok(der.to_vec()),
         Some(Err(error)) => Err(anyhow::anyhow!("parse PEM certificate: {error}")),
         None => bail!("no certificate in PEM text"),
     }
+}
+
+/// Refuses a CSR whose *key* is not an uncompressed ECDSA P-256 point. The
+/// signature algorithm says nothing about the curve (a P-384 key signs with
+/// ecdsa-with-SHA256 just as well), so the subject public key info is read.
+fn require_p256_key(csr_pem: &str) -> anyhow::Result<()> {
+    use rustls::pki_types::{CertificateSigningRequestDer, pem::PemObject};
+    use x509_parser::certification_request::X509CertificationRequest;
+    use x509_parser::oid_registry::{OID_EC_P256, OID_KEY_TYPE_EC_PUBLIC_KEY};
+    use x509_parser::prelude::FromDer;
+
+    let der = CertificateSigningRequestDer::from_pem_slice(csr_pem.as_bytes())
+        .map_err(|error| anyhow::anyhow!("invalid certificate signing request: {error}"))?;
+    let (_, csr) = X509CertificationRequest::from_der(der.as_ref())
+        .map_err(|error| anyhow::anyhow!("invalid certificate signing request: {error}"))?;
+    let spki = &csr.certification_request_info.subject_pki;
+    let curve = spki
+        .algorithm
+        .parameters
+        .as_ref()
+        .and_then(|parameters| parameters.as_oid().ok());
+    let key = &spki.subject_public_key.data;
+    if spki.algorithm.algorithm != OID_KEY_TYPE_EC_PUBLIC_KEY
+        || curve.as_ref() != Some(&OID_EC_P256)
+        || key.len() != 65
+        || key.first() != Some(&0x04)
+    {
+        bail!("the certificate signing request must carry an ECDSA P-256 key");
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use hyper_util::rt::TokioIo;
 use rustls::client::danger::HandshakeSignatureValid;
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::server::WebPkiClientVerifier;
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
@@ -48,8 +49,7 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 
 /// Parses every certificate in a PEM text.
 pub fn certs_from_pem(pem: &str) -> anyhow::Result<Vec<CertificateDer<'static>>> {
-    let mut reader = pem.as_bytes();
-    let certs = rustls_pemfile::certs(&mut reader)
+    let certs = CertificateDer::pem_slice_iter(pem.as_bytes())
         .collect::<Result<Vec<_>, _>>()
         .context("parse PEM certificates")?;
     if certs.is_empty() {
@@ -60,10 +60,10 @@ pub fn certs_from_pem(pem: &str) -> anyhow::Result<Vec<CertificateDer<'static>>>
 
 /// Parses the private key in a PEM text.
 pub fn key_from_pem(pem: &str) -> anyhow::Result<PrivateKeyDer<'static>> {
-    let mut reader = pem.as_bytes();
-    rustls_pemfile::private_key(&mut reader)
-        .context("parse PEM private key")?
-        .context("no private key found in PEM text")
+    PrivateKeyDer::from_pem_slice(pem.as_bytes()).map_err(|error| match error {
+        rustls::pki_types::pem::Error::NoItemsFound => anyhow::anyhow!("no private key found in PEM text"),
+        error => anyhow::anyhow!("parse PEM private key: {error}"),
+    })
 }
 
 fn root_store(ca_pem: &str) -> anyhow::Result<RootCertStore> {

@@ -524,7 +524,8 @@ impl AdminService for AdminApi {
 
     async fn watch(&self, request: Request<proto::WatchRequest>) -> Result<Response<Self::WatchStream>, Status> {
         admin_caller(&request, &self.coordinator.revocation, AdminRole::Viewer)?;
-        Ok(Response::new(crate::admin_watch::watch(&self.coordinator)))
+        let certificate = crate::auth::caller_certificate(&request, &self.coordinator.revocation)?;
+        Ok(Response::new(crate::admin_watch::watch(&self.coordinator, certificate)))
     }
 
     async fn audit(&self, request: Request<proto::AuditRequest>) -> Result<Response<proto::AuditResponse>, Status> {

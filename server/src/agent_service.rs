@@ -53,6 +53,19 @@ type CoordinatorStream = Pin<Box<dyn Stream<Item = Result<CoordinatorMessage, St
 impl AgentService for AgentApi {
     async fn enroll(&self, request: Request<EnrollRequest>) -> Result<Response<EnrollResponse>, Status> {
         let coordinator = &self.coordinator;
+        // Per source address: guessing tokens or burning CPU on CSRs from one
+        // place meets a wall after a burst. Without an address (never over
+        // TCP) there is nothing to key on, so nothing to limit.
+        if let Some(peer) = request.remote_addr()
+            && !coordinator.sources.try_enroll(peer.ip())
+        {
+            tracing::debug!(%peer, "enrolment rate limit");
+            let retry = coordinator.sources.enroll_retry_after();
+            return Err(Status::resource_exhausted(format!(
+                "too many enrolments from this address; retry in {}s",
+                retry.as_secs()
+            )));
+        }
         let body = request.into_inner();
         if body.token.is_empty() || body.token.len() > MAX_TOKEN_LEN {
             return Err(Status::invalid_argument("an enrollment token is required"));
@@ -64,8 +77,18 @@ impl AgentService for AgentApi {
         if hostname.is_empty() || hostname.len() > validate::MAX_HOSTNAME {
             return Err(Status::invalid_argument("hostname must be 1-253 bytes"));
         }
+        // The token first (one indexed read): an unauthorised caller never
+        // gets as far as CSR parsing and a signature.
+        coordinator
+            .store
+            .check_token(hash_token(&body.token), now_ms())
+            .await
+            .map_err(|error| {
+                tracing::warn!(%error, hostname, "enrollment refused");
+                store_status(error)
+            })?;
         let agent_id = uuid::Uuid::now_v7().to_string();
-        // Sign first: a bad CSR must not spend a token use.
+        // Sign before spending: a bad CSR must not spend a token use.
         let certificate_pem = coordinator
             .ca
             .issue_agent(&body.csr_pem, &agent_id, coordinator.config.agent_cert_lifetime)
@@ -108,6 +131,7 @@ impl AgentService for AgentApi {
     ) -> Result<Response<Self::ConnectStream>, Status> {
         let coordinator = self.coordinator.clone();
         let agent_id = agent_caller(&request, &coordinator.revocation)?;
+        let cert_serial = crate::auth::caller_certificate(&request, &coordinator.revocation)?.serial;
         let mut inbound = request.into_inner();
 
         let first = tokio::time::timeout(HELLO_TIMEOUT, inbound.next())
@@ -135,6 +159,7 @@ impl AgentService for AgentApi {
                 product: hello.product.unwrap_or_default(),
                 host: hello.host.unwrap_or_default(),
                 at_ms: now_ms(),
+                cert_serial,
             })
             .await
             .map_err(|error| match error {
@@ -146,6 +171,25 @@ impl AgentService for AgentApi {
                 other => store_status(other),
             })?;
         crate::bound_labels::warn_ignored(&agent_id, &connected.ignored_labels);
+        if !connected.retired_serials.is_empty() {
+            // The agent connects with a renewed certificate: the older ones
+            // (and any stolen copy of their key) stop working everywhere.
+            for serial in &connected.retired_serials {
+                coordinator.revocation.revoke_serial(serial);
+            }
+            tracing::info!(
+                agent_id,
+                retired = connected.retired_serials.len(),
+                "revoked the older certificates of a renewed agent"
+            );
+            crate::replication::tell_others(
+                &coordinator,
+                crate::store::Notice::Revoked {
+                    agent_id: agent_id.clone(),
+                },
+            )
+            .await;
+        }
         coordinator.metrics.hello_labels_ignored(connected.ignored_labels.len());
         let last_stored_seq = connected.last_seq;
 

@@ -39,6 +39,39 @@ fn peer_identity<T>(request: &Request<T>, revocation: &RevocationList) -> Result
     Ok((identity, facts.serial))
 }
 
+/// The caller's certificate, for calls that outlive a moment (`watch`):
+/// they end when it is revoked or expires.
+#[derive(Debug, Clone)]
+pub struct CallerCertificate {
+    pub serial: String,
+    pub agent_id: Option<String>,
+    pub not_after_ms: i64,
+}
+
+pub fn caller_certificate<T>(request: &Request<T>, revocation: &RevocationList) -> Result<CallerCertificate, Status> {
+    let (identity, serial) = peer_identity(request, revocation)?;
+    let not_after_ms = request
+        .peer_certs()
+        .and_then(|certs| certs.first().and_then(|leaf| cert_facts(leaf).ok()))
+        .map(|facts| rollcall_common::timefmt::ms_of(facts.not_after))
+        .ok_or_else(|| Status::unauthenticated("unreadable client certificate"))?;
+    let agent_id = match identity {
+        PeerIdentity::Agent { id } => Some(id),
+        PeerIdentity::Admin { .. } => None,
+    };
+    Ok(CallerCertificate {
+        serial,
+        agent_id,
+        not_after_ms,
+    })
+}
+
+/// Any caller with a valid, unrevoked rollcall certificate (agent or admin):
+/// the gate in front of services that are not rollcall's own (reflection).
+pub fn any_certified_caller<T>(request: &Request<T>, revocation: &RevocationList) -> Result<(), Status> {
+    peer_identity(request, revocation).map(|_| ())
+}
+
 /// The agent id of the calling agent.
 pub fn agent_caller<T>(request: &Request<T>, revocation: &RevocationList) -> Result<String, Status> {
     match peer_identity(request, revocation)?.0 {

@@ -49,6 +49,8 @@ pub struct ServeConfig {
     /// How long the engine lease lasts unrenewed: a dead replica's scheduled
     /// work resumes on another one after at most this.
     pub engine_lease_ttl: Duration,
+    /// What a peer may cost before it has authenticated.
+    pub edge: EdgeLimits,
 }
 
 impl ServeConfig {
@@ -74,6 +76,7 @@ impl ServeConfig {
             database_url: None,
             replica_id: default_replica_id(),
             engine_lease_ttl: Duration::from_secs(15),
+            edge: EdgeLimits::default(),
         }
     }
 
@@ -113,6 +116,63 @@ impl ServeConfig {
         }
         if !(self.report_rate_per_sec > 0.0 && self.report_burst >= 1.0) {
             bail!("report rate must be positive and the burst at least 1");
+        }
+        self.edge.validate()?;
+        if self.handshake_timeout < Duration::from_millis(100) {
+            bail!("the handshake timeout must be at least 100ms");
+        }
+        Ok(())
+    }
+}
+
+/// Limits on peers that have not proved who they are: TCP connections
+/// before and during the TLS handshake, TLS connections without a client
+/// certificate (they may only enrol), and enrolment attempts. See
+/// docs/SECURITY.md, "Unauthenticated peers".
+#[derive(Debug, Clone)]
+pub struct EdgeLimits {
+    /// A new connection must send its first byte (the TLS ClientHello)
+    /// within this, or it is closed.
+    pub first_byte_timeout: Duration,
+    /// Connections one source address (IPv6: one /64) may hold while in the
+    /// handshake or without a client certificate; more are closed at once.
+    pub max_unauthenticated_per_source: usize,
+    /// A connection without a client certificate is closed after this,
+    /// whatever it does (enrolment needs one call).
+    pub anonymous_connection_lifetime: Duration,
+    /// Enrolment attempts per source address per minute (sustained) and
+    /// the burst above it.
+    pub enroll_per_minute_per_source: f64,
+    pub enroll_burst_per_source: f64,
+    /// Serve gRPC reflection (to authenticated callers only).
+    pub reflection: bool,
+}
+
+impl Default for EdgeLimits {
+    fn default() -> Self {
+        EdgeLimits {
+            first_byte_timeout: Duration::from_secs(3),
+            max_unauthenticated_per_source: 64,
+            anonymous_connection_lifetime: Duration::from_secs(30),
+            enroll_per_minute_per_source: 60.0,
+            enroll_burst_per_source: 30.0,
+            reflection: false,
+        }
+    }
+}
+
+impl EdgeLimits {
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.first_byte_timeout < Duration::from_millis(100)
+            || self.anonymous_connection_lifetime < Duration::from_secs(1)
+        {
+            bail!("the first-byte timeout must be at least 100ms and the anonymous connection lifetime at least 1s");
+        }
+        if self.max_unauthenticated_per_source == 0 {
+            bail!("max unauthenticated connections per source must be positive");
+        }
+        if !(self.enroll_per_minute_per_source > 0.0 && self.enroll_burst_per_source >= 1.0) {
+            bail!("the enrolment rate per source must be positive and its burst at least 1");
         }
         Ok(())
     }

@@ -31,7 +31,7 @@ pub struct DataDir {
 pub struct LoadedPki {
     pub ca: CertAuthority,
     pub server_cert_pem: String,
-    pub server_key_pem: String,
+    pub server_key_pem: rollcall_common::secret::Secret,
 }
 
 impl DataDir {
@@ -102,7 +102,7 @@ impl DataDir {
         Ok(LoadedPki {
             ca: CertAuthority::from_pem(&ca_cert, &ca_key)?,
             server_cert_pem: read_bounded_utf8(&self.server_cert(), MAX_PEM_BYTES)?,
-            server_key_pem: read_bounded_utf8(&self.server_key(), MAX_PEM_BYTES)?,
+            server_key_pem: read_bounded_utf8(&self.server_key(), MAX_PEM_BYTES)?.into(),
         })
     }
 

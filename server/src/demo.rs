@@ -257,7 +257,7 @@ async fn prepare(
     let enrolled = enroll(&EnrollParams {
         coordinator: url.to_string(),
         ca_pem: ca_pem.to_string(),
-        token: token.to_string(),
+        token: token.to_string().into(),
         hostname: host.name.to_string(),
         dial: DialOptions::default(),
     })

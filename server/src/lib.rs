@@ -46,6 +46,7 @@ pub mod revocation;
 pub mod selector;
 pub mod server;
 pub mod session_stream;
+pub mod source_limits;
 pub mod state;
 pub mod store;
 pub mod validate;

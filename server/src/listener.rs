@@ -1,9 +1,23 @@
-//! Accepts TCP connections and completes TLS handshakes with bounds: at most
-//! `max_pending_handshakes` at once (a permit is taken *before* the
-//! handshake starts), each within `handshake_timeout`, and at most
-//! `max_connections` established. Garbage on the port costs one failed
-//! handshake and a log line at debug level, nothing else.
+//! Accepts TCP connections and completes TLS handshakes with bounds, so that
+//! no peer that has not proved who it is can keep others out:
+//!
+//! - accept first, then decide: a connection over a limit is closed at once
+//!   (counted in `rollcall_connections_shed_total`), never left waiting in
+//!   the kernel's queue where it would hold up everyone behind it;
+//! - at most `max_pending_handshakes` handshakes at once, and at most
+//!   `max_unauthenticated_per_source` connections per source address that
+//!   are in the handshake or have no client certificate;
+//! - the first byte (the ClientHello) within `first_byte_timeout`, the
+//!   handshake within `handshake_timeout`;
+//! - a connection without a client certificate (it may only enrol) is
+//!   closed after `anonymous_lifetime`; a connection with no traffic for
+//!   `idle_timeout` (the dashboard) too;
+//! - at most `max_connections` established.
+//!
+//! Garbage on the port costs one failed handshake and a log line at debug
+//! level, nothing else.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -11,6 +25,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::{Instant, Sleep};
 use tonic::transport::server::Connected;
 
 use tokio::net::{TcpListener, TcpStream};
@@ -19,10 +34,25 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 
-/// A TLS stream that holds one connection slot until dropped.
+use crate::metrics::ShedCounter;
+use crate::source_limits::{SourceLimits, SourceSlot};
+
+/// A TLS stream that holds one connection slot until dropped, and for a
+/// connection without a client certificate its source's slot and deadline.
 pub struct Accepted {
     inner: TlsStream<TcpStream>,
     _slot: ConnectionSlot,
+    _source: Option<SourceSlot>,
+    anonymous_deadline: Option<Pin<Box<Sleep>>>,
+    idle: Option<IdleTimer>,
+    /// Set once a timer fired: every later read and write fails too.
+    expired: Option<&'static str>,
+    shed: ShedCounter,
+}
+
+struct IdleTimer {
+    timeout: Duration,
+    sleep: Pin<Box<Sleep>>,
 }
 
 struct ConnectionSlot(Arc<ConnectionCount>);
@@ -30,6 +60,39 @@ struct ConnectionSlot(Arc<ConnectionCount>);
 impl Drop for ConnectionSlot {
     fn drop(&mut self) {
         self.0.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Accepted {
+    /// Whether the peer presented a (verified) client certificate.
+    pub fn is_authenticated(&self) -> bool {
+        self.anonymous_deadline.is_none()
+    }
+
+    /// An error once the connection has outlived what it may: polled on
+    /// every read and write, so the timers wake the connection's task.
+    fn expired(&mut self, cx: &mut Context<'_>) -> Option<std::io::Error> {
+        if self.expired.is_none() {
+            if let Some(deadline) = self.anonymous_deadline.as_mut()
+                && deadline.as_mut().poll(cx).is_ready()
+            {
+                self.shed.shed("anonymous_lifetime");
+                self.expired = Some("a connection without a client certificate outlived its lifetime");
+            } else if let Some(idle) = self.idle.as_mut()
+                && idle.sleep.as_mut().poll(cx).is_ready()
+            {
+                self.expired = Some("idle connection closed");
+            }
+        }
+        self.expired
+            .map(|reason| std::io::Error::new(std::io::ErrorKind::TimedOut, reason))
+    }
+
+    fn active(&mut self) {
+        if let Some(idle) = self.idle.as_mut() {
+            let deadline = Instant::now() + idle.timeout;
+            idle.sleep.as_mut().reset(deadline);
+        }
     }
 }
 
@@ -42,15 +105,33 @@ impl Connected for Accepted {
 
 impl AsyncRead for Accepted {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        if let Some(error) = self.expired(cx) {
+            return Poll::Ready(Err(error));
+        }
+        let before = buf.filled().len();
+        let result = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if matches!(result, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.active();
+        }
+        result
     }
 }
 
 impl AsyncWrite for Accepted {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        if let Some(error) = self.expired(cx) {
+            return Poll::Ready(Err(error));
+        }
+        let result = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if matches!(result, Poll::Ready(Ok(written)) if written > 0) {
+            self.active();
+        }
+        result
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        if let Some(error) = self.expired(cx) {
+            return Poll::Ready(Err(error));
+        }
         Pin::new(&mut self.inner).poll_flush(cx)
     }
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -61,7 +142,14 @@ impl AsyncWrite for Accepted {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        if let Some(error) = self.expired(cx) {
+            return Poll::Ready(Err(error));
+        }
+        let result = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if matches!(result, Poll::Ready(Ok(written)) if written > 0) {
+            self.active();
+        }
+        result
     }
     fn is_write_vectored(&self) -> bool {
         self.inner.is_write_vectored()
@@ -111,8 +199,19 @@ pub fn raise_open_file_limit(max_connections: usize) -> Option<u64> {
 
 pub struct ListenerLimits {
     pub max_pending_handshakes: usize,
+    pub first_byte_timeout: Duration,
     pub handshake_timeout: Duration,
     pub max_connections: usize,
+    /// Per source address: connections in the handshake or without a
+    /// client certificate.
+    pub sources: Arc<SourceLimits>,
+    /// How long a connection without a client certificate may live.
+    pub anonymous_lifetime: Duration,
+    /// Close a connection with no traffic in either direction for this
+    /// long. `None`: HTTP/2 keepalive decides (agent streams are quiet
+    /// between heartbeats by design).
+    pub idle_timeout: Option<Duration>,
+    pub shed: ShedCounter,
 }
 
 /// Counts live connections, shared with metrics.
@@ -136,15 +235,9 @@ pub fn spawn(
 ) -> mpsc::Receiver<std::io::Result<Accepted>> {
     let (tx, rx) = mpsc::channel(limits.max_pending_handshakes.max(1));
     let handshakes = Arc::new(Semaphore::new(limits.max_pending_handshakes));
+    let limits = Arc::new(limits);
     tokio::spawn(async move {
         loop {
-            let permit = tokio::select! {
-                () = shutdown.cancelled() => return,
-                permit = handshakes.clone().acquire_owned() => match permit {
-                    Ok(permit) => permit,
-                    Err(_) => return,
-                },
-            };
             let (tcp, peer) = tokio::select! {
                 () = shutdown.cancelled() => return,
                 accepted = listener.accept() => match accepted {
@@ -157,32 +250,81 @@ pub fn spawn(
                     }
                 },
             };
+            // Decide now and close what is over a limit: a connection left
+            // unaccepted would queue every later one behind it.
             if connections.get() >= limits.max_connections {
                 tracing::warn!(%peer, limit = limits.max_connections, "connection limit reached; closing new connection");
-                drop(tcp);
+                limits.shed.shed("connection_limit");
                 continue;
             }
+            let Some(source) = limits.sources.try_unauthenticated(peer.ip()) else {
+                tracing::debug!(%peer, "source holds its share of unauthenticated connections; closing");
+                limits.shed.shed("per_source");
+                continue;
+            };
+            let Ok(permit) = handshakes.clone().try_acquire_owned() else {
+                tracing::debug!(%peer, "every handshake slot is taken; closing");
+                limits.shed.shed("handshakes_busy");
+                continue;
+            };
             connections.0.fetch_add(1, Ordering::Relaxed);
             let slot = ConnectionSlot(connections.clone());
             let _ = tcp.set_nodelay(true);
             let acceptor = acceptor.clone();
             let tx = tx.clone();
-            let timeout = limits.handshake_timeout;
+            let limits = limits.clone();
             let shutdown = shutdown.clone();
             tokio::spawn(async move {
-                let handshake = tokio::time::timeout(timeout, acceptor.accept(tcp));
+                let handshake = async {
+                    // A silent connection is closed long before a slow handshake would be.
+                    if tokio::time::timeout(limits.first_byte_timeout, tcp.readable()).await.is_err() {
+                        return Err("first_byte_timeout");
+                    }
+                    match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp)).await {
+                        Ok(Ok(stream)) => Ok(stream),
+                        Ok(Err(error)) => {
+                            tracing::debug!(%peer, %error, "TLS handshake failed");
+                            Err("handshake_failed")
+                        }
+                        Err(_) => Err("handshake_timeout"),
+                    }
+                };
                 let result = tokio::select! {
                     () = shutdown.cancelled() => return,
                     result = handshake => result,
                 };
                 drop(permit);
-                match result {
-                    Ok(Ok(inner)) => {
-                        let _ = tx.send(Ok(Accepted { inner, _slot: slot })).await;
+                let inner = match result {
+                    Ok(inner) => inner,
+                    Err(reason) => {
+                        tracing::debug!(%peer, reason, "connection closed before it was established");
+                        limits.shed.shed(reason);
+                        return;
                     }
-                    Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake failed"),
-                    Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-                }
+                };
+                let authenticated = inner.get_ref().1.peer_certificates().is_some_and(|certs| !certs.is_empty());
+                // A verified certificate ends the source's accounting; an
+                // anonymous connection keeps its slot and gets a deadline.
+                let (source, anonymous_deadline) = if authenticated {
+                    drop(source);
+                    (None, None)
+                } else {
+                    (Some(source), Some(Box::pin(tokio::time::sleep(limits.anonymous_lifetime))))
+                };
+                let idle = limits.idle_timeout.map(|timeout| IdleTimer {
+                    timeout,
+                    sleep: Box::pin(tokio::time::sleep(timeout)),
+                });
+                let accepted = Accepted {
+                    inner,
+                    _slot: slot,
+                    _source: source,
+                    anonymous_deadline,
+                    idle,
+                    expired: None,
+                    shed: limits.shed.clone(),
+                };
+                let _ = tx.send(Ok(accepted)).await;
             });
         }
     });

@@ -63,7 +63,7 @@ pub enum ServerCommand {
         data_dir: PathBuf,
         #[arg(long)]
         name: String,
-        /// viewer, operator or admin.
+        /// metrics (scrapes /metrics only), viewer, operator or admin.
         #[arg(long)]
         role: AdminRole,
         #[arg(long)]
@@ -142,6 +142,52 @@ pub struct ServeArgs {
     /// dies, another takes over the rollout engine after at most this.
     #[arg(long, env = "ROLLCALL_ENGINE_LEASE_TTL", default_value = "15s", value_parser = humantime::parse_duration)]
     pub engine_lease_ttl: Duration,
+    #[command(flatten)]
+    pub edge: EdgeArgs,
+}
+
+/// `serve` flags that bound what unauthenticated peers may cost.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EdgeArgs {
+    /// A new connection must send its first byte (the TLS ClientHello) within this.
+    #[arg(long, env = "ROLLCALL_FIRST_BYTE_TIMEOUT", default_value = "3s", value_parser = humantime::parse_duration)]
+    pub first_byte_timeout: Duration,
+    /// The TLS handshake must finish within this.
+    #[arg(long, env = "ROLLCALL_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub handshake_timeout: Duration,
+    /// Connections one source address (IPv6: one /64) may hold in the TLS
+    /// handshake or without a client certificate; more are closed at once.
+    /// Sites behind one NAT share it: agents shed here retry with backoff.
+    #[arg(long, env = "ROLLCALL_MAX_UNAUTHENTICATED_PER_SOURCE", default_value_t = 64)]
+    pub max_unauthenticated_per_source: usize,
+    /// Connections without a client certificate (they may only enrol) are
+    /// closed after this.
+    #[arg(long, env = "ROLLCALL_ANONYMOUS_CONNECTION_LIFETIME", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub anonymous_connection_lifetime: Duration,
+    /// Enrolment attempts per source address per minute, sustained.
+    #[arg(long, env = "ROLLCALL_ENROLL_RATE_PER_SOURCE", default_value_t = 60.0)]
+    pub enroll_rate_per_source: f64,
+    /// Enrolment attempts one source address may make in a burst.
+    #[arg(long, env = "ROLLCALL_ENROLL_BURST_PER_SOURCE", default_value_t = 30.0)]
+    pub enroll_burst_per_source: f64,
+    /// Serve gRPC server reflection (grpcurl), to callers with an admin or
+    /// agent certificate only. Off by default.
+    #[arg(long, env = "ROLLCALL_REFLECTION")]
+    pub reflection: bool,
+}
+
+impl EdgeArgs {
+    fn apply(&self, config: &mut ServeConfig) {
+        config.handshake_timeout = self.handshake_timeout;
+        config.edge = crate::config::EdgeLimits {
+            first_byte_timeout: self.first_byte_timeout,
+            max_unauthenticated_per_source: self.max_unauthenticated_per_source,
+            anonymous_connection_lifetime: self.anonymous_connection_lifetime,
+            enroll_per_minute_per_source: self.enroll_rate_per_source,
+            enroll_burst_per_source: self.enroll_burst_per_source,
+            reflection: self.reflection,
+        };
+    }
 }
 
 impl ServeArgs {
@@ -165,6 +211,7 @@ impl ServeArgs {
             config.replica_id = replica_id.clone();
         }
         config.engine_lease_ttl = self.engine_lease_ttl;
+        self.edge.apply(&mut config);
         config
     }
 }

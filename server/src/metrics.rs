@@ -24,6 +24,27 @@ use tonic::Code;
 use crate::diagnosis::Cause;
 use crate::state::Coordinator;
 
+/// One listener's handle on `rollcall_connections_shed_total`.
+#[derive(Clone)]
+pub struct ShedCounter {
+    family: Family<Labels, Counter>,
+    listener: &'static str,
+}
+
+impl ShedCounter {
+    pub fn shed(&self, reason: &'static str) {
+        self.family
+            .get_or_create(&vec![("listener", self.listener.to_string()), ("reason", reason.to_string())])
+            .inc();
+    }
+}
+
+impl std::fmt::Debug for ShedCounter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShedCounter").field("listener", &self.listener).finish()
+    }
+}
+
 /// The `Content-Type` of [`Metrics::render`]'s output (text format 0.0.4).
 pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 
@@ -53,6 +74,7 @@ struct Inner {
     commands_acknowledged: Family<Labels, Counter>,
     agents_connected: Gauge,
     connections: Gauge,
+    connections_shed: Family<Labels, Counter>,
     rollout_agents: Family<Labels, Gauge>,
     rollout_offline: Family<Labels, Gauge>,
     stragglers: Family<Labels, Gauge>,
@@ -133,6 +155,14 @@ impl Metrics {
             "Established TLS connections on the gRPC port (agents and admins)",
             connections.clone(),
         );
+        let connections_shed = Family::<Labels, Counter>::default();
+        registry.register(
+            "connections_shed",
+            "Connections closed before they authenticated, by listener and reason \
+             (connection_limit, handshakes_busy, per_source, first_byte_timeout, \
+             handshake_timeout, handshake_failed, anonymous_lifetime)",
+            connections_shed.clone(),
+        );
         let rollout_agents = Family::<Labels, Gauge>::default();
         registry.register(
             "rollout_agents",
@@ -175,6 +205,7 @@ impl Metrics {
                 commands_acknowledged,
                 agents_connected,
                 connections,
+                connections_shed,
                 rollout_agents,
                 rollout_offline,
                 stragglers,
@@ -217,6 +248,14 @@ impl Metrics {
                 .commands_sent
                 .get_or_create(&vec![("kind", name.to_string())])
                 .inc();
+        }
+    }
+
+    /// Counts what the accept loops shed (see [`crate::listener`]).
+    pub fn shed_counter(&self, listener: &'static str) -> ShedCounter {
+        ShedCounter {
+            family: self.inner.connections_shed.clone(),
+            listener,
         }
     }
 

@@ -33,6 +33,13 @@ impl TokenBucket {
             false
         }
     }
+
+    /// Whether the bucket has refilled to its burst: nothing to remember
+    /// about this sender any more.
+    pub fn is_full(&self) -> bool {
+        let elapsed = Instant::now().duration_since(self.last).as_secs_f64();
+        self.tokens + elapsed * self.rate_per_sec >= self.burst
+    }
 }
 
 #[cfg(test)]

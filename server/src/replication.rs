@@ -13,7 +13,8 @@
 //! Wake-ups carry no data, so a lost one costs only time: after the channel
 //! (re)connects a `Resync` reloads everything, and a periodic sweep
 //! ([`SWEEP_INTERVAL`]) delivers commands whose wake-up was lost (a NOTIFY
-//! that failed after its rows committed). With SQLite there is one process
+//! that failed after its rows committed), reloads revocations and the
+//! policy. With SQLite there is one process
 //! and this task does not run.
 
 use std::sync::Arc;
@@ -31,8 +32,9 @@ use crate::engine::dispatch;
 use crate::state::Coordinator;
 use crate::store::{Notice, StoreResult};
 
-/// How often undelivered commands for agents held here are looked for
-/// without a wake-up.
+/// How often revocations, the policy and undelivered commands for agents
+/// held here are reloaded without a wake-up: the bound on how long a lost
+/// NOTIFY can leave this replica behind.
 pub const SWEEP_INTERVAL: Duration = Duration::from_secs(15);
 /// Agents per query when looking for their undelivered commands.
 const AGENTS_PER_QUERY: usize = 1000;
@@ -66,7 +68,9 @@ async fn run(coordinator: Arc<Coordinator>, mut notices: mpsc::Receiver<Notice>,
                 Some(notice) => notice,
                 None => return,
             },
-            _ = sweep.tick() => Notice::Commands { agent_ids: Vec::new() },
+            // A lost wake-up must not leave a revoked admin with rights
+            // here: the sweep reloads everything a wake-up would have.
+            _ = sweep.tick() => Notice::Resync,
         };
         handle(&coordinator, notice).await;
     }

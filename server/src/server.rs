@@ -53,7 +53,7 @@ pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: Cancellat
     let tls = rollcall_common::tls::server_config(
         pki.ca.cert_pem(),
         &pki.server_cert_pem,
-        &pki.server_key_pem,
+        pki.server_key_pem.expose(),
         revocation.clone(),
     )?;
 
@@ -101,6 +101,11 @@ pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: Cancellat
         parsed_policy: std::sync::RwLock::new(Arc::new(parsed_policy)),
         events: tokio::sync::broadcast::channel(crate::events::CAPACITY).0,
         metrics,
+        sources: crate::source_limits::SourceLimits::new(
+            config.edge.max_unauthenticated_per_source,
+            config.edge.enroll_per_minute_per_source,
+            config.edge.enroll_burst_per_source,
+        ),
     });
 
     // Bound before anything serves, so a taken port fails the start.
@@ -129,8 +134,15 @@ pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: Cancellat
 
     let limits = ListenerLimits {
         max_pending_handshakes: config.max_pending_handshakes,
+        first_byte_timeout: config.edge.first_byte_timeout,
         handshake_timeout: config.handshake_timeout,
         max_connections: config.max_connections,
+        sources: coordinator.sources.clone(),
+        anonymous_lifetime: config.edge.anonymous_connection_lifetime,
+        // Agent streams are quiet between heartbeats; HTTP/2 keepalive
+        // finds dead peers.
+        idle_timeout: None,
+        shed: coordinator.metrics.shed_counter("grpc"),
     };
     let accepted = listener::spawn(
         listener,
@@ -140,16 +152,38 @@ pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: Cancellat
         shutdown.clone(),
     );
 
-    // Both reflection versions: grpcurl and older tools still ask v1alpha.
-    let reflection_builder = || {
-        tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    // Reflection is off unless asked for, and then only for callers with a
+    // certificate: it tells whoever asks the whole API surface.
+    let (reflection, reflection_alpha) = if config.edge.reflection {
+        // Both versions: grpcurl and older tools still ask v1alpha.
+        let reflection_builder = || {
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        };
+        let gate = |revocation: Arc<RevocationList>| {
+            move |request: tonic::Request<()>| {
+                crate::auth::any_certified_caller(&request, &revocation)?;
+                Ok(request)
+            }
+        };
+        let v1 = reflection_builder().build_v1().context("build reflection service")?;
+        let v1alpha = reflection_builder()
+            .build_v1alpha()
+            .context("build reflection service")?;
+        (
+            Some(tonic::service::interceptor::InterceptedService::new(
+                v1,
+                gate(coordinator.revocation.clone()),
+            )),
+            Some(tonic::service::interceptor::InterceptedService::new(
+                v1alpha,
+                gate(coordinator.revocation.clone()),
+            )),
+        )
+    } else {
+        (None, None)
     };
-    let reflection = reflection_builder().build_v1().context("build reflection service")?;
-    let reflection_alpha = reflection_builder()
-        .build_v1alpha()
-        .context("build reflection service")?;
     let max = config.max_message_bytes;
     let agent_api = AgentServiceServer::new(AgentApi {
         coordinator: coordinator.clone(),
@@ -173,8 +207,8 @@ pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: Cancellat
         .http2_max_header_list_size(16 * 1024)
         .max_concurrent_streams(Some(64))
         .add_service(health_service)
-        .add_service(reflection)
-        .add_service(reflection_alpha)
+        .add_optional_service(reflection)
+        .add_optional_service(reflection_alpha)
         .add_service(agent_api)
         .add_service(admin_api)
         .serve_with_incoming_shutdown(ReceiverStream::new(accepted), async move {

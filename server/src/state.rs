@@ -37,6 +37,9 @@ pub struct Coordinator {
     pub connections: Arc<crate::listener::ConnectionCount>,
     /// Prometheus metrics (`/metrics` on the dashboard listener).
     pub metrics: crate::metrics::Metrics,
+    /// What unauthenticated peers may cost, per source address (the gRPC
+    /// listener's handshakes, Enroll).
+    pub sources: Arc<crate::source_limits::SourceLimits>,
 }
 
 impl Coordinator {

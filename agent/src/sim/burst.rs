@@ -124,7 +124,7 @@ async fn one_agent(
     let mut met = 0;
     let result = async {
         let addr = rollcall_common::net::parse_coordinator_url(url)?;
-        let tls = client_config(&identity.ca_pem, Some((&identity.cert_pem, &identity.key_pem)))?;
+        let tls = client_config(&identity.ca_pem, Some((&identity.cert_pem, identity.key_pem.expose())))?;
         let mut client = AgentServiceClient::new(channel(&addr, Arc::new(tls), &dial)?);
         let (tx, rx) = mpsc::channel::<AgentMessage>(SEND_QUEUE);
         let run = synthetic_run(index, None);

@@ -25,7 +25,7 @@ const MAX_CACHED: u64 = 64 * 1024;
 struct Cached {
     agent_id: String,
     cert_pem: String,
-    key_pem: String,
+    key_pem: rollcall_common::secret::Secret,
 }
 
 /// What enrolling a range of agents needs.
@@ -34,7 +34,7 @@ pub struct EnrollPlan {
     pub sim_dir: PathBuf,
     pub coordinator: String,
     pub ca_pem: String,
-    pub token: Option<String>,
+    pub token: Option<rollcall_common::secret::Secret>,
     pub first_index: u64,
     pub count: u64,
     pub concurrency: usize,

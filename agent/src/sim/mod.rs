@@ -97,8 +97,8 @@ pub struct CommonArgs {
     #[arg(long)]
     pub ca: PathBuf,
     /// A multi-use enrollment token (needed only for agents not cached yet).
-    #[arg(long, env = "ROLLCALL_SIM_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
+    #[arg(long, env = "ROLLCALL_SIM_TOKEN", hide_env_values = true, value_parser = rollcall_common::secret::parse)]
+    pub token: Option<rollcall_common::secret::Secret>,
     /// Where identities are cached between runs.
     #[arg(long)]
     pub sim_dir: PathBuf,

@@ -18,7 +18,7 @@ pub enum AdminCommand {
     Issue {
         #[arg(long)]
         name: String,
-        /// viewer, operator or admin.
+        /// metrics (scrapes /metrics only), viewer, operator or admin.
         #[arg(long)]
         role: rollcall_common::pki::AdminRole,
         #[arg(long)]

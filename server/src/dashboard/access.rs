@@ -75,10 +75,17 @@ pub enum Denied {
     Forbidden(String),
 }
 
-/// The dashboard is read-only: any admin role may look.
+/// The dashboard is read-only: any admin role from viewer up may look.
 pub const NEEDED: AdminRole = AdminRole::Viewer;
+/// `/metrics` alone: also the metrics role (a Prometheus scraper).
+pub const NEEDED_FOR_METRICS: AdminRole = AdminRole::Metrics;
 
-pub fn authorize(peer: &Peer, revocation: &dyn RevocationCheck) -> Result<Viewer, Denied> {
+/// The role a path needs.
+pub fn needed_for(path: &str) -> AdminRole {
+    if path == "/metrics" { NEEDED_FOR_METRICS } else { NEEDED }
+}
+
+pub fn authorize(peer: &Peer, revocation: &dyn RevocationCheck, needed: AdminRole) -> Result<Viewer, Denied> {
     match peer {
         Peer::Anonymous => Err(Denied::Unauthenticated(
             "the dashboard needs an admin client certificate issued by this coordinator \
@@ -99,9 +106,9 @@ pub fn authorize(peer: &Peer, revocation: &dyn RevocationCheck) -> Result<Viewer
             if revocation.is_revoked(serial, None) {
                 return Err(Denied::Forbidden("this certificate has been revoked".into()));
             }
-            if *role < NEEDED {
+            if *role < needed {
                 return Err(Denied::Forbidden(format!(
-                    "{name} has role {role}; the dashboard needs {NEEDED}"
+                    "{name} has role {role}; this page needs {needed}"
                 )));
             }
             Ok(Viewer {
@@ -142,18 +149,18 @@ mod tests {
 
         let viewer = Peer::from_certs(certs(&viewer_pem));
         assert_eq!(
-            authorize(&viewer, &revocation),
+            authorize(&viewer, &revocation, NEEDED),
             Ok(Viewer {
                 name: "vera".into(),
                 role: AdminRole::Viewer
             })
         );
         assert!(matches!(
-            authorize(&Peer::from_certs(None), &revocation),
+            authorize(&Peer::from_certs(None), &revocation, NEEDED),
             Err(Denied::Unauthenticated(_))
         ));
         assert!(matches!(
-            authorize(&Peer::from_certs(certs(&agent_pem)), &revocation),
+            authorize(&Peer::from_certs(certs(&agent_pem)), &revocation, NEEDED),
             Err(Denied::Forbidden(_))
         ));
 
@@ -162,8 +169,25 @@ mod tests {
         };
         revocation.revoke_serial(serial);
         assert_eq!(
-            authorize(&viewer, &revocation),
+            authorize(&viewer, &revocation, NEEDED),
             Err(Denied::Forbidden("this certificate has been revoked".into()))
         );
+    }
+
+    #[test]
+    fn the_metrics_role_scrapes_metrics_and_reads_nothing_else() {
+        let (ca, _) = CertAuthority::generate("test CA").expect("ca");
+        let (pem, _) = ca
+            .issue_admin("prometheus", AdminRole::Metrics, Duration::from_secs(3600))
+            .expect("admin cert");
+        let scraper = Peer::from_certs(certs(&pem));
+        let revocation = RevocationList::default();
+        assert!(authorize(&scraper, &revocation, needed_for("/metrics")).is_ok());
+        for path in ["/", "/agents/x", "/report", "/report.json", "/api/live"] {
+            assert!(
+                matches!(authorize(&scraper, &revocation, needed_for(path)), Err(Denied::Forbidden(_))),
+                "{path}"
+            );
+        }
     }
 }

@@ -57,6 +57,12 @@ use access::{Denied, Peer, Viewer};
 pub const MAX_CONNECTIONS: usize = 256;
 const MAX_PENDING_HANDSHAKES: usize = 32;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections one source address may hold in the handshake or without a
+/// client certificate: a browser opens a handful.
+const MAX_UNAUTHENTICATED_PER_SOURCE: usize = 16;
+/// A connection with no request or answer for this long is closed (a
+/// browser reconnects; the live pages poll well within it).
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Request line and headers together (hyper's HTTP/1 read buffer; its minimum is 8 KiB).
 pub const MAX_HEAD_BYTES: usize = 16 * 1024;
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -85,10 +91,17 @@ pub fn spawn(
     // Browsers and Prometheus speak HTTP/1.1; h2 stays for clients that offer it.
     tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     let local = listener.local_addr()?;
+    let edge = &coordinator.config.edge;
     let limits = ListenerLimits {
         max_pending_handshakes: MAX_PENDING_HANDSHAKES,
+        first_byte_timeout: edge.first_byte_timeout,
         handshake_timeout: HANDSHAKE_TIMEOUT,
         max_connections: MAX_CONNECTIONS,
+        // Its own accounting: a dashboard flood must not shed agents.
+        sources: crate::source_limits::SourceLimits::new(MAX_UNAUTHENTICATED_PER_SOURCE, 1.0, 1.0),
+        anonymous_lifetime: edge.anonymous_connection_lifetime,
+        idle_timeout: Some(IDLE_TIMEOUT),
+        shed: coordinator.metrics.shed_counter("dashboard"),
     };
     let accepted = crate::listener::spawn(
         listener,
@@ -186,7 +199,11 @@ async fn guard(State(app): State<App>, mut request: Request, next: Next) -> Resp
         // Everything here is a GET: a body is never needed, so none is read.
         plain(StatusCode::PAYLOAD_TOO_LARGE, "requests to the dashboard carry no body")
     } else {
-        match access::authorize(&peer, app.coordinator.revocation.as_ref()) {
+        match access::authorize(
+            &peer,
+            app.coordinator.revocation.as_ref(),
+            access::needed_for(request.uri().path()),
+        ) {
             Err(Denied::Unauthenticated(message)) => {
                 pages::error_page(None, &nonce.0, StatusCode::UNAUTHORIZED, message)
             }

@@ -91,6 +91,9 @@ pub struct HelloRecord {
     pub product: proto::ProductSummary,
     pub host: proto::HostFacts,
     pub at_ms: i64,
+    /// Serial of the certificate the agent connected with: its older
+    /// certificates are retired (revoked) by this connect.
+    pub cert_serial: String,
 }
 
 /// What recording a hello gave.
@@ -100,6 +103,9 @@ pub struct Connected {
     pub last_seq: u64,
     /// Hello labels that contradicted a bound label and were not stored.
     pub ignored_labels: Vec<crate::bound_labels::IgnoredLabel>,
+    /// The agent's older certificates this connect revoked: it now uses a
+    /// renewed one, so a copy of an old key is worth nothing any more.
+    pub retired_serials: Vec<String>,
 }
 
 /// One report to store.
@@ -339,12 +345,32 @@ pub struct ReportMeta {
     pub version: String,
 }
 
+/// The one rule for whether a token can be spent, shared by
+/// [`Store::check_token`] and [`Store::enroll_agent`] of both stores.
+pub(crate) fn token_usable(revoked: bool, expires_at_ms: i64, uses_left: i64, now_ms: i64) -> StoreResult<()> {
+    if revoked {
+        return Err(StoreError::TokenRevoked);
+    }
+    if expires_at_ms <= now_ms {
+        return Err(StoreError::TokenExpired);
+    }
+    if uses_left <= 0 {
+        return Err(StoreError::TokenUsedUp);
+    }
+    Ok(())
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     async fn create_token(&self, token: NewToken) -> StoreResult<()>;
     async fn list_tokens(&self) -> StoreResult<Vec<TokenRow>>;
     /// True when a token with that id existed.
     async fn revoke_token(&self, id: &str) -> StoreResult<bool>;
+
+    /// Whether the token could be spent now, without spending it: the
+    /// coordinator asks this before it verifies a CSR and signs, so an
+    /// unauthorised enrolment costs one indexed read, not a signature.
+    async fn check_token(&self, token_hash: [u8; 32], now_ms: i64) -> StoreResult<()>;
 
     /// Spends one use of the token and creates the agent, atomically.
     /// Returns the token's labels.

@@ -893,6 +893,24 @@ impl Store for PgStore {
         Ok(changed > 0)
     }
 
+    async fn check_token(&self, token_hash: [u8; 32], now_ms: i64) -> StoreResult<()> {
+        let client = self.client().await?;
+        let token = client
+            .query_opt(
+                "SELECT expires_at, uses_left, revoked FROM tokens WHERE hash = $1",
+                &[&token_hash.as_slice()],
+            )
+            .await
+            .map_err(map_err)?;
+        let Some(token) = token else {
+            return Err(StoreError::TokenUnknown);
+        };
+        let expires_at: i64 = token.try_get(0).map_err(map_err)?;
+        let uses_left: i64 = token.try_get(1).map_err(map_err)?;
+        let revoked: bool = token.try_get(2).map_err(map_err)?;
+        super::token_usable(revoked, expires_at, uses_left, now_ms)
+    }
+
     async fn enroll_agent(
         &self,
         token_hash: [u8; 32],
@@ -918,15 +936,7 @@ impl Store for PgStore {
         let uses_left: i64 = token.try_get(2).map_err(map_err)?;
         let revoked: bool = token.try_get(3).map_err(map_err)?;
         let labels = labels_from_json(token.try_get(4).map_err(map_err)?);
-        if revoked {
-            return Err(StoreError::TokenRevoked);
-        }
-        if expires_at <= now_ms {
-            return Err(StoreError::TokenExpired);
-        }
-        if uses_left <= 0 {
-            return Err(StoreError::TokenUsedUp);
-        }
+        super::token_usable(revoked, expires_at, uses_left, now_ms)?;
         tx.execute(
             "UPDATE tokens SET uses_left = uses_left - 1 WHERE id = $1",
             &[&token_id],
@@ -990,9 +1000,27 @@ impl Store for PgStore {
         };
         let bound = labels_from_json(row.try_get(1).map_err(map_err)?);
         let (_, ignored_labels) = crate::bound_labels::merge(&bound, &hello.labels);
+        let retired = self
+            .client()
+            .await?
+            .query(
+                "UPDATE certificates SET revoked = true
+                 WHERE agent_id = $1 AND NOT revoked AND serial <> $2
+                   AND not_after < (SELECT not_after FROM certificates WHERE serial = $2 AND agent_id = $1)
+                 RETURNING serial",
+                &[&hello.agent_id, &hello.cert_serial],
+            )
+            .await
+            .map_err(map_err)?;
+        let retired_serials = retired
+            .iter()
+            .map(|row| row.try_get::<_, String>(0))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(map_err)?;
         Ok(Connected {
             last_seq: u64_of(row.try_get(0).map_err(map_err)?),
             ignored_labels,
+            retired_serials,
         })
     }
 

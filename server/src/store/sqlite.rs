@@ -99,9 +99,23 @@ fn connected_in(conn: &Connection, hello: &HelloRecord) -> StoreResult<Connected
         ])
     })
     .map_err(map_err)?;
+    let retired_serials = conn
+        .prepare_cached(
+            "UPDATE certificates SET revoked = 1
+             WHERE agent_id = ?1 AND revoked = 0 AND serial <> ?2
+               AND not_after < (SELECT not_after FROM certificates WHERE serial = ?2 AND agent_id = ?1)
+             RETURNING serial",
+        )
+        .and_then(|mut statement| {
+            statement
+                .query_map(params![hello.agent_id, hello.cert_serial], |row| row.get::<_, String>(0))?
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .map_err(map_err)?;
     Ok(Connected {
         last_seq: u64::try_from(last_seq).unwrap_or(0),
         ignored_labels,
+        retired_serials,
     })
 }
 
@@ -501,6 +515,24 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn check_token(&self, token_hash: [u8; 32], now_ms: i64) -> StoreResult<()> {
+        self.read(move |conn| {
+            let token: Option<(i64, i64, i64)> = conn
+                .query_row(
+                    "SELECT expires_at, uses_left, revoked FROM tokens WHERE hash = ?1",
+                    [token_hash.as_slice()],
+                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+                )
+                .optional()
+                .map_err(map_err)?;
+            let Some((expires_at, uses_left, revoked)) = token else {
+                return Err(StoreError::TokenUnknown);
+            };
+            super::token_usable(revoked != 0, expires_at, uses_left, now_ms)
+        })
+        .await
+    }
+
     async fn enroll_agent(
         &self,
         token_hash: [u8; 32],
@@ -522,15 +554,7 @@ impl Store for SqliteStore {
             let Some((token_id, expires_at, uses_left, revoked, labels)) = token else {
                 return Err(StoreError::TokenUnknown);
             };
-            if revoked != 0 {
-                return Err(StoreError::TokenRevoked);
-            }
-            if expires_at <= now_ms {
-                return Err(StoreError::TokenExpired);
-            }
-            if uses_left <= 0 {
-                return Err(StoreError::TokenUsedUp);
-            }
+            super::token_usable(revoked != 0, expires_at, uses_left, now_ms)?;
             tx.execute("UPDATE tokens SET uses_left = uses_left - 1 WHERE id = ?1", [&token_id])
                 .map_err(map_err)?;
             let labels = labels_from_json(&labels);

@@ -70,6 +70,8 @@ both_stores!(
     a_lease_is_granted_to_its_holder_and_renewed,
     ingest_keeps_up_with_a_large_batch,
     commands_created_claimed_are_not_queued_and_a_batch_is_tallied,
+    checking_a_token_spends_nothing_and_gives_the_same_reason,
+    connecting_with_a_renewed_certificate_retires_the_older_ones,
 );
 
 fn token(hash: u8, uses: u32, expires_at_ms: i64) -> NewToken {
@@ -116,6 +118,7 @@ fn hello(id: &str, at_ms: i64) -> HelloRecord {
         },
         host: proto::HostFacts::default(),
         at_ms,
+        cert_serial: String::new(),
     }
 }
 
@@ -197,6 +200,63 @@ async fn tokens_are_spent_once_and_refused_with_a_reason(store: Arc<dyn Store>) 
     let agent = store.get_agent("a1").await.unwrap().unwrap();
     assert_eq!(agent.labels.get("site").map(String::as_str), Some("osaka"));
     assert!(store.get_agent("a3").await.unwrap().is_none());
+}
+
+async fn checking_a_token_spends_nothing_and_gives_the_same_reason(store: Arc<dyn Store>) {
+    store.create_token(token(4, 1, 1000)).await.unwrap();
+    for _ in 0..3 {
+        store.check_token([4; 32], 100).await.unwrap();
+    }
+    assert!(matches!(store.check_token([8; 32], 100).await, Err(StoreError::TokenUnknown)));
+    assert!(matches!(store.check_token([4; 32], 1000).await, Err(StoreError::TokenExpired)));
+    store.enroll_agent([4; 32], 100, new_agent("k1")).await.unwrap();
+    assert!(matches!(store.check_token([4; 32], 100).await, Err(StoreError::TokenUsedUp)));
+    store.create_token(token(5, 3, 1000)).await.unwrap();
+    assert!(store.revoke_token("t5").await.unwrap());
+    assert!(matches!(store.check_token([5; 32], 100).await, Err(StoreError::TokenRevoked)));
+}
+
+async fn connecting_with_a_renewed_certificate_retires_the_older_ones(store: Arc<dyn Store>) {
+    enroll(&store, &["a", "b"]).await;
+    // Connecting with the enrolment certificate retires nothing.
+    let first = store
+        .agent_connected(HelloRecord {
+            cert_serial: "serial-a".into(),
+            ..hello("a", 1)
+        })
+        .await
+        .unwrap();
+    assert!(first.retired_serials.is_empty());
+    store.record_certificate("a", "serial-a2", 2_000_000).await.unwrap();
+    // Still on the old one (the renewal was not installed yet): nothing retired.
+    let again = store
+        .agent_connected(HelloRecord {
+            cert_serial: "serial-a".into(),
+            ..hello("a", 2)
+        })
+        .await
+        .unwrap();
+    assert!(again.retired_serials.is_empty());
+    let renewed = store
+        .agent_connected(HelloRecord {
+            cert_serial: "serial-a2".into(),
+            ..hello("a", 3)
+        })
+        .await
+        .unwrap();
+    assert_eq!(renewed.retired_serials, ["serial-a"]);
+    let revoked = store.revoked().await.unwrap();
+    assert_eq!(revoked.serials, ["serial-a"]);
+    assert!(revoked.agent_ids.is_empty(), "the agent itself stays in good standing");
+    // Another agent's certificates are never touched by this one's serial.
+    let other = store
+        .agent_connected(HelloRecord {
+            cert_serial: "serial-a2".into(),
+            ..hello("b", 4)
+        })
+        .await
+        .unwrap();
+    assert!(other.retired_serials.is_empty());
 }
 
 async fn concurrent_enrollments_never_overspend_a_token(store: Arc<dyn Store>) {

@@ -83,7 +83,7 @@ async fn thousands_of_streams_drain_within_the_deadline_and_the_reconnect_storm_
         let params = EnrollParams {
             coordinator: coordinator.url(),
             ca_pem: ca_pem.clone(),
-            token: token.clone(),
+            token: token.clone().into(),
             hostname: format!("sim-{index:05}"),
             dial: DialOptions::default(),
         };

@@ -40,7 +40,7 @@ fn plan(
         sim_dir: sim_dir.to_path_buf(),
         coordinator: coordinator.url(),
         ca_pem: std::fs::read_to_string(coordinator.data_dir().join("ca.pem")).unwrap(),
-        token,
+        token: token.map(Into::into),
         first_index: first,
         count,
         concurrency: 8,
