@@ -71,6 +71,9 @@ skipped() { case ",$SKIP," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 # checks every 60s (the storm counts their reports). Beyond that (several
 # simulators and replicas sharing the two cores), the intervals a fleet that
 # size would use, so keepalives are not starved into reconnect loops.
+# The simulator sends a whole fleet from a few loopback addresses; a real
+# fleet comes from many, so the per-source limits are raised (docs/SECURITY.md).
+EDGE_LIMITS=(--max-unauthenticated-per-source 100000 --enroll-rate-per-source 10000000 --enroll-burst-per-source 100000)
 FLEET_TIMING=(--heartbeat-interval 30s)
 SIM_TIMING=()
 CHECK_INTERVAL=60s
@@ -169,7 +172,7 @@ for i in $(seq 0 $(( REPLICAS - 1 ))); do PORTS+=("$(free_port)"); done
 start_coordinators() {
     SERVER_PIDS=()
     for i in $(seq 0 $(( REPLICAS - 1 ))); do
-        local args=(serve --data-dir "$DATA" --listen "127.0.0.1:${PORTS[$i]}" "${FLEET_TIMING[@]}")
+        local args=(serve --data-dir "$DATA" --listen "127.0.0.1:${PORTS[$i]}" "${FLEET_TIMING[@]}" "${EDGE_LIMITS[@]}")
         if [ -n "$DATABASE_URL" ]; then
             args+=(--database-url "$DATABASE_URL" --replica-id "bench-$i")
         fi

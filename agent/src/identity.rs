@@ -83,3 +83,19 @@ impl IdentityStore {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_carries_the_key() {
+        let identity = Identity {
+            ca_pem: "ca".into(),
+            cert_pem: "cert".into(),
+            key_pem: Secret::new("-----BEGIN PRIVATE KEY-----\nSECRETBYTES\n"),
+        };
+        let printed = format!("{identity:?}");
+        assert!(!printed.contains("SECRETBYTES"), "{printed}");
+    }
+}

@@ -365,6 +365,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn only_p256_keys_are_signed_whatever_the_csr_says() {
+        let (ca, _) = CertAuthority::generate("test ca").expect("ca");
+        let agent_id = "0190a0b0-0000-7000-8000-000000000001";
+        let good = certificate_request(&generate_key().expect("key"), "pc-1").expect("csr");
+        assert!(ca.issue_agent(&good, agent_id, Duration::from_secs(60)).is_ok());
+        for algorithm in [&rcgen::PKCS_ECDSA_P384_SHA384, &rcgen::PKCS_ED25519] {
+            let key = KeyPair::generate_for(algorithm).expect("key");
+            let csr = certificate_request(&key, "pc-1").expect("csr");
+            let error = ca.issue_agent(&csr, agent_id, Duration::from_secs(60)).unwrap_err();
+            assert!(error.to_string().contains("P-256 key"), "{error}");
+            let error = ca
+                .issue_admin_from_csr(&csr, "eve", AdminRole::Viewer, Duration::from_secs(60))
+                .unwrap_err();
+            assert!(error.to_string().contains("P-256 key"), "{error}");
+        }
+        let garbage = "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n";
+        assert!(ca.issue_agent(garbage, agent_id, Duration::from_secs(60)).is_err());
+    }
+
+    #[test]
     fn agent_certificates_carry_the_coordinator_chosen_id() {
         let (ca, _) = CertAuthority::generate("test ca").expect("ca");
         let key = generate_key().expect("key");

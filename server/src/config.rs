@@ -21,7 +21,8 @@ pub struct ServeConfig {
     pub keepalive_timeout: Duration,
     /// Largest gRPC message accepted from a peer, and sent to one.
     pub max_message_bytes: usize,
-    /// TLS handshakes in progress at once; more wait in the accept queue.
+    /// TLS handshakes in progress at once; more wait at most the first-byte
+    /// timeout for a slot, then are closed (the agent retries with backoff).
     pub max_pending_handshakes: usize,
     pub handshake_timeout: Duration,
     /// Established connections at once; beyond it new ones are closed.
@@ -154,8 +155,8 @@ impl Default for EdgeLimits {
             first_byte_timeout: Duration::from_secs(3),
             max_unauthenticated_per_source: 64,
             anonymous_connection_lifetime: Duration::from_secs(30),
-            enroll_per_minute_per_source: 60.0,
-            enroll_burst_per_source: 30.0,
+            enroll_per_minute_per_source: 600.0,
+            enroll_burst_per_source: 100.0,
             reflection: false,
         }
     }

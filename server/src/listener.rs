@@ -4,11 +4,15 @@
 //! - accept first, then decide: a connection over a limit is closed at once
 //!   (counted in `rollcall_connections_shed_total`), never left waiting in
 //!   the kernel's queue where it would hold up everyone behind it;
-//! - at most `max_pending_handshakes` handshakes at once, and at most
-//!   `max_unauthenticated_per_source` connections per source address that
-//!   are in the handshake or have no client certificate;
-//! - the first byte (the ClientHello) within `first_byte_timeout`, the
-//!   handshake within `handshake_timeout`;
+//! - at most `max_unauthenticated_per_source` connections per source
+//!   address that are in the handshake or have no client certificate;
+//! - the first byte (the ClientHello) within `first_byte_timeout`: a silent
+//!   connection never holds a handshake slot;
+//! - at most `max_pending_handshakes` handshakes at once, an eighth of
+//!   them per source address; a connection
+//!   waits at most `first_byte_timeout` for a slot (a reconnect storm
+//!   queues briefly, then the agents' backoff spreads it), and the
+//!   handshake must finish within `handshake_timeout`;
 //! - a connection without a client certificate (it may only enrol) is
 //!   closed after `anonymous_lifetime`; a connection with no traffic for
 //!   `idle_timeout` (the dashboard) too;
@@ -262,38 +266,53 @@ pub fn spawn(
                 limits.shed.shed("per_source");
                 continue;
             };
-            let Ok(permit) = handshakes.clone().try_acquire_owned() else {
-                tracing::debug!(%peer, "every handshake slot is taken; closing");
-                limits.shed.shed("handshakes_busy");
-                continue;
-            };
             connections.0.fetch_add(1, Ordering::Relaxed);
             let slot = ConnectionSlot(connections.clone());
             let _ = tcp.set_nodelay(true);
             let acceptor = acceptor.clone();
             let tx = tx.clone();
             let limits = limits.clone();
+            let handshakes = handshakes.clone();
             let shutdown = shutdown.clone();
             tokio::spawn(async move {
                 let handshake = async {
-                    // A silent connection is closed long before a slow handshake would be.
-                    if tokio::time::timeout(limits.first_byte_timeout, tcp.readable()).await.is_err() {
-                        return Err("first_byte_timeout");
+                    // A silent connection is closed before it ever holds a
+                    // handshake slot.
+                    // (`peek`, not `readable`: readiness can be spurious.)
+                    let mut first = [0u8; 1];
+                    match tokio::time::timeout(limits.first_byte_timeout, tcp.peek(&mut first)).await {
+                        Ok(Ok(1..)) => {}
+                        Ok(Ok(0)) | Ok(Err(_)) => return Err("closed_by_peer"),
+                        Err(_) => return Err("first_byte_timeout"),
                     }
-                    match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp)).await {
+                    // A reconnect storm waits its turn briefly; past that
+                    // the agent's backoff is the better queue.
+                    // The source's own slots first, so a few addresses
+                    // cannot queue ahead of everyone for the shared ones.
+                    let permits = async {
+                        let own = source.handshake().await?;
+                        let shared = handshakes.acquire_owned().await.ok()?;
+                        Some((own, shared))
+                    };
+                    let permit = match tokio::time::timeout(limits.first_byte_timeout, permits).await {
+                        Ok(Some(permits)) => permits,
+                        _ => return Err("handshakes_busy"),
+                    };
+                    let result = match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp)).await {
                         Ok(Ok(stream)) => Ok(stream),
                         Ok(Err(error)) => {
                             tracing::debug!(%peer, %error, "TLS handshake failed");
                             Err("handshake_failed")
                         }
                         Err(_) => Err("handshake_timeout"),
-                    }
+                    };
+                    drop(permit);
+                    result
                 };
                 let result = tokio::select! {
                     () = shutdown.cancelled() => return,
                     result = handshake => result,
                 };
-                drop(permit);
                 let inner = match result {
                     Ok(inner) => inner,
                     Err(reason) => {

@@ -103,7 +103,8 @@ pub struct ServeArgs {
     /// Largest gRPC message in either direction, in bytes.
     #[arg(long, env = "ROLLCALL_MAX_MESSAGE_BYTES", default_value_t = 1024 * 1024)]
     pub max_message_bytes: usize,
-    /// TLS handshakes in progress at once.
+    /// TLS handshakes in progress at once; more wait at most the first-byte
+    /// timeout for a slot, then are closed (agents retry with backoff).
     #[arg(long, env = "ROLLCALL_MAX_PENDING_HANDSHAKES", default_value_t = 512)]
     pub max_pending_handshakes: usize,
     /// Established connections at once.
@@ -165,10 +166,10 @@ pub struct EdgeArgs {
     #[arg(long, env = "ROLLCALL_ANONYMOUS_CONNECTION_LIFETIME", default_value = "30s", value_parser = humantime::parse_duration)]
     pub anonymous_connection_lifetime: Duration,
     /// Enrolment attempts per source address per minute, sustained.
-    #[arg(long, env = "ROLLCALL_ENROLL_RATE_PER_SOURCE", default_value_t = 60.0)]
+    #[arg(long, env = "ROLLCALL_ENROLL_RATE_PER_SOURCE", default_value_t = 600.0)]
     pub enroll_rate_per_source: f64,
     /// Enrolment attempts one source address may make in a burst.
-    #[arg(long, env = "ROLLCALL_ENROLL_BURST_PER_SOURCE", default_value_t = 30.0)]
+    #[arg(long, env = "ROLLCALL_ENROLL_BURST_PER_SOURCE", default_value_t = 100.0)]
     pub enroll_burst_per_source: f64,
     /// Serve gRPC server reflection (grpcurl), to callers with an admin or
     /// agent certificate only. Off by default.

@@ -159,8 +159,8 @@ impl Metrics {
         registry.register(
             "connections_shed",
             "Connections closed before they authenticated, by listener and reason \
-             (connection_limit, handshakes_busy, per_source, first_byte_timeout, \
-             handshake_timeout, handshake_failed, anonymous_lifetime)",
+             (connection_limit, per_source, first_byte_timeout, closed_by_peer, \
+             handshakes_busy, handshake_timeout, handshake_failed, anonymous_lifetime)",
             connections_shed.clone(),
         );
         let rollout_agents = Family::<Labels, Gauge>::default();

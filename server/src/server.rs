@@ -103,6 +103,7 @@ pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: Cancellat
         metrics,
         sources: crate::source_limits::SourceLimits::new(
             config.edge.max_unauthenticated_per_source,
+            handshakes_per_source(config.max_pending_handshakes),
             config.edge.enroll_per_minute_per_source,
             config.edge.enroll_burst_per_source,
         ),
@@ -252,6 +253,13 @@ pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: Cancellat
     }
     tracing::info!("coordinator stopped");
     Ok(())
+}
+
+/// Handshakes one source address may have in progress at once: an eighth
+/// of the listener's, so only an attacker with more than eight addresses
+/// (IPv6: /64s) stalling handshakes can hold every slot.
+pub fn handshakes_per_source(max_pending_handshakes: usize) -> usize {
+    (max_pending_handshakes / 8).max(1)
 }
 
 /// Runs the store's housekeeping once a second (see [`crate::store::Store::checkpoint`]).

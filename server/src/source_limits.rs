@@ -12,6 +12,8 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::sync::Semaphore;
+
 use crate::rate::TokenBucket;
 
 /// Source addresses whose enrolment budget is tracked at once. Beyond it,
@@ -38,10 +40,20 @@ impl SourceKey {
 #[derive(Debug)]
 pub struct SourceLimits {
     max_unauthenticated: usize,
-    unauthenticated: Mutex<HashMap<SourceKey, usize>>,
+    max_handshakes: usize,
+    unauthenticated: Mutex<HashMap<SourceKey, SourceEntry>>,
     enroll_per_minute: f64,
     enroll_burst: f64,
     enroll: Mutex<HashMap<SourceKey, TokenBucket>>,
+}
+
+/// One source's unauthenticated connections, and the handshake slots it
+/// may hold at once (so a few addresses that stall their handshakes cannot
+/// hold every slot of the listener).
+#[derive(Debug)]
+struct SourceEntry {
+    connections: usize,
+    handshakes: Arc<Semaphore>,
 }
 
 /// One unauthenticated connection counted against its source; released
@@ -50,6 +62,8 @@ pub struct SourceLimits {
 pub struct SourceSlot {
     limits: Arc<SourceLimits>,
     key: SourceKey,
+    /// The source's handshake slots, taken by [`SourceSlot::handshake`].
+    handshakes: Arc<Semaphore>,
 }
 
 impl Drop for SourceSlot {
@@ -57,19 +71,33 @@ impl Drop for SourceSlot {
         let Ok(mut counts) = self.limits.unauthenticated.lock() else {
             return;
         };
-        if let Some(count) = counts.get_mut(&self.key) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
+        if let Some(entry) = counts.get_mut(&self.key) {
+            entry.connections = entry.connections.saturating_sub(1);
+            if entry.connections == 0 {
                 counts.remove(&self.key);
             }
         }
     }
 }
 
+impl SourceSlot {
+    /// Waits for one of the source's handshake slots.
+    pub async fn handshake(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.handshakes.clone().acquire_owned().await.ok()
+    }
+}
+
 impl SourceLimits {
-    pub fn new(max_unauthenticated: usize, enroll_per_minute: f64, enroll_burst: f64) -> Arc<Self> {
+    /// `max_handshakes`: handshakes one source may have in progress at once.
+    pub fn new(
+        max_unauthenticated: usize,
+        max_handshakes: usize,
+        enroll_per_minute: f64,
+        enroll_burst: f64,
+    ) -> Arc<Self> {
         Arc::new(SourceLimits {
             max_unauthenticated,
+            max_handshakes: max_handshakes.max(1),
             unauthenticated: Mutex::new(HashMap::new()),
             enroll_per_minute,
             enroll_burst,
@@ -82,14 +110,18 @@ impl SourceLimits {
     pub fn try_unauthenticated(self: &Arc<Self>, ip: IpAddr) -> Option<SourceSlot> {
         let key = SourceKey::of(ip);
         let mut counts = self.unauthenticated.lock().ok()?;
-        let count = counts.entry(key).or_insert(0);
-        if *count >= self.max_unauthenticated {
+        let entry = counts.entry(key).or_insert_with(|| SourceEntry {
+            connections: 0,
+            handshakes: Arc::new(Semaphore::new(self.max_handshakes)),
+        });
+        if entry.connections >= self.max_unauthenticated {
             return None;
         }
-        *count += 1;
+        entry.connections += 1;
         Some(SourceSlot {
             limits: self.clone(),
             key,
+            handshakes: entry.handshakes.clone(),
         })
     }
 
@@ -97,7 +129,7 @@ impl SourceLimits {
     pub fn unauthenticated_of(&self, ip: IpAddr) -> usize {
         self.unauthenticated
             .lock()
-            .map(|counts| counts.get(&SourceKey::of(ip)).copied().unwrap_or(0))
+            .map(|counts| counts.get(&SourceKey::of(ip)).map_or(0, |entry| entry.connections))
             .unwrap_or(0)
     }
 
@@ -131,7 +163,7 @@ mod tests {
 
     #[test]
     fn a_source_holds_at_most_its_share_and_gets_it_back() {
-        let limits = SourceLimits::new(2, 60.0, 5.0);
+        let limits = SourceLimits::new(2, 1, 60.0, 5.0);
         let attacker: IpAddr = "192.0.2.7".parse().unwrap();
         let other: IpAddr = "192.0.2.8".parse().unwrap();
         let first = limits.try_unauthenticated(attacker).unwrap();
@@ -157,7 +189,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn enrolments_per_source_are_rate_limited() {
-        let limits = SourceLimits::new(2, 60.0, 3.0);
+        let limits = SourceLimits::new(2, 1, 60.0, 3.0);
         let ip: IpAddr = "192.0.2.7".parse().unwrap();
         assert!((0..3).all(|_| limits.try_enroll(ip)));
         assert!(!limits.try_enroll(ip));

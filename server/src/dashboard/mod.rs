@@ -98,7 +98,12 @@ pub fn spawn(
         handshake_timeout: HANDSHAKE_TIMEOUT,
         max_connections: MAX_CONNECTIONS,
         // Its own accounting: a dashboard flood must not shed agents.
-        sources: crate::source_limits::SourceLimits::new(MAX_UNAUTHENTICATED_PER_SOURCE, 1.0, 1.0),
+        sources: crate::source_limits::SourceLimits::new(
+            MAX_UNAUTHENTICATED_PER_SOURCE,
+            crate::server::handshakes_per_source(MAX_PENDING_HANDSHAKES),
+            1.0,
+            1.0,
+        ),
         anonymous_lifetime: edge.anonymous_connection_lifetime,
         idle_timeout: Some(IDLE_TIMEOUT),
         shed: coordinator.metrics.shed_counter("dashboard"),

@@ -11,7 +11,7 @@ use rollcall_server::store::Store;
 
 use crate::harness::{AGENT, Agent, Coordinator, SERVER, product_state, wait_until};
 
-fn agent_client(
+pub(crate) fn agent_client(
     coordinator: &Coordinator,
     ca: &str,
     cert: &str,
@@ -26,7 +26,7 @@ fn read(path: std::path::PathBuf) -> String {
     std::fs::read_to_string(path).unwrap()
 }
 
-fn hello(hostname: &str) -> proto::AgentMessage {
+pub(crate) fn hello(hostname: &str) -> proto::AgentMessage {
     proto::AgentMessage {
         body: Some(agent_message::Body::Hello(proto::Hello {
             agent_version: "test".into(),
@@ -37,7 +37,7 @@ fn hello(hostname: &str) -> proto::AgentMessage {
     }
 }
 
-async fn open_stream(
+pub(crate) async fn open_stream(
     client: &mut AgentServiceClient<tonic::transport::Channel>,
     messages: Vec<proto::AgentMessage>,
 ) -> Result<tonic::Streaming<proto::CoordinatorMessage>, tonic::Status> {

@@ -10,6 +10,7 @@ mod deploy;
 mod diagnosis;
 mod faults;
 mod foundation;
+mod hardening;
 mod harness;
 mod parsers;
 mod replicas;

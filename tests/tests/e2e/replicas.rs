@@ -533,3 +533,61 @@ fn offline_admins_live_in_postgresql_and_a_revocation_reaches_every_replica() {
         "replica B still serves a revoked admin"
     );
 }
+
+#[test]
+fn a_revocation_whose_wake_up_is_lost_still_reaches_every_replica_and_ends_its_watch() {
+    let Some(database) = Database::create("replicas::a_revocation_whose_wake_up_is_lost") else {
+        return;
+    };
+    let url = database.url();
+    let (a, b) = two_replicas(&database);
+    let carol_dir = a.data_dir().join("carol");
+    let issued = Command::new(SERVER)
+        .args(["admin-cert", "--data-dir"])
+        .arg(a.data_dir())
+        .args(["--name", "carol", "--role", "viewer", "--out"])
+        .arg(&carol_dir)
+        .args(["--database-url", &url])
+        .output()
+        .unwrap();
+    assert!(issued.status.success(), "{}", String::from_utf8_lossy(&issued.stderr));
+    let carol_on_b = |args: &[&str]| {
+        let mut command = Command::new(CLI);
+        command
+            .arg("--coordinator")
+            .arg(b.url())
+            .arg("--identity")
+            .arg(&carol_dir)
+            .args(args);
+        command
+    };
+    assert!(carol_on_b(&["agents"]).output().unwrap().status.success());
+    let mut watch = carol_on_b(&["watch"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(watch.try_wait().unwrap().is_none(), "carol's watch did not start");
+
+    // Revoked in the database with no wake-up at all (as when the NOTIFY
+    // after the commit is lost): replica B's sweep must find it.
+    let now_ms = rollcall_common::timefmt::now_ms();
+    let serials = database
+        .runtime
+        .block_on(database.store.revoke_admin_certificates("carol", now_ms))
+        .unwrap();
+    assert_eq!(serials.len(), 1);
+    let sweep = rollcall_server::replication::SWEEP_INTERVAL + Duration::from_secs(10);
+    assert!(
+        wait_until(sweep, || !carol_on_b(&["agents"]).output().unwrap().status.success()),
+        "replica B still serves an admin revoked without a wake-up:\n{}",
+        b.log()
+    );
+    assert!(
+        wait_until(Duration::from_secs(5), || watch.try_wait().unwrap().is_some()),
+        "carol's watch outlived her revocation"
+    );
+    let output = watch.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(4), "{}", String::from_utf8_lossy(&output.stderr));
+}

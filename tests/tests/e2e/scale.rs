@@ -71,6 +71,14 @@ async fn thousands_of_streams_drain_within_the_deadline_and_the_reconnect_storm_
         "32".into(),
         "--heartbeat-interval".into(),
         "5s".into(),
+        // Every simulated agent comes from 127.0.0.1; a fleet comes from
+        // many addresses, so the per-source limits are raised here.
+        "--max-unauthenticated-per-source".into(),
+        "4096".into(),
+        "--enroll-rate-per-source".into(),
+        "1000000".into(),
+        "--enroll-burst-per-source".into(),
+        "4096".into(),
     ]);
     coordinator.start();
     let token = coordinator.token(&["--uses", &AGENTS.to_string()]);
