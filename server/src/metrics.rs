@@ -34,7 +34,10 @@ pub struct ShedCounter {
 impl ShedCounter {
     pub fn shed(&self, reason: &'static str) {
         self.family
-            .get_or_create(&vec![("listener", self.listener.to_string()), ("reason", reason.to_string())])
+            .get_or_create(&vec![
+                ("listener", self.listener.to_string()),
+                ("reason", reason.to_string()),
+            ])
             .inc();
     }
 }

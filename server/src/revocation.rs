@@ -57,7 +57,8 @@ impl RevocationList {
 
     /// Wakes whoever holds a [`RevocationList::subscribe`] receiver.
     fn changed(&self) {
-        self.generation.send_modify(|generation| *generation = generation.wrapping_add(1));
+        self.generation
+            .send_modify(|generation| *generation = generation.wrapping_add(1));
     }
 
     /// A receiver that sees every later change of the list.

@@ -169,7 +169,10 @@ mod tests {
         let first = limits.try_unauthenticated(attacker).unwrap();
         let _second = limits.try_unauthenticated(attacker).unwrap();
         assert!(limits.try_unauthenticated(attacker).is_none());
-        assert!(limits.try_unauthenticated(other).is_some(), "other sources keep their share");
+        assert!(
+            limits.try_unauthenticated(other).is_some(),
+            "other sources keep their share"
+        );
         drop(first);
         assert_eq!(limits.unauthenticated_of(attacker), 1);
         assert!(limits.try_unauthenticated(attacker).is_some());

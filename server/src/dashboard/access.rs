@@ -185,7 +185,10 @@ mod tests {
         assert!(authorize(&scraper, &revocation, needed_for("/metrics")).is_ok());
         for path in ["/", "/agents/x", "/report", "/report.json", "/api/live"] {
             assert!(
-                matches!(authorize(&scraper, &revocation, needed_for(path)), Err(Denied::Forbidden(_))),
+                matches!(
+                    authorize(&scraper, &revocation, needed_for(path)),
+                    Err(Denied::Forbidden(_))
+                ),
                 "{path}"
             );
         }

@@ -108,7 +108,9 @@ fn connected_in(conn: &Connection, hello: &HelloRecord) -> StoreResult<Connected
         )
         .and_then(|mut statement| {
             statement
-                .query_map(params![hello.agent_id, hello.cert_serial], |row| row.get::<_, String>(0))?
+                .query_map(params![hello.agent_id, hello.cert_serial], |row| {
+                    row.get::<_, String>(0)
+                })?
                 .collect::<Result<Vec<_>, _>>()
         })
         .map_err(map_err)?;

@@ -207,13 +207,25 @@ async fn checking_a_token_spends_nothing_and_gives_the_same_reason(store: Arc<dy
     for _ in 0..3 {
         store.check_token([4; 32], 100).await.unwrap();
     }
-    assert!(matches!(store.check_token([8; 32], 100).await, Err(StoreError::TokenUnknown)));
-    assert!(matches!(store.check_token([4; 32], 1000).await, Err(StoreError::TokenExpired)));
+    assert!(matches!(
+        store.check_token([8; 32], 100).await,
+        Err(StoreError::TokenUnknown)
+    ));
+    assert!(matches!(
+        store.check_token([4; 32], 1000).await,
+        Err(StoreError::TokenExpired)
+    ));
     store.enroll_agent([4; 32], 100, new_agent("k1")).await.unwrap();
-    assert!(matches!(store.check_token([4; 32], 100).await, Err(StoreError::TokenUsedUp)));
+    assert!(matches!(
+        store.check_token([4; 32], 100).await,
+        Err(StoreError::TokenUsedUp)
+    ));
     store.create_token(token(5, 3, 1000)).await.unwrap();
     assert!(store.revoke_token("t5").await.unwrap());
-    assert!(matches!(store.check_token([5; 32], 100).await, Err(StoreError::TokenRevoked)));
+    assert!(matches!(
+        store.check_token([5; 32], 100).await,
+        Err(StoreError::TokenRevoked)
+    ));
 }
 
 async fn connecting_with_a_renewed_certificate_retires_the_older_ones(store: Arc<dyn Store>) {

@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-
 use rollcall_agent::config::ReconnectConfig;
 use rollcall_agent::sim::identities::{EnrollPlan, ensure};
 use rollcall_agent::sim::{Common, fleet};
@@ -74,7 +73,9 @@ async fn until_closed<S: tokio::io::AsyncRead + Unpin>(stream: &mut S, cap: Dura
 async fn idle_flood(from: Ipv4Addr, port: u16, stats: Arc<AttackStats>, stop: CancellationToken) {
     let slots = Arc::new(tokio::sync::Semaphore::new(ATTEMPTS_PER_SOURCE));
     while !stop.is_cancelled() {
-        let Ok(permit) = slots.clone().acquire_owned().await else { return };
+        let Ok(permit) = slots.clone().acquire_owned().await else {
+            return;
+        };
         let stats = stats.clone();
         let stop = stop.clone();
         tokio::spawn(async move {
@@ -96,19 +97,15 @@ async fn idle_flood(from: Ipv4Addr, port: u16, stats: Arc<AttackStats>, stop: Ca
 
 /// Keeps `ATTEMPTS_PER_SOURCE` TLS connections without a client certificate
 /// open from `from`, each completing the handshake and then saying nothing.
-async fn anonymous_flood(
-    from: Ipv4Addr,
-    port: u16,
-    ca_pem: String,
-    stats: Arc<AttackStats>,
-    stop: CancellationToken,
-) {
+async fn anonymous_flood(from: Ipv4Addr, port: u16, ca_pem: String, stats: Arc<AttackStats>, stop: CancellationToken) {
     let mut config = rollcall_common::tls::client_config(&ca_pem, None).unwrap();
     config.alpn_protocols = vec![b"h2".to_vec()];
     let config = Arc::new(config);
     let slots = Arc::new(tokio::sync::Semaphore::new(ATTEMPTS_PER_SOURCE));
     while !stop.is_cancelled() {
-        let Ok(permit) = slots.clone().acquire_owned().await else { return };
+        let Ok(permit) = slots.clone().acquire_owned().await else {
+            return;
+        };
         let stats = stats.clone();
         let stop = stop.clone();
         let config = config.clone();
@@ -211,7 +208,12 @@ fn floods_of_silent_and_certificate_less_connections_keep_no_agent_or_admin_out(
     // each at once, re-opened as soon as the coordinator closes them.
     let stats = Arc::new(AttackStats::default());
     for last in ATTACKERS {
-        runtime.spawn(idle_flood(source(last), coordinator.port, stats.clone(), stop_attack.clone()));
+        runtime.spawn(idle_flood(
+            source(last),
+            coordinator.port,
+            stats.clone(),
+            stop_attack.clone(),
+        ));
         runtime.spawn(anonymous_flood(
             source(last + ANONYMOUS_OFFSET),
             coordinator.port,
@@ -464,7 +466,8 @@ fn a_renewed_agent_retires_its_old_certificate_once_it_uses_the_new_one() {
         .extra_args
         .extend(["--agent-cert-lifetime".to_string(), "40s".to_string()]);
     coordinator.start();
-    let mut agent = crate::harness::Agent::enroll(&coordinator, "renewer", &crate::harness::product_state("1.0", ""), &[]);
+    let mut agent =
+        crate::harness::Agent::enroll(&coordinator, "renewer", &crate::harness::product_state("1.0", ""), &[]);
     let identity = agent.data_dir().join("identity");
     let old_cert = std::fs::read_to_string(identity.join("cert.pem")).unwrap();
     let old_key = std::fs::read_to_string(identity.join("key.pem")).unwrap();
@@ -480,10 +483,16 @@ fn a_renewed_agent_retires_its_old_certificate_once_it_uses_the_new_one() {
     );
     // Until the agent uses the new certificate, the old one still works (a
     // renewal the agent failed to save must not lock it out).
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let _context = runtime.enter();
     let mut client = crate::bad_input::agent_client(&coordinator, &ca_pem, &old_cert, &old_key);
-    let before = runtime.block_on(crate::bad_input::open_stream(&mut client, vec![crate::bad_input::hello("renewer")]));
+    let before = runtime.block_on(crate::bad_input::open_stream(
+        &mut client,
+        vec![crate::bad_input::hello("renewer")],
+    ));
     assert!(before.is_ok(), "{before:?}");
     drop(before);
     // The agent reconnects with the renewed certificate (here: after a
@@ -497,12 +506,17 @@ fn a_renewed_agent_retires_its_old_certificate_once_it_uses_the_new_one() {
         agent.log()
     );
     assert!(
-        coordinator.log().contains("revoked the older certificates of a renewed agent"),
+        coordinator
+            .log()
+            .contains("revoked the older certificates of a renewed agent"),
         "{}",
         coordinator.log()
     );
     let mut client = crate::bad_input::agent_client(&coordinator, &ca_pem, &old_cert, &old_key);
-    let after = runtime.block_on(crate::bad_input::open_stream(&mut client, vec![crate::bad_input::hello("renewer")]));
+    let after = runtime.block_on(crate::bad_input::open_stream(
+        &mut client,
+        vec![crate::bad_input::hello("renewer")],
+    ));
     assert!(after.is_err(), "the retired certificate still connects");
     // The agent itself is in good standing.
     assert!(coordinator.is_online("renewer"));
@@ -556,5 +570,8 @@ async fn reflection_is_off_by_default_and_needs_a_certificate_when_on() {
     let anonymous = list_services(&coordinator, None).await.unwrap_err();
     assert_eq!(anonymous.code(), tonic::Code::Unauthenticated, "{anonymous:?}");
     let services = list_services(&coordinator, Some((&cert, &key))).await.unwrap();
-    assert!(services.iter().any(|name| name == "rollcall.v1.AdminService"), "{services:?}");
+    assert!(
+        services.iter().any(|name| name == "rollcall.v1.AdminService"),
+        "{services:?}"
+    );
 }

@@ -102,7 +102,10 @@ impl Coordinator {
             .arg("--listen")
             .arg(format!("127.0.0.1:{}", self.port))
             .args(&self.extra_args)
-            .env("RUST_LOG", std::env::var("ROLLCALL_TEST_SERVER_LOG").unwrap_or_else(|_| "info".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("ROLLCALL_TEST_SERVER_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -423,7 +426,10 @@ impl Agent {
             .arg("run")
             .arg("--config")
             .arg(self.config_path())
-            .env("RUST_LOG", std::env::var("ROLLCALL_TEST_SERVER_LOG").unwrap_or_else(|_| "info".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("ROLLCALL_TEST_SERVER_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

@@ -589,5 +589,10 @@ fn a_revocation_whose_wake_up_is_lost_still_reaches_every_replica_and_ends_its_w
         "carol's watch outlived her revocation"
     );
     let output = watch.wait_with_output().unwrap();
-    assert_eq!(output.status.code(), Some(4), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(
+        output.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
