@@ -70,6 +70,11 @@ pub struct AgentJson {
     /// Its place in the current rollout (pending, completed, straggler_soft, straggler_hard).
     pub state: Option<String>,
     pub cause: Option<String>,
+    /// The agent's clock minus the coordinator's, from its latest report
+    /// (positive: ahead; 0 until measured). Added in issue 16 (point 3).
+    pub clock_skew_ms: i64,
+    /// True when `clock_skew_ms` is beyond the policy's `clock_skew_warn`.
+    pub clock_skew_flagged: bool,
 }
 
 fn non_empty(text: &str) -> Option<String> {
@@ -95,7 +100,28 @@ impl From<&proto::AgentInfo> for AgentJson {
             arch: non_empty(&host.arch),
             state: non_empty(&info.state),
             cause: non_empty(&info.cause),
+            clock_skew_ms: info.clock_skew_ms,
+            clock_skew_flagged: info.clock_skew_flagged,
         }
+    }
+}
+
+/// A clock skew as people read it: `+2h00m05s ahead`, `-1.200s behind`.
+pub fn describe_skew(skew_ms: i64) -> String {
+    let magnitude = skew_ms.unsigned_abs();
+    let (hours, minutes) = (magnitude / 3_600_000, magnitude / 60_000 % 60);
+    let seconds = magnitude % 60_000;
+    let amount = if hours > 0 {
+        format!("{hours}h{minutes:02}m{:02}s", seconds / 1000)
+    } else if minutes > 0 {
+        format!("{minutes}m{:02}s", seconds / 1000)
+    } else {
+        format!("{}.{:03}s", seconds / 1000, seconds % 1000)
+    };
+    match skew_ms.signum() {
+        1 => format!("+{amount} ahead"),
+        -1 => format!("-{amount} behind"),
+        _ => "in step".to_string(),
     }
 }
 
@@ -244,6 +270,15 @@ pub async fn show(client: &AdminClient, format: OutputFormat, catalog: &crate::i
             println!("version   {}", agent.version.as_deref().unwrap_or("-"));
             println!("last seen {}", agent.last_seen.as_deref().unwrap_or("never"));
             println!("checked   {}", json.checked_at.as_deref().unwrap_or("never"));
+            println!(
+                "clock     {}{}",
+                describe_skew(agent.clock_skew_ms),
+                if agent.clock_skew_flagged {
+                    " — FLAGGED: beyond the policy's clock_skew_warn"
+                } else {
+                    ""
+                }
+            );
             if let Some(state) = &agent.state {
                 let cause = agent
                     .cause
