@@ -106,25 +106,6 @@ impl From<&proto::AgentInfo> for AgentJson {
     }
 }
 
-/// A clock skew as people read it: `+2h00m05s ahead`, `-1.200s behind`.
-pub fn describe_skew(skew_ms: i64) -> String {
-    let magnitude = skew_ms.unsigned_abs();
-    let (hours, minutes) = (magnitude / 3_600_000, magnitude / 60_000 % 60);
-    let seconds = magnitude % 60_000;
-    let amount = if hours > 0 {
-        format!("{hours}h{minutes:02}m{:02}s", seconds / 1000)
-    } else if minutes > 0 {
-        format!("{minutes}m{:02}s", seconds / 1000)
-    } else {
-        format!("{}.{:03}s", seconds / 1000, seconds % 1000)
-    };
-    match skew_ms.signum() {
-        1 => format!("+{amount} ahead"),
-        -1 => format!("-{amount} behind"),
-        _ => "in step".to_string(),
-    }
-}
-
 pub async fn list(client: &AdminClient, format: OutputFormat, args: AgentsArgs) -> CliResult {
     let response = client
         .inner
@@ -272,7 +253,7 @@ pub async fn show(client: &AdminClient, format: OutputFormat, catalog: &crate::i
             println!("checked   {}", json.checked_at.as_deref().unwrap_or("never"));
             println!(
                 "clock     {}{}",
-                describe_skew(agent.clock_skew_ms),
+                crate::clock_skew::describe(agent.clock_skew_ms),
                 if agent.clock_skew_flagged {
                     " — FLAGGED: beyond the policy's clock_skew_warn"
                 } else {

@@ -63,7 +63,11 @@ impl CheckCache {
             // A newer run replaces the agent's previous one as a whole.
             let cached = CheckRun {
                 observed_at_ms: run.observed_at_ms,
-                checks: run.checks.into_iter().map(|check| (check.name.clone(), check)).collect(),
+                checks: run
+                    .checks
+                    .into_iter()
+                    .map(|check| (check.name.clone(), check))
+                    .collect(),
             };
             self.by_agent.insert(run.agent_id, cached);
         }

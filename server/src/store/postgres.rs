@@ -41,8 +41,8 @@ use tokio_postgres::{AsyncMessage, Client, NoTls, Row};
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    AdminCertRow, AgentRow, AuditRow, CheckRunRow, CommandRow, Connected, HelloRecord, MemberRow, NewAgent, NewToken, Notice,
-    PolicyRow, ReceiptRecord, ReportMeta, ReportRecord, RevokedSets, RolloutRow, Settled, Store, StoreError,
+    AdminCertRow, AgentRow, AuditRow, CheckRunRow, CommandRow, Connected, HelloRecord, MemberRow, NewAgent, NewToken,
+    Notice, PolicyRow, ReceiptRecord, ReportMeta, ReportRecord, RevokedSets, RolloutRow, Settled, Store, StoreError,
     StoreResult, TokenRow, TransitionRow,
 };
 

@@ -21,9 +21,9 @@ use rollcall_common::proto;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
-    AdminCertRow, AgentRow, AuditRow, CheckRunRow, CommandRow, Connected, HelloRecord, MemberRow, NewAgent, NewToken, PolicyRow,
-    ReceiptRecord, ReportMeta, ReportRecord, RevokedSets, RolloutRow, Settled, Store, StoreError, StoreResult,
-    TokenRow, TransitionRow,
+    AdminCertRow, AgentRow, AuditRow, CheckRunRow, CommandRow, Connected, HelloRecord, MemberRow, NewAgent, NewToken,
+    PolicyRow, ReceiptRecord, ReportMeta, ReportRecord, RevokedSets, RolloutRow, Settled, Store, StoreError,
+    StoreResult, TokenRow, TransitionRow,
 };
 
 /// Schema migrations, applied in order; the index + 1 is the schema version.

@@ -311,10 +311,7 @@ async fn ingest_stores_each_report_once_and_keeps_the_newest_facts(store: Arc<dy
     agents.sort_unstable();
     assert_eq!(agents, ["a", "b"]);
     let since = store.latest_checks_since(1505).await.unwrap();
-    assert_eq!(
-        since.iter().map(|run| run.agent_id.as_str()).collect::<Vec<_>>(),
-        ["b"]
-    );
+    assert_eq!(since.iter().map(|run| run.agent_id.as_str()).collect::<Vec<_>>(), ["b"]);
 
     // A newer run replaces the previous one as a whole (in runbook order);
     // a report without checks leaves it in place.
@@ -342,7 +339,10 @@ async fn ingest_stores_each_report_once_and_keeps_the_newest_facts(store: Arc<dy
     );
     let since = store.latest_checks_since(2000).await.unwrap();
     let a_run = since.iter().find(|run| run.agent_id == "a").unwrap();
-    assert_eq!((a_run.observed_at_ms, a_run.received_at_ms, a_run.checks.len()), (2500, 2505, 2));
+    assert_eq!(
+        (a_run.observed_at_ms, a_run.received_at_ms, a_run.checks.len()),
+        (2500, 2505, 2)
+    );
     assert_eq!(since.len(), 2, "a's new run and b's");
     assert!(store.latest_checks("unknown").await.unwrap().0.is_empty());
 

@@ -235,8 +235,10 @@ async fn a_clock_set_back_still_records_the_new_version() {
     // Its clock is set two hours back, then the upgrade lands.
     tx.send(report_with_clock(2, TARGET, -2 * HOUR_MS)).await.unwrap();
     assert!(
-        wait_until(Duration::from_secs(20), || coordinator.agents_by_hostname()["behind"]["version"]
-            == TARGET),
+        wait_until(
+            Duration::from_secs(20),
+            || coordinator.agents_by_hostname()["behind"]["version"] == TARGET
+        ),
         "the new version was not recorded: {}\n{}",
         coordinator.agents_by_hostname()["behind"],
         coordinator.log()
