@@ -6,8 +6,10 @@
 //! - what sets affected agents apart from the others: for every recorded
 //!   attribute, the values markedly more frequent among stragglers than
 //!   among completed agents, ranked by how well they separate the groups;
-//! - the outcome of every agent-side "Update Now" and every server-side
-//!   update notification: how many were tried, how many then completed;
+//! - the outcome of agent-side "Update Now" and server-side update
+//!   notifications, in agents: how many ran it, how many then reported the
+//!   target, how many refused ([`update_now`]);
+//! - the agents whose clock is flagged ([`crate::clock_skew`]);
 //! - per straggler: cause, failing checks with evidence, remediation.
 //!
 //! [`Report`] is the JSON contract (`rollcall report --output json`);
