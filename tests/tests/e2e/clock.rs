@@ -89,8 +89,8 @@ fn product(version: &str) -> proto::ProductSummary {
 }
 
 /// A periodic report whose clock reads `now + skew_ms`, observed a second
-/// before it was sent, with one passing check (a check run).
-fn report_with_clock(seq: u64, version: &str, skew_ms: i64) -> proto::AgentMessage {
+/// before it was sent, with a check run of one check: the license.
+fn report_with_clock(seq: u64, version: &str, skew_ms: i64, license: proto::CheckStatus) -> proto::AgentMessage {
     let agent_now = now_ms() + skew_ms;
     proto::AgentMessage {
         body: Some(agent_message::Body::Report(proto::Report {
@@ -102,8 +102,8 @@ fn report_with_clock(seq: u64, version: &str, skew_ms: i64) -> proto::AgentMessa
             checks: vec![proto::CheckResult {
                 name: "license".into(),
                 runbook_step: 1,
-                status: proto::CheckStatus::Pass as i32,
-                message: "license valid".into(),
+                status: license as i32,
+                message: "as planted".into(),
                 ..Default::default()
             }],
             ..Default::default()
@@ -128,7 +128,7 @@ fn stdout(output: &std::process::Output) -> String {
 async fn a_clock_ahead_hides_no_other_agents_new_checks_and_is_flagged() {
     let coordinator = coordinator();
     let mut normal = Agent::enroll(&coordinator, "normal", &state(&coordinator, BEHIND, "2001-01-01"), &[]);
-    let ahead = Agent::enroll(&coordinator, "ahead", &state(&coordinator, TARGET, "2099-12-31"), &[]);
+    let ahead = Agent::enroll(&coordinator, "ahead", &state(&coordinator, BEHIND, "2001-01-01"), &[]);
     normal.start();
     coordinator.start_rollout(TARGET, "1s", &["--recheck-every", "400ms", "--max-attempts", "50"]);
     assert!(
@@ -141,15 +141,19 @@ async fn a_clock_ahead_hides_no_other_agents_new_checks_and_is_flagged() {
         normal.log()
     );
 
-    // An endpoint two hours ahead sends a check run.
-    let (tx, inbound) = crafted_stream(&coordinator, &ahead, TARGET).await;
-    tx.send(report_with_clock(1, TARGET, 2 * HOUR_MS)).await.unwrap();
+    // An endpoint two hours ahead sends a check run (its license failing),
+    // and the engine takes it in: its cause is the license.
+    let (tx, inbound) = crafted_stream(&coordinator, &ahead, BEHIND).await;
+    tx.send(report_with_clock(1, BEHIND, 2 * HOUR_MS, proto::CheckStatus::Fail))
+        .await
+        .unwrap();
     assert!(
-        wait_until(Duration::from_secs(20), || {
-            coordinator.agents_by_hostname()["ahead"]["clock_skew_flagged"] == true
-        }),
+        wait_until(Duration::from_secs(20), || coordinator
+            .causes()
+            .get("ahead")
+            .is_some_and(|cause| cause == "license")),
         "{:?}\n{}",
-        coordinator.agents_by_hostname().get("ahead"),
+        coordinator.causes(),
         coordinator.log()
     );
 
@@ -221,7 +225,9 @@ async fn a_clock_set_back_still_records_the_new_version() {
     let behind = Agent::enroll(&coordinator, "behind", &state(&coordinator, BEHIND, "2099-12-31"), &[]);
     let (tx, inbound) = crafted_stream(&coordinator, &behind, BEHIND).await;
     // In step with the coordinator first.
-    tx.send(report_with_clock(1, BEHIND, 0)).await.unwrap();
+    tx.send(report_with_clock(1, BEHIND, 0, proto::CheckStatus::Pass))
+        .await
+        .unwrap();
     assert!(
         wait_until(Duration::from_secs(20), || {
             let agent = &coordinator.agents_by_hostname()["behind"];
@@ -233,7 +239,9 @@ async fn a_clock_set_back_still_records_the_new_version() {
     coordinator.start_rollout(TARGET, "1h", &[]);
 
     // Its clock is set two hours back, then the upgrade lands.
-    tx.send(report_with_clock(2, TARGET, -2 * HOUR_MS)).await.unwrap();
+    tx.send(report_with_clock(2, TARGET, -2 * HOUR_MS, proto::CheckStatus::Pass))
+        .await
+        .unwrap();
     assert!(
         wait_until(
             Duration::from_secs(20),
