@@ -41,11 +41,13 @@ pub struct CheckCache {
 }
 
 /// Runs received up to this long before the newest one read are read again:
-/// an ingest transaction stamps its receive times before it commits, and
-/// replicas' clocks differ a little, so a run can become visible after a
-/// later-stamped one. Re-reading is harmless: each read is the agent's
-/// latest run as a whole.
-const WATERMARK_OVERLAP_MS: i64 = 30_000;
+/// an ingest transaction stamps its receive times before it commits (about
+/// 100 ms of batching), and replicas' clocks differ a little, so a run can
+/// become visible after a later-stamped one. Re-reading is harmless (each
+/// read is the agent's latest run as a whole) but costs a body decode per
+/// agent that reported within the overlap, every tick; a run missed by a
+/// commit stalled longer than this is taken in with the agent's next one.
+const WATERMARK_OVERLAP_MS: i64 = 10_000;
 
 /// One agent's latest check run and when its probe observed it.
 struct CheckRun {
