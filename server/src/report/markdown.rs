@@ -31,10 +31,13 @@ fn step_text(catalog: &Catalog, step: u32) -> String {
     }
 }
 
-/// A length of time in units both languages read (`2h 5s`), to the second.
+/// A length of time in units both languages read (`1h59m59s`), to the
+/// second; one token, so no run of words reads as an English phrase.
 fn span(ms: i64) -> String {
     let seconds = ms.unsigned_abs().div_ceil(1000);
-    humantime::format_duration(std::time::Duration::from_secs(seconds)).to_string()
+    humantime::format_duration(std::time::Duration::from_secs(seconds))
+        .to_string()
+        .replace(' ', "")
 }
 
 fn cause_text(catalog: &Catalog, cause: &str) -> String {
