@@ -21,6 +21,7 @@ pub mod backoff;
 pub mod check_cmd;
 pub mod checks;
 pub mod config;
+pub mod coordinator_clock;
 pub mod enroll;
 pub mod host;
 pub mod identity;

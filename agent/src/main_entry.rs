@@ -334,13 +334,22 @@ async fn update_now(path: &std::path::Path) -> anyhow::Result<ExitCode> {
         product: config.product.clone(),
         labels: config.labels.clone(),
     };
-    if !prober.update_allowed() {
-        bail!(
+    let refusal = (!prober.update_allowed()).then(|| {
+        format!(
             "no [product] update_command in {}; this agent is not allowed to run an update",
             path.display()
-        );
-    }
-    let outcome = prober.update_now().await;
+        )
+    });
+    // A refusal is an outcome too: the coordinator counts it apart from the
+    // agents that tried (runbook step 8), so it is queued like one.
+    let outcome = match &refusal {
+        Some(reason) => rollcall_common::proto::UpdateNowOutcome {
+            allowed: false,
+            error: reason.clone(),
+            ..Default::default()
+        },
+        None => prober.update_now().await,
+    };
     let policy = config
         .data_dir
         .as_ref()
@@ -348,18 +357,20 @@ async fn update_now(path: &std::path::Path) -> anyhow::Result<ExitCode> {
         .and_then(|text| rollcall_common::policy::Policy::from_toml_str(&text).ok())
         .unwrap_or_default();
     let run = prober.check(Arc::new(policy), None).await;
-    println!(
-        "update command {} (exit code {}); installed version now {}",
-        if outcome.ran { "ran" } else { "did not run" },
-        outcome.exit_code,
-        if run.product.version.is_empty() {
-            "unknown"
-        } else {
-            &run.product.version
+    if refusal.is_none() {
+        println!(
+            "update command {} (exit code {}); installed version now {}",
+            if outcome.ran { "ran" } else { "did not run" },
+            outcome.exit_code,
+            if run.product.version.is_empty() {
+                "unknown"
+            } else {
+                &run.product.version
+            }
+        );
+        if !outcome.error.is_empty() {
+            println!("error: {}", outcome.error);
         }
-    );
-    if !outcome.error.is_empty() {
-        println!("error: {}", outcome.error);
     }
     let succeeded = outcome.ran && outcome.exit_code == 0;
     if let Some(dir) = &config.data_dir {
@@ -379,6 +390,9 @@ async fn update_now(path: &std::path::Path) -> anyhow::Result<ExitCode> {
             true,
         )?;
         println!("outcome queued for the coordinator (the running agent delivers it)");
+    }
+    if let Some(reason) = refusal {
+        bail!(reason);
     }
     Ok(if succeeded {
         ExitCode::SUCCESS

@@ -30,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backoff::Backoff;
 use crate::config::ReconnectConfig;
+use crate::coordinator_clock::CoordinatorClock;
 use crate::identity::{Identity, IdentityStore};
 use crate::prober::Prober;
 use crate::spool::Spool;
@@ -92,6 +93,9 @@ struct AgentState {
     target_version: Option<String>,
     /// Product and host facts of the latest check run, for the next hello.
     last_facts: Option<(proto::ProductSummary, proto::HostFacts)>,
+    /// The coordinator's clock, from the last welcome: command expiry is
+    /// judged by it, never by this endpoint's clock alone.
+    coordinator_clock: CoordinatorClock,
 }
 
 /// How a session ended.
@@ -115,6 +119,7 @@ pub async fn run(
         policy_version: 0,
         target_version: None,
         last_facts: None,
+        coordinator_clock: CoordinatorClock::default(),
     };
     if let Some((version, policy)) = load_saved_policy(options.data_dir.as_ref()) {
         state.policy = Arc::new(policy);
@@ -230,6 +235,8 @@ fn spool_result(
         host: Some(run.host.clone()),
         update_now: outcome,
         dropped_before: 0,
+        // Stamped when it goes on the stream (`report_message`).
+        sent_at_ms: 0,
     };
     state.last_facts = Some((run.product, run.host));
     match spool.push(report) {
@@ -307,6 +314,14 @@ fn save_policy(data_dir: Option<&PathBuf>, doc: &proto::PolicyDoc) {
 
 fn message(body: agent_message::Body) -> AgentMessage {
     AgentMessage { body: Some(body) }
+}
+
+/// A report as it goes on the stream, stamped with this endpoint's clock
+/// now: the coordinator measures the clock's skew by it (a re-sent report
+/// is stamped again, so its age in the spool is not read as skew).
+fn report_message(mut report: proto::Report) -> AgentMessage {
+    report.sent_at_ms = now_ms();
+    message(agent_message::Body::Report(report))
 }
 
 /// Reports waiting in `inbox/` (local `rollcall-agent update-now` runs).
@@ -405,10 +420,11 @@ async fn session(
         last_stored_seq = welcome.last_stored_seq,
         "connected"
     );
+    state.coordinator_clock.welcomed(welcome.now_ms, now_ms());
     spool.sync_with(welcome.last_stored_seq)?;
     for report in spool.pending() {
         out_tx
-            .send(message(agent_message::Body::Report(report)))
+            .send(report_message(report))
             .await
             .context("resend spooled reports")?;
     }
@@ -476,7 +492,7 @@ async fn session(
             _ = periodic.tick() => enqueue_periodic(job_tx, state),
             Some((job, run, outcome)) = result_rx.recv() => {
                 if let Some(report) = spool_result(spool, state, job, run, outcome)
-                    && out_tx.send(message(agent_message::Body::Report(report))).await.is_err()
+                    && out_tx.send(report_message(report)).await.is_err()
                 {
                     return Ok(lost("stream closed".into()));
                 }
@@ -487,7 +503,7 @@ async fn session(
                 for mut report in take_inbox(options.data_dir.as_ref()) {
                     report.kind = proto::ReportKind::UpdateNowAgent as i32;
                     if let Ok(report) = spool.push(report)
-                        && out_tx.send(message(agent_message::Body::Report(report))).await.is_err()
+                        && out_tx.send(report_message(report)).await.is_err()
                     {
                         return Ok(lost("stream closed".into()));
                     }
@@ -522,7 +538,7 @@ fn handle_command(
             reason: reason.to_string(),
         })
     };
-    if command.expires_at_ms != 0 && command.expires_at_ms < now_ms() {
+    if state.coordinator_clock.expired_at(command.expires_at_ms, now_ms()) {
         return refused("expired");
     }
     if !command.target_version.is_empty() {

@@ -47,6 +47,8 @@ fn invalid(key: impl Into<String>, detail: impl Into<String>) -> PolicyError {
 #[serde(try_from = "PolicyFile", into = "PolicyFile")]
 pub struct Policy {
     offline_after: Duration,
+    clock_skew_warn: Duration,
+    update_now_window: Duration,
     license: LicensePolicy,
     update_permission: UpdatePermissionPolicy,
     update_sources: Vec<ExpectedSource>,
@@ -143,6 +145,8 @@ impl Default for Policy {
     fn default() -> Self {
         Policy {
             offline_after: DEFAULT_OFFLINE_AFTER,
+            clock_skew_warn: DEFAULT_CLOCK_SKEW_WARN,
+            update_now_window: DEFAULT_UPDATE_NOW_WINDOW,
             license: LicensePolicy {
                 warn_days: DEFAULT_WARN_DAYS,
             },
@@ -164,6 +168,8 @@ impl Default for Policy {
 }
 
 const DEFAULT_OFFLINE_AFTER: Duration = Duration::from_secs(10 * 60);
+const DEFAULT_CLOCK_SKEW_WARN: Duration = Duration::from_secs(5 * 60);
+const DEFAULT_UPDATE_NOW_WINDOW: Duration = Duration::from_secs(30 * 60);
 const DEFAULT_WARN_DAYS: u32 = 30;
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -196,6 +202,18 @@ impl Policy {
     /// How long without contact before the coordinator calls an agent offline.
     pub fn offline_after(&self) -> Duration {
         self.offline_after
+    }
+
+    /// How far an agent's clock may be off the coordinator's before the
+    /// agent is flagged (`clock_skew_flagged`).
+    pub fn clock_skew_warn(&self) -> Duration {
+        self.clock_skew_warn
+    }
+
+    /// How long after an Update Now a report at the target version still
+    /// counts as that Update Now having helped (runbook step 8).
+    pub fn update_now_window(&self) -> Duration {
+        self.update_now_window
     }
 
     pub fn license(&self) -> &LicensePolicy {
@@ -285,6 +303,10 @@ fn key_at(text: &str, offset: usize) -> Option<String> {
 struct PolicyFile {
     #[serde(default, with = "humantime_serde", skip_serializing_if = "Option::is_none")]
     offline_after: Option<Duration>,
+    #[serde(default, with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    clock_skew_warn: Option<Duration>,
+    #[serde(default, with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    update_now_window: Option<Duration>,
     #[serde(default)]
     license: LicenseFile,
     #[serde(default)]
@@ -389,6 +411,14 @@ impl TryFrom<PolicyFile> for Policy {
         if offline_after < Duration::from_secs(1) {
             return Err(invalid("offline_after", "must be at least 1s"));
         }
+        let clock_skew_warn = file.clock_skew_warn.unwrap_or(DEFAULT_CLOCK_SKEW_WARN);
+        if clock_skew_warn < Duration::from_secs(1) {
+            return Err(invalid("clock_skew_warn", "must be at least 1s"));
+        }
+        let update_now_window = file.update_now_window.unwrap_or(DEFAULT_UPDATE_NOW_WINDOW);
+        if update_now_window < Duration::from_secs(1) || update_now_window > Duration::from_secs(7 * 24 * 3600) {
+            return Err(invalid("update_now_window", "must be between 1s and 7d"));
+        }
         let warn_days = file.license.warn_days.unwrap_or(DEFAULT_WARN_DAYS);
         if warn_days > 3650 {
             return Err(invalid("license.warn_days", "must be at most 3650"));
@@ -399,6 +429,8 @@ impl TryFrom<PolicyFile> for Policy {
         }
         Ok(Policy {
             offline_after,
+            clock_skew_warn,
+            update_now_window,
             license: LicensePolicy { warn_days },
             update_permission: UpdatePermissionPolicy {
                 required: file
@@ -567,6 +599,8 @@ impl From<Policy> for PolicyFile {
         let requirements = policy.system_requirements;
         PolicyFile {
             offline_after: Some(policy.offline_after),
+            clock_skew_warn: Some(policy.clock_skew_warn),
+            update_now_window: Some(policy.update_now_window),
             license: LicenseFile {
                 warn_days: Some(policy.license.warn_days),
             },

@@ -69,8 +69,13 @@ report-differences-heading = What sets affected agents apart
 report-differences-none = No attribute separates the affected agents from the completed ones.
 report-difference-line = { $attribute } = { $value }: { $stragglers } of { $stragglers_total } stragglers, { $completed } of { $completed_total } completed
 report-update-now-heading = Update Now outcomes
-report-update-now-agent = "Update Now" on the agent itself (tray icon): { $tried } tried, { $completed } then completed
-report-update-now-server = Manual update notification from the server: { $tried } tried, { $completed } then completed
+report-update-now-agent = "Update Now" on the agent itself (tray icon): { $tried } agents ran it, { $completed } of them then reported the target version within { $window }; { $refused } refused to run it
+report-update-now-server = Manual update notification from the server: { $tried } agents ran it, { $completed } of them then reported the target version within { $window }; { $refused } refused it
+report-update-now-note = Counted per agent from the reports the agents sent afterwards. An agent refuses when its agent.toml has no update_command (or the notification had expired or found it busy); it did not try.
+report-clock-skew-heading = Agents whose clock is wrong
+report-clock-skew-ahead = { $hostname }: its clock runs { $amount } ahead of the coordinator's
+report-clock-skew-behind = { $hostname }: its clock runs { $amount } behind the coordinator's
+report-clock-skew-note = rollcall places their reports in time by the coordinator's clock; times shown on these endpoints themselves (logs, the product console) are off by that much.
 report-stragglers-heading = Stragglers
 report-straggler-line = { $hostname } — { $cause } (step { $step }, { $state })
 report-straggler-line-no-step = { $hostname } — { $cause } (no runbook step, { $state })

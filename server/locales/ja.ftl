@@ -68,8 +68,13 @@ report-differences-heading = 現象が発生するエージェントとの差異
 report-differences-none = 現象が発生するエージェントと完了したエージェントを分ける属性はありません。
 report-difference-line = { $attribute } = { $value }:未完了 { $stragglers_total } 台中 { $stragglers } 台、完了 { $completed_total } 台中 { $completed } 台
 report-update-now-heading = 「今すぐアップデート」の結果
-report-update-now-agent = 常駐アイコンの[今すぐアップデート]:{ $tried } 件実施、その後 { $completed } 件で完了
-report-update-now-server = サーバからの手動アップデート通知:{ $tried } 件実施、その後 { $completed } 件で完了
+report-update-now-agent = 常駐アイコンの[今すぐアップデート]:{ $tried } 台で実行し、うち { $completed } 台がその後 { $window } 以内に目標バージョンを報告。{ $refused } 台は実行を拒否
+report-update-now-server = サーバからの手動アップデート通知:{ $tried } 台で実行し、うち { $completed } 台がその後 { $window } 以内に目標バージョンを報告。{ $refused } 台は通知を拒否
+report-update-now-note = 台数はエージェント単位で、その後にエージェントが送ったレポートから数えています。agent.toml に update_command がないエージェント(または通知の期限切れ・処理中)は拒否として数え、実施には含めません。
+report-clock-skew-heading = 時計がずれているエージェント
+report-clock-skew-ahead = { $hostname }:時計がコーディネーターより { $amount } 進んでいます
+report-clock-skew-behind = { $hostname }:時計がコーディネーターより { $amount } 遅れています
+report-clock-skew-note = rollcall はこれらのレポートの時刻をコーディネーターの時計で付け直しています。端末自身が示す時刻(ログ、製品の管理コンソール)はその分ずれています。
 report-stragglers-heading = 未完了のエージェント
 report-straggler-line = { $hostname } — { $cause }(手順 { $step }、{ $state })
 report-straggler-line-no-step = { $hostname } — { $cause }(該当する手順なし、{ $state })

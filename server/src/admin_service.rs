@@ -83,7 +83,10 @@ impl AdminApi {
             .and_then(|seen| seen.get(&row.id).copied())
             .unwrap_or(0)
             .max(row.last_seen_ms);
+        let clock_skew_warn = self.coordinator.current_policy().clock_skew_warn();
         proto::AgentInfo {
+            clock_skew_ms: row.clock_skew_ms,
+            clock_skew_flagged: crate::clock_skew::flagged(row.clock_skew_ms, clock_skew_warn),
             id: row.id,
             hostname: row.hostname,
             online,

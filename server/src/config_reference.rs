@@ -252,6 +252,16 @@ pub const POLICY_KEYS: &[KeyDoc] = &[
         "The coordinator calls an agent offline after this long without contact (runbook step 5). At least `1s`.",
     ),
     key(
+        "clock_skew_warn",
+        "duration",
+        "An agent whose clock is off the coordinator's by more than this is flagged (`clock_skew_flagged` in `rollcall agent`, listed in the step-8 report). Its reports are placed in time by the coordinator's clock either way. At least `1s`.",
+    ),
+    key(
+        "update_now_window",
+        "duration",
+        "Step 8: an Update Now (agent-side or server-side) counts as having helped when a report from that agent shows the target version within this long after it. Between `1s` and `7d`.",
+    ),
+    key(
         "license.warn_days",
         "integer (days)",
         "Step 1: warn this many days before the license expires (at most 3650); fail once it has.",

@@ -22,6 +22,7 @@ pub mod auth;
 pub mod batch_progress;
 pub mod bound_labels;
 pub mod cli;
+pub mod clock_skew;
 pub mod config;
 pub mod config_reference;
 pub mod dashboard;

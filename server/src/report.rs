@@ -6,8 +6,10 @@
 //! - what sets affected agents apart from the others: for every recorded
 //!   attribute, the values markedly more frequent among stragglers than
 //!   among completed agents, ranked by how well they separate the groups;
-//! - the outcome of every agent-side "Update Now" and every server-side
-//!   update notification: how many were tried, how many then completed;
+//! - the outcome of agent-side "Update Now" and server-side update
+//!   notifications, in agents: how many ran it, how many then reported the
+//!   target, how many refused ([`update_now`]);
+//! - the agents whose clock is flagged ([`crate::clock_skew`]);
 //! - per straggler: cause, failing checks with evidence, remediation.
 //!
 //! [`Report`] is the JSON contract (`rollcall report --output json`);
@@ -28,6 +30,9 @@ use crate::state::Coordinator;
 use crate::store::member_state;
 
 pub mod markdown;
+pub mod update_now;
+
+pub use update_now::{Tried, UpdateNow};
 
 /// A difference must separate the groups by at least this share.
 const MIN_SEPARATION: f64 = 0.2;
@@ -46,6 +51,9 @@ pub struct Report {
     pub differences: Vec<Difference>,
     pub update_now: UpdateNow,
     pub stragglers: Vec<StragglerEntry>,
+    /// Rollout members whose clock skew is flagged. Added in issue 16 (point 3).
+    #[serde(default)]
+    pub clock_skew_flagged: Vec<SkewedClock>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -104,18 +112,14 @@ pub struct Difference {
     pub separation: f64,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
-pub struct Tried {
-    pub tried: u32,
-    pub completed: u32,
-}
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
-pub struct UpdateNow {
-    /// "Update Now" run on the endpoint itself (tray icon).
-    pub agent_side: Tried,
-    /// Manual update notifications sent by the coordinator.
-    pub server_side: Tried,
+/// An agent whose clock is off the coordinator's by more than the policy's
+/// `clock_skew_warn`: its own times are not to be read as the coordinator's.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SkewedClock {
+    pub id: String,
+    pub hostname: String,
+    /// Its clock minus the coordinator's (positive: ahead).
+    pub clock_skew_ms: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -315,34 +319,42 @@ pub async fn build(coordinator: &Arc<Coordinator>, rollout_id: Option<&str>) -> 
     let completed_attrs: Vec<_> = views.iter().filter(|v| is_completed(v)).map(attrs).collect();
     let differences = differences(&straggler_attrs, &completed_attrs);
 
-    // Update-now outcomes since the rollout started.
+    // Update-now outcomes since the rollout started, from later reports.
     let members: HashSet<&str> = views.iter().map(|view| view.row.id.as_str()).collect();
-    let mut update_now = UpdateNow::default();
     let agent_side = coordinator
         .store
         .reports_meta(proto::ReportKind::UpdateNowAgent as i32, rollout.started_at_ms)
         .await
         .map_err(internal)?;
-    for report in agent_side.iter().filter(|r| members.contains(r.agent_id.as_str())) {
-        update_now.agent_side.tried += 1;
-        if at_target(&report.version, &rollout.target) {
-            update_now.agent_side.completed += 1;
-        }
-    }
     let commands = coordinator
         .store
         .rollout_commands(&rollout.id)
         .await
         .map_err(internal)?;
-    for command in commands
+    let transitions = coordinator.store.transitions(&rollout.id).await.map_err(internal)?;
+    let policy = coordinator.current_policy();
+    let update_now = update_now::outcomes(
+        coordinator.store.as_ref(),
+        update_now::Inputs {
+            target: &rollout.target,
+            members: &members,
+            transitions: &transitions,
+            commands: &commands,
+            agent_side: &agent_side,
+            window_ms: i64::try_from(policy.update_now_window().as_millis()).unwrap_or(i64::MAX),
+        },
+    )
+    .await
+    .map_err(internal)?;
+    let clock_skew_flagged = views
         .iter()
-        .filter(|c| c.kind == proto::CommandKind::UpdateNow as i32 && c.delivered_at_ms.is_some())
-    {
-        update_now.server_side.tried += 1;
-        if command.answered_at_ms.is_some() && at_target(&command.answer_version, &rollout.target) {
-            update_now.server_side.completed += 1;
-        }
-    }
+        .filter(|view| crate::clock_skew::flagged(view.row.clock_skew_ms, policy.clock_skew_warn()))
+        .map(|view| SkewedClock {
+            id: view.row.id.clone(),
+            hostname: view.row.hostname.clone(),
+            clock_skew_ms: view.row.clock_skew_ms,
+        })
+        .collect();
 
     let mut by_cause = BTreeMap::new();
     let mut straggler_causes = Vec::new();
@@ -420,6 +432,7 @@ pub async fn build(coordinator: &Arc<Coordinator>, rollout_id: Option<&str>) -> 
         differences,
         update_now,
         stragglers,
+        clock_skew_flagged,
     })
 }
 

@@ -172,6 +172,7 @@ async fn one_agent(
                     host: Some(run.host.clone()),
                     update_now: None,
                     dropped_before: 0,
+                    sent_at_ms: now_ms(),
                 };
                 if tx.send(message(agent_message::Body::Report(report))).await.is_err() {
                     return;

@@ -70,6 +70,11 @@ pub struct AgentJson {
     /// Its place in the current rollout (pending, completed, straggler_soft, straggler_hard).
     pub state: Option<String>,
     pub cause: Option<String>,
+    /// The agent's clock minus the coordinator's, from its latest report
+    /// (positive: ahead; 0 until measured). Added in issue 16 (point 3).
+    pub clock_skew_ms: i64,
+    /// True when `clock_skew_ms` is beyond the policy's `clock_skew_warn`.
+    pub clock_skew_flagged: bool,
 }
 
 fn non_empty(text: &str) -> Option<String> {
@@ -95,6 +100,8 @@ impl From<&proto::AgentInfo> for AgentJson {
             arch: non_empty(&host.arch),
             state: non_empty(&info.state),
             cause: non_empty(&info.cause),
+            clock_skew_ms: info.clock_skew_ms,
+            clock_skew_flagged: info.clock_skew_flagged,
         }
     }
 }
@@ -244,6 +251,15 @@ pub async fn show(client: &AdminClient, format: OutputFormat, catalog: &crate::i
             println!("version   {}", agent.version.as_deref().unwrap_or("-"));
             println!("last seen {}", agent.last_seen.as_deref().unwrap_or("never"));
             println!("checked   {}", json.checked_at.as_deref().unwrap_or("never"));
+            println!(
+                "clock     {}{}",
+                crate::clock_skew::describe(agent.clock_skew_ms),
+                if agent.clock_skew_flagged {
+                    " — FLAGGED: beyond the policy's clock_skew_warn"
+                } else {
+                    ""
+                }
+            );
             if let Some(state) = &agent.state {
                 let cause = agent
                     .cause

@@ -408,6 +408,8 @@ pub struct AgentPage {
     /// Hostname of its update agent, if any.
     pub update_agent_hostname: String,
     pub now_ms: i64,
+    /// Its clock skew is beyond the policy's `clock_skew_warn`.
+    pub clock_skew_flagged: bool,
 }
 
 /// Reads the agent page; `None` for an unknown agent.
@@ -450,6 +452,10 @@ pub async fn agent(coordinator: &Arc<Coordinator>, id: &str) -> Result<Option<Ag
         None => String::new(),
     };
     Ok(Some(AgentPage {
+        clock_skew_flagged: crate::clock_skew::flagged(
+            view.row.clock_skew_ms,
+            coordinator.current_policy().clock_skew_warn(),
+        ),
         checks,
         checked_at_ms,
         rollout: rollout.as_ref().map(admin_rollouts::rollout_info),

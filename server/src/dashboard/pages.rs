@@ -718,6 +718,12 @@ fn agent_facts_fragment(detail: &AgentPage) -> String {
     fact(&mut out, "role", role_name(row.role));
     fact(&mut out, "product version", &row.product.version);
     fact(&mut out, "probe version", &row.agent_version);
+    let clock = crate::clock_skew::describe(row.clock_skew_ms);
+    if detail.clock_skew_flagged {
+        fact(&mut out, "clock", &format!("{clock} — beyond clock_skew_warn"));
+    } else {
+        fact(&mut out, "clock", &clock);
+    }
     fact(
         &mut out,
         "labels",

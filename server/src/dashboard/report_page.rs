@@ -194,7 +194,8 @@ fn render(report: &Report) -> String {
     }
     out.push_str(
         "</div><div class=\"card\"><h2>\u{201c}Update Now\u{201d} outcomes</h2><table><thead><tr><th>Where</th>\
-<th class=\"num\">Tried</th><th class=\"num\">Then completed</th></tr></thead><tbody>",
+<th class=\"num\">Agents that ran it</th><th class=\"num\">Then reported the target</th>\
+<th class=\"num\">Refused</th></tr></thead><tbody>",
     );
     let update_now = report.update_now;
     for (name, tried) in [
@@ -203,11 +204,28 @@ fn render(report: &Report) -> String {
     ] {
         let _ = write!(
             out,
-            "<tr><td>{name}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
-            tried.tried, tried.completed
+            "<tr><td>{name}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            tried.tried, tried.completed, tried.refused
         );
     }
     out.push_str("</tbody></table></div></div>");
+
+    if !report.clock_skew_flagged.is_empty() {
+        out.push_str(
+            "<div class=\"card\"><h2>Agents whose clock is wrong</h2><p>rollcall places their reports in time \
+by the coordinator's clock; times shown on these endpoints themselves are off by this much.</p><table><thead><tr>\
+<th>Host</th><th class=\"num\">Clock skew (ms, + ahead)</th></tr></thead><tbody>",
+        );
+        for agent in &report.clock_skew_flagged {
+            let _ = write!(
+                out,
+                "<tr><td>{}</td><td class=\"num\">{:+}</td></tr>",
+                esc(&agent.hostname),
+                agent.clock_skew_ms
+            );
+        }
+        out.push_str("</tbody></table></div>");
+    }
 
     out.push_str("<div class=\"card\"><h2>Update agents</h2>");
     if report.update_agents.is_empty() {

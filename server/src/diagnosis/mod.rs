@@ -41,7 +41,8 @@ pub struct Facts<'a> {
     pub product: &'a proto::ProductSummary,
     /// The agent's latest check run (empty when it never reported checks).
     pub checks: &'a [proto::CheckResult],
-    /// When the probe observed that run (the agent's clock).
+    /// When the probe observed that run, on the coordinator's clock (the
+    /// agent's own is corrected by its measured skew: `clock_skew`).
     pub checks_observed_at_ms: i64,
     /// False when the probe has not been seen within the offline window.
     pub online: bool,

@@ -33,27 +33,45 @@ use machine::{Action, Observation, Timing, display_state, step};
 /// new results are read from the store.
 #[derive(Default)]
 pub struct CheckCache {
+    /// The newest receive time read so far (the coordinators' clocks, never
+    /// an agent's: one endpoint whose clock runs ahead must not hide the
+    /// others' new runs).
     watermark_ms: i64,
     by_agent: HashMap<String, CheckRun>,
 }
 
+/// Runs received up to this long before the newest one read are read again:
+/// an ingest transaction stamps its receive times before it commits (about
+/// 100 ms of batching), and replicas' clocks differ a little, so a run can
+/// become visible after a later-stamped one. Re-reading is harmless (each
+/// read is the agent's latest run as a whole) but costs a body decode per
+/// agent that reported within the overlap, every tick; a run missed by a
+/// commit stalled longer than this is taken in with the agent's next one.
+const WATERMARK_OVERLAP_MS: i64 = 10_000;
+
 /// One agent's latest check run and when its probe observed it.
 struct CheckRun {
+    /// On the coordinator's clock ([`crate::clock_skew`]).
     observed_at_ms: i64,
     checks: BTreeMap<String, proto::CheckResult>,
 }
 
 impl CheckCache {
     async fn refresh(&mut self, coordinator: &Coordinator) -> StoreResult<()> {
-        let fresh = coordinator.store.latest_checks_since(self.watermark_ms).await?;
-        for (agent_id, observed_at, checks) in fresh {
-            self.watermark_ms = self.watermark_ms.max(observed_at);
+        let since = self.watermark_ms.saturating_sub(WATERMARK_OVERLAP_MS);
+        let fresh = coordinator.store.latest_checks_since(since).await?;
+        for run in fresh {
+            self.watermark_ms = self.watermark_ms.max(run.received_at_ms);
             // A newer run replaces the agent's previous one as a whole.
-            let run = CheckRun {
-                observed_at_ms: observed_at,
-                checks: checks.into_iter().map(|check| (check.name.clone(), check)).collect(),
+            let cached = CheckRun {
+                observed_at_ms: run.observed_at_ms,
+                checks: run
+                    .checks
+                    .into_iter()
+                    .map(|check| (check.name.clone(), check))
+                    .collect(),
             };
-            self.by_agent.insert(agent_id, run);
+            self.by_agent.insert(run.agent_id, cached);
         }
         Ok(())
     }
@@ -65,7 +83,8 @@ impl CheckCache {
             .unwrap_or_default()
     }
 
-    /// When the probe observed the agent's latest check run (0 = none).
+    /// When the probe observed the agent's latest check run, on the
+    /// coordinator's clock (0 = none).
     fn observed_at(&self, agent_id: &str) -> i64 {
         self.by_agent.get(agent_id).map_or(0, |run| run.observed_at_ms)
     }

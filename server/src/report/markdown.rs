@@ -31,6 +31,15 @@ fn step_text(catalog: &Catalog, step: u32) -> String {
     }
 }
 
+/// A length of time in units both languages read (`1h59m59s`), to the
+/// second; one token, so no run of words reads as an English phrase.
+fn span(ms: i64) -> String {
+    let seconds = ms.unsigned_abs().div_ceil(1000);
+    humantime::format_duration(std::time::Duration::from_secs(seconds))
+        .to_string()
+        .replace(' ', "")
+}
+
 fn cause_text(catalog: &Catalog, cause: &str) -> String {
     if Cause::from_code(cause).is_some() {
         format!("{} (`{cause}`)", catalog.tr(&format!("cause-{cause}")))
@@ -167,24 +176,42 @@ pub fn render(report: &Report, catalog: &Catalog) -> String {
 
     let _ = writeln!(out, "## {}\n", catalog.tr("report-update-now-heading"));
     let now = &report.update_now;
+    let window = span(i64::try_from(now.window_ms).unwrap_or(i64::MAX));
+    let side = |key: &str, side: &super::Tried| {
+        catalog.tr_args(
+            key,
+            &[
+                ("tried", side.tried.to_string()),
+                ("completed", side.completed.to_string()),
+                ("refused", side.refused.to_string()),
+                ("window", window.clone()),
+            ],
+        )
+    };
     let _ = writeln!(
         out,
-        "- {}\n- {}\n",
-        catalog.tr_args(
-            "report-update-now-agent",
-            &[
-                ("tried", now.agent_side.tried.to_string()),
-                ("completed", now.agent_side.completed.to_string())
-            ]
-        ),
-        catalog.tr_args(
-            "report-update-now-server",
-            &[
-                ("tried", now.server_side.tried.to_string()),
-                ("completed", now.server_side.completed.to_string())
-            ]
-        )
+        "- {}\n- {}\n\n{}\n",
+        side("report-update-now-agent", &now.agent_side),
+        side("report-update-now-server", &now.server_side),
+        catalog.tr("report-update-now-note")
     );
+
+    if !report.clock_skew_flagged.is_empty() {
+        let _ = writeln!(out, "## {}\n", catalog.tr("report-clock-skew-heading"));
+        for agent in &report.clock_skew_flagged {
+            let key = if agent.clock_skew_ms > 0 {
+                "report-clock-skew-ahead"
+            } else {
+                "report-clock-skew-behind"
+            };
+            let args = [
+                ("hostname", escape(&agent.hostname)),
+                ("amount", span(agent.clock_skew_ms)),
+            ];
+            let _ = writeln!(out, "- {} (`{}`)", catalog.tr_args(key, &args), agent.id);
+        }
+        let _ = writeln!(out, "\n{}\n", catalog.tr("report-clock-skew-note"));
+    }
 
     let _ = writeln!(out, "## {}\n", catalog.tr("report-stragglers-heading"));
     for straggler in &report.stragglers {

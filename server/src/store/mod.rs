@@ -143,6 +143,20 @@ pub struct AgentRow {
     pub last_seq: u64,
     pub last_report_at_ms: i64,
     pub dropped_reports: u64,
+    /// The agent's clock minus the coordinator's, from its newest report
+    /// ([`crate::clock_skew`]; 0 until measured).
+    pub clock_skew_ms: i64,
+}
+
+/// One agent's latest check run (see [`Store::latest_checks_since`]).
+#[derive(Debug, Clone)]
+pub struct CheckRunRow {
+    pub agent_id: String,
+    /// When the probe observed it, on the coordinator's clock.
+    pub observed_at_ms: i64,
+    /// When the coordinator received it: what readers order by.
+    pub received_at_ms: i64,
+    pub checks: Vec<proto::CheckResult>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -339,10 +353,23 @@ pub struct ReportMeta {
     pub agent_id: String,
     pub seq: u64,
     pub kind: i32,
+    /// On the coordinator's clock ([`crate::clock_skew`]).
     pub observed_at_ms: i64,
+    pub received_at_ms: i64,
     pub command_id: String,
     /// The product version the report observed.
     pub version: String,
+    /// An Update Now outcome saying the agent's config allows no update
+    /// action (filled by [`Store::reports_meta`] only).
+    pub update_now_refused: bool,
+}
+
+/// Whether a stored report body is an Update Now the agent refused.
+pub(crate) fn update_now_refused(body: &[u8]) -> bool {
+    proto::Report::decode(body)
+        .ok()
+        .and_then(|report| report.update_now)
+        .is_some_and(|outcome| !outcome.allowed)
 }
 
 /// The one rule for whether a token can be spent, shared by
@@ -439,9 +466,10 @@ pub trait Store: Send + Sync + 'static {
     /// Upserts members and appends transitions, in one transaction.
     async fn save_members(&self, members: Vec<MemberRow>, transitions: Vec<TransitionRow>) -> StoreResult<()>;
     async fn transitions(&self, rollout_id: &str) -> StoreResult<Vec<TransitionRow>>;
-    /// The latest check run of every agent whose run was observed after
-    /// `after_ms`: (agent id, observed, its checks).
-    async fn latest_checks_since(&self, after_ms: i64) -> StoreResult<Vec<(String, i64, Vec<proto::CheckResult>)>>;
+    /// The latest check run of every agent whose run was *received* after
+    /// `after_ms` (the coordinator's clock: an agent's clock never decides
+    /// what a reader sees as new).
+    async fn latest_checks_since(&self, after_ms: i64) -> StoreResult<Vec<CheckRunRow>>;
 
     /// Stores new commands; a row with `delivered_at_ms` set is stored
     /// already claimed by the caller (see [`Store::claim_delivery`]).
@@ -465,8 +493,12 @@ pub trait Store: Send + Sync + 'static {
     async fn list_admin_certificates(&self) -> StoreResult<Vec<AdminCertRow>>;
     /// Revokes every live certificate of admin `name`; returns their serials.
     async fn revoke_admin_certificates(&self, name: &str, at_ms: i64) -> StoreResult<Vec<String>>;
-    /// Reports of one kind observed since `since_ms` (without bodies).
+    /// Reports of one kind observed since `since_ms` (bodies read only for
+    /// [`ReportMeta::update_now_refused`]).
     async fn reports_meta(&self, kind: i32, since_ms: i64) -> StoreResult<Vec<ReportMeta>>;
+    /// Reports received in `from_ms..=to_ms` (without bodies), in receive
+    /// order: what agents reported after an Update Now.
+    async fn reports_received(&self, from_ms: i64, to_ms: i64) -> StoreResult<Vec<ReportMeta>>;
     /// Every rollout state change of one agent, oldest first.
     async fn agent_transitions(&self, agent_id: &str) -> StoreResult<Vec<TransitionRow>>;
 

@@ -41,8 +41,8 @@ use tokio_postgres::{AsyncMessage, Client, NoTls, Row};
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    AdminCertRow, AgentRow, AuditRow, CommandRow, Connected, HelloRecord, MemberRow, NewAgent, NewToken, Notice,
-    PolicyRow, ReceiptRecord, ReportMeta, ReportRecord, RevokedSets, RolloutRow, Settled, Store, StoreError,
+    AdminCertRow, AgentRow, AuditRow, CheckRunRow, CommandRow, Connected, HelloRecord, MemberRow, NewAgent, NewToken,
+    Notice, PolicyRow, ReceiptRecord, ReportMeta, ReportRecord, RevokedSets, RolloutRow, Settled, Store, StoreError,
     StoreResult, TokenRow, TransitionRow,
 };
 
@@ -57,6 +57,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_postgres_5.sql"),
     include_str!("schema_postgres_6.sql"),
     include_str!("schema_postgres_7.sql"),
+    include_str!("schema_postgres_8.sql"),
 ];
 
 /// The NOTIFY channel replicas listen on.
@@ -378,7 +379,7 @@ impl PgStore {
             agent_ids.push(record.agent_id.clone());
             seqs.push(to_sql(report.seq));
             kinds.push(i64::from(report.kind));
-            observed.push(report.observed_at_ms);
+            observed.push(crate::clock_skew::reading(record).observed_at_ms);
             received.push(record.received_at_ms);
             command_ids.push(report.command_id.clone());
             versions.push(
@@ -433,7 +434,9 @@ impl PgStore {
             }
         }
 
-        // 2. Agents: what applying the reports one by one would leave.
+        // 2. Agents: what applying the reports one by one would leave. The
+        //    newest facts are the highest seq (batch order per agent), never
+        //    the agent's clock.
         struct AgentUpdate {
             seq: i64,
             received: i64,
@@ -442,14 +445,16 @@ impl PgStore {
             product: Vec<u8>,
             host: Vec<u8>,
             version: String,
-            /// The newest report with checks: (observed, seq).
-            checks: Option<(i64, i64)>,
+            skew: i64,
+            /// The newest report with checks: (observed, seq, received).
+            checks: Option<(i64, i64, i64)>,
         }
         let mut agents: HashMap<&str, AgentUpdate> = HashMap::new();
         // 3. Commands the reports answer: the first answer counts.
         let mut answers: HashMap<(&str, &str), (i64, String)> = HashMap::new();
         for record in &fresh {
             let report = &record.report;
+            let clock = crate::clock_skew::reading(record);
             let product = report.product.clone().unwrap_or_default();
             let update = agents.entry(record.agent_id.as_str()).or_insert(AgentUpdate {
                 seq: 0,
@@ -459,39 +464,35 @@ impl PgStore {
                 product: Vec::new(),
                 host: Vec::new(),
                 version: String::new(),
+                skew: 0,
                 checks: None,
             });
             update.seq = update.seq.max(to_sql(report.seq));
             update.received = update.received.max(record.received_at_ms);
             update.dropped = update.dropped.saturating_add(to_sql(report.dropped_before));
-            if report.observed_at_ms >= update.observed {
-                update.observed = report.observed_at_ms;
-                update.product = product.encode_to_vec();
-                update.host = report.host.clone().unwrap_or_default().encode_to_vec();
-                update.version = product.version.clone();
-            }
+            update.observed = update.observed.max(clock.observed_at_ms);
+            update.product = product.encode_to_vec();
+            update.host = report.host.clone().unwrap_or_default().encode_to_vec();
+            update.version = product.version.clone();
+            update.skew = clock.skew_ms;
             if !report.command_id.is_empty() {
                 answers
                     .entry((report.command_id.as_str(), record.agent_id.as_str()))
                     .or_insert((record.received_at_ms, product.version.clone()));
             }
-            // The newest check run wins, later in the batch on ties.
-            if !report.checks.is_empty()
-                && update
-                    .checks
-                    .is_none_or(|(observed_at, _)| report.observed_at_ms >= observed_at)
-            {
-                update.checks = Some((report.observed_at_ms, to_sql(report.seq)));
+            if !report.checks.is_empty() {
+                update.checks = Some((clock.observed_at_ms, to_sql(report.seq), record.received_at_ms));
             }
         }
 
         let mut ids = Vec::with_capacity(agents.len());
         let (mut seqs, mut received, mut observed, mut dropped) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        let (mut products, mut hosts, mut versions) = (Vec::new(), Vec::new(), Vec::new());
-        let (mut checks_seqs, mut checks_ats) = (Vec::new(), Vec::new());
+        let (mut products, mut hosts, mut versions, mut skews) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut checks_seqs, mut checks_ats, mut checks_received) = (Vec::new(), Vec::new(), Vec::new());
         for (id, update) in agents {
-            checks_seqs.push(update.checks.map(|(_, seq)| seq));
-            checks_ats.push(update.checks.map_or(0, |(observed_at, _)| observed_at));
+            checks_seqs.push(update.checks.map(|(_, seq, _)| seq));
+            checks_ats.push(update.checks.map_or(0, |(observed_at, _, _)| observed_at));
+            checks_received.push(update.checks.map_or(0, |(_, _, received_at)| received_at));
             ids.push(id.to_string());
             seqs.push(update.seq);
             received.push(update.received);
@@ -500,21 +501,28 @@ impl PgStore {
             products.push(update.product);
             hosts.push(update.host);
             versions.push(update.version);
+            skews.push(update.skew);
         }
+        // `a.last_seq` is the row before this update: facts older than what
+        // is stored (a batch another replica committed first) do not win.
         tx.execute(
             "UPDATE agents a SET last_seq = GREATEST(a.last_seq, u.seq), last_seen = GREATEST(a.last_seen, u.received),
                 last_report_at = GREATEST(a.last_report_at, u.observed),
                 dropped_reports = a.dropped_reports + u.dropped,
-                product = CASE WHEN u.observed >= a.last_report_at THEN u.product ELSE a.product END,
-                host = CASE WHEN u.observed >= a.last_report_at THEN u.host ELSE a.host END,
-                version = CASE WHEN u.observed >= a.last_report_at THEN u.version ELSE a.version END,
-                checks_seq = CASE WHEN u.checks_seq IS NOT NULL AND u.checks_at >= a.checks_at
+                product = CASE WHEN u.seq > a.last_seq THEN u.product ELSE a.product END,
+                host = CASE WHEN u.seq > a.last_seq THEN u.host ELSE a.host END,
+                version = CASE WHEN u.seq > a.last_seq THEN u.version ELSE a.version END,
+                clock_skew_ms = CASE WHEN u.seq > a.last_seq THEN u.skew ELSE a.clock_skew_ms END,
+                checks_seq = CASE WHEN u.checks_seq IS NOT NULL AND u.seq > a.last_seq
                                   THEN u.checks_seq ELSE a.checks_seq END,
-                checks_at = CASE WHEN u.checks_seq IS NOT NULL THEN GREATEST(a.checks_at, u.checks_at)
-                                 ELSE a.checks_at END
+                checks_at = CASE WHEN u.checks_seq IS NOT NULL AND u.seq > a.last_seq
+                                 THEN u.checks_at ELSE a.checks_at END,
+                checks_received_at = CASE WHEN u.checks_seq IS NOT NULL AND u.seq > a.last_seq
+                                          THEN u.checks_received ELSE a.checks_received_at END
              FROM UNNEST($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bytea[],
-                         $7::bytea[], $8::text[], $9::bigint[], $10::bigint[])
-                  AS u(id, seq, received, observed, dropped, product, host, version, checks_seq, checks_at)
+                         $7::bytea[], $8::text[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[])
+                  AS u(id, seq, received, observed, dropped, product, host, version, checks_seq, checks_at,
+                       checks_received, skew)
              WHERE a.id = u.id",
             &[
                 &ids,
@@ -527,6 +535,8 @@ impl PgStore {
                 &versions,
                 &checks_seqs,
                 &checks_ats,
+                &checks_received,
+                &skews,
             ],
         )
         .await
@@ -651,7 +661,23 @@ fn agent_from_row(row: &Row) -> RowResult<AgentRow> {
         host: decode(row.try_get("host")?),
         last_seq: u64_of(row.try_get("last_seq")?),
         last_report_at_ms: row.try_get("last_report_at")?,
+        clock_skew_ms: row.try_get("clock_skew_ms")?,
         dropped_reports: u64_of(row.try_get("dropped_reports")?),
+    })
+}
+
+/// A report's columns without its body, in the order `reports_meta` and
+/// `reports_received` select them.
+fn report_meta_from_row(row: &Row) -> RowResult<ReportMeta> {
+    Ok(ReportMeta {
+        agent_id: row.try_get(0)?,
+        seq: u64_of(row.try_get(1)?),
+        kind: i32_of(row.try_get(2)?),
+        observed_at_ms: row.try_get(3)?,
+        received_at_ms: row.try_get(4)?,
+        command_id: row.try_get(5)?,
+        version: row.try_get(6)?,
+        update_now_refused: false,
     })
 }
 
@@ -1381,20 +1407,23 @@ impl Store for PgStore {
         map_rows(rows, transition_from_row)
     }
 
-    async fn latest_checks_since(&self, after_ms: i64) -> StoreResult<Vec<(String, i64, Vec<proto::CheckResult>)>> {
+    async fn latest_checks_since(&self, after_ms: i64) -> StoreResult<Vec<CheckRunRow>> {
         let rows = self
             .query(
-                "SELECT a.id, a.checks_at, r.body FROM agents a
-                 JOIN reports r ON r.agent_id = a.id AND r.seq = a.checks_seq WHERE a.checks_at > $1",
+                "SELECT a.id, a.checks_at, a.checks_received_at, r.body FROM agents a
+                 JOIN reports r ON r.agent_id = a.id AND r.seq = a.checks_seq WHERE a.checks_received_at > $1",
                 &[&after_ms],
             )
             .await?;
         let mut runs = Vec::with_capacity(rows.len());
         for row in rows {
-            let agent: String = row.try_get(0).map_err(map_err)?;
-            let at: i64 = row.try_get(1).map_err(map_err)?;
-            let body: Vec<u8> = row.try_get(2).map_err(map_err)?;
-            runs.push((agent, at, super::checks_of_report(&body)));
+            let body: Vec<u8> = row.try_get(3).map_err(map_err)?;
+            runs.push(CheckRunRow {
+                agent_id: row.try_get(0).map_err(map_err)?,
+                observed_at_ms: row.try_get(1).map_err(map_err)?,
+                received_at_ms: row.try_get(2).map_err(map_err)?,
+                checks: super::checks_of_report(&body),
+            });
         }
         Ok(runs)
     }
@@ -1603,21 +1632,27 @@ impl Store for PgStore {
     async fn reports_meta(&self, kind: i32, since_ms: i64) -> StoreResult<Vec<ReportMeta>> {
         let rows = self
             .query(
-                "SELECT agent_id, seq, kind, observed_at, command_id, version FROM reports
+                "SELECT agent_id, seq, kind, observed_at, received_at, command_id, version, body FROM reports
                  WHERE kind = $1 AND observed_at >= $2 ORDER BY observed_at",
                 &[&i64::from(kind), &since_ms],
             )
             .await?;
         map_rows(rows, |row| {
-            Ok(ReportMeta {
-                agent_id: row.try_get(0)?,
-                seq: u64_of(row.try_get(1)?),
-                kind: i32_of(row.try_get(2)?),
-                observed_at_ms: row.try_get(3)?,
-                command_id: row.try_get(4)?,
-                version: row.try_get(5)?,
-            })
+            let mut meta = report_meta_from_row(row)?;
+            meta.update_now_refused = super::update_now_refused(&row.try_get::<_, Vec<u8>>(7)?);
+            Ok(meta)
         })
+    }
+
+    async fn reports_received(&self, from_ms: i64, to_ms: i64) -> StoreResult<Vec<ReportMeta>> {
+        let rows = self
+            .query(
+                "SELECT agent_id, seq, kind, observed_at, received_at, command_id, version FROM reports
+                 WHERE received_at >= $1 AND received_at <= $2 ORDER BY received_at, agent_id, seq",
+                &[&from_ms, &to_ms],
+            )
+            .await?;
+        map_rows(rows, report_meta_from_row)
     }
 
     async fn agent_transitions(&self, agent_id: &str) -> StoreResult<Vec<TransitionRow>> {

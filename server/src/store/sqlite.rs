@@ -21,9 +21,9 @@ use rollcall_common::proto;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
-    AdminCertRow, AgentRow, AuditRow, CommandRow, Connected, HelloRecord, MemberRow, NewAgent, NewToken, PolicyRow,
-    ReceiptRecord, ReportMeta, ReportRecord, RevokedSets, RolloutRow, Settled, Store, StoreError, StoreResult,
-    TokenRow, TransitionRow,
+    AdminCertRow, AgentRow, AuditRow, CheckRunRow, CommandRow, Connected, HelloRecord, MemberRow, NewAgent, NewToken,
+    PolicyRow, ReceiptRecord, ReportMeta, ReportRecord, RevokedSets, RolloutRow, Settled, Store, StoreError,
+    StoreResult, TokenRow, TransitionRow,
 };
 
 /// Schema migrations, applied in order; the index + 1 is the schema version.
@@ -35,6 +35,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_sqlite_5.sql"),
     include_str!("schema_sqlite_6.sql"),
     include_str!("schema_sqlite_7.sql"),
+    include_str!("schema_sqlite_8.sql"),
 ];
 
 const READER_POOL: usize = 4;
@@ -376,6 +377,7 @@ fn agent_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AgentRow> {
         host: decode(row.get("host")?),
         last_seq: u64::try_from(row.get::<_, i64>("last_seq")?).unwrap_or(0),
         last_report_at_ms: row.get("last_report_at")?,
+        clock_skew_ms: row.get("clock_skew_ms")?,
         dropped_reports: u64::try_from(row.get::<_, i64>("dropped_reports")?).unwrap_or(0),
     })
 }
@@ -441,6 +443,21 @@ fn command_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<CommandRow> {
         answered_at_ms: row.get("answered_at")?,
         answer_version: row.get("answer_version")?,
         expired: row.get::<_, i64>("expired")? != 0,
+    })
+}
+
+/// A report's columns without its body, in the order `reports_meta` and
+/// `reports_received` select them.
+fn report_meta_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ReportMeta> {
+    Ok(ReportMeta {
+        agent_id: row.get(0)?,
+        seq: u64::try_from(row.get::<_, i64>(1)?).unwrap_or(0),
+        kind: row.get(2)?,
+        observed_at_ms: row.get(3)?,
+        received_at_ms: row.get(4)?,
+        command_id: row.get(5)?,
+        version: row.get(6)?,
+        update_now_refused: false,
     })
 }
 
@@ -676,17 +693,19 @@ impl Store for SqliteStore {
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                     )
                     .map_err(map_err)?;
-                // The agent row points at the report with its newest check run.
+                // The agent row holds its newest facts: newest by seq (the
+                // check above keeps seqs rising), never by the agent's clock,
+                // and points at the report with its newest check run.
                 let mut update_agent = tx
                     .prepare_cached(
                         "UPDATE agents SET last_seq = max(last_seq, ?2), last_seen = max(last_seen, ?3),
                             last_report_at = max(last_report_at, ?4),
                             dropped_reports = dropped_reports + ?5,
-                            product = CASE WHEN ?4 >= last_report_at THEN ?6 ELSE product END,
-                            host = CASE WHEN ?4 >= last_report_at THEN ?7 ELSE host END,
-                            version = CASE WHEN ?4 >= last_report_at THEN ?8 ELSE version END,
-                            checks_report = CASE WHEN ?9 IS NOT NULL AND ?4 >= checks_at THEN ?9 ELSE checks_report END,
-                            checks_at = CASE WHEN ?9 IS NOT NULL THEN max(checks_at, ?4) ELSE checks_at END
+                            product = ?6, host = ?7, version = ?8,
+                            checks_report = coalesce(?9, checks_report),
+                            checks_at = CASE WHEN ?9 IS NOT NULL THEN ?4 ELSE checks_at END,
+                            checks_received_at = CASE WHEN ?9 IS NOT NULL THEN ?3 ELSE checks_received_at END,
+                            clock_skew_ms = ?10
                          WHERE id = ?1",
                     )
                     .map_err(map_err)?;
@@ -708,12 +727,13 @@ impl Store for SqliteStore {
                         // Already stored: a re-send after a lost acknowledgement.
                         continue;
                     }
+                    let clock = crate::clock_skew::reading(record);
                     insert_report
                         .execute(params![
                             record.agent_id,
                             seq,
                             report.kind,
-                            report.observed_at_ms,
+                            clock.observed_at_ms,
                             record.received_at_ms,
                             report.command_id,
                             report.product.as_ref().map(|p| p.version.as_str()).unwrap_or(""),
@@ -748,12 +768,13 @@ impl Store for SqliteStore {
                             record.agent_id,
                             seq,
                             record.received_at_ms,
-                            report.observed_at_ms,
+                            clock.observed_at_ms,
                             seq_to_sql(report.dropped_before),
                             product.encode_to_vec(),
                             report.host.clone().unwrap_or_default().encode_to_vec(),
                             product.version,
-                            report_id
+                            report_id,
+                            clock.skew_ms
                         ])
                         .map_err(map_err)?;
                 }
@@ -1013,24 +1034,31 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn latest_checks_since(&self, after_ms: i64) -> StoreResult<Vec<(String, i64, Vec<proto::CheckResult>)>> {
+    async fn latest_checks_since(&self, after_ms: i64) -> StoreResult<Vec<CheckRunRow>> {
         self.read(move |conn| {
             let rows = query_all(
                 conn,
-                "SELECT a.id, a.checks_at, r.body FROM agents a JOIN reports r ON r.id = a.checks_report
-                 WHERE a.checks_at > ?1",
+                "SELECT a.id, a.checks_at, a.checks_received_at, r.body FROM agents a
+                 JOIN reports r ON r.id = a.checks_report
+                 WHERE a.checks_received_at > ?1",
                 [after_ms],
                 |row| {
                     Ok((
                         row.get::<_, String>(0)?,
                         row.get::<_, i64>(1)?,
-                        row.get::<_, Vec<u8>>(2)?,
+                        row.get::<_, i64>(2)?,
+                        row.get::<_, Vec<u8>>(3)?,
                     ))
                 },
             )?;
             Ok(rows
                 .into_iter()
-                .map(|(agent, at, body)| (agent, at, super::checks_of_report(&body)))
+                .map(|(agent_id, observed_at_ms, received_at_ms, body)| CheckRunRow {
+                    agent_id,
+                    observed_at_ms,
+                    received_at_ms,
+                    checks: super::checks_of_report(&body),
+                })
                 .collect())
         })
         .await
@@ -1257,18 +1285,27 @@ impl Store for SqliteStore {
         self.read(move |conn| {
             query_all(
                 conn,
-                "SELECT agent_id, seq, kind, observed_at, command_id, version FROM reports WHERE kind = ?1 AND observed_at >= ?2 ORDER BY observed_at",
+                "SELECT agent_id, seq, kind, observed_at, received_at, command_id, version, body FROM reports
+                 WHERE kind = ?1 AND observed_at >= ?2 ORDER BY observed_at",
                 params![kind, since_ms],
                 |row| {
-                    Ok(ReportMeta {
-                        agent_id: row.get(0)?,
-                        seq: u64::try_from(row.get::<_, i64>(1)?).unwrap_or(0),
-                        kind: row.get(2)?,
-                        observed_at_ms: row.get(3)?,
-                        command_id: row.get(4)?,
-                        version: row.get(5)?,
-                    })
+                    let mut meta = report_meta_from_row(row)?;
+                    meta.update_now_refused = super::update_now_refused(&row.get::<_, Vec<u8>>(7)?);
+                    Ok(meta)
                 },
+            )
+        })
+        .await
+    }
+
+    async fn reports_received(&self, from_ms: i64, to_ms: i64) -> StoreResult<Vec<ReportMeta>> {
+        self.read(move |conn| {
+            query_all(
+                conn,
+                "SELECT agent_id, seq, kind, observed_at, received_at, command_id, version FROM reports
+                 WHERE received_at >= ?1 AND received_at <= ?2 ORDER BY received_at, id",
+                params![from_ms, to_ms],
+                report_meta_from_row,
             )
         })
         .await

@@ -62,6 +62,7 @@ both_stores!(
     concurrent_enrollments_never_overspend_a_token,
     agents_connect_disconnect_and_reset,
     ingest_stores_each_report_once_and_keeps_the_newest_facts,
+    an_agent_clock_is_measured_and_never_orders_its_facts,
     revoked_agents_and_certificates_are_listed_and_refused,
     policy_versions_count_up,
     rollouts_members_and_transitions_round_trip,
@@ -143,6 +144,8 @@ fn report(agent: &str, seq: u64, observed_at_ms: i64, version: &str, command_id:
                 ..Default::default()
             }],
             dropped_before: 1,
+            // Sent as received: a clock in step with the coordinator's.
+            sent_at_ms: observed_at_ms + 5,
             ..Default::default()
         },
     }
@@ -342,7 +345,8 @@ async fn ingest_stores_each_report_once_and_keeps_the_newest_facts(store: Arc<dy
         .unwrap();
     // Acknowledgements are cumulative, so reports count in seq order: a seq
     // not above one stored before (or earlier in the batch) is a re-send.
-    // Here: a seq below, a duplicate inside the batch, an older observation last.
+    // Here: a seq below, a duplicate inside the batch, and last a higher seq
+    // whose clock says it is older (a clock set back): it is the newest.
     let batch = vec![
         report("a", 2, 2000, "14.0.2", "c1"),
         report("a", 1, 1000, "14.0.1", ""),
@@ -362,18 +366,24 @@ async fn ingest_stores_each_report_once_and_keeps_the_newest_facts(store: Arc<dy
     let a = store.get_agent("a").await.unwrap().unwrap();
     assert_eq!(a.last_seq, 3);
     assert_eq!(a.last_report_at_ms, 2000);
-    assert_eq!(a.product.version, "14.0.2", "the newest observation wins");
+    assert_eq!(
+        a.product.version, "14.0.0",
+        "the highest seq wins, whatever the agent's clock says"
+    );
     assert_eq!(a.dropped_reports, 2, "once per stored report");
     assert_eq!(a.last_seen_ms, 2005);
 
     let (checks, observed) = store.latest_checks("a").await.unwrap();
-    assert_eq!(observed, 2000, "the newest check run, not the last stored");
+    assert_eq!(observed, 1500, "the check run of the highest seq");
     assert_eq!(checks.len(), 1);
-    assert_eq!(checks[0].message, "seen at 2000");
-    let since = store.latest_checks_since(1999).await.unwrap();
-    let mut agents: Vec<&str> = since.iter().map(|(agent, _, _)| agent.as_str()).collect();
+    assert_eq!(checks[0].message, "seen at 1500");
+    // New runs are found by receive time (a's newest was received at 1505).
+    let since = store.latest_checks_since(1504).await.unwrap();
+    let mut agents: Vec<&str> = since.iter().map(|run| run.agent_id.as_str()).collect();
     agents.sort_unstable();
     assert_eq!(agents, ["a", "b"]);
+    let since = store.latest_checks_since(1505).await.unwrap();
+    assert_eq!(since.iter().map(|run| run.agent_id.as_str()).collect::<Vec<_>>(), ["b"]);
 
     // A newer run replaces the previous one as a whole (in runbook order);
     // a report without checks leaves it in place.
@@ -400,8 +410,11 @@ async fn ingest_stores_each_report_once_and_keeps_the_newest_facts(store: Arc<dy
         ["version", "update_source"]
     );
     let since = store.latest_checks_since(2000).await.unwrap();
-    let a_run = since.iter().find(|(agent, _, _)| agent == "a").unwrap();
-    assert_eq!((a_run.1, a_run.2.len()), (2500, 2));
+    let a_run = since.iter().find(|run| run.agent_id == "a").unwrap();
+    assert_eq!(
+        (a_run.observed_at_ms, a_run.received_at_ms, a_run.checks.len()),
+        (2500, 2505, 2)
+    );
     assert_eq!(since.len(), 2, "a's new run and b's");
     assert!(store.latest_checks("unknown").await.unwrap().0.is_empty());
 
@@ -416,6 +429,44 @@ async fn ingest_stores_each_report_once_and_keeps_the_newest_facts(store: Arc<dy
         periodic.iter().map(|meta| meta.observed_at_ms).collect::<Vec<_>>(),
         [1500, 2000, 2500, 2600, 3000]
     );
+    assert!(periodic.iter().all(|meta| !meta.update_now_refused));
+    let received = store.reports_received(2005, 2605).await.unwrap();
+    assert_eq!(
+        received
+            .iter()
+            .map(|meta| (meta.agent_id.as_str(), meta.seq, meta.received_at_ms))
+            .collect::<Vec<_>>(),
+        [("a", 2, 2005), ("a", 4, 2505), ("a", 5, 2605)]
+    );
+}
+
+async fn an_agent_clock_is_measured_and_never_orders_its_facts(store: Arc<dyn Store>) {
+    const HOUR: i64 = 3_600_000;
+    enroll(&store, &["ahead", "behind"]).await;
+    let now = 1_000 * HOUR;
+    // Two hours ahead: its observation lands on the coordinator's clock.
+    let mut ahead = report("ahead", 1, now + 2 * HOUR - 1_000, "14.0.1", "");
+    ahead.received_at_ms = now;
+    ahead.report.sent_at_ms = now + 2 * HOUR;
+    // In step first, then set two hours back: its newer version still counts.
+    let in_step = report("behind", 1, now - 10_000, "14.0.1", "");
+    let mut set_back = report("behind", 2, now - 2 * HOUR - 1_000, "14.0.2", "");
+    set_back.received_at_ms = now;
+    set_back.report.sent_at_ms = now - 2 * HOUR;
+    store.ingest(vec![ahead, in_step], vec![]).await.unwrap();
+    store.ingest(vec![set_back], vec![]).await.unwrap();
+
+    let ahead = store.get_agent("ahead").await.unwrap().unwrap();
+    assert_eq!(ahead.clock_skew_ms, 2 * HOUR);
+    assert_eq!(store.latest_checks("ahead").await.unwrap().1, now - 1_000);
+    let behind = store.get_agent("behind").await.unwrap().unwrap();
+    assert_eq!(behind.clock_skew_ms, -2 * HOUR);
+    assert_eq!(behind.product.version, "14.0.2", "not frozen by its clock");
+    assert_eq!(store.latest_checks("behind").await.unwrap().1, now - 1_000);
+    // Nothing sorts after the coordinator's present.
+    let runs = store.latest_checks_since(now - 1).await.unwrap();
+    assert_eq!(runs.len(), 2);
+    assert!(runs.iter().all(|run| run.observed_at_ms <= now));
 }
 
 async fn revoked_agents_and_certificates_are_listed_and_refused(store: Arc<dyn Store>) {

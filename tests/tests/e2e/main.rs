@@ -5,6 +5,7 @@
 
 mod admin;
 mod bad_input;
+mod clock;
 mod dashboard;
 mod deploy;
 mod diagnosis;
@@ -18,5 +19,6 @@ mod rollouts;
 mod scale;
 mod sim;
 mod testimony;
+mod update_now;
 mod windows;
 mod wine;
