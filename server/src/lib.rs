@@ -12,6 +12,7 @@
 //! - [`listener`]: bounded TLS accept loop; [`auth`], [`revocation`]: who is calling.
 //! - [`health`], [`rate`], [`validate`], [`selector`], [`config`], [`state`].
 
+pub mod admin_bundles;
 pub mod admin_identities;
 pub mod admin_rollouts;
 pub mod admin_service;
@@ -21,6 +22,7 @@ pub mod audit;
 pub mod auth;
 pub mod batch_progress;
 pub mod bound_labels;
+pub mod bundle_receive;
 pub mod cli;
 pub mod config;
 pub mod config_reference;
