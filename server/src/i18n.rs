@@ -49,6 +49,11 @@ impl Catalog {
         Catalog { bundle }
     }
 
+    /// Whether the catalogue defines `key`.
+    pub fn has(&self, key: &str) -> bool {
+        self.bundle.has_message(key)
+    }
+
     /// The message for `key`, or the key itself when it is missing.
     pub fn tr(&self, key: &str) -> String {
         self.tr_args(key, &[])

@@ -23,6 +23,7 @@ pub mod auth;
 pub mod batch_progress;
 pub mod bound_labels;
 pub mod bundle_receive;
+pub mod check_text;
 pub mod cli;
 pub mod config;
 pub mod config_reference;
