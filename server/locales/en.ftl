@@ -89,20 +89,13 @@ cli-fleet-cause = FLEET CAUSE
 ## OS's or a parser's own words, quoted verbatim.
 msg-separator = ;{" "}
 list-separator = ,{" "}
--permission = { $value ->
-    [all_components] "All components"
-    [pattern_files] "Pattern files"
-    [pattern_engine_driver] "Pattern files, engines, drivers"
-   *[other] "{ $value }"
-}
--source = { $value ->
-    [standard] the standard update source (the product server)
-   *[custom] a custom update source
-}
--service = { $value ->
-    [server] product server
-   *[other] update source
-}
+value-permission-all_components = "All components"
+value-permission-pattern_files = "Pattern files"
+value-permission-pattern_engine_driver = "Pattern files, engines, drivers"
+value-source-standard = the standard update source (the product server)
+value-source-custom = a custom update source
+value-service-server = product server
+value-service-update_source = update source
 msg-product-unreadable = the product state could not be read: `{ $detail }`
 msg-product-too-large = the product state is larger than the limit of { $limit } bytes
 msg-product-not-utf8 = the product state is not valid UTF-8 (at byte { $at })
@@ -117,15 +110,15 @@ msg-product-field-unreadable = product state: { $field } could not be read: `{ $
 msg-license-expired = license expired on { $expires } ({ $days } days ago)
 msg-license-expiring = license expires on { $expires }, in { $days } days (warning window { $warn_days } days)
 msg-license-valid = license valid until { $expires } ({ $days } days left)
-msg-update-permission-ok = update settings permission is { -permission(value: $permission) }
-msg-update-permission-wrong = update settings permission is { -permission(value: $permission) }; the policy requires { -permission(value: $required) }
+msg-update-permission-ok = update settings permission is { $permission }
+msg-update-permission-wrong = update settings permission is { $permission }; the policy requires { $required }
 msg-version-no-target = installed { $installed } (no target)
 msg-version-at-target = installed { $installed }, at or above the target { $target }
 msg-version-behind = installed { $installed }, behind the target { $target }
 msg-version-bad-target = target version: `{ $detail }`
-msg-update-source-no-expectation = the update source is { -source(value: $source) } { $address }; the policy names no expected source for this endpoint's labels
-msg-update-source-as-expected = the update source is { -source(value: $source) } { $address }, as the policy expects
-msg-update-source-unexpected = the update source is { -source(value: $source) } { $address }; the policy expects { -source(value: $expected_source) } { $expected_address }
+msg-update-source-no-expectation = the update source is { $source } { $address }; the policy names no expected source for this endpoint's labels
+msg-update-source-as-expected = the update source is { $source } { $address }, as the policy expects
+msg-update-source-unexpected = the update source is { $source } { $address }; the policy expects { $expected_source } { $expected_address }
 msg-update-agent-serves-program = this update agent serves "Security agent program and HotFix"
 msg-update-agent-lacks-program = this update agent does not serve "Security agent program and HotFix", so its clients cannot upgrade
 msg-certificates-none-required = the policy requires no certificates
@@ -134,10 +127,10 @@ msg-certificates-store-not-read = the trust store was not read
 msg-certificates-present = all { $count } required certificates are in { $store } and valid
 msg-certificates-missing = missing from { $store }: { $names }
 msg-certificates-expired = expired: { $names }
-msg-connectivity-not-probed = { -service(value: $service) } { $address } was not probed
-msg-connectivity-unreachable = { -service(value: $service) } { $address } unreachable: `{ $error }`
-msg-connectivity-reachable-tls = { -service(value: $service) } { $address } reachable (TLS handshake in { $ms } ms)
-msg-connectivity-reachable-tcp = { -service(value: $service) } { $address } reachable (TCP in { $ms } ms, plain HTTP)
+msg-connectivity-not-probed = { $service } { $address } was not probed
+msg-connectivity-unreachable = { $service } { $address } unreachable: `{ $error }`
+msg-connectivity-reachable-tls = { $service } { $address } reachable (TLS handshake in { $ms } ms)
+msg-connectivity-reachable-tcp = { $service } { $address } reachable (TCP in { $ms } ms, plain HTTP)
 msg-system-requirements-met = the endpoint meets the policy's system requirements
 msg-host-unreadable = a host fact could not be read: `{ $detail }`
 msg-os-unsupported = OS { $os } is not one the policy supports ({ $supported })

@@ -88,20 +88,13 @@ cli-fleet-cause = 全体の原因
 ## パーサ自身の言葉で、そのまま引用する。
 msg-separator = 。
 list-separator = 、
--permission = { $value ->
-    [all_components] 「すべてのコンポーネント」
-    [pattern_files] 「パターンファイル」
-    [pattern_engine_driver] 「パターンファイル、エンジン、ドライバ」
-   *[other] 「{ $value }」
-}
--source = { $value ->
-    [standard] 「標準アップデート元」(製品サーバ)
-   *[custom] 「ユーザ指定アップデート元」
-}
--service = { $value ->
-    [server] 製品サーバ
-   *[other] アップデート元
-}
+value-permission-all_components = 「すべてのコンポーネント」
+value-permission-pattern_files = 「パターンファイル」
+value-permission-pattern_engine_driver = 「パターンファイル、エンジン、ドライバ」
+value-source-standard = 「標準アップデート元」(製品サーバ)
+value-source-custom = 「ユーザ指定アップデート元」
+value-service-server = 製品サーバ
+value-service-update_source = アップデート元
 msg-product-unreadable = 製品の状態を読み取れません(`{ $detail }`)
 msg-product-too-large = 製品の状態が上限の { $limit } バイトを超えています
 msg-product-not-utf8 = 製品の状態が正しい UTF-8 ではありません({ $at } バイト目)
@@ -116,15 +109,15 @@ msg-product-field-unreadable = 製品の状態の { $field } を読み取れま�
 msg-license-expired = ライセンスは { $expires } に期限が切れています({ $days } 日前)
 msg-license-expiring = ライセンスは { $expires } に期限が切れます(あと { $days } 日、警告期間 { $warn_days } 日)
 msg-license-valid = ライセンスは { $expires } まで有効です(残り { $days } 日)
-msg-update-permission-ok = 「アップデート設定権限」は { -permission(value: $permission) } です
-msg-update-permission-wrong = 「アップデート設定権限」が { -permission(value: $permission) } です。ポリシーでは { -permission(value: $required) } が必要です
+msg-update-permission-ok = 「アップデート設定権限」は { $permission } です
+msg-update-permission-wrong = 「アップデート設定権限」が { $permission } です。ポリシーでは { $required } が必要です
 msg-version-no-target = インストール済みバージョンは { $installed } です(目標なし)
 msg-version-at-target = インストール済みバージョン { $installed } は目標 { $target } 以上です
 msg-version-behind = インストール済みバージョン { $installed } は目標 { $target } より古いです
 msg-version-bad-target = 目標バージョンが不正です(`{ $detail }`)
-msg-update-source-no-expectation = 「アップデート元」は { -source(value: $source) } { $address } です。このエンドポイントのラベルに対して、ポリシーは想定するアップデート元を指定していません
-msg-update-source-as-expected = 「アップデート元」は { -source(value: $source) } { $address } で、ポリシーの想定どおりです
-msg-update-source-unexpected = 「アップデート元」が { -source(value: $source) } { $address } です。ポリシーの想定は { -source(value: $expected_source) } { $expected_address } です
+msg-update-source-no-expectation = 「アップデート元」は { $source } { $address } です。このエンドポイントのラベルに対して、ポリシーは想定するアップデート元を指定していません
+msg-update-source-as-expected = 「アップデート元」は { $source } { $address } で、ポリシーの想定どおりです
+msg-update-source-unexpected = 「アップデート元」が { $source } { $address } です。ポリシーの想定は { $expected_source } { $expected_address } です
 msg-update-agent-serves-program = このアップデートエージェントは「セキュリティエージェントプログラムとHotFix」を配信しています
 msg-update-agent-lacks-program = このアップデートエージェントで「セキュリティエージェントプログラムとHotFix」が有効になっていないため、クライアントはアップグレードできません
 msg-certificates-none-required = ポリシーで必要な証明書はありません
@@ -133,10 +126,10 @@ msg-certificates-store-not-read = 証明書ストアが読み取られていま�
 msg-certificates-present = 必要な証明書 { $count } 件はすべて { $store } にあり、有効です
 msg-certificates-missing = { $store } に不足している証明書:{ $names }
 msg-certificates-expired = 期限切れの証明書:{ $names }
-msg-connectivity-not-probed = { -service(value: $service) } { $address } は確認されていません
-msg-connectivity-unreachable = { -service(value: $service) } { $address } に接続できません(`{ $error }`)
-msg-connectivity-reachable-tls = { -service(value: $service) } { $address } に接続できます(TLS ハンドシェイク { $ms } ミリ秒)
-msg-connectivity-reachable-tcp = { -service(value: $service) } { $address } に接続できます(TCP { $ms } ミリ秒、暗号化なしの HTTP)
+msg-connectivity-not-probed = { $service } { $address } は確認されていません
+msg-connectivity-unreachable = { $service } { $address } に接続できません(`{ $error }`)
+msg-connectivity-reachable-tls = { $service } { $address } に接続できます(TLS ハンドシェイク { $ms } ミリ秒)
+msg-connectivity-reachable-tcp = { $service } { $address } に接続できます(TCP { $ms } ミリ秒、暗号化なしの HTTP)
 msg-system-requirements-met = このエンドポイントはポリシーのシステム要件を満たしています
 msg-host-unreadable = 端末の情報を読み取れません(`{ $detail }`)
 msg-os-unsupported = OS { $os } はポリシーの対応 OS({ $supported })ではありません

@@ -23,6 +23,16 @@ pub const RAW_PARAMS: [&str; 2] = ["detail", "error"];
 /// their catalogue names.
 const CHECK_LIST_PARAMS: [&str; 1] = ["checks"];
 
+/// Parameters holding a product value code, said by the catalogue's
+/// `value-KIND-CODE` (the console's own words, e.g. 「パターンファイル」).
+const VALUE_PARAMS: [(&str, &str); 5] = [
+    ("permission", "permission"),
+    ("required", "permission"),
+    ("source", "source"),
+    ("expected_source", "source"),
+    ("service", "service"),
+];
+
 /// Text for inside a Markdown code span: one line, no backtick.
 pub fn code_safe(text: &str) -> String {
     text.chars()
@@ -37,6 +47,12 @@ pub fn code_safe(text: &str) -> String {
 pub fn param_value(catalog: &Catalog, name: &str, value: &str, escape: &dyn Fn(&str) -> String) -> String {
     if RAW_PARAMS.contains(&name) {
         return code_safe(value);
+    }
+    if let Some((_, kind)) = VALUE_PARAMS.iter().find(|(param, _)| *param == name) {
+        let key = format!("value-{kind}-{value}");
+        if catalog.has(&key) {
+            return catalog.tr(&key);
+        }
     }
     if CHECK_LIST_PARAMS.contains(&name) {
         let names: Vec<String> = value

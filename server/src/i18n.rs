@@ -139,6 +139,38 @@ mod tests {
         assert!(missing.is_empty(), "keys used but not defined: {missing:?}");
     }
 
+    /// Every message code a probe sends (`.code("…")` in the checks,
+    /// `ProductError::code`) has a message in both catalogues.
+    #[test]
+    fn every_message_code_the_probe_sends_is_in_the_catalogue() {
+        let sources = [
+            include_str!("../../agent/src/checks/license.rs"),
+            include_str!("../../agent/src/checks/update_permission.rs"),
+            include_str!("../../agent/src/checks/version.rs"),
+            include_str!("../../agent/src/checks/update_source.rs"),
+            include_str!("../../agent/src/checks/certificates.rs"),
+            include_str!("../../agent/src/checks/connectivity.rs"),
+            include_str!("../../agent/src/checks/system_requirements.rs"),
+            include_str!("../../agent/src/checks/runner.rs"),
+            include_str!("../../common/src/product.rs"),
+        ];
+        let mut codes = BTreeSet::new();
+        for source in sources {
+            for piece in source.split(".code(\"").skip(1) {
+                codes.extend(piece.split('"').next().map(str::to_string));
+            }
+            for piece in source.split("=> \"product-").skip(1) {
+                codes.extend(piece.split('"').next().map(|rest| format!("product-{rest}")));
+            }
+        }
+        assert!(codes.len() > 40, "{codes:?}");
+        for lang in [Lang::En, Lang::Ja] {
+            let catalog = Catalog::new(lang);
+            let missing: Vec<&String> = codes.iter().filter(|code| !catalog.has(&format!("msg-{code}"))).collect();
+            assert!(missing.is_empty(), "{lang:?} lacks {missing:?}");
+        }
+    }
+
     #[test]
     fn japanese_uses_the_products_own_names() {
         let ja = Catalog::new(Lang::Ja);
