@@ -5,6 +5,7 @@
 
 mod admin;
 mod bad_input;
+mod collect;
 mod dashboard;
 mod deploy;
 mod diagnosis;
