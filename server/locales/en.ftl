@@ -51,6 +51,13 @@ check-certificates = certificates
 check-connectivity = connectivity
 check-system_requirements = system requirements
 
+## Check statuses
+status-pass = pass
+status-warn = warn
+status-fail = fail
+status-error = error
+status-unspecified = no status
+
 ## Report
 report-title = Support report: security agent upgrade not completing
 report-rollout = Rollout { $id } to { $target }, started { $started }

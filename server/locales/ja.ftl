@@ -50,6 +50,13 @@ check-certificates = 証明書
 check-connectivity = 接続
 check-system_requirements = システム要件
 
+## チェックの結果
+status-pass = 成功
+status-warn = 警告
+status-fail = 失敗
+status-error = 実行できず
+status-unspecified = 結果なし
+
 ## レポート
 report-title = サポート向けレポート:セキュリティエージェントのアップグレードが完了しない
 report-rollout = ロールアウト { $id }(目標 { $target }、開始 { $started })

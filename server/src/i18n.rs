@@ -126,6 +126,9 @@ mod tests {
         for check in rollcall_common::checks::ALL {
             used.insert(format!("check-{check}"));
         }
+        for status in ["pass", "warn", "fail", "error", "unspecified"] {
+            used.insert(format!("status-{status}"));
+        }
         // Literal keys in the sources that render text.
         let sources = [include_str!("report/markdown.rs"), include_str!("cli/rollouts.rs")];
         for source in sources {

@@ -246,7 +246,7 @@ pub fn render(report: &Report, catalog: &Catalog) -> String {
                 out,
                 "- **{}** ({}): {}",
                 catalog.tr(&format!("check-{}", check.name)),
-                check.status,
+                catalog.tr(&format!("status-{}", check.status)),
                 check_text::message(catalog, &check.code, &check.params, &check.message, &escape)
             );
             if !check.evidence.is_empty() {

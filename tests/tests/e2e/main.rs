@@ -11,6 +11,7 @@ mod deploy;
 mod diagnosis;
 mod faults;
 mod foundation;
+mod japanese;
 mod harness;
 mod parsers;
 mod replicas;
