@@ -126,7 +126,10 @@ impl ProductError {
                 vec![("field", field.clone()), ("detail", detail.clone())]
             }
         };
-        pairs.into_iter().map(|(name, value)| (name.to_string(), value)).collect()
+        pairs
+            .into_iter()
+            .map(|(name, value)| (name.to_string(), value))
+            .collect()
     }
 }
 

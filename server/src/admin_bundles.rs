@@ -73,7 +73,12 @@ pub async fn collect(
         });
     }
     dispatch::send(coordinator, rows).await.map_err(internal)?;
-    tracing::info!(batch = batch_id, targeted = targets.len(), by = caller.name, "collect sent");
+    tracing::info!(
+        batch = batch_id,
+        targeted = targets.len(),
+        by = caller.name,
+        "collect sent"
+    );
     Ok(proto::CollectResponse { batch_id, targets })
 }
 
@@ -82,7 +87,12 @@ fn info(row: &BundleRow, hostname: &str) -> proto::BundleInfo {
         command_id: row.command_id.clone(),
         agent_id: row.agent_id.clone(),
         hostname: hostname.to_string(),
-        state: if row.completed_at_ms.is_some() { "complete" } else { "receiving" }.into(),
+        state: if row.completed_at_ms.is_some() {
+            "complete"
+        } else {
+            "receiving"
+        }
+        .into(),
         reason: String::new(),
         bytes: row.bytes,
         files: row.files,
@@ -121,7 +131,10 @@ async fn hostnames(coordinator: &Coordinator) -> Result<HashMap<String, String>,
         .collect())
 }
 
-pub async fn list(coordinator: &Coordinator, request: proto::ListBundlesRequest) -> Result<proto::ListBundlesResponse, Status> {
+pub async fn list(
+    coordinator: &Coordinator,
+    request: proto::ListBundlesRequest,
+) -> Result<proto::ListBundlesResponse, Status> {
     let names = hostnames(coordinator).await?;
     let hostname = |id: &str| names.get(id).cloned().unwrap_or_default();
     let stored = coordinator.store.list_bundles().await.map_err(internal)?;

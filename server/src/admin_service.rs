@@ -535,10 +535,7 @@ impl AdminService for AdminApi {
             .map(Response::new)
     }
 
-    async fn get_bundle(
-        &self,
-        request: Request<proto::GetBundleRequest>,
-    ) -> Result<Response<proto::Bundle>, Status> {
+    async fn get_bundle(&self, request: Request<proto::GetBundleRequest>) -> Result<Response<proto::Bundle>, Status> {
         // Logs may hold what a viewer should not read: operators and up.
         let caller = self.authorize(&request, AdminRole::Operator, "bundle.get").await?;
         let target = {

@@ -168,7 +168,10 @@ mod tests {
     fn unknown_codes_fall_back_to_the_agents_english() {
         let ja = Catalog::new(Lang::Ja);
         let plain = |text: &str| text.to_string();
-        assert_eq!(message(&ja, "no-such-code", &BTreeMap::new(), "as sent", &plain), "as sent");
+        assert_eq!(
+            message(&ja, "no-such-code", &BTreeMap::new(), "as sent", &plain),
+            "as sent"
+        );
         assert_eq!(message(&ja, "", &BTreeMap::new(), "as sent", &plain), "as sent");
     }
 

@@ -169,7 +169,10 @@ mod tests {
         assert!(codes.len() > 40, "{codes:?}");
         for lang in [Lang::En, Lang::Ja] {
             let catalog = Catalog::new(lang);
-            let missing: Vec<&String> = codes.iter().filter(|code| !catalog.has(&format!("msg-{code}"))).collect();
+            let missing: Vec<&String> = codes
+                .iter()
+                .filter(|code| !catalog.has(&format!("msg-{code}")))
+                .collect();
             assert!(missing.is_empty(), "{lang:?} lacks {missing:?}");
         }
     }

@@ -374,7 +374,9 @@ pub async fn build(coordinator: &Arc<Coordinator>, rollout_id: Option<&str>) -> 
     // The newest complete log bundle of each agent (only the newest is kept).
     let mut bundles: HashMap<String, BundleRef> = HashMap::new();
     for row in coordinator.store.list_bundles().await.map_err(internal)? {
-        let Some(completed_at_ms) = row.completed_at_ms else { continue };
+        let Some(completed_at_ms) = row.completed_at_ms else {
+            continue;
+        };
         bundles.insert(
             row.agent_id.clone(),
             BundleRef {

@@ -42,9 +42,11 @@ pub(crate) async fn evaluate(doc: &ProductDoc, timeout: Duration) -> Finding {
             None => Some(Target {
                 key: "update_source",
                 label: "update source",
-                address: Err(Finding::product_error(&rollcall_common::product::ProductError::Missing {
-                    field: "update.source_address".to_string(),
-                })),
+                address: Err(Finding::product_error(
+                    &rollcall_common::product::ProductError::Missing {
+                        field: "update.source_address".to_string(),
+                    },
+                )),
             }),
         },
         // A standard source is the product server: probing it once is enough.

@@ -126,7 +126,11 @@ impl Finding {
                     combined.params = only.params.clone();
                 }
                 several => {
-                    combined.code = several.iter().map(|part| part.code.as_str()).collect::<Vec<_>>().join(",");
+                    combined.code = several
+                        .iter()
+                        .map(|part| part.code.as_str())
+                        .collect::<Vec<_>>()
+                        .join(",");
                     for (index, part) in several.iter().enumerate() {
                         for (name, value) in &part.params {
                             combined.params.push((format!("{index}.{name}"), value.clone()));
@@ -198,9 +202,15 @@ mod tests {
         assert_eq!(combined.code, "disk-low,memory-unknown");
         assert_eq!(
             combined.params,
-            vec![("0.free".to_string(), "1".to_string()), ("1.detail".to_string(), "x".to_string())]
+            vec![
+                ("0.free".to_string(), "1".to_string()),
+                ("1.detail".to_string(), "x".to_string())
+            ]
         );
-        let one = Finding::combine(vec![Finding::fail("disk").code("disk-low").param("free", 1), Finding::pass("")]);
+        let one = Finding::combine(vec![
+            Finding::fail("disk").code("disk-low").param("free", 1),
+            Finding::pass(""),
+        ]);
         assert_eq!((one.code.as_str(), one.params.len()), ("disk-low", 1));
         let uncoded = Finding::combine(vec![Finding::fail("disk").code("disk-low"), Finding::fail("other")]);
         assert_eq!(uncoded.code, "");

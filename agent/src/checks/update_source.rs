@@ -102,7 +102,8 @@ fn update_agent_serves_the_program(doc: &ProductDoc) -> Finding {
     }
     let finding = match doc.update_agent() {
         Ok(Some(settings)) if settings.program_and_hotfix => {
-            Finding::pass("this update agent serves \"Security agent program and HotFix\"").code("update-agent-serves-program")
+            Finding::pass("this update agent serves \"Security agent program and HotFix\"")
+                .code("update-agent-serves-program")
         }
         Ok(_) => Finding::fail(
             "this update agent does not serve \"Security agent program and HotFix\", so its clients cannot upgrade",

@@ -107,7 +107,10 @@ pub(crate) fn matches(pattern: &str, name: &str) -> bool {
 /// The files a configured path names now: itself, or the regular files of
 /// its directory whose names match its pattern (sorted).
 pub(crate) fn expand(path: &Path) -> Vec<PathBuf> {
-    let name = path.file_name().map(|name| name.to_string_lossy().to_string()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|name| name.to_string_lossy().to_string())
+        .unwrap_or_default();
     if !has_wildcard(&name) {
         return vec![path.to_path_buf()];
     }

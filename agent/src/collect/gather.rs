@@ -168,7 +168,10 @@ mod tests {
         let new_at = text.find("01-new.log").expect("newest first");
         let old_at = text.find("02-old.log").expect("older one still fits");
         assert!(new_at < old_at);
-        assert!(text.contains("big.log\t5000 bytes, more than the 600 bytes left"), "{text}");
+        assert!(
+            text.contains("big.log\t5000 bytes, more than the 600 bytes left"),
+            "{text}"
+        );
         assert!(text.contains("absent.log\t"), "a missing file is named: {text}");
     }
 }

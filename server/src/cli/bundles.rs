@@ -81,7 +81,13 @@ impl BundleJson {
 fn file_name(info: &proto::BundleInfo) -> String {
     let clean = |text: &str| -> String {
         text.chars()
-            .map(|c| if c.is_ascii_alphanumeric() || "-._".contains(c) { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "-._".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect::<String>()
             .trim_start_matches('.')
             .to_string()
@@ -89,7 +95,12 @@ fn file_name(info: &proto::BundleInfo) -> String {
     format!("{}-{}.tar", clean(&info.hostname), clean(&info.agent_id))
 }
 
-async fn download(client: &AdminClient, agent_id: &str, command_id: &str, out: &Path) -> Result<(proto::BundleInfo, PathBuf), CliError> {
+async fn download(
+    client: &AdminClient,
+    agent_id: &str,
+    command_id: &str,
+    out: &Path,
+) -> Result<(proto::BundleInfo, PathBuf), CliError> {
     let bundle = client
         .inner
         .clone()
@@ -162,7 +173,10 @@ pub async fn collect(client: &AdminClient, format: OutputFormat, args: CollectAr
     if results.iter().all(|bundle| bundle.file.is_some()) {
         Ok(())
     } else {
-        Err(CliError::new(1, "not every selected agent sent a bundle (see the table)"))
+        Err(CliError::new(
+            1,
+            "not every selected agent sent a bundle (see the table)",
+        ))
     }
 }
 
@@ -170,7 +184,15 @@ fn print_bundles(format: OutputFormat, bundles: &[BundleJson]) -> CliResult {
     match format {
         OutputFormat::Json => print_json(&bundles),
         OutputFormat::Table | OutputFormat::Markdown => {
-            let mut out = table(&["HOSTNAME", "STATE", "FILES", "LEFT OUT", "BYTES", "COLLECTED", "FILE / REASON"]);
+            let mut out = table(&[
+                "HOSTNAME",
+                "STATE",
+                "FILES",
+                "LEFT OUT",
+                "BYTES",
+                "COLLECTED",
+                "FILE / REASON",
+            ]);
             for bundle in bundles {
                 out.add_row(vec![
                     bundle.hostname.clone(),

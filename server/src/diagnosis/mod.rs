@@ -184,7 +184,10 @@ pub fn coded_detail(
     };
     (
         "missing-checks".into(),
-        pairs.into_iter().map(|(name, value)| (name.to_string(), value)).collect(),
+        pairs
+            .into_iter()
+            .map(|(name, value)| (name.to_string(), value))
+            .collect(),
     )
 }
 

@@ -45,15 +45,16 @@ pub struct BundleRow {
 
 /// Why a chunk is refused, given the command it names (`kind`, `agent_id`;
 /// `None` when there is none) and the bundle so far (`None` before chunk 0).
-pub(crate) fn refusal(
-    chunk: &ChunkRecord,
-    command: Option<(i32, &str)>,
-    so_far: Option<&BundleRow>,
-) -> Option<String> {
+pub(crate) fn refusal(chunk: &ChunkRecord, command: Option<(i32, &str)>, so_far: Option<&BundleRow>) -> Option<String> {
     let collect = rollcall_common::proto::CommandKind::Collect as i32;
     match command {
         Some((kind, agent_id)) if kind == collect && agent_id == chunk.agent_id => {}
-        _ => return Some(format!("no collect command {} was sent to this agent", chunk.command_id)),
+        _ => {
+            return Some(format!(
+                "no collect command {} was sent to this agent",
+                chunk.command_id
+            ));
+        }
     }
     let (expected, bytes) = match so_far {
         Some(row) if row.completed_at_ms.is_some() => {

@@ -197,30 +197,70 @@ async fn a_bundle_is_appended_in_order_only_by_its_agent_and_only_the_newest_kep
         .await
         .unwrap();
     // Nobody asked a2, and a recheck is no collect.
-    let refused = store.put_bundle_chunk(chunk("a2", "c1", 0, b"abc", false, 200)).await.unwrap();
+    let refused = store
+        .put_bundle_chunk(chunk("a2", "c1", 0, b"abc", false, 200))
+        .await
+        .unwrap();
     assert!(refused.unwrap_err().contains("no collect command"));
-    let refused = store.put_bundle_chunk(chunk("a1", "r1", 0, b"abc", false, 200)).await.unwrap();
+    let refused = store
+        .put_bundle_chunk(chunk("a1", "r1", 0, b"abc", false, 200))
+        .await
+        .unwrap();
     assert!(refused.is_err());
     // In order only.
-    let first = store.put_bundle_chunk(chunk("a1", "c1", 0, b"abc", false, 200)).await.unwrap().unwrap();
+    let first = store
+        .put_bundle_chunk(chunk("a1", "c1", 0, b"abc", false, 200))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((first.chunks, first.bytes, first.completed_at_ms), (1, 3, None));
-    let gap = store.put_bundle_chunk(chunk("a1", "c1", 2, b"def", false, 210)).await.unwrap();
+    let gap = store
+        .put_bundle_chunk(chunk("a1", "c1", 2, b"def", false, 210))
+        .await
+        .unwrap();
     assert!(gap.unwrap_err().contains("out of order"));
-    assert_eq!(store.bundle_data("c1").await.unwrap(), None, "incomplete bundles are not handed out");
+    assert_eq!(
+        store.bundle_data("c1").await.unwrap(),
+        None,
+        "incomplete bundles are not handed out"
+    );
     // The coordinator's byte limit (10 here).
-    let over = store.put_bundle_chunk(chunk("a1", "c1", 1, b"12345678", false, 210)).await.unwrap();
+    let over = store
+        .put_bundle_chunk(chunk("a1", "c1", 1, b"12345678", false, 210))
+        .await
+        .unwrap();
     assert!(over.unwrap_err().contains("limit"));
-    let done = store.put_bundle_chunk(chunk("a1", "c1", 1, b"def", true, 220)).await.unwrap().unwrap();
-    assert_eq!((done.chunks, done.bytes, done.completed_at_ms, done.files, done.skipped), (2, 6, Some(220), 2, 1));
+    let done = store
+        .put_bundle_chunk(chunk("a1", "c1", 1, b"def", true, 220))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (done.chunks, done.bytes, done.completed_at_ms, done.files, done.skipped),
+        (2, 6, Some(220), 2, 1)
+    );
     assert_eq!(store.bundle_data("c1").await.unwrap().as_deref(), Some(&b"abcdef"[..]));
-    let again = store.put_bundle_chunk(chunk("a1", "c1", 2, b"g", true, 230)).await.unwrap();
+    let again = store
+        .put_bundle_chunk(chunk("a1", "c1", 2, b"g", true, 230))
+        .await
+        .unwrap();
     assert!(again.unwrap_err().contains("already complete"));
     let answered = store.batch_commands("b1").await.unwrap();
     assert!(answered.iter().any(|c| c.id == "c1" && c.answered_at_ms == Some(220)));
 
     // A newer bundle replaces the agent's older one.
-    store.put_bundle_chunk(chunk("a1", "c2", 0, b"xyz", true, 300)).await.unwrap().unwrap();
-    let kept: Vec<String> = store.list_bundles().await.unwrap().into_iter().map(|b| b.command_id).collect();
+    store
+        .put_bundle_chunk(chunk("a1", "c2", 0, b"xyz", true, 300))
+        .await
+        .unwrap()
+        .unwrap();
+    let kept: Vec<String> = store
+        .list_bundles()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|b| b.command_id)
+        .collect();
     assert_eq!(kept, ["c2"]);
     assert_eq!(store.bundle_data("c1").await.unwrap(), None);
 }

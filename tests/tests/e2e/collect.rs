@@ -64,7 +64,9 @@ fn collect_bundles_only_the_configured_logs_newest_first_within_the_cap() {
     assert!(
         wait_until(Duration::from_secs(30), || {
             let agents = coordinator.agents_by_hostname();
-            ["logs", "plain"].iter().all(|host| agents.get(*host).is_some_and(|a| a["version"] == "14.0.1"))
+            ["logs", "plain"]
+                .iter()
+                .all(|host| agents.get(*host).is_some_and(|a| a["version"] == "14.0.1"))
         }),
         "{}\n{}",
         logs.log(),
@@ -80,7 +82,12 @@ fn collect_bundles_only_the_configured_logs_newest_first_within_the_cap() {
     // The admin names agents, never files: there is no flag for a path.
     let out = tempfile::tempdir().unwrap();
     let refused = coordinator.cli(&["collect", "all", "--path", "/etc/shadow"]);
-    assert_eq!(refused.status.code(), Some(2), "{}", String::from_utf8_lossy(&refused.stderr));
+    assert_eq!(
+        refused.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
 
     let output = coordinator.cli(&[
         "--output",
@@ -93,7 +100,12 @@ fn collect_bundles_only_the_configured_logs_newest_first_within_the_cap() {
         &out.path().display().to_string(),
     ]);
     // One agent refused, so the command says not every bundle came.
-    assert_eq!(output.status.code(), Some(1), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let results: Vec<serde_json::Value> = stdout_json(&output).as_array().cloned().unwrap();
     let by_host = |host: &str| results.iter().find(|r| r["hostname"] == host).cloned().unwrap();
     let plain_result = by_host("plain");
@@ -104,7 +116,10 @@ fn collect_bundles_only_the_configured_logs_newest_first_within_the_cap() {
     );
     let logs_result = by_host("logs");
     assert_eq!(logs_result["state"], "complete", "{logs_result}");
-    assert_eq!((logs_result["files"].as_u64(), logs_result["skipped"].as_u64()), (Some(2), Some(1)));
+    assert_eq!(
+        (logs_result["files"].as_u64(), logs_result["skipped"].as_u64()),
+        (Some(2), Some(1))
+    );
     let file = logs_result["file"].as_str().unwrap().to_string();
 
     // A real tar reads it: the files byte for byte, newest first, the cap held.
@@ -137,10 +152,19 @@ fn collect_bundles_only_the_configured_logs_newest_first_within_the_cap() {
     assert_eq!(entry("logs")["bundle"]["files"], 2, "{report}");
     assert!(entry("plain")["bundle"].is_null(), "{report}");
     let english = String::from_utf8_lossy(&coordinator.cli(&["report", "--lang", "en"]).stdout).to_string();
-    assert!(english.contains("Update-failure logs collected from 1 of 2"), "{english}");
-    assert!(english.contains(&format!("rollcall bundle get {}", logs.id)), "{english}");
+    assert!(
+        english.contains("Update-failure logs collected from 1 of 2"),
+        "{english}"
+    );
+    assert!(
+        english.contains(&format!("rollcall bundle get {}", logs.id)),
+        "{english}"
+    );
     let japanese = String::from_utf8_lossy(&coordinator.cli(&["report", "--lang", "ja"]).stdout).to_string();
-    assert!(japanese.contains("2 台中 1 台から「アップデート失敗」に関するログを取得済み"), "{japanese}");
+    assert!(
+        japanese.contains("2 台中 1 台から「アップデート失敗」に関するログを取得済み"),
+        "{japanese}"
+    );
 
     // Downloaded again later: the same bytes.
     let again = tempfile::tempdir().unwrap();
@@ -148,5 +172,10 @@ fn collect_bundles_only_the_configured_logs_newest_first_within_the_cap() {
     let again_file = got[0]["file"].as_str().unwrap();
     assert_eq!(std::fs::read(again_file).unwrap(), std::fs::read(&file).unwrap());
     let missing = coordinator.cli(&["bundle", "get", &plain.id]);
-    assert_eq!(missing.status.code(), Some(5), "{}", String::from_utf8_lossy(&missing.stderr));
+    assert_eq!(
+        missing.status.code(),
+        Some(5),
+        "{}",
+        String::from_utf8_lossy(&missing.stderr)
+    );
 }

@@ -71,7 +71,11 @@ fn planted(coordinator: &Coordinator, version: &str, edits: &[(&str, &str)]) -> 
 fn update_agent(coordinator: &Coordinator, version: &str, address: &str, program_and_hotfix: bool) -> String {
     format!(
         "{}[update_agent]\nprogram_and_hotfix = {program_and_hotfix}\naddress = \"{address}\"\n",
-        planted(coordinator, version, &[("role = \"endpoint\"", "role = \"update_agent\"")])
+        planted(
+            coordinator,
+            version,
+            &[("role = \"endpoint\"", "role = \"update_agent\"")]
+        )
     )
 }
 
@@ -88,7 +92,10 @@ async fn silent_probe(
     coordinator: &Coordinator,
     agent: &Agent,
     checks: Vec<proto::CheckResult>,
-) -> (tokio::sync::mpsc::Sender<proto::AgentMessage>, tonic::Streaming<proto::CoordinatorMessage>) {
+) -> (
+    tokio::sync::mpsc::Sender<proto::AgentMessage>,
+    tonic::Streaming<proto::CoordinatorMessage>,
+) {
     let product = proto::ProductSummary {
         version: BEHIND.into(),
         update_source: "standard".into(),
@@ -165,7 +172,11 @@ sha256 = "{fingerprint}"
     ));
     let closed = free_port();
     let plants: Vec<(&str, String, Vec<(&str, &str)>)> = vec![
-        ("license", planted(&coordinator, BEHIND, &[("2099-12-31", "2020-01-01")]), vec![]),
+        (
+            "license",
+            planted(&coordinator, BEHIND, &[("2099-12-31", "2020-01-01")]),
+            vec![],
+        ),
         (
             "perm-pattern",
             planted(&coordinator, BEHIND, &[("all_components", "pattern_files")]),
@@ -178,38 +189,66 @@ sha256 = "{fingerprint}"
         ),
         (
             "update-source",
-            planted(&coordinator, BEHIND, &[{
-                let (from, to) = custom_source("elsewhere.invalid:8080");
-                (from, Box::leak(to.into_boxed_str()))
-            }]),
+            planted(
+                &coordinator,
+                BEHIND,
+                &[{
+                    let (from, to) = custom_source("elsewhere.invalid:8080");
+                    (from, Box::leak(to.into_boxed_str()))
+                }],
+            ),
             vec![("plant", "wrong-source")],
         ),
-        ("ua-blocking", update_agent(&coordinator, BEHIND, "ua-b.invalid:8080", false), vec![]),
         (
-            "update-agent",
-            planted(&coordinator, BEHIND, &[{
-                let (from, to) = custom_source("ua-b.invalid:8080");
-                (from, Box::leak(to.into_boxed_str()))
-            }]),
+            "ua-blocking",
+            update_agent(&coordinator, BEHIND, "ua-b.invalid:8080", false),
             vec![],
         ),
-        ("ua-one", update_agent(&coordinator, TARGET, "ua-c.invalid:8080", true), vec![]),
-        ("ua-two", update_agent(&coordinator, TARGET, "UA-C.invalid:8080", true), vec![]),
+        (
+            "update-agent",
+            planted(
+                &coordinator,
+                BEHIND,
+                &[{
+                    let (from, to) = custom_source("ua-b.invalid:8080");
+                    (from, Box::leak(to.into_boxed_str()))
+                }],
+            ),
+            vec![],
+        ),
+        (
+            "ua-one",
+            update_agent(&coordinator, TARGET, "ua-c.invalid:8080", true),
+            vec![],
+        ),
+        (
+            "ua-two",
+            update_agent(&coordinator, TARGET, "UA-C.invalid:8080", true),
+            vec![],
+        ),
         (
             "update-agent-conflict",
-            planted(&coordinator, BEHIND, &[{
-                let (from, to) = custom_source("ua-c.invalid:8080");
-                (from, Box::leak(to.into_boxed_str()))
-            }]),
+            planted(
+                &coordinator,
+                BEHIND,
+                &[{
+                    let (from, to) = custom_source("ua-c.invalid:8080");
+                    (from, Box::leak(to.into_boxed_str()))
+                }],
+            ),
             vec![],
         ),
         ("certificates", planted(&coordinator, BEHIND, &[]), vec![]),
         (
             "connectivity",
-            planted(&coordinator, BEHIND, &[(
-                &format!("127.0.0.1:{}", coordinator.port),
-                Box::leak(format!("127.0.0.1:{closed}").into_boxed_str()),
-            )]),
+            planted(
+                &coordinator,
+                BEHIND,
+                &[(
+                    &format!("127.0.0.1:{}", coordinator.port),
+                    Box::leak(format!("127.0.0.1:{closed}").into_boxed_str()),
+                )],
+            ),
             vec![],
         ),
         ("offline", planted(&coordinator, BEHIND, &[]), vec![]),
@@ -244,9 +283,11 @@ sha256 = "{fingerprint}"
     assert!(
         wait_until(Duration::from_secs(60), || {
             let known = coordinator.agents_by_hostname();
-            agents
-                .iter()
-                .all(|agent| known.get(&agent.hostname).is_some_and(|a| a["version"].as_str().is_some_and(|v| !v.is_empty())))
+            agents.iter().all(|agent| {
+                known
+                    .get(&agent.hostname)
+                    .is_some_and(|a| a["version"].as_str().is_some_and(|v| !v.is_empty()))
+            })
         }),
         "{}",
         coordinator.log()
