@@ -79,6 +79,24 @@ fn update_agent(coordinator: &Coordinator, version: &str, address: &str, program
     )
 }
 
+/// One planted agent: its host name (named after its cause), product
+/// state and enrolment labels.
+struct Plant {
+    host: &'static str,
+    state: String,
+    labels: Vec<(&'static str, &'static str)>,
+}
+
+impl Plant {
+    fn new(host: &'static str, state: String) -> Self {
+        Plant {
+            host,
+            state,
+            labels: Vec::new(),
+        }
+    }
+}
+
 fn custom_source(address: &str) -> (&'static str, String) {
     (
         "source = \"standard\"",
@@ -171,98 +189,61 @@ sha256 = "{fingerprint}"
 "#
     ));
     let closed = free_port();
-    let plants: Vec<(&str, String, Vec<(&str, &str)>)> = vec![
-        (
+    let server_here = format!("127.0.0.1:{}", coordinator.port);
+    let server_closed = format!("127.0.0.1:{closed}");
+    let (standard, wrong_source) = custom_source("elsewhere.invalid:8080");
+    let (_, blocked_source) = custom_source("ua-b.invalid:8080");
+    let (_, contested_source) = custom_source("ua-c.invalid:8080");
+    let plants = vec![
+        Plant::new(
             "license",
             planted(&coordinator, BEHIND, &[("2099-12-31", "2020-01-01")]),
-            vec![],
         ),
-        (
+        Plant::new(
             "perm-pattern",
             planted(&coordinator, BEHIND, &[("all_components", "pattern_files")]),
-            vec![],
         ),
-        (
+        Plant::new(
             "perm-engine",
             planted(&coordinator, BEHIND, &[("all_components", "pattern_engine_driver")]),
-            vec![],
         ),
-        (
-            "update-source",
-            planted(
-                &coordinator,
-                BEHIND,
-                &[{
-                    let (from, to) = custom_source("elsewhere.invalid:8080");
-                    (from, Box::leak(to.into_boxed_str()))
-                }],
-            ),
-            vec![("plant", "wrong-source")],
-        ),
-        (
+        Plant {
+            labels: vec![("plant", "wrong-source")],
+            ..Plant::new(
+                "update-source",
+                planted(&coordinator, BEHIND, &[(standard, &wrong_source)]),
+            )
+        },
+        Plant::new(
             "ua-blocking",
             update_agent(&coordinator, BEHIND, "ua-b.invalid:8080", false),
-            vec![],
         ),
-        (
+        Plant::new(
             "update-agent",
-            planted(
-                &coordinator,
-                BEHIND,
-                &[{
-                    let (from, to) = custom_source("ua-b.invalid:8080");
-                    (from, Box::leak(to.into_boxed_str()))
-                }],
-            ),
-            vec![],
+            planted(&coordinator, BEHIND, &[(standard, &blocked_source)]),
         ),
-        (
-            "ua-one",
-            update_agent(&coordinator, TARGET, "ua-c.invalid:8080", true),
-            vec![],
-        ),
-        (
-            "ua-two",
-            update_agent(&coordinator, TARGET, "UA-C.invalid:8080", true),
-            vec![],
-        ),
-        (
+        Plant::new("ua-one", update_agent(&coordinator, TARGET, "ua-c.invalid:8080", true)),
+        Plant::new("ua-two", update_agent(&coordinator, TARGET, "UA-C.invalid:8080", true)),
+        Plant::new(
             "update-agent-conflict",
-            planted(
-                &coordinator,
-                BEHIND,
-                &[{
-                    let (from, to) = custom_source("ua-c.invalid:8080");
-                    (from, Box::leak(to.into_boxed_str()))
-                }],
-            ),
-            vec![],
+            planted(&coordinator, BEHIND, &[(standard, &contested_source)]),
         ),
-        ("certificates", planted(&coordinator, BEHIND, &[]), vec![]),
-        (
+        Plant::new("certificates", planted(&coordinator, BEHIND, &[])),
+        Plant::new(
             "connectivity",
-            planted(
-                &coordinator,
-                BEHIND,
-                &[(
-                    &format!("127.0.0.1:{}", coordinator.port),
-                    Box::leak(format!("127.0.0.1:{closed}").into_boxed_str()),
-                )],
-            ),
-            vec![],
+            planted(&coordinator, BEHIND, &[(&server_here, &server_closed)]),
         ),
-        ("offline", planted(&coordinator, BEHIND, &[]), vec![]),
-        ("system-requirements", planted(&coordinator, BEHIND, &[]), vec![]),
-        ("unknown", planted(&coordinator, BEHIND, &[]), vec![]),
-        (
+        Plant::new("offline", planted(&coordinator, BEHIND, &[])),
+        Plant::new("system-requirements", planted(&coordinator, BEHIND, &[])),
+        Plant::new("unknown", planted(&coordinator, BEHIND, &[])),
+        Plant::new(
             "probe-error",
             planted(&coordinator, BEHIND, &[("[license]\nexpires = \"2099-12-31\"\n", "")]),
-            vec![],
         ),
     ];
     let mut agents: Vec<Agent> = plants
         .iter()
-        .map(|(host, text, labels)| Agent::enroll(&coordinator, host, text, labels))
+        .map(|plant| Agent::enroll(&coordinator, plant.host, &plant.state, &plant.labels))
         .collect();
     for agent in &agents {
         let certs = agent.root().join("etc/ssl/certs");
