@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, SystemTime};
 
-use crate::harness::{Agent, Coordinator, wait_until};
+use crate::harness::{Agent, Coordinator, SERVER, wait_until};
 
 const TARGET: &str = "14.0.2";
 const CAP: u64 = 64 * 1024;
