@@ -130,6 +130,17 @@ pub fn report(report: &proto::Report) -> Result<(), Status> {
             short("evidence.key", &evidence.key)?;
             text("evidence.value", &evidence.value)?;
         }
+        short("check.code", &check.code)?;
+        if check.params.len() > MAX_EVIDENCE {
+            return Err(bad(format!(
+                "check {} has more than {MAX_EVIDENCE} message parameters",
+                check.name
+            )));
+        }
+        for (name, value) in &check.params {
+            short("check.params key", name)?;
+            text("check.params value", value)?;
+        }
     }
     if let Some(product_summary) = &report.product {
         product(product_summary)?;
