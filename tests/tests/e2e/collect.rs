@@ -178,4 +178,36 @@ fn collect_bundles_only_the_configured_logs_newest_first_within_the_cap() {
         "{}",
         String::from_utf8_lossy(&missing.stderr)
     );
+
+    // Logs are for operators: a viewer may list bundles, not collect or read them.
+    let viewer = coordinator.dir.path().join("vera");
+    let issued = Command::new(SERVER)
+        .args(["admin-cert", "--data-dir"])
+        .arg(coordinator.data_dir())
+        .args(["--name", "vera", "--role", "viewer", "--out"])
+        .arg(&viewer)
+        .output()
+        .unwrap();
+    assert!(issued.status.success(), "{}", String::from_utf8_lossy(&issued.stderr));
+    assert!(coordinator.cli_as(&viewer, &["bundle", "list"]).status.success());
+    for args in [vec!["bundle", "get", logs.id.as_str()], vec!["collect", "all"]] {
+        let denied = coordinator.cli_as(&viewer, &args);
+        assert_eq!(
+            denied.status.code(),
+            Some(4),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&denied.stderr)
+        );
+    }
+    let audit = coordinator.cli_json(&["audit"]);
+    let actions: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert!(
+        actions.contains(&"bundle.collect") && actions.contains(&"bundle.get"),
+        "{audit}"
+    );
 }
