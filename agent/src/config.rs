@@ -241,6 +241,9 @@ pub struct AgentConfig {
     pub spool: SpoolConfig,
     #[serde(default)]
     pub reconnect: ReconnectConfig,
+    /// Log files a coordinator `collect` command may gather (runbook step 8).
+    #[serde(default)]
+    pub collect: crate::collect::CollectConfig,
 }
 
 /// Reconnect backoff, after gRPC's connection-backoff guidance: exponential
@@ -316,6 +319,7 @@ impl AgentConfig {
 
     fn validate_common(&self) -> anyhow::Result<()> {
         self.product.validate()?;
+        self.collect.validate()?;
         for (key, argv) in [
             ("state_command", &self.product.state_command),
             ("update_command", &self.product.update_command),

@@ -20,6 +20,7 @@
 pub mod backoff;
 pub mod check_cmd;
 pub mod checks;
+pub mod collect;
 pub mod config;
 pub mod coordinator_clock;
 pub mod enroll;

@@ -233,6 +233,7 @@ pub fn options_from_config(config: &AgentConfig) -> anyhow::Result<AgentOptions>
         reconnect: config.reconnect.clone(),
         check_at_start: true,
         update_allowed: config.product.update_command.is_some(),
+        collect: config.collect.clone(),
     })
 }
 

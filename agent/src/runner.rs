@@ -75,6 +75,9 @@ pub struct AgentOptions {
     /// Whether the agent's own config allows an update action
     /// (`product.update_command`); without one, `update_now` is refused.
     pub update_allowed: bool,
+    /// The `[collect]` config, which alone decides what a collect command
+    /// gathers (disabled: no paths, collect is refused).
+    pub collect: crate::collect::CollectConfig,
 }
 
 /// What a check job is for.
@@ -361,6 +364,7 @@ async fn session(
     shutdown: &CancellationToken,
 ) -> anyhow::Result<SessionEnd> {
     let started = tokio::time::Instant::now();
+    let collector = crate::collect::Collector::new(options.collect.clone(), options.hostname.clone());
     let identity = options.identity.load().context("load the agent identity")?;
     let addr = rollcall_common::net::parse_coordinator_url(url)?;
     let tls = client_config(&identity.ca_pem, Some((&identity.cert_pem, identity.key_pem.expose())))?;
@@ -463,6 +467,11 @@ async fn session(
                         }
                         Err(error) => tracing::warn!(%error, version = doc.version, "refusing an invalid policy"),
                     },
+                    Body::Command(command) if command.kind == proto::CommandKind::Collect as i32 => {
+                        if let Some(receipt) = collector.start(&command, out_tx.clone(), shutdown.child_token()) {
+                            out_tx.send(message(agent_message::Body::Receipt(receipt))).await.context("send receipt")?;
+                        }
+                    }
                     Body::Command(command) => {
                         if let Some(receipt) = handle_command(&command, state, job_tx, options.update_allowed) {
                             out_tx.send(message(agent_message::Body::Receipt(receipt))).await.context("send receipt")?;

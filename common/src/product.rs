@@ -83,6 +83,56 @@ pub enum ProductError {
     FieldUnreadable { field: String, detail: String },
 }
 
+impl ProductError {
+    /// The message's catalogue code (the coordinator renders `msg-CODE`
+    /// with [`ProductError::params`] in the admin's language).
+    pub fn code(&self) -> &'static str {
+        match self {
+            ProductError::Unreadable(_) => "product-unreadable",
+            ProductError::TooLarge { .. } => "product-too-large",
+            ProductError::NotUtf8 { .. } => "product-not-utf8",
+            ProductError::TooDeep { .. } => "product-too-deep",
+            ProductError::Syntax { .. } => "product-syntax",
+            ProductError::NotATable { .. } => "product-not-a-table",
+            ProductError::Missing { .. } => "product-missing",
+            ProductError::WrongType { .. } => "product-wrong-type",
+            ProductError::NotAllowed { .. } => "product-not-allowed",
+            ProductError::Invalid { .. } => "product-invalid",
+            ProductError::FieldUnreadable { .. } => "product-field-unreadable",
+        }
+    }
+
+    /// The parameters of [`ProductError::code`]; `detail` is raw text from
+    /// a parser or the OS, shown verbatim.
+    pub fn params(&self) -> Vec<(String, String)> {
+        let pairs: Vec<(&str, String)> = match self {
+            ProductError::Unreadable(detail) => vec![("detail", detail.clone())],
+            ProductError::TooLarge { limit } | ProductError::TooDeep { limit } => vec![("limit", limit.to_string())],
+            ProductError::NotUtf8 { valid_up_to } => vec![("at", valid_up_to.to_string())],
+            ProductError::Syntax { format, detail } => vec![("format", format.to_string()), ("detail", detail.clone())],
+            ProductError::NotATable { found } => vec![("found", (*found).to_string())],
+            ProductError::Missing { field } => vec![("field", field.clone())],
+            ProductError::WrongType { field, expected, found } => vec![
+                ("field", field.clone()),
+                ("expected", (*expected).to_string()),
+                ("found", (*found).to_string()),
+            ],
+            ProductError::NotAllowed { field, value, allowed } => vec![
+                ("field", field.clone()),
+                ("value", value.clone()),
+                ("allowed", allowed.clone()),
+            ],
+            ProductError::Invalid { field, detail } | ProductError::FieldUnreadable { field, detail } => {
+                vec![("field", field.clone()), ("detail", detail.clone())]
+            }
+        };
+        pairs
+            .into_iter()
+            .map(|(name, value)| (name.to_string(), value))
+            .collect()
+    }
+}
+
 /// The two syntaxes a product document may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {

@@ -30,8 +30,8 @@ cause-probe_error = checks could not run on the probe (not a runbook cause)
 ## Remediation, by cause
 remediation-license = Check the license expiry date in the web console and renew the license; no agent can upgrade while it is expired.
 remediation-update_permission = Set "Update settings permission" to "All components" in the web console, then send a manual update notification to the affected agents and check again.
-remediation-update_source = Check the agents' update source ("Standard update source" or "Custom update source") in the web console and make it the one your operation intends.
-remediation-update_agent = Fix the update agent first: enable "Security agent program and HotFix" in its update agent settings, make sure it is online, and let it finish its own upgrade; its clients follow.
+remediation-update_source = Check the agents' update source ("Standard update source" or "Custom update source") in the web console (Updates > Agents > Update Source) and make it the one your operation intends.
+remediation-update_agent = Fix the update agent first: enable "Security agent program and HotFix" in its update agent settings (Agents > Agent Management > the update agent's Settings > Update Agent Settings), make sure it is online, and let it finish its own upgrade; its clients follow.
 remediation-update_agent_conflict = Several rollcall agents say they are the update agent at the address this client pulls from (listed above). Find the real one in the web console's update agent list, then fix the agent.toml or product settings of the others (role and update agent address), or revoke them; rollcall blames no update agent until only one claims the address.
 remediation-certificates = Install the missing code-signing root and intermediate certificates on the endpoint (and the server), or replace the expired ones.
 remediation-connectivity = Work through the connectivity checks even if the tray icon shows online: name resolution, TCP and TLS reachability of the product server and the update source.
@@ -50,6 +50,13 @@ check-update_source = update source
 check-certificates = certificates
 check-connectivity = connectivity
 check-system_requirements = system requirements
+
+## Check statuses
+status-pass = pass
+status-warn = warn
+status-fail = fail
+status-error = error
+status-unspecified = no status
 
 ## Report
 report-title = Support report: security agent upgrade not completing
@@ -88,3 +95,74 @@ cli-pending = pending
 cli-stragglers = stragglers
 cli-offline = offline
 cli-fleet-cause = FLEET CAUSE
+
+## Check messages: agents send a code and parameters, the coordinator
+## renders msg-CODE (server/src/check_text.rs). $detail and $error are the
+## OS's or a parser's own words, quoted verbatim.
+msg-separator = ;{" "}
+list-separator = ,{" "}
+value-permission-all_components = "All components"
+value-permission-pattern_files = "Pattern files"
+value-permission-pattern_engine_driver = "Pattern files, engines, drivers"
+value-source-standard = the standard update source (the product server)
+value-source-custom = a custom update source
+value-service-server = product server
+value-service-update_source = update source
+msg-product-unreadable = the product state could not be read: `{ $detail }`
+msg-product-too-large = the product state is larger than the limit of { $limit } bytes
+msg-product-not-utf8 = the product state is not valid UTF-8 (at byte { $at })
+msg-product-too-deep = the product state nests deeper than { $limit } levels
+msg-product-syntax = the product state is not valid { $format }: `{ $detail }`
+msg-product-not-a-table = the product state's top level must be an object, found { $found }
+msg-product-missing = product state: { $field } is missing
+msg-product-wrong-type = product state: { $field } must be { $expected }, found { $found }
+msg-product-not-allowed = product state: { $field }: "{ $value }" is not one of { $allowed }
+msg-product-invalid = product state: { $field }: `{ $detail }`
+msg-product-field-unreadable = product state: { $field } could not be read: `{ $detail }`
+msg-license-expired = license expired on { $expires } ({ $days } days ago)
+msg-license-expiring = license expires on { $expires }, in { $days } days (warning window { $warn_days } days)
+msg-license-valid = license valid until { $expires } ({ $days } days left)
+msg-update-permission-ok = update settings permission is { $permission }
+msg-update-permission-wrong = update settings permission is { $permission }; the policy requires { $required }
+msg-version-no-target = installed { $installed } (no target)
+msg-version-at-target = installed { $installed }, at or above the target { $target }
+msg-version-behind = installed { $installed }, behind the target { $target }
+msg-version-bad-target = target version: `{ $detail }`
+msg-update-source-no-expectation = the update source is { $source } { $address }; the policy names no expected source for this endpoint's labels
+msg-update-source-as-expected = the update source is { $source } { $address }, as the policy expects
+msg-update-source-unexpected = the update source is { $source } { $address }; the policy expects { $expected_source } { $expected_address }
+msg-update-agent-serves-program = this update agent serves "Security agent program and HotFix"
+msg-update-agent-lacks-program = this update agent does not serve "Security agent program and HotFix", so its clients cannot upgrade
+msg-certificates-none-required = the policy requires no certificates
+msg-certificates-store-unreadable = the trust store could not be read: `{ $detail }`
+msg-certificates-store-not-read = the trust store was not read
+msg-certificates-present = all { $count } required certificates are in { $store } and valid
+msg-certificates-missing = missing from { $store }: { $names }
+msg-certificates-expired = expired: { $names }
+msg-connectivity-not-probed = { $service } { $address } was not probed
+msg-connectivity-unreachable = { $service } { $address } unreachable: `{ $error }`
+msg-connectivity-reachable-tls = { $service } { $address } reachable (TLS handshake in { $ms } ms)
+msg-connectivity-reachable-tcp = { $service } { $address } reachable (TCP in { $ms } ms, plain HTTP)
+msg-system-requirements-met = the endpoint meets the policy's system requirements
+msg-host-unreadable = a host fact could not be read: `{ $detail }`
+msg-os-unsupported = OS { $os } is not one the policy supports ({ $supported })
+msg-os-version-unknown = os-release has no VERSION_ID to compare with the minimum { $os } { $minimum }
+msg-os-too-old = OS { $os } { $version } is older than the minimum { $minimum }
+msg-os-version-invalid = os-release VERSION_ID: `{ $detail }`
+msg-os-build-unknown = the OS reports no build number to compare with the minimum { $os } build { $minimum }
+msg-os-build-too-old = OS { $os } build { $build } is older than the minimum build { $minimum }
+msg-arch-unsupported = architecture { $arch } is not one the policy supports ({ $supported })
+msg-disk-low = { $free } MiB free at { $path }, below the minimum { $minimum } MiB
+msg-memory-low = { $total } MiB of memory, below the minimum { $minimum } MiB
+msg-check-crashed = the check failed unexpectedly: `{ $detail }`
+msg-check-timed-out = timed out after { $budget }
+
+## Why a cause that names no failing check (coordinator-side detail)
+detail-no-results = the probe has reported no check results
+detail-missing-checks = no result for: { $checks }
+detail-conflict = { $count } agents claim to be the update agent at { $address }: { $claimants }
+
+## Step 8: log bundles (rollcall collect)
+report-bundle = Update-failure logs collected { $at }: { $files } files, { $bytes } bytes ({ $skipped } left out); download with `rollcall bundle get { $agent }`
+report-bundle-none = No update-failure logs collected yet: `rollcall collect { $agent }`
+report-bundles-summary = Update-failure logs collected from { $count } of { $total } affected machines (`rollcall collect`).

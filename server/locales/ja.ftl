@@ -28,9 +28,9 @@ cause-probe_error = プローブでチェックを実行できなかった(手�
 
 ## 対処方法(原因別)
 remediation-license = 「Web管理コンソール」でライセンスの有効期限を確認し、期限が切れている場合は更新してください。期限切れの間はすべてのエージェントでアップグレードできません。
-remediation-update_permission = 「Web管理コンソール」で「アップデート設定権限」を「すべてのコンポーネント」に変更し、対象のエージェントに手動アップデート通知を送ってから、再度確認してください。
-remediation-update_source = 「Web管理コンソール」でエージェントの「アップデート元」(「標準アップデート元」または「ユーザ指定アップデート元」)を確認し、お客様の運用で想定された設定にしてください。
-remediation-update_agent = 先にアップデートエージェントを直してください。「アップデートエージェント設定」で「セキュリティエージェントプログラムとHotFix」を有効にし、オンラインであることと、アップデートエージェント自体のアップグレード完了を確認してください。クライアントはその後に続きます。
+remediation-update_permission = 「Web管理コンソール」で「アップデート設定権限」が「パターンファイル」または「パターンファイル、エンジン、ドライバ」になっている場合は「すべてのコンポーネント」に変更し、「Web管理コンソール」から対象のエージェントに手動アップデート通知を送ってアップグレードされるか確認してください。
+remediation-update_source = Web管理コンソール→「アップデート」→「エージェント」→「アップデート元」で、エージェントの「アップデート元」が「標準アップデート元」か「ユーザ指定アップデート元」かを確認し、お客様の運用で想定された設定にしてください。
+remediation-update_agent = 先にアップデートエージェントを直してください。Web管理コンソール→「エージェント」→「エージェント管理」→アップデートエージェントに指定しているエージェントの「設定」→「アップデートエージェント設定」で「セキュリティエージェントプログラムとHotFix」を有効にし、オンラインであることと、アップデートエージェント自体のアップグレード完了を確認してください。クライアントはその後に続きます。
 remediation-update_agent_conflict = このクライアントの取得先アドレスについて、複数の rollcall エージェントが自分がアップデートエージェントだと申告しています(上記参照)。Webコンソールのアップデートエージェント一覧で本物を確認し、それ以外のエージェントの agent.toml または製品設定(役割とアップデートエージェントのアドレス)を直すか、失効させてください。そのアドレスを申告するエージェントが1台になるまで、rollcall はどのアップデートエージェントにも原因を帰しません。
 remediation-certificates = 不足しているデジタル署名のルート証明書・中間証明書をエージェント(およびサーバ)にインストールするか、期限切れの証明書を置き換えてください。
 remediation-connectivity = 常駐アイコンがオンラインの場合も、一般的な接続問題の切り分けを行ってください。サーバとアップデート元の名前解決、TCP、TLS の到達性を確認します。
@@ -49,6 +49,13 @@ check-update_source = アップデート元
 check-certificates = 証明書
 check-connectivity = 接続
 check-system_requirements = システム要件
+
+## チェックの結果
+status-pass = 成功
+status-warn = 警告
+status-fail = 失敗
+status-error = 実行できず
+status-unspecified = 結果なし
 
 ## レポート
 report-title = サポート向けレポート:セキュリティエージェントのアップグレードが完了しない
@@ -87,3 +94,74 @@ cli-pending = 保留
 cli-stragglers = 未完了
 cli-offline = オフライン
 cli-fleet-cause = 全体の原因
+
+## チェックのメッセージ:エージェントはコードとパラメータを送り、コーディネータが
+## msg-CODE を表示する(server/src/check_text.rs)。$detail と $error は OS や
+## パーサ自身の言葉で、そのまま引用する。
+msg-separator = 。
+list-separator = 、
+value-permission-all_components = 「すべてのコンポーネント」
+value-permission-pattern_files = 「パターンファイル」
+value-permission-pattern_engine_driver = 「パターンファイル、エンジン、ドライバ」
+value-source-standard = 「標準アップデート元」(製品サーバ)
+value-source-custom = 「ユーザ指定アップデート元」
+value-service-server = 製品サーバ
+value-service-update_source = アップデート元
+msg-product-unreadable = 製品の状態を読み取れません(`{ $detail }`)
+msg-product-too-large = 製品の状態が上限の { $limit } バイトを超えています
+msg-product-not-utf8 = 製品の状態が正しい UTF-8 ではありません({ $at } バイト目)
+msg-product-too-deep = 製品の状態の入れ子が { $limit } 段を超えています
+msg-product-syntax = 製品の状態が正しい { $format } ではありません(`{ $detail }`)
+msg-product-not-a-table = 製品の状態の最上位がオブジェクトではありません({ $found })
+msg-product-missing = 製品の状態に { $field } がありません
+msg-product-wrong-type = 製品の状態の { $field } は { $expected } である必要がありますが、{ $found } です
+msg-product-not-allowed = 製品の状態の { $field } の値「{ $value }」は、{ $allowed } のいずれでもありません
+msg-product-invalid = 製品の状態の { $field } が不正です(`{ $detail }`)
+msg-product-field-unreadable = 製品の状態の { $field } を読み取れません(`{ $detail }`)
+msg-license-expired = ライセンスは { $expires } に期限が切れています({ $days } 日前)
+msg-license-expiring = ライセンスは { $expires } に期限が切れます(あと { $days } 日、警告期間 { $warn_days } 日)
+msg-license-valid = ライセンスは { $expires } まで有効です(残り { $days } 日)
+msg-update-permission-ok = 「アップデート設定権限」は { $permission } です
+msg-update-permission-wrong = 「アップデート設定権限」が { $permission } です。ポリシーでは { $required } が必要です
+msg-version-no-target = インストール済みバージョンは { $installed } です(目標なし)
+msg-version-at-target = インストール済みバージョン { $installed } は目標 { $target } 以上です
+msg-version-behind = インストール済みバージョン { $installed } は目標 { $target } より古いです
+msg-version-bad-target = 目標バージョンが不正です(`{ $detail }`)
+msg-update-source-no-expectation = 「アップデート元」は { $source } { $address } です。このエンドポイントのラベルに対して、ポリシーは想定するアップデート元を指定していません
+msg-update-source-as-expected = 「アップデート元」は { $source } { $address } で、ポリシーの想定どおりです
+msg-update-source-unexpected = 「アップデート元」が { $source } { $address } です。ポリシーの想定は { $expected_source } { $expected_address } です
+msg-update-agent-serves-program = このアップデートエージェントは「セキュリティエージェントプログラムとHotFix」を配信しています
+msg-update-agent-lacks-program = このアップデートエージェントで「セキュリティエージェントプログラムとHotFix」が有効になっていないため、クライアントはアップグレードできません
+msg-certificates-none-required = ポリシーで必要な証明書はありません
+msg-certificates-store-unreadable = 証明書ストアを読み取れません(`{ $detail }`)
+msg-certificates-store-not-read = 証明書ストアが読み取られていません
+msg-certificates-present = 必要な証明書 { $count } 件はすべて { $store } にあり、有効です
+msg-certificates-missing = { $store } に不足している証明書:{ $names }
+msg-certificates-expired = 期限切れの証明書:{ $names }
+msg-connectivity-not-probed = { $service } { $address } は確認されていません
+msg-connectivity-unreachable = { $service } { $address } に接続できません(`{ $error }`)
+msg-connectivity-reachable-tls = { $service } { $address } に接続できます(TLS ハンドシェイク { $ms } ミリ秒)
+msg-connectivity-reachable-tcp = { $service } { $address } に接続できます(TCP { $ms } ミリ秒、暗号化なしの HTTP)
+msg-system-requirements-met = このエンドポイントはポリシーのシステム要件を満たしています
+msg-host-unreadable = 端末の情報を読み取れません(`{ $detail }`)
+msg-os-unsupported = OS { $os } はポリシーの対応 OS({ $supported })ではありません
+msg-os-version-unknown = os-release に VERSION_ID がないため、最小バージョン { $os } { $minimum } と比較できません
+msg-os-too-old = OS { $os } { $version } は最小バージョン { $minimum } より古いです
+msg-os-version-invalid = os-release の VERSION_ID が不正です(`{ $detail }`)
+msg-os-build-unknown = OS がビルド番号を報告しないため、最小ビルド { $os } { $minimum } と比較できません
+msg-os-build-too-old = OS { $os } のビルド { $build } は最小ビルド { $minimum } より古いです
+msg-arch-unsupported = アーキテクチャ { $arch } はポリシーの対応アーキテクチャ({ $supported })ではありません
+msg-disk-low = { $path } の空き容量が { $free } MiB で、最小の { $minimum } MiB を下回っています
+msg-memory-low = メモリが { $total } MiB で、最小の { $minimum } MiB を下回っています
+msg-check-crashed = チェックが予期せず失敗しました(`{ $detail }`)
+msg-check-timed-out = { $budget } でタイムアウトしました
+
+## 失敗したチェックを示さない原因の説明(コーディネータ側)
+detail-no-results = プローブからチェック結果が報告されていません
+detail-missing-checks = 結果が報告されていないチェック:{ $checks }
+detail-conflict = { $count } 台のエージェントが { $address } のアップデートエージェントだと申告しています:{ $claimants }
+
+## 手順8:ログ一式(rollcall collect)
+report-bundle = 「アップデート失敗」に関するログを { $at } に取得済み:ファイル { $files } 件、{ $bytes } バイト(対象外 { $skipped } 件)。取得方法:`rollcall bundle get { $agent }`
+report-bundle-none = ログはまだ取得されていません:`rollcall collect { $agent }`
+report-bundles-summary = 現象が発生している { $total } 台中 { $count } 台から「アップデート失敗」に関するログを取得済みです(`rollcall collect`)。

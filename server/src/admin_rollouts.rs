@@ -261,7 +261,8 @@ pub async fn send_command(
     let started = tokio::time::Instant::now();
     let kind = proto::CommandKind::try_from(request.kind)
         .ok()
-        .filter(|kind| *kind != proto::CommandKind::Unspecified)
+        // Collect has its own call (`Collect`): its answer is a bundle, not a report.
+        .filter(|kind| matches!(kind, proto::CommandKind::Recheck | proto::CommandKind::UpdateNow))
         .ok_or_else(|| Status::invalid_argument("kind must be recheck or update_now"))?;
     let selector = Selector::parse(&request.selector).map_err(|error| Status::invalid_argument(error.to_string()))?;
     let wait = Duration::from_millis(request.wait_ms).clamp(Duration::from_millis(100), MAX_WAIT);

@@ -512,6 +512,47 @@ impl AdminService for AdminApi {
         result
     }
 
+    async fn collect(
+        &self,
+        request: Request<proto::CollectRequest>,
+    ) -> Result<Response<proto::CollectResponse>, Status> {
+        let caller = self.authorize(&request, AdminRole::Operator, "bundle.collect").await?;
+        let target = {
+            let b = request.get_ref();
+            format!("selector={:?} wait_ms={}", b.selector, b.wait_ms)
+        };
+        let result = crate::admin_bundles::collect(&self.coordinator, &caller, request.into_inner())
+            .await
+            .map(Response::new);
+        self.audit(&caller, "bundle.collect", &target, &result).await;
+        result
+    }
+
+    async fn list_bundles(
+        &self,
+        request: Request<proto::ListBundlesRequest>,
+    ) -> Result<Response<proto::ListBundlesResponse>, Status> {
+        admin_caller(&request, &self.coordinator.revocation, AdminRole::Viewer)?;
+        crate::admin_bundles::list(&self.coordinator, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn get_bundle(&self, request: Request<proto::GetBundleRequest>) -> Result<Response<proto::Bundle>, Status> {
+        // Logs may hold what a viewer should not read: operators and up.
+        let caller = self.authorize(&request, AdminRole::Operator, "bundle.get").await?;
+        let target = {
+            let b = request.get_ref();
+            format!("agent={} command={}", b.agent_id, b.command_id)
+        };
+        let result = crate::admin_bundles::get(&self.coordinator, request.into_inner())
+            .await
+            .map(Response::new);
+        // The outcome only: the bytes stay out of the audit log.
+        self.audit(&caller, "bundle.get", &target, &result).await;
+        result
+    }
+
     async fn get_report(
         &self,
         request: Request<proto::ReportRequest>,

@@ -317,6 +317,12 @@ async fn read_stream(
                     return "shutting down";
                 }
             }
+            agent_message::Body::Bundle(chunk) => {
+                if let Err(status) = crate::bundle_receive::receive(coordinator, agent_id, chunk).await {
+                    let _ = tx.try_send(Err(status));
+                    return "bundle chunk refused";
+                }
+            }
             agent_message::Body::Renew(renew) => {
                 if renew.csr_pem.len() > MAX_CSR_LEN {
                     let _ = tx.try_send(Err(Status::invalid_argument(

@@ -242,6 +242,16 @@ pub const AGENT_KEYS: &[KeyDoc] = &[
         "duration",
         "How long a keepalive ping may go unanswered before the agent reconnects.",
     ),
+    key(
+        "collect.paths",
+        "array of absolute paths",
+        "Runbook step 8: the log files a coordinator `collect` command (`rollcall collect`) may gather, and the only ones: the command names no file. `*` and `?` are allowed in the file name (e.g. `C:\\...\\Security Agent\\*.log`). Empty: collect commands are refused.",
+    ),
+    key(
+        "collect.max_bundle_bytes",
+        "integer (bytes)",
+        "File bytes in one bundle at most (1 to 33554432): newest files first by modification time, whole files only; a file that would pass the cap is left out and named in the bundle's MANIFEST.txt.",
+    ),
 ];
 
 /// Every key of the fleet policy (`rollcall_common::policy`).

@@ -279,6 +279,7 @@ async fn prepare(
         },
         check_at_start: true,
         update_allowed: update_command.is_some(),
+        collect: Default::default(),
     };
     let prober = Arc::new(LocalProber {
         host_root: root,

@@ -49,6 +49,11 @@ impl Catalog {
         Catalog { bundle }
     }
 
+    /// Whether the catalogue defines `key`.
+    pub fn has(&self, key: &str) -> bool {
+        self.bundle.has_message(key)
+    }
+
     /// The message for `key`, or the key itself when it is missing.
     pub fn tr(&self, key: &str) -> String {
         self.tr_args(key, &[])
@@ -121,6 +126,9 @@ mod tests {
         for check in rollcall_common::checks::ALL {
             used.insert(format!("check-{check}"));
         }
+        for status in ["pass", "warn", "fail", "error", "unspecified"] {
+            used.insert(format!("status-{status}"));
+        }
         // Literal keys in the sources that render text.
         let sources = [include_str!("report/markdown.rs"), include_str!("cli/rollouts.rs")];
         for source in sources {
@@ -132,6 +140,41 @@ mod tests {
         }
         let missing: Vec<_> = used.difference(&en).collect();
         assert!(missing.is_empty(), "keys used but not defined: {missing:?}");
+    }
+
+    /// Every message code a probe sends (`.code("…")` in the checks,
+    /// `ProductError::code`) has a message in both catalogues.
+    #[test]
+    fn every_message_code_the_probe_sends_is_in_the_catalogue() {
+        let sources = [
+            include_str!("../../agent/src/checks/license.rs"),
+            include_str!("../../agent/src/checks/update_permission.rs"),
+            include_str!("../../agent/src/checks/version.rs"),
+            include_str!("../../agent/src/checks/update_source.rs"),
+            include_str!("../../agent/src/checks/certificates.rs"),
+            include_str!("../../agent/src/checks/connectivity.rs"),
+            include_str!("../../agent/src/checks/system_requirements.rs"),
+            include_str!("../../agent/src/checks/runner.rs"),
+            include_str!("../../common/src/product.rs"),
+        ];
+        let mut codes = BTreeSet::new();
+        for source in sources {
+            for piece in source.split(".code(\"").skip(1) {
+                codes.extend(piece.split('"').next().map(str::to_string));
+            }
+            for piece in source.split("=> \"product-").skip(1) {
+                codes.extend(piece.split('"').next().map(|rest| format!("product-{rest}")));
+            }
+        }
+        assert!(codes.len() > 40, "{codes:?}");
+        for lang in [Lang::En, Lang::Ja] {
+            let catalog = Catalog::new(lang);
+            let missing: Vec<&String> = codes
+                .iter()
+                .filter(|code| !catalog.has(&format!("msg-{code}")))
+                .collect();
+            assert!(missing.is_empty(), "{lang:?} lacks {missing:?}");
+        }
     }
 
     #[test]

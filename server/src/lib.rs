@@ -12,6 +12,7 @@
 //! - [`listener`]: bounded TLS accept loop; [`auth`], [`revocation`]: who is calling.
 //! - [`health`], [`rate`], [`validate`], [`selector`], [`config`], [`state`].
 
+pub mod admin_bundles;
 pub mod admin_identities;
 pub mod admin_rollouts;
 pub mod admin_service;
@@ -21,6 +22,8 @@ pub mod audit;
 pub mod auth;
 pub mod batch_progress;
 pub mod bound_labels;
+pub mod bundle_receive;
+pub mod check_text;
 pub mod cli;
 pub mod clock_skew;
 pub mod config;

@@ -355,6 +355,7 @@ fn command_kind_name(kind: proto::CommandKind) -> &'static str {
     match kind {
         proto::CommandKind::Recheck => "recheck",
         proto::CommandKind::UpdateNow => "update_now",
+        proto::CommandKind::Collect => "collect",
         proto::CommandKind::Unspecified => "unknown",
     }
 }

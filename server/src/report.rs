@@ -130,6 +130,24 @@ pub struct FailingCheck {
     pub message: String,
     pub evidence: BTreeMap<String, String>,
     pub remediation: String,
+    /// The message as the agent's catalogue code and parameters (see
+    /// `check_text.rs`); empty from older probes, `message` is then the
+    /// text. Added in issue 16 (point 7).
+    #[serde(default)]
+    pub code: String,
+    #[serde(default)]
+    pub params: BTreeMap<String, String>,
+}
+
+/// The newest complete log bundle of a straggler (runbook step 8,
+/// `rollcall collect`). Added in issue 16 (point 6).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BundleRef {
+    pub command_id: String,
+    pub collected_at: String,
+    pub bytes: u64,
+    pub files: u32,
+    pub skipped: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -152,6 +170,15 @@ pub struct StragglerEntry {
     /// address this client pulls from. Added in issue 16 (point 4).
     #[serde(default)]
     pub update_agent_claimants: Vec<String>,
+    /// `detail` as a catalogue code (`detail-CODE`) and parameters, for the
+    /// report in the admin's language. Added in issue 16 (point 7).
+    #[serde(default)]
+    pub detail_code: String,
+    #[serde(default)]
+    pub detail_params: BTreeMap<String, String>,
+    /// Its newest update-failure log bundle, if one was collected.
+    #[serde(default)]
+    pub bundle: Option<BundleRef>,
 }
 
 fn internal(error: impl std::fmt::Display) -> Status {
@@ -356,6 +383,24 @@ pub async fn build(coordinator: &Arc<Coordinator>, rollout_id: Option<&str>) -> 
         })
         .collect();
 
+    // The newest complete log bundle of each agent (only the newest is kept).
+    let mut bundles: HashMap<String, BundleRef> = HashMap::new();
+    for row in coordinator.store.list_bundles().await.map_err(internal)? {
+        let Some(completed_at_ms) = row.completed_at_ms else {
+            continue;
+        };
+        bundles.insert(
+            row.agent_id.clone(),
+            BundleRef {
+                command_id: row.command_id,
+                collected_at: rfc3339(completed_at_ms),
+                bytes: row.bytes,
+                files: row.files,
+                skipped: row.skipped,
+            },
+        );
+    }
+
     let mut by_cause = BTreeMap::new();
     let mut straggler_causes = Vec::new();
     let mut stragglers: Vec<StragglerEntry> = Vec::new();
@@ -376,8 +421,15 @@ pub async fn build(coordinator: &Arc<Coordinator>, rollout_id: Option<&str>) -> 
         } else {
             crate::diagnosis::conflict_detail(&view.row.product, &claimants)
         };
+        let (detail_code, detail_params) = match Cause::from_code(&member.cause) {
+            Some(cause) => crate::diagnosis::coded_detail(cause, checks, &view.row.product, &claimants),
+            None => (String::new(), BTreeMap::new()),
+        };
         stragglers.push(StragglerEntry {
             detail,
+            detail_code,
+            detail_params,
+            bundle: bundles.remove(&view.row.id),
             update_agent_claimants: claimants,
             id: view.row.id.clone(),
             hostname: view.row.hostname.clone(),
@@ -400,6 +452,8 @@ pub async fn build(coordinator: &Arc<Coordinator>, rollout_id: Option<&str>) -> 
                         .map(|e| (e.key.clone(), e.value.clone()))
                         .collect(),
                     remediation: check.remediation.clone(),
+                    code: check.code.clone(),
+                    params: check.params.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
                 })
                 .collect(),
         });

@@ -15,6 +15,12 @@ pub const MAX_CHECKS: usize = 32;
 pub const MAX_EVIDENCE: usize = 64;
 pub const MAX_TEXT: usize = 4096;
 pub const MAX_SHORT: usize = 256;
+/// One log-bundle chunk's data at most (the agent sends 256 KiB chunks,
+/// well inside the gRPC message limit).
+pub const MAX_BUNDLE_CHUNK: usize = 256 * 1024;
+/// One log bundle at most, whatever the agent's own `max_bundle_bytes`
+/// says; the agent's setting is capped lower (agent/src/collect).
+pub const MAX_BUNDLE_BYTES: u64 = 64 * 1024 * 1024;
 
 fn bad(message: impl Into<String>) -> Status {
     Status::invalid_argument(message.into())
@@ -91,6 +97,17 @@ pub fn hello(hello: &proto::Hello) -> Result<(), Status> {
     Ok(())
 }
 
+pub fn bundle_chunk(chunk: &proto::BundleChunk) -> Result<(), Status> {
+    short("bundle.command_id", &chunk.command_id)?;
+    if chunk.command_id.is_empty() {
+        return Err(bad("bundle.command_id is empty"));
+    }
+    if chunk.data.len() > MAX_BUNDLE_CHUNK {
+        return Err(bad(format!("bundle chunk is larger than {MAX_BUNDLE_CHUNK} bytes")));
+    }
+    Ok(())
+}
+
 pub fn report(report: &proto::Report) -> Result<(), Status> {
     if report.seq == 0 {
         return Err(bad("report seq must start at 1"));
@@ -112,6 +129,17 @@ pub fn report(report: &proto::Report) -> Result<(), Status> {
         for evidence in &check.evidence {
             short("evidence.key", &evidence.key)?;
             text("evidence.value", &evidence.value)?;
+        }
+        short("check.code", &check.code)?;
+        if check.params.len() > MAX_EVIDENCE {
+            return Err(bad(format!(
+                "check {} has more than {MAX_EVIDENCE} message parameters",
+                check.name
+            )));
+        }
+        for (name, value) in &check.params {
+            short("check.params key", name)?;
+            text("check.params value", value)?;
         }
     }
     if let Some(product_summary) = &report.product {

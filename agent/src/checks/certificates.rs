@@ -16,12 +16,16 @@ pub(crate) const REMEDIATION: &str = "Install the missing or expired code-signin
 /// read at all); `now` is Unix seconds.
 pub(crate) fn evaluate(policy: &CertificatePolicy, store: Option<anyhow::Result<TrustStore>>, now: i64) -> Finding {
     if policy.required.is_empty() {
-        return Finding::pass("the policy requires no certificates");
+        return Finding::pass("the policy requires no certificates").code("certificates-none-required");
     }
     let store = match store {
         Some(Ok(store)) => store,
-        Some(Err(error)) => return Finding::error(format!("{error:#}")),
-        None => return Finding::error("the trust store was not read"),
+        Some(Err(error)) => {
+            return Finding::error(format!("{error:#}"))
+                .code("certificates-store-unreadable")
+                .param("detail", format!("{error:#}"));
+        }
+        None => return Finding::error("the trust store was not read").code("certificates-store-not-read"),
     };
     let mut present = Vec::new();
     let mut missing = Vec::new();
@@ -43,15 +47,27 @@ pub(crate) fn evaluate(policy: &CertificatePolicy, store: Option<anyhow::Result<
             "all {} required certificates are in {location} and valid",
             present.len()
         ))
+        .code("certificates-present")
+        .param("count", present.len())
+        .param("store", &location)
     } else {
         let mut problems = Vec::new();
         if !missing.is_empty() {
-            problems.push(format!("missing from {location}: {}", missing.join(", ")));
+            problems.push(
+                Finding::fail(format!("missing from {location}: {}", missing.join(", ")))
+                    .code("certificates-missing")
+                    .param("store", &location)
+                    .param("names", missing.join(", ")),
+            );
         }
         if !expired.is_empty() {
-            problems.push(format!("expired: {}", expired.join(", ")));
+            problems.push(
+                Finding::fail(format!("expired: {}", expired.join(", ")))
+                    .code("certificates-expired")
+                    .param("names", expired.join(", ")),
+            );
         }
-        Finding::fail(problems.join("; "))
+        Finding::combine(problems)
     };
     finding.add("store", &location);
     finding.add("store_certificates", store.certificates.len());

@@ -19,7 +19,8 @@ pub(crate) const REMEDIATION: &str = "Work through the vendor's connectivity tro
 struct Target {
     key: &'static str,
     label: &'static str,
-    address: Result<ServiceAddress, String>,
+    /// Why the address is unknown: an error finding, coded.
+    address: Result<ServiceAddress, Finding>,
 }
 
 pub(crate) async fn evaluate(doc: &ProductDoc, timeout: Duration) -> Finding {
@@ -28,7 +29,7 @@ pub(crate) async fn evaluate(doc: &ProductDoc, timeout: Duration) -> Finding {
         label: "product server",
         address: doc
             .server_address()
-            .map_err(|error| error.to_string())
+            .map_err(|error| Finding::product_error(&error))
             .and_then(|text| parse("server.address", &text)),
     };
     let source = match doc.update_source() {
@@ -41,7 +42,11 @@ pub(crate) async fn evaluate(doc: &ProductDoc, timeout: Duration) -> Finding {
             None => Some(Target {
                 key: "update_source",
                 label: "update source",
-                address: Err("product state: update.source_address is missing".to_string()),
+                address: Err(Finding::product_error(
+                    &rollcall_common::product::ProductError::Missing {
+                        field: "update.source_address".to_string(),
+                    },
+                )),
             }),
         },
         // A standard source is the product server: probing it once is enough.
@@ -49,7 +54,7 @@ pub(crate) async fn evaluate(doc: &ProductDoc, timeout: Duration) -> Finding {
         Err(error) => Some(Target {
             key: "update_source",
             label: "update source",
-            address: Err(error.to_string()),
+            address: Err(Finding::product_error(&error)),
         }),
     };
     let same_as_server = matches!(
@@ -73,8 +78,13 @@ pub(crate) async fn evaluate(doc: &ProductDoc, timeout: Duration) -> Finding {
     Finding::combine(parts)
 }
 
-fn parse(field: &str, text: &str) -> Result<ServiceAddress, String> {
-    ServiceAddress::parse(text).map_err(|error| format!("product state: {field}: {error}"))
+fn parse(field: &str, text: &str) -> Result<ServiceAddress, Finding> {
+    ServiceAddress::parse(text).map_err(|error| {
+        Finding::product_error(&rollcall_common::product::ProductError::Invalid {
+            field: field.to_string(),
+            detail: error.to_string(),
+        })
+    })
 }
 
 async fn probe_target(target: &Target, timeout: Duration) -> Option<Probe> {
@@ -86,25 +96,35 @@ async fn probe_target(target: &Target, timeout: Duration) -> Option<Probe> {
 
 fn judge(target: &Target, probe: Option<Probe>) -> Finding {
     let (address, probe) = match (&target.address, probe) {
-        (Err(error), _) => return Finding::error(error.clone()),
+        (Err(error), _) => return error.clone(),
         (Ok(address), Some(probe)) => (address, probe),
         (Ok(address), None) => {
-            return Finding::error(format!("{} {address} was not probed", target.label));
+            return Finding::error(format!("{} {address} was not probed", target.label))
+                .code("connectivity-not-probed")
+                .param("service", target.key)
+                .param("address", address);
         }
     };
     let key = |suffix: &str| format!("{}.{suffix}", target.key);
     let mut finding = match (&probe.error, probe.tls_ms, probe.tcp_ms) {
-        (Some(error), _, _) => Finding::fail(format!("{} {address} unreachable: {error}", target.label)),
+        (Some(error), _, _) => Finding::fail(format!("{} {address} unreachable: {error}", target.label))
+            .code("connectivity-unreachable")
+            .param("error", error),
         (None, Some(tls_ms), _) => Finding::pass(format!(
             "{} {address} reachable (TLS handshake in {tls_ms} ms)",
             target.label
-        )),
+        ))
+        .code("connectivity-reachable-tls")
+        .param("ms", tls_ms),
         (None, None, tcp_ms) => Finding::pass(format!(
             "{} {address} reachable (TCP in {} ms, plain HTTP)",
             target.label,
             tcp_ms.unwrap_or_default()
-        )),
+        ))
+        .code("connectivity-reachable-tcp")
+        .param("ms", tcp_ms.unwrap_or_default()),
     };
+    finding = finding.param("service", target.key).param("address", address);
     finding.add(&key("address"), address);
     if !probe.resolved.is_empty() {
         let resolved: Vec<String> = probe

@@ -10,6 +10,12 @@ pub(crate) struct Finding {
     pub(crate) message: String,
     /// Keys are unique within a finding (the JSON output is an object).
     pub(crate) evidence: Vec<Evidence>,
+    /// The message as a catalogue code (`msg-CODE` in the coordinator's
+    /// locales) and its parameters, so the coordinator can say it in the
+    /// admin's language. Empty for a message without a code (the English
+    /// `message` is then the only text).
+    pub(crate) code: String,
+    pub(crate) params: Vec<(String, String)>,
 }
 
 impl Finding {
@@ -18,7 +24,28 @@ impl Finding {
             status,
             message: message.into(),
             evidence: Vec::new(),
+            code: String::new(),
+            params: Vec::new(),
         }
+    }
+
+    /// Sets the message's catalogue code.
+    pub(crate) fn code(mut self, code: &str) -> Finding {
+        self.code = code.to_string();
+        self
+    }
+
+    /// Adds one parameter of the coded message.
+    pub(crate) fn param(mut self, name: &str, value: impl ToString) -> Finding {
+        self.params.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// An error finding for a product-state read error, coded.
+    pub(crate) fn product_error(error: &rollcall_common::product::ProductError) -> Finding {
+        let mut finding = Finding::error(error.to_string()).code(error.code());
+        finding.params = error.params();
+        finding
     }
 
     pub(crate) fn pass(message: impl Into<String>) -> Finding {
@@ -76,10 +103,42 @@ impl Finding {
                 .filter(|part| part.status != status && part.status != CheckStatus::Pass)
                 .map(|part| part.message.clone()),
         );
+        let mut coded_parts: Vec<&Finding> = parts.iter().filter(|part| part.status == status).collect();
+        coded_parts.extend(
+            parts
+                .iter()
+                .filter(|part| part.status != status && part.status != CheckStatus::Pass),
+        );
         // One cause (an unreadable document) can surface in several parts.
         let mut seen = std::collections::BTreeSet::new();
         message_parts.retain(|message| !message.is_empty() && seen.insert(message.clone()));
+        let mut seen = std::collections::BTreeSet::new();
+        coded_parts.retain(|part| !part.message.is_empty() && seen.insert(part.message.clone()));
         let mut combined = Finding::new(status, message_parts.join("; "));
+        // Several parts: their codes joined by ",", each part's parameters
+        // prefixed by its index; a part without a code leaves the whole
+        // message uncoded (the English message is then the text).
+        if coded_parts.iter().all(|part| !part.code.is_empty()) {
+            match coded_parts.as_slice() {
+                [] => {}
+                [only] => {
+                    combined.code = only.code.clone();
+                    combined.params = only.params.clone();
+                }
+                several => {
+                    combined.code = several
+                        .iter()
+                        .map(|part| part.code.as_str())
+                        .collect::<Vec<_>>()
+                        .join(",");
+                    for (index, part) in several.iter().enumerate() {
+                        for (name, value) in &part.params {
+                            combined.params.push((format!("{index}.{name}"), value.clone()));
+                        }
+                    }
+                }
+            }
+        }
         for part in parts {
             for evidence in part.evidence {
                 combined.add(&evidence.key, evidence.value);
@@ -131,6 +190,30 @@ mod tests {
         assert_eq!(combined.status, CheckStatus::Fail);
         assert_eq!(combined.message, "disk too small; no MemTotal");
         assert_eq!(combined.evidence.len(), 3);
+    }
+
+    #[test]
+    fn combine_codes_each_part_with_prefixed_parameters() {
+        let combined = Finding::combine(vec![
+            Finding::fail("disk").code("disk-low").param("free", 1),
+            Finding::pass(""),
+            Finding::error("memory").code("memory-unknown").param("detail", "x"),
+        ]);
+        assert_eq!(combined.code, "disk-low,memory-unknown");
+        assert_eq!(
+            combined.params,
+            vec![
+                ("0.free".to_string(), "1".to_string()),
+                ("1.detail".to_string(), "x".to_string())
+            ]
+        );
+        let one = Finding::combine(vec![
+            Finding::fail("disk").code("disk-low").param("free", 1),
+            Finding::pass(""),
+        ]);
+        assert_eq!((one.code.as_str(), one.params.len()), ("disk-low", 1));
+        let uncoded = Finding::combine(vec![Finding::fail("disk").code("disk-low"), Finding::fail("other")]);
+        assert_eq!(uncoded.code, "");
     }
 
     #[test]

@@ -24,19 +24,29 @@ pub(crate) fn evaluate(
     let (expires, source) =
         match super::endpoint_or_server_fact(doc.license_expires(), server_facts, |facts| facts.license_expires) {
             Ok(fact) => fact,
-            Err(error) => return Finding::error(error.to_string()),
+            Err(error) => return Finding::product_error(&error),
         };
     let days_left = (expires - today).whole_days();
     let expires_text = format_date(expires);
     let finding = if days_left < 0 {
         Finding::fail(format!("license expired on {expires_text} ({} days ago)", -days_left))
+            .code("license-expired")
+            .param("expires", &expires_text)
+            .param("days", -days_left)
     } else if days_left < i64::from(policy.warn_days) {
         Finding::warn(format!(
             "license expires on {expires_text}, in {days_left} days (warning window {} days)",
             policy.warn_days
         ))
+        .code("license-expiring")
+        .param("expires", &expires_text)
+        .param("days", days_left)
+        .param("warn_days", policy.warn_days)
     } else {
         Finding::pass(format!("license valid until {expires_text} ({days_left} days left)"))
+            .code("license-valid")
+            .param("expires", &expires_text)
+            .param("days", days_left)
     };
     finding
         .with("expires", expires_text)

@@ -56,13 +56,17 @@ pub(crate) async fn run(specs: Vec<Spec>) -> Vec<CheckResult> {
         let (finding, took) = match tokio::time::timeout_at(started + budget, &mut handle).await {
             Ok(Ok((finding, took))) => (finding, took),
             Ok(Err(join_error)) => (
-                Finding::error(format!("the check failed unexpectedly: {join_error}")),
+                Finding::error(format!("the check failed unexpectedly: {join_error}"))
+                    .code("check-crashed")
+                    .param("detail", join_error),
                 started.elapsed(),
             ),
             Err(_elapsed) => {
                 handle.abort();
                 (
-                    Finding::error(format!("timed out after {}", humantime::format_duration(budget))),
+                    Finding::error(format!("timed out after {}", humantime::format_duration(budget)))
+                        .code("check-timed-out")
+                        .param("budget", humantime::format_duration(budget)),
                     budget,
                 )
             }
@@ -75,6 +79,8 @@ pub(crate) async fn run(specs: Vec<Spec>) -> Vec<CheckResult> {
             evidence: finding.evidence,
             remediation,
             duration_ms: u32::try_from(took.as_millis()).unwrap_or(u32::MAX),
+            code: finding.code,
+            params: finding.params.into_iter().collect(),
         });
     }
     results

@@ -23,17 +23,25 @@ pub(crate) fn evaluate(host: &HostObservation, requirements: &SystemRequirements
         memory(host, requirements),
     ]);
     if finding.status == rollcall_common::proto::CheckStatus::Pass {
-        let mut summary = Finding::pass("the endpoint meets the policy's system requirements");
+        let mut summary =
+            Finding::pass("the endpoint meets the policy's system requirements").code("system-requirements-met");
         summary.evidence = finding.evidence;
         return summary;
     }
     finding
 }
 
+/// A host fact that could not be read: the reader's own words, verbatim.
+fn host_error(error: &anyhow::Error) -> Finding {
+    Finding::error(format!("{error:#}"))
+        .code("host-unreadable")
+        .param("detail", format!("{error:#}"))
+}
+
 fn operating_system(host: &HostObservation, requirements: &SystemRequirements) -> Finding {
     let os = match &host.os {
         Ok(os) => os,
-        Err(error) if !requirements.os.is_empty() => return Finding::error(format!("{error:#}")),
+        Err(error) if !requirements.os.is_empty() => return host_error(error),
         Err(_) => return Finding::pass(""),
     };
     let version_text = os.version_id.clone().unwrap_or_default();
@@ -48,19 +56,31 @@ fn operating_system(host: &HostObservation, requirements: &SystemRequirements) -
                     os.id,
                     supported.join(", ")
                 ))
+                .code("os-unsupported")
+                .param("os", &os.id)
+                .param("supported", supported.join(", "))
             }
             Some(required) => match (&required.min_version, &os.version_id) {
                 (None, _) => Finding::pass(""),
                 (Some(minimum), None) => Finding::error(format!(
                     "os-release has no VERSION_ID to compare with the minimum {} {minimum}",
                     os.id
-                )),
+                ))
+                .code("os-version-unknown")
+                .param("os", &os.id)
+                .param("minimum", minimum),
                 (Some(minimum), Some(installed)) => match version::compare(installed, minimum) {
                     Ok(Ordering::Less) => {
                         Finding::fail(format!("OS {} {installed} is older than the minimum {minimum}", os.id))
+                            .code("os-too-old")
+                            .param("os", &os.id)
+                            .param("version", installed)
+                            .param("minimum", minimum)
                     }
                     Ok(_) => Finding::pass(""),
-                    Err(error) => Finding::error(format!("os-release VERSION_ID: {error}")),
+                    Err(error) => Finding::error(format!("os-release VERSION_ID: {error}"))
+                        .code("os-version-invalid")
+                        .param("detail", error),
                 }
                 .with("os_min_version", minimum),
             },
@@ -89,11 +109,18 @@ fn os_build(os: &OsRelease, required: &OsRequirement) -> Finding {
         None => Finding::error(format!(
             "the OS reports no build number to compare with the minimum {} build {minimum}",
             os.id
-        )),
+        ))
+        .code("os-build-unknown")
+        .param("os", &os.id)
+        .param("minimum", minimum),
         Some(build) if build < minimum => Finding::fail(format!(
             "OS {} build {build} is older than the minimum build {minimum}",
             os.id
-        )),
+        ))
+        .code("os-build-too-old")
+        .param("os", &os.id)
+        .param("build", build)
+        .param("minimum", minimum),
         Some(_) => Finding::pass(""),
     }
     .with("os_min_build", minimum)
@@ -102,7 +129,7 @@ fn os_build(os: &OsRelease, required: &OsRequirement) -> Finding {
 fn architecture(host: &HostObservation, requirements: &SystemRequirements) -> Finding {
     let arch = match &host.arch {
         Ok(arch) => arch,
-        Err(error) if !requirements.arch.is_empty() => return Finding::error(format!("{error:#}")),
+        Err(error) if !requirements.arch.is_empty() => return host_error(error),
         Err(_) => return Finding::pass(""),
     };
     let finding = if requirements.arch.is_empty() || requirements.arch.contains(arch) {
@@ -112,6 +139,9 @@ fn architecture(host: &HostObservation, requirements: &SystemRequirements) -> Fi
             "architecture {arch} is not one the policy supports ({})",
             requirements.arch.join(", ")
         ))
+        .code("arch-unsupported")
+        .param("arch", arch)
+        .param("supported", requirements.arch.join(", "))
     };
     finding.with("arch", arch)
 }
@@ -121,7 +151,7 @@ fn free_disk(host: &HostObservation, requirements: &SystemRequirements) -> Findi
     let free = match &host.free_disk_mb {
         Ok(free) => *free,
         Err(error) if requirements.min_free_disk_mb.is_some() => {
-            return Finding::error(format!("{error:#}")).with("install_path", install_path);
+            return host_error(error).with("install_path", install_path);
         }
         Err(_) => return Finding::pass(""),
     };
@@ -129,6 +159,10 @@ fn free_disk(host: &HostObservation, requirements: &SystemRequirements) -> Findi
         Some(minimum) if free < minimum => Finding::fail(format!(
             "{free} MiB free at {install_path}, below the minimum {minimum} MiB"
         ))
+        .code("disk-low")
+        .param("free", free)
+        .param("path", &install_path)
+        .param("minimum", minimum)
         .with("min_free_disk_mb", minimum),
         Some(minimum) => Finding::pass("").with("min_free_disk_mb", minimum),
         None => Finding::pass(""),
@@ -142,7 +176,7 @@ fn memory(host: &HostObservation, requirements: &SystemRequirements) -> Finding 
     let memory = match &host.memory {
         Ok(memory) => memory,
         Err(error) if requirements.min_memory_mb.is_some() => {
-            return Finding::error(format!("{error:#}"));
+            return host_error(error);
         }
         Err(_) => return Finding::pass(""),
     };
@@ -151,6 +185,9 @@ fn memory(host: &HostObservation, requirements: &SystemRequirements) -> Finding 
             "{} MiB of memory, below the minimum {minimum} MiB",
             memory.total_mb
         ))
+        .code("memory-low")
+        .param("total", memory.total_mb)
+        .param("minimum", minimum)
         .with("min_memory_mb", minimum),
         Some(minimum) => Finding::pass("").with("min_memory_mb", minimum),
         None => Finding::pass(""),

@@ -27,19 +27,24 @@ pub(crate) fn evaluate(
     let (permission, source) =
         match super::endpoint_or_server_fact(doc.update_permission(), server_facts, |facts| facts.update_permission) {
             Ok(fact) => fact,
-            Err(error) => return Finding::error(error.to_string()),
+            Err(error) => return Finding::product_error(&error),
         };
     let finding = if permission == policy.required {
         Finding::pass(format!(
             "update settings permission is \"{}\"",
             permission.console_label()
         ))
+        .code("update-permission-ok")
+        .param("permission", permission.as_str())
     } else {
         Finding::fail(format!(
             "update settings permission is \"{}\"; the policy requires \"{}\"",
             permission.console_label(),
             policy.required.console_label()
         ))
+        .code("update-permission-wrong")
+        .param("permission", permission.as_str())
+        .param("required", policy.required.as_str())
     };
     finding
         .with("permission", permission.as_str())

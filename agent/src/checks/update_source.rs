@@ -24,21 +24,28 @@ pub(crate) fn evaluate(doc: &ProductDoc, policy: &Policy, labels: &BTreeMap<Stri
 fn source_matches(doc: &ProductDoc, expected: Option<&ExpectedSource>) -> Finding {
     let source = match doc.update_source() {
         Ok(source) => source,
-        Err(error) => return Finding::error(error.to_string()),
+        Err(error) => return Finding::product_error(&error),
     };
     let actual = describe(source.kind, source.address.as_deref());
     let mut finding = match expected {
         None => Finding::pass(format!(
             "update source is {actual}; the policy names no expected source for this endpoint's labels"
-        )),
+        ))
+        .code("update-source-no-expectation"),
         Some(expected) if is_expected(&source, expected) => {
-            Finding::pass(format!("update source is {actual}, as the policy expects"))
+            Finding::pass(format!("update source is {actual}, as the policy expects")).code("update-source-as-expected")
         }
         Some(expected) => Finding::fail(format!(
             "update source is {actual}; the policy expects {}",
             describe(expected.source, expected.address.as_deref())
-        )),
+        ))
+        .code("update-source-unexpected")
+        .param("expected_source", expected.source.as_str())
+        .param("expected_address", expected.address.as_deref().unwrap_or("")),
     };
+    finding = finding
+        .param("source", source.kind.as_str())
+        .param("address", source.address.as_deref().unwrap_or(""));
     finding.add("source", source.kind.as_str());
     if let Some(address) = &source.address {
         finding.add("source_address", address);
@@ -88,7 +95,7 @@ fn describe_match(labels: &BTreeMap<String, String>) -> String {
 fn update_agent_serves_the_program(doc: &ProductDoc) -> Finding {
     let role = match doc.role() {
         Ok(role) => role,
-        Err(error) => return Finding::error(error.to_string()),
+        Err(error) => return Finding::product_error(&error),
     };
     if role != ProductRole::UpdateAgent {
         return Finding::pass("").with("role", role.as_str());
@@ -96,11 +103,13 @@ fn update_agent_serves_the_program(doc: &ProductDoc) -> Finding {
     let finding = match doc.update_agent() {
         Ok(Some(settings)) if settings.program_and_hotfix => {
             Finding::pass("this update agent serves \"Security agent program and HotFix\"")
+                .code("update-agent-serves-program")
         }
         Ok(_) => Finding::fail(
             "this update agent does not serve \"Security agent program and HotFix\", so its clients cannot upgrade",
-        ),
-        Err(error) => Finding::error(error.to_string()),
+        )
+        .code("update-agent-lacks-program"),
+        Err(error) => Finding::product_error(&error),
     };
     let program_and_hotfix = doc
         .update_agent()

@@ -15,15 +15,26 @@ pub(crate) const REMEDIATION: &str = "An upgrade can take a while depending on t
 pub(crate) fn evaluate(doc: &ProductDoc, target: Option<&str>) -> Finding {
     let installed = match doc.version() {
         Ok(installed) => installed,
-        Err(error) => return Finding::error(error.to_string()),
+        Err(error) => return Finding::product_error(&error),
     };
     let Some(target) = target.map(str::trim).filter(|target| !target.is_empty()) else {
-        return Finding::pass(format!("installed {installed} (no target)")).with("installed", &installed);
+        return Finding::pass(format!("installed {installed} (no target)"))
+            .code("version-no-target")
+            .param("installed", &installed)
+            .with("installed", &installed);
     };
     let finding = match version::is_at_least(&installed, target) {
-        Ok(true) => Finding::pass(format!("installed {installed}, at or above the target {target}")),
-        Ok(false) => Finding::warn(format!("installed {installed}, behind the target {target}")),
-        Err(error) => Finding::error(format!("target version: {error}")),
+        Ok(true) => Finding::pass(format!("installed {installed}, at or above the target {target}"))
+            .code("version-at-target")
+            .param("installed", &installed)
+            .param("target", target),
+        Ok(false) => Finding::warn(format!("installed {installed}, behind the target {target}"))
+            .code("version-behind")
+            .param("installed", &installed)
+            .param("target", target),
+        Err(error) => Finding::error(format!("target version: {error}"))
+            .code("version-bad-target")
+            .param("detail", error),
     };
     finding.with("installed", &installed).with("target", target)
 }

@@ -102,6 +102,7 @@ pub async fn run(plan: FleetPlan, identities: Vec<Identity>, shutdown: Cancellat
             reconnect: plan.reconnect.clone(),
             check_at_start: true,
             update_allowed: false,
+            collect: Default::default(),
         };
         let prober = Arc::new(SimProber::new(index, counters.clone()));
         // A small spool: simulated agents have little to keep while away.

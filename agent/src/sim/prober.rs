@@ -95,6 +95,8 @@ pub fn synthetic_run(index: u64, target_version: Option<&str>) -> CheckRun {
                     String::new()
                 },
                 duration_ms: 1,
+                // Simulated: no catalogue code, the English message stands.
+                ..Default::default()
             }
         })
         .collect();

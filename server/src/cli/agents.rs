@@ -158,6 +158,12 @@ struct CheckJson {
     message: String,
     evidence: BTreeMap<String, String>,
     remediation: String,
+    /// The message's catalogue code and parameters (empty from older probes).
+    code: String,
+    params: BTreeMap<String, String>,
+    /// The message in the chosen language (the table shows it).
+    #[serde(skip)]
+    text: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -223,6 +229,15 @@ pub async fn show(client: &AdminClient, format: OutputFormat, catalog: &crate::i
                     .map(|e| (e.key.clone(), e.value.clone()))
                     .collect(),
                 remediation: remediation(catalog, &check.name, &check.remediation),
+                code: check.code.clone(),
+                params: check.params.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                text: crate::check_text::message(
+                    catalog,
+                    &check.code,
+                    &check.params.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                    &check.message,
+                    &|text: &str| text.to_string(),
+                ),
             })
             .collect(),
         update_agent: non_empty(&detail.update_agent_id),
@@ -286,7 +301,7 @@ pub async fn show(client: &AdminClient, format: OutputFormat, catalog: &crate::i
                     },
                     check.name.clone(),
                     check.status.to_string(),
-                    check.message.clone(),
+                    check.text.clone(),
                     check
                         .evidence
                         .iter()

@@ -9,6 +9,7 @@
 mod admins;
 mod agents;
 mod audit;
+mod bundles;
 mod chart;
 mod commands;
 mod connect;
@@ -108,6 +109,16 @@ pub enum Command {
         after_help = "Examples:\n  rollcall report > support.md\n  rollcall report --lang ja\n  rollcall -o json report --rollout r-0191c3a47d1e"
     )]
     Report(report::ReportArgs),
+    /// Runbook step 8: ask the selected agents for the update-failure logs
+    /// their own agent.toml `[collect]` names, wait, and write one .tar per
+    /// agent into --out (operator role).
+    #[command(
+        after_help = "Examples:\n  rollcall collect cause=unknown --out support/\n  rollcall collect 0191c3a4-7d1e-7c3a-9a4b-0123456789ab --wait 10m"
+    )]
+    Collect(bundles::CollectArgs),
+    /// Stored log bundles: get one, list them.
+    #[command(subcommand)]
+    Bundle(bundles::BundleCommand),
     /// The audit log of state-changing admin calls (admin role).
     Audit(audit::AuditArgs),
     /// Admin identities: issue, list, revoke (admin role).
@@ -227,6 +238,8 @@ pub async fn dispatch(cli: Cli) -> CliResult {
         }
         Command::Watch(args) => watch::run(&client, format, args).await,
         Command::Report(args) => report::run(&client, format, &catalog, args).await,
+        Command::Collect(args) => bundles::collect(&client, format, args).await,
+        Command::Bundle(command) => bundles::bundle(&client, format, command).await,
         Command::Audit(args) => audit::run(&client, format, args).await,
         Command::Admin(command) => admins::run(&client, format, command).await,
     }

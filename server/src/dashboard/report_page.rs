@@ -308,7 +308,7 @@ by the coordinator's clock; times shown on these endpoints themselves are off by
     } else {
         out.push_str(
             "<table id=\"report-stragglers\"><thead><tr><th>Host</th><th>Cause</th><th class=\"num\">Step</th><th>State</th>\
-<th class=\"num\">Blocks</th><th>Failing checks: evidence and remediation</th></tr></thead><tbody>",
+<th class=\"num\">Blocks</th><th>Failing checks: evidence and remediation</th><th>Logs (step 8)</th></tr></thead><tbody>",
         );
         for entry in report.stragglers.iter().take(MAX_PAGE_STRAGGLERS) {
             let mut failing = String::new();
@@ -335,7 +335,7 @@ by the coordinator's clock; times shown on these endpoints themselves are off by
             let _ = write!(
                 out,
                 "<tr><td><a href=\"/agents/{}\">{}</a></td><td>{}</td><td class=\"num\" title=\"{}\">{}</td>\
-<td><span class=\"badge {}\">{}</span></td><td class=\"num\">{}</td><td>{}</td></tr>",
+<td><span class=\"badge {}\">{}</span></td><td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>",
                 url_component(&entry.id),
                 esc(&entry.hostname),
                 esc(&entry.cause),
@@ -344,7 +344,17 @@ by the coordinator's clock; times shown on these endpoints themselves are off by
                 esc(&entry.state),
                 esc(&entry.state),
                 entry.blocks,
-                failing
+                failing,
+                // Which stragglers have a bundle for support (rollcall collect).
+                match &entry.bundle {
+                    Some(bundle) => format!(
+                        "<span class=\"badge pass\">collected</span> {} · {} files · {} bytes",
+                        esc(&bundle.collected_at),
+                        bundle.files,
+                        bundle.bytes
+                    ),
+                    None => "<span class=\"muted\">none</span>".to_string(),
+                }
             );
         }
         out.push_str("</tbody></table>");

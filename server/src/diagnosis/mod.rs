@@ -154,6 +154,44 @@ pub fn detail_of(cause: Cause, checks: &[proto::CheckResult]) -> String {
     }
 }
 
+/// [`detail_of`] and [`conflict_detail`] as a catalogue code and its
+/// parameters (`detail-CODE` in `locales/*.ftl`), so the report says them in
+/// the admin's language; empty code when there is nothing to say. A
+/// `probe_error`'s erroring checks carry their own coded messages.
+pub fn coded_detail(
+    cause: Cause,
+    checks: &[proto::CheckResult],
+    product: &proto::ProductSummary,
+    claimants: &[String],
+) -> (String, std::collections::BTreeMap<String, String>) {
+    let pairs: Vec<(&str, String)> = match cause {
+        Cause::UpdateAgentConflict if !claimants.is_empty() => {
+            return (
+                "conflict".into(),
+                [
+                    ("count".to_string(), claimants.len().to_string()),
+                    ("address".to_string(), product.source_address.clone()),
+                    ("claimants".to_string(), claimants.join(", ")),
+                ]
+                .into(),
+            );
+        }
+        Cause::NoData if checks.is_empty() => return ("no-results".into(), Default::default()),
+        Cause::NoData => {
+            let sorted: Vec<&proto::CheckResult> = checks.iter().collect();
+            vec![("checks", missing_checks(&sorted).join(", "))]
+        }
+        _ => return (String::new(), Default::default()),
+    };
+    (
+        "missing-checks".into(),
+        pairs
+            .into_iter()
+            .map(|(name, value)| (name.to_string(), value))
+            .collect(),
+    )
+}
+
 /// Diagnoses an agent that is behind the target.
 pub fn diagnose(facts: &Facts<'_>, update_agents: &UpdateAgentIndex) -> Diagnosis {
     let mut checks: Vec<&proto::CheckResult> = facts.checks.iter().collect();

@@ -3,6 +3,7 @@
 use std::fmt::Write;
 
 use super::Report;
+use crate::check_text;
 use crate::diagnosis::{Cause, NO_STEP};
 use crate::i18n::Catalog;
 
@@ -214,6 +215,20 @@ pub fn render(report: &Report, catalog: &Catalog) -> String {
     }
 
     let _ = writeln!(out, "## {}\n", catalog.tr("report-stragglers-heading"));
+    if !report.stragglers.is_empty() {
+        let collected = report.stragglers.iter().filter(|s| s.bundle.is_some()).count();
+        let _ = writeln!(
+            out,
+            "{}\n",
+            catalog.tr_args(
+                "report-bundles-summary",
+                &[
+                    ("count", collected.to_string()),
+                    ("total", report.stragglers.len().to_string())
+                ]
+            )
+        );
+    }
     for straggler in &report.stragglers {
         let line_key = if straggler.runbook_step == NO_STEP {
             "report-straggler-line-no-step"
@@ -239,25 +254,52 @@ pub fn render(report: &Report, catalog: &Catalog) -> String {
         // by no check, so its detail is always shown.
         let detail_is_evidence = straggler.failing.is_empty() || !straggler.update_agent_claimants.is_empty();
         if detail_is_evidence && !straggler.detail.is_empty() {
-            let _ = writeln!(out, "- {}", escape(&straggler.detail));
+            let key = format!("detail-{}", straggler.detail_code);
+            let text = if !straggler.detail_code.is_empty() && catalog.has(&key) {
+                let args: Vec<(&str, String)> = straggler
+                    .detail_params
+                    .iter()
+                    .map(|(name, value)| (name.as_str(), check_text::param_value(catalog, name, value, &escape)))
+                    .collect();
+                catalog.tr_args(&key, &args)
+            } else {
+                // A report from an older coordinator: its English detail.
+                escape(&straggler.detail)
+            };
+            let _ = writeln!(out, "- {text}");
         }
         for check in &straggler.failing {
             let _ = writeln!(
                 out,
                 "- **{}** ({}): {}",
                 catalog.tr(&format!("check-{}", check.name)),
-                check.status,
-                escape(&check.message)
+                catalog.tr(&format!("status-{}", check.status)),
+                check_text::message(catalog, &check.code, &check.params, &check.message, &escape)
             );
             if !check.evidence.is_empty() {
+                // Evidence is data (values as the probe read them), quoted as code.
                 let evidence: Vec<String> = check
                     .evidence
                     .iter()
-                    .map(|(k, v)| format!("{}={}", escape(k), escape(v)))
+                    .map(|(k, v)| format!("`{}={}`", check_text::code_safe(k), check_text::code_safe(v)))
                     .collect();
                 let _ = writeln!(out, "  - {}: {}", catalog.tr("report-evidence"), evidence.join("; "));
             }
         }
+        let bundle_line = match &straggler.bundle {
+            Some(bundle) => catalog.tr_args(
+                "report-bundle",
+                &[
+                    ("at", bundle.collected_at.clone()),
+                    ("files", bundle.files.to_string()),
+                    ("bytes", bundle.bytes.to_string()),
+                    ("skipped", bundle.skipped.to_string()),
+                    ("agent", check_text::code_safe(&straggler.id)),
+                ],
+            ),
+            None => catalog.tr_args("report-bundle-none", &[("agent", check_text::code_safe(&straggler.id))]),
+        };
+        let _ = writeln!(out, "- {bundle_line}");
         let _ = writeln!(
             out,
             "- {}: {}\n",

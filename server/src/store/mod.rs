@@ -8,6 +8,7 @@
 //!   token is never over-used under concurrency;
 //! - secrets are never stored: tokens as SHA-256 hashes only.
 
+pub mod bundles;
 pub mod postgres;
 pub mod postgres_scratch;
 pub mod sqlite;
@@ -504,6 +505,19 @@ pub trait Store: Send + Sync + 'static {
 
     /// Counts stored reports (tests and the reliability figures).
     async fn count_reports(&self, agent_id: Option<&str>) -> StoreResult<u64>;
+
+    // === log bundles (runbook step 8; see [`bundles`]) ===
+
+    /// Appends one chunk of a bundle in one transaction, after the checks of
+    /// [`bundles`] (a collect command of this very agent, chunks in order,
+    /// within `max_bytes`); the outer error is the store's, the inner one
+    /// says why the chunk was refused. The last chunk completes the bundle,
+    /// answers its command and drops the agent's older bundles.
+    async fn put_bundle_chunk(&self, chunk: bundles::ChunkRecord) -> StoreResult<Result<bundles::BundleRow, String>>;
+    /// Every stored bundle (complete or still arriving), without data.
+    async fn list_bundles(&self) -> StoreResult<Vec<bundles::BundleRow>>;
+    /// The bytes of a complete bundle, chunks in order.
+    async fn bundle_data(&self, command_id: &str) -> StoreResult<Option<Vec<u8>>>;
 
     // === replicas (PostgreSQL); a single SQLite process answers trivially ===
 

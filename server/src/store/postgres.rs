@@ -58,7 +58,11 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_postgres_6.sql"),
     include_str!("schema_postgres_7.sql"),
     include_str!("schema_postgres_8.sql"),
+    include_str!("schema_postgres_9.sql"),
 ];
+
+#[path = "postgres_bundles.rs"]
+mod bundles;
 
 /// The NOTIFY channel replicas listen on.
 pub const CHANNEL: &str = "rollcall";
@@ -1663,6 +1667,21 @@ impl Store for PgStore {
             )
             .await?;
         map_rows(rows, transition_from_row)
+    }
+
+    async fn put_bundle_chunk(
+        &self,
+        chunk: super::bundles::ChunkRecord,
+    ) -> StoreResult<Result<super::bundles::BundleRow, String>> {
+        self.put_bundle_chunk_impl(chunk).await
+    }
+
+    async fn list_bundles(&self) -> StoreResult<Vec<super::bundles::BundleRow>> {
+        self.list_bundles_impl().await
+    }
+
+    async fn bundle_data(&self, command_id: &str) -> StoreResult<Option<Vec<u8>>> {
+        self.bundle_data_impl(command_id).await
     }
 
     async fn count_reports(&self, agent_id: Option<&str>) -> StoreResult<u64> {

@@ -36,9 +36,13 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_sqlite_6.sql"),
     include_str!("schema_sqlite_7.sql"),
     include_str!("schema_sqlite_8.sql"),
+    include_str!("schema_sqlite_9.sql"),
 ];
 
 const READER_POOL: usize = 4;
+
+#[path = "sqlite_bundles.rs"]
+mod bundles;
 
 pub struct SqliteStore {
     path: PathBuf,
@@ -1322,6 +1326,21 @@ impl Store for SqliteStore {
             )
         })
         .await
+    }
+
+    async fn put_bundle_chunk(
+        &self,
+        chunk: super::bundles::ChunkRecord,
+    ) -> StoreResult<Result<super::bundles::BundleRow, String>> {
+        self.put_bundle_chunk_impl(chunk).await
+    }
+
+    async fn list_bundles(&self) -> StoreResult<Vec<super::bundles::BundleRow>> {
+        self.list_bundles_impl().await
+    }
+
+    async fn bundle_data(&self, command_id: &str) -> StoreResult<Option<Vec<u8>>> {
+        self.bundle_data_impl(command_id).await
     }
 
     async fn count_reports(&self, agent_id: Option<&str>) -> StoreResult<u64> {

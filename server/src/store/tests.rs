@@ -73,6 +73,7 @@ both_stores!(
     commands_created_claimed_are_not_queued_and_a_batch_is_tallied,
     checking_a_token_spends_nothing_and_gives_the_same_reason,
     connecting_with_a_renewed_certificate_retires_the_older_ones,
+    a_bundle_is_appended_in_order_only_by_its_agent_and_only_the_newest_kept,
 );
 
 fn token(hash: u8, uses: u32, expires_at_ms: i64) -> NewToken {
@@ -176,6 +177,99 @@ fn command(id: &str, agent: &str, created_at_ms: i64, expires_at_ms: i64) -> Com
 }
 
 // === cases for both stores ===
+
+fn chunk(agent: &str, command: &str, index: u32, data: &[u8], last: bool, at_ms: i64) -> bundles::ChunkRecord {
+    bundles::ChunkRecord {
+        agent_id: agent.into(),
+        command_id: command.into(),
+        index,
+        data: data.to_vec(),
+        last,
+        files: if last { 2 } else { 0 },
+        skipped: if last { 1 } else { 0 },
+        at_ms,
+        max_bytes: 10,
+    }
+}
+
+async fn a_bundle_is_appended_in_order_only_by_its_agent_and_only_the_newest_kept(store: Arc<dyn Store>) {
+    enroll(&store, &["a1", "a2"]).await;
+    let collect = |id: &str| CommandRow {
+        kind: proto::CommandKind::Collect as i32,
+        ..command(id, "a1", 100, 10_000)
+    };
+    store
+        .create_commands(vec![collect("c1"), collect("c2"), command("r1", "a1", 100, 10_000)])
+        .await
+        .unwrap();
+    // Nobody asked a2, and a recheck is no collect.
+    let refused = store
+        .put_bundle_chunk(chunk("a2", "c1", 0, b"abc", false, 200))
+        .await
+        .unwrap();
+    assert!(refused.unwrap_err().contains("no collect command"));
+    let refused = store
+        .put_bundle_chunk(chunk("a1", "r1", 0, b"abc", false, 200))
+        .await
+        .unwrap();
+    assert!(refused.is_err());
+    // In order only.
+    let first = store
+        .put_bundle_chunk(chunk("a1", "c1", 0, b"abc", false, 200))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((first.chunks, first.bytes, first.completed_at_ms), (1, 3, None));
+    let gap = store
+        .put_bundle_chunk(chunk("a1", "c1", 2, b"def", false, 210))
+        .await
+        .unwrap();
+    assert!(gap.unwrap_err().contains("out of order"));
+    assert_eq!(
+        store.bundle_data("c1").await.unwrap(),
+        None,
+        "incomplete bundles are not handed out"
+    );
+    // The coordinator's byte limit (10 here).
+    let over = store
+        .put_bundle_chunk(chunk("a1", "c1", 1, b"12345678", false, 210))
+        .await
+        .unwrap();
+    assert!(over.unwrap_err().contains("limit"));
+    let done = store
+        .put_bundle_chunk(chunk("a1", "c1", 1, b"def", true, 220))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (done.chunks, done.bytes, done.completed_at_ms, done.files, done.skipped),
+        (2, 6, Some(220), 2, 1)
+    );
+    assert_eq!(store.bundle_data("c1").await.unwrap().as_deref(), Some(&b"abcdef"[..]));
+    let again = store
+        .put_bundle_chunk(chunk("a1", "c1", 2, b"g", true, 230))
+        .await
+        .unwrap();
+    assert!(again.unwrap_err().contains("already complete"));
+    let answered = store.batch_commands("b1").await.unwrap();
+    assert!(answered.iter().any(|c| c.id == "c1" && c.answered_at_ms == Some(220)));
+
+    // A newer bundle replaces the agent's older one.
+    store
+        .put_bundle_chunk(chunk("a1", "c2", 0, b"xyz", true, 300))
+        .await
+        .unwrap()
+        .unwrap();
+    let kept: Vec<String> = store
+        .list_bundles()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|b| b.command_id)
+        .collect();
+    assert_eq!(kept, ["c2"]);
+    assert_eq!(store.bundle_data("c1").await.unwrap(), None);
+}
 
 async fn tokens_are_spent_once_and_refused_with_a_reason(store: Arc<dyn Store>) {
     store.create_token(token(1, 2, 1000)).await.unwrap();

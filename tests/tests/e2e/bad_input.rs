@@ -174,6 +174,46 @@ async fn hostile_peers_are_refused_and_the_coordinator_keeps_serving() {
     );
     assert_eq!(store.count_reports(None).await.unwrap(), reports_before);
 
+    // Data nobody asked for: a log-bundle chunk answering no collect
+    // command, and a check with more message parameters than allowed.
+    let unsolicited = proto::AgentMessage {
+        body: Some(agent_message::Body::Bundle(proto::BundleChunk {
+            command_id: "no-such-command".into(),
+            data: b"/etc/shadow".to_vec(),
+            last: true,
+            ..Default::default()
+        })),
+    };
+    let bloated = proto::AgentMessage {
+        body: Some(agent_message::Body::Report(proto::Report {
+            seq: 1,
+            checks: vec![proto::CheckResult {
+                name: "license".into(),
+                code: "license-valid".into(),
+                params: (0..100).map(|i| (format!("p{i}"), "x".into())).collect(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        })),
+    };
+    for message in [unsolicited, bloated] {
+        let mut client = agent_client(&coordinator, ca.cert_pem(), &victim_cert, &key_pem);
+        let mut stream = open_stream(&mut client, vec![hello("victim"), message])
+            .await
+            .expect("stream opens");
+        let mut ended_with = None;
+        while let Some(message) = tokio_stream::StreamExt::next(&mut stream).await {
+            if let Err(status) = message {
+                ended_with = Some(status);
+                break;
+            }
+        }
+        let status = ended_with.expect("the stream ends with an error");
+        assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    }
+    assert!(store.list_bundles().await.unwrap().is_empty());
+    assert_eq!(store.count_reports(None).await.unwrap(), reports_before);
+
     // Garbage bytes on the port.
     let mut raw = std::net::TcpStream::connect(("127.0.0.1", coordinator.port)).unwrap();
     raw.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n\x00\x01\x02 garbage")

@@ -38,7 +38,7 @@ fn coordinator() -> Coordinator {
 }
 
 /// A healthy product state at `version`, its server reachable.
-fn state(coordinator: &Coordinator, version: &str) -> String {
+pub(crate) fn state(coordinator: &Coordinator, version: &str) -> String {
     format!(
         "version = \"{version}\"\nrole = \"endpoint\"\n[license]\nexpires = \"2099-12-31\"\n[update]\npermission = \"all_components\"\nsource = \"standard\"\n[server]\naddress = \"127.0.0.1:{}\"\n",
         coordinator.port
@@ -64,7 +64,7 @@ fn checks_of(coordinator: &Coordinator, agent: &Agent) -> BTreeMap<String, serde
         .collect()
 }
 
-fn stdout(output: &std::process::Output) -> String {
+pub(crate) fn stdout(output: &std::process::Output) -> String {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8_lossy(&output.stdout).to_string()
 }
@@ -159,7 +159,7 @@ fn an_unreadable_product_state_is_a_probe_error_never_the_license() {
     assert!(!table.contains("FLEET CAUSE"), "{table}");
 }
 
-fn agent_client(coordinator: &Coordinator, agent: &Agent) -> AgentServiceClient<tonic::transport::Channel> {
+pub(crate) fn agent_client(coordinator: &Coordinator, agent: &Agent) -> AgentServiceClient<tonic::transport::Channel> {
     let read = |path: std::path::PathBuf| std::fs::read_to_string(path).unwrap();
     let ca = read(coordinator.data_dir().join("ca.pem"));
     let cert = read(agent.data_dir().join("identity/cert.pem"));

@@ -6,6 +6,7 @@
 mod admin;
 mod bad_input;
 mod clock;
+mod collect;
 mod dashboard;
 mod deploy;
 mod diagnosis;
@@ -13,6 +14,7 @@ mod faults;
 mod foundation;
 mod hardening;
 mod harness;
+mod japanese;
 mod parsers;
 mod replicas;
 mod rollouts;

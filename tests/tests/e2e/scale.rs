@@ -125,6 +125,7 @@ async fn thousands_of_streams_drain_within_the_deadline_and_the_reconnect_storm_
             },
             check_at_start: true,
             update_allowed: false,
+            collect: Default::default(),
         };
         let spool = Spool::in_memory(SpoolConfig::default());
         tasks.push(tokio::spawn(rollcall_agent::runner::run(

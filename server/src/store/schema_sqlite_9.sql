@@ -1,0 +1,23 @@
+-- rollcall schema, version 9: runbook step 8's log
+-- bundles. Kept in the database, not as files in the data dir, so that with
+-- several replicas (PostgreSQL) the admin downloads a bundle from whichever
+-- replica it asks, whichever one held the agent's stream. A bundle is a row
+-- of metadata plus its chunks in arrival order; only an agent's newest
+-- bundle is kept (bounded: the agent caps its size, the coordinator too).
+CREATE TABLE bundles (
+    command_id      TEXT PRIMARY KEY,
+    agent_id        TEXT NOT NULL,
+    started_at      INTEGER NOT NULL,
+    completed_at    INTEGER,
+    chunks          INTEGER NOT NULL DEFAULT 0,
+    bytes           INTEGER NOT NULL DEFAULT 0,
+    files           INTEGER NOT NULL DEFAULT 0,
+    skipped         INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX bundles_agent ON bundles(agent_id);
+CREATE TABLE bundle_chunks (
+    command_id TEXT NOT NULL,
+    idx        INTEGER NOT NULL,
+    data       BLOB NOT NULL,
+    PRIMARY KEY (command_id, idx)
+);
