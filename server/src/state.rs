@@ -37,6 +37,8 @@ pub struct Coordinator {
     pub connections: Arc<crate::listener::ConnectionCount>,
     /// Prometheus metrics (`/metrics` on the dashboard listener).
     pub metrics: crate::metrics::Metrics,
+    /// Message, byte and renewal budgets by agent id, across its streams.
+    pub budgets: crate::budget::AgentBudgets,
 }
 
 impl Coordinator {

@@ -10,6 +10,7 @@
 
 pub mod postgres;
 pub mod postgres_scratch;
+pub mod postgres_tls;
 pub mod sqlite;
 #[cfg(test)]
 mod tests;
@@ -339,6 +340,24 @@ pub struct ReportMeta {
     pub version: String,
 }
 
+/// What report retention keeps besides each agent's latest report and the
+/// report holding its latest check run (both always kept: diagnosis reads
+/// them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RetentionKeep {
+    /// Keep `update_now_agent` reports observed at or after this: the
+    /// support report of a running rollout counts them since its start.
+    pub update_now_since_ms: Option<i64>,
+}
+
+/// What one retention batch did (see [`Store::delete_old_reports`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionBatch {
+    pub deleted: u64,
+    /// Where the next batch starts; `None` when the pass is done.
+    pub next: Option<i64>,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     async fn create_token(&self, token: NewToken) -> StoreResult<()>;
@@ -446,6 +465,22 @@ pub trait Store: Send + Sync + 'static {
 
     /// Counts stored reports (tests and the reliability figures).
     async fn count_reports(&self, agent_id: Option<&str>) -> StoreResult<u64>;
+
+    /// One retention batch, in one short transaction: of the next `limit`
+    /// reports in arrival order from `cursor` (0 to start a pass), deletes
+    /// those received before `before_ms`, except each agent's latest report,
+    /// the one holding its latest check run, and what `keep` names. The
+    /// cursor is the store's own (SQLite: report id; PostgreSQL: receive time).
+    async fn delete_old_reports(
+        &self,
+        before_ms: i64,
+        keep: RetentionKeep,
+        cursor: i64,
+        limit: u32,
+    ) -> StoreResult<RetentionBatch>;
+    /// Bytes the store takes (SQLite: the database file and its write-ahead
+    /// log; PostgreSQL: rollcall's tables with their indexes and TOAST).
+    async fn store_bytes(&self) -> StoreResult<u64>;
 
     // === replicas (PostgreSQL); a single SQLite process answers trivially ===
 
