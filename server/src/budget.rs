@@ -256,8 +256,9 @@ mod tests {
         assert_eq!(budgets.charge("a", 900), Err(Overdrawn::Bytes));
         // The refused message took nothing: a small one still fits.
         assert_eq!(budgets.charge("a", 100), Ok(()));
-        assert_eq!(budgets.charge("a", 1), Ok(()));
-        assert_eq!(budgets.charge("a", 1), Err(Overdrawn::Messages));
+        assert_eq!(budgets.charge("a", 1), Err(Overdrawn::Bytes));
+        assert_eq!(budgets.charge("a", 0), Ok(()));
+        assert_eq!(budgets.charge("a", 0), Err(Overdrawn::Messages));
     }
 
     #[tokio::test(start_paused = true)]
