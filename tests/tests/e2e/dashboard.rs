@@ -229,13 +229,13 @@ fn seeded() -> Seeded {
 
 // === a small HTTPS client (what a browser or Prometheus does) ===
 
-struct Identity {
+pub(crate) struct Identity {
     cert_pem: String,
     key_pem: String,
 }
 
 impl Identity {
-    fn from_dir(dir: &Path) -> Identity {
+    pub(crate) fn from_dir(dir: &Path) -> Identity {
         Identity {
             cert_pem: std::fs::read_to_string(dir.join("cert.pem")).unwrap(),
             key_pem: std::fs::read_to_string(dir.join("key.pem")).unwrap(),
@@ -243,7 +243,7 @@ impl Identity {
     }
 }
 
-fn client_config(ca_pem: &str, identity: Option<&Identity>) -> Arc<rustls::ClientConfig> {
+pub(crate) fn client_config(ca_pem: &str, identity: Option<&Identity>) -> Arc<rustls::ClientConfig> {
     let mut config = rollcall_common::tls::client_config(
         ca_pem,
         identity.map(|identity| (identity.cert_pem.as_str(), identity.key_pem.as_str())),
@@ -262,10 +262,10 @@ async fn tls_connect(
     tokio_rustls::TlsConnector::from(config).connect(name, tcp).await
 }
 
-struct HttpResponse {
-    status: u16,
+pub(crate) struct HttpResponse {
+    pub(crate) status: u16,
     head: String,
-    body: String,
+    pub(crate) body: String,
 }
 
 impl HttpResponse {
@@ -278,7 +278,7 @@ impl HttpResponse {
 }
 
 /// One GET over a fresh TLS connection; `Err` when TLS itself refuses.
-async fn get(port: u16, config: Arc<rustls::ClientConfig>, path: &str) -> std::io::Result<HttpResponse> {
+pub(crate) async fn get(port: u16, config: Arc<rustls::ClientConfig>, path: &str) -> std::io::Result<HttpResponse> {
     let mut stream = tls_connect(port, config).await?;
     let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await?;

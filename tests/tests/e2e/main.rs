@@ -5,6 +5,7 @@
 
 mod admin;
 mod bad_input;
+mod budgets;
 mod dashboard;
 mod deploy;
 mod diagnosis;
