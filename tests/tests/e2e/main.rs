@@ -14,6 +14,7 @@ mod foundation;
 mod harness;
 mod parsers;
 mod replicas;
+mod retention;
 mod rollouts;
 mod scale;
 mod sim;
