@@ -13,6 +13,7 @@ mod faults;
 mod foundation;
 mod harness;
 mod parsers;
+mod postgres_tls;
 mod replicas;
 mod retention;
 mod rollouts;
