@@ -6,21 +6,21 @@ use std::time::Duration;
 
 use prost::Message as _;
 use rollcall_common::pki::cert_facts;
-use time::OffsetDateTime;
 use rollcall_common::proto::{
     self, AgentMessage, CoordinatorMessage, EnrollRequest, EnrollResponse, agent_message,
     agent_service_server::AgentService, coordinator_message::Body,
 };
 use rollcall_common::timefmt::{ms_of, now_ms};
 use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
 use tokio::sync::mpsc;
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::auth::agent_caller;
+use crate::budget::Overdrawn;
 use crate::hub::OUTBOUND_CAPACITY;
 use crate::ingest::IngestItem;
-use crate::budget::Overdrawn;
 use crate::state::Coordinator;
 use crate::store::{HelloRecord, NewAgent, ReceiptRecord, ReportRecord, StoreError};
 use crate::validate;
@@ -247,9 +247,7 @@ fn charge(coordinator: &Coordinator, stream: &StreamContext<'_>, bytes: usize) -
         Ok(()) => Ok(()),
         Err(overdrawn) => {
             coordinator.metrics.budget_refused(overdrawn.as_str());
-            let _ = stream
-                .tx
-                .try_send(Err(Status::resource_exhausted(overdrawn.message())));
+            let _ = stream.tx.try_send(Err(Status::resource_exhausted(overdrawn.message())));
             Err(match overdrawn {
                 Overdrawn::Messages => "rate limited (message budget)",
                 Overdrawn::Bytes => "rate limited (byte budget)",
@@ -328,10 +326,9 @@ async fn read_stream(
                 // request refused here is not answered (the stream stays up,
                 // so a confused but honest agent keeps reporting); the agent
                 // asks again on its next stream.
-                let validity = stream.certificate_validity.unwrap_or((
-                    OffsetDateTime::UNIX_EPOCH,
-                    OffsetDateTime::UNIX_EPOCH,
-                ));
+                let validity = stream
+                    .certificate_validity
+                    .unwrap_or((OffsetDateTime::UNIX_EPOCH, OffsetDateTime::UNIX_EPOCH));
                 if let Err(refused) = coordinator.budgets.allow_renewal(agent_id, validity) {
                     coordinator.metrics.budget_refused("renewal");
                     tracing::warn!(agent_id, reason = refused.as_str(), "certificate renewal not answered");

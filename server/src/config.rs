@@ -139,7 +139,9 @@ impl ServeConfig {
                 self.max_message_bytes
             );
         }
-        if self.retain_reports.is_some_and(|retain| retain < Duration::from_secs(1))
+        if self
+            .retain_reports
+            .is_some_and(|retain| retain < Duration::from_secs(1))
             || self.retention_interval < Duration::from_millis(100)
         {
             bail!("report retention must be at least 1s (or off) and its interval at least 100ms");
@@ -203,7 +205,10 @@ mod tests {
 
     #[test]
     fn retention_is_a_duration_or_off() {
-        assert_eq!(parse_retention("30d").unwrap().0, Some(Duration::from_secs(30 * 24 * 3600)));
+        assert_eq!(
+            parse_retention("30d").unwrap().0,
+            Some(Duration::from_secs(30 * 24 * 3600))
+        );
         assert_eq!(parse_retention("off").unwrap().0, None);
         assert_eq!(parse_retention("0").unwrap().0, None);
         let error = parse_retention("soon").unwrap_err().to_string();

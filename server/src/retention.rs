@@ -85,7 +85,11 @@ async fn take_lease(coordinator: &Coordinator, replica: &str) -> bool {
 }
 
 /// One pass over the reports older than `retain`, batch by batch.
-pub async fn pass(coordinator: &Coordinator, retain: Duration, shutdown: &CancellationToken) -> StoreResult<PassSummary> {
+pub async fn pass(
+    coordinator: &Coordinator,
+    retain: Duration,
+    shutdown: &CancellationToken,
+) -> StoreResult<PassSummary> {
     let before_ms = now_ms().saturating_sub(i64::try_from(retain.as_millis()).unwrap_or(i64::MAX));
     let keep = keep_for_running_rollouts(coordinator).await?;
     let replica = &coordinator.config.replica_id;

@@ -42,8 +42,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     AdminCertRow, AgentRow, AuditRow, CommandRow, Connected, HelloRecord, MemberRow, NewAgent, NewToken, Notice,
-    PolicyRow, ReceiptRecord, ReportMeta, ReportRecord, RetentionBatch, RetentionKeep, RevokedSets, RolloutRow, Settled, Store, StoreError,
-    StoreResult, TokenRow, TransitionRow,
+    PolicyRow, ReceiptRecord, ReportMeta, ReportRecord, RetentionBatch, RetentionKeep, RevokedSets, RolloutRow,
+    Settled, Store, StoreError, StoreResult, TokenRow, TransitionRow,
 };
 
 /// Schema migrations, applied in order; the index + 1 is the schema
@@ -771,12 +771,7 @@ fn decode_notice(payload: &str, replica: &str) -> Option<Notice> {
 const LISTEN_PROBE: Duration = Duration::from_secs(30);
 
 /// Listens until `shutdown` (or the store closes), reconnecting with backoff.
-async fn listen(
-    target: PgTarget,
-    replica: String,
-    tx: mpsc::Sender<Notice>,
-    shutdown: CancellationToken,
-) {
+async fn listen(target: PgTarget, replica: String, tx: mpsc::Sender<Notice>, shutdown: CancellationToken) {
     let mut delay = Duration::from_millis(200);
     loop {
         let started = tokio::time::Instant::now();
@@ -1823,7 +1818,9 @@ mod tests {
 
     #[test]
     fn urls_are_checked_without_echoing_them() {
-        let error = parse_url("postgres://u:secret@db/x?sslmode=verify-full", "r1").err().unwrap();
+        let error = parse_url("postgres://u:secret@db/x?sslmode=verify-full", "r1")
+            .err()
+            .unwrap();
         assert!(error.to_string().contains("sslrootcert"), "{error}");
         assert!(!error.to_string().contains("secret"));
         let error = parse_url("postgres://u:secret@db", "r1").err().unwrap();

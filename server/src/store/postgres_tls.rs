@@ -19,8 +19,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
@@ -118,7 +118,11 @@ pub fn split_tls_options(url: &str) -> anyhow::Result<(String, TlsOptions)> {
         bail!(
             "the database URL asks for sslmode={} but names no sslrootcert=/path/to/ca.pem \
              (the CA that signed the database server's certificate)",
-            if options.mode == SslMode::VerifyCa { "verify-ca" } else { "verify-full" }
+            if options.mode == SslMode::VerifyCa {
+                "verify-ca"
+            } else {
+                "verify-full"
+            }
         );
     }
     Ok((rest, options))
@@ -149,7 +153,9 @@ fn key_values(text: &str) -> anyhow::Result<Vec<(String, String, &str)>> {
     let mut rest = text.trim_start();
     while !rest.is_empty() {
         let start = rest;
-        let equals = rest.find('=').context("a database connection string entry has no '='")?;
+        let equals = rest
+            .find('=')
+            .context("a database connection string entry has no '='")?;
         let key = rest[..equals].trim().to_string();
         rest = rest[equals + 1..].trim_start();
         let mut value = String::new();
@@ -348,7 +354,13 @@ mod tests {
 
         let (rest, options) = split_tls_options("postgres://u:p@db/x?sslmode=require").unwrap();
         assert_eq!(rest, "postgres://u:p@db/x");
-        assert_eq!(options, TlsOptions { mode: SslMode::Require, root_cert: None });
+        assert_eq!(
+            options,
+            TlsOptions {
+                mode: SslMode::Require,
+                root_cert: None
+            }
+        );
 
         let (rest, options) =
             split_tls_options("host=db dbname=x sslmode=verify-ca sslrootcert='/a b/ca.pem' password='it\\'s'")

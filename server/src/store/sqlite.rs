@@ -22,8 +22,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
     AdminCertRow, AgentRow, AuditRow, CommandRow, Connected, HelloRecord, MemberRow, NewAgent, NewToken, PolicyRow,
-    ReceiptRecord, ReportMeta, ReportRecord, RetentionBatch, RetentionKeep, RevokedSets, RolloutRow, Settled, Store, StoreError, StoreResult,
-    TokenRow, TransitionRow,
+    ReceiptRecord, ReportMeta, ReportRecord, RetentionBatch, RetentionKeep, RevokedSets, RolloutRow, Settled, Store,
+    StoreError, StoreResult, TokenRow, TransitionRow,
 };
 
 /// Schema migrations, applied in order; the index + 1 is the schema version.

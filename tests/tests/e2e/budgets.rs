@@ -48,7 +48,10 @@ async fn an_agent_that_reconnects_after_every_cut_gets_no_fresh_budget() {
         // A fresh connection and stream each round, as a reconnecting agent makes.
         let mut client = client_for(&coordinator, &attacker);
         let from = acked.load(Ordering::SeqCst) + 1;
-        let round = tokio::time::timeout(Duration::from_secs(10), burst(&mut client, from, from + PER_ROUND - 1, acked.clone()));
+        let round = tokio::time::timeout(
+            Duration::from_secs(10),
+            burst(&mut client, from, from + PER_ROUND - 1, acked.clone()),
+        );
         let _ = round.await;
         sent += PER_ROUND;
     }
@@ -220,6 +223,10 @@ async fn renewal_spam_gets_at_most_one_certificate_per_interval() {
     // a second signature would be the interval's own allowance.
     let allowed = 1 + (elapsed.as_secs() / 5) as usize;
     assert_eq!(first, 1);
-    assert!(first + second <= allowed, "{} signed, at most {allowed} allowed", first + second);
+    assert!(
+        first + second <= allowed,
+        "{} signed, at most {allowed} allowed",
+        first + second
+    );
     assert!(coordinator.log().contains("renewed within the renewal interval"));
 }

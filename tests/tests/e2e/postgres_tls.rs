@@ -26,7 +26,9 @@ async fn tls_setup(test: &str) -> Option<(PathBuf, ScratchDatabase)> {
             panic!("{test}: CI is set but {ROOT_VAR} is not; .ci/run sets it up with .ci/postgres_tls.sh")
         }
         _ => {
-            eprintln!("SKIPPED {test}: set {ROOT_VAR} (ROLLCALL_TEST_PG_TLS_ROOT=$(bash .ci/postgres_tls.sh)) to run it");
+            eprintln!(
+                "SKIPPED {test}: set {ROOT_VAR} (ROLLCALL_TEST_PG_TLS_ROOT=$(bash .ci/postgres_tls.sh)) to run it"
+            );
             return None;
         }
     };
@@ -58,9 +60,12 @@ async fn a_coordinator_serves_over_verify_full_tls_to_postgres() {
     };
     let url = with_tls(&scratch, "verify-full", &root);
     let mut coordinator = Coordinator::init();
-    coordinator
-        .extra_args
-        .extend(["--database-url".into(), url.clone(), "--replica-id".into(), "tls-replica".into()]);
+    coordinator.extra_args.extend([
+        "--database-url".into(),
+        url.clone(),
+        "--replica-id".into(),
+        "tls-replica".into(),
+    ]);
     coordinator.start();
     let mut agent = Agent::enroll(&coordinator, "over-tls", &product_state("1.0", ""), &[]);
     agent.start();

@@ -29,7 +29,9 @@ fn sample(metrics: &str, name: &str) -> Option<f64> {
 async fn scrape(coordinator: &Coordinator, port: u16) -> String {
     let ca_pem = std::fs::read_to_string(coordinator.data_dir().join("ca.pem")).unwrap();
     let admin = Identity::from_dir(&coordinator.admin_identity());
-    let response = get(port, client_config(&ca_pem, Some(&admin)), "/metrics").await.unwrap();
+    let response = get(port, client_config(&ca_pem, Some(&admin)), "/metrics")
+        .await
+        .unwrap();
     assert_eq!(response.status, 200, "{}", response.body);
     response.body
 }
@@ -58,7 +60,8 @@ async fn old_reports_are_deleted_in_batches_keeping_the_latest(
     coordinator.extra_args.extend(["--retain-reports".into(), "off".into()]);
     coordinator.start();
     let store = open_store(&coordinator);
-    let before = sample(&scrape(&coordinator, dashboard_port).await, "rollcall_store_bytes").expect("store size exported");
+    let before =
+        sample(&scrape(&coordinator, dashboard_port).await, "rollcall_store_bytes").expect("store size exported");
 
     let agent = Agent::enroll(&coordinator, "chatty", &product_state("1.0", ""), &[]);
     let acked = Arc::new(AtomicU64::new(0));
@@ -75,7 +78,8 @@ async fn old_reports_are_deleted_in_batches_keeping_the_latest(
 
     // Restarted with a retention of 1 s once every report is older than that.
     coordinator.stop();
-    assert!(wait_until(Duration::from_secs(5), || sent_at.elapsed() > Duration::from_millis(1500)));
+    assert!(wait_until(Duration::from_secs(5), || sent_at.elapsed()
+        > Duration::from_millis(1500)));
     coordinator.extra_args = vec!["--heartbeat-interval".into(), "500ms".into()];
     coordinator.extra_args.extend(base);
     coordinator.extra_args.extend([
@@ -111,15 +115,23 @@ async fn old_reports_are_deleted_in_batches_keeping_the_latest(
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|number| number.parse().ok())
         .unwrap_or(0);
-    assert!(batches >= 3, "{batches} batches for {} deletions of at most 1,000", REPORTS - 1);
+    assert!(
+        batches >= 3,
+        "{batches} batches for {} deletions of at most 1,000",
+        REPORTS - 1
+    );
     let metrics = scrape(&coordinator, dashboard_port).await;
-    assert_eq!(sample(&metrics, "rollcall_reports_deleted_total"), Some((REPORTS - 1) as f64));
+    assert_eq!(
+        sample(&metrics, "rollcall_reports_deleted_total"),
+        Some((REPORTS - 1) as f64)
+    );
     assert!(sample(&metrics, "rollcall_store_bytes").is_some_and(|bytes| bytes > 0.0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retention_on_sqlite_deletes_old_reports_in_batches_and_keeps_the_latest() {
-    old_reports_are_deleted_in_batches_keeping_the_latest(|coordinator| Arc::new(coordinator.store()), Vec::new()).await;
+    old_reports_are_deleted_in_batches_keeping_the_latest(|coordinator| Arc::new(coordinator.store()), Vec::new())
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
