@@ -325,7 +325,7 @@ async fn read_stream(
                 // Signing is the expensive part: throttled per agent. A
                 // request refused here is not answered (the stream stays up,
                 // so a confused but honest agent keeps reporting); the agent
-                // asks again on its next stream.
+                // asks again after a while or on its next stream.
                 let validity = stream
                     .certificate_validity
                     .unwrap_or((OffsetDateTime::UNIX_EPOCH, OffsetDateTime::UNIX_EPOCH));

@@ -10,7 +10,8 @@
 //! bucket did; the agent's spool keeps the report and it tries again after
 //! its backoff. Certificate renewals are throttled on top: at most one per
 //! agent per [`BudgetLimits::renewal_interval`], and only once the
-//! certificate the stream was opened with is in its renewal window.
+//! certificate the stream was opened with is in its renewal window; a
+//! request refused so is not answered, and the agent asks again later.
 //!
 //! Memory: one entry per agent that sent something recently. An entry whose
 //! buckets have refilled to their burst and whose renewal interval has
