@@ -669,7 +669,14 @@ async fn retention_deletes_old_reports_in_batches_and_keeps_what_diagnosis_needs
     let keep = RetentionKeep {
         update_now_since_ms: Some(4000),
     };
+    let started = std::time::Instant::now();
     let (deleted, batches) = retention_pass(&store, 100_000, keep).await;
+    // For the record (no timing is asserted): how long ingest could wait
+    // behind one batch.
+    eprintln!(
+        "retention: {deleted} deleted in {batches} batches, {:?} per batch",
+        started.elapsed() / u32::try_from(batches).unwrap()
+    );
     assert_eq!(deleted, 2400, "every old periodic report of a, and nothing else");
     assert!(batches >= 3, "{batches} batches for 2,400 deletions of at most 1,000");
     // a: the update-now report of the running rollout, the latest check run,
