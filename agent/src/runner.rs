@@ -40,6 +40,11 @@ const JOB_QUEUE: usize = 16;
 const OUTBOUND_QUEUE: usize = 64;
 const WELCOME_TIMEOUT: Duration = Duration::from_secs(15);
 const INBOX_POLL: Duration = Duration::from_secs(2);
+/// How long a renewal request may go unanswered before it is asked again.
+/// The coordinator does not answer one it throttles (at most one signature
+/// per agent per `--renewal-interval`), nor can it answer one whose stream
+/// broke; without a retry the agent would wait for an answer forever.
+const RENEWAL_RETRY: Duration = Duration::from_secs(15 * 60);
 
 /// When the certificate passes half its life (time to renew), as a timer
 /// deadline. Computed once per certificate: parsing it on every inbox poll
@@ -518,10 +523,16 @@ async fn session(
                     }
                 }
             }
-            () = &mut renewal, if pending_key.is_none() => {
-                let key = rollcall_common::pki::generate_key()?;
+            () = &mut renewal => {
+                // A retry asks with the same key, so whichever request is
+                // answered, the certificate matches the key it is saved with.
+                let key = match pending_key.take() {
+                    Some(key) => key,
+                    None => rollcall_common::pki::generate_key()?,
+                };
                 let csr_pem = rollcall_common::pki::certificate_request(&key, &options.hostname)?;
                 *pending_key = Some(key);
+                renewal.as_mut().reset(tokio::time::Instant::now() + RENEWAL_RETRY);
                 tracing::info!("certificate past half its life; asking for renewal");
                 if out_tx.send(message(agent_message::Body::Renew(proto::RenewRequest { csr_pem }))).await.is_err() {
                     return Ok(lost("stream closed".into()));

@@ -4,6 +4,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use prost::Message as _;
 use rollcall_common::pki::cert_facts;
 use rollcall_common::proto::{
     self, AgentMessage, CoordinatorMessage, EnrollRequest, EnrollResponse, agent_message,
@@ -11,14 +12,15 @@ use rollcall_common::proto::{
 };
 use rollcall_common::timefmt::{ms_of, now_ms};
 use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
 use tokio::sync::mpsc;
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::auth::agent_caller;
+use crate::budget::Overdrawn;
 use crate::hub::OUTBOUND_CAPACITY;
 use crate::ingest::IngestItem;
-use crate::rate::TokenBucket;
 use crate::state::Coordinator;
 use crate::store::{HelloRecord, NewAgent, ReceiptRecord, ReportRecord, StoreError};
 use crate::validate;
@@ -132,6 +134,7 @@ impl AgentService for AgentApi {
         let coordinator = self.coordinator.clone();
         let agent_id = agent_caller(&request, &coordinator.revocation)?;
         let cert_serial = crate::auth::caller_certificate(&request, &coordinator.revocation)?.serial;
+        let certificate_validity = peer_validity(&request);
         let mut inbound = request.into_inner();
 
         let first = tokio::time::timeout(HELLO_TIMEOUT, inbound.next())
@@ -241,7 +244,13 @@ impl AgentService for AgentApi {
         let reader_cancel = cancel.clone();
         let session_id = session.id;
         tokio::spawn(async move {
-            let reason = read_stream(&reader_coordinator, &agent_id, &mut inbound, &tx, &reader_cancel).await;
+            let stream = StreamContext {
+                agent_id: &agent_id,
+                certificate_validity,
+                tx: &tx,
+                cancel: &reader_cancel,
+            };
+            let reason = read_stream(&reader_coordinator, &stream, &mut inbound).await;
             tracing::info!(agent_id, session = session_id, reason, "agent stream ended");
             reader_cancel.cancel();
             reader_coordinator.hub.unregister(&agent_id, session_id);
@@ -259,16 +268,47 @@ impl AgentService for AgentApi {
     }
 }
 
+/// The (not before, not after) of the certificate the caller connected with.
+fn peer_validity<T>(request: &Request<T>) -> Option<(OffsetDateTime, OffsetDateTime)> {
+    let certs = request.peer_certs()?;
+    let facts = cert_facts(certs.first()?).ok()?;
+    Some((facts.not_before, facts.not_after))
+}
+
+/// What the reader of one agent stream works with.
+struct StreamContext<'a> {
+    agent_id: &'a str,
+    /// Validity of the stream's certificate: renewals wait for its window.
+    certificate_validity: Option<(OffsetDateTime, OffsetDateTime)>,
+    tx: &'a crate::hub::Outbound,
+    cancel: &'a tokio_util::sync::CancellationToken,
+}
+
+/// Charges one message to the agent's budget; on overdraft tells the agent
+/// why and returns the reason the stream ends.
+fn charge(coordinator: &Coordinator, stream: &StreamContext<'_>, bytes: usize) -> Result<(), &'static str> {
+    match coordinator.budgets.charge(stream.agent_id, bytes) {
+        Ok(()) => Ok(()),
+        Err(overdrawn) => {
+            coordinator.metrics.budget_refused(overdrawn.as_str());
+            let _ = stream.tx.try_send(Err(Status::resource_exhausted(overdrawn.message())));
+            Err(match overdrawn {
+                Overdrawn::Messages => "rate limited (message budget)",
+                Overdrawn::Bytes => "rate limited (byte budget)",
+            })
+        }
+    }
+}
+
 /// Reads the agent's messages until the stream ends; returns why it ended.
 async fn read_stream(
     coordinator: &Arc<Coordinator>,
-    agent_id: &str,
+    stream: &StreamContext<'_>,
     inbound: &mut Streaming<AgentMessage>,
-    tx: &crate::hub::Outbound,
-    cancel: &tokio_util::sync::CancellationToken,
 ) -> &'static str {
-    let config = &coordinator.config;
-    let mut bucket = TokenBucket::new(config.report_rate_per_sec, config.report_burst);
+    let StreamContext {
+        agent_id, tx, cancel, ..
+    } = *stream;
     loop {
         let message = tokio::select! {
             () = cancel.cancelled() => return "cancelled",
@@ -297,9 +337,8 @@ async fn read_stream(
                     let _ = tx.try_send(Err(status));
                     return "malformed report";
                 }
-                if !bucket.try_take() {
-                    let _ = tx.try_send(Err(Status::resource_exhausted("report rate limit exceeded; slow down")));
-                    return "rate limited";
+                if let Err(reason) = charge(coordinator, stream, report.encoded_len()) {
+                    return reason;
                 }
                 if report.kind == proto::ReportKind::Recheck as i32 && !report.command_id.is_empty() {
                     // An accepted recheck has no receipt: its report is one.
@@ -330,6 +369,21 @@ async fn read_stream(
                     )));
                     return "oversized csr";
                 }
+                if let Err(reason) = charge(coordinator, stream, renew.csr_pem.len()) {
+                    return reason;
+                }
+                // Signing is the expensive part: throttled per agent. A
+                // request refused here is not answered (the stream stays up,
+                // so a confused but honest agent keeps reporting); the agent
+                // asks again after a while or on its next stream.
+                let validity = stream
+                    .certificate_validity
+                    .unwrap_or((OffsetDateTime::UNIX_EPOCH, OffsetDateTime::UNIX_EPOCH));
+                if let Err(refused) = coordinator.budgets.allow_renewal(agent_id, validity) {
+                    coordinator.metrics.budget_refused("renewal");
+                    tracing::warn!(agent_id, reason = refused.as_str(), "certificate renewal not answered");
+                    continue;
+                }
                 match renew_certificate(coordinator, agent_id, &renew.csr_pem).await {
                     Ok(certificate_pem) => {
                         let message = CoordinatorMessage {
@@ -347,6 +401,9 @@ async fn read_stream(
                 }
             }
             agent_message::Body::Receipt(receipt) => {
+                if let Err(reason) = charge(coordinator, stream, receipt.encoded_len()) {
+                    return reason;
+                }
                 coordinator.metrics.command_acknowledged(receipt.accepted);
                 tracing::debug!(
                     agent_id,

@@ -27,9 +27,23 @@ pub struct ServeConfig {
     pub handshake_timeout: Duration,
     /// Established connections at once; beyond it new ones are closed.
     pub max_connections: usize,
-    /// Reports per agent per second (sustained), with a burst allowance.
+    /// Messages (reports, receipts, renewal requests) per agent per second
+    /// (sustained), with a burst allowance; kept per agent id, so a
+    /// reconnect does not refill it (see [`crate::budget`]).
     pub report_rate_per_sec: f64,
     pub report_burst: f64,
+    /// Bytes of those messages per agent per second, with a burst allowance
+    /// (at least one message of `max_message_bytes`).
+    pub report_bytes_per_sec: f64,
+    pub report_bytes_burst: f64,
+    /// At most one certificate renewal per agent within this time (capped
+    /// at a quarter of the certificate lifetime).
+    pub renewal_interval: Duration,
+    /// Reports received longer ago than this are deleted, except what
+    /// diagnosis needs (see [`crate::retention`]); `None` keeps them forever.
+    pub retain_reports: Option<Duration>,
+    /// How often the retention pass runs.
+    pub retention_interval: Duration,
     /// Bound on the graceful drain at shutdown.
     pub shutdown_grace: Duration,
     /// Default lifetime of an enrollment token.
@@ -68,6 +82,11 @@ impl ServeConfig {
             max_connections: 200_000,
             report_rate_per_sec: 5.0,
             report_burst: 200.0,
+            report_bytes_per_sec: 16.0 * 1024.0,
+            report_bytes_burst: 16.0 * 1024.0 * 1024.0,
+            renewal_interval: Duration::from_secs(3600),
+            retain_reports: Some(Duration::from_secs(30 * 24 * 3600)),
+            retention_interval: Duration::from_secs(600),
             shutdown_grace: Duration::from_secs(10),
             token_default_ttl: Duration::from_secs(3600),
             ingest_batch: 4096,
@@ -122,7 +141,32 @@ impl ServeConfig {
         if self.handshake_timeout < Duration::from_millis(100) {
             bail!("the handshake timeout must be at least 100ms");
         }
+        if !(self.report_bytes_per_sec > 0.0 && self.report_bytes_burst >= self.max_message_bytes as f64) {
+            bail!(
+                "the report byte rate must be positive and the byte burst at least the max message size ({} bytes)",
+                self.max_message_bytes
+            );
+        }
+        if self
+            .retain_reports
+            .is_some_and(|retain| retain < Duration::from_secs(1))
+            || self.retention_interval < Duration::from_millis(100)
+        {
+            bail!("report retention must be at least 1s (or off) and its interval at least 100ms");
+        }
         Ok(())
+    }
+
+    /// The per-agent budgets these settings give.
+    pub fn budget_limits(&self) -> crate::budget::BudgetLimits {
+        crate::budget::BudgetLimits {
+            messages_per_sec: self.report_rate_per_sec,
+            message_burst: self.report_burst,
+            bytes_per_sec: self.report_bytes_per_sec,
+            byte_burst: self.report_bytes_burst,
+            // Short test certificates (seconds) must still renew.
+            renewal_interval: self.renewal_interval.min(self.agent_cert_lifetime / 4),
+        }
     }
 }
 
@@ -185,6 +229,23 @@ pub fn default_replica_id() -> String {
     format!("r-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
 }
 
+/// `--retain-reports`: how long reports are kept; `None` keeps them forever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention(pub Option<Duration>);
+
+/// Parses `--retain-reports`: a duration such as `30d`, or `0`/`off` to
+/// keep reports forever.
+pub fn parse_retention(text: &str) -> anyhow::Result<Retention> {
+    match text.trim() {
+        "0" | "off" | "forever" => Ok(Retention(None)),
+        other => {
+            let retain = humantime::parse_duration(other)
+                .map_err(|error| anyhow::anyhow!("{error}; give a duration such as 30d, or off"))?;
+            Ok(Retention((!retain.is_zero()).then_some(retain)))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,5 +262,25 @@ mod tests {
         assert!(config.validate().is_err());
         config.keepalive_interval = Duration::from_secs(120);
         config.validate().unwrap();
+    }
+
+    #[test]
+    fn retention_is_a_duration_or_off() {
+        assert_eq!(
+            parse_retention("30d").unwrap().0,
+            Some(Duration::from_secs(30 * 24 * 3600))
+        );
+        assert_eq!(parse_retention("off").unwrap().0, None);
+        assert_eq!(parse_retention("0").unwrap().0, None);
+        let error = parse_retention("soon").unwrap_err().to_string();
+        assert!(error.contains("30d"), "{error}");
+    }
+
+    #[test]
+    fn a_byte_burst_below_one_message_is_refused() {
+        let mut config = ServeConfig::new("/tmp/rollcall-test");
+        config.report_bytes_burst = 1000.0;
+        let error = config.validate().unwrap_err().to_string();
+        assert!(error.contains("byte burst"), "{error}");
     }
 }

@@ -10,7 +10,8 @@
 //! - [`hub`]: live agent streams; [`ingest`]: batched durable ingest.
 //! - [`store`]: the storage trait and its SQLite implementation.
 //! - [`listener`]: bounded TLS accept loop; [`auth`], [`revocation`]: who is calling.
-//! - [`health`], [`rate`], [`validate`], [`selector`], [`config`], [`state`].
+//! - [`budget`] (with [`rate`]): per-agent budgets; [`retention`]: old reports deleted.
+//! - [`health`], [`validate`], [`selector`], [`config`], [`state`].
 
 pub mod admin_bundles;
 pub mod admin_identities;
@@ -22,6 +23,7 @@ pub mod audit;
 pub mod auth;
 pub mod batch_progress;
 pub mod bound_labels;
+pub mod budget;
 pub mod bundle_receive;
 pub mod check_text;
 pub mod cli;
@@ -46,6 +48,7 @@ pub mod notify;
 pub mod rate;
 pub mod replication;
 pub mod report;
+pub mod retention;
 pub mod revocation;
 pub mod selector;
 pub mod server;

@@ -119,13 +119,36 @@ pub struct ServeArgs {
     /// Commands the engine sends per tick at most (one wave).
     #[arg(long, env = "ROLLCALL_MAX_COMMANDS_PER_TICK", default_value_t = 5000)]
     pub max_commands_per_tick: usize,
-    /// Reports per agent per second, sustained; a faster agent's stream is cut.
+    /// Messages (reports, receipts, renewal requests) per agent per second,
+    /// sustained; a faster agent's stream is cut. Kept per agent id across
+    /// its streams: a reconnect does not refill it.
     #[arg(long, env = "ROLLCALL_REPORT_RATE", default_value_t = 5.0)]
     pub report_rate: f64,
-    /// Reports an agent may send in a burst above the rate (a reconnect
+    /// Messages an agent may send in a burst above the rate (a reconnect
     /// re-sends its spool).
     #[arg(long, env = "ROLLCALL_REPORT_BURST", default_value_t = 200.0)]
     pub report_burst: f64,
+    /// Bytes of those messages per agent per second, sustained; an agent
+    /// over it has its stream cut like one over the message rate.
+    #[arg(long, env = "ROLLCALL_REPORT_BYTES_RATE", default_value_t = 16384.0)]
+    pub report_bytes_rate: f64,
+    /// Bytes an agent may send in a burst above the byte rate; at least
+    /// `--max-message-bytes`.
+    #[arg(long, env = "ROLLCALL_REPORT_BYTES_BURST", default_value_t = 16_777_216.0)]
+    pub report_bytes_burst: f64,
+    /// At most one certificate renewal per agent within this time (capped
+    /// at a quarter of `--agent-cert-lifetime`); a renewal asked for sooner,
+    /// or before 40% of the certificate's life, is not answered.
+    #[arg(long, env = "ROLLCALL_RENEWAL_INTERVAL", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub renewal_interval: Duration,
+    /// Delete reports received longer ago than this (e.g. 30d), keeping each
+    /// agent's latest report, the one holding its latest checks and the
+    /// update-now reports of running rollouts; `off` (or `0`) keeps all.
+    #[arg(long, env = "ROLLCALL_RETAIN_REPORTS", default_value = "30d", value_parser = crate::config::parse_retention)]
+    pub retain_reports: crate::config::Retention,
+    /// How often the report retention pass runs (batches of 1,000 deletes).
+    #[arg(long, env = "ROLLCALL_RETENTION_INTERVAL", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub retention_interval: Duration,
     /// Serve the web dashboard and Prometheus `/metrics` over HTTPS here
     /// (admin client certificates, a viewer is enough). Off by default.
     #[arg(long, env = "ROLLCALL_DASHBOARD_LISTEN")]
@@ -206,6 +229,11 @@ impl ServeArgs {
         config.max_commands_per_tick = self.max_commands_per_tick;
         config.report_rate_per_sec = self.report_rate;
         config.report_burst = self.report_burst;
+        config.report_bytes_per_sec = self.report_bytes_rate;
+        config.report_bytes_burst = self.report_bytes_burst;
+        config.renewal_interval = self.renewal_interval;
+        config.retain_reports = self.retain_reports.0;
+        config.retention_interval = self.retention_interval;
         config.dashboard_listen = self.dashboard_listen;
         config.database_url = self.database_url.clone();
         if let Some(replica_id) = &self.replica_id {

@@ -83,6 +83,9 @@ struct Inner {
     stragglers: Family<Labels, Gauge>,
     completion_ratio: Family<Labels, Gauge<f64, AtomicU64>>,
     rollout_info: Family<Labels, Gauge>,
+    budget_refusals: Family<Labels, Counter>,
+    reports_deleted: Counter,
+    store_bytes: Gauge,
     /// One scrape at a time: gauges are cleared and refilled per scrape, and
     /// two interleaved scrapes could otherwise encode a half-filled family.
     scrape: tokio::sync::Mutex<()>,
@@ -196,6 +199,25 @@ impl Metrics {
             "The current rollout: always 1, with its id, target version and state as labels",
             rollout_info.clone(),
         );
+        let budget_refusals = Family::<Labels, Counter>::default();
+        registry.register(
+            "budget_refusals",
+            "Agent messages over their agent's budget (messages, bytes: the stream is cut; renewal: not answered)",
+            budget_refusals.clone(),
+        );
+        let reports_deleted = Counter::default();
+        registry.register(
+            "reports_deleted",
+            "Reports deleted by retention (--retain-reports)",
+            reports_deleted.clone(),
+        );
+        let store_bytes = Gauge::default();
+        registry.register_with_unit(
+            "store",
+            "Size of the store at scrape time (SQLite: database file plus write-ahead log; PostgreSQL: rollcall's tables with their indexes)",
+            Unit::Bytes,
+            store_bytes.clone(),
+        );
         Metrics {
             inner: Arc::new(Inner {
                 registry,
@@ -214,6 +236,9 @@ impl Metrics {
                 stragglers,
                 completion_ratio,
                 rollout_info,
+                budget_refusals,
+                reports_deleted,
+                store_bytes,
                 scrape: tokio::sync::Mutex::new(()),
             }),
         }
@@ -275,6 +300,19 @@ impl Metrics {
             .inc();
     }
 
+    /// A message over its agent's budget (`messages`, `bytes`, `renewal`).
+    pub fn budget_refused(&self, budget: &str) {
+        self.inner
+            .budget_refusals
+            .get_or_create(&vec![("budget", budget.to_string())])
+            .inc();
+    }
+
+    /// Reports deleted by one retention batch.
+    pub fn reports_deleted(&self, count: u64) {
+        self.inner.reports_deleted.inc_by(count);
+    }
+
     /// Refreshes the scrape-time gauges from the coordinator and encodes
     /// every metric in the Prometheus text format.
     pub async fn render(&self, coordinator: &Arc<Coordinator>) -> Result<String, std::fmt::Error> {
@@ -289,6 +327,12 @@ impl Metrics {
         let inner = &self.inner;
         inner.agents_connected.set(saturating_i64(coordinator.hub.len()));
         inner.connections.set(saturating_i64(coordinator.connections.get()));
+        match coordinator.store.store_bytes().await {
+            Ok(bytes) => {
+                inner.store_bytes.set(i64::try_from(bytes).unwrap_or(i64::MAX));
+            }
+            Err(error) => tracing::warn!(%error, "metrics: could not read the store size"),
+        }
         inner.rollout_agents.clear();
         inner.rollout_offline.clear();
         inner.stragglers.clear();

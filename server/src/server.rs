@@ -107,6 +107,7 @@ pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: Cancellat
             config.edge.enroll_per_minute_per_source,
             config.edge.enroll_burst_per_source,
         ),
+        budgets: crate::budget::AgentBudgets::new(config.budget_limits()),
     });
 
     // Bound before anything serves, so a taken port fails the start.
@@ -128,6 +129,7 @@ pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: Cancellat
     let heartbeat_task = tokio::spawn(flush_heartbeats(coordinator.clone(), shutdown.clone()));
     let checkpoint_task = tokio::spawn(checkpoint_store(store.clone(), shutdown.clone()));
     let engine_task = tokio::spawn(crate::engine::run(coordinator.clone(), shutdown.clone()));
+    let retention_task = tokio::spawn(crate::retention::run(coordinator.clone(), shutdown.clone()));
     // Wake-ups from other replicas (PostgreSQL only): commands, revocations, policy.
     let replication_task = crate::replication::spawn(coordinator.clone(), shutdown.clone())
         .await
@@ -241,6 +243,7 @@ pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: Cancellat
     let _ = heartbeat_task.await;
     let _ = checkpoint_task.await;
     let _ = engine_task.await;
+    let _ = retention_task.await;
     if let Some(task) = replication_task {
         let _ = task.await;
     }

@@ -140,7 +140,7 @@ impl SourceLimits {
             return false;
         };
         if !buckets.contains_key(&key) && buckets.len() >= MAX_ENROLL_SOURCES {
-            buckets.retain(|_, bucket| !bucket.is_full());
+            buckets.retain(|_, bucket| !bucket.is_full_at(tokio::time::Instant::now()));
             if buckets.len() >= MAX_ENROLL_SOURCES {
                 return false;
             }

@@ -40,6 +40,8 @@ pub struct Coordinator {
     /// What unauthenticated peers may cost, per source address (the gRPC
     /// listener's handshakes, Enroll).
     pub sources: Arc<crate::source_limits::SourceLimits>,
+    /// Message, byte and renewal budgets by agent id, across its streams.
+    pub budgets: crate::budget::AgentBudgets,
 }
 
 impl Coordinator {

@@ -11,6 +11,7 @@
 pub mod bundles;
 pub mod postgres;
 pub mod postgres_scratch;
+pub mod postgres_tls;
 pub mod sqlite;
 #[cfg(test)]
 mod tests;
@@ -388,6 +389,24 @@ pub(crate) fn token_usable(revoked: bool, expires_at_ms: i64, uses_left: i64, no
     Ok(())
 }
 
+/// What report retention keeps besides each agent's latest report and the
+/// report holding its latest check run (both always kept: diagnosis reads
+/// them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RetentionKeep {
+    /// Keep `update_now_agent` reports observed at or after this: the
+    /// support report of a running rollout counts them since its start.
+    pub update_now_since_ms: Option<i64>,
+}
+
+/// What one retention batch did (see [`Store::delete_old_reports`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionBatch {
+    pub deleted: u64,
+    /// Where the next batch starts; `None` when the pass is done.
+    pub next: Option<i64>,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     async fn create_token(&self, token: NewToken) -> StoreResult<()>;
@@ -518,6 +537,24 @@ pub trait Store: Send + Sync + 'static {
     async fn list_bundles(&self) -> StoreResult<Vec<bundles::BundleRow>>;
     /// The bytes of a complete bundle, chunks in order.
     async fn bundle_data(&self, command_id: &str) -> StoreResult<Option<Vec<u8>>>;
+
+    // === retention ===
+
+    /// One retention batch, in one short transaction: of the next `limit`
+    /// reports in arrival order from `cursor` (0 to start a pass), deletes
+    /// those received before `before_ms`, except each agent's latest report,
+    /// the one holding its latest check run, and what `keep` names. The
+    /// cursor is the store's own (SQLite: report id; PostgreSQL: receive time).
+    async fn delete_old_reports(
+        &self,
+        before_ms: i64,
+        keep: RetentionKeep,
+        cursor: i64,
+        limit: u32,
+    ) -> StoreResult<RetentionBatch>;
+    /// Bytes the store takes (SQLite: the database file and its write-ahead
+    /// log; PostgreSQL: rollcall's tables with their indexes and TOAST).
+    async fn store_bytes(&self) -> StoreResult<u64>;
 
     // === replicas (PostgreSQL); a single SQLite process answers trivially ===
 

@@ -13,11 +13,10 @@
 //! - wake-ups through LISTEN/NOTIFY on the channel [`CHANNEL`] — sent after
 //!   the change committed and never from inside an ingest transaction.
 //!
-//! Connections: a small pool ([`POOL_SIZE`]) of plain-TCP connections; a
-//! caller waits for a free one at most [`POOL_WAIT`], then gets
-//! `Unavailable`. Every connection task ends when the store is dropped.
-//! TLS to the database is not built in: `sslmode=disable` and `prefer` (the
-//! default) connect in plain text, `require` is refused with a clear error.
+//! Connections: a small pool ([`POOL_SIZE`]); a caller waits for a free one
+//! at most [`POOL_WAIT`], then gets `Unavailable`. Every connection task
+//! ends when the store is dropped. TLS (rustls) as the URL's `sslmode` and
+//! `sslrootcert` ask: see [`super::postgres_tls`].
 //!
 //! Ingest writes a batch with up to four statements (command refusals,
 //! reports, agents with their latest check run, answered commands), each
@@ -37,13 +36,14 @@ use prost::Message;
 use rollcall_common::proto;
 use tokio::sync::{Semaphore, SemaphorePermit, mpsc};
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{AsyncMessage, Client, NoTls, Row};
+use tokio_postgres::{AsyncMessage, Client, Row};
+use tokio_postgres_rustls::MakeRustlsConnect;
 use tokio_util::sync::CancellationToken;
 
 use super::{
     AdminCertRow, AgentRow, AuditRow, CheckRunRow, CommandRow, Connected, HelloRecord, MemberRow, NewAgent, NewToken,
-    Notice, PolicyRow, ReceiptRecord, ReportMeta, ReportRecord, RevokedSets, RolloutRow, Settled, Store, StoreError,
-    StoreResult, TokenRow, TransitionRow,
+    Notice, PolicyRow, ReceiptRecord, ReportMeta, ReportRecord, RetentionBatch, RetentionKeep, RevokedSets, RolloutRow,
+    Settled, Store, StoreError, StoreResult, TokenRow, TransitionRow,
 };
 
 /// Schema migrations, applied in order; the index + 1 is the schema
@@ -59,6 +59,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_postgres_7.sql"),
     include_str!("schema_postgres_8.sql"),
     include_str!("schema_postgres_9.sql"),
+    include_str!("schema_postgres_10.sql"),
 ];
 
 #[path = "postgres_bundles.rs"]
@@ -144,7 +145,7 @@ fn map_err(error: tokio_postgres::Error) -> StoreError {
 // === the pool ===
 
 struct Pool {
-    config: tokio_postgres::Config,
+    target: PgTarget,
     idle: Mutex<Vec<Client>>,
     permits: Semaphore,
     /// Cancelled when the store is dropped: ends every connection task.
@@ -187,8 +188,8 @@ impl Drop for Pooled<'_> {
     }
 }
 
-async fn connect_client(config: &tokio_postgres::Config, closed: &CancellationToken) -> StoreResult<Client> {
-    let (client, connection) = config.connect(NoTls).await.map_err(map_err)?;
+async fn connect_client(target: &PgTarget, closed: &CancellationToken) -> StoreResult<Client> {
+    let (client, connection) = target.config.connect(target.tls.clone()).await.map_err(map_err)?;
     let closed = closed.clone();
     tokio::spawn(async move {
         tokio::select! {
@@ -216,7 +217,7 @@ impl Pool {
         });
         let client = match reused {
             Some(client) => client,
-            None => connect_client(&self.config, &self.closed).await?,
+            None => connect_client(&self.target, &self.closed).await?,
         };
         Ok(Pooled {
             pool: self,
@@ -234,18 +235,22 @@ impl Drop for PgStore {
 
 // === opening ===
 
+/// Where and how to connect: the parsed URL and the TLS its `sslmode` asks for.
+#[derive(Clone)]
+pub struct PgTarget {
+    pub config: tokio_postgres::Config,
+    pub tls: MakeRustlsConnect,
+}
+
 /// Parses a database URL (or key=value string) and fills in what rollcall
 /// needs; errors never echo the URL (it may hold a password).
-pub fn parse_url(url: &str, replica: &str) -> anyhow::Result<tokio_postgres::Config> {
+pub fn parse_url(url: &str, replica: &str) -> anyhow::Result<PgTarget> {
+    let (url, tls_options) = super::postgres_tls::split_tls_options(url)?;
     let mut config: tokio_postgres::Config = url
         .parse()
         .map_err(|error| anyhow::anyhow!("parse the database URL: {error}"))?;
-    if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
-        anyhow::bail!(
-            "the database URL asks for sslmode=require, but rollcall connects to PostgreSQL in plain TCP; \
-             use sslmode=disable or prefer on a private network (or a TLS-terminating sidecar)"
-        );
-    }
+    config.ssl_mode(tls_options.mode.negotiation());
+    let tls = super::postgres_tls::connector(&tls_options)?;
     if config.get_dbname().is_none() {
         anyhow::bail!("the database URL names no database (postgres://user@host:5432/DATABASE)");
     }
@@ -258,7 +263,7 @@ pub fn parse_url(url: &str, replica: &str) -> anyhow::Result<tokio_postgres::Con
     // Notice a dead peer on idle connections (the listener is idle most of the time).
     config.keepalives(true);
     config.keepalives_idle(Duration::from_secs(30));
-    Ok(config)
+    Ok(PgTarget { config, tls })
 }
 
 /// Where the URL points, without credentials (for logs and errors).
@@ -276,17 +281,17 @@ pub fn describe_target(config: &tokio_postgres::Config) -> String {
 impl PgStore {
     /// Connects and applies migrations (safe while other replicas do too).
     pub async fn connect(url: &str, replica: &str) -> anyhow::Result<Self> {
-        let config = parse_url(url, replica)?;
-        let target = describe_target(&config);
+        let target = parse_url(url, replica)?;
+        let described = describe_target(&target.config);
         let closed = CancellationToken::new();
-        let mut client = connect_client(&config, &closed)
+        let mut client = connect_client(&target, &closed)
             .await
-            .map_err(|error| anyhow::anyhow!("connect to the database {target}: {error}"))?;
+            .map_err(|error| anyhow::anyhow!("connect to the database {described}: {error}"))?;
         migrate(&mut client)
             .await
-            .map_err(|error| anyhow::anyhow!("migrate the database {target}: {}", describe(&error)))?;
+            .map_err(|error| anyhow::anyhow!("migrate the database {described}: {}", describe(&error)))?;
         let pool = Pool {
-            config,
+            target,
             idle: Mutex::new(vec![client]),
             permits: Semaphore::new(POOL_SIZE),
             closed,
@@ -795,18 +800,13 @@ fn decode_notice(payload: &str, replica: &str) -> Option<Notice> {
 const LISTEN_PROBE: Duration = Duration::from_secs(30);
 
 /// Listens until `shutdown` (or the store closes), reconnecting with backoff.
-async fn listen(
-    config: tokio_postgres::Config,
-    replica: String,
-    tx: mpsc::Sender<Notice>,
-    shutdown: CancellationToken,
-) {
+async fn listen(target: PgTarget, replica: String, tx: mpsc::Sender<Notice>, shutdown: CancellationToken) {
     let mut delay = Duration::from_millis(200);
     loop {
         let started = tokio::time::Instant::now();
         let result = tokio::select! {
             () = shutdown.cancelled() => return,
-            result = listen_once(&config, &replica, &tx) => result,
+            result = listen_once(&target, &replica, &tx) => result,
         };
         match result {
             Ok(()) => return,
@@ -824,8 +824,8 @@ async fn listen(
 }
 
 /// One listening connection; `Ok` when the consumer went away.
-async fn listen_once(config: &tokio_postgres::Config, replica: &str, tx: &mpsc::Sender<Notice>) -> StoreResult<()> {
-    let (client, mut connection) = config.connect(NoTls).await.map_err(map_err)?;
+async fn listen_once(target: &PgTarget, replica: &str, tx: &mpsc::Sender<Notice>) -> StoreResult<()> {
+    let (client, mut connection) = target.config.connect(target.tls.clone()).await.map_err(map_err)?;
     // The connection is driven here, not in a task: notifications arrive
     // through it, and it lives exactly as long as this listener.
     let driver = async {
@@ -1699,6 +1699,72 @@ impl Store for PgStore {
         Ok(u64_of(count))
     }
 
+    async fn delete_old_reports(
+        &self,
+        before_ms: i64,
+        keep: RetentionKeep,
+        cursor: i64,
+        limit: u32,
+    ) -> StoreResult<RetentionBatch> {
+        let update_now_since = keep.update_now_since_ms.unwrap_or(i64::MAX);
+        let update_now_kind = proto::ReportKind::UpdateNowAgent as i64;
+        let limit = i64::from(limit);
+        // One statement, one transaction: the batch is the next `limit`
+        // reports by receive time from the cursor (index reports_received).
+        let rows = self
+            .query(
+                "WITH batch AS (
+                    SELECT agent_id, seq, received_at FROM reports
+                    WHERE received_at >= $1 AND received_at < $2
+                    ORDER BY received_at LIMIT $3
+                ), gone AS (
+                    DELETE FROM reports r USING batch b
+                    WHERE r.agent_id = b.agent_id AND r.seq = b.seq
+                      AND NOT EXISTS (SELECT 1 FROM agents a WHERE a.id = r.agent_id
+                          AND (a.last_seq = r.seq OR a.checks_seq = r.seq))
+                      AND NOT (r.kind = $4 AND r.observed_at >= $5)
+                    RETURNING 1
+                )
+                SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM batch),
+                       (SELECT max(received_at) FROM batch)",
+                &[&cursor, &before_ms, &limit, &update_now_kind, &update_now_since],
+            )
+            .await?;
+        let row = rows
+            .first()
+            .ok_or_else(|| StoreError::Other("retention batch returned no row".into()))?;
+        let deleted: i64 = row.try_get(0).map_err(map_err)?;
+        let seen: i64 = row.try_get(1).map_err(map_err)?;
+        let newest: Option<i64> = row.try_get(2).map_err(map_err)?;
+        // A short batch reached the cutoff. Otherwise go on from the newest
+        // receive time seen (rows sharing it may be left); when a whole
+        // batch shared the cursor's millisecond (all kept), step past it.
+        let next = match newest {
+            Some(newest) if seen >= limit => Some(if newest > cursor { newest } else { cursor + 1 }),
+            _ => None,
+        };
+        Ok(RetentionBatch {
+            deleted: u64::try_from(deleted).unwrap_or(0),
+            next,
+        })
+    }
+
+    async fn store_bytes(&self) -> StoreResult<u64> {
+        let rows = self
+            .query(
+                "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint
+                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                 WHERE n.nspname = current_schema() AND c.relkind = 'r'",
+                &[],
+            )
+            .await?;
+        let bytes: i64 = match rows.first() {
+            Some(row) => row.try_get(0).map_err(map_err)?,
+            None => 0,
+        };
+        Ok(u64::try_from(bytes).unwrap_or(0))
+    }
+
     async fn undelivered_for_agents(
         &self,
         agent_ids: Option<Vec<String>>,
@@ -1792,12 +1858,12 @@ impl Store for PgStore {
 
     async fn subscribe(&self, shutdown: CancellationToken) -> StoreResult<Option<mpsc::Receiver<Notice>>> {
         let (tx, rx) = mpsc::channel(NOTICE_QUEUE);
-        let config = self.pool.config.clone();
+        let target = self.pool.target.clone();
         let replica = self.replica.clone();
         let closed = self.pool.closed.clone();
         tokio::spawn(async move {
             tokio::select! {
-                () = listen(config, replica, tx, shutdown) => {}
+                () = listen(target, replica, tx, shutdown) => {}
                 () = closed.cancelled() => {}
             }
         });
@@ -1833,13 +1899,16 @@ mod tests {
 
     #[test]
     fn urls_are_checked_without_echoing_them() {
-        let error = parse_url("postgres://u:secret@db/x?sslmode=require", "r1").unwrap_err();
-        assert!(error.to_string().contains("sslmode=require"), "{error}");
+        let error = parse_url("postgres://u:secret@db/x?sslmode=verify-full", "r1")
+            .err()
+            .unwrap();
+        assert!(error.to_string().contains("sslrootcert"), "{error}");
         assert!(!error.to_string().contains("secret"));
-        let error = parse_url("postgres://u:secret@db", "r1").unwrap_err();
+        let error = parse_url("postgres://u:secret@db", "r1").err().unwrap();
         assert!(error.to_string().contains("names no database"), "{error}");
-        let config = parse_url("postgres://u:secret@db:6543/fleet?sslmode=prefer", "r1").unwrap();
-        assert_eq!(describe_target(&config), "db:6543/fleet");
-        assert_eq!(config.get_application_name(), Some("rollcall-r1"));
+        let target = parse_url("postgres://u:secret@db:6543/fleet?sslmode=require", "r1").unwrap();
+        assert_eq!(describe_target(&target.config), "db:6543/fleet");
+        assert_eq!(target.config.get_application_name(), Some("rollcall-r1"));
+        assert_eq!(target.config.get_ssl_mode(), tokio_postgres::config::SslMode::Require);
     }
 }

@@ -74,6 +74,7 @@ both_stores!(
     checking_a_token_spends_nothing_and_gives_the_same_reason,
     connecting_with_a_renewed_certificate_retires_the_older_ones,
     a_bundle_is_appended_in_order_only_by_its_agent_and_only_the_newest_kept,
+    retention_deletes_old_reports_in_batches_and_keeps_what_diagnosis_needs,
 );
 
 fn token(hash: u8, uses: u32, expires_at_ms: i64) -> NewToken {
@@ -843,6 +844,74 @@ async fn ingest_keeps_up_with_a_large_batch(store: Arc<dyn Store>) {
     assert_eq!(store.count_reports(None).await.unwrap(), total as u64);
     let agent = store.get_agent("agent-007").await.unwrap().unwrap();
     assert_eq!(agent.last_seq, 20);
+}
+
+/// Runs retention passes' batches from the start until the store says done;
+/// returns (deleted, batches).
+async fn retention_pass(store: &Arc<dyn Store>, before_ms: i64, keep: RetentionKeep) -> (u64, u64) {
+    let (mut deleted, mut batches, mut cursor) = (0, 0, 0);
+    loop {
+        let batch = store.delete_old_reports(before_ms, keep, cursor, 1000).await.unwrap();
+        deleted += batch.deleted;
+        batches += 1;
+        assert!(batches < 100, "retention does not finish");
+        match batch.next {
+            Some(next) => cursor = next,
+            None => return (deleted, batches),
+        }
+    }
+}
+
+async fn retention_deletes_old_reports_in_batches_and_keeps_what_diagnosis_needs(store: Arc<dyn Store>) {
+    enroll(&store, &["a", "b"]).await;
+    let mut reports: Vec<ReportRecord> = (1..=2400u64)
+        .map(|seq| report("a", seq, 1000 + i64::try_from(seq).unwrap(), "14.0.1", ""))
+        .collect();
+    let mut update_now = report("a", 2401, 5000, "14.0.2", "");
+    update_now.report.kind = proto::ReportKind::UpdateNowAgent as i32;
+    update_now.report.checks.clear();
+    reports.push(update_now);
+    // The latest check run, then a newer report without checks.
+    reports.push(report("a", 2402, 6000, "14.0.2", ""));
+    let mut newest = report("a", 2403, 200_000, "14.0.2", "");
+    newest.report.checks.clear();
+    reports.push(newest);
+    reports.push(report("b", 1, 1000, "14.0.1", ""));
+    for chunk in reports.chunks(1000) {
+        store.ingest(chunk.to_vec(), vec![]).await.unwrap();
+    }
+    let bytes_before = store.store_bytes().await.unwrap();
+    assert!(bytes_before > 0);
+
+    let keep = RetentionKeep {
+        update_now_since_ms: Some(4000),
+    };
+    let started = std::time::Instant::now();
+    let (deleted, batches) = retention_pass(&store, 100_000, keep).await;
+    // For the record (no timing is asserted): how long ingest could wait
+    // behind one batch.
+    eprintln!(
+        "retention: {deleted} deleted in {batches} batches, {:?} per batch",
+        started.elapsed() / u32::try_from(batches).unwrap()
+    );
+    assert_eq!(deleted, 2400, "every old periodic report of a, and nothing else");
+    assert!(batches >= 3, "{batches} batches for 2,400 deletions of at most 1,000");
+    // a: the update-now report of the running rollout, the latest check run,
+    // the newest report; b: its only (latest) report.
+    assert_eq!(store.count_reports(Some("a")).await.unwrap(), 3);
+    assert_eq!(store.count_reports(Some("b")).await.unwrap(), 1);
+    let (checks, observed) = store.latest_checks("a").await.unwrap();
+    assert_eq!(observed, 6000);
+    assert_eq!(checks[0].message, "seen at 6000");
+    assert_eq!(store.latest_checks("b").await.unwrap().1, 1000);
+    assert_eq!(store.get_agent("a").await.unwrap().unwrap().last_seq, 2403);
+
+    // No rollout running: its update-now report goes too; a second pass
+    // finds nothing more.
+    let (deleted, _) = retention_pass(&store, 100_000, RetentionKeep::default()).await;
+    assert_eq!(deleted, 1);
+    assert_eq!(retention_pass(&store, 100_000, RetentionKeep::default()).await.0, 0);
+    assert_eq!(store.count_reports(None).await.unwrap(), 3);
 }
 
 /// Enrolls many agents with one token per call.

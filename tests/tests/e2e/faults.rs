@@ -21,7 +21,7 @@ fn read(path: std::path::PathBuf) -> String {
     std::fs::read_to_string(path).unwrap()
 }
 
-fn client_for(coordinator: &Coordinator, agent: &Agent) -> AgentServiceClient<tonic::transport::Channel> {
+pub(crate) fn client_for(coordinator: &Coordinator, agent: &Agent) -> AgentServiceClient<tonic::transport::Channel> {
     let identity = agent.data_dir().join("identity");
     let config = client_config(
         &read(identity.join("ca.pem")),
@@ -32,7 +32,7 @@ fn client_for(coordinator: &Coordinator, agent: &Agent) -> AgentServiceClient<to
     AgentServiceClient::new(channel(&addr, Arc::new(config), &DialOptions::default()).unwrap())
 }
 
-fn report(seq: u64) -> proto::AgentMessage {
+pub(crate) fn report(seq: u64) -> proto::AgentMessage {
     let checks = (0..7)
         .map(|i| proto::CheckResult {
             name: format!("check-{i}"),
@@ -57,7 +57,7 @@ fn report(seq: u64) -> proto::AgentMessage {
     }
 }
 
-fn hello() -> proto::AgentMessage {
+pub(crate) fn hello() -> proto::AgentMessage {
     proto::AgentMessage {
         body: Some(agent_message::Body::Hello(proto::Hello {
             agent_version: "burst".into(),
@@ -70,7 +70,7 @@ fn hello() -> proto::AgentMessage {
 
 /// Sends reports `from..=to` on one stream as fast as it takes them and
 /// records the highest cumulative ack; returns the welcome's last stored seq.
-async fn burst(
+pub(crate) async fn burst(
     client: &mut AgentServiceClient<tonic::transport::Channel>,
     from: u64,
     to: u64,

@@ -483,7 +483,10 @@ fn a_renewed_agent_retires_its_old_certificate_once_it_uses_the_new_one() {
     );
     // (Until the agent uses the new certificate the old one keeps working:
     // the store suite's `connecting_with_a_renewed_certificate_retires_the_older_ones`.)
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let _context = runtime.enter();
     // The agent reconnects with the renewed certificate (here: after a
     // coordinator restart); from then on the old one is refused, long

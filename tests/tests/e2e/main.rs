@@ -5,6 +5,7 @@
 
 mod admin;
 mod bad_input;
+mod budgets;
 mod clock;
 mod collect;
 mod dashboard;
@@ -16,7 +17,9 @@ mod hardening;
 mod harness;
 mod japanese;
 mod parsers;
+mod postgres_tls;
 mod replicas;
+mod retention;
 mod rollouts;
 mod scale;
 mod sim;
