@@ -19,22 +19,11 @@ const TARGET: &str = "14.0.2";
 const BEHIND: &str = "14.0.1";
 const HOUR_MS: i64 = 3_600_000;
 
-/// Everything passes on an endpoint whose product server is the
-/// coordinator's port, unless its license expired.
-const POLICY: &str = r#"offline_after = "1h"
-clock_skew_warn = "5m"
-[[update_source.expected]]
-source = "standard"
-[connectivity]
-timeout = "2s"
-[[system_requirements.os]]
-id = "debian"
-min_version = "11"
-"#;
-
+/// The diagnosis tests' policy (everything passes on an endpoint whose
+/// product server is the coordinator's port), with the skew bound named.
 fn coordinator() -> Coordinator {
     let coordinator = Coordinator::started_for_rollouts();
-    coordinator.apply_policy(POLICY);
+    coordinator.apply_policy(&format!("clock_skew_warn = \"5m\"\n{}", crate::diagnosis::POLICY));
     coordinator
 }
 

@@ -21,7 +21,7 @@ const BEHIND: &str = "14.0.1";
 /// Everything passes on an endpoint whose product server is the coordinator's
 /// port; offline only after an hour, so a stopped agent stays "online" and
 /// only its facts can go stale.
-const POLICY: &str = r#"offline_after = "1h"
+pub(crate) const POLICY: &str = r#"offline_after = "1h"
 [[update_source.expected]]
 source = "standard"
 [connectivity]

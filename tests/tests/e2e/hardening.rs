@@ -69,35 +69,25 @@ async fn until_closed<S: tokio::io::AsyncRead + Unpin>(stream: &mut S, cap: Dura
     }
 }
 
-/// Keeps `ATTEMPTS_PER_SOURCE` silent TCP connections open from `from`.
-async fn idle_flood(from: Ipv4Addr, port: u16, stats: Arc<AttackStats>, stop: CancellationToken) {
-    let slots = Arc::new(tokio::sync::Semaphore::new(ATTEMPTS_PER_SOURCE));
-    while !stop.is_cancelled() {
-        let Ok(permit) = slots.clone().acquire_owned().await else {
-            return;
-        };
-        let stats = stats.clone();
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
-            if let Ok(mut tcp) = connect_from(from, port).await {
-                tokio::select! {
-                    () = stop.cancelled() => {}
-                    lived = until_closed(&mut tcp, Duration::from_secs(60)) => {
-                        let lived = lived.unwrap_or(Duration::from_secs(60));
-                        stats.idle_closed.fetch_add(1, Ordering::Relaxed);
-                        stats.idle_longest_ms.fetch_max(lived.as_millis() as u64, Ordering::Relaxed);
-                    }
-                }
-            }
-            tokio::time::sleep(ATTACK_PAUSE).await;
-        });
-    }
+/// What one attacking connection does once its TCP connection is up.
+#[derive(Clone, Copy)]
+enum Attack {
+    /// Says nothing at all.
+    Silent,
+    /// Completes TLS without a client certificate, then says nothing.
+    Anonymous,
 }
 
-/// Keeps `ATTEMPTS_PER_SOURCE` TLS connections without a client certificate
-/// open from `from`, each completing the handshake and then saying nothing.
-async fn anonymous_flood(from: Ipv4Addr, port: u16, ca_pem: String, stats: Arc<AttackStats>, stop: CancellationToken) {
+/// Keeps `ATTEMPTS_PER_SOURCE` attacking connections open from `from`,
+/// opening a new one (after [`ATTACK_PAUSE`]) whenever one is closed.
+async fn flood(
+    attack: Attack,
+    from: Ipv4Addr,
+    port: u16,
+    ca_pem: String,
+    stats: Arc<AttackStats>,
+    stop: CancellationToken,
+) {
     let mut config = rollcall_common::tls::client_config(&ca_pem, None).unwrap();
     config.alpn_protocols = vec![b"h2".to_vec()];
     let config = Arc::new(config);
@@ -106,23 +96,40 @@ async fn anonymous_flood(from: Ipv4Addr, port: u16, ca_pem: String, stats: Arc<A
         let Ok(permit) = slots.clone().acquire_owned().await else {
             return;
         };
-        let stats = stats.clone();
-        let stop = stop.clone();
-        let config = config.clone();
+        let (stats, stop, config) = (stats.clone(), stop.clone(), config.clone());
         tokio::spawn(async move {
             let _permit = permit;
-            let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
-            if let Ok(tcp) = connect_from(from, port).await
-                && let Ok(mut tls) = tokio_rustls::TlsConnector::from(config).connect(name, tcp).await
-            {
-                stats.anonymous_established.fetch_add(1, Ordering::Relaxed);
-                tokio::select! {
-                    () = stop.cancelled() => {}
-                    lived = until_closed(&mut tls, Duration::from_secs(60)) => {
-                        let lived = lived.unwrap_or(Duration::from_secs(60));
-                        stats.anonymous_closed.fetch_add(1, Ordering::Relaxed);
-                        stats.anonymous_longest_ms.fetch_max(lived.as_millis() as u64, Ordering::Relaxed);
+            if let Ok(tcp) = connect_from(from, port).await {
+                let lived = match attack {
+                    Attack::Silent => {
+                        let mut tcp = tcp;
+                        tokio::select! {
+                            () = stop.cancelled() => None,
+                            lived = until_closed(&mut tcp, Duration::from_secs(60)) => Some(lived),
+                        }
                     }
+                    Attack::Anonymous => {
+                        let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+                        match tokio_rustls::TlsConnector::from(config).connect(name, tcp).await {
+                            Ok(mut tls) => {
+                                stats.anonymous_established.fetch_add(1, Ordering::Relaxed);
+                                tokio::select! {
+                                    () = stop.cancelled() => None,
+                                    lived = until_closed(&mut tls, Duration::from_secs(60)) => Some(lived),
+                                }
+                            }
+                            Err(_) => None,
+                        }
+                    }
+                };
+                if let Some(lived) = lived {
+                    let lived = lived.unwrap_or(Duration::from_secs(60)).as_millis() as u64;
+                    let (closed, longest) = match attack {
+                        Attack::Silent => (&stats.idle_closed, &stats.idle_longest_ms),
+                        Attack::Anonymous => (&stats.anonymous_closed, &stats.anonymous_longest_ms),
+                    };
+                    closed.fetch_add(1, Ordering::Relaxed);
+                    longest.fetch_max(lived, Ordering::Relaxed);
                 }
             }
             tokio::time::sleep(ATTACK_PAUSE).await;
@@ -208,19 +215,19 @@ fn floods_of_silent_and_certificate_less_connections_keep_no_agent_or_admin_out(
     // each at once, re-opened as soon as the coordinator closes them.
     let stats = Arc::new(AttackStats::default());
     for last in ATTACKERS {
-        runtime.spawn(idle_flood(
-            source(last),
-            coordinator.port,
-            stats.clone(),
-            stop_attack.clone(),
-        ));
-        runtime.spawn(anonymous_flood(
-            source(last + ANONYMOUS_OFFSET),
-            coordinator.port,
-            ca_pem.clone(),
-            stats.clone(),
-            stop_attack.clone(),
-        ));
+        for (attack, from) in [
+            (Attack::Silent, source(last)),
+            (Attack::Anonymous, source(last + ANONYMOUS_OFFSET)),
+        ] {
+            runtime.spawn(flood(
+                attack,
+                from,
+                coordinator.port,
+                ca_pem.clone(),
+                stats.clone(),
+                stop_attack.clone(),
+            ));
+        }
     }
     std::thread::sleep(Duration::from_secs(2));
 
