@@ -53,7 +53,7 @@ pub struct Cli {
     pub output: OutputFormat,
     /// Language of messages, remediation and the report (default: from LANG).
     #[arg(long, global = true, value_enum)]
-    pub lang: Option<crate::i18n::Lang>,
+    pub lang: Option<rollcall_common::i18n::Lang>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -216,8 +216,8 @@ pub async fn dispatch(cli: Cli) -> CliResult {
     }
     let lang = cli
         .lang
-        .unwrap_or_else(|| crate::i18n::Lang::from_env(|name| std::env::var(name).ok()));
-    let catalog = crate::i18n::Catalog::new(lang);
+        .unwrap_or_else(|| rollcall_common::i18n::Lang::from_env(|name| std::env::var(name).ok()));
+    let catalog = rollcall_common::i18n::Catalog::new(lang);
     let client = AdminClient::connect(&cli.coordinator, cli.identity.as_deref())?;
     let format = cli.output;
     match cli.command {
