@@ -244,3 +244,31 @@ pub async fn dispatch(cli: Cli) -> CliResult {
         Command::Admin(command) => admins::run(&client, format, command).await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use rollcall_common::i18n::{Catalog, Lang};
+
+    /// Literal catalogue keys in the CLI's sources (`tr("…")`,
+    /// `tr_args("…")`) exist in both languages.
+    #[test]
+    fn every_catalogue_key_the_cli_uses_exists() {
+        let sources = [
+            include_str!("agents.rs"),
+            include_str!("rollouts.rs"),
+            include_str!("report.rs"),
+        ];
+        let mut used = Vec::new();
+        for source in sources {
+            for piece in source.split("tr(\"").skip(1).chain(source.split("tr_args(\"").skip(1)) {
+                used.extend(piece.split('"').next().map(str::to_string));
+            }
+        }
+        assert!(used.contains(&"cli-completed".to_string()), "{used:?}");
+        for lang in [Lang::En, Lang::Ja] {
+            let catalog = Catalog::new(lang);
+            let missing: Vec<&String> = used.iter().filter(|key| !catalog.has(key)).collect();
+            assert!(missing.is_empty(), "{lang:?} lacks {missing:?}");
+        }
+    }
+}
