@@ -94,7 +94,7 @@ log() { printf '[bench %s] %s\n' "$(date +%T)" "$*" >&2; }
 
 if [ "$SKIP_BUILD" = 0 ]; then
     log "building release binaries"
-    (cd "$ROOT" && cargo build --release -p rollcall-server -p rollcall-agent >&2)
+    (cd "$ROOT" && cargo build --release -p rollcall-server -p rollcall-cli -p rollcall-agent >&2)
 fi
 TARGET_DIR=$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 # One run per work dir at a time: a second run would wipe the first one's

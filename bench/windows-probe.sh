@@ -24,7 +24,7 @@ measure=${MEASURE:-60}
 exe=${1:-$(bash deploy/windows/build.sh | tail -n1)}
 [ -f "$exe" ] || { echo "no $exe" >&2; exit 66; }
 command -v wine >/dev/null || { echo "wine is not installed (apt-get install wine64)" >&2; exit 69; }
-cargo build -q -p rollcall-server --bins
+cargo build -q -p rollcall-server -p rollcall-cli --bins
 server=target/debug/rollcall-server
 cli=target/debug/rollcall
 

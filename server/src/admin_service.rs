@@ -106,14 +106,6 @@ impl AdminApi {
     }
 }
 
-pub fn role_name(role: i32) -> &'static str {
-    match proto::Role::try_from(role) {
-        Ok(proto::Role::UpdateAgent) => "update_agent",
-        Ok(proto::Role::Endpoint) => "endpoint",
-        _ => "unknown",
-    }
-}
-
 #[tonic::async_trait]
 impl AdminService for AdminApi {
     async fn list_agents(

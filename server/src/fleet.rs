@@ -33,7 +33,7 @@ impl AgentView {
             "id" => row.id.clone(),
             "hostname" => row.hostname.clone(),
             "version" => row.product.version.clone(),
-            "role" => crate::admin_service::role_name(row.role).to_string(),
+            "role" => rollcall_common::proto::role_name(row.role).to_string(),
             "online" => self.connected.to_string(),
             "offline" => self.offline.to_string(),
             "os_id" => row.host.os_id.clone(),

@@ -1,9 +1,10 @@
-//! rollcall-server: the coordinator, and the `rollcall` admin CLI.
+//! rollcall-server: the coordinator (the `rollcall` admin CLI is the
+//! `rollcall-cli` crate, the demo and the configuration reference `xtask`).
 //!
 //! Entry points: [`server::run`] serves one coordinator on a listener the
 //! caller bound until the caller's cancellation token fires;
-//! [`data_dir::DataDir::init`] creates a data dir; [`cli`] holds the admin
-//! CLI and [`main_entry`] the `rollcall-server` command line.
+//! [`data_dir::DataDir::init`] creates a data dir; [`main_entry`] is the
+//! `rollcall-server` command line.
 //!
 //! Code map:
 //! - [`agent_service`], [`admin_service`]: the two gRPC services.
@@ -25,21 +26,16 @@ pub mod batch_progress;
 pub mod bound_labels;
 pub mod budget;
 pub mod bundle_receive;
-pub mod check_text;
-pub mod cli;
 pub mod clock_skew;
 pub mod config;
-pub mod config_reference;
 pub mod dashboard;
 pub mod data_dir;
-pub mod demo;
 pub mod diagnosis;
 pub mod engine;
 pub mod events;
 pub mod fleet;
 pub mod health;
 pub mod hub;
-pub mod i18n;
 pub mod ingest;
 pub mod listener;
 pub mod main_entry;

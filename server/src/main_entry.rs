@@ -73,11 +73,6 @@ pub enum ServerCommand {
         #[arg(long, env = "ROLLCALL_DATABASE_URL", hide_env_values = true)]
         database_url: Option<String>,
     },
-    /// A coordinator on a temporary embedded store plus a small local fleet.
-    Demo(crate::demo::DemoArgs),
-    /// Print docs/CONFIGURATION.md: every flag, environment variable and config key.
-    #[command(name = "config-reference", hide = true)]
-    ConfigReference,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -248,12 +243,7 @@ impl ServeArgs {
 /// `main` of `rollcall-server`.
 pub fn main() -> ExitCode {
     let cli = ServerCli::parse();
-    if matches!(cli.command, ServerCommand::Demo(_)) {
-        // The demo prints its own story; coordinator INFO lines would drown it.
-        rollcall_common::logging::init_with_default(cli.log_json, "warn");
-    } else {
-        rollcall_common::logging::init(cli.log_json);
-    }
+    rollcall_common::logging::init(cli.log_json);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -336,11 +326,6 @@ async fn dispatch(command: ServerCommand) -> anyhow::Result<ExitCode> {
             }
             println!("wrote admin identity {name} ({role}) to {}", out.display());
             println!("use it with: rollcall --identity {} …", out.display());
-            Ok(ExitCode::SUCCESS)
-        }
-        ServerCommand::Demo(args) => crate::demo::run(args).await.map(|()| ExitCode::SUCCESS),
-        ServerCommand::ConfigReference => {
-            print!("{}", crate::config_reference::render());
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -13,14 +13,14 @@
 //! - per straggler: cause, failing checks with evidence, remediation.
 //!
 //! [`Report`] is the JSON contract (`rollcall report --output json`);
-//! rendering to Markdown happens where the language is known ([`markdown`]).
+//! rendering to Markdown happens where the language is known ([`markdown`]);
+//! both live in `rollcall_common::report`, this module computes it.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use rollcall_common::proto;
 use rollcall_common::timefmt::{now_ms, rfc3339};
-use serde::{Deserialize, Serialize};
 use tonic::Status;
 
 use crate::diagnosis::{Cause, fleet_cause};
@@ -29,157 +29,16 @@ use crate::fleet::{AgentView, snapshot};
 use crate::state::Coordinator;
 use crate::store::member_state;
 
-pub mod markdown;
 pub mod update_now;
 
-pub use update_now::{Tried, UpdateNow};
+// The report's data types (the JSON contract) and its Markdown rendering
+// live in common: the admin CLI reads and renders them without this crate.
+pub use rollcall_common::report::*;
 
 /// A difference must separate the groups by at least this share.
 const MIN_SEPARATION: f64 = 0.2;
 /// Differences listed at most.
 const MAX_DIFFERENCES: usize = 25;
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Report {
-    pub rollout: ReportRollout,
-    pub generated_at: String,
-    pub affected: Affected,
-    pub affected_by_label: Vec<LabelAffected>,
-    pub fleet_cause: Option<String>,
-    pub by_cause: BTreeMap<String, u32>,
-    pub update_agents: Vec<UpdateAgentEntry>,
-    pub differences: Vec<Difference>,
-    pub update_now: UpdateNow,
-    pub stragglers: Vec<StragglerEntry>,
-    /// Rollout members whose clock skew is flagged. Added in issue 16 (point 3).
-    #[serde(default)]
-    pub clock_skew_flagged: Vec<SkewedClock>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct ReportRollout {
-    pub id: String,
-    pub target: String,
-    pub started_at: String,
-    pub state: String,
-}
-
-/// Machines on which the upgrade has not completed.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Affected {
-    pub count: u32,
-    pub total: u32,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct LabelAffected {
-    pub label: String,
-    pub value: String,
-    pub count: u32,
-    pub total: u32,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct UpdateAgentEntry {
-    pub id: String,
-    pub hostname: String,
-    pub address: String,
-    /// Whether the update agent itself finished upgrading.
-    pub completed: bool,
-    pub version: Option<String>,
-    pub program_and_hotfix: bool,
-    pub online: bool,
-    /// Its clients that are not completed.
-    pub blocks: u32,
-    /// Other agents claiming the same address (by id): while any do, its
-    /// clients are `update_agent_conflict` and `blocks` stays 0. Added in
-    /// issue 16 (point 4).
-    #[serde(default)]
-    pub contested_by: Vec<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Difference {
-    pub attribute: String,
-    pub value: String,
-    /// Stragglers with this value, of `stragglers_total`.
-    pub stragglers: u32,
-    /// Completed agents with this value, of `completed_total`.
-    pub completed: u32,
-    pub stragglers_total: u32,
-    pub completed_total: u32,
-    /// Share among stragglers minus share among completed agents.
-    pub separation: f64,
-}
-
-/// An agent whose clock is off the coordinator's by more than the policy's
-/// `clock_skew_warn`: its own times are not to be read as the coordinator's.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct SkewedClock {
-    pub id: String,
-    pub hostname: String,
-    /// Its clock minus the coordinator's (positive: ahead).
-    pub clock_skew_ms: i64,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct FailingCheck {
-    pub name: String,
-    pub runbook_step: u32,
-    pub status: String,
-    pub message: String,
-    pub evidence: BTreeMap<String, String>,
-    pub remediation: String,
-    /// The message as the agent's catalogue code and parameters (see
-    /// `check_text.rs`); empty from older probes, `message` is then the
-    /// text. Added in issue 16 (point 7).
-    #[serde(default)]
-    pub code: String,
-    #[serde(default)]
-    pub params: BTreeMap<String, String>,
-}
-
-/// The newest complete log bundle of a straggler (runbook step 8,
-/// `rollcall collect`). Added in issue 16 (point 6).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct BundleRef {
-    pub command_id: String,
-    pub collected_at: String,
-    pub bytes: u64,
-    pub files: u32,
-    pub skipped: u32,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct StragglerEntry {
-    pub id: String,
-    pub hostname: String,
-    pub cause: String,
-    pub runbook_step: u32,
-    pub state: String,
-    pub update_agent: Option<String>,
-    pub blocks: u32,
-    pub failing: Vec<FailingCheck>,
-    /// For a cause that names no failing step, what the checks say: for
-    /// `probe_error` the erroring checks and their messages, for `no_data`
-    /// the checks without a result, for `update_agent_conflict` the
-    /// contested address and its claimants (empty otherwise). Added in issue 16.
-    #[serde(default)]
-    pub detail: String,
-    /// With `update_agent_conflict`: the ids of every agent claiming the
-    /// address this client pulls from. Added in issue 16 (point 4).
-    #[serde(default)]
-    pub update_agent_claimants: Vec<String>,
-    /// `detail` as a catalogue code (`detail-CODE`) and parameters, for the
-    /// report in the admin's language. Added in issue 16 (point 7).
-    #[serde(default)]
-    pub detail_code: String,
-    #[serde(default)]
-    pub detail_params: BTreeMap<String, String>,
-    /// Its newest update-failure log bundle, if one was collected.
-    #[serde(default)]
-    pub bundle: Option<BundleRef>,
-}
 
 fn internal(error: impl std::fmt::Display) -> Status {
     tracing::error!(%error, "report failed");
@@ -200,7 +59,7 @@ fn attributes(view: &AgentView, checks: &[proto::CheckResult]) -> Vec<(String, S
         ("arch".to_string(), row.host.arch.clone()),
         (
             "role".to_string(),
-            crate::admin_service::role_name(row.role).to_string(),
+            rollcall_common::proto::role_name(row.role).to_string(),
         ),
         ("update_source".to_string(), row.product.update_source.clone()),
         ("source_address".to_string(), row.product.source_address.clone()),

@@ -25,8 +25,8 @@ use crate::state::Coordinator;
 use crate::store::Store;
 use crate::store::sqlite::SqliteStore;
 
-/// Largest admin answer; the CLI accepts the same.
-pub const ADMIN_MAX_ANSWER_BYTES: usize = 256 * 1024 * 1024;
+// Largest admin answer; the CLI accepts the same (a wire limit, in common).
+use rollcall_common::proto::ADMIN_MAX_ANSWER_BYTES;
 
 /// Opens the store the config names: PostgreSQL with `database_url`
 /// (migrated at start), else SQLite under the data dir.

@@ -20,9 +20,9 @@ use super::data::{self, AgentPage, Counts, FilterQuery, Filters, Overview};
 use super::html::{Frame, esc, page, query, time_element, truncate, url_component};
 use super::svg::{self, Bar};
 use super::{App, Nonce};
-use crate::admin_service::role_name;
 use crate::diagnosis::Cause;
 use crate::store::member_state;
+use rollcall_common::proto::role_name;
 
 /// Rows in the stragglers table at most; the filters narrow the rest down.
 const MAX_TABLE_ROWS: usize = 500;

@@ -15,8 +15,8 @@ use super::access::Viewer;
 use super::html::{Frame, esc, page, query, url_component};
 use super::pages::{error_page, step_title};
 use super::{App, Nonce};
-use crate::i18n::{Catalog, Lang};
 use crate::report::{self, Report};
+use rollcall_common::i18n::{Catalog, Lang};
 
 /// Straggler entries rendered on the page at most; the downloads hold all.
 const MAX_PAGE_STRAGGLERS: usize = 200;

@@ -25,14 +25,14 @@
 //!
 //! Pure functions: the engine feeds them what the store recorded.
 
-mod cause;
 mod fleet;
 mod update_agents;
 
 use rollcall_common::proto::{self, CheckStatus};
 
-pub use cause::{Cause, NO_STEP, RUNBOOK_CHECKS};
+// Cause codes are shared with the admin CLI (rollcall_common::cause).
 pub use fleet::fleet_cause;
+pub use rollcall_common::cause::{Cause, NO_STEP, RUNBOOK_CHECKS};
 pub use update_agents::{Claim, UpdateAgentIndex, UpdateAgentView};
 
 /// What the coordinator knows of one agent behind the target.

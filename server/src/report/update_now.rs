@@ -16,35 +16,10 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use rollcall_common::proto;
-use serde::{Deserialize, Serialize};
+use rollcall_common::report::{Tried, UpdateNow};
 
 use crate::engine::at_target;
 use crate::store::{CommandRow, ReportMeta, Store, StoreResult, TransitionRow};
-
-/// One side's outcome, in agents.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
-pub struct Tried {
-    /// Agents that ran Update Now while behind the target.
-    pub tried: u32,
-    /// Of those, agents that reported the target version within the window.
-    pub completed: u32,
-    /// Agents that refused every Update Now they got and ran none. Added
-    /// in issue 16 (point 5).
-    #[serde(default)]
-    pub refused: u32,
-}
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
-pub struct UpdateNow {
-    /// "Update Now" run on the endpoint itself (tray icon).
-    pub agent_side: Tried,
-    /// Manual update notifications sent by the coordinator.
-    pub server_side: Tried,
-    /// The policy's `update_now_window` in milliseconds: how long after an
-    /// Update Now a report at the target still counts. Added in issue 16.
-    #[serde(default)]
-    pub window_ms: u64,
-}
 
 /// What one agent did with Update Now on one side.
 #[derive(Debug, Default)]

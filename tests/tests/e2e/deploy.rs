@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use rollcall_agent::config::AgentConfig;
 use rollcall_common::policy::Policy;
-use rollcall_server::config_reference::{self, KeyDoc};
+use xtask::config_reference::{self, KeyDoc};
 
 use crate::harness::{AGENT, CLI, Coordinator, SERVER, free_port, wait_until};
 
@@ -653,7 +653,7 @@ fn coordinator_and_agent_tell_systemd_when_they_are_ready_and_stopping() {
 
 #[test]
 fn configuration_reference_is_generated_from_the_current_code() {
-    let generated = stdout(&run(Command::new(SERVER).arg("config-reference")));
+    let generated = config_reference::render();
     let committed = read("docs/CONFIGURATION.md");
     if generated != committed {
         let (line, committed_line, generated_line) = generated
@@ -691,7 +691,7 @@ fn check_keys(file: &str, docs: &[KeyDoc], examples: &[toml::Table], written: &[
     let not_in_example: Vec<&String> = documented.difference(&in_example).collect();
     assert!(
         not_in_example.is_empty(),
-        "documented in server/src/config_reference.rs but not set in {file}: {not_in_example:?}"
+        "documented in xtask/src/config_reference.rs but not set in {file}: {not_in_example:?}"
     );
     let undocumented: Vec<&String> = in_example
         .union(&in_code)
@@ -699,7 +699,7 @@ fn check_keys(file: &str, docs: &[KeyDoc], examples: &[toml::Table], written: &[
         .collect();
     assert!(
         undocumented.is_empty(),
-        "keys missing from server/src/config_reference.rs (and so from docs/CONFIGURATION.md): {undocumented:?}"
+        "keys missing from xtask/src/config_reference.rs (and so from docs/CONFIGURATION.md): {undocumented:?}"
     );
 }
 
@@ -834,7 +834,7 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 #[test]
 fn every_rollcall_environment_variable_in_the_sources_is_documented() {
     let mut files = Vec::new();
-    for crate_dir in ["common/src", "agent/src", "server/src"] {
+    for crate_dir in ["common/src", "agent/src", "server/src", "cli/src", "xtask/src"] {
         rust_files(&workspace().join(crate_dir), &mut files);
     }
     let documented = config_reference::documented_env_vars();
@@ -861,7 +861,7 @@ fn every_rollcall_environment_variable_in_the_sources_is_documented() {
     assert!(
         missing.is_empty(),
         "environment variables read but not in docs/CONFIGURATION.md: {missing:?}; give them a clap `env =` or an \
-         OTHER_ENV entry in server/src/config_reference.rs"
+         OTHER_ENV entry in xtask/src/config_reference.rs"
     );
 }
 

@@ -8,6 +8,7 @@ mod bad_input;
 mod budgets;
 mod clock;
 mod collect;
+mod crates;
 mod dashboard;
 mod deploy;
 mod diagnosis;

@@ -4,8 +4,8 @@ use rollcall_common::proto;
 
 use super::output::{OutputFormat, print_json};
 use super::{AdminClient, CliError, CliResult};
-use crate::i18n::Catalog;
-use crate::report::Report;
+use rollcall_common::i18n::Catalog;
+use rollcall_common::report::Report;
 
 #[derive(Debug, clap::Args)]
 pub struct ReportArgs {
@@ -28,7 +28,7 @@ pub async fn run(client: &AdminClient, format: OutputFormat, catalog: &Catalog, 
     match format {
         OutputFormat::Json => print_json(&report),
         OutputFormat::Table | OutputFormat::Markdown => {
-            print!("{}", crate::report::markdown::render(&report, catalog));
+            print!("{}", rollcall_common::report::markdown::render(&report, catalog));
             Ok(())
         }
     }

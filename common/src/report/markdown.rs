@@ -3,8 +3,8 @@
 use std::fmt::Write;
 
 use super::Report;
+use crate::cause::{Cause, NO_STEP};
 use crate::check_text;
-use crate::diagnosis::{Cause, NO_STEP};
 use crate::i18n::Catalog;
 
 /// Escapes text from agents so it cannot break the Markdown structure.

@@ -1,3 +1,3 @@
 fn main() -> std::process::ExitCode {
-    rollcall_server::cli::main()
+    xtask::main()
 }

@@ -53,7 +53,7 @@ pub struct Cli {
     pub output: OutputFormat,
     /// Language of messages, remediation and the report (default: from LANG).
     #[arg(long, global = true, value_enum)]
-    pub lang: Option<crate::i18n::Lang>,
+    pub lang: Option<rollcall_common::i18n::Lang>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -216,8 +216,8 @@ pub async fn dispatch(cli: Cli) -> CliResult {
     }
     let lang = cli
         .lang
-        .unwrap_or_else(|| crate::i18n::Lang::from_env(|name| std::env::var(name).ok()));
-    let catalog = crate::i18n::Catalog::new(lang);
+        .unwrap_or_else(|| rollcall_common::i18n::Lang::from_env(|name| std::env::var(name).ok()));
+    let catalog = rollcall_common::i18n::Catalog::new(lang);
     let client = AdminClient::connect(&cli.coordinator, cli.identity.as_deref())?;
     let format = cli.output;
     match cli.command {
@@ -242,5 +242,33 @@ pub async fn dispatch(cli: Cli) -> CliResult {
         Command::Bundle(command) => bundles::bundle(&client, format, command).await,
         Command::Audit(args) => audit::run(&client, format, args).await,
         Command::Admin(command) => admins::run(&client, format, command).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rollcall_common::i18n::{Catalog, Lang};
+
+    /// Literal catalogue keys in the CLI's sources (`tr("…")`,
+    /// `tr_args("…")`) exist in both languages.
+    #[test]
+    fn every_catalogue_key_the_cli_uses_exists() {
+        let sources = [
+            include_str!("agents.rs"),
+            include_str!("rollouts.rs"),
+            include_str!("report.rs"),
+        ];
+        let mut used = Vec::new();
+        for source in sources {
+            for piece in source.split("tr(\"").skip(1).chain(source.split("tr_args(\"").skip(1)) {
+                used.extend(piece.split('"').next().map(str::to_string));
+            }
+        }
+        assert!(used.contains(&"cli-completed".to_string()), "{used:?}");
+        for lang in [Lang::En, Lang::Ja] {
+            let catalog = Catalog::new(lang);
+            let missing: Vec<&String> = used.iter().filter(|key| !catalog.has(key)).collect();
+            assert!(missing.is_empty(), "{lang:?} lacks {missing:?}");
+        }
     }
 }

@@ -48,7 +48,8 @@ impl AdminClient {
         let channel = channel(&addr, Arc::new(config), &DialOptions::default())
             .map_err(|error| CliError::new(2, format!("{error:#}")))?;
         Ok(AdminClient {
-            inner: AdminServiceClient::new(channel).max_decoding_message_size(crate::server::ADMIN_MAX_ANSWER_BYTES),
+            inner: AdminServiceClient::new(channel)
+                .max_decoding_message_size(rollcall_common::proto::ADMIN_MAX_ANSWER_BYTES),
         })
     }
 }

@@ -208,7 +208,7 @@ struct StatusJson {
 pub async fn status(
     client: &AdminClient,
     format: OutputFormat,
-    catalog: &crate::i18n::Catalog,
+    catalog: &rollcall_common::i18n::Catalog,
     args: StatusArgs,
 ) -> CliResult {
     let response = client
@@ -264,11 +264,11 @@ pub async fn status(
             if !json.by_cause.is_empty() {
                 let mut out = table(&["CAUSE", "RUNBOOK STEP", "STRAGGLERS", ""]);
                 let mut causes: Vec<_> = json.by_cause.iter().collect();
-                causes.sort_by_key(|(cause, _)| crate::diagnosis::Cause::rank(cause));
+                causes.sort_by_key(|(cause, _)| rollcall_common::cause::Cause::rank(cause));
                 for (cause, count) in causes {
                     // Causes that name no runbook step show "-", not "0".
-                    let step = match crate::diagnosis::Cause::from_code(cause).map(|c| c.runbook_step()) {
-                        Some(crate::diagnosis::NO_STEP) => "-".to_string(),
+                    let step = match rollcall_common::cause::Cause::from_code(cause).map(|c| c.runbook_step()) {
+                        Some(rollcall_common::cause::NO_STEP) => "-".to_string(),
                         Some(step) => step.to_string(),
                         None => String::new(),
                     };
@@ -343,7 +343,7 @@ pub async fn stragglers(client: &AdminClient, format: OutputFormat, args: Stragg
             blocks: s.blocks,
             update_agent: (!s.update_agent.is_empty()).then(|| s.update_agent.clone()),
             failing: s.failing.clone(),
-            role: crate::admin_service::role_name(s.role),
+            role: rollcall_common::proto::role_name(s.role),
             online: s.online,
             version: (!s.version.is_empty()).then(|| s.version.clone()),
             attempts: s.attempts,
@@ -365,7 +365,7 @@ pub async fn stragglers(client: &AdminClient, format: OutputFormat, args: Stragg
                     } else {
                         format!("{} ({})", s.cause, s.update_agent_claimants.join(", "))
                     },
-                    if s.runbook_step == crate::diagnosis::NO_STEP {
+                    if s.runbook_step == rollcall_common::cause::NO_STEP {
                         "-".to_string()
                     } else {
                         s.runbook_step.to_string()

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::output::{OutputFormat, print_json, table};
 use super::{AdminClient, CliResult};
-use crate::admin_service::role_name;
+use rollcall_common::proto::role_name;
 
 #[derive(Debug, clap::Args)]
 pub struct AgentsArgs {
@@ -191,7 +191,7 @@ struct AgentDetailJson {
 
 /// The remediation text in the chosen language: the agent's own (English,
 /// most specific) unless the catalog is not English.
-fn remediation(catalog: &crate::i18n::Catalog, check: &str, agent_text: &str) -> String {
+fn remediation(catalog: &rollcall_common::i18n::Catalog, check: &str, agent_text: &str) -> String {
     let key = format!("remediation-{check}");
     let localized = catalog.tr(&key);
     if localized == key || catalog.tr("cli-completed") == "completed" {
@@ -201,7 +201,12 @@ fn remediation(catalog: &crate::i18n::Catalog, check: &str, agent_text: &str) ->
     }
 }
 
-pub async fn show(client: &AdminClient, format: OutputFormat, catalog: &crate::i18n::Catalog, id: &str) -> CliResult {
+pub async fn show(
+    client: &AdminClient,
+    format: OutputFormat,
+    catalog: &rollcall_common::i18n::Catalog,
+    id: &str,
+) -> CliResult {
     let detail = client
         .inner
         .clone()
@@ -231,7 +236,7 @@ pub async fn show(client: &AdminClient, format: OutputFormat, catalog: &crate::i
                 remediation: remediation(catalog, &check.name, &check.remediation),
                 code: check.code.clone(),
                 params: check.params.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-                text: crate::check_text::message(
+                text: rollcall_common::check_text::message(
                     catalog,
                     &check.code,
                     &check.params.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
@@ -268,7 +273,7 @@ pub async fn show(client: &AdminClient, format: OutputFormat, catalog: &crate::i
             println!("checked   {}", json.checked_at.as_deref().unwrap_or("never"));
             println!(
                 "clock     {}{}",
-                crate::clock_skew::describe(agent.clock_skew_ms),
+                rollcall_common::clock_skew::describe(agent.clock_skew_ms),
                 if agent.clock_skew_flagged {
                     " — FLAGGED: beyond the policy's clock_skew_warn"
                 } else {

@@ -107,7 +107,7 @@ impl Cause {
     }
 
     /// The cause a failing check points at.
-    pub(super) fn of_check(name: &str) -> Option<Cause> {
+    pub fn of_check(name: &str) -> Option<Cause> {
         match name {
             "license" => Some(Cause::License),
             "update_permission" => Some(Cause::UpdatePermission),
@@ -122,7 +122,7 @@ impl Cause {
 
 /// The probe's checks of runbook steps 1–6, by their contract names: each
 /// must have run and passed before step 7 can be recommended.
-pub const RUNBOOK_CHECKS: &[&str] = rollcall_common::checks::RUNBOOK_STEPS;
+pub const RUNBOOK_CHECKS: &[&str] = crate::checks::RUNBOOK_STEPS;
 
 #[cfg(test)]
 mod tests {

@@ -1,4 +1,4 @@
-//! `rollcall-server demo`: a coordinator on the embedded store in a
+//! `xtask demo`: a coordinator on the embedded store in a
 //! temporary directory and a small local fleet of real agents (the real
 //! agent code, real mTLS on loopback), each with its own fake host root and
 //! product state, chosen so that every runbook cause shows up. It starts a
@@ -24,9 +24,9 @@ use rollcall_common::tls::DialOptions;
 use sha2::Digest;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::AdminClient;
-use crate::config::ServeConfig;
-use crate::data_dir::DataDir;
+use rollcall_cli::AdminClient;
+use rollcall_server::config::ServeConfig;
+use rollcall_server::data_dir::DataDir;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct DemoArgs {
@@ -316,7 +316,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     config.heartbeat_interval = Duration::from_secs(1);
     config.engine_interval = Duration::from_millis(500);
     config.dashboard_listen = args.dashboard_listen;
-    let server_task = tokio::spawn(crate::server::run(config, listener, shutdown.clone()));
+    let server_task = tokio::spawn(rollcall_server::server::run(config, listener, shutdown.clone()));
 
     let admin = AdminClient::connect(&url, Some(&data_dir.admin_dir())).map_err(|e| anyhow::anyhow!(e.message))?;
     let mut api = admin.inner.clone();
@@ -392,11 +392,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     println!("explore it from another terminal while it runs:");
     println!("  export ROLLCALL_COORDINATOR={url}");
     println!("  export ROLLCALL_IDENTITY={}", data_dir.admin_dir().display());
-    println!("  cargo run -p rollcall-server --bin rollcall -- status --history");
-    println!("  cargo run -p rollcall-server --bin rollcall -- stragglers");
-    println!("  cargo run -p rollcall-server --bin rollcall -- agent <ID>");
-    println!("  cargo run -p rollcall-server --bin rollcall -- report          (add --lang ja for Japanese)");
-    println!("  cargo run -p rollcall-server --bin rollcall -- watch");
+    println!("  cargo run -p rollcall-cli -- status --history");
+    println!("  cargo run -p rollcall-cli -- stragglers");
+    println!("  cargo run -p rollcall-cli -- agent <ID>");
+    println!("  cargo run -p rollcall-cli -- report          (add --lang ja for Japanese)");
+    println!("  cargo run -p rollcall-cli -- watch");
     if let Some(dashboard) = args.dashboard_listen {
         println!(
             "  dashboard: https://{dashboard}/ (client certificate {}/cert.pem + key.pem)",
@@ -405,7 +405,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     }
     println!();
 
-    let signal = tokio::spawn(crate::main_entry::shutdown_on_signal(shutdown.clone()));
+    let signal = tokio::spawn(rollcall_server::main_entry::shutdown_on_signal(shutdown.clone()));
     if let Some(duration) = args.duration {
         let stopper = shutdown.clone();
         tokio::spawn(async move {
@@ -523,14 +523,14 @@ async fn print_progress(api: &mut proto::admin_service_client::AdminServiceClien
         return;
     }
     let mut by_cause: Vec<(&String, &u32)> = status.by_cause.iter().collect();
-    by_cause.sort_by_key(|(cause, _)| crate::diagnosis::Cause::from_code(cause));
+    by_cause.sort_by_key(|(cause, _)| rollcall_common::cause::Cause::from_code(cause));
     let causes: Vec<String> = by_cause
         .iter()
         .map(|(cause, count)| format!("{cause}={count}"))
         .collect();
     println!(
         "{}  completed {} pending {} stragglers {} (soft {}, hard {}) offline {}  [{}]",
-        crate::cli::progress_bar(status.completed, status.total, 24),
+        rollcall_cli::progress_bar(status.completed, status.total, 24),
         status.completed,
         status.pending,
         status.stragglers,
