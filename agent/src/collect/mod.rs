@@ -60,13 +60,16 @@ impl Collector {
     /// Starts answering `command` in a task (ended by `shutdown` or when the
     /// stream's queue closes); returns a refusal to send, or none: the
     /// bundle itself is the answer.
+    /// `clock`: the coordinator's, which judges the command's expiry (this
+    /// endpoint's own may be off by hours).
     pub fn start(
         &self,
         command: &proto::Command,
+        clock: &crate::coordinator_clock::CoordinatorClock,
         out: mpsc::Sender<AgentMessage>,
         shutdown: CancellationToken,
     ) -> Option<proto::CommandReceipt> {
-        if command.expires_at_ms != 0 && command.expires_at_ms < now_ms() {
+        if clock.expired_at(command.expires_at_ms, now_ms()) {
             return refused(command, "expired");
         }
         if !self.config.enabled() {

@@ -207,7 +207,12 @@ impl<'a> Session<'a> {
             Body::Policy(doc) => self.apply_policy(&doc),
             Body::Command(command) => {
                 let receipt = if command.kind == proto::CommandKind::Collect as i32 {
-                    self.collector.start(&command, out.clone(), self.shutdown.child_token())
+                    self.collector.start(
+                        &command,
+                        &self.agent.coordinator_clock,
+                        out.clone(),
+                        self.shutdown.child_token(),
+                    )
                 } else {
                     self.agent.handle_command(&command)
                 };
