@@ -10,8 +10,10 @@
 
 pub mod bundles;
 pub mod postgres;
+#[cfg(any(test, feature = "test-support"))]
 pub mod postgres_scratch;
 pub mod postgres_tls;
+pub mod rows;
 pub mod sqlite;
 #[cfg(test)]
 mod tests;
@@ -19,7 +21,6 @@ mod tests;
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use prost::Message;
 use rollcall_common::proto;
 
 /// Errors callers must tell apart.
@@ -274,9 +275,9 @@ pub struct BatchTally {
 }
 
 /// The checks of a stored report body, in runbook order; an unreadable
-/// body has none.
+/// body has none (counted and logged by [`rows::decode_report`]).
 pub(crate) fn checks_of_report(body: &[u8]) -> Vec<proto::CheckResult> {
-    let mut checks = proto::Report::decode(body)
+    let mut checks = rows::decode_report(body)
         .map(|report| report.checks)
         .unwrap_or_default();
     checks.sort_by(|a, b| (a.runbook_step, &a.name).cmp(&(b.runbook_step, &b.name)));
@@ -368,8 +369,7 @@ pub struct ReportMeta {
 
 /// Whether a stored report body is an Update Now the agent refused.
 pub(crate) fn update_now_refused(body: &[u8]) -> bool {
-    proto::Report::decode(body)
-        .ok()
+    rows::decode_report(body)
         .and_then(|report| report.update_now)
         .is_some_and(|outcome| !outcome.allowed)
 }

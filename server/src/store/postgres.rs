@@ -40,6 +40,7 @@ use tokio_postgres::{AsyncMessage, Client, Row};
 use tokio_postgres_rustls::MakeRustlsConnect;
 use tokio_util::sync::CancellationToken;
 
+use super::rows::{self, labels_from_json, labels_json, to_sql, u32_of, u64_of};
 use super::{
     AdminCertRow, AgentRow, AuditRow, CheckRunRow, CommandRow, Connected, HelloRecord, MemberRow, NewAgent, NewToken,
     Notice, PolicyRow, ReceiptRecord, ReportMeta, ReportRecord, RetentionBatch, RetentionKeep, RevokedSets, RolloutRow,
@@ -623,136 +624,7 @@ async fn migrate(client: &mut Client) -> Result<(), tokio_postgres::Error> {
 
 // === rows ===
 
-fn labels_json(labels: &BTreeMap<String, String>) -> String {
-    serde_json::to_string(labels).unwrap_or_else(|_| "{}".to_string())
-}
-
-fn labels_from_json(text: &str) -> BTreeMap<String, String> {
-    serde_json::from_str(text).unwrap_or_default()
-}
-
-fn decode<M: Message + Default>(bytes: Option<Vec<u8>>) -> M {
-    bytes
-        .and_then(|bytes| M::decode(bytes.as_slice()).ok())
-        .unwrap_or_default()
-}
-
-fn to_sql(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
-}
-
-fn u64_of(value: i64) -> u64 {
-    u64::try_from(value).unwrap_or(0)
-}
-
-fn u32_of(value: i64) -> u32 {
-    u32::try_from(value).unwrap_or(0)
-}
-
-fn i32_of(value: i64) -> i32 {
-    i32::try_from(value).unwrap_or(0)
-}
-
 type RowResult<T> = Result<T, tokio_postgres::Error>;
-
-fn agent_from_row(row: &Row) -> RowResult<AgentRow> {
-    Ok(AgentRow {
-        id: row.try_get("id")?,
-        hostname: row.try_get("hostname")?,
-        agent_version: row.try_get("agent_version")?,
-        role: i32_of(row.try_get("role")?),
-        labels: labels_from_json(row.try_get("labels")?),
-        enrolled_at_ms: row.try_get("enrolled_at")?,
-        last_seen_ms: row.try_get("last_seen")?,
-        connected: row.try_get("connected")?,
-        revoked: row.try_get::<_, Option<i64>>("revoked_at")?.is_some(),
-        product: decode(row.try_get("product")?),
-        host: decode(row.try_get("host")?),
-        last_seq: u64_of(row.try_get("last_seq")?),
-        last_report_at_ms: row.try_get("last_report_at")?,
-        clock_skew_ms: row.try_get("clock_skew_ms")?,
-        dropped_reports: u64_of(row.try_get("dropped_reports")?),
-    })
-}
-
-/// A report's columns without its body, in the order `reports_meta` and
-/// `reports_received` select them.
-fn report_meta_from_row(row: &Row) -> RowResult<ReportMeta> {
-    Ok(ReportMeta {
-        agent_id: row.try_get(0)?,
-        seq: u64_of(row.try_get(1)?),
-        kind: i32_of(row.try_get(2)?),
-        observed_at_ms: row.try_get(3)?,
-        received_at_ms: row.try_get(4)?,
-        command_id: row.try_get(5)?,
-        version: row.try_get(6)?,
-        update_now_refused: false,
-    })
-}
-
-fn rollout_from_row(row: &Row) -> RowResult<RolloutRow> {
-    Ok(RolloutRow {
-        id: row.try_get("id")?,
-        target: row.try_get("target")?,
-        grace_ms: row.try_get("grace_ms")?,
-        recheck_every_ms: row.try_get("recheck_every_ms")?,
-        max_attempts: u32_of(row.try_get("max_attempts")?),
-        selector: row.try_get("selector")?,
-        auto_update_now: row.try_get("auto_update_now")?,
-        started_at_ms: row.try_get("started_at")?,
-        started_by: row.try_get("started_by")?,
-        cancelled_at_ms: row.try_get("cancelled_at")?,
-    })
-}
-
-fn member_from_row(row: &Row) -> RowResult<MemberRow> {
-    Ok(MemberRow {
-        rollout_id: row.try_get("rollout_id")?,
-        agent_id: row.try_get("agent_id")?,
-        state: row.try_get("state")?,
-        hard: row.try_get("hard")?,
-        since_ms: row.try_get("since")?,
-        attempts: u32_of(row.try_get("attempts")?),
-        next_recheck_ms: row.try_get("next_recheck")?,
-        cause: row.try_get("cause")?,
-        failing: serde_json::from_str(row.try_get("failing")?).unwrap_or_default(),
-        update_agent: row.try_get("update_agent")?,
-        blocks: u32_of(row.try_get("blocks")?),
-        auto_update_for: row.try_get("auto_update_for")?,
-        rechecked_at_ms: row.try_get("rechecked_at")?,
-    })
-}
-
-fn transition_from_row(row: &Row) -> RowResult<TransitionRow> {
-    Ok(TransitionRow {
-        rollout_id: row.try_get("rollout_id")?,
-        agent_id: row.try_get("agent_id")?,
-        at_ms: row.try_get("at")?,
-        from_state: row.try_get("from_state")?,
-        to_state: row.try_get("to_state")?,
-        cause: row.try_get("cause")?,
-    })
-}
-
-fn command_from_row(row: &Row) -> RowResult<CommandRow> {
-    Ok(CommandRow {
-        id: row.try_get("id")?,
-        batch_id: row.try_get("batch_id")?,
-        agent_id: row.try_get("agent_id")?,
-        kind: i32_of(row.try_get("kind")?),
-        rollout_id: row.try_get("rollout_id")?,
-        target: row.try_get("target")?,
-        origin: row.try_get("origin")?,
-        splay_ms: u32_of(row.try_get("splay_ms")?),
-        created_at_ms: row.try_get("created_at")?,
-        expires_at_ms: row.try_get("expires_at")?,
-        delivered_at_ms: row.try_get("delivered_at")?,
-        receipt: row.try_get("receipt")?,
-        answered_at_ms: row.try_get("answered_at")?,
-        answer_version: row.try_get("answer_version")?,
-        expired: row.try_get("expired")?,
-    })
-}
 
 fn map_rows<T>(rows: Vec<Row>, map: impl Fn(&Row) -> RowResult<T>) -> StoreResult<Vec<T>> {
     rows.iter().map(|row| map(row).map_err(map_err)).collect()
@@ -1136,7 +1008,7 @@ impl Store for PgStore {
         let rows = self
             .query(&format!("SELECT * FROM agents ORDER BY hostname {C}, id {C}"), &[])
             .await?;
-        map_rows(rows, agent_from_row)
+        map_rows(rows, rows::agent)
     }
     async fn get_agent(&self, id: &str) -> StoreResult<Option<AgentRow>> {
         let row = self
@@ -1145,7 +1017,7 @@ impl Store for PgStore {
             .query_opt("SELECT * FROM agents WHERE id = $1", &[&id])
             .await
             .map_err(map_err)?;
-        row.as_ref().map(agent_from_row).transpose().map_err(map_err)
+        row.as_ref().map(rows::agent).transpose().map_err(map_err)
     }
 
     async fn latest_checks(&self, id: &str) -> StoreResult<(Vec<proto::CheckResult>, i64)> {
@@ -1277,7 +1149,7 @@ impl Store for PgStore {
                 &[],
             )
             .await?;
-        map_rows(rows, rollout_from_row)
+        map_rows(rows, rows::rollout)
     }
 
     async fn cancel_rollout(&self, id: &str, at_ms: i64) -> StoreResult<bool> {
@@ -1294,7 +1166,7 @@ impl Store for PgStore {
         let rows = self
             .query("SELECT * FROM rollout_members WHERE rollout_id = $1", &[&rollout_id])
             .await?;
-        map_rows(rows, member_from_row)
+        map_rows(rows, rows::member)
     }
 
     async fn save_members(&self, members: Vec<MemberRow>, transitions: Vec<TransitionRow>) -> StoreResult<()> {
@@ -1330,9 +1202,7 @@ impl Store for PgStore {
                 columns.5.push(i64::from(member.attempts));
                 columns.6.push(member.next_recheck_ms);
                 columns.7.push(member.cause);
-                columns
-                    .8
-                    .push(serde_json::to_string(&member.failing).unwrap_or_else(|_| "[]".into()));
+                columns.8.push(rows::failing_json(&member.failing));
                 columns.9.push(member.update_agent);
                 columns.10.push(i64::from(member.blocks));
                 columns.11.push(member.auto_update_for);
@@ -1408,7 +1278,7 @@ impl Store for PgStore {
                 &[&rollout_id],
             )
             .await?;
-        map_rows(rows, transition_from_row)
+        map_rows(rows, rows::transition)
     }
 
     async fn latest_checks_since(&self, after_ms: i64) -> StoreResult<Vec<CheckRunRow>> {
@@ -1495,7 +1365,7 @@ impl Store for PgStore {
                 &[&agent_id, &now_ms],
             )
             .await?;
-        map_rows(rows, command_from_row)
+        map_rows(rows, rows::command)
     }
 
     async fn mark_delivered(&self, ids: Vec<String>, at_ms: i64) -> StoreResult<()> {
@@ -1522,7 +1392,7 @@ impl Store for PgStore {
         let rows = self
             .query("SELECT * FROM commands WHERE batch_id = $1", &[&batch_id])
             .await?;
-        map_rows(rows, command_from_row)
+        map_rows(rows, rows::command)
     }
 
     async fn batch_tally(&self, batch_id: &str) -> StoreResult<super::BatchTally> {
@@ -1546,7 +1416,7 @@ impl Store for PgStore {
                 &[&rollout_id],
             )
             .await?;
-        map_rows(rows, command_from_row)
+        map_rows(rows, rows::command)
     }
 
     async fn append_audit(&self, row: AuditRow) -> StoreResult<()> {
@@ -1642,7 +1512,7 @@ impl Store for PgStore {
             )
             .await?;
         map_rows(rows, |row| {
-            let mut meta = report_meta_from_row(row)?;
+            let mut meta = rows::report_meta(row)?;
             meta.update_now_refused = super::update_now_refused(&row.try_get::<_, Vec<u8>>(7)?);
             Ok(meta)
         })
@@ -1656,7 +1526,7 @@ impl Store for PgStore {
                 &[&from_ms, &to_ms],
             )
             .await?;
-        map_rows(rows, report_meta_from_row)
+        map_rows(rows, rows::report_meta)
     }
 
     async fn agent_transitions(&self, agent_id: &str) -> StoreResult<Vec<TransitionRow>> {
@@ -1666,7 +1536,7 @@ impl Store for PgStore {
                 &[&agent_id],
             )
             .await?;
-        map_rows(rows, transition_from_row)
+        map_rows(rows, rows::transition)
     }
 
     async fn put_bundle_chunk(
@@ -1794,7 +1664,7 @@ impl Store for PgStore {
                 .await?
             }
         };
-        map_rows(rows, command_from_row)
+        map_rows(rows, rows::command)
     }
 
     async fn claim_delivery(&self, ids: Vec<String>, at_ms: i64) -> StoreResult<Vec<String>> {

@@ -20,6 +20,7 @@ use prost::Message;
 use rollcall_common::proto;
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::rows::{self, labels_from_json, labels_json};
 use super::{
     AdminCertRow, AgentRow, AuditRow, CheckRunRow, CommandRow, Connected, HelloRecord, MemberRow, NewAgent, NewToken,
     PolicyRow, ReceiptRecord, ReportMeta, ReportRecord, RetentionBatch, RetentionKeep, RevokedSets, RolloutRow,
@@ -223,20 +224,6 @@ fn open(path: &Path, cache_kib: i64) -> Result<Connection, rusqlite::Error> {
     Ok(conn)
 }
 
-fn labels_json(labels: &BTreeMap<String, String>) -> String {
-    serde_json::to_string(labels).unwrap_or_else(|_| "{}".to_string())
-}
-
-fn labels_from_json(text: &str) -> BTreeMap<String, String> {
-    serde_json::from_str(text).unwrap_or_default()
-}
-
-fn decode<M: Message + Default>(bytes: Option<Vec<u8>>) -> M {
-    bytes
-        .and_then(|bytes| M::decode(bytes.as_slice()).ok())
-        .unwrap_or_default()
-}
-
 impl SqliteStore {
     /// Opens (creating if needed) the store file and applies migrations.
     pub fn open(path: &Path) -> anyhow::Result<Self> {
@@ -364,105 +351,6 @@ fn migrate(conn: &mut Connection) -> Result<(), rusqlite::Error> {
         }
     }
     tx.commit()
-}
-
-fn agent_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AgentRow> {
-    Ok(AgentRow {
-        id: row.get("id")?,
-        hostname: row.get("hostname")?,
-        agent_version: row.get("agent_version")?,
-        role: row.get("role")?,
-        labels: labels_from_json(&row.get::<_, String>("labels")?),
-        enrolled_at_ms: row.get("enrolled_at")?,
-        last_seen_ms: row.get("last_seen")?,
-        connected: row.get::<_, i64>("connected")? != 0,
-        revoked: row.get::<_, Option<i64>>("revoked_at")?.is_some(),
-        product: decode(row.get("product")?),
-        host: decode(row.get("host")?),
-        last_seq: u64::try_from(row.get::<_, i64>("last_seq")?).unwrap_or(0),
-        last_report_at_ms: row.get("last_report_at")?,
-        clock_skew_ms: row.get("clock_skew_ms")?,
-        dropped_reports: u64::try_from(row.get::<_, i64>("dropped_reports")?).unwrap_or(0),
-    })
-}
-
-fn rollout_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RolloutRow> {
-    Ok(RolloutRow {
-        id: row.get("id")?,
-        target: row.get("target")?,
-        grace_ms: row.get("grace_ms")?,
-        recheck_every_ms: row.get("recheck_every_ms")?,
-        max_attempts: row.get("max_attempts")?,
-        selector: row.get("selector")?,
-        auto_update_now: row.get::<_, i64>("auto_update_now")? != 0,
-        started_at_ms: row.get("started_at")?,
-        started_by: row.get("started_by")?,
-        cancelled_at_ms: row.get("cancelled_at")?,
-    })
-}
-
-fn member_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<MemberRow> {
-    Ok(MemberRow {
-        rollout_id: row.get("rollout_id")?,
-        agent_id: row.get("agent_id")?,
-        state: row.get("state")?,
-        hard: row.get::<_, i64>("hard")? != 0,
-        since_ms: row.get("since")?,
-        attempts: row.get("attempts")?,
-        next_recheck_ms: row.get("next_recheck")?,
-        cause: row.get("cause")?,
-        failing: serde_json::from_str(&row.get::<_, String>("failing")?).unwrap_or_default(),
-        update_agent: row.get("update_agent")?,
-        blocks: row.get("blocks")?,
-        auto_update_for: row.get("auto_update_for")?,
-        rechecked_at_ms: row.get("rechecked_at")?,
-    })
-}
-
-fn transition_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<TransitionRow> {
-    Ok(TransitionRow {
-        rollout_id: row.get(0)?,
-        agent_id: row.get(1)?,
-        at_ms: row.get(2)?,
-        from_state: row.get(3)?,
-        to_state: row.get(4)?,
-        cause: row.get(5)?,
-    })
-}
-
-fn command_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<CommandRow> {
-    Ok(CommandRow {
-        id: row.get("id")?,
-        batch_id: row.get("batch_id")?,
-        agent_id: row.get("agent_id")?,
-        kind: row.get("kind")?,
-        rollout_id: row.get("rollout_id")?,
-        target: row.get("target")?,
-        origin: row.get("origin")?,
-        splay_ms: row.get("splay_ms")?,
-        created_at_ms: row.get("created_at")?,
-        expires_at_ms: row.get("expires_at")?,
-        delivered_at_ms: row.get("delivered_at")?,
-        receipt: row.get("receipt")?,
-        answered_at_ms: row.get("answered_at")?,
-        answer_version: row.get("answer_version")?,
-        expired: row.get::<_, i64>("expired")? != 0,
-    })
-}
-
-/// A report's columns without its body, in the order `reports_meta` and
-/// `reports_received` select them.
-fn report_meta_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ReportMeta> {
-    Ok(ReportMeta {
-        agent_id: row.get(0)?,
-        seq: u64::try_from(row.get::<_, i64>(1)?).unwrap_or(0),
-        kind: row.get(2)?,
-        observed_at_ms: row.get(3)?,
-        received_at_ms: row.get(4)?,
-        command_id: row.get(5)?,
-        version: row.get(6)?,
-        update_now_refused: false,
-    })
 }
 
 fn query_all<T>(
@@ -794,7 +682,7 @@ impl Store for SqliteStore {
             let mut statement = conn
                 .prepare("SELECT * FROM agents ORDER BY hostname, id")
                 .map_err(map_err)?;
-            let rows = statement.query_map([], agent_from_row).map_err(map_err)?;
+            let rows = statement.query_map([], |row| rows::agent(row)).map_err(map_err)?;
             rows.collect::<Result<Vec<_>, _>>().map_err(map_err)
         })
         .await
@@ -803,7 +691,7 @@ impl Store for SqliteStore {
     async fn get_agent(&self, id: &str) -> StoreResult<Option<AgentRow>> {
         let id = id.to_string();
         self.read(move |conn| {
-            conn.query_row("SELECT * FROM agents WHERE id = ?1", [id], agent_from_row)
+            conn.query_row("SELECT * FROM agents WHERE id = ?1", [id], |row| rows::agent(row))
                 .optional()
                 .map_err(map_err)
         })
@@ -935,7 +823,7 @@ impl Store for SqliteStore {
                 conn,
                 "SELECT * FROM rollouts ORDER BY started_at DESC, id DESC",
                 [],
-                rollout_from_row,
+                |row| rows::rollout(row),
             )
         })
         .await
@@ -962,7 +850,7 @@ impl Store for SqliteStore {
                 conn,
                 "SELECT * FROM rollout_members WHERE rollout_id = ?1",
                 [rollout_id],
-                member_from_row,
+                |row| rows::member(row),
             )
         })
         .await
@@ -994,7 +882,7 @@ impl Store for SqliteStore {
                             member.attempts,
                             member.next_recheck_ms,
                             member.cause,
-                            serde_json::to_string(&member.failing).unwrap_or_else(|_| "[]".into()),
+                            rows::failing_json(&member.failing),
                             member.update_agent,
                             member.blocks,
                             member.auto_update_for,
@@ -1032,7 +920,7 @@ impl Store for SqliteStore {
                 conn,
                 "SELECT rollout_id, agent_id, at, from_state, to_state, cause FROM transitions WHERE rollout_id = ?1 ORDER BY at, rowid",
                 [rollout_id],
-                transition_from_row,
+                |row| rows::transition(row),
             )
         })
         .await
@@ -1112,7 +1000,7 @@ impl Store for SqliteStore {
                 conn,
                 "SELECT * FROM commands WHERE agent_id = ?1 AND delivered_at IS NULL AND expired = 0 AND expires_at > ?2 ORDER BY created_at",
                 params![agent_id, now_ms],
-                command_from_row,
+                |row| rows::command(row),
             )
         })
         .await
@@ -1153,12 +1041,9 @@ impl Store for SqliteStore {
     async fn batch_commands(&self, batch_id: &str) -> StoreResult<Vec<CommandRow>> {
         let batch_id = batch_id.to_string();
         self.read(move |conn| {
-            query_all(
-                conn,
-                "SELECT * FROM commands WHERE batch_id = ?1",
-                [batch_id],
-                command_from_row,
-            )
+            query_all(conn, "SELECT * FROM commands WHERE batch_id = ?1", [batch_id], |row| {
+                rows::command(row)
+            })
         })
         .await
     }
@@ -1188,7 +1073,7 @@ impl Store for SqliteStore {
                 conn,
                 "SELECT * FROM commands WHERE rollout_id = ?1 ORDER BY created_at",
                 [rollout_id],
-                command_from_row,
+                |row| rows::command(row),
             )
         })
         .await
@@ -1293,7 +1178,7 @@ impl Store for SqliteStore {
                  WHERE kind = ?1 AND observed_at >= ?2 ORDER BY observed_at",
                 params![kind, since_ms],
                 |row| {
-                    let mut meta = report_meta_from_row(row)?;
+                    let mut meta = rows::report_meta(row)?;
                     meta.update_now_refused = super::update_now_refused(&row.get::<_, Vec<u8>>(7)?);
                     Ok(meta)
                 },
@@ -1309,7 +1194,7 @@ impl Store for SqliteStore {
                 "SELECT agent_id, seq, kind, observed_at, received_at, command_id, version FROM reports
                  WHERE received_at >= ?1 AND received_at <= ?2 ORDER BY received_at, id",
                 params![from_ms, to_ms],
-                report_meta_from_row,
+                |row| rows::report_meta(row),
             )
         })
         .await
@@ -1322,7 +1207,7 @@ impl Store for SqliteStore {
                 conn,
                 "SELECT rollout_id, agent_id, at, from_state, to_state, cause FROM transitions WHERE agent_id = ?1 ORDER BY at, rowid",
                 [agent_id],
-                transition_from_row,
+                |row| rows::transition(row),
             )
         })
         .await
@@ -1430,7 +1315,7 @@ impl Store for SqliteStore {
                 "SELECT * FROM commands WHERE delivered_at IS NULL AND expired = 0 AND expires_at > ?1
                  ORDER BY created_at, id LIMIT ?2",
                 params![now_ms, limit],
-                command_from_row,
+                |row| rows::command(row),
             ),
             Some(ids) => query_all(
                 conn,
@@ -1442,7 +1327,7 @@ impl Store for SqliteStore {
                     now_ms,
                     limit
                 ],
-                command_from_row,
+                |row| rows::command(row),
             ),
         })
         .await
