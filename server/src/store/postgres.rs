@@ -41,10 +41,11 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 use tokio_util::sync::CancellationToken;
 
 use super::rows::{self, labels_from_json, labels_json, to_sql, u32_of, u64_of};
+use super::traits::*;
 use super::{
     AdminCertRow, AgentRow, AuditRow, CheckRunRow, CommandRow, Connected, HelloRecord, MemberRow, NewAgent, NewToken,
     Notice, PolicyRow, ReceiptRecord, ReportMeta, ReportRecord, RetentionBatch, RetentionKeep, RevokedSets, RolloutRow,
-    Settled, Store, StoreError, StoreResult, TokenRow, TransitionRow,
+    Settled, StoreError, StoreResult, TokenRow, TransitionRow,
 };
 
 /// Schema migrations, applied in order; the index + 1 is the schema
@@ -747,7 +748,7 @@ async fn listen_once(target: &PgTarget, replica: &str, tx: &mpsc::Sender<Notice>
 // === the store ===
 
 #[async_trait]
-impl Store for PgStore {
+impl EnrolmentStore for PgStore {
     async fn create_token(&self, token: NewToken) -> StoreResult<()> {
         self.execute(
             "INSERT INTO tokens (id, hash, created_at, expires_at, uses_left, uses_total, labels, created_by)
@@ -870,6 +871,46 @@ impl Store for PgStore {
         Ok(())
     }
 
+    async fn revoke_agent(&self, id: &str, at_ms: i64) -> StoreResult<bool> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        let changed = tx
+            .execute(
+                "UPDATE agents SET revoked_at = coalesce(revoked_at, $2), connected = false WHERE id = $1",
+                &[&id, &at_ms],
+            )
+            .await
+            .map_err(map_err)?;
+        tx.execute("UPDATE certificates SET revoked = true WHERE agent_id = $1", &[&id])
+            .await
+            .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(changed > 0)
+    }
+
+    async fn revoked(&self) -> StoreResult<RevokedSets> {
+        let client = self.client().await?;
+        let agents = client
+            .query("SELECT id FROM agents WHERE revoked_at IS NOT NULL", &[])
+            .await
+            .map_err(map_err)?;
+        let serials = client
+            .query(
+                "SELECT serial FROM certificates WHERE revoked
+                 UNION SELECT serial FROM admin_certificates WHERE revoked_at IS NOT NULL",
+                &[],
+            )
+            .await
+            .map_err(map_err)?;
+        Ok(RevokedSets {
+            agent_ids: map_rows(agents, |row| row.try_get(0))?,
+            serials: map_rows(serials, |row| row.try_get(0))?,
+        })
+    }
+}
+
+#[async_trait]
+impl PresenceStore for PgStore {
     async fn agent_connected(&self, hello: HelloRecord) -> StoreResult<Connected> {
         // Bound labels win (jsonb `||` keeps the right-hand value); the bound
         // set comes back so the hello labels it overrode can be reported.
@@ -982,7 +1023,10 @@ impl Store for PgStore {
         )
         .await
     }
+}
 
+#[async_trait]
+impl IngestStore for PgStore {
     async fn ingest(&self, batch: Vec<ReportRecord>, receipts: Vec<ReceiptRecord>) -> StoreResult<Vec<Settled>> {
         // A deadlock PostgreSQL broke by aborting this transaction (another
         // replica writing the same agent's rows during a failover) is
@@ -1003,13 +1047,17 @@ impl Store for PgStore {
     fn ingest_writers(&self) -> usize {
         INGEST_WRITERS
     }
+}
 
+#[async_trait]
+impl FleetStore for PgStore {
     async fn list_agents(&self) -> StoreResult<Vec<AgentRow>> {
         let rows = self
             .query(&format!("SELECT * FROM agents ORDER BY hostname {C}, id {C}"), &[])
             .await?;
         map_rows(rows, rows::agent)
     }
+
     async fn get_agent(&self, id: &str) -> StoreResult<Option<AgentRow>> {
         let row = self
             .client()
@@ -1039,43 +1087,50 @@ impl Store for PgStore {
         Ok((super::checks_of_report(&body), observed))
     }
 
-    async fn revoke_agent(&self, id: &str, at_ms: i64) -> StoreResult<bool> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(map_err)?;
-        let changed = tx
-            .execute(
-                "UPDATE agents SET revoked_at = coalesce(revoked_at, $2), connected = false WHERE id = $1",
-                &[&id, &at_ms],
-            )
-            .await
-            .map_err(map_err)?;
-        tx.execute("UPDATE certificates SET revoked = true WHERE agent_id = $1", &[&id])
-            .await
-            .map_err(map_err)?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(changed > 0)
-    }
-
-    async fn revoked(&self) -> StoreResult<RevokedSets> {
-        let client = self.client().await?;
-        let agents = client
-            .query("SELECT id FROM agents WHERE revoked_at IS NOT NULL", &[])
-            .await
-            .map_err(map_err)?;
-        let serials = client
+    async fn reports_meta(&self, kind: i32, since_ms: i64) -> StoreResult<Vec<ReportMeta>> {
+        let rows = self
             .query(
-                "SELECT serial FROM certificates WHERE revoked
-                 UNION SELECT serial FROM admin_certificates WHERE revoked_at IS NOT NULL",
-                &[],
+                "SELECT agent_id, seq, kind, observed_at, received_at, command_id, version, body FROM reports
+                 WHERE kind = $1 AND observed_at >= $2 ORDER BY observed_at",
+                &[&i64::from(kind), &since_ms],
             )
-            .await
-            .map_err(map_err)?;
-        Ok(RevokedSets {
-            agent_ids: map_rows(agents, |row| row.try_get(0))?,
-            serials: map_rows(serials, |row| row.try_get(0))?,
+            .await?;
+        map_rows(rows, |row| {
+            let mut meta = rows::report_meta(row)?;
+            meta.update_now_refused = super::update_now_refused(&row.try_get::<_, Vec<u8>>(7)?);
+            Ok(meta)
         })
     }
 
+    async fn reports_received(&self, from_ms: i64, to_ms: i64) -> StoreResult<Vec<ReportMeta>> {
+        let rows = self
+            .query(
+                "SELECT agent_id, seq, kind, observed_at, received_at, command_id, version FROM reports
+                 WHERE received_at >= $1 AND received_at <= $2 ORDER BY received_at, agent_id, seq",
+                &[&from_ms, &to_ms],
+            )
+            .await?;
+        map_rows(rows, rows::report_meta)
+    }
+
+    async fn count_reports(&self, agent_id: Option<&str>) -> StoreResult<u64> {
+        let rows = match agent_id {
+            Some(id) => {
+                self.query("SELECT count(*) FROM reports WHERE agent_id = $1", &[&id])
+                    .await?
+            }
+            None => self.query("SELECT count(*) FROM reports", &[]).await?,
+        };
+        let count: i64 = match rows.first() {
+            Some(row) => row.try_get(0).map_err(map_err)?,
+            None => 0,
+        };
+        Ok(u64_of(count))
+    }
+}
+
+#[async_trait]
+impl PolicyStore for PgStore {
     async fn put_policy(&self, toml: &str, applied_by: &str, at_ms: i64) -> StoreResult<u64> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
@@ -1120,7 +1175,10 @@ impl Store for PgStore {
         .transpose()
         .map_err(map_err)
     }
+}
 
+#[async_trait]
+impl RolloutStore for PgStore {
     async fn create_rollout(&self, rollout: RolloutRow) -> StoreResult<()> {
         self.execute(
             "INSERT INTO rollouts (id, target, grace_ms, recheck_every_ms, max_attempts, selector, auto_update_now,
@@ -1302,6 +1360,19 @@ impl Store for PgStore {
         Ok(runs)
     }
 
+    async fn agent_transitions(&self, agent_id: &str) -> StoreResult<Vec<TransitionRow>> {
+        let rows = self
+            .query(
+                "SELECT * FROM transitions WHERE agent_id = $1 ORDER BY at, id",
+                &[&agent_id],
+            )
+            .await?;
+        map_rows(rows, rows::transition)
+    }
+}
+
+#[async_trait]
+impl CommandStore for PgStore {
     async fn create_commands(&self, commands: Vec<CommandRow>) -> StoreResult<()> {
         if commands.is_empty() {
             return Ok(());
@@ -1419,6 +1490,67 @@ impl Store for PgStore {
         map_rows(rows, rows::command)
     }
 
+    async fn undelivered_for_agents(
+        &self,
+        agent_ids: Option<Vec<String>>,
+        now_ms: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<CommandRow>> {
+        let limit = i64::from(limit);
+        let rows = match agent_ids {
+            Some(ids) => {
+                self.query(
+                    &format!(
+                        "SELECT * FROM commands WHERE agent_id = ANY($1) AND delivered_at IS NULL AND NOT expired
+                         AND expires_at > $2 ORDER BY created_at, id {C} LIMIT $3"
+                    ),
+                    &[&ids, &now_ms, &limit],
+                )
+                .await?
+            }
+            None => {
+                self.query(
+                    &format!(
+                        "SELECT * FROM commands WHERE delivered_at IS NULL AND NOT expired AND expires_at > $1
+                         ORDER BY created_at, id {C} LIMIT $2"
+                    ),
+                    &[&now_ms, &limit],
+                )
+                .await?
+            }
+        };
+        map_rows(rows, rows::command)
+    }
+
+    async fn claim_delivery(&self, ids: Vec<String>, at_ms: i64) -> StoreResult<Vec<String>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = self
+            .query(
+                "UPDATE commands SET delivered_at = $2 WHERE id = ANY($1) AND delivered_at IS NULL AND NOT expired
+                 RETURNING id",
+                &[&ids, &at_ms],
+            )
+            .await?;
+        map_rows(rows, |row| row.try_get(0))
+    }
+
+    async fn release_delivery(&self, ids: Vec<String>) -> StoreResult<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.execute(
+            "UPDATE commands SET delivered_at = NULL WHERE id = ANY($1) AND answered_at IS NULL",
+            &[&ids],
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl AuditStore for PgStore {
     async fn append_audit(&self, row: AuditRow) -> StoreResult<()> {
         self.execute(
             "INSERT INTO audit (at, actor, role, action, target, result) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -1502,43 +1634,10 @@ impl Store for PgStore {
             .await?;
         map_rows(rows, |row| row.try_get(0))
     }
+}
 
-    async fn reports_meta(&self, kind: i32, since_ms: i64) -> StoreResult<Vec<ReportMeta>> {
-        let rows = self
-            .query(
-                "SELECT agent_id, seq, kind, observed_at, received_at, command_id, version, body FROM reports
-                 WHERE kind = $1 AND observed_at >= $2 ORDER BY observed_at",
-                &[&i64::from(kind), &since_ms],
-            )
-            .await?;
-        map_rows(rows, |row| {
-            let mut meta = rows::report_meta(row)?;
-            meta.update_now_refused = super::update_now_refused(&row.try_get::<_, Vec<u8>>(7)?);
-            Ok(meta)
-        })
-    }
-
-    async fn reports_received(&self, from_ms: i64, to_ms: i64) -> StoreResult<Vec<ReportMeta>> {
-        let rows = self
-            .query(
-                "SELECT agent_id, seq, kind, observed_at, received_at, command_id, version FROM reports
-                 WHERE received_at >= $1 AND received_at <= $2 ORDER BY received_at, agent_id, seq",
-                &[&from_ms, &to_ms],
-            )
-            .await?;
-        map_rows(rows, rows::report_meta)
-    }
-
-    async fn agent_transitions(&self, agent_id: &str) -> StoreResult<Vec<TransitionRow>> {
-        let rows = self
-            .query(
-                "SELECT * FROM transitions WHERE agent_id = $1 ORDER BY at, id",
-                &[&agent_id],
-            )
-            .await?;
-        map_rows(rows, rows::transition)
-    }
-
+#[async_trait]
+impl BundleStore for PgStore {
     async fn put_bundle_chunk(
         &self,
         chunk: super::bundles::ChunkRecord,
@@ -1553,22 +1652,10 @@ impl Store for PgStore {
     async fn bundle_data(&self, command_id: &str) -> StoreResult<Option<Vec<u8>>> {
         self.bundle_data_impl(command_id).await
     }
+}
 
-    async fn count_reports(&self, agent_id: Option<&str>) -> StoreResult<u64> {
-        let rows = match agent_id {
-            Some(id) => {
-                self.query("SELECT count(*) FROM reports WHERE agent_id = $1", &[&id])
-                    .await?
-            }
-            None => self.query("SELECT count(*) FROM reports", &[]).await?,
-        };
-        let count: i64 = match rows.first() {
-            Some(row) => row.try_get(0).map_err(map_err)?,
-            None => 0,
-        };
-        Ok(u64_of(count))
-    }
-
+#[async_trait]
+impl RetentionStore for PgStore {
     async fn delete_old_reports(
         &self,
         before_ms: i64,
@@ -1634,65 +1721,10 @@ impl Store for PgStore {
         };
         Ok(u64::try_from(bytes).unwrap_or(0))
     }
+}
 
-    async fn undelivered_for_agents(
-        &self,
-        agent_ids: Option<Vec<String>>,
-        now_ms: i64,
-        limit: u32,
-    ) -> StoreResult<Vec<CommandRow>> {
-        let limit = i64::from(limit);
-        let rows = match agent_ids {
-            Some(ids) => {
-                self.query(
-                    &format!(
-                        "SELECT * FROM commands WHERE agent_id = ANY($1) AND delivered_at IS NULL AND NOT expired
-                         AND expires_at > $2 ORDER BY created_at, id {C} LIMIT $3"
-                    ),
-                    &[&ids, &now_ms, &limit],
-                )
-                .await?
-            }
-            None => {
-                self.query(
-                    &format!(
-                        "SELECT * FROM commands WHERE delivered_at IS NULL AND NOT expired AND expires_at > $1
-                         ORDER BY created_at, id {C} LIMIT $2"
-                    ),
-                    &[&now_ms, &limit],
-                )
-                .await?
-            }
-        };
-        map_rows(rows, rows::command)
-    }
-
-    async fn claim_delivery(&self, ids: Vec<String>, at_ms: i64) -> StoreResult<Vec<String>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let rows = self
-            .query(
-                "UPDATE commands SET delivered_at = $2 WHERE id = ANY($1) AND delivered_at IS NULL AND NOT expired
-                 RETURNING id",
-                &[&ids, &at_ms],
-            )
-            .await?;
-        map_rows(rows, |row| row.try_get(0))
-    }
-
-    async fn release_delivery(&self, ids: Vec<String>) -> StoreResult<()> {
-        if ids.is_empty() {
-            return Ok(());
-        }
-        self.execute(
-            "UPDATE commands SET delivered_at = NULL WHERE id = ANY($1) AND answered_at IS NULL",
-            &[&ids],
-        )
-        .await?;
-        Ok(())
-    }
-
+#[async_trait]
+impl ReplicationStore for PgStore {
     async fn try_lease(&self, name: &str, holder: &str, ttl_ms: i64) -> StoreResult<bool> {
         let row = self
             .client()

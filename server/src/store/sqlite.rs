@@ -21,10 +21,11 @@ use rollcall_common::proto;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::rows::{self, labels_from_json, labels_json};
+use super::traits::*;
 use super::{
     AdminCertRow, AgentRow, AuditRow, CheckRunRow, CommandRow, Connected, HelloRecord, MemberRow, NewAgent, NewToken,
     PolicyRow, ReceiptRecord, ReportMeta, ReportRecord, RetentionBatch, RetentionKeep, RevokedSets, RolloutRow,
-    Settled, Store, StoreError, StoreResult, TokenRow, TransitionRow,
+    Settled, StoreError, StoreResult, TokenRow, TransitionRow,
 };
 
 /// Schema migrations, applied in order; the index + 1 is the schema version.
@@ -369,7 +370,7 @@ fn seq_to_sql(seq: u64) -> i64 {
 }
 
 #[async_trait]
-impl Store for SqliteStore {
+impl EnrolmentStore for SqliteStore {
     async fn create_token(&self, token: NewToken) -> StoreResult<()> {
         self.write(move |conn| {
             conn.execute(
@@ -498,6 +499,47 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn revoke_agent(&self, id: &str, at_ms: i64) -> StoreResult<bool> {
+        let id = id.to_string();
+        self.write(move |conn| {
+            let tx = conn.transaction().map_err(map_err)?;
+            let changed = tx
+                .execute(
+                    "UPDATE agents SET revoked_at = coalesce(revoked_at, ?2), connected = 0 WHERE id = ?1",
+                    params![id, at_ms],
+                )
+                .map_err(map_err)?;
+            tx.execute("UPDATE certificates SET revoked = 1 WHERE agent_id = ?1", [&id])
+                .map_err(map_err)?;
+            tx.commit().map_err(map_err)?;
+            Ok(changed > 0)
+        })
+        .await
+    }
+
+    async fn revoked(&self) -> StoreResult<RevokedSets> {
+        self.read(|conn| {
+            let collect = |sql: &str| -> StoreResult<Vec<String>> {
+                let mut statement = conn.prepare(sql).map_err(map_err)?;
+                let rows = statement
+                    .query_map([], |row| row.get::<_, String>(0))
+                    .map_err(map_err)?;
+                rows.collect::<Result<Vec<_>, _>>().map_err(map_err)
+            };
+            Ok(RevokedSets {
+                agent_ids: collect("SELECT id FROM agents WHERE revoked_at IS NOT NULL")?,
+                serials: collect(
+                    "SELECT serial FROM certificates WHERE revoked != 0
+                     UNION SELECT serial FROM admin_certificates WHERE revoked_at IS NOT NULL",
+                )?,
+            })
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl PresenceStore for SqliteStore {
     async fn agent_connected(&self, hello: HelloRecord) -> StoreResult<Connected> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.queue_presence(PresenceJob::Connected(Box::new(hello), reply))?;
@@ -541,7 +583,10 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
 
+#[async_trait]
+impl IngestStore for SqliteStore {
     async fn ingest(&self, batch: Vec<ReportRecord>, receipts: Vec<ReceiptRecord>) -> StoreResult<Vec<Settled>> {
         if batch.is_empty() && receipts.is_empty() {
             return Ok(Vec::new());
@@ -677,6 +722,32 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn checkpoint(&self) -> StoreResult<()> {
+        // PASSIVE: copies what no reader still needs from the WAL into the
+        // database file without blocking the writer or readers; the writer
+        // then restarts the WAL from its beginning. Done here, once a
+        // second, a page rewritten by many batches is copied once, and the
+        // commits that acknowledge reports no longer pay for it.
+        let checkpointer = self.checkpointer.clone();
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut slot = checkpointer
+                .lock()
+                .map_err(|_| StoreError::Other("store checkpoint lock poisoned".into()))?;
+            let conn = match slot.as_mut() {
+                Some(conn) => conn,
+                None => slot.insert(open(&path, READER_CACHE_KIB).map_err(map_err)?),
+            };
+            conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                .map_err(map_err)
+        })
+        .await
+        .map_err(|error| StoreError::Other(format!("store task failed: {error}")))?
+    }
+}
+
+#[async_trait]
+impl FleetStore for SqliteStore {
     async fn list_agents(&self) -> StoreResult<Vec<AgentRow>> {
         self.read(|conn| {
             let mut statement = conn
@@ -716,44 +787,54 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn revoke_agent(&self, id: &str, at_ms: i64) -> StoreResult<bool> {
-        let id = id.to_string();
-        self.write(move |conn| {
-            let tx = conn.transaction().map_err(map_err)?;
-            let changed = tx
-                .execute(
-                    "UPDATE agents SET revoked_at = coalesce(revoked_at, ?2), connected = 0 WHERE id = ?1",
-                    params![id, at_ms],
-                )
-                .map_err(map_err)?;
-            tx.execute("UPDATE certificates SET revoked = 1 WHERE agent_id = ?1", [&id])
-                .map_err(map_err)?;
-            tx.commit().map_err(map_err)?;
-            Ok(changed > 0)
+    async fn reports_meta(&self, kind: i32, since_ms: i64) -> StoreResult<Vec<ReportMeta>> {
+        self.read(move |conn| {
+            query_all(
+                conn,
+                "SELECT agent_id, seq, kind, observed_at, received_at, command_id, version, body FROM reports
+                 WHERE kind = ?1 AND observed_at >= ?2 ORDER BY observed_at",
+                params![kind, since_ms],
+                |row| {
+                    let mut meta = rows::report_meta(row)?;
+                    meta.update_now_refused = super::update_now_refused(&row.get::<_, Vec<u8>>(7)?);
+                    Ok(meta)
+                },
+            )
         })
         .await
     }
 
-    async fn revoked(&self) -> StoreResult<RevokedSets> {
-        self.read(|conn| {
-            let collect = |sql: &str| -> StoreResult<Vec<String>> {
-                let mut statement = conn.prepare(sql).map_err(map_err)?;
-                let rows = statement
-                    .query_map([], |row| row.get::<_, String>(0))
-                    .map_err(map_err)?;
-                rows.collect::<Result<Vec<_>, _>>().map_err(map_err)
-            };
-            Ok(RevokedSets {
-                agent_ids: collect("SELECT id FROM agents WHERE revoked_at IS NOT NULL")?,
-                serials: collect(
-                    "SELECT serial FROM certificates WHERE revoked != 0
-                     UNION SELECT serial FROM admin_certificates WHERE revoked_at IS NOT NULL",
-                )?,
-            })
+    async fn reports_received(&self, from_ms: i64, to_ms: i64) -> StoreResult<Vec<ReportMeta>> {
+        self.read(move |conn| {
+            query_all(
+                conn,
+                "SELECT agent_id, seq, kind, observed_at, received_at, command_id, version FROM reports
+                 WHERE received_at >= ?1 AND received_at <= ?2 ORDER BY received_at, id",
+                params![from_ms, to_ms],
+                |row| rows::report_meta(row),
+            )
         })
         .await
     }
 
+    async fn count_reports(&self, agent_id: Option<&str>) -> StoreResult<u64> {
+        let agent_id = agent_id.map(str::to_string);
+        self.read(move |conn| {
+            let count: i64 = match agent_id {
+                Some(id) => conn.query_row("SELECT count(*) FROM reports WHERE agent_id = ?1", [id], |row| {
+                    row.get(0)
+                }),
+                None => conn.query_row("SELECT count(*) FROM reports", [], |row| row.get(0)),
+            }
+            .map_err(map_err)?;
+            Ok(u64::try_from(count).unwrap_or(0))
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl PolicyStore for SqliteStore {
     async fn put_policy(&self, toml: &str, applied_by: &str, at_ms: i64) -> StoreResult<u64> {
         let (toml, applied_by) = (toml.to_string(), applied_by.to_string());
         self.write(move |conn| {
@@ -793,7 +874,10 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
 
+#[async_trait]
+impl RolloutStore for SqliteStore {
     async fn create_rollout(&self, rollout: RolloutRow) -> StoreResult<()> {
         self.write(move |conn| {
             conn.execute(
@@ -956,6 +1040,22 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn agent_transitions(&self, agent_id: &str) -> StoreResult<Vec<TransitionRow>> {
+        let agent_id = agent_id.to_string();
+        self.read(move |conn| {
+            query_all(
+                conn,
+                "SELECT rollout_id, agent_id, at, from_state, to_state, cause FROM transitions WHERE agent_id = ?1 ORDER BY at, rowid",
+                [agent_id],
+                |row| rows::transition(row),
+            )
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl CommandStore for SqliteStore {
     async fn create_commands(&self, commands: Vec<CommandRow>) -> StoreResult<()> {
         if commands.is_empty() {
             return Ok(());
@@ -1079,6 +1179,83 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn undelivered_for_agents(
+        &self,
+        agent_ids: Option<Vec<String>>,
+        now_ms: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<CommandRow>> {
+        self.read(move |conn| match agent_ids {
+            None => query_all(
+                conn,
+                "SELECT * FROM commands WHERE delivered_at IS NULL AND expired = 0 AND expires_at > ?1
+                 ORDER BY created_at, id LIMIT ?2",
+                params![now_ms, limit],
+                |row| rows::command(row),
+            ),
+            Some(ids) => query_all(
+                conn,
+                "SELECT * FROM commands WHERE agent_id IN (SELECT value FROM json_each(?1))
+                 AND delivered_at IS NULL AND expired = 0 AND expires_at > ?2
+                 ORDER BY created_at, id LIMIT ?3",
+                params![
+                    serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into()),
+                    now_ms,
+                    limit
+                ],
+                |row| rows::command(row),
+            ),
+        })
+        .await
+    }
+
+    async fn claim_delivery(&self, ids: Vec<String>, at_ms: i64) -> StoreResult<Vec<String>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.write(move |conn| {
+            let tx = conn.transaction().map_err(map_err)?;
+            let mut claimed = Vec::new();
+            {
+                let mut update = tx
+                    .prepare_cached(
+                        "UPDATE commands SET delivered_at = ?2 WHERE id = ?1 AND delivered_at IS NULL AND expired = 0",
+                    )
+                    .map_err(map_err)?;
+                for id in ids {
+                    if update.execute(params![id, at_ms]).map_err(map_err)? > 0 {
+                        claimed.push(id);
+                    }
+                }
+            }
+            tx.commit().map_err(map_err)?;
+            Ok(claimed)
+        })
+        .await
+    }
+
+    async fn release_delivery(&self, ids: Vec<String>) -> StoreResult<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.write(move |conn| {
+            let tx = conn.transaction().map_err(map_err)?;
+            {
+                let mut update = tx
+                    .prepare_cached("UPDATE commands SET delivered_at = NULL WHERE id = ?1 AND answered_at IS NULL")
+                    .map_err(map_err)?;
+                for id in &ids {
+                    update.execute([id]).map_err(map_err)?;
+                }
+            }
+            tx.commit().map_err(map_err)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl AuditStore for SqliteStore {
     async fn append_audit(&self, row: AuditRow) -> StoreResult<()> {
         self.write(move |conn| {
             conn.execute(
@@ -1169,50 +1346,10 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
 
-    async fn reports_meta(&self, kind: i32, since_ms: i64) -> StoreResult<Vec<ReportMeta>> {
-        self.read(move |conn| {
-            query_all(
-                conn,
-                "SELECT agent_id, seq, kind, observed_at, received_at, command_id, version, body FROM reports
-                 WHERE kind = ?1 AND observed_at >= ?2 ORDER BY observed_at",
-                params![kind, since_ms],
-                |row| {
-                    let mut meta = rows::report_meta(row)?;
-                    meta.update_now_refused = super::update_now_refused(&row.get::<_, Vec<u8>>(7)?);
-                    Ok(meta)
-                },
-            )
-        })
-        .await
-    }
-
-    async fn reports_received(&self, from_ms: i64, to_ms: i64) -> StoreResult<Vec<ReportMeta>> {
-        self.read(move |conn| {
-            query_all(
-                conn,
-                "SELECT agent_id, seq, kind, observed_at, received_at, command_id, version FROM reports
-                 WHERE received_at >= ?1 AND received_at <= ?2 ORDER BY received_at, id",
-                params![from_ms, to_ms],
-                |row| rows::report_meta(row),
-            )
-        })
-        .await
-    }
-
-    async fn agent_transitions(&self, agent_id: &str) -> StoreResult<Vec<TransitionRow>> {
-        let agent_id = agent_id.to_string();
-        self.read(move |conn| {
-            query_all(
-                conn,
-                "SELECT rollout_id, agent_id, at, from_state, to_state, cause FROM transitions WHERE agent_id = ?1 ORDER BY at, rowid",
-                [agent_id],
-                |row| rows::transition(row),
-            )
-        })
-        .await
-    }
-
+#[async_trait]
+impl BundleStore for SqliteStore {
     async fn put_bundle_chunk(
         &self,
         chunk: super::bundles::ChunkRecord,
@@ -1227,22 +1364,10 @@ impl Store for SqliteStore {
     async fn bundle_data(&self, command_id: &str) -> StoreResult<Option<Vec<u8>>> {
         self.bundle_data_impl(command_id).await
     }
+}
 
-    async fn count_reports(&self, agent_id: Option<&str>) -> StoreResult<u64> {
-        let agent_id = agent_id.map(str::to_string);
-        self.read(move |conn| {
-            let count: i64 = match agent_id {
-                Some(id) => conn.query_row("SELECT count(*) FROM reports WHERE agent_id = ?1", [id], |row| {
-                    row.get(0)
-                }),
-                None => conn.query_row("SELECT count(*) FROM reports", [], |row| row.get(0)),
-            }
-            .map_err(map_err)?;
-            Ok(u64::try_from(count).unwrap_or(0))
-        })
-        .await
-    }
-
+#[async_trait]
+impl RetentionStore for SqliteStore {
     async fn delete_old_reports(
         &self,
         before_ms: i64,
@@ -1302,104 +1427,10 @@ impl Store for SqliteStore {
             .await?;
         Ok(u64::try_from(file_bytes).unwrap_or(0) + wal_bytes)
     }
+}
 
-    async fn undelivered_for_agents(
-        &self,
-        agent_ids: Option<Vec<String>>,
-        now_ms: i64,
-        limit: u32,
-    ) -> StoreResult<Vec<CommandRow>> {
-        self.read(move |conn| match agent_ids {
-            None => query_all(
-                conn,
-                "SELECT * FROM commands WHERE delivered_at IS NULL AND expired = 0 AND expires_at > ?1
-                 ORDER BY created_at, id LIMIT ?2",
-                params![now_ms, limit],
-                |row| rows::command(row),
-            ),
-            Some(ids) => query_all(
-                conn,
-                "SELECT * FROM commands WHERE agent_id IN (SELECT value FROM json_each(?1))
-                 AND delivered_at IS NULL AND expired = 0 AND expires_at > ?2
-                 ORDER BY created_at, id LIMIT ?3",
-                params![
-                    serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into()),
-                    now_ms,
-                    limit
-                ],
-                |row| rows::command(row),
-            ),
-        })
-        .await
-    }
-
-    async fn claim_delivery(&self, ids: Vec<String>, at_ms: i64) -> StoreResult<Vec<String>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.write(move |conn| {
-            let tx = conn.transaction().map_err(map_err)?;
-            let mut claimed = Vec::new();
-            {
-                let mut update = tx
-                    .prepare_cached(
-                        "UPDATE commands SET delivered_at = ?2 WHERE id = ?1 AND delivered_at IS NULL AND expired = 0",
-                    )
-                    .map_err(map_err)?;
-                for id in ids {
-                    if update.execute(params![id, at_ms]).map_err(map_err)? > 0 {
-                        claimed.push(id);
-                    }
-                }
-            }
-            tx.commit().map_err(map_err)?;
-            Ok(claimed)
-        })
-        .await
-    }
-
-    async fn release_delivery(&self, ids: Vec<String>) -> StoreResult<()> {
-        if ids.is_empty() {
-            return Ok(());
-        }
-        self.write(move |conn| {
-            let tx = conn.transaction().map_err(map_err)?;
-            {
-                let mut update = tx
-                    .prepare_cached("UPDATE commands SET delivered_at = NULL WHERE id = ?1 AND answered_at IS NULL")
-                    .map_err(map_err)?;
-                for id in &ids {
-                    update.execute([id]).map_err(map_err)?;
-                }
-            }
-            tx.commit().map_err(map_err)
-        })
-        .await
-    }
-
-    async fn checkpoint(&self) -> StoreResult<()> {
-        // PASSIVE: copies what no reader still needs from the WAL into the
-        // database file without blocking the writer or readers; the writer
-        // then restarts the WAL from its beginning. Done here, once a
-        // second, a page rewritten by many batches is copied once, and the
-        // commits that acknowledge reports no longer pay for it.
-        let checkpointer = self.checkpointer.clone();
-        let path = self.path.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut slot = checkpointer
-                .lock()
-                .map_err(|_| StoreError::Other("store checkpoint lock poisoned".into()))?;
-            let conn = match slot.as_mut() {
-                Some(conn) => conn,
-                None => slot.insert(open(&path, READER_CACHE_KIB).map_err(map_err)?),
-            };
-            conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-                .map_err(map_err)
-        })
-        .await
-        .map_err(|error| StoreError::Other(format!("store task failed: {error}")))?
-    }
-
+#[async_trait]
+impl ReplicationStore for SqliteStore {
     async fn try_lease(&self, _name: &str, _holder: &str, _ttl_ms: i64) -> StoreResult<bool> {
         // One process owns the SQLite file: it holds every lease.
         Ok(true)
