@@ -9,6 +9,7 @@
 //! - secrets are never stored: tokens as SHA-256 hashes only.
 
 pub mod bundles;
+mod migrations;
 pub mod postgres;
 #[cfg(any(test, feature = "test-support"))]
 pub mod postgres_scratch;

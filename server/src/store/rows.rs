@@ -197,6 +197,19 @@ pub(crate) fn command<R: Columns>(row: &R) -> Result<CommandRow, R::Error> {
     })
 }
 
+pub(crate) fn bundle<R: Columns>(row: &R) -> Result<super::bundles::BundleRow, R::Error> {
+    Ok(super::bundles::BundleRow {
+        command_id: row.text("command_id")?,
+        agent_id: row.text("agent_id")?,
+        started_at_ms: row.int("started_at")?,
+        completed_at_ms: row.maybe_int("completed_at")?,
+        chunks: u32_of(row.int("chunks")?),
+        bytes: u64_of(row.int("bytes")?),
+        files: u32_of(row.int("files")?),
+        skipped: u32_of(row.int("skipped")?),
+    })
+}
+
 // === the drivers' rows ===
 
 impl Columns for rusqlite::Row<'_> {

@@ -344,12 +344,9 @@ fn migrate(conn: &mut Connection) -> Result<(), rusqlite::Error> {
     if current == 0 {
         tx.execute("INSERT INTO schema_version (version) VALUES (0)", [])?;
     }
-    for (index, sql) in MIGRATIONS.iter().enumerate() {
-        let version = i64::try_from(index).unwrap_or(i64::MAX) + 1;
-        if version > current {
-            tx.execute_batch(sql)?;
-            tx.execute("UPDATE schema_version SET version = ?1", [version])?;
-        }
+    for (version, sql) in super::migrations::pending(MIGRATIONS, current) {
+        tx.execute_batch(sql)?;
+        tx.execute("UPDATE schema_version SET version = ?1", [version])?;
     }
     tx.commit()
 }
@@ -1345,24 +1342,6 @@ impl AuditStore for SqliteStore {
             Ok(serials)
         })
         .await
-    }
-}
-
-#[async_trait]
-impl BundleStore for SqliteStore {
-    async fn put_bundle_chunk(
-        &self,
-        chunk: super::bundles::ChunkRecord,
-    ) -> StoreResult<Result<super::bundles::BundleRow, String>> {
-        self.put_bundle_chunk_impl(chunk).await
-    }
-
-    async fn list_bundles(&self) -> StoreResult<Vec<super::bundles::BundleRow>> {
-        self.list_bundles_impl().await
-    }
-
-    async fn bundle_data(&self, command_id: &str) -> StoreResult<Option<Vec<u8>>> {
-        self.bundle_data_impl(command_id).await
     }
 }
 

@@ -18,6 +18,10 @@
 //! ends when the store is dropped. TLS (rustls) as the URL's `sslmode` and
 //! `sslrootcert` ask: see [`super::postgres_tls`].
 //!
+//! Files: `pool.rs` the connections and URL parsing, `notify.rs` the
+//! wake-ups, `errors.rs` error mapping, `bundles.rs` log bundles; row
+//! decoding is shared with SQLite ([`super::rows`]).
+//!
 //! Ingest writes a batch with up to four statements (command refusals,
 //! reports, agents with their latest check run, answered commands), each
 //! over `UNNEST`ed arrays, in one transaction; the coordinator runs
@@ -27,17 +31,14 @@
 //! durable here too.
 
 use std::collections::{BTreeMap, HashMap};
-use std::error::Error as _;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use prost::Message;
 use rollcall_common::proto;
-use tokio::sync::{Semaphore, SemaphorePermit, mpsc};
-use tokio_postgres::error::SqlState;
-use tokio_postgres::{AsyncMessage, Client, Row};
-use tokio_postgres_rustls::MakeRustlsConnect;
+use tokio::sync::{Semaphore, mpsc};
+use tokio_postgres::{Client, Row};
 use tokio_util::sync::CancellationToken;
 
 use super::rows::{self, labels_from_json, labels_json, to_sql, u32_of, u64_of};
@@ -52,40 +53,35 @@ use super::{
 /// version. The first three mirror the SQLite versions; later SQLite
 /// versions are appended here too, after the replica-only one.
 const MIGRATIONS: &[&str] = &[
-    include_str!("schema_postgres.sql"),
-    include_str!("schema_postgres_2.sql"),
-    include_str!("schema_postgres_3.sql"),
-    include_str!("schema_postgres_replicas.sql"),
-    include_str!("schema_postgres_5.sql"),
-    include_str!("schema_postgres_6.sql"),
-    include_str!("schema_postgres_7.sql"),
-    include_str!("schema_postgres_8.sql"),
-    include_str!("schema_postgres_9.sql"),
-    include_str!("schema_postgres_10.sql"),
+    include_str!("../schema_postgres.sql"),
+    include_str!("../schema_postgres_2.sql"),
+    include_str!("../schema_postgres_3.sql"),
+    include_str!("../schema_postgres_replicas.sql"),
+    include_str!("../schema_postgres_5.sql"),
+    include_str!("../schema_postgres_6.sql"),
+    include_str!("../schema_postgres_7.sql"),
+    include_str!("../schema_postgres_8.sql"),
+    include_str!("../schema_postgres_9.sql"),
+    include_str!("../schema_postgres_10.sql"),
 ];
 
-#[path = "postgres_bundles.rs"]
 mod bundles;
+mod errors;
+mod notify;
+mod pool;
 
-/// The NOTIFY channel replicas listen on.
-pub const CHANNEL: &str = "rollcall";
-/// Connections per replica (besides the one that listens for wake-ups).
-pub const POOL_SIZE: usize = 16;
+use errors::{describe, map_err};
+pub use notify::{CHANNEL, NOTICE_QUEUE};
+use notify::{encode_notice, listen};
+pub use pool::{POOL_SIZE, POOL_WAIT, PgTarget, describe_target, parse_url};
+use pool::{Pool, Pooled, connect_client};
+
 /// Ingest transactions in flight at once (one per ingest worker, each on
 /// its own agents): PostgreSQL commits them in parallel and shares WAL
 /// flushes between them.
 const INGEST_WRITERS: usize = 4;
 /// Tries of an ingest transaction PostgreSQL aborted to break a deadlock.
 const INGEST_ATTEMPTS: u64 = 4;
-/// How long a caller waits for a pooled connection before `Unavailable`.
-pub const POOL_WAIT: Duration = Duration::from_secs(30);
-/// Wake-ups queued for the replica's consumer. When it is full the listener
-/// waits (PostgreSQL keeps later notifications queued server-side); the
-/// consumer only reads rows and pushes to streams, so it is quick.
-pub const NOTICE_QUEUE: usize = 256;
-/// NOTIFY payloads must stay below 8000 bytes; a longer agent list becomes
-/// "any agent".
-const MAX_PAYLOAD: usize = 7000;
 /// Advisory lock keys (any constant both sides agree on).
 const MIGRATION_LOCK: i64 = i64::from_be_bytes(*b"rollcall");
 const POLICY_LOCK: i64 = i64::from_be_bytes(*b"rcpolicy");
@@ -100,184 +96,6 @@ pub struct PgStore {
     /// This replica's id: recorded on the agents it holds, and the sender of
     /// its wake-ups (which it then ignores).
     replica: String,
-}
-
-// === errors ===
-
-fn describe(error: &tokio_postgres::Error) -> String {
-    if let Some(db) = error.as_db_error() {
-        return format!("{} ({})", db.message(), db.code().code());
-    }
-    match error.source() {
-        Some(source) => format!("{error}: {source}"),
-        None => error.to_string(),
-    }
-}
-
-fn map_err(error: tokio_postgres::Error) -> StoreError {
-    if let Some(db) = error.as_db_error() {
-        let code = db.code();
-        let unavailable = [
-            SqlState::DISK_FULL,
-            SqlState::READ_ONLY_SQL_TRANSACTION,
-            SqlState::TOO_MANY_CONNECTIONS,
-            SqlState::ADMIN_SHUTDOWN,
-            SqlState::CRASH_SHUTDOWN,
-            SqlState::CANNOT_CONNECT_NOW,
-            SqlState::OUT_OF_MEMORY,
-        ];
-        if unavailable.contains(code) {
-            return StoreError::Unavailable(describe(&error));
-        }
-        if [SqlState::T_R_DEADLOCK_DETECTED, SqlState::T_R_SERIALIZATION_FAILURE].contains(code) {
-            return StoreError::Conflict(describe(&error));
-        }
-        return StoreError::Other(describe(&error));
-    }
-    // Not an answer from the server: the connection failed or closed.
-    let io = error
-        .source()
-        .is_some_and(|source| source.downcast_ref::<std::io::Error>().is_some());
-    if error.is_closed() || io {
-        return StoreError::Unavailable(describe(&error));
-    }
-    StoreError::Other(describe(&error))
-}
-
-// === the pool ===
-
-struct Pool {
-    target: PgTarget,
-    idle: Mutex<Vec<Client>>,
-    permits: Semaphore,
-    /// Cancelled when the store is dropped: ends every connection task.
-    closed: CancellationToken,
-}
-
-/// A pooled connection; goes back to the pool on drop unless it broke.
-struct Pooled<'a> {
-    pool: &'a Pool,
-    client: Option<Client>,
-    _permit: SemaphorePermit<'a>,
-}
-
-impl std::ops::Deref for Pooled<'_> {
-    type Target = Client;
-    fn deref(&self) -> &Client {
-        // Set in `Pool::get`, taken only in `drop`.
-        self.client
-            .as_ref()
-            .unwrap_or_else(|| unreachable!("pooled client taken before drop"))
-    }
-}
-
-impl std::ops::DerefMut for Pooled<'_> {
-    fn deref_mut(&mut self) -> &mut Client {
-        self.client
-            .as_mut()
-            .unwrap_or_else(|| unreachable!("pooled client taken before drop"))
-    }
-}
-
-impl Drop for Pooled<'_> {
-    fn drop(&mut self) {
-        if let Some(client) = self.client.take()
-            && !client.is_closed()
-            && let Ok(mut idle) = self.pool.idle.lock()
-        {
-            idle.push(client);
-        }
-    }
-}
-
-async fn connect_client(target: &PgTarget, closed: &CancellationToken) -> StoreResult<Client> {
-    let (client, connection) = target.config.connect(target.tls.clone()).await.map_err(map_err)?;
-    let closed = closed.clone();
-    tokio::spawn(async move {
-        tokio::select! {
-            result = connection => {
-                if let Err(error) = result {
-                    tracing::debug!(error = describe(&error), "database connection ended");
-                }
-            }
-            () = closed.cancelled() => {}
-        }
-    });
-    Ok(client)
-}
-
-impl Pool {
-    async fn get(&self) -> StoreResult<Pooled<'_>> {
-        let permit = tokio::time::timeout(POOL_WAIT, self.permits.acquire())
-            .await
-            .map_err(|_| StoreError::Unavailable("no free database connection within 30s".into()))?
-            .map_err(|_| StoreError::Unavailable("database pool closed".into()))?;
-        let reused = self.idle.lock().ok().and_then(|mut idle| {
-            // Drop connections that broke while idle (server restart).
-            idle.retain(|client| !client.is_closed());
-            idle.pop()
-        });
-        let client = match reused {
-            Some(client) => client,
-            None => connect_client(&self.target, &self.closed).await?,
-        };
-        Ok(Pooled {
-            pool: self,
-            client: Some(client),
-            _permit: permit,
-        })
-    }
-}
-
-impl Drop for PgStore {
-    fn drop(&mut self) {
-        self.pool.closed.cancel();
-    }
-}
-
-// === opening ===
-
-/// Where and how to connect: the parsed URL and the TLS its `sslmode` asks for.
-#[derive(Clone)]
-pub struct PgTarget {
-    pub config: tokio_postgres::Config,
-    pub tls: MakeRustlsConnect,
-}
-
-/// Parses a database URL (or key=value string) and fills in what rollcall
-/// needs; errors never echo the URL (it may hold a password).
-pub fn parse_url(url: &str, replica: &str) -> anyhow::Result<PgTarget> {
-    let (url, tls_options) = super::postgres_tls::split_tls_options(url)?;
-    let mut config: tokio_postgres::Config = url
-        .parse()
-        .map_err(|error| anyhow::anyhow!("parse the database URL: {error}"))?;
-    config.ssl_mode(tls_options.mode.negotiation());
-    let tls = super::postgres_tls::connector(&tls_options)?;
-    if config.get_dbname().is_none() {
-        anyhow::bail!("the database URL names no database (postgres://user@host:5432/DATABASE)");
-    }
-    if config.get_connect_timeout().is_none() {
-        config.connect_timeout(Duration::from_secs(10));
-    }
-    if config.get_application_name().is_none() {
-        config.application_name(format!("rollcall-{replica}"));
-    }
-    // Notice a dead peer on idle connections (the listener is idle most of the time).
-    config.keepalives(true);
-    config.keepalives_idle(Duration::from_secs(30));
-    Ok(PgTarget { config, tls })
-}
-
-/// Where the URL points, without credentials (for logs and errors).
-pub fn describe_target(config: &tokio_postgres::Config) -> String {
-    let host = match config.get_hosts().first() {
-        Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
-        #[cfg(unix)]
-        Some(tokio_postgres::config::Host::Unix(path)) => path.display().to_string(),
-        None => "localhost".into(),
-    };
-    let port = config.get_ports().first().copied().unwrap_or(5432);
-    format!("{host}:{port}/{}", config.get_dbname().unwrap_or_default())
 }
 
 impl PgStore {
@@ -601,24 +419,11 @@ async fn migrate(client: &mut Client) -> Result<(), tokio_postgres::Error> {
             0
         }
     };
-    let known = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
-    if current > known {
-        // A newer rollcall migrated already (a rolling upgrade): migrations
-        // only add, so this one keeps working until it is replaced.
-        tracing::warn!(
-            schema = current,
-            known,
-            "the database schema is newer than this rollcall"
-        );
-    }
-    for (index, sql) in MIGRATIONS.iter().enumerate() {
-        let version = i64::try_from(index).unwrap_or(i64::MAX) + 1;
-        if version > current {
-            tx.batch_execute(sql).await?;
-            tx.execute("UPDATE schema_version SET version = $1", &[&version])
-                .await?;
-            tracing::info!(version, "database schema migrated");
-        }
+    for (version, sql) in super::migrations::pending(MIGRATIONS, current) {
+        tx.batch_execute(sql).await?;
+        tx.execute("UPDATE schema_version SET version = $1", &[&version])
+            .await?;
+        tracing::info!(version, "database schema migrated");
     }
     tx.commit().await
 }
@@ -629,120 +434,6 @@ type RowResult<T> = Result<T, tokio_postgres::Error>;
 
 fn map_rows<T>(rows: Vec<Row>, map: impl Fn(&Row) -> RowResult<T>) -> StoreResult<Vec<T>> {
     rows.iter().map(|row| map(row).map_err(map_err)).collect()
-}
-
-// === wake-ups ===
-
-/// What travels in a NOTIFY payload.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Envelope {
-    from: String,
-    notice: Notice,
-}
-
-fn encode_notice(replica: &str, notice: Notice) -> String {
-    let envelope = Envelope {
-        from: replica.to_string(),
-        notice,
-    };
-    let text = serde_json::to_string(&envelope).unwrap_or_default();
-    if text.len() <= MAX_PAYLOAD {
-        return text;
-    }
-    let any = Envelope {
-        from: replica.to_string(),
-        notice: Notice::Commands { agent_ids: Vec::new() },
-    };
-    serde_json::to_string(&any).unwrap_or_default()
-}
-
-/// The notice in a payload, or `None` when this replica sent it. A payload
-/// that does not parse (another rollcall version) asks for a full resync.
-fn decode_notice(payload: &str, replica: &str) -> Option<Notice> {
-    match serde_json::from_str::<Envelope>(payload) {
-        Ok(envelope) if envelope.from == replica => None,
-        Ok(envelope) => Some(envelope.notice),
-        Err(error) => {
-            tracing::warn!(%error, "unreadable wake-up; resynchronising");
-            Some(Notice::Resync)
-        }
-    }
-}
-
-/// How often the listening connection proves it is alive.
-const LISTEN_PROBE: Duration = Duration::from_secs(30);
-
-/// Listens until `shutdown` (or the store closes), reconnecting with backoff.
-async fn listen(target: PgTarget, replica: String, tx: mpsc::Sender<Notice>, shutdown: CancellationToken) {
-    let mut delay = Duration::from_millis(200);
-    loop {
-        let started = tokio::time::Instant::now();
-        let result = tokio::select! {
-            () = shutdown.cancelled() => return,
-            result = listen_once(&target, &replica, &tx) => result,
-        };
-        match result {
-            Ok(()) => return,
-            Err(error) => tracing::warn!(%error, retry_in = ?delay, "lost the wake-up channel; reconnecting"),
-        }
-        if started.elapsed() > Duration::from_secs(60) {
-            delay = Duration::from_millis(200);
-        }
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(delay) => {}
-        }
-        delay = (delay * 2).min(Duration::from_secs(5));
-    }
-}
-
-/// One listening connection; `Ok` when the consumer went away.
-async fn listen_once(target: &PgTarget, replica: &str, tx: &mpsc::Sender<Notice>) -> StoreResult<()> {
-    let (client, mut connection) = target.config.connect(target.tls.clone()).await.map_err(map_err)?;
-    // The connection is driven here, not in a task: notifications arrive
-    // through it, and it lives exactly as long as this listener.
-    let driver = async {
-        loop {
-            match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
-                Some(Ok(AsyncMessage::Notification(note))) => {
-                    if let Some(notice) = decode_notice(note.payload(), replica)
-                        && tx.send(notice).await.is_err()
-                    {
-                        return Ok(());
-                    }
-                }
-                Some(Ok(_)) => {}
-                Some(Err(error)) => return Err(map_err(error)),
-                None => return Err(StoreError::Unavailable("the wake-up connection closed".into())),
-            }
-        }
-    };
-    let listener = async {
-        client
-            .batch_execute(&format!("LISTEN {CHANNEL}"))
-            .await
-            .map_err(map_err)?;
-        tracing::info!(replica, "listening for wake-ups from other replicas");
-        if tx.send(Notice::Resync).await.is_err() {
-            return Ok(());
-        }
-        loop {
-            tokio::time::sleep(LISTEN_PROBE).await;
-            match tokio::time::timeout(Duration::from_secs(10), client.simple_query("SELECT 1")).await {
-                Ok(Ok(_)) => {}
-                Ok(Err(error)) => return Err(map_err(error)),
-                Err(_) => {
-                    return Err(StoreError::Unavailable(
-                        "the wake-up connection stopped answering".into(),
-                    ));
-                }
-            }
-        }
-    };
-    tokio::select! {
-        result = driver => result,
-        result = listener => result,
-    }
 }
 
 // === the store ===
@@ -1637,24 +1328,6 @@ impl AuditStore for PgStore {
 }
 
 #[async_trait]
-impl BundleStore for PgStore {
-    async fn put_bundle_chunk(
-        &self,
-        chunk: super::bundles::ChunkRecord,
-    ) -> StoreResult<Result<super::bundles::BundleRow, String>> {
-        self.put_bundle_chunk_impl(chunk).await
-    }
-
-    async fn list_bundles(&self) -> StoreResult<Vec<super::bundles::BundleRow>> {
-        self.list_bundles_impl().await
-    }
-
-    async fn bundle_data(&self, command_id: &str) -> StoreResult<Option<Vec<u8>>> {
-        self.bundle_data_impl(command_id).await
-    }
-}
-
-#[async_trait]
 impl RetentionStore for PgStore {
     async fn delete_old_reports(
         &self,
@@ -1770,47 +1443,5 @@ impl ReplicationStore for PgStore {
             }
         });
         Ok(Some(rx))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn notices_round_trip_and_own_notices_are_ignored() {
-        let notice = Notice::Commands {
-            agent_ids: vec!["a".into(), "b".into()],
-        };
-        let payload = encode_notice("r1", notice.clone());
-        assert_eq!(decode_notice(&payload, "r2"), Some(notice));
-        assert_eq!(decode_notice(&payload, "r1"), None);
-        assert_eq!(decode_notice("not json", "r2"), Some(Notice::Resync));
-    }
-
-    #[test]
-    fn long_agent_lists_become_any_agent() {
-        let agent_ids = (0..1000).map(|index| format!("agent-{index:032}")).collect();
-        let payload = encode_notice("r1", Notice::Commands { agent_ids });
-        assert!(payload.len() < MAX_PAYLOAD);
-        assert_eq!(
-            decode_notice(&payload, "r2"),
-            Some(Notice::Commands { agent_ids: Vec::new() })
-        );
-    }
-
-    #[test]
-    fn urls_are_checked_without_echoing_them() {
-        let error = parse_url("postgres://u:secret@db/x?sslmode=verify-full", "r1")
-            .err()
-            .unwrap();
-        assert!(error.to_string().contains("sslrootcert"), "{error}");
-        assert!(!error.to_string().contains("secret"));
-        let error = parse_url("postgres://u:secret@db", "r1").err().unwrap();
-        assert!(error.to_string().contains("names no database"), "{error}");
-        let target = parse_url("postgres://u:secret@db:6543/fleet?sslmode=require", "r1").unwrap();
-        assert_eq!(describe_target(&target.config), "db:6543/fleet");
-        assert_eq!(target.config.get_application_name(), Some("rollcall-r1"));
-        assert_eq!(target.config.get_ssl_mode(), tokio_postgres::config::SslMode::Require);
     }
 }
