@@ -12,7 +12,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use prost::Message;
 use rollcall_common::proto;
 
-use super::{AgentRow, CommandRow, MemberRow, ReportMeta, RolloutRow, TransitionRow};
+use super::{
+    AdminCertRow, AgentRow, AuditRow, CommandRow, MemberRow, PolicyRow, ReportMeta, RolloutRow, TokenRow, TransitionRow,
+};
 
 /// Columns that failed to decode since the process started (both stores).
 static UNDECODABLE: AtomicU64 = AtomicU64::new(0);
@@ -207,6 +209,73 @@ pub(crate) fn bundle<R: Columns>(row: &R) -> Result<super::bundles::BundleRow, R
         bytes: u64_of(row.int("bytes")?),
         files: u32_of(row.int("files")?),
         skipped: u32_of(row.int("skipped")?),
+    })
+}
+
+pub(crate) fn token<R: Columns>(row: &R) -> Result<TokenRow, R::Error> {
+    Ok(TokenRow {
+        id: row.text("id")?,
+        created_at_ms: row.int("created_at")?,
+        expires_at_ms: row.int("expires_at")?,
+        uses_left: u32_of(row.int("uses_left")?),
+        uses_total: u32_of(row.int("uses_total")?),
+        labels: labels_from_json(&row.text("labels")?),
+        revoked: row.flag("revoked")?,
+        created_by: row.text("created_by")?,
+    })
+}
+
+pub(crate) fn policy<R: Columns>(row: &R) -> Result<PolicyRow, R::Error> {
+    Ok(PolicyRow {
+        version: u64_of(row.int("version")?),
+        toml: row.text("toml")?,
+        applied_at_ms: row.int("applied_at")?,
+        applied_by: row.text("applied_by")?,
+    })
+}
+
+pub(crate) fn audit<R: Columns>(row: &R) -> Result<AuditRow, R::Error> {
+    Ok(AuditRow {
+        at_ms: row.int("at")?,
+        actor: row.text("actor")?,
+        role: row.text("role")?,
+        action: row.text("action")?,
+        target: row.text("target")?,
+        result: row.text("result")?,
+    })
+}
+
+pub(crate) fn admin_certificate<R: Columns>(row: &R) -> Result<AdminCertRow, R::Error> {
+    Ok(AdminCertRow {
+        serial: row.text("serial")?,
+        name: row.text("name")?,
+        role: row.text("role")?,
+        issued_at_ms: row.int("issued_at")?,
+        not_after_ms: row.int("not_after")?,
+        issued_by: row.text("issued_by")?,
+        revoked_at_ms: row.maybe_int("revoked_at")?,
+    })
+}
+
+/// What decides whether an enrolment token can be spent, from its row.
+pub(crate) struct TokenState {
+    pub revoked: bool,
+    pub expires_at_ms: i64,
+    pub uses_left: i64,
+}
+
+impl TokenState {
+    /// The one rule both stores apply ([`super::token_usable`]).
+    pub(crate) fn usable(&self, now_ms: i64) -> super::StoreResult<()> {
+        super::token_usable(self.revoked, self.expires_at_ms, self.uses_left, now_ms)
+    }
+}
+
+pub(crate) fn token_state<R: Columns>(row: &R) -> Result<TokenState, R::Error> {
+    Ok(TokenState {
+        revoked: row.flag("revoked")?,
+        expires_at_ms: row.int("expires_at")?,
+        uses_left: row.int("uses_left")?,
     })
 }
 

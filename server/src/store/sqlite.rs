@@ -395,18 +395,7 @@ impl EnrolmentStore for SqliteStore {
                 .prepare("SELECT id, created_at, expires_at, uses_left, uses_total, labels, revoked, created_by FROM tokens ORDER BY created_at")
                 .map_err(map_err)?;
             let rows = statement
-                .query_map([], |row| {
-                    Ok(TokenRow {
-                        id: row.get(0)?,
-                        created_at_ms: row.get(1)?,
-                        expires_at_ms: row.get(2)?,
-                        uses_left: row.get(3)?,
-                        uses_total: row.get(4)?,
-                        labels: labels_from_json(&row.get::<_, String>(5)?),
-                        revoked: row.get::<_, i64>(6)? != 0,
-                        created_by: row.get(7)?,
-                    })
-                })
+                .query_map([], |row| rows::token(row))
                 .map_err(map_err)?;
             rows.collect::<Result<Vec<_>, _>>().map_err(map_err)
         })
@@ -426,18 +415,18 @@ impl EnrolmentStore for SqliteStore {
 
     async fn check_token(&self, token_hash: [u8; 32], now_ms: i64) -> StoreResult<()> {
         self.read(move |conn| {
-            let token: Option<(i64, i64, i64)> = conn
+            let token = conn
                 .query_row(
                     "SELECT expires_at, uses_left, revoked FROM tokens WHERE hash = ?1",
                     [token_hash.as_slice()],
-                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+                    |row| rows::token_state(row),
                 )
                 .optional()
                 .map_err(map_err)?;
-            let Some((expires_at, uses_left, revoked)) = token else {
+            let Some(token) = token else {
                 return Err(StoreError::TokenUnknown);
             };
-            super::token_usable(revoked != 0, expires_at, uses_left, now_ms)
+            token.usable(now_ms)
         })
         .await
     }
@@ -452,18 +441,24 @@ impl EnrolmentStore for SqliteStore {
             let tx = conn
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                 .map_err(map_err)?;
-            let token: Option<(String, i64, i64, i64, String)> = tx
+            let token = tx
                 .query_row(
                     "SELECT id, expires_at, uses_left, revoked, labels FROM tokens WHERE hash = ?1",
                     [token_hash.as_slice()],
-                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?)),
+                    |row| {
+                        Ok((
+                            row.get::<_, String>("id")?,
+                            rows::token_state(row)?,
+                            row.get::<_, String>("labels")?,
+                        ))
+                    },
                 )
                 .optional()
                 .map_err(map_err)?;
-            let Some((token_id, expires_at, uses_left, revoked, labels)) = token else {
+            let Some((token_id, state, labels)) = token else {
                 return Err(StoreError::TokenUnknown);
             };
-            super::token_usable(revoked != 0, expires_at, uses_left, now_ms)?;
+            state.usable(now_ms)?;
             tx.execute("UPDATE tokens SET uses_left = uses_left - 1 WHERE id = ?1", [&token_id])
                 .map_err(map_err)?;
             let labels = labels_from_json(&labels);
@@ -857,14 +852,7 @@ impl PolicyStore for SqliteStore {
             conn.query_row(
                 "SELECT version, toml, applied_at, applied_by FROM policies ORDER BY version DESC LIMIT 1",
                 [],
-                |row| {
-                    Ok(PolicyRow {
-                        version: u64::try_from(row.get::<_, i64>(0)?).unwrap_or(0),
-                        toml: row.get(1)?,
-                        applied_at_ms: row.get(2)?,
-                        applied_by: row.get(3)?,
-                    })
-                },
+                |row| rows::policy(row),
             )
             .optional()
             .map_err(map_err)
@@ -1271,16 +1259,7 @@ impl AuditStore for SqliteStore {
                 conn,
                 "SELECT at, actor, role, action, target, result FROM audit ORDER BY at DESC, rowid DESC LIMIT ?1",
                 [limit],
-                |row| {
-                    Ok(AuditRow {
-                        at_ms: row.get(0)?,
-                        actor: row.get(1)?,
-                        role: row.get(2)?,
-                        action: row.get(3)?,
-                        target: row.get(4)?,
-                        result: row.get(5)?,
-                    })
-                },
+                |row| rows::audit(row),
             )?;
             rows.reverse();
             Ok(rows)
@@ -1307,17 +1286,7 @@ impl AuditStore for SqliteStore {
                 conn,
                 "SELECT serial, name, role, issued_at, not_after, issued_by, revoked_at FROM admin_certificates ORDER BY name, issued_at",
                 [],
-                |row| {
-                    Ok(AdminCertRow {
-                        serial: row.get(0)?,
-                        name: row.get(1)?,
-                        role: row.get(2)?,
-                        issued_at_ms: row.get(3)?,
-                        not_after_ms: row.get(4)?,
-                        issued_by: row.get(5)?,
-                        revoked_at_ms: row.get(6)?,
-                    })
-                },
+                |row| rows::admin_certificate(row),
             )
         })
         .await

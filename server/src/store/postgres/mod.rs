@@ -41,7 +41,7 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio_postgres::{Client, Row};
 use tokio_util::sync::CancellationToken;
 
-use super::rows::{self, labels_from_json, labels_json, to_sql, u32_of, u64_of};
+use super::rows::{self, labels_from_json, labels_json, to_sql, u64_of};
 use super::traits::*;
 use super::{
     AdminCertRow, AgentRow, AuditRow, CheckRunRow, CommandRow, Connected, HelloRecord, MemberRow, NewAgent, NewToken,
@@ -138,7 +138,7 @@ impl PgStore {
         self.client().await?.execute(sql, params).await.map_err(map_err)
     }
 
-    /// Stores one batch in one transaction (see [`Store::ingest`]).
+    /// Stores one batch in one transaction (see [`IngestStore::ingest`]).
     async fn ingest_batch(&self, batch: &[ReportRecord], receipts: &[ReceiptRecord]) -> StoreResult<Vec<Settled>> {
         let mut settled = Vec::new();
         if batch.is_empty() && receipts.is_empty() {
@@ -466,18 +466,7 @@ impl EnrolmentStore for PgStore {
                 &[],
             )
             .await?;
-        map_rows(rows, |row| {
-            Ok(TokenRow {
-                id: row.try_get(0)?,
-                created_at_ms: row.try_get(1)?,
-                expires_at_ms: row.try_get(2)?,
-                uses_left: u32_of(row.try_get(3)?),
-                uses_total: u32_of(row.try_get(4)?),
-                labels: labels_from_json(row.try_get(5)?),
-                revoked: row.try_get(6)?,
-                created_by: row.try_get(7)?,
-            })
-        })
+        map_rows(rows, rows::token)
     }
 
     async fn revoke_token(&self, id: &str) -> StoreResult<bool> {
@@ -499,10 +488,7 @@ impl EnrolmentStore for PgStore {
         let Some(token) = token else {
             return Err(StoreError::TokenUnknown);
         };
-        let expires_at: i64 = token.try_get(0).map_err(map_err)?;
-        let uses_left: i64 = token.try_get(1).map_err(map_err)?;
-        let revoked: bool = token.try_get(2).map_err(map_err)?;
-        super::token_usable(revoked, expires_at, uses_left, now_ms)
+        rows::token_state(&token).map_err(map_err)?.usable(now_ms)
     }
 
     async fn enroll_agent(
@@ -526,11 +512,8 @@ impl EnrolmentStore for PgStore {
             return Err(StoreError::TokenUnknown);
         };
         let token_id: String = token.try_get(0).map_err(map_err)?;
-        let expires_at: i64 = token.try_get(1).map_err(map_err)?;
-        let uses_left: i64 = token.try_get(2).map_err(map_err)?;
-        let revoked: bool = token.try_get(3).map_err(map_err)?;
         let labels = labels_from_json(token.try_get(4).map_err(map_err)?);
-        super::token_usable(revoked, expires_at, uses_left, now_ms)?;
+        rows::token_state(&token).map_err(map_err)?.usable(now_ms)?;
         tx.execute(
             "UPDATE tokens SET uses_left = uses_left - 1 WHERE id = $1",
             &[&token_id],
@@ -855,16 +838,7 @@ impl PolicyStore for PgStore {
             )
             .await
             .map_err(map_err)?;
-        row.map(|row| {
-            Ok(PolicyRow {
-                version: u64_of(row.try_get(0)?),
-                toml: row.try_get(1)?,
-                applied_at_ms: row.try_get(2)?,
-                applied_by: row.try_get(3)?,
-            })
-        })
-        .transpose()
-        .map_err(map_err)
+        row.map(|row| rows::policy(&row)).transpose().map_err(map_err)
     }
 }
 
@@ -1258,16 +1232,7 @@ impl AuditStore for PgStore {
                 &[&i64::from(limit)],
             )
             .await?;
-        let mut rows = map_rows(rows, |row| {
-            Ok(AuditRow {
-                at_ms: row.try_get(0)?,
-                actor: row.try_get(1)?,
-                role: row.try_get(2)?,
-                action: row.try_get(3)?,
-                target: row.try_get(4)?,
-                result: row.try_get(5)?,
-            })
-        })?;
+        let mut rows = map_rows(rows, rows::audit)?;
         rows.reverse();
         Ok(rows)
     }
@@ -1303,17 +1268,7 @@ impl AuditStore for PgStore {
                 &[],
             )
             .await?;
-        map_rows(rows, |row| {
-            Ok(AdminCertRow {
-                serial: row.try_get(0)?,
-                name: row.try_get(1)?,
-                role: row.try_get(2)?,
-                issued_at_ms: row.try_get(3)?,
-                not_after_ms: row.try_get(4)?,
-                issued_by: row.try_get(5)?,
-                revoked_at_ms: row.try_get(6)?,
-            })
-        })
+        map_rows(rows, rows::admin_certificate)
     }
 
     async fn revoke_admin_certificates(&self, name: &str, at_ms: i64) -> StoreResult<Vec<String>> {
