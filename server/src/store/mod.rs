@@ -97,8 +97,10 @@ pub struct HelloRecord {
     pub product: proto::ProductSummary,
     pub host: proto::HostFacts,
     pub at_ms: i64,
-    /// Serial of the certificate the agent connected with: its older
-    /// certificates are retired (revoked) by this connect.
+    /// Serial of the certificate the agent connected with: its other
+    /// certificates that expire no later than this one are retired
+    /// (revoked) by this connect; the agent holds this one, so they are no
+    /// use to it, only to whoever copied their keys.
     pub cert_serial: String,
 }
 

@@ -110,7 +110,7 @@ fn connected_in(conn: &Connection, hello: &HelloRecord) -> StoreResult<Connected
         .prepare_cached(
             "UPDATE certificates SET revoked = 1
              WHERE agent_id = ?1 AND revoked = 0 AND serial <> ?2
-               AND not_after < (SELECT not_after FROM certificates WHERE serial = ?2 AND agent_id = ?1)
+               AND not_after <= (SELECT not_after FROM certificates WHERE serial = ?2 AND agent_id = ?1)
              RETURNING serial",
         )
         .and_then(|mut statement| {

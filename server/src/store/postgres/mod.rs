@@ -623,7 +623,7 @@ impl PresenceStore for PgStore {
             .query(
                 "UPDATE certificates SET revoked = true
                  WHERE agent_id = $1 AND NOT revoked AND serial <> $2
-                   AND not_after < (SELECT not_after FROM certificates WHERE serial = $2 AND agent_id = $1)
+                   AND not_after <= (SELECT not_after FROM certificates WHERE serial = $2 AND agent_id = $1)
                  RETURNING serial",
                 &[&hello.agent_id, &hello.cert_serial],
             )
