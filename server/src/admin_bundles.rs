@@ -26,11 +26,6 @@ use crate::store::bundles::BundleRow;
 const DEFAULT_WAIT: Duration = Duration::from_secs(300);
 const MAX_WAIT: Duration = Duration::from_secs(24 * 3600);
 
-fn internal(error: impl std::fmt::Display) -> Status {
-    tracing::error!(%error, "bundle call failed");
-    Status::internal(error.to_string())
-}
-
 pub async fn collect(
     coordinator: &Arc<Coordinator>,
     caller: &AdminCaller,
@@ -43,10 +38,10 @@ pub async fn collect(
     };
     // Selectors may name rollout fields (cause=…, state=…): resolve them
     // against the current rollout, as recheck does.
-    let rollouts = coordinator.store.list_rollouts().await.map_err(internal)?;
+    let rollouts = coordinator.store.list_rollouts().await.map_err(Status::from)?;
     let views = snapshot(coordinator, current_rollout(&rollouts))
         .await
-        .map_err(internal)?;
+        .map_err(Status::from)?;
     let now = now_ms();
     let batch_id = dispatch::new_id();
     let mut targets = Vec::new();
@@ -72,7 +67,7 @@ pub async fn collect(
             ..Default::default()
         });
     }
-    dispatch::send(coordinator, rows).await.map_err(internal)?;
+    dispatch::send(coordinator, rows).await.map_err(Status::from)?;
     tracing::info!(
         batch = batch_id,
         targeted = targets.len(),
@@ -125,7 +120,7 @@ async fn hostnames(coordinator: &Coordinator) -> Result<HashMap<String, String>,
         .store
         .list_agents()
         .await
-        .map_err(internal)?
+        .map_err(Status::from)?
         .into_iter()
         .map(|agent| (agent.id, agent.hostname))
         .collect())
@@ -137,7 +132,7 @@ pub async fn list(
 ) -> Result<proto::ListBundlesResponse, Status> {
     let names = hostnames(coordinator).await?;
     let hostname = |id: &str| names.get(id).cloned().unwrap_or_default();
-    let stored = coordinator.store.list_bundles().await.map_err(internal)?;
+    let stored = coordinator.store.list_bundles().await.map_err(Status::from)?;
     if request.batch_id.is_empty() {
         return Ok(proto::ListBundlesResponse {
             bundles: stored.iter().map(|row| info(row, &hostname(&row.agent_id))).collect(),
@@ -148,7 +143,7 @@ pub async fn list(
         .store
         .batch_commands(&request.batch_id)
         .await
-        .map_err(internal)?;
+        .map_err(Status::from)?;
     let now = now_ms();
     let mut bundles: Vec<proto::BundleInfo> = commands
         .iter()
@@ -166,7 +161,7 @@ pub async fn get(coordinator: &Coordinator, request: proto::GetBundleRequest) ->
     if request.agent_id.is_empty() && request.command_id.is_empty() {
         return Err(Status::invalid_argument("name an agent id or a command id"));
     }
-    let stored = coordinator.store.list_bundles().await.map_err(internal)?;
+    let stored = coordinator.store.list_bundles().await.map_err(Status::from)?;
     let found = stored
         .iter()
         .filter(|row| row.completed_at_ms.is_some())
@@ -178,7 +173,7 @@ pub async fn get(coordinator: &Coordinator, request: proto::GetBundleRequest) ->
         .store
         .bundle_data(&found.command_id)
         .await
-        .map_err(internal)?
+        .map_err(Status::from)?
         .ok_or_else(|| Status::not_found("the bundle was replaced by a newer one; ask again"))?;
     let names = hostnames(coordinator).await?;
     let hostname = names.get(&found.agent_id).cloned().unwrap_or_default();

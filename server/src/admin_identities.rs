@@ -14,11 +14,6 @@ use crate::data_dir::ADMIN_CERT_LIFETIME;
 use crate::state::Coordinator;
 use crate::store::{AdminCertRow, Notice};
 
-fn internal(error: impl std::fmt::Display) -> Status {
-    tracing::error!(%error, "admin identity call failed");
-    Status::internal(error.to_string())
-}
-
 /// Records an issued admin certificate so it can be listed and revoked.
 pub fn cert_row(cert_pem: &str, name: &str, role: AdminRole, issued_by: &str) -> anyhow::Result<AdminCertRow> {
     let facts = cert_facts(&first_cert_der(cert_pem)?)?;
@@ -54,12 +49,12 @@ pub async fn issue(
         .ca
         .issue_admin_from_csr(&request.csr_pem, &request.name, role, ADMIN_CERT_LIFETIME)
         .map_err(|error| Status::invalid_argument(format!("{error:#}")))?;
-    let row = cert_row(&certificate_pem, &request.name, role, &caller.name).map_err(internal)?;
+    let row = cert_row(&certificate_pem, &request.name, role, &caller.name).map_err(crate::status::internal)?;
     coordinator
         .store
         .record_admin_certificate(row)
         .await
-        .map_err(internal)?;
+        .map_err(Status::from)?;
     tracing::info!(name = request.name, %role, by = caller.name, "admin certificate issued");
     Ok(proto::IssueAdminResponse {
         certificate_pem,
@@ -68,7 +63,11 @@ pub async fn issue(
 }
 
 pub async fn list(coordinator: &Arc<Coordinator>) -> Result<proto::ListAdminsResponse, Status> {
-    let rows = coordinator.store.list_admin_certificates().await.map_err(internal)?;
+    let rows = coordinator
+        .store
+        .list_admin_certificates()
+        .await
+        .map_err(Status::from)?;
     Ok(proto::ListAdminsResponse {
         admins: rows
             .into_iter()
@@ -99,7 +98,7 @@ pub async fn revoke(
         .store
         .revoke_admin_certificates(name, now_ms())
         .await
-        .map_err(internal)?;
+        .map_err(Status::from)?;
     if serials.is_empty() {
         return Err(Status::not_found(format!("no live certificate for admin {name}")));
     }

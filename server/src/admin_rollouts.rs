@@ -24,11 +24,6 @@ const MAX_WAIT: Duration = Duration::from_secs(3600);
 /// (answers ingested by another replica).
 const PROGRESS_POLL: Duration = Duration::from_millis(250);
 
-fn internal(error: impl std::fmt::Display) -> Status {
-    tracing::error!(%error, "admin call failed");
-    Status::internal(error.to_string())
-}
-
 fn ms(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
@@ -94,7 +89,11 @@ pub async fn start(
         started_by: caller.name.clone(),
         cancelled_at_ms: None,
     };
-    coordinator.store.create_rollout(row.clone()).await.map_err(internal)?;
+    coordinator
+        .store
+        .create_rollout(row.clone())
+        .await
+        .map_err(Status::from)?;
     tracing::info!(
         rollout = row.id,
         target = row.target,
@@ -106,7 +105,7 @@ pub async fn start(
 
 /// The rollout a request names, or the current one.
 pub async fn resolve(coordinator: &Coordinator, id: &str) -> Result<RolloutRow, Status> {
-    let rollouts = coordinator.store.list_rollouts().await.map_err(internal)?;
+    let rollouts = coordinator.store.list_rollouts().await.map_err(Status::from)?;
     let found = if id.is_empty() {
         current_rollout(&rollouts).cloned()
     } else {
@@ -123,7 +122,7 @@ pub async fn resolve(coordinator: &Coordinator, id: &str) -> Result<RolloutRow, 
 
 /// Members of the rollout joined with the fleet.
 async fn members(coordinator: &Arc<Coordinator>, rollout: &RolloutRow) -> Result<Vec<AgentView>, Status> {
-    let views = snapshot(coordinator, Some(rollout)).await.map_err(internal)?;
+    let views = snapshot(coordinator, Some(rollout)).await.map_err(Status::from)?;
     Ok(views.into_iter().filter(|view| view.member.is_some()).collect())
 }
 
@@ -165,7 +164,7 @@ pub async fn status(
         .map(|cause| cause.code().to_string())
         .unwrap_or_default();
     if request.history {
-        let transitions = coordinator.store.transitions(&rollout.id).await.map_err(internal)?;
+        let transitions = coordinator.store.transitions(&rollout.id).await.map_err(Status::from)?;
         response.history = history(&transitions);
     }
     Ok(response)
@@ -204,7 +203,7 @@ pub async fn stragglers(
 ) -> Result<proto::StragglersResponse, Status> {
     let rollout = resolve(coordinator, &request.rollout_id).await?;
     // The whole fleet: an update agent may claim an address outside the rollout.
-    let views = snapshot(coordinator, Some(&rollout)).await.map_err(internal)?;
+    let views = snapshot(coordinator, Some(&rollout)).await.map_err(Status::from)?;
     let update_agents = crate::engine::index_update_agents(&views, &rollout.target);
     let mut list: Vec<proto::Straggler> = views
         .iter()
@@ -266,12 +265,12 @@ pub async fn send_command(
         .ok_or_else(|| Status::invalid_argument("kind must be recheck or update_now"))?;
     let selector = Selector::parse(&request.selector).map_err(|error| Status::invalid_argument(error.to_string()))?;
     let wait = Duration::from_millis(request.wait_ms).clamp(Duration::from_millis(100), MAX_WAIT);
-    let rollouts = coordinator.store.list_rollouts().await.map_err(internal)?;
+    let rollouts = coordinator.store.list_rollouts().await.map_err(Status::from)?;
     let rollout = rollouts
         .iter()
         .find(|rollout| rollout.cancelled_at_ms.is_none())
         .cloned();
-    let views = snapshot(coordinator, rollout.as_ref()).await.map_err(internal)?;
+    let views = snapshot(coordinator, rollout.as_ref()).await.map_err(Status::from)?;
     let snapshot_took = started.elapsed();
     let now = now_ms();
     let batch_id = dispatch::new_id();
@@ -300,7 +299,7 @@ pub async fn send_command(
     let targeted = u32::try_from(rows.len()).unwrap_or(u32::MAX);
     // Counting starts before the first command goes out.
     let watched = coordinator.ingest.watch_batch(&batch_id);
-    dispatch::send(coordinator, rows).await.map_err(internal)?;
+    dispatch::send(coordinator, rows).await.map_err(Status::from)?;
     tracing::info!(
         batch = batch_id,
         targeted,
@@ -333,7 +332,7 @@ pub async fn send_command(
                 stored = match coordinator.store.batch_tally(&batch_id).await {
                     Ok(tally) => tally,
                     Err(error) => {
-                        let _ = tx.send(Err(internal(error))).await;
+                        let _ = tx.send(Err(Status::from(error))).await;
                         return;
                     }
                 };
@@ -411,7 +410,7 @@ pub async fn cancel(
         .store
         .cancel_rollout(&rollout.id, now_ms())
         .await
-        .map_err(internal)?
+        .map_err(Status::from)?
     {
         return Err(Status::failed_precondition(format!(
             "rollout {} is not active",

@@ -29,11 +29,6 @@ pub struct AdminApi {
     pub coordinator: Arc<Coordinator>,
 }
 
-fn internal(error: impl std::fmt::Display) -> Status {
-    tracing::error!(%error, "admin call failed");
-    Status::internal(error.to_string())
-}
-
 impl AdminApi {
     /// The caller, refused (and audited) unless its role is at least `needed`.
     async fn authorize<T>(&self, request: &Request<T>, needed: AdminRole, action: &str) -> Result<AdminCaller, Status> {
@@ -115,10 +110,10 @@ impl AdminService for AdminApi {
         admin_caller(&request, &self.coordinator.revocation, AdminRole::Viewer)?;
         let selector = Selector::parse(&request.get_ref().selector)
             .map_err(|error| Status::invalid_argument(error.to_string()))?;
-        let rollouts = self.coordinator.store.list_rollouts().await.map_err(internal)?;
+        let rollouts = self.coordinator.store.list_rollouts().await.map_err(Status::from)?;
         let views = crate::fleet::snapshot(&self.coordinator, crate::fleet::current_rollout(&rollouts))
             .await
-            .map_err(internal)?;
+            .map_err(Status::from)?;
         let agents = views
             .into_iter()
             .filter(|view| selector.matches(&view.row.id, |key| view.field(key)))
@@ -149,15 +144,15 @@ impl AdminService for AdminApi {
             .store
             .get_agent(&id)
             .await
-            .map_err(internal)?
+            .map_err(Status::from)?
             .ok_or_else(|| Status::not_found(format!("no agent {id}")))?;
-        let (checks, checked_at) = self.coordinator.store.latest_checks(&id).await.map_err(internal)?;
+        let (checks, checked_at) = self.coordinator.store.latest_checks(&id).await.map_err(Status::from)?;
         let history = self
             .coordinator
             .store
             .agent_transitions(&id)
             .await
-            .map_err(internal)?
+            .map_err(Status::from)?
             .into_iter()
             .map(|t| proto::AgentTransition {
                 rollout_id: t.rollout_id,
@@ -174,7 +169,7 @@ impl AdminService for AdminApi {
         let mut update_agent_claimants = Vec::new();
         if row.product.update_source == "custom" && !row.product.source_address.is_empty() {
             let key = rollcall_common::product::address_key(&row.product.source_address);
-            let agents = self.coordinator.store.list_agents().await.map_err(internal)?;
+            let agents = self.coordinator.store.list_agents().await.map_err(Status::from)?;
             let mut claimants: Vec<&crate::store::AgentRow> = agents
                 .iter()
                 .filter(|a| {
@@ -194,7 +189,7 @@ impl AdminService for AdminApi {
                 several => update_agent_claimants = several.iter().map(|ua| ua.id.clone()).collect(),
             }
         }
-        let rollouts = self.coordinator.store.list_rollouts().await.map_err(internal)?;
+        let rollouts = self.coordinator.store.list_rollouts().await.map_err(Status::from)?;
         let (mut state, mut cause) = (String::new(), String::new());
         if let Some(rollout) = crate::fleet::current_rollout(&rollouts)
             && let Some(member) = self
@@ -202,7 +197,7 @@ impl AdminService for AdminApi {
                 .store
                 .members(&rollout.id)
                 .await
-                .map_err(internal)?
+                .map_err(Status::from)?
                 .into_iter()
                 .find(|m| m.agent_id == id)
         {
@@ -235,7 +230,7 @@ impl AdminService for AdminApi {
                 .store
                 .revoke_agent(&id, now_ms())
                 .await
-                .map_err(internal)?;
+                .map_err(Status::from)?;
             if !existed {
                 return Err(Status::not_found(format!("no agent {id}")));
             }
@@ -299,7 +294,7 @@ impl AdminService for AdminApi {
                     created_by: caller.name.clone(),
                 })
                 .await
-                .map_err(internal)?;
+                .map_err(Status::from)?;
             tracing::info!(token_id = id, uses, by = caller.name, "enrollment token created");
             Ok(Response::new(proto::CreateTokenResponse {
                 token,
@@ -317,7 +312,7 @@ impl AdminService for AdminApi {
         request: Request<proto::ListTokensRequest>,
     ) -> Result<Response<proto::ListTokensResponse>, Status> {
         admin_caller(&request, &self.coordinator.revocation, AdminRole::Admin)?;
-        let rows = self.coordinator.store.list_tokens().await.map_err(internal)?;
+        let rows = self.coordinator.store.list_tokens().await.map_err(Status::from)?;
         let tokens = rows
             .into_iter()
             .map(|row| proto::TokenInfo {
@@ -342,7 +337,7 @@ impl AdminService for AdminApi {
         let target = request.get_ref().id.clone();
         let result = async {
             let id = request.into_inner().id;
-            if !self.coordinator.store.revoke_token(&id).await.map_err(internal)? {
+            if !self.coordinator.store.revoke_token(&id).await.map_err(Status::from)? {
                 return Err(Status::not_found(format!("no token {id}")));
             }
             tracing::info!(token_id = id, by = caller.name, "enrollment token revoked");
@@ -371,7 +366,7 @@ impl AdminService for AdminApi {
                 .store
                 .put_policy(&text, &caller.name, now_ms())
                 .await
-                .map_err(internal)?;
+                .map_err(Status::from)?;
             let parsed = Policy::from_toml_str(&text)
                 .map_err(|error| Status::invalid_argument(format!("invalid policy: {error}")))?;
             let doc = Arc::new(proto::PolicyDoc { version, toml: text });
@@ -428,7 +423,7 @@ impl AdminService for AdminApi {
         request: Request<proto::ListRolloutsRequest>,
     ) -> Result<Response<proto::ListRolloutsResponse>, Status> {
         admin_caller(&request, &self.coordinator.revocation, AdminRole::Viewer)?;
-        let rows = self.coordinator.store.list_rollouts().await.map_err(internal)?;
+        let rows = self.coordinator.store.list_rollouts().await.map_err(Status::from)?;
         Ok(Response::new(proto::ListRolloutsResponse {
             rollouts: rows.iter().map(crate::admin_rollouts::rollout_info).collect(),
         }))
@@ -552,7 +547,7 @@ impl AdminService for AdminApi {
         admin_caller(&request, &self.coordinator.revocation, AdminRole::Viewer)?;
         let id = request.into_inner().rollout_id;
         let report = crate::report::build(&self.coordinator, (!id.is_empty()).then_some(id.as_str())).await?;
-        let json = serde_json::to_string(&report).map_err(internal)?;
+        let json = serde_json::to_string(&report).map_err(crate::status::internal)?;
         Ok(Response::new(proto::ReportResponse { json }))
     }
 
@@ -570,7 +565,7 @@ impl AdminService for AdminApi {
             0 => 1000,
             limit => limit.min(100_000),
         };
-        let rows = self.coordinator.store.list_audit(limit).await.map_err(internal)?;
+        let rows = self.coordinator.store.list_audit(limit).await.map_err(Status::from)?;
         Ok(Response::new(proto::AuditResponse {
             entries: rows
                 .into_iter()

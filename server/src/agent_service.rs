@@ -38,17 +38,6 @@ pub fn hash_token(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
-fn store_status(error: StoreError) -> Status {
-    match error {
-        StoreError::TokenUnknown | StoreError::TokenExpired | StoreError::TokenUsedUp | StoreError::TokenRevoked => {
-            Status::permission_denied(error.to_string())
-        }
-        StoreError::NotFound(what) => Status::not_found(what),
-        StoreError::Unavailable(_) | StoreError::Conflict(_) => Status::unavailable(error.to_string()),
-        StoreError::Other(_) => Status::internal("store error"),
-    }
-}
-
 type CoordinatorStream = Pin<Box<dyn Stream<Item = Result<CoordinatorMessage, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -87,7 +76,7 @@ impl AgentService for AgentApi {
             .await
             .map_err(|error| {
                 tracing::warn!(%error, hostname, "enrollment refused");
-                store_status(error)
+                Status::from(error)
             })?;
         let agent_id = uuid::Uuid::now_v7().to_string();
         // Sign before spending: a bad CSR must not spend a token use.
@@ -114,7 +103,7 @@ impl AgentService for AgentApi {
             .await
             .map_err(|error| {
                 tracing::warn!(%error, hostname, "enrollment refused");
-                store_status(error)
+                Status::from(error)
             })?;
         tracing::info!(agent_id, hostname, "agent enrolled");
         Ok(Response::new(EnrollResponse {
@@ -171,7 +160,7 @@ impl AgentService for AgentApi {
                     coordinator.health.store_failed(&reason);
                     Status::unavailable(format!("coordinator cannot store: {reason}"))
                 }
-                other => store_status(other),
+                other => Status::from(other),
             })?;
         crate::bound_labels::warn_ignored(&agent_id, &connected.ignored_labels);
         if !connected.retired_serials.is_empty() {
@@ -449,7 +438,7 @@ async fn renew_certificate(coordinator: &Coordinator, agent_id: &str, csr_pem: &
         .store
         .record_certificate(agent_id, &facts.serial, ms_of(facts.not_after))
         .await
-        .map_err(store_status)?;
+        .map_err(Status::from)?;
     tracing::info!(agent_id, "agent certificate renewed");
     Ok(certificate_pem)
 }

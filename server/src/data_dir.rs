@@ -122,7 +122,7 @@ impl DataDir {
                 .spawn(|| {
                     let runtime = tokio::runtime::Builder::new_current_thread().build()?;
                     runtime
-                        .block_on(crate::store::Store::record_admin_certificate(&store, row))
+                        .block_on(crate::store::AuditStore::record_admin_certificate(&store, row))
                         .map_err(|error| anyhow::anyhow!("record the admin certificate: {error}"))
                 })
                 .join()

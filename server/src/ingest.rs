@@ -7,7 +7,7 @@
 //! commit sends each agent its cumulative acknowledgement.
 //!
 //! There are as many workers as the store has writers
-//! ([`Store::ingest_writers`]: one for SQLite, several for PostgreSQL, whose
+//! ([`crate::store::IngestStore::ingest_writers`]: one for SQLite, several for PostgreSQL, whose
 //! transactions commit in parallel). An agent's reports always go to the
 //! same worker (by a hash of its id), so they are committed in order and a
 //! cumulative acknowledgement never covers a report that another worker has

@@ -51,5 +51,6 @@ pub mod server;
 pub mod session_stream;
 pub mod source_limits;
 pub mod state;
+pub mod status;
 pub mod store;
 pub mod validate;

@@ -339,7 +339,7 @@ async fn record_admin_in_postgres(url: &str, cert_pem: &str, name: &str, role: A
     let store = crate::store::postgres::PgStore::connect(url, "rollcall-server-offline")
         .await
         .context("open the PostgreSQL store")?;
-    crate::store::Store::record_admin_certificate(&store, row)
+    crate::store::AuditStore::record_admin_certificate(&store, row)
         .await
         .map_err(|error| anyhow::anyhow!("record the admin certificate: {error}"))
 }

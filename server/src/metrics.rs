@@ -86,6 +86,8 @@ struct Inner {
     budget_refusals: Family<Labels, Counter>,
     reports_deleted: Counter,
     store_bytes: Gauge,
+    /// Follows [`crate::store::rows::undecodable_rows`] at each scrape.
+    store_rows_undecodable: Counter,
     /// One scrape at a time: gauges are cleared and refilled per scrape, and
     /// two interleaved scrapes could otherwise encode a half-filled family.
     scrape: tokio::sync::Mutex<()>,
@@ -218,6 +220,12 @@ impl Metrics {
             Unit::Bytes,
             store_bytes.clone(),
         );
+        let store_rows_undecodable = Counter::default();
+        registry.register(
+            "store_rows_undecodable",
+            "Stored columns (labels JSON, protobuf bodies) that did not decode and were read as empty",
+            store_rows_undecodable.clone(),
+        );
         Metrics {
             inner: Arc::new(Inner {
                 registry,
@@ -239,6 +247,7 @@ impl Metrics {
                 budget_refusals,
                 reports_deleted,
                 store_bytes,
+                store_rows_undecodable,
                 scrape: tokio::sync::Mutex::new(()),
             }),
         }
@@ -325,6 +334,11 @@ impl Metrics {
 
     async fn refresh(&self, coordinator: &Arc<Coordinator>) {
         let inner = &self.inner;
+        // Counted where rows are decoded, in both stores: brought up to date here.
+        let undecodable = crate::store::rows::undecodable_rows();
+        inner
+            .store_rows_undecodable
+            .inc_by(undecodable.saturating_sub(inner.store_rows_undecodable.get()));
         inner.agents_connected.set(saturating_i64(coordinator.hub.len()));
         inner.connections.set(saturating_i64(coordinator.connections.get()));
         match coordinator.store.store_bytes().await {

@@ -40,11 +40,6 @@ const MIN_SEPARATION: f64 = 0.2;
 /// Differences listed at most.
 const MAX_DIFFERENCES: usize = 25;
 
-fn internal(error: impl std::fmt::Display) -> Status {
-    tracing::error!(%error, "report failed");
-    Status::internal(error.to_string())
-}
-
 use rollcall_common::proto::status_word;
 
 /// Every attribute value recorded for an agent (the differential's input).
@@ -142,13 +137,17 @@ pub fn differences(stragglers: &[Vec<(String, String)>], completed: &[Vec<(Strin
 /// Builds the report for a rollout (default: the current one).
 pub async fn build(coordinator: &Arc<Coordinator>, rollout_id: Option<&str>) -> Result<Report, Status> {
     let rollout = crate::admin_rollouts::resolve(coordinator, rollout_id.unwrap_or("")).await?;
-    let fleet = snapshot(coordinator, Some(&rollout)).await.map_err(internal)?;
+    let fleet = snapshot(coordinator, Some(&rollout)).await.map_err(Status::from)?;
     // Claims are read from the whole fleet: a claimant may be outside the rollout.
     let update_agent_claims = crate::engine::index_update_agents(&fleet, &rollout.target);
     let views: Vec<AgentView> = fleet.into_iter().filter(|view| view.member.is_some()).collect();
     let mut checks_by_agent: HashMap<String, Vec<proto::CheckResult>> = HashMap::new();
     for view in &views {
-        let (checks, _) = coordinator.store.latest_checks(&view.row.id).await.map_err(internal)?;
+        let (checks, _) = coordinator
+            .store
+            .latest_checks(&view.row.id)
+            .await
+            .map_err(Status::from)?;
         checks_by_agent.insert(view.row.id.clone(), checks);
     }
     let is_completed = |view: &AgentView| view.member.as_ref().is_some_and(|m| m.state == member_state::COMPLETED);
@@ -211,13 +210,13 @@ pub async fn build(coordinator: &Arc<Coordinator>, rollout_id: Option<&str>) -> 
         .store
         .reports_meta(proto::ReportKind::UpdateNowAgent as i32, rollout.started_at_ms)
         .await
-        .map_err(internal)?;
+        .map_err(Status::from)?;
     let commands = coordinator
         .store
         .rollout_commands(&rollout.id)
         .await
-        .map_err(internal)?;
-    let transitions = coordinator.store.transitions(&rollout.id).await.map_err(internal)?;
+        .map_err(Status::from)?;
+    let transitions = coordinator.store.transitions(&rollout.id).await.map_err(Status::from)?;
     let policy = coordinator.current_policy();
     let update_now = update_now::outcomes(
         coordinator.store.as_ref(),
@@ -231,7 +230,7 @@ pub async fn build(coordinator: &Arc<Coordinator>, rollout_id: Option<&str>) -> 
         },
     )
     .await
-    .map_err(internal)?;
+    .map_err(Status::from)?;
     let clock_skew_flagged = views
         .iter()
         .filter(|view| crate::clock_skew::flagged(view.row.clock_skew_ms, policy.clock_skew_warn()))
@@ -244,7 +243,7 @@ pub async fn build(coordinator: &Arc<Coordinator>, rollout_id: Option<&str>) -> 
 
     // The newest complete log bundle of each agent (only the newest is kept).
     let mut bundles: HashMap<String, BundleRef> = HashMap::new();
-    for row in coordinator.store.list_bundles().await.map_err(internal)? {
+    for row in coordinator.store.list_bundles().await.map_err(Status::from)? {
         let Some(completed_at_ms) = row.completed_at_ms else {
             continue;
         };

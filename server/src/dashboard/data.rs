@@ -249,11 +249,6 @@ impl Overview {
     }
 }
 
-fn internal(error: impl std::fmt::Display) -> Status {
-    tracing::error!(%error, "dashboard read failed");
-    Status::internal(error.to_string())
-}
-
 fn points(history: &[proto::HistoryPoint]) -> Vec<Point> {
     history
         .iter()
@@ -290,12 +285,12 @@ pub async fn overview(coordinator: &Arc<Coordinator>, filters: &Filters) -> Resu
         },
     )
     .await?;
-    let views = snapshot(coordinator, Some(&rollout_row)).await.map_err(internal)?;
+    let views = snapshot(coordinator, Some(&rollout_row)).await.map_err(Status::from)?;
     let rollouts = coordinator
         .store
         .list_rollouts()
         .await
-        .map_err(internal)?
+        .map_err(Status::from)?
         .iter()
         .take(MAX_ROLLOUTS)
         .map(admin_rollouts::rollout_info)
@@ -317,7 +312,11 @@ pub async fn overview(coordinator: &Arc<Coordinator>, filters: &Filters) -> Resu
         }
     }
     let history = if filters.label.is_some() {
-        let transitions = coordinator.store.transitions(&rollout_row.id).await.map_err(internal)?;
+        let transitions = coordinator
+            .store
+            .transitions(&rollout_row.id)
+            .await
+            .map_err(Status::from)?;
         let scoped: Vec<_> = transitions
             .into_iter()
             .filter(|transition| scoped_ids.contains(transition.agent_id.as_str()))
@@ -415,7 +414,7 @@ pub struct AgentPage {
 /// Reads the agent page; `None` for an unknown agent.
 pub async fn agent(coordinator: &Arc<Coordinator>, id: &str) -> Result<Option<AgentPage>, Status> {
     // One agent's row and membership, not the whole fleet: this page polls.
-    let Some(row) = coordinator.store.get_agent(id).await.map_err(internal)? else {
+    let Some(row) = coordinator.store.get_agent(id).await.map_err(Status::from)? else {
         return Ok(None);
     };
     let rollout = match admin_rollouts::resolve(coordinator, "").await {
@@ -429,7 +428,7 @@ pub async fn agent(coordinator: &Arc<Coordinator>, id: &str) -> Result<Option<Ag
             .store
             .members(&rollout.id)
             .await
-            .map_err(internal)?
+            .map_err(Status::from)?
             .into_iter()
             .find(|member| member.agent_id == id)
     {
@@ -439,14 +438,14 @@ pub async fn agent(coordinator: &Arc<Coordinator>, id: &str) -> Result<Option<Ag
     let Some(view) = crate::fleet::views(coordinator, &policy, vec![row], members).pop() else {
         return Ok(None);
     };
-    let (mut checks, checked_at_ms) = coordinator.store.latest_checks(id).await.map_err(internal)?;
+    let (mut checks, checked_at_ms) = coordinator.store.latest_checks(id).await.map_err(Status::from)?;
     checks.sort_by(|a, b| (a.runbook_step, &a.name).cmp(&(b.runbook_step, &b.name)));
     let update_agent_hostname = match view.member.as_ref().filter(|member| !member.update_agent.is_empty()) {
         Some(member) => coordinator
             .store
             .get_agent(&member.update_agent)
             .await
-            .map_err(internal)?
+            .map_err(Status::from)?
             .map(|update_agent| update_agent.hostname)
             .unwrap_or_default(),
         None => String::new(),

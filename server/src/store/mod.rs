@@ -9,17 +9,21 @@
 //! - secrets are never stored: tokens as SHA-256 hashes only.
 
 pub mod bundles;
+mod migrations;
 pub mod postgres;
+#[cfg(any(test, feature = "test-support"))]
 pub mod postgres_scratch;
 pub mod postgres_tls;
+pub mod rows;
 pub mod sqlite;
 #[cfg(test)]
 mod tests;
+pub mod traits;
+
+pub use traits::*;
 
 use std::collections::BTreeMap;
 
-use async_trait::async_trait;
-use prost::Message;
 use rollcall_common::proto;
 
 /// Errors callers must tell apart.
@@ -152,7 +156,7 @@ pub struct AgentRow {
     pub clock_skew_ms: i64,
 }
 
-/// One agent's latest check run (see [`Store::latest_checks_since`]).
+/// One agent's latest check run (see [`RolloutStore::latest_checks_since`]).
 #[derive(Debug, Clone)]
 pub struct CheckRunRow {
     pub agent_id: String,
@@ -255,7 +259,7 @@ pub struct CommandRow {
     pub expired: bool,
 }
 
-/// A command an ingest transaction settled (see [`Store::ingest`]).
+/// A command an ingest transaction settled (see [`IngestStore::ingest`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settled {
     pub batch_id: String,
@@ -266,7 +270,7 @@ pub struct Settled {
     pub was_refused: bool,
 }
 
-/// Counts of one command batch (see [`Store::batch_tally`]).
+/// Counts of one command batch (see [`CommandStore::batch_tally`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BatchTally {
     /// Answered commands by the version the answering report showed.
@@ -276,9 +280,9 @@ pub struct BatchTally {
 }
 
 /// The checks of a stored report body, in runbook order; an unreadable
-/// body has none.
+/// body has none (counted and logged by [`rows::decode_report`]).
 pub(crate) fn checks_of_report(body: &[u8]) -> Vec<proto::CheckResult> {
-    let mut checks = proto::Report::decode(body)
+    let mut checks = rows::decode_report(body)
         .map(|report| report.checks)
         .unwrap_or_default();
     checks.sort_by(|a, b| (a.runbook_step, &a.name).cmp(&(b.runbook_step, &b.name)));
@@ -364,20 +368,19 @@ pub struct ReportMeta {
     /// The product version the report observed.
     pub version: String,
     /// An Update Now outcome saying the agent's config allows no update
-    /// action (filled by [`Store::reports_meta`] only).
+    /// action (filled by [`FleetStore::reports_meta`] only).
     pub update_now_refused: bool,
 }
 
 /// Whether a stored report body is an Update Now the agent refused.
 pub(crate) fn update_now_refused(body: &[u8]) -> bool {
-    proto::Report::decode(body)
-        .ok()
+    rows::decode_report(body)
         .and_then(|report| report.update_now)
         .is_some_and(|outcome| !outcome.allowed)
 }
 
 /// The one rule for whether a token can be spent, shared by
-/// [`Store::check_token`] and [`Store::enroll_agent`] of both stores.
+/// [`EnrolmentStore::check_token`] and [`EnrolmentStore::enroll_agent`] of both stores.
 pub(crate) fn token_usable(revoked: bool, expires_at_ms: i64, uses_left: i64, now_ms: i64) -> StoreResult<()> {
     if revoked {
         return Err(StoreError::TokenRevoked);
@@ -401,195 +404,12 @@ pub struct RetentionKeep {
     pub update_now_since_ms: Option<i64>,
 }
 
-/// What one retention batch did (see [`Store::delete_old_reports`]).
+/// What one retention batch did (see [`RetentionStore::delete_old_reports`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetentionBatch {
     pub deleted: u64,
     /// Where the next batch starts; `None` when the pass is done.
     pub next: Option<i64>,
-}
-
-#[async_trait]
-pub trait Store: Send + Sync + 'static {
-    async fn create_token(&self, token: NewToken) -> StoreResult<()>;
-    async fn list_tokens(&self) -> StoreResult<Vec<TokenRow>>;
-    /// True when a token with that id existed.
-    async fn revoke_token(&self, id: &str) -> StoreResult<bool>;
-
-    /// Whether the token could be spent now, without spending it: the
-    /// coordinator asks this before it verifies a CSR and signs, so an
-    /// unauthorised enrolment costs one indexed read, not a signature.
-    async fn check_token(&self, token_hash: [u8; 32], now_ms: i64) -> StoreResult<()>;
-
-    /// Spends one use of the token and creates the agent, atomically.
-    /// Returns the token's labels.
-    async fn enroll_agent(
-        &self,
-        token_hash: [u8; 32],
-        now_ms: i64,
-        agent: NewAgent,
-    ) -> StoreResult<BTreeMap<String, String>>;
-    async fn record_certificate(&self, agent_id: &str, serial: &str, not_after_ms: i64) -> StoreResult<()>;
-
-    /// Marks the agent connected and records its hello, its labels merged
-    /// under the ones its enrolment token bound ([`crate::bound_labels`]);
-    /// returns the highest stored report seq and the hello labels ignored.
-    /// Fails with NotFound for unknown agents.
-    async fn agent_connected(&self, hello: HelloRecord) -> StoreResult<Connected>;
-    async fn agent_disconnected(&self, agent_id: &str, at_ms: i64) -> StoreResult<()>;
-    /// Marks every agent disconnected (start-up of a single coordinator).
-    async fn reset_connections(&self) -> StoreResult<()>;
-    /// Batched heartbeats: (agent id, last seen).
-    async fn touch_agents(&self, seen: Vec<(String, i64)>) -> StoreResult<()>;
-    /// Marks agents whose streams this replica holds as connected here,
-    /// where their rows say otherwise. With several replicas, a hello that
-    /// another replica processed late (the agent had already given up on it
-    /// and connected here) overwrites the row, and that stale stream's end
-    /// then clears `connected`; this puts it right. One process (SQLite)
-    /// has no such race: nothing to do by default.
-    async fn reassert_presence(&self, _held: Vec<String>) -> StoreResult<u64> {
-        Ok(0)
-    }
-
-    /// Stores a batch of reports durably, and command receipts, in one
-    /// transaction; a report whose seq is not above its agent's highest
-    /// stored one is a re-send and ignored, and a receipt only names a
-    /// command of its own agent (a refusal is final). Returns the commands
-    /// the transaction settled, so progress is counted without a query.
-    async fn ingest(&self, batch: Vec<ReportRecord>, receipts: Vec<ReceiptRecord>) -> StoreResult<Vec<Settled>>;
-    /// How many `ingest` calls may usefully run at once (on disjoint
-    /// agents): one where the store has a single writer.
-    fn ingest_writers(&self) -> usize {
-        1
-    }
-    /// Housekeeping the coordinator runs about once a second (SQLite moves
-    /// its write-ahead log into the database file); nothing by default.
-    async fn checkpoint(&self) -> StoreResult<()> {
-        Ok(())
-    }
-
-    async fn list_agents(&self) -> StoreResult<Vec<AgentRow>>;
-    async fn get_agent(&self, id: &str) -> StoreResult<Option<AgentRow>>;
-    /// The agent's latest check run (the checks of its newest report that
-    /// carries any) and when it was observed.
-    async fn latest_checks(&self, id: &str) -> StoreResult<(Vec<proto::CheckResult>, i64)>;
-    /// Revokes the agent and all its certificates; true when it existed.
-    async fn revoke_agent(&self, id: &str, at_ms: i64) -> StoreResult<bool>;
-    async fn revoked(&self) -> StoreResult<RevokedSets>;
-
-    async fn put_policy(&self, toml: &str, applied_by: &str, at_ms: i64) -> StoreResult<u64>;
-    async fn current_policy(&self) -> StoreResult<Option<PolicyRow>>;
-
-    async fn create_rollout(&self, rollout: RolloutRow) -> StoreResult<()>;
-    /// Newest first.
-    async fn list_rollouts(&self) -> StoreResult<Vec<RolloutRow>>;
-    async fn cancel_rollout(&self, id: &str, at_ms: i64) -> StoreResult<bool>;
-    async fn members(&self, rollout_id: &str) -> StoreResult<Vec<MemberRow>>;
-    /// Upserts members and appends transitions, in one transaction.
-    async fn save_members(&self, members: Vec<MemberRow>, transitions: Vec<TransitionRow>) -> StoreResult<()>;
-    async fn transitions(&self, rollout_id: &str) -> StoreResult<Vec<TransitionRow>>;
-    /// The latest check run of every agent whose run was *received* after
-    /// `after_ms` (the coordinator's clock: an agent's clock never decides
-    /// what a reader sees as new).
-    async fn latest_checks_since(&self, after_ms: i64) -> StoreResult<Vec<CheckRunRow>>;
-
-    /// Stores new commands; a row with `delivered_at_ms` set is stored
-    /// already claimed by the caller (see [`Store::claim_delivery`]).
-    async fn create_commands(&self, commands: Vec<CommandRow>) -> StoreResult<()>;
-    /// Commands not yet delivered to the agent and not expired at `now_ms`.
-    async fn undelivered_commands(&self, agent_id: &str, now_ms: i64) -> StoreResult<Vec<CommandRow>>;
-    async fn mark_delivered(&self, ids: Vec<String>, at_ms: i64) -> StoreResult<()>;
-    /// Marks undelivered commands past their expiry; returns how many.
-    async fn expire_commands(&self, now_ms: i64) -> StoreResult<u64>;
-    async fn batch_commands(&self, batch_id: &str) -> StoreResult<Vec<CommandRow>>;
-    /// How a batch stands, counted by the store: what a progress poll needs
-    /// without reading every row of a fleet-wide batch.
-    async fn batch_tally(&self, batch_id: &str) -> StoreResult<BatchTally>;
-    /// Every command of a rollout (the support report's update-now figures).
-    async fn rollout_commands(&self, rollout_id: &str) -> StoreResult<Vec<CommandRow>>;
-
-    async fn append_audit(&self, row: AuditRow) -> StoreResult<()>;
-    /// The newest `limit` entries, oldest first.
-    async fn list_audit(&self, limit: u32) -> StoreResult<Vec<AuditRow>>;
-    async fn record_admin_certificate(&self, row: AdminCertRow) -> StoreResult<()>;
-    async fn list_admin_certificates(&self) -> StoreResult<Vec<AdminCertRow>>;
-    /// Revokes every live certificate of admin `name`; returns their serials.
-    async fn revoke_admin_certificates(&self, name: &str, at_ms: i64) -> StoreResult<Vec<String>>;
-    /// Reports of one kind observed since `since_ms` (bodies read only for
-    /// [`ReportMeta::update_now_refused`]).
-    async fn reports_meta(&self, kind: i32, since_ms: i64) -> StoreResult<Vec<ReportMeta>>;
-    /// Reports received in `from_ms..=to_ms` (without bodies), in receive
-    /// order: what agents reported after an Update Now.
-    async fn reports_received(&self, from_ms: i64, to_ms: i64) -> StoreResult<Vec<ReportMeta>>;
-    /// Every rollout state change of one agent, oldest first.
-    async fn agent_transitions(&self, agent_id: &str) -> StoreResult<Vec<TransitionRow>>;
-
-    /// Counts stored reports (tests and the reliability figures).
-    async fn count_reports(&self, agent_id: Option<&str>) -> StoreResult<u64>;
-
-    // === log bundles (runbook step 8; see [`bundles`]) ===
-
-    /// Appends one chunk of a bundle in one transaction, after the checks of
-    /// [`bundles`] (a collect command of this very agent, chunks in order,
-    /// within `max_bytes`); the outer error is the store's, the inner one
-    /// says why the chunk was refused. The last chunk completes the bundle,
-    /// answers its command and drops the agent's older bundles.
-    async fn put_bundle_chunk(&self, chunk: bundles::ChunkRecord) -> StoreResult<Result<bundles::BundleRow, String>>;
-    /// Every stored bundle (complete or still arriving), without data.
-    async fn list_bundles(&self) -> StoreResult<Vec<bundles::BundleRow>>;
-    /// The bytes of a complete bundle, chunks in order.
-    async fn bundle_data(&self, command_id: &str) -> StoreResult<Option<Vec<u8>>>;
-
-    // === retention ===
-
-    /// One retention batch, in one short transaction: of the next `limit`
-    /// reports in arrival order from `cursor` (0 to start a pass), deletes
-    /// those received before `before_ms`, except each agent's latest report,
-    /// the one holding its latest check run, and what `keep` names. The
-    /// cursor is the store's own (SQLite: report id; PostgreSQL: receive time).
-    async fn delete_old_reports(
-        &self,
-        before_ms: i64,
-        keep: RetentionKeep,
-        cursor: i64,
-        limit: u32,
-    ) -> StoreResult<RetentionBatch>;
-    /// Bytes the store takes (SQLite: the database file and its write-ahead
-    /// log; PostgreSQL: rollcall's tables with their indexes and TOAST).
-    async fn store_bytes(&self) -> StoreResult<u64>;
-
-    // === replicas (PostgreSQL); a single SQLite process answers trivially ===
-
-    /// Undelivered, unexpired commands for these agents (`None`: any agent),
-    /// oldest first, at most `limit`.
-    async fn undelivered_for_agents(
-        &self,
-        agent_ids: Option<Vec<String>>,
-        now_ms: i64,
-        limit: u32,
-    ) -> StoreResult<Vec<CommandRow>>;
-    /// Marks the commands delivered if nobody did yet; returns the ids this
-    /// call marked. Deliver only those: two paths racing to deliver the same
-    /// command (a reconnect and a wake-up) push it once.
-    async fn claim_delivery(&self, ids: Vec<String>, at_ms: i64) -> StoreResult<Vec<String>>;
-    /// Undoes a claim whose push failed, so a later reconnect delivers it.
-    async fn release_delivery(&self, ids: Vec<String>) -> StoreResult<()>;
-    /// Takes or renews the lease `name` for `holder` for `ttl_ms`; true when
-    /// `holder` holds it now. Scheduled work runs only under its lease, so it
-    /// runs once across replicas. SQLite (one process): always granted.
-    async fn try_lease(&self, name: &str, holder: &str, ttl_ms: i64) -> StoreResult<bool>;
-    /// Gives the lease up (clean shutdown), so another replica takes it at once.
-    async fn release_lease(&self, name: &str, holder: &str) -> StoreResult<()>;
-    /// Tells the other replicas that something they keep in memory changed
-    /// (a wake-up, after the change committed). SQLite: nobody to tell.
-    async fn notify(&self, notice: Notice) -> StoreResult<()>;
-    /// Wake-ups from the other replicas until `shutdown`; `None` when this
-    /// store has a single process (SQLite). After every (re)connection of the
-    /// channel a [`Notice::Resync`] comes first: anything may have been missed.
-    async fn subscribe(
-        &self,
-        shutdown: tokio_util::sync::CancellationToken,
-    ) -> StoreResult<Option<tokio::sync::mpsc::Receiver<Notice>>>;
 }
 
 /// A wake-up between replicas: what changed, never the data itself (that is

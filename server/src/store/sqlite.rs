@@ -20,10 +20,12 @@ use prost::Message;
 use rollcall_common::proto;
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::rows::{self, labels_from_json, labels_json};
+use super::traits::*;
 use super::{
     AdminCertRow, AgentRow, AuditRow, CheckRunRow, CommandRow, Connected, HelloRecord, MemberRow, NewAgent, NewToken,
     PolicyRow, ReceiptRecord, ReportMeta, ReportRecord, RetentionBatch, RetentionKeep, RevokedSets, RolloutRow,
-    Settled, Store, StoreError, StoreResult, TokenRow, TransitionRow,
+    Settled, StoreError, StoreResult, TokenRow, TransitionRow,
 };
 
 /// Schema migrations, applied in order; the index + 1 is the schema version.
@@ -223,20 +225,6 @@ fn open(path: &Path, cache_kib: i64) -> Result<Connection, rusqlite::Error> {
     Ok(conn)
 }
 
-fn labels_json(labels: &BTreeMap<String, String>) -> String {
-    serde_json::to_string(labels).unwrap_or_else(|_| "{}".to_string())
-}
-
-fn labels_from_json(text: &str) -> BTreeMap<String, String> {
-    serde_json::from_str(text).unwrap_or_default()
-}
-
-fn decode<M: Message + Default>(bytes: Option<Vec<u8>>) -> M {
-    bytes
-        .and_then(|bytes| M::decode(bytes.as_slice()).ok())
-        .unwrap_or_default()
-}
-
 impl SqliteStore {
     /// Opens (creating if needed) the store file and applies migrations.
     pub fn open(path: &Path) -> anyhow::Result<Self> {
@@ -356,113 +344,11 @@ fn migrate(conn: &mut Connection) -> Result<(), rusqlite::Error> {
     if current == 0 {
         tx.execute("INSERT INTO schema_version (version) VALUES (0)", [])?;
     }
-    for (index, sql) in MIGRATIONS.iter().enumerate() {
-        let version = i64::try_from(index).unwrap_or(i64::MAX) + 1;
-        if version > current {
-            tx.execute_batch(sql)?;
-            tx.execute("UPDATE schema_version SET version = ?1", [version])?;
-        }
+    for (version, sql) in super::migrations::pending(MIGRATIONS, current) {
+        tx.execute_batch(sql)?;
+        tx.execute("UPDATE schema_version SET version = ?1", [version])?;
     }
     tx.commit()
-}
-
-fn agent_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AgentRow> {
-    Ok(AgentRow {
-        id: row.get("id")?,
-        hostname: row.get("hostname")?,
-        agent_version: row.get("agent_version")?,
-        role: row.get("role")?,
-        labels: labels_from_json(&row.get::<_, String>("labels")?),
-        enrolled_at_ms: row.get("enrolled_at")?,
-        last_seen_ms: row.get("last_seen")?,
-        connected: row.get::<_, i64>("connected")? != 0,
-        revoked: row.get::<_, Option<i64>>("revoked_at")?.is_some(),
-        product: decode(row.get("product")?),
-        host: decode(row.get("host")?),
-        last_seq: u64::try_from(row.get::<_, i64>("last_seq")?).unwrap_or(0),
-        last_report_at_ms: row.get("last_report_at")?,
-        clock_skew_ms: row.get("clock_skew_ms")?,
-        dropped_reports: u64::try_from(row.get::<_, i64>("dropped_reports")?).unwrap_or(0),
-    })
-}
-
-fn rollout_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RolloutRow> {
-    Ok(RolloutRow {
-        id: row.get("id")?,
-        target: row.get("target")?,
-        grace_ms: row.get("grace_ms")?,
-        recheck_every_ms: row.get("recheck_every_ms")?,
-        max_attempts: row.get("max_attempts")?,
-        selector: row.get("selector")?,
-        auto_update_now: row.get::<_, i64>("auto_update_now")? != 0,
-        started_at_ms: row.get("started_at")?,
-        started_by: row.get("started_by")?,
-        cancelled_at_ms: row.get("cancelled_at")?,
-    })
-}
-
-fn member_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<MemberRow> {
-    Ok(MemberRow {
-        rollout_id: row.get("rollout_id")?,
-        agent_id: row.get("agent_id")?,
-        state: row.get("state")?,
-        hard: row.get::<_, i64>("hard")? != 0,
-        since_ms: row.get("since")?,
-        attempts: row.get("attempts")?,
-        next_recheck_ms: row.get("next_recheck")?,
-        cause: row.get("cause")?,
-        failing: serde_json::from_str(&row.get::<_, String>("failing")?).unwrap_or_default(),
-        update_agent: row.get("update_agent")?,
-        blocks: row.get("blocks")?,
-        auto_update_for: row.get("auto_update_for")?,
-        rechecked_at_ms: row.get("rechecked_at")?,
-    })
-}
-
-fn transition_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<TransitionRow> {
-    Ok(TransitionRow {
-        rollout_id: row.get(0)?,
-        agent_id: row.get(1)?,
-        at_ms: row.get(2)?,
-        from_state: row.get(3)?,
-        to_state: row.get(4)?,
-        cause: row.get(5)?,
-    })
-}
-
-fn command_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<CommandRow> {
-    Ok(CommandRow {
-        id: row.get("id")?,
-        batch_id: row.get("batch_id")?,
-        agent_id: row.get("agent_id")?,
-        kind: row.get("kind")?,
-        rollout_id: row.get("rollout_id")?,
-        target: row.get("target")?,
-        origin: row.get("origin")?,
-        splay_ms: row.get("splay_ms")?,
-        created_at_ms: row.get("created_at")?,
-        expires_at_ms: row.get("expires_at")?,
-        delivered_at_ms: row.get("delivered_at")?,
-        receipt: row.get("receipt")?,
-        answered_at_ms: row.get("answered_at")?,
-        answer_version: row.get("answer_version")?,
-        expired: row.get::<_, i64>("expired")? != 0,
-    })
-}
-
-/// A report's columns without its body, in the order `reports_meta` and
-/// `reports_received` select them.
-fn report_meta_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ReportMeta> {
-    Ok(ReportMeta {
-        agent_id: row.get(0)?,
-        seq: u64::try_from(row.get::<_, i64>(1)?).unwrap_or(0),
-        kind: row.get(2)?,
-        observed_at_ms: row.get(3)?,
-        received_at_ms: row.get(4)?,
-        command_id: row.get(5)?,
-        version: row.get(6)?,
-        update_now_refused: false,
-    })
 }
 
 fn query_all<T>(
@@ -481,7 +367,7 @@ fn seq_to_sql(seq: u64) -> i64 {
 }
 
 #[async_trait]
-impl Store for SqliteStore {
+impl EnrolmentStore for SqliteStore {
     async fn create_token(&self, token: NewToken) -> StoreResult<()> {
         self.write(move |conn| {
             conn.execute(
@@ -509,18 +395,7 @@ impl Store for SqliteStore {
                 .prepare("SELECT id, created_at, expires_at, uses_left, uses_total, labels, revoked, created_by FROM tokens ORDER BY created_at")
                 .map_err(map_err)?;
             let rows = statement
-                .query_map([], |row| {
-                    Ok(TokenRow {
-                        id: row.get(0)?,
-                        created_at_ms: row.get(1)?,
-                        expires_at_ms: row.get(2)?,
-                        uses_left: row.get(3)?,
-                        uses_total: row.get(4)?,
-                        labels: labels_from_json(&row.get::<_, String>(5)?),
-                        revoked: row.get::<_, i64>(6)? != 0,
-                        created_by: row.get(7)?,
-                    })
-                })
+                .query_map([], |row| rows::token(row))
                 .map_err(map_err)?;
             rows.collect::<Result<Vec<_>, _>>().map_err(map_err)
         })
@@ -540,18 +415,18 @@ impl Store for SqliteStore {
 
     async fn check_token(&self, token_hash: [u8; 32], now_ms: i64) -> StoreResult<()> {
         self.read(move |conn| {
-            let token: Option<(i64, i64, i64)> = conn
+            let token = conn
                 .query_row(
                     "SELECT expires_at, uses_left, revoked FROM tokens WHERE hash = ?1",
                     [token_hash.as_slice()],
-                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+                    |row| rows::token_state(row),
                 )
                 .optional()
                 .map_err(map_err)?;
-            let Some((expires_at, uses_left, revoked)) = token else {
+            let Some(token) = token else {
                 return Err(StoreError::TokenUnknown);
             };
-            super::token_usable(revoked != 0, expires_at, uses_left, now_ms)
+            token.usable(now_ms)
         })
         .await
     }
@@ -566,18 +441,24 @@ impl Store for SqliteStore {
             let tx = conn
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                 .map_err(map_err)?;
-            let token: Option<(String, i64, i64, i64, String)> = tx
+            let token = tx
                 .query_row(
                     "SELECT id, expires_at, uses_left, revoked, labels FROM tokens WHERE hash = ?1",
                     [token_hash.as_slice()],
-                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?)),
+                    |row| {
+                        Ok((
+                            row.get::<_, String>("id")?,
+                            rows::token_state(row)?,
+                            row.get::<_, String>("labels")?,
+                        ))
+                    },
                 )
                 .optional()
                 .map_err(map_err)?;
-            let Some((token_id, expires_at, uses_left, revoked, labels)) = token else {
+            let Some((token_id, state, labels)) = token else {
                 return Err(StoreError::TokenUnknown);
             };
-            super::token_usable(revoked != 0, expires_at, uses_left, now_ms)?;
+            state.usable(now_ms)?;
             tx.execute("UPDATE tokens SET uses_left = uses_left - 1 WHERE id = ?1", [&token_id])
                 .map_err(map_err)?;
             let labels = labels_from_json(&labels);
@@ -610,6 +491,47 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn revoke_agent(&self, id: &str, at_ms: i64) -> StoreResult<bool> {
+        let id = id.to_string();
+        self.write(move |conn| {
+            let tx = conn.transaction().map_err(map_err)?;
+            let changed = tx
+                .execute(
+                    "UPDATE agents SET revoked_at = coalesce(revoked_at, ?2), connected = 0 WHERE id = ?1",
+                    params![id, at_ms],
+                )
+                .map_err(map_err)?;
+            tx.execute("UPDATE certificates SET revoked = 1 WHERE agent_id = ?1", [&id])
+                .map_err(map_err)?;
+            tx.commit().map_err(map_err)?;
+            Ok(changed > 0)
+        })
+        .await
+    }
+
+    async fn revoked(&self) -> StoreResult<RevokedSets> {
+        self.read(|conn| {
+            let collect = |sql: &str| -> StoreResult<Vec<String>> {
+                let mut statement = conn.prepare(sql).map_err(map_err)?;
+                let rows = statement
+                    .query_map([], |row| row.get::<_, String>(0))
+                    .map_err(map_err)?;
+                rows.collect::<Result<Vec<_>, _>>().map_err(map_err)
+            };
+            Ok(RevokedSets {
+                agent_ids: collect("SELECT id FROM agents WHERE revoked_at IS NOT NULL")?,
+                serials: collect(
+                    "SELECT serial FROM certificates WHERE revoked != 0
+                     UNION SELECT serial FROM admin_certificates WHERE revoked_at IS NOT NULL",
+                )?,
+            })
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl PresenceStore for SqliteStore {
     async fn agent_connected(&self, hello: HelloRecord) -> StoreResult<Connected> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.queue_presence(PresenceJob::Connected(Box::new(hello), reply))?;
@@ -653,7 +575,10 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
 
+#[async_trait]
+impl IngestStore for SqliteStore {
     async fn ingest(&self, batch: Vec<ReportRecord>, receipts: Vec<ReceiptRecord>) -> StoreResult<Vec<Settled>> {
         if batch.is_empty() && receipts.is_empty() {
             return Ok(Vec::new());
@@ -789,12 +714,38 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn checkpoint(&self) -> StoreResult<()> {
+        // PASSIVE: copies what no reader still needs from the WAL into the
+        // database file without blocking the writer or readers; the writer
+        // then restarts the WAL from its beginning. Done here, once a
+        // second, a page rewritten by many batches is copied once, and the
+        // commits that acknowledge reports no longer pay for it.
+        let checkpointer = self.checkpointer.clone();
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut slot = checkpointer
+                .lock()
+                .map_err(|_| StoreError::Other("store checkpoint lock poisoned".into()))?;
+            let conn = match slot.as_mut() {
+                Some(conn) => conn,
+                None => slot.insert(open(&path, READER_CACHE_KIB).map_err(map_err)?),
+            };
+            conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                .map_err(map_err)
+        })
+        .await
+        .map_err(|error| StoreError::Other(format!("store task failed: {error}")))?
+    }
+}
+
+#[async_trait]
+impl FleetStore for SqliteStore {
     async fn list_agents(&self) -> StoreResult<Vec<AgentRow>> {
         self.read(|conn| {
             let mut statement = conn
                 .prepare("SELECT * FROM agents ORDER BY hostname, id")
                 .map_err(map_err)?;
-            let rows = statement.query_map([], agent_from_row).map_err(map_err)?;
+            let rows = statement.query_map([], |row| rows::agent(row)).map_err(map_err)?;
             rows.collect::<Result<Vec<_>, _>>().map_err(map_err)
         })
         .await
@@ -803,7 +754,7 @@ impl Store for SqliteStore {
     async fn get_agent(&self, id: &str) -> StoreResult<Option<AgentRow>> {
         let id = id.to_string();
         self.read(move |conn| {
-            conn.query_row("SELECT * FROM agents WHERE id = ?1", [id], agent_from_row)
+            conn.query_row("SELECT * FROM agents WHERE id = ?1", [id], |row| rows::agent(row))
                 .optional()
                 .map_err(map_err)
         })
@@ -828,44 +779,54 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn revoke_agent(&self, id: &str, at_ms: i64) -> StoreResult<bool> {
-        let id = id.to_string();
-        self.write(move |conn| {
-            let tx = conn.transaction().map_err(map_err)?;
-            let changed = tx
-                .execute(
-                    "UPDATE agents SET revoked_at = coalesce(revoked_at, ?2), connected = 0 WHERE id = ?1",
-                    params![id, at_ms],
-                )
-                .map_err(map_err)?;
-            tx.execute("UPDATE certificates SET revoked = 1 WHERE agent_id = ?1", [&id])
-                .map_err(map_err)?;
-            tx.commit().map_err(map_err)?;
-            Ok(changed > 0)
+    async fn reports_meta(&self, kind: i32, since_ms: i64) -> StoreResult<Vec<ReportMeta>> {
+        self.read(move |conn| {
+            query_all(
+                conn,
+                "SELECT agent_id, seq, kind, observed_at, received_at, command_id, version, body FROM reports
+                 WHERE kind = ?1 AND observed_at >= ?2 ORDER BY observed_at",
+                params![kind, since_ms],
+                |row| {
+                    let mut meta = rows::report_meta(row)?;
+                    meta.update_now_refused = super::update_now_refused(&row.get::<_, Vec<u8>>(7)?);
+                    Ok(meta)
+                },
+            )
         })
         .await
     }
 
-    async fn revoked(&self) -> StoreResult<RevokedSets> {
-        self.read(|conn| {
-            let collect = |sql: &str| -> StoreResult<Vec<String>> {
-                let mut statement = conn.prepare(sql).map_err(map_err)?;
-                let rows = statement
-                    .query_map([], |row| row.get::<_, String>(0))
-                    .map_err(map_err)?;
-                rows.collect::<Result<Vec<_>, _>>().map_err(map_err)
-            };
-            Ok(RevokedSets {
-                agent_ids: collect("SELECT id FROM agents WHERE revoked_at IS NOT NULL")?,
-                serials: collect(
-                    "SELECT serial FROM certificates WHERE revoked != 0
-                     UNION SELECT serial FROM admin_certificates WHERE revoked_at IS NOT NULL",
-                )?,
-            })
+    async fn reports_received(&self, from_ms: i64, to_ms: i64) -> StoreResult<Vec<ReportMeta>> {
+        self.read(move |conn| {
+            query_all(
+                conn,
+                "SELECT agent_id, seq, kind, observed_at, received_at, command_id, version FROM reports
+                 WHERE received_at >= ?1 AND received_at <= ?2 ORDER BY received_at, id",
+                params![from_ms, to_ms],
+                |row| rows::report_meta(row),
+            )
         })
         .await
     }
 
+    async fn count_reports(&self, agent_id: Option<&str>) -> StoreResult<u64> {
+        let agent_id = agent_id.map(str::to_string);
+        self.read(move |conn| {
+            let count: i64 = match agent_id {
+                Some(id) => conn.query_row("SELECT count(*) FROM reports WHERE agent_id = ?1", [id], |row| {
+                    row.get(0)
+                }),
+                None => conn.query_row("SELECT count(*) FROM reports", [], |row| row.get(0)),
+            }
+            .map_err(map_err)?;
+            Ok(u64::try_from(count).unwrap_or(0))
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl PolicyStore for SqliteStore {
     async fn put_policy(&self, toml: &str, applied_by: &str, at_ms: i64) -> StoreResult<u64> {
         let (toml, applied_by) = (toml.to_string(), applied_by.to_string());
         self.write(move |conn| {
@@ -891,21 +852,17 @@ impl Store for SqliteStore {
             conn.query_row(
                 "SELECT version, toml, applied_at, applied_by FROM policies ORDER BY version DESC LIMIT 1",
                 [],
-                |row| {
-                    Ok(PolicyRow {
-                        version: u64::try_from(row.get::<_, i64>(0)?).unwrap_or(0),
-                        toml: row.get(1)?,
-                        applied_at_ms: row.get(2)?,
-                        applied_by: row.get(3)?,
-                    })
-                },
+                |row| rows::policy(row),
             )
             .optional()
             .map_err(map_err)
         })
         .await
     }
+}
 
+#[async_trait]
+impl RolloutStore for SqliteStore {
     async fn create_rollout(&self, rollout: RolloutRow) -> StoreResult<()> {
         self.write(move |conn| {
             conn.execute(
@@ -935,7 +892,7 @@ impl Store for SqliteStore {
                 conn,
                 "SELECT * FROM rollouts ORDER BY started_at DESC, id DESC",
                 [],
-                rollout_from_row,
+                |row| rows::rollout(row),
             )
         })
         .await
@@ -962,7 +919,7 @@ impl Store for SqliteStore {
                 conn,
                 "SELECT * FROM rollout_members WHERE rollout_id = ?1",
                 [rollout_id],
-                member_from_row,
+                |row| rows::member(row),
             )
         })
         .await
@@ -994,7 +951,7 @@ impl Store for SqliteStore {
                             member.attempts,
                             member.next_recheck_ms,
                             member.cause,
-                            serde_json::to_string(&member.failing).unwrap_or_else(|_| "[]".into()),
+                            rows::failing_json(&member.failing),
                             member.update_agent,
                             member.blocks,
                             member.auto_update_for,
@@ -1032,7 +989,7 @@ impl Store for SqliteStore {
                 conn,
                 "SELECT rollout_id, agent_id, at, from_state, to_state, cause FROM transitions WHERE rollout_id = ?1 ORDER BY at, rowid",
                 [rollout_id],
-                transition_from_row,
+                |row| rows::transition(row),
             )
         })
         .await
@@ -1068,6 +1025,22 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn agent_transitions(&self, agent_id: &str) -> StoreResult<Vec<TransitionRow>> {
+        let agent_id = agent_id.to_string();
+        self.read(move |conn| {
+            query_all(
+                conn,
+                "SELECT rollout_id, agent_id, at, from_state, to_state, cause FROM transitions WHERE agent_id = ?1 ORDER BY at, rowid",
+                [agent_id],
+                |row| rows::transition(row),
+            )
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl CommandStore for SqliteStore {
     async fn create_commands(&self, commands: Vec<CommandRow>) -> StoreResult<()> {
         if commands.is_empty() {
             return Ok(());
@@ -1112,7 +1085,7 @@ impl Store for SqliteStore {
                 conn,
                 "SELECT * FROM commands WHERE agent_id = ?1 AND delivered_at IS NULL AND expired = 0 AND expires_at > ?2 ORDER BY created_at",
                 params![agent_id, now_ms],
-                command_from_row,
+                |row| rows::command(row),
             )
         })
         .await
@@ -1153,12 +1126,9 @@ impl Store for SqliteStore {
     async fn batch_commands(&self, batch_id: &str) -> StoreResult<Vec<CommandRow>> {
         let batch_id = batch_id.to_string();
         self.read(move |conn| {
-            query_all(
-                conn,
-                "SELECT * FROM commands WHERE batch_id = ?1",
-                [batch_id],
-                command_from_row,
-            )
+            query_all(conn, "SELECT * FROM commands WHERE batch_id = ?1", [batch_id], |row| {
+                rows::command(row)
+            })
         })
         .await
     }
@@ -1188,12 +1158,89 @@ impl Store for SqliteStore {
                 conn,
                 "SELECT * FROM commands WHERE rollout_id = ?1 ORDER BY created_at",
                 [rollout_id],
-                command_from_row,
+                |row| rows::command(row),
             )
         })
         .await
     }
 
+    async fn undelivered_for_agents(
+        &self,
+        agent_ids: Option<Vec<String>>,
+        now_ms: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<CommandRow>> {
+        self.read(move |conn| match agent_ids {
+            None => query_all(
+                conn,
+                "SELECT * FROM commands WHERE delivered_at IS NULL AND expired = 0 AND expires_at > ?1
+                 ORDER BY created_at, id LIMIT ?2",
+                params![now_ms, limit],
+                |row| rows::command(row),
+            ),
+            Some(ids) => query_all(
+                conn,
+                "SELECT * FROM commands WHERE agent_id IN (SELECT value FROM json_each(?1))
+                 AND delivered_at IS NULL AND expired = 0 AND expires_at > ?2
+                 ORDER BY created_at, id LIMIT ?3",
+                params![
+                    serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into()),
+                    now_ms,
+                    limit
+                ],
+                |row| rows::command(row),
+            ),
+        })
+        .await
+    }
+
+    async fn claim_delivery(&self, ids: Vec<String>, at_ms: i64) -> StoreResult<Vec<String>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.write(move |conn| {
+            let tx = conn.transaction().map_err(map_err)?;
+            let mut claimed = Vec::new();
+            {
+                let mut update = tx
+                    .prepare_cached(
+                        "UPDATE commands SET delivered_at = ?2 WHERE id = ?1 AND delivered_at IS NULL AND expired = 0",
+                    )
+                    .map_err(map_err)?;
+                for id in ids {
+                    if update.execute(params![id, at_ms]).map_err(map_err)? > 0 {
+                        claimed.push(id);
+                    }
+                }
+            }
+            tx.commit().map_err(map_err)?;
+            Ok(claimed)
+        })
+        .await
+    }
+
+    async fn release_delivery(&self, ids: Vec<String>) -> StoreResult<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.write(move |conn| {
+            let tx = conn.transaction().map_err(map_err)?;
+            {
+                let mut update = tx
+                    .prepare_cached("UPDATE commands SET delivered_at = NULL WHERE id = ?1 AND answered_at IS NULL")
+                    .map_err(map_err)?;
+                for id in &ids {
+                    update.execute([id]).map_err(map_err)?;
+                }
+            }
+            tx.commit().map_err(map_err)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl AuditStore for SqliteStore {
     async fn append_audit(&self, row: AuditRow) -> StoreResult<()> {
         self.write(move |conn| {
             conn.execute(
@@ -1212,16 +1259,7 @@ impl Store for SqliteStore {
                 conn,
                 "SELECT at, actor, role, action, target, result FROM audit ORDER BY at DESC, rowid DESC LIMIT ?1",
                 [limit],
-                |row| {
-                    Ok(AuditRow {
-                        at_ms: row.get(0)?,
-                        actor: row.get(1)?,
-                        role: row.get(2)?,
-                        action: row.get(3)?,
-                        target: row.get(4)?,
-                        result: row.get(5)?,
-                    })
-                },
+                |row| rows::audit(row),
             )?;
             rows.reverse();
             Ok(rows)
@@ -1248,17 +1286,7 @@ impl Store for SqliteStore {
                 conn,
                 "SELECT serial, name, role, issued_at, not_after, issued_by, revoked_at FROM admin_certificates ORDER BY name, issued_at",
                 [],
-                |row| {
-                    Ok(AdminCertRow {
-                        serial: row.get(0)?,
-                        name: row.get(1)?,
-                        role: row.get(2)?,
-                        issued_at_ms: row.get(3)?,
-                        not_after_ms: row.get(4)?,
-                        issued_by: row.get(5)?,
-                        revoked_at_ms: row.get(6)?,
-                    })
-                },
+                |row| rows::admin_certificate(row),
             )
         })
         .await
@@ -1284,80 +1312,10 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
 
-    async fn reports_meta(&self, kind: i32, since_ms: i64) -> StoreResult<Vec<ReportMeta>> {
-        self.read(move |conn| {
-            query_all(
-                conn,
-                "SELECT agent_id, seq, kind, observed_at, received_at, command_id, version, body FROM reports
-                 WHERE kind = ?1 AND observed_at >= ?2 ORDER BY observed_at",
-                params![kind, since_ms],
-                |row| {
-                    let mut meta = report_meta_from_row(row)?;
-                    meta.update_now_refused = super::update_now_refused(&row.get::<_, Vec<u8>>(7)?);
-                    Ok(meta)
-                },
-            )
-        })
-        .await
-    }
-
-    async fn reports_received(&self, from_ms: i64, to_ms: i64) -> StoreResult<Vec<ReportMeta>> {
-        self.read(move |conn| {
-            query_all(
-                conn,
-                "SELECT agent_id, seq, kind, observed_at, received_at, command_id, version FROM reports
-                 WHERE received_at >= ?1 AND received_at <= ?2 ORDER BY received_at, id",
-                params![from_ms, to_ms],
-                report_meta_from_row,
-            )
-        })
-        .await
-    }
-
-    async fn agent_transitions(&self, agent_id: &str) -> StoreResult<Vec<TransitionRow>> {
-        let agent_id = agent_id.to_string();
-        self.read(move |conn| {
-            query_all(
-                conn,
-                "SELECT rollout_id, agent_id, at, from_state, to_state, cause FROM transitions WHERE agent_id = ?1 ORDER BY at, rowid",
-                [agent_id],
-                transition_from_row,
-            )
-        })
-        .await
-    }
-
-    async fn put_bundle_chunk(
-        &self,
-        chunk: super::bundles::ChunkRecord,
-    ) -> StoreResult<Result<super::bundles::BundleRow, String>> {
-        self.put_bundle_chunk_impl(chunk).await
-    }
-
-    async fn list_bundles(&self) -> StoreResult<Vec<super::bundles::BundleRow>> {
-        self.list_bundles_impl().await
-    }
-
-    async fn bundle_data(&self, command_id: &str) -> StoreResult<Option<Vec<u8>>> {
-        self.bundle_data_impl(command_id).await
-    }
-
-    async fn count_reports(&self, agent_id: Option<&str>) -> StoreResult<u64> {
-        let agent_id = agent_id.map(str::to_string);
-        self.read(move |conn| {
-            let count: i64 = match agent_id {
-                Some(id) => conn.query_row("SELECT count(*) FROM reports WHERE agent_id = ?1", [id], |row| {
-                    row.get(0)
-                }),
-                None => conn.query_row("SELECT count(*) FROM reports", [], |row| row.get(0)),
-            }
-            .map_err(map_err)?;
-            Ok(u64::try_from(count).unwrap_or(0))
-        })
-        .await
-    }
-
+#[async_trait]
+impl RetentionStore for SqliteStore {
     async fn delete_old_reports(
         &self,
         before_ms: i64,
@@ -1417,104 +1375,10 @@ impl Store for SqliteStore {
             .await?;
         Ok(u64::try_from(file_bytes).unwrap_or(0) + wal_bytes)
     }
+}
 
-    async fn undelivered_for_agents(
-        &self,
-        agent_ids: Option<Vec<String>>,
-        now_ms: i64,
-        limit: u32,
-    ) -> StoreResult<Vec<CommandRow>> {
-        self.read(move |conn| match agent_ids {
-            None => query_all(
-                conn,
-                "SELECT * FROM commands WHERE delivered_at IS NULL AND expired = 0 AND expires_at > ?1
-                 ORDER BY created_at, id LIMIT ?2",
-                params![now_ms, limit],
-                command_from_row,
-            ),
-            Some(ids) => query_all(
-                conn,
-                "SELECT * FROM commands WHERE agent_id IN (SELECT value FROM json_each(?1))
-                 AND delivered_at IS NULL AND expired = 0 AND expires_at > ?2
-                 ORDER BY created_at, id LIMIT ?3",
-                params![
-                    serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into()),
-                    now_ms,
-                    limit
-                ],
-                command_from_row,
-            ),
-        })
-        .await
-    }
-
-    async fn claim_delivery(&self, ids: Vec<String>, at_ms: i64) -> StoreResult<Vec<String>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.write(move |conn| {
-            let tx = conn.transaction().map_err(map_err)?;
-            let mut claimed = Vec::new();
-            {
-                let mut update = tx
-                    .prepare_cached(
-                        "UPDATE commands SET delivered_at = ?2 WHERE id = ?1 AND delivered_at IS NULL AND expired = 0",
-                    )
-                    .map_err(map_err)?;
-                for id in ids {
-                    if update.execute(params![id, at_ms]).map_err(map_err)? > 0 {
-                        claimed.push(id);
-                    }
-                }
-            }
-            tx.commit().map_err(map_err)?;
-            Ok(claimed)
-        })
-        .await
-    }
-
-    async fn release_delivery(&self, ids: Vec<String>) -> StoreResult<()> {
-        if ids.is_empty() {
-            return Ok(());
-        }
-        self.write(move |conn| {
-            let tx = conn.transaction().map_err(map_err)?;
-            {
-                let mut update = tx
-                    .prepare_cached("UPDATE commands SET delivered_at = NULL WHERE id = ?1 AND answered_at IS NULL")
-                    .map_err(map_err)?;
-                for id in &ids {
-                    update.execute([id]).map_err(map_err)?;
-                }
-            }
-            tx.commit().map_err(map_err)
-        })
-        .await
-    }
-
-    async fn checkpoint(&self) -> StoreResult<()> {
-        // PASSIVE: copies what no reader still needs from the WAL into the
-        // database file without blocking the writer or readers; the writer
-        // then restarts the WAL from its beginning. Done here, once a
-        // second, a page rewritten by many batches is copied once, and the
-        // commits that acknowledge reports no longer pay for it.
-        let checkpointer = self.checkpointer.clone();
-        let path = self.path.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut slot = checkpointer
-                .lock()
-                .map_err(|_| StoreError::Other("store checkpoint lock poisoned".into()))?;
-            let conn = match slot.as_mut() {
-                Some(conn) => conn,
-                None => slot.insert(open(&path, READER_CACHE_KIB).map_err(map_err)?),
-            };
-            conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-                .map_err(map_err)
-        })
-        .await
-        .map_err(|error| StoreError::Other(format!("store task failed: {error}")))?
-    }
-
+#[async_trait]
+impl ReplicationStore for SqliteStore {
     async fn try_lease(&self, _name: &str, _holder: &str, _ttl_ms: i64) -> StoreResult<bool> {
         // One process owns the SQLite file: it holds every lease.
         Ok(true)

@@ -3,21 +3,8 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{SqliteStore, map_err, query_all};
-use crate::store::StoreResult;
 use crate::store::bundles::{BundleRow, ChunkRecord, appended, refusal};
-
-fn bundle_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<BundleRow> {
-    Ok(BundleRow {
-        command_id: row.get("command_id")?,
-        agent_id: row.get("agent_id")?,
-        started_at_ms: row.get("started_at")?,
-        completed_at_ms: row.get("completed_at")?,
-        chunks: row.get("chunks")?,
-        bytes: u64::try_from(row.get::<_, i64>("bytes")?).unwrap_or(0),
-        files: row.get("files")?,
-        skipped: row.get("skipped")?,
-    })
-}
+use crate::store::{BundleStore, StoreResult};
 
 fn put_chunk(conn: &mut Connection, chunk: &ChunkRecord) -> StoreResult<Result<BundleRow, String>> {
     let tx = conn.transaction().map_err(map_err)?;
@@ -33,7 +20,7 @@ fn put_chunk(conn: &mut Connection, chunk: &ChunkRecord) -> StoreResult<Result<B
         .query_row(
             "SELECT * FROM bundles WHERE command_id = ?1",
             [&chunk.command_id],
-            bundle_from_row,
+            |row| crate::store::rows::bundle(row),
         )
         .optional()
         .map_err(map_err)?;
@@ -90,24 +77,25 @@ fn put_chunk(conn: &mut Connection, chunk: &ChunkRecord) -> StoreResult<Result<B
     Ok(Ok(row))
 }
 
-impl SqliteStore {
-    pub(super) async fn put_bundle_chunk_impl(&self, chunk: ChunkRecord) -> StoreResult<Result<BundleRow, String>> {
+#[async_trait::async_trait]
+impl BundleStore for SqliteStore {
+    async fn put_bundle_chunk(&self, chunk: ChunkRecord) -> StoreResult<Result<BundleRow, String>> {
         self.write(move |conn| put_chunk(conn, &chunk)).await
     }
 
-    pub(super) async fn list_bundles_impl(&self) -> StoreResult<Vec<BundleRow>> {
+    async fn list_bundles(&self) -> StoreResult<Vec<BundleRow>> {
         self.read(|conn| {
             query_all(
                 conn,
                 "SELECT * FROM bundles ORDER BY started_at, command_id",
                 [],
-                bundle_from_row,
+                |row| crate::store::rows::bundle(row),
             )
         })
         .await
     }
 
-    pub(super) async fn bundle_data_impl(&self, command_id: &str) -> StoreResult<Option<Vec<u8>>> {
+    async fn bundle_data(&self, command_id: &str) -> StoreResult<Option<Vec<u8>>> {
         let command_id = command_id.to_string();
         self.read(move |conn| {
             let complete: Option<Option<i64>> = conn

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use prost::Message;
 use rollcall_common::proto;
 
 use super::postgres::PgStore;

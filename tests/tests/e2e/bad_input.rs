@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use rollcall_common::proto::{self, agent_message, agent_service_client::AgentServiceClient};
 use rollcall_common::tls::{DialOptions, channel, client_config};
-use rollcall_server::store::Store;
+use rollcall_server::store::traits::*;
 
 use crate::harness::{AGENT, Agent, Coordinator, SERVER, product_state, wait_until};
 

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use rollcall_common::proto::{self, agent_message, coordinator_message::Body};
-use rollcall_server::store::Store;
+use rollcall_server::store::traits::*;
 use tokio_stream::StreamExt;
 
 use crate::faults::{burst, client_for, hello, report};

@@ -12,7 +12,7 @@ use rollcall_common::proto::{
     self, agent_message, agent_service_client::AgentServiceClient, coordinator_message::Body,
 };
 use rollcall_common::tls::{DialOptions, channel, client_config};
-use rollcall_server::store::Store;
+use rollcall_server::store::traits::*;
 use tokio_stream::StreamExt;
 
 use crate::harness::{Agent, Coordinator, product_state, wait_until};

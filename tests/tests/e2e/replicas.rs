@@ -13,9 +13,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use rollcall_server::store::Store;
 use rollcall_server::store::postgres::PgStore;
 use rollcall_server::store::postgres_scratch::{ScratchDatabase, scratch_or_skip};
+use rollcall_server::store::traits::*;
 
 use crate::harness::{Agent, CLI, Coordinator, SERVER, free_port, product_state, wait_until};
 

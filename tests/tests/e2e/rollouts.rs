@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use rollcall_server::store::Store;
+use rollcall_server::store::traits::*;
 use sha2::Digest;
 
 use crate::harness::{Agent, Coordinator, free_port, wait_until};

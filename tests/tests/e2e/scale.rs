@@ -18,7 +18,7 @@ use rollcall_agent::spool::Spool;
 use rollcall_common::policy::Policy;
 use rollcall_common::proto;
 use rollcall_common::tls::DialOptions;
-use rollcall_server::store::Store;
+use rollcall_server::store::traits::*;
 use tokio_util::sync::CancellationToken;
 
 use crate::harness::{Coordinator, wait_until};

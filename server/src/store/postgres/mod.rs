@@ -18,6 +18,10 @@
 //! ends when the store is dropped. TLS (rustls) as the URL's `sslmode` and
 //! `sslrootcert` ask: see [`super::postgres_tls`].
 //!
+//! Files: `pool.rs` the connections and URL parsing, `notify.rs` the
+//! wake-ups, `errors.rs` error mapping, `bundles.rs` log bundles; row
+//! decoding is shared with SQLite ([`super::rows`]).
+//!
 //! Ingest writes a batch with up to four statements (command refusals,
 //! reports, agents with their latest check run, answered commands), each
 //! over `UNNEST`ed arrays, in one transaction; the coordinator runs
@@ -27,63 +31,57 @@
 //! durable here too.
 
 use std::collections::{BTreeMap, HashMap};
-use std::error::Error as _;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use prost::Message;
 use rollcall_common::proto;
-use tokio::sync::{Semaphore, SemaphorePermit, mpsc};
-use tokio_postgres::error::SqlState;
-use tokio_postgres::{AsyncMessage, Client, Row};
-use tokio_postgres_rustls::MakeRustlsConnect;
+use tokio::sync::{Semaphore, mpsc};
+use tokio_postgres::{Client, Row};
 use tokio_util::sync::CancellationToken;
 
+use super::rows::{self, labels_from_json, labels_json, to_sql, u64_of};
+use super::traits::*;
 use super::{
     AdminCertRow, AgentRow, AuditRow, CheckRunRow, CommandRow, Connected, HelloRecord, MemberRow, NewAgent, NewToken,
     Notice, PolicyRow, ReceiptRecord, ReportMeta, ReportRecord, RetentionBatch, RetentionKeep, RevokedSets, RolloutRow,
-    Settled, Store, StoreError, StoreResult, TokenRow, TransitionRow,
+    Settled, StoreError, StoreResult, TokenRow, TransitionRow,
 };
 
 /// Schema migrations, applied in order; the index + 1 is the schema
 /// version. The first three mirror the SQLite versions; later SQLite
 /// versions are appended here too, after the replica-only one.
 const MIGRATIONS: &[&str] = &[
-    include_str!("schema_postgres.sql"),
-    include_str!("schema_postgres_2.sql"),
-    include_str!("schema_postgres_3.sql"),
-    include_str!("schema_postgres_replicas.sql"),
-    include_str!("schema_postgres_5.sql"),
-    include_str!("schema_postgres_6.sql"),
-    include_str!("schema_postgres_7.sql"),
-    include_str!("schema_postgres_8.sql"),
-    include_str!("schema_postgres_9.sql"),
-    include_str!("schema_postgres_10.sql"),
+    include_str!("../schema_postgres.sql"),
+    include_str!("../schema_postgres_2.sql"),
+    include_str!("../schema_postgres_3.sql"),
+    include_str!("../schema_postgres_replicas.sql"),
+    include_str!("../schema_postgres_5.sql"),
+    include_str!("../schema_postgres_6.sql"),
+    include_str!("../schema_postgres_7.sql"),
+    include_str!("../schema_postgres_8.sql"),
+    include_str!("../schema_postgres_9.sql"),
+    include_str!("../schema_postgres_10.sql"),
 ];
 
-#[path = "postgres_bundles.rs"]
 mod bundles;
+mod errors;
+mod notify;
+mod pool;
 
-/// The NOTIFY channel replicas listen on.
-pub const CHANNEL: &str = "rollcall";
-/// Connections per replica (besides the one that listens for wake-ups).
-pub const POOL_SIZE: usize = 16;
+use errors::{describe, map_err};
+pub use notify::{CHANNEL, NOTICE_QUEUE};
+use notify::{encode_notice, listen};
+pub use pool::{POOL_SIZE, POOL_WAIT, PgTarget, describe_target, parse_url};
+use pool::{Pool, Pooled, connect_client};
+
 /// Ingest transactions in flight at once (one per ingest worker, each on
 /// its own agents): PostgreSQL commits them in parallel and shares WAL
 /// flushes between them.
 const INGEST_WRITERS: usize = 4;
 /// Tries of an ingest transaction PostgreSQL aborted to break a deadlock.
 const INGEST_ATTEMPTS: u64 = 4;
-/// How long a caller waits for a pooled connection before `Unavailable`.
-pub const POOL_WAIT: Duration = Duration::from_secs(30);
-/// Wake-ups queued for the replica's consumer. When it is full the listener
-/// waits (PostgreSQL keeps later notifications queued server-side); the
-/// consumer only reads rows and pushes to streams, so it is quick.
-pub const NOTICE_QUEUE: usize = 256;
-/// NOTIFY payloads must stay below 8000 bytes; a longer agent list becomes
-/// "any agent".
-const MAX_PAYLOAD: usize = 7000;
 /// Advisory lock keys (any constant both sides agree on).
 const MIGRATION_LOCK: i64 = i64::from_be_bytes(*b"rollcall");
 const POLICY_LOCK: i64 = i64::from_be_bytes(*b"rcpolicy");
@@ -98,184 +96,6 @@ pub struct PgStore {
     /// This replica's id: recorded on the agents it holds, and the sender of
     /// its wake-ups (which it then ignores).
     replica: String,
-}
-
-// === errors ===
-
-fn describe(error: &tokio_postgres::Error) -> String {
-    if let Some(db) = error.as_db_error() {
-        return format!("{} ({})", db.message(), db.code().code());
-    }
-    match error.source() {
-        Some(source) => format!("{error}: {source}"),
-        None => error.to_string(),
-    }
-}
-
-fn map_err(error: tokio_postgres::Error) -> StoreError {
-    if let Some(db) = error.as_db_error() {
-        let code = db.code();
-        let unavailable = [
-            SqlState::DISK_FULL,
-            SqlState::READ_ONLY_SQL_TRANSACTION,
-            SqlState::TOO_MANY_CONNECTIONS,
-            SqlState::ADMIN_SHUTDOWN,
-            SqlState::CRASH_SHUTDOWN,
-            SqlState::CANNOT_CONNECT_NOW,
-            SqlState::OUT_OF_MEMORY,
-        ];
-        if unavailable.contains(code) {
-            return StoreError::Unavailable(describe(&error));
-        }
-        if [SqlState::T_R_DEADLOCK_DETECTED, SqlState::T_R_SERIALIZATION_FAILURE].contains(code) {
-            return StoreError::Conflict(describe(&error));
-        }
-        return StoreError::Other(describe(&error));
-    }
-    // Not an answer from the server: the connection failed or closed.
-    let io = error
-        .source()
-        .is_some_and(|source| source.downcast_ref::<std::io::Error>().is_some());
-    if error.is_closed() || io {
-        return StoreError::Unavailable(describe(&error));
-    }
-    StoreError::Other(describe(&error))
-}
-
-// === the pool ===
-
-struct Pool {
-    target: PgTarget,
-    idle: Mutex<Vec<Client>>,
-    permits: Semaphore,
-    /// Cancelled when the store is dropped: ends every connection task.
-    closed: CancellationToken,
-}
-
-/// A pooled connection; goes back to the pool on drop unless it broke.
-struct Pooled<'a> {
-    pool: &'a Pool,
-    client: Option<Client>,
-    _permit: SemaphorePermit<'a>,
-}
-
-impl std::ops::Deref for Pooled<'_> {
-    type Target = Client;
-    fn deref(&self) -> &Client {
-        // Set in `Pool::get`, taken only in `drop`.
-        self.client
-            .as_ref()
-            .unwrap_or_else(|| unreachable!("pooled client taken before drop"))
-    }
-}
-
-impl std::ops::DerefMut for Pooled<'_> {
-    fn deref_mut(&mut self) -> &mut Client {
-        self.client
-            .as_mut()
-            .unwrap_or_else(|| unreachable!("pooled client taken before drop"))
-    }
-}
-
-impl Drop for Pooled<'_> {
-    fn drop(&mut self) {
-        if let Some(client) = self.client.take()
-            && !client.is_closed()
-            && let Ok(mut idle) = self.pool.idle.lock()
-        {
-            idle.push(client);
-        }
-    }
-}
-
-async fn connect_client(target: &PgTarget, closed: &CancellationToken) -> StoreResult<Client> {
-    let (client, connection) = target.config.connect(target.tls.clone()).await.map_err(map_err)?;
-    let closed = closed.clone();
-    tokio::spawn(async move {
-        tokio::select! {
-            result = connection => {
-                if let Err(error) = result {
-                    tracing::debug!(error = describe(&error), "database connection ended");
-                }
-            }
-            () = closed.cancelled() => {}
-        }
-    });
-    Ok(client)
-}
-
-impl Pool {
-    async fn get(&self) -> StoreResult<Pooled<'_>> {
-        let permit = tokio::time::timeout(POOL_WAIT, self.permits.acquire())
-            .await
-            .map_err(|_| StoreError::Unavailable("no free database connection within 30s".into()))?
-            .map_err(|_| StoreError::Unavailable("database pool closed".into()))?;
-        let reused = self.idle.lock().ok().and_then(|mut idle| {
-            // Drop connections that broke while idle (server restart).
-            idle.retain(|client| !client.is_closed());
-            idle.pop()
-        });
-        let client = match reused {
-            Some(client) => client,
-            None => connect_client(&self.target, &self.closed).await?,
-        };
-        Ok(Pooled {
-            pool: self,
-            client: Some(client),
-            _permit: permit,
-        })
-    }
-}
-
-impl Drop for PgStore {
-    fn drop(&mut self) {
-        self.pool.closed.cancel();
-    }
-}
-
-// === opening ===
-
-/// Where and how to connect: the parsed URL and the TLS its `sslmode` asks for.
-#[derive(Clone)]
-pub struct PgTarget {
-    pub config: tokio_postgres::Config,
-    pub tls: MakeRustlsConnect,
-}
-
-/// Parses a database URL (or key=value string) and fills in what rollcall
-/// needs; errors never echo the URL (it may hold a password).
-pub fn parse_url(url: &str, replica: &str) -> anyhow::Result<PgTarget> {
-    let (url, tls_options) = super::postgres_tls::split_tls_options(url)?;
-    let mut config: tokio_postgres::Config = url
-        .parse()
-        .map_err(|error| anyhow::anyhow!("parse the database URL: {error}"))?;
-    config.ssl_mode(tls_options.mode.negotiation());
-    let tls = super::postgres_tls::connector(&tls_options)?;
-    if config.get_dbname().is_none() {
-        anyhow::bail!("the database URL names no database (postgres://user@host:5432/DATABASE)");
-    }
-    if config.get_connect_timeout().is_none() {
-        config.connect_timeout(Duration::from_secs(10));
-    }
-    if config.get_application_name().is_none() {
-        config.application_name(format!("rollcall-{replica}"));
-    }
-    // Notice a dead peer on idle connections (the listener is idle most of the time).
-    config.keepalives(true);
-    config.keepalives_idle(Duration::from_secs(30));
-    Ok(PgTarget { config, tls })
-}
-
-/// Where the URL points, without credentials (for logs and errors).
-pub fn describe_target(config: &tokio_postgres::Config) -> String {
-    let host = match config.get_hosts().first() {
-        Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
-        #[cfg(unix)]
-        Some(tokio_postgres::config::Host::Unix(path)) => path.display().to_string(),
-        None => "localhost".into(),
-    };
-    let port = config.get_ports().first().copied().unwrap_or(5432);
-    format!("{host}:{port}/{}", config.get_dbname().unwrap_or_default())
 }
 
 impl PgStore {
@@ -318,7 +138,7 @@ impl PgStore {
         self.client().await?.execute(sql, params).await.map_err(map_err)
     }
 
-    /// Stores one batch in one transaction (see [`Store::ingest`]).
+    /// Stores one batch in one transaction (see [`IngestStore::ingest`]).
     async fn ingest_batch(&self, batch: &[ReportRecord], receipts: &[ReceiptRecord]) -> StoreResult<Vec<Settled>> {
         let mut settled = Vec::new();
         if batch.is_empty() && receipts.is_empty() {
@@ -599,283 +419,27 @@ async fn migrate(client: &mut Client) -> Result<(), tokio_postgres::Error> {
             0
         }
     };
-    let known = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
-    if current > known {
-        // A newer rollcall migrated already (a rolling upgrade): migrations
-        // only add, so this one keeps working until it is replaced.
-        tracing::warn!(
-            schema = current,
-            known,
-            "the database schema is newer than this rollcall"
-        );
-    }
-    for (index, sql) in MIGRATIONS.iter().enumerate() {
-        let version = i64::try_from(index).unwrap_or(i64::MAX) + 1;
-        if version > current {
-            tx.batch_execute(sql).await?;
-            tx.execute("UPDATE schema_version SET version = $1", &[&version])
-                .await?;
-            tracing::info!(version, "database schema migrated");
-        }
+    for (version, sql) in super::migrations::pending(MIGRATIONS, current) {
+        tx.batch_execute(sql).await?;
+        tx.execute("UPDATE schema_version SET version = $1", &[&version])
+            .await?;
+        tracing::info!(version, "database schema migrated");
     }
     tx.commit().await
 }
 
 // === rows ===
 
-fn labels_json(labels: &BTreeMap<String, String>) -> String {
-    serde_json::to_string(labels).unwrap_or_else(|_| "{}".to_string())
-}
-
-fn labels_from_json(text: &str) -> BTreeMap<String, String> {
-    serde_json::from_str(text).unwrap_or_default()
-}
-
-fn decode<M: Message + Default>(bytes: Option<Vec<u8>>) -> M {
-    bytes
-        .and_then(|bytes| M::decode(bytes.as_slice()).ok())
-        .unwrap_or_default()
-}
-
-fn to_sql(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
-}
-
-fn u64_of(value: i64) -> u64 {
-    u64::try_from(value).unwrap_or(0)
-}
-
-fn u32_of(value: i64) -> u32 {
-    u32::try_from(value).unwrap_or(0)
-}
-
-fn i32_of(value: i64) -> i32 {
-    i32::try_from(value).unwrap_or(0)
-}
-
 type RowResult<T> = Result<T, tokio_postgres::Error>;
-
-fn agent_from_row(row: &Row) -> RowResult<AgentRow> {
-    Ok(AgentRow {
-        id: row.try_get("id")?,
-        hostname: row.try_get("hostname")?,
-        agent_version: row.try_get("agent_version")?,
-        role: i32_of(row.try_get("role")?),
-        labels: labels_from_json(row.try_get("labels")?),
-        enrolled_at_ms: row.try_get("enrolled_at")?,
-        last_seen_ms: row.try_get("last_seen")?,
-        connected: row.try_get("connected")?,
-        revoked: row.try_get::<_, Option<i64>>("revoked_at")?.is_some(),
-        product: decode(row.try_get("product")?),
-        host: decode(row.try_get("host")?),
-        last_seq: u64_of(row.try_get("last_seq")?),
-        last_report_at_ms: row.try_get("last_report_at")?,
-        clock_skew_ms: row.try_get("clock_skew_ms")?,
-        dropped_reports: u64_of(row.try_get("dropped_reports")?),
-    })
-}
-
-/// A report's columns without its body, in the order `reports_meta` and
-/// `reports_received` select them.
-fn report_meta_from_row(row: &Row) -> RowResult<ReportMeta> {
-    Ok(ReportMeta {
-        agent_id: row.try_get(0)?,
-        seq: u64_of(row.try_get(1)?),
-        kind: i32_of(row.try_get(2)?),
-        observed_at_ms: row.try_get(3)?,
-        received_at_ms: row.try_get(4)?,
-        command_id: row.try_get(5)?,
-        version: row.try_get(6)?,
-        update_now_refused: false,
-    })
-}
-
-fn rollout_from_row(row: &Row) -> RowResult<RolloutRow> {
-    Ok(RolloutRow {
-        id: row.try_get("id")?,
-        target: row.try_get("target")?,
-        grace_ms: row.try_get("grace_ms")?,
-        recheck_every_ms: row.try_get("recheck_every_ms")?,
-        max_attempts: u32_of(row.try_get("max_attempts")?),
-        selector: row.try_get("selector")?,
-        auto_update_now: row.try_get("auto_update_now")?,
-        started_at_ms: row.try_get("started_at")?,
-        started_by: row.try_get("started_by")?,
-        cancelled_at_ms: row.try_get("cancelled_at")?,
-    })
-}
-
-fn member_from_row(row: &Row) -> RowResult<MemberRow> {
-    Ok(MemberRow {
-        rollout_id: row.try_get("rollout_id")?,
-        agent_id: row.try_get("agent_id")?,
-        state: row.try_get("state")?,
-        hard: row.try_get("hard")?,
-        since_ms: row.try_get("since")?,
-        attempts: u32_of(row.try_get("attempts")?),
-        next_recheck_ms: row.try_get("next_recheck")?,
-        cause: row.try_get("cause")?,
-        failing: serde_json::from_str(row.try_get("failing")?).unwrap_or_default(),
-        update_agent: row.try_get("update_agent")?,
-        blocks: u32_of(row.try_get("blocks")?),
-        auto_update_for: row.try_get("auto_update_for")?,
-        rechecked_at_ms: row.try_get("rechecked_at")?,
-    })
-}
-
-fn transition_from_row(row: &Row) -> RowResult<TransitionRow> {
-    Ok(TransitionRow {
-        rollout_id: row.try_get("rollout_id")?,
-        agent_id: row.try_get("agent_id")?,
-        at_ms: row.try_get("at")?,
-        from_state: row.try_get("from_state")?,
-        to_state: row.try_get("to_state")?,
-        cause: row.try_get("cause")?,
-    })
-}
-
-fn command_from_row(row: &Row) -> RowResult<CommandRow> {
-    Ok(CommandRow {
-        id: row.try_get("id")?,
-        batch_id: row.try_get("batch_id")?,
-        agent_id: row.try_get("agent_id")?,
-        kind: i32_of(row.try_get("kind")?),
-        rollout_id: row.try_get("rollout_id")?,
-        target: row.try_get("target")?,
-        origin: row.try_get("origin")?,
-        splay_ms: u32_of(row.try_get("splay_ms")?),
-        created_at_ms: row.try_get("created_at")?,
-        expires_at_ms: row.try_get("expires_at")?,
-        delivered_at_ms: row.try_get("delivered_at")?,
-        receipt: row.try_get("receipt")?,
-        answered_at_ms: row.try_get("answered_at")?,
-        answer_version: row.try_get("answer_version")?,
-        expired: row.try_get("expired")?,
-    })
-}
 
 fn map_rows<T>(rows: Vec<Row>, map: impl Fn(&Row) -> RowResult<T>) -> StoreResult<Vec<T>> {
     rows.iter().map(|row| map(row).map_err(map_err)).collect()
 }
 
-// === wake-ups ===
-
-/// What travels in a NOTIFY payload.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Envelope {
-    from: String,
-    notice: Notice,
-}
-
-fn encode_notice(replica: &str, notice: Notice) -> String {
-    let envelope = Envelope {
-        from: replica.to_string(),
-        notice,
-    };
-    let text = serde_json::to_string(&envelope).unwrap_or_default();
-    if text.len() <= MAX_PAYLOAD {
-        return text;
-    }
-    let any = Envelope {
-        from: replica.to_string(),
-        notice: Notice::Commands { agent_ids: Vec::new() },
-    };
-    serde_json::to_string(&any).unwrap_or_default()
-}
-
-/// The notice in a payload, or `None` when this replica sent it. A payload
-/// that does not parse (another rollcall version) asks for a full resync.
-fn decode_notice(payload: &str, replica: &str) -> Option<Notice> {
-    match serde_json::from_str::<Envelope>(payload) {
-        Ok(envelope) if envelope.from == replica => None,
-        Ok(envelope) => Some(envelope.notice),
-        Err(error) => {
-            tracing::warn!(%error, "unreadable wake-up; resynchronising");
-            Some(Notice::Resync)
-        }
-    }
-}
-
-/// How often the listening connection proves it is alive.
-const LISTEN_PROBE: Duration = Duration::from_secs(30);
-
-/// Listens until `shutdown` (or the store closes), reconnecting with backoff.
-async fn listen(target: PgTarget, replica: String, tx: mpsc::Sender<Notice>, shutdown: CancellationToken) {
-    let mut delay = Duration::from_millis(200);
-    loop {
-        let started = tokio::time::Instant::now();
-        let result = tokio::select! {
-            () = shutdown.cancelled() => return,
-            result = listen_once(&target, &replica, &tx) => result,
-        };
-        match result {
-            Ok(()) => return,
-            Err(error) => tracing::warn!(%error, retry_in = ?delay, "lost the wake-up channel; reconnecting"),
-        }
-        if started.elapsed() > Duration::from_secs(60) {
-            delay = Duration::from_millis(200);
-        }
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(delay) => {}
-        }
-        delay = (delay * 2).min(Duration::from_secs(5));
-    }
-}
-
-/// One listening connection; `Ok` when the consumer went away.
-async fn listen_once(target: &PgTarget, replica: &str, tx: &mpsc::Sender<Notice>) -> StoreResult<()> {
-    let (client, mut connection) = target.config.connect(target.tls.clone()).await.map_err(map_err)?;
-    // The connection is driven here, not in a task: notifications arrive
-    // through it, and it lives exactly as long as this listener.
-    let driver = async {
-        loop {
-            match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
-                Some(Ok(AsyncMessage::Notification(note))) => {
-                    if let Some(notice) = decode_notice(note.payload(), replica)
-                        && tx.send(notice).await.is_err()
-                    {
-                        return Ok(());
-                    }
-                }
-                Some(Ok(_)) => {}
-                Some(Err(error)) => return Err(map_err(error)),
-                None => return Err(StoreError::Unavailable("the wake-up connection closed".into())),
-            }
-        }
-    };
-    let listener = async {
-        client
-            .batch_execute(&format!("LISTEN {CHANNEL}"))
-            .await
-            .map_err(map_err)?;
-        tracing::info!(replica, "listening for wake-ups from other replicas");
-        if tx.send(Notice::Resync).await.is_err() {
-            return Ok(());
-        }
-        loop {
-            tokio::time::sleep(LISTEN_PROBE).await;
-            match tokio::time::timeout(Duration::from_secs(10), client.simple_query("SELECT 1")).await {
-                Ok(Ok(_)) => {}
-                Ok(Err(error)) => return Err(map_err(error)),
-                Err(_) => {
-                    return Err(StoreError::Unavailable(
-                        "the wake-up connection stopped answering".into(),
-                    ));
-                }
-            }
-        }
-    };
-    tokio::select! {
-        result = driver => result,
-        result = listener => result,
-    }
-}
-
 // === the store ===
 
 #[async_trait]
-impl Store for PgStore {
+impl EnrolmentStore for PgStore {
     async fn create_token(&self, token: NewToken) -> StoreResult<()> {
         self.execute(
             "INSERT INTO tokens (id, hash, created_at, expires_at, uses_left, uses_total, labels, created_by)
@@ -902,18 +466,7 @@ impl Store for PgStore {
                 &[],
             )
             .await?;
-        map_rows(rows, |row| {
-            Ok(TokenRow {
-                id: row.try_get(0)?,
-                created_at_ms: row.try_get(1)?,
-                expires_at_ms: row.try_get(2)?,
-                uses_left: u32_of(row.try_get(3)?),
-                uses_total: u32_of(row.try_get(4)?),
-                labels: labels_from_json(row.try_get(5)?),
-                revoked: row.try_get(6)?,
-                created_by: row.try_get(7)?,
-            })
-        })
+        map_rows(rows, rows::token)
     }
 
     async fn revoke_token(&self, id: &str) -> StoreResult<bool> {
@@ -935,10 +488,7 @@ impl Store for PgStore {
         let Some(token) = token else {
             return Err(StoreError::TokenUnknown);
         };
-        let expires_at: i64 = token.try_get(0).map_err(map_err)?;
-        let uses_left: i64 = token.try_get(1).map_err(map_err)?;
-        let revoked: bool = token.try_get(2).map_err(map_err)?;
-        super::token_usable(revoked, expires_at, uses_left, now_ms)
+        rows::token_state(&token).map_err(map_err)?.usable(now_ms)
     }
 
     async fn enroll_agent(
@@ -962,11 +512,8 @@ impl Store for PgStore {
             return Err(StoreError::TokenUnknown);
         };
         let token_id: String = token.try_get(0).map_err(map_err)?;
-        let expires_at: i64 = token.try_get(1).map_err(map_err)?;
-        let uses_left: i64 = token.try_get(2).map_err(map_err)?;
-        let revoked: bool = token.try_get(3).map_err(map_err)?;
         let labels = labels_from_json(token.try_get(4).map_err(map_err)?);
-        super::token_usable(revoked, expires_at, uses_left, now_ms)?;
+        rows::token_state(&token).map_err(map_err)?.usable(now_ms)?;
         tx.execute(
             "UPDATE tokens SET uses_left = uses_left - 1 WHERE id = $1",
             &[&token_id],
@@ -998,6 +545,46 @@ impl Store for PgStore {
         Ok(())
     }
 
+    async fn revoke_agent(&self, id: &str, at_ms: i64) -> StoreResult<bool> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        let changed = tx
+            .execute(
+                "UPDATE agents SET revoked_at = coalesce(revoked_at, $2), connected = false WHERE id = $1",
+                &[&id, &at_ms],
+            )
+            .await
+            .map_err(map_err)?;
+        tx.execute("UPDATE certificates SET revoked = true WHERE agent_id = $1", &[&id])
+            .await
+            .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(changed > 0)
+    }
+
+    async fn revoked(&self) -> StoreResult<RevokedSets> {
+        let client = self.client().await?;
+        let agents = client
+            .query("SELECT id FROM agents WHERE revoked_at IS NOT NULL", &[])
+            .await
+            .map_err(map_err)?;
+        let serials = client
+            .query(
+                "SELECT serial FROM certificates WHERE revoked
+                 UNION SELECT serial FROM admin_certificates WHERE revoked_at IS NOT NULL",
+                &[],
+            )
+            .await
+            .map_err(map_err)?;
+        Ok(RevokedSets {
+            agent_ids: map_rows(agents, |row| row.try_get(0))?,
+            serials: map_rows(serials, |row| row.try_get(0))?,
+        })
+    }
+}
+
+#[async_trait]
+impl PresenceStore for PgStore {
     async fn agent_connected(&self, hello: HelloRecord) -> StoreResult<Connected> {
         // Bound labels win (jsonb `||` keeps the right-hand value); the bound
         // set comes back so the hello labels it overrode can be reported.
@@ -1110,7 +697,10 @@ impl Store for PgStore {
         )
         .await
     }
+}
 
+#[async_trait]
+impl IngestStore for PgStore {
     async fn ingest(&self, batch: Vec<ReportRecord>, receipts: Vec<ReceiptRecord>) -> StoreResult<Vec<Settled>> {
         // A deadlock PostgreSQL broke by aborting this transaction (another
         // replica writing the same agent's rows during a failover) is
@@ -1131,13 +721,17 @@ impl Store for PgStore {
     fn ingest_writers(&self) -> usize {
         INGEST_WRITERS
     }
+}
 
+#[async_trait]
+impl FleetStore for PgStore {
     async fn list_agents(&self) -> StoreResult<Vec<AgentRow>> {
         let rows = self
             .query(&format!("SELECT * FROM agents ORDER BY hostname {C}, id {C}"), &[])
             .await?;
-        map_rows(rows, agent_from_row)
+        map_rows(rows, rows::agent)
     }
+
     async fn get_agent(&self, id: &str) -> StoreResult<Option<AgentRow>> {
         let row = self
             .client()
@@ -1145,7 +739,7 @@ impl Store for PgStore {
             .query_opt("SELECT * FROM agents WHERE id = $1", &[&id])
             .await
             .map_err(map_err)?;
-        row.as_ref().map(agent_from_row).transpose().map_err(map_err)
+        row.as_ref().map(rows::agent).transpose().map_err(map_err)
     }
 
     async fn latest_checks(&self, id: &str) -> StoreResult<(Vec<proto::CheckResult>, i64)> {
@@ -1167,43 +761,50 @@ impl Store for PgStore {
         Ok((super::checks_of_report(&body), observed))
     }
 
-    async fn revoke_agent(&self, id: &str, at_ms: i64) -> StoreResult<bool> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(map_err)?;
-        let changed = tx
-            .execute(
-                "UPDATE agents SET revoked_at = coalesce(revoked_at, $2), connected = false WHERE id = $1",
-                &[&id, &at_ms],
-            )
-            .await
-            .map_err(map_err)?;
-        tx.execute("UPDATE certificates SET revoked = true WHERE agent_id = $1", &[&id])
-            .await
-            .map_err(map_err)?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(changed > 0)
-    }
-
-    async fn revoked(&self) -> StoreResult<RevokedSets> {
-        let client = self.client().await?;
-        let agents = client
-            .query("SELECT id FROM agents WHERE revoked_at IS NOT NULL", &[])
-            .await
-            .map_err(map_err)?;
-        let serials = client
+    async fn reports_meta(&self, kind: i32, since_ms: i64) -> StoreResult<Vec<ReportMeta>> {
+        let rows = self
             .query(
-                "SELECT serial FROM certificates WHERE revoked
-                 UNION SELECT serial FROM admin_certificates WHERE revoked_at IS NOT NULL",
-                &[],
+                "SELECT agent_id, seq, kind, observed_at, received_at, command_id, version, body FROM reports
+                 WHERE kind = $1 AND observed_at >= $2 ORDER BY observed_at",
+                &[&i64::from(kind), &since_ms],
             )
-            .await
-            .map_err(map_err)?;
-        Ok(RevokedSets {
-            agent_ids: map_rows(agents, |row| row.try_get(0))?,
-            serials: map_rows(serials, |row| row.try_get(0))?,
+            .await?;
+        map_rows(rows, |row| {
+            let mut meta = rows::report_meta(row)?;
+            meta.update_now_refused = super::update_now_refused(&row.try_get::<_, Vec<u8>>(7)?);
+            Ok(meta)
         })
     }
 
+    async fn reports_received(&self, from_ms: i64, to_ms: i64) -> StoreResult<Vec<ReportMeta>> {
+        let rows = self
+            .query(
+                "SELECT agent_id, seq, kind, observed_at, received_at, command_id, version FROM reports
+                 WHERE received_at >= $1 AND received_at <= $2 ORDER BY received_at, agent_id, seq",
+                &[&from_ms, &to_ms],
+            )
+            .await?;
+        map_rows(rows, rows::report_meta)
+    }
+
+    async fn count_reports(&self, agent_id: Option<&str>) -> StoreResult<u64> {
+        let rows = match agent_id {
+            Some(id) => {
+                self.query("SELECT count(*) FROM reports WHERE agent_id = $1", &[&id])
+                    .await?
+            }
+            None => self.query("SELECT count(*) FROM reports", &[]).await?,
+        };
+        let count: i64 = match rows.first() {
+            Some(row) => row.try_get(0).map_err(map_err)?,
+            None => 0,
+        };
+        Ok(u64_of(count))
+    }
+}
+
+#[async_trait]
+impl PolicyStore for PgStore {
     async fn put_policy(&self, toml: &str, applied_by: &str, at_ms: i64) -> StoreResult<u64> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
@@ -1237,18 +838,12 @@ impl Store for PgStore {
             )
             .await
             .map_err(map_err)?;
-        row.map(|row| {
-            Ok(PolicyRow {
-                version: u64_of(row.try_get(0)?),
-                toml: row.try_get(1)?,
-                applied_at_ms: row.try_get(2)?,
-                applied_by: row.try_get(3)?,
-            })
-        })
-        .transpose()
-        .map_err(map_err)
+        row.map(|row| rows::policy(&row)).transpose().map_err(map_err)
     }
+}
 
+#[async_trait]
+impl RolloutStore for PgStore {
     async fn create_rollout(&self, rollout: RolloutRow) -> StoreResult<()> {
         self.execute(
             "INSERT INTO rollouts (id, target, grace_ms, recheck_every_ms, max_attempts, selector, auto_update_now,
@@ -1277,7 +872,7 @@ impl Store for PgStore {
                 &[],
             )
             .await?;
-        map_rows(rows, rollout_from_row)
+        map_rows(rows, rows::rollout)
     }
 
     async fn cancel_rollout(&self, id: &str, at_ms: i64) -> StoreResult<bool> {
@@ -1294,7 +889,7 @@ impl Store for PgStore {
         let rows = self
             .query("SELECT * FROM rollout_members WHERE rollout_id = $1", &[&rollout_id])
             .await?;
-        map_rows(rows, member_from_row)
+        map_rows(rows, rows::member)
     }
 
     async fn save_members(&self, members: Vec<MemberRow>, transitions: Vec<TransitionRow>) -> StoreResult<()> {
@@ -1330,9 +925,7 @@ impl Store for PgStore {
                 columns.5.push(i64::from(member.attempts));
                 columns.6.push(member.next_recheck_ms);
                 columns.7.push(member.cause);
-                columns
-                    .8
-                    .push(serde_json::to_string(&member.failing).unwrap_or_else(|_| "[]".into()));
+                columns.8.push(rows::failing_json(&member.failing));
                 columns.9.push(member.update_agent);
                 columns.10.push(i64::from(member.blocks));
                 columns.11.push(member.auto_update_for);
@@ -1408,7 +1001,7 @@ impl Store for PgStore {
                 &[&rollout_id],
             )
             .await?;
-        map_rows(rows, transition_from_row)
+        map_rows(rows, rows::transition)
     }
 
     async fn latest_checks_since(&self, after_ms: i64) -> StoreResult<Vec<CheckRunRow>> {
@@ -1432,6 +1025,19 @@ impl Store for PgStore {
         Ok(runs)
     }
 
+    async fn agent_transitions(&self, agent_id: &str) -> StoreResult<Vec<TransitionRow>> {
+        let rows = self
+            .query(
+                "SELECT * FROM transitions WHERE agent_id = $1 ORDER BY at, id",
+                &[&agent_id],
+            )
+            .await?;
+        map_rows(rows, rows::transition)
+    }
+}
+
+#[async_trait]
+impl CommandStore for PgStore {
     async fn create_commands(&self, commands: Vec<CommandRow>) -> StoreResult<()> {
         if commands.is_empty() {
             return Ok(());
@@ -1495,7 +1101,7 @@ impl Store for PgStore {
                 &[&agent_id, &now_ms],
             )
             .await?;
-        map_rows(rows, command_from_row)
+        map_rows(rows, rows::command)
     }
 
     async fn mark_delivered(&self, ids: Vec<String>, at_ms: i64) -> StoreResult<()> {
@@ -1522,7 +1128,7 @@ impl Store for PgStore {
         let rows = self
             .query("SELECT * FROM commands WHERE batch_id = $1", &[&batch_id])
             .await?;
-        map_rows(rows, command_from_row)
+        map_rows(rows, rows::command)
     }
 
     async fn batch_tally(&self, batch_id: &str) -> StoreResult<super::BatchTally> {
@@ -1546,9 +1152,70 @@ impl Store for PgStore {
                 &[&rollout_id],
             )
             .await?;
-        map_rows(rows, command_from_row)
+        map_rows(rows, rows::command)
     }
 
+    async fn undelivered_for_agents(
+        &self,
+        agent_ids: Option<Vec<String>>,
+        now_ms: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<CommandRow>> {
+        let limit = i64::from(limit);
+        let rows = match agent_ids {
+            Some(ids) => {
+                self.query(
+                    &format!(
+                        "SELECT * FROM commands WHERE agent_id = ANY($1) AND delivered_at IS NULL AND NOT expired
+                         AND expires_at > $2 ORDER BY created_at, id {C} LIMIT $3"
+                    ),
+                    &[&ids, &now_ms, &limit],
+                )
+                .await?
+            }
+            None => {
+                self.query(
+                    &format!(
+                        "SELECT * FROM commands WHERE delivered_at IS NULL AND NOT expired AND expires_at > $1
+                         ORDER BY created_at, id {C} LIMIT $2"
+                    ),
+                    &[&now_ms, &limit],
+                )
+                .await?
+            }
+        };
+        map_rows(rows, rows::command)
+    }
+
+    async fn claim_delivery(&self, ids: Vec<String>, at_ms: i64) -> StoreResult<Vec<String>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = self
+            .query(
+                "UPDATE commands SET delivered_at = $2 WHERE id = ANY($1) AND delivered_at IS NULL AND NOT expired
+                 RETURNING id",
+                &[&ids, &at_ms],
+            )
+            .await?;
+        map_rows(rows, |row| row.try_get(0))
+    }
+
+    async fn release_delivery(&self, ids: Vec<String>) -> StoreResult<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.execute(
+            "UPDATE commands SET delivered_at = NULL WHERE id = ANY($1) AND answered_at IS NULL",
+            &[&ids],
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl AuditStore for PgStore {
     async fn append_audit(&self, row: AuditRow) -> StoreResult<()> {
         self.execute(
             "INSERT INTO audit (at, actor, role, action, target, result) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -1565,16 +1232,7 @@ impl Store for PgStore {
                 &[&i64::from(limit)],
             )
             .await?;
-        let mut rows = map_rows(rows, |row| {
-            Ok(AuditRow {
-                at_ms: row.try_get(0)?,
-                actor: row.try_get(1)?,
-                role: row.try_get(2)?,
-                action: row.try_get(3)?,
-                target: row.try_get(4)?,
-                result: row.try_get(5)?,
-            })
-        })?;
+        let mut rows = map_rows(rows, rows::audit)?;
         rows.reverse();
         Ok(rows)
     }
@@ -1610,17 +1268,7 @@ impl Store for PgStore {
                 &[],
             )
             .await?;
-        map_rows(rows, |row| {
-            Ok(AdminCertRow {
-                serial: row.try_get(0)?,
-                name: row.try_get(1)?,
-                role: row.try_get(2)?,
-                issued_at_ms: row.try_get(3)?,
-                not_after_ms: row.try_get(4)?,
-                issued_by: row.try_get(5)?,
-                revoked_at_ms: row.try_get(6)?,
-            })
-        })
+        map_rows(rows, rows::admin_certificate)
     }
 
     async fn revoke_admin_certificates(&self, name: &str, at_ms: i64) -> StoreResult<Vec<String>> {
@@ -1632,73 +1280,10 @@ impl Store for PgStore {
             .await?;
         map_rows(rows, |row| row.try_get(0))
     }
+}
 
-    async fn reports_meta(&self, kind: i32, since_ms: i64) -> StoreResult<Vec<ReportMeta>> {
-        let rows = self
-            .query(
-                "SELECT agent_id, seq, kind, observed_at, received_at, command_id, version, body FROM reports
-                 WHERE kind = $1 AND observed_at >= $2 ORDER BY observed_at",
-                &[&i64::from(kind), &since_ms],
-            )
-            .await?;
-        map_rows(rows, |row| {
-            let mut meta = report_meta_from_row(row)?;
-            meta.update_now_refused = super::update_now_refused(&row.try_get::<_, Vec<u8>>(7)?);
-            Ok(meta)
-        })
-    }
-
-    async fn reports_received(&self, from_ms: i64, to_ms: i64) -> StoreResult<Vec<ReportMeta>> {
-        let rows = self
-            .query(
-                "SELECT agent_id, seq, kind, observed_at, received_at, command_id, version FROM reports
-                 WHERE received_at >= $1 AND received_at <= $2 ORDER BY received_at, agent_id, seq",
-                &[&from_ms, &to_ms],
-            )
-            .await?;
-        map_rows(rows, report_meta_from_row)
-    }
-
-    async fn agent_transitions(&self, agent_id: &str) -> StoreResult<Vec<TransitionRow>> {
-        let rows = self
-            .query(
-                "SELECT * FROM transitions WHERE agent_id = $1 ORDER BY at, id",
-                &[&agent_id],
-            )
-            .await?;
-        map_rows(rows, transition_from_row)
-    }
-
-    async fn put_bundle_chunk(
-        &self,
-        chunk: super::bundles::ChunkRecord,
-    ) -> StoreResult<Result<super::bundles::BundleRow, String>> {
-        self.put_bundle_chunk_impl(chunk).await
-    }
-
-    async fn list_bundles(&self) -> StoreResult<Vec<super::bundles::BundleRow>> {
-        self.list_bundles_impl().await
-    }
-
-    async fn bundle_data(&self, command_id: &str) -> StoreResult<Option<Vec<u8>>> {
-        self.bundle_data_impl(command_id).await
-    }
-
-    async fn count_reports(&self, agent_id: Option<&str>) -> StoreResult<u64> {
-        let rows = match agent_id {
-            Some(id) => {
-                self.query("SELECT count(*) FROM reports WHERE agent_id = $1", &[&id])
-                    .await?
-            }
-            None => self.query("SELECT count(*) FROM reports", &[]).await?,
-        };
-        let count: i64 = match rows.first() {
-            Some(row) => row.try_get(0).map_err(map_err)?,
-            None => 0,
-        };
-        Ok(u64_of(count))
-    }
-
+#[async_trait]
+impl RetentionStore for PgStore {
     async fn delete_old_reports(
         &self,
         before_ms: i64,
@@ -1764,65 +1349,10 @@ impl Store for PgStore {
         };
         Ok(u64::try_from(bytes).unwrap_or(0))
     }
+}
 
-    async fn undelivered_for_agents(
-        &self,
-        agent_ids: Option<Vec<String>>,
-        now_ms: i64,
-        limit: u32,
-    ) -> StoreResult<Vec<CommandRow>> {
-        let limit = i64::from(limit);
-        let rows = match agent_ids {
-            Some(ids) => {
-                self.query(
-                    &format!(
-                        "SELECT * FROM commands WHERE agent_id = ANY($1) AND delivered_at IS NULL AND NOT expired
-                         AND expires_at > $2 ORDER BY created_at, id {C} LIMIT $3"
-                    ),
-                    &[&ids, &now_ms, &limit],
-                )
-                .await?
-            }
-            None => {
-                self.query(
-                    &format!(
-                        "SELECT * FROM commands WHERE delivered_at IS NULL AND NOT expired AND expires_at > $1
-                         ORDER BY created_at, id {C} LIMIT $2"
-                    ),
-                    &[&now_ms, &limit],
-                )
-                .await?
-            }
-        };
-        map_rows(rows, command_from_row)
-    }
-
-    async fn claim_delivery(&self, ids: Vec<String>, at_ms: i64) -> StoreResult<Vec<String>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let rows = self
-            .query(
-                "UPDATE commands SET delivered_at = $2 WHERE id = ANY($1) AND delivered_at IS NULL AND NOT expired
-                 RETURNING id",
-                &[&ids, &at_ms],
-            )
-            .await?;
-        map_rows(rows, |row| row.try_get(0))
-    }
-
-    async fn release_delivery(&self, ids: Vec<String>) -> StoreResult<()> {
-        if ids.is_empty() {
-            return Ok(());
-        }
-        self.execute(
-            "UPDATE commands SET delivered_at = NULL WHERE id = ANY($1) AND answered_at IS NULL",
-            &[&ids],
-        )
-        .await?;
-        Ok(())
-    }
-
+#[async_trait]
+impl ReplicationStore for PgStore {
     async fn try_lease(&self, name: &str, holder: &str, ttl_ms: i64) -> StoreResult<bool> {
         let row = self
             .client()
@@ -1868,47 +1398,5 @@ impl Store for PgStore {
             }
         });
         Ok(Some(rx))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn notices_round_trip_and_own_notices_are_ignored() {
-        let notice = Notice::Commands {
-            agent_ids: vec!["a".into(), "b".into()],
-        };
-        let payload = encode_notice("r1", notice.clone());
-        assert_eq!(decode_notice(&payload, "r2"), Some(notice));
-        assert_eq!(decode_notice(&payload, "r1"), None);
-        assert_eq!(decode_notice("not json", "r2"), Some(Notice::Resync));
-    }
-
-    #[test]
-    fn long_agent_lists_become_any_agent() {
-        let agent_ids = (0..1000).map(|index| format!("agent-{index:032}")).collect();
-        let payload = encode_notice("r1", Notice::Commands { agent_ids });
-        assert!(payload.len() < MAX_PAYLOAD);
-        assert_eq!(
-            decode_notice(&payload, "r2"),
-            Some(Notice::Commands { agent_ids: Vec::new() })
-        );
-    }
-
-    #[test]
-    fn urls_are_checked_without_echoing_them() {
-        let error = parse_url("postgres://u:secret@db/x?sslmode=verify-full", "r1")
-            .err()
-            .unwrap();
-        assert!(error.to_string().contains("sslrootcert"), "{error}");
-        assert!(!error.to_string().contains("secret"));
-        let error = parse_url("postgres://u:secret@db", "r1").err().unwrap();
-        assert!(error.to_string().contains("names no database"), "{error}");
-        let target = parse_url("postgres://u:secret@db:6543/fleet?sslmode=require", "r1").unwrap();
-        assert_eq!(describe_target(&target.config), "db:6543/fleet");
-        assert_eq!(target.config.get_application_name(), Some("rollcall-r1"));
-        assert_eq!(target.config.get_ssl_mode(), tokio_postgres::config::SslMode::Require);
     }
 }

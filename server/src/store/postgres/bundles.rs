@@ -1,27 +1,13 @@
 //! PostgreSQL side of the log bundles ([`crate::store::bundles`]), as the
 //! SQLite one.
 
-use tokio_postgres::Row;
-
 use super::{PgStore, map_err, map_rows};
-use crate::store::StoreResult;
 use crate::store::bundles::{BundleRow, ChunkRecord, appended, refusal};
+use crate::store::{BundleStore, StoreResult};
 
-fn bundle_from_row(row: &Row) -> Result<BundleRow, tokio_postgres::Error> {
-    Ok(BundleRow {
-        command_id: row.try_get("command_id")?,
-        agent_id: row.try_get("agent_id")?,
-        started_at_ms: row.try_get("started_at")?,
-        completed_at_ms: row.try_get("completed_at")?,
-        chunks: u32::try_from(row.try_get::<_, i64>("chunks")?).unwrap_or(0),
-        bytes: u64::try_from(row.try_get::<_, i64>("bytes")?).unwrap_or(0),
-        files: u32::try_from(row.try_get::<_, i64>("files")?).unwrap_or(0),
-        skipped: u32::try_from(row.try_get::<_, i64>("skipped")?).unwrap_or(0),
-    })
-}
-
-impl PgStore {
-    pub(super) async fn put_bundle_chunk_impl(&self, chunk: ChunkRecord) -> StoreResult<Result<BundleRow, String>> {
+#[async_trait::async_trait]
+impl BundleStore for PgStore {
+    async fn put_bundle_chunk(&self, chunk: ChunkRecord) -> StoreResult<Result<BundleRow, String>> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
         // FOR UPDATE: two replicas can never append to one bundle at once
@@ -45,7 +31,7 @@ impl PgStore {
             .await
             .map_err(map_err)?
         {
-            Some(row) => Some(bundle_from_row(&row).map_err(map_err)?),
+            Some(row) => Some(crate::store::rows::bundle(&row).map_err(map_err)?),
             None => None,
         };
         if let Some(reason) = refusal(
@@ -106,14 +92,14 @@ impl PgStore {
         Ok(Ok(row))
     }
 
-    pub(super) async fn list_bundles_impl(&self) -> StoreResult<Vec<BundleRow>> {
+    async fn list_bundles(&self) -> StoreResult<Vec<BundleRow>> {
         let rows = self
             .query("SELECT * FROM bundles ORDER BY started_at, command_id", &[])
             .await?;
-        map_rows(rows, bundle_from_row)
+        map_rows(rows, crate::store::rows::bundle)
     }
 
-    pub(super) async fn bundle_data_impl(&self, command_id: &str) -> StoreResult<Option<Vec<u8>>> {
+    async fn bundle_data(&self, command_id: &str) -> StoreResult<Option<Vec<u8>>> {
         let complete = self
             .query(
                 "SELECT completed_at FROM bundles WHERE command_id = $1 AND completed_at IS NOT NULL",

@@ -1,0 +1,345 @@
+//! Row mapping shared by both stores: one place that turns a row's columns
+//! (labels JSON, protobuf bodies, integers) into the domain row types, read
+//! through [`Columns`], which each store implements for its own row type.
+//!
+//! A labels JSON or protobuf column that does not decode is counted
+//! ([`undecodable_rows`], exported as `rollcall_store_rows_undecodable`) and
+//! logged, then read as empty so one bad row does not hide the fleet.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use prost::Message;
+use rollcall_common::proto;
+
+use super::{
+    AdminCertRow, AgentRow, AuditRow, CommandRow, MemberRow, PolicyRow, ReportMeta, RolloutRow, TokenRow, TransitionRow,
+};
+
+/// Columns that failed to decode since the process started (both stores).
+static UNDECODABLE: AtomicU64 = AtomicU64::new(0);
+
+/// How many stored columns failed to decode since the process started.
+pub fn undecodable_rows() -> u64 {
+    UNDECODABLE.load(Ordering::Relaxed)
+}
+
+fn undecodable(what: &'static str, error: &dyn std::fmt::Display) {
+    UNDECODABLE.fetch_add(1, Ordering::Relaxed);
+    tracing::warn!(column = what, %error, "stored column does not decode; read as empty");
+}
+
+/// Named columns of one result row, as each store's driver gives them.
+/// Integers are the stores' 64-bit ones; flags are SQLite integers or
+/// PostgreSQL booleans.
+pub(crate) trait Columns {
+    type Error;
+    fn text(&self, name: &str) -> Result<String, Self::Error>;
+    fn int(&self, name: &str) -> Result<i64, Self::Error>;
+    fn maybe_int(&self, name: &str) -> Result<Option<i64>, Self::Error>;
+    fn flag(&self, name: &str) -> Result<bool, Self::Error>;
+    fn maybe_bytes(&self, name: &str) -> Result<Option<Vec<u8>>, Self::Error>;
+}
+
+// === encodings ===
+
+pub(crate) fn labels_json(labels: &BTreeMap<String, String>) -> String {
+    serde_json::to_string(labels).unwrap_or_else(|_| "{}".to_string())
+}
+
+pub(crate) fn labels_from_json(text: &str) -> BTreeMap<String, String> {
+    serde_json::from_str(text).unwrap_or_else(|error| {
+        undecodable("labels", &error);
+        BTreeMap::new()
+    })
+}
+
+pub(crate) fn failing_json(failing: &[String]) -> String {
+    serde_json::to_string(failing).unwrap_or_else(|_| "[]".into())
+}
+
+fn failing_from_json(text: &str) -> Vec<String> {
+    serde_json::from_str(text).unwrap_or_else(|error| {
+        undecodable("failing", &error);
+        Vec::new()
+    })
+}
+
+/// A protobuf column; NULL is the message's default (never written).
+pub(crate) fn decode<M: Message + Default>(what: &'static str, bytes: Option<Vec<u8>>) -> M {
+    let Some(bytes) = bytes else {
+        return M::default();
+    };
+    M::decode(bytes.as_slice()).unwrap_or_else(|error| {
+        undecodable(what, &error);
+        M::default()
+    })
+}
+
+/// A stored report body.
+pub(crate) fn decode_report(body: &[u8]) -> Option<proto::Report> {
+    proto::Report::decode(body)
+        .map_err(|error| undecodable("reports.body", &error))
+        .ok()
+}
+
+pub(crate) fn to_sql(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+pub(crate) fn u64_of(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+pub(crate) fn u32_of(value: i64) -> u32 {
+    u32::try_from(value).unwrap_or(0)
+}
+
+pub(crate) fn i32_of(value: i64) -> i32 {
+    i32::try_from(value).unwrap_or(0)
+}
+
+// === rows ===
+
+pub(crate) fn agent<R: Columns>(row: &R) -> Result<AgentRow, R::Error> {
+    Ok(AgentRow {
+        id: row.text("id")?,
+        hostname: row.text("hostname")?,
+        agent_version: row.text("agent_version")?,
+        role: i32_of(row.int("role")?),
+        labels: labels_from_json(&row.text("labels")?),
+        enrolled_at_ms: row.int("enrolled_at")?,
+        last_seen_ms: row.int("last_seen")?,
+        connected: row.flag("connected")?,
+        revoked: row.maybe_int("revoked_at")?.is_some(),
+        product: decode("agents.product", row.maybe_bytes("product")?),
+        host: decode("agents.host", row.maybe_bytes("host")?),
+        last_seq: u64_of(row.int("last_seq")?),
+        last_report_at_ms: row.int("last_report_at")?,
+        clock_skew_ms: row.int("clock_skew_ms")?,
+        dropped_reports: u64_of(row.int("dropped_reports")?),
+    })
+}
+
+/// A report's columns without its body.
+pub(crate) fn report_meta<R: Columns>(row: &R) -> Result<ReportMeta, R::Error> {
+    Ok(ReportMeta {
+        agent_id: row.text("agent_id")?,
+        seq: u64_of(row.int("seq")?),
+        kind: i32_of(row.int("kind")?),
+        observed_at_ms: row.int("observed_at")?,
+        received_at_ms: row.int("received_at")?,
+        command_id: row.text("command_id")?,
+        version: row.text("version")?,
+        update_now_refused: false,
+    })
+}
+
+pub(crate) fn rollout<R: Columns>(row: &R) -> Result<RolloutRow, R::Error> {
+    Ok(RolloutRow {
+        id: row.text("id")?,
+        target: row.text("target")?,
+        grace_ms: row.int("grace_ms")?,
+        recheck_every_ms: row.int("recheck_every_ms")?,
+        max_attempts: u32_of(row.int("max_attempts")?),
+        selector: row.text("selector")?,
+        auto_update_now: row.flag("auto_update_now")?,
+        started_at_ms: row.int("started_at")?,
+        started_by: row.text("started_by")?,
+        cancelled_at_ms: row.maybe_int("cancelled_at")?,
+    })
+}
+
+pub(crate) fn member<R: Columns>(row: &R) -> Result<MemberRow, R::Error> {
+    Ok(MemberRow {
+        rollout_id: row.text("rollout_id")?,
+        agent_id: row.text("agent_id")?,
+        state: row.text("state")?,
+        hard: row.flag("hard")?,
+        since_ms: row.int("since")?,
+        attempts: u32_of(row.int("attempts")?),
+        next_recheck_ms: row.int("next_recheck")?,
+        cause: row.text("cause")?,
+        failing: failing_from_json(&row.text("failing")?),
+        update_agent: row.text("update_agent")?,
+        blocks: u32_of(row.int("blocks")?),
+        auto_update_for: row.text("auto_update_for")?,
+        rechecked_at_ms: row.int("rechecked_at")?,
+    })
+}
+
+pub(crate) fn transition<R: Columns>(row: &R) -> Result<TransitionRow, R::Error> {
+    Ok(TransitionRow {
+        rollout_id: row.text("rollout_id")?,
+        agent_id: row.text("agent_id")?,
+        at_ms: row.int("at")?,
+        from_state: row.text("from_state")?,
+        to_state: row.text("to_state")?,
+        cause: row.text("cause")?,
+    })
+}
+
+pub(crate) fn command<R: Columns>(row: &R) -> Result<CommandRow, R::Error> {
+    Ok(CommandRow {
+        id: row.text("id")?,
+        batch_id: row.text("batch_id")?,
+        agent_id: row.text("agent_id")?,
+        kind: i32_of(row.int("kind")?),
+        rollout_id: row.text("rollout_id")?,
+        target: row.text("target")?,
+        origin: row.text("origin")?,
+        splay_ms: u32_of(row.int("splay_ms")?),
+        created_at_ms: row.int("created_at")?,
+        expires_at_ms: row.int("expires_at")?,
+        delivered_at_ms: row.maybe_int("delivered_at")?,
+        receipt: row.text("receipt")?,
+        answered_at_ms: row.maybe_int("answered_at")?,
+        answer_version: row.text("answer_version")?,
+        expired: row.flag("expired")?,
+    })
+}
+
+pub(crate) fn bundle<R: Columns>(row: &R) -> Result<super::bundles::BundleRow, R::Error> {
+    Ok(super::bundles::BundleRow {
+        command_id: row.text("command_id")?,
+        agent_id: row.text("agent_id")?,
+        started_at_ms: row.int("started_at")?,
+        completed_at_ms: row.maybe_int("completed_at")?,
+        chunks: u32_of(row.int("chunks")?),
+        bytes: u64_of(row.int("bytes")?),
+        files: u32_of(row.int("files")?),
+        skipped: u32_of(row.int("skipped")?),
+    })
+}
+
+pub(crate) fn token<R: Columns>(row: &R) -> Result<TokenRow, R::Error> {
+    Ok(TokenRow {
+        id: row.text("id")?,
+        created_at_ms: row.int("created_at")?,
+        expires_at_ms: row.int("expires_at")?,
+        uses_left: u32_of(row.int("uses_left")?),
+        uses_total: u32_of(row.int("uses_total")?),
+        labels: labels_from_json(&row.text("labels")?),
+        revoked: row.flag("revoked")?,
+        created_by: row.text("created_by")?,
+    })
+}
+
+pub(crate) fn policy<R: Columns>(row: &R) -> Result<PolicyRow, R::Error> {
+    Ok(PolicyRow {
+        version: u64_of(row.int("version")?),
+        toml: row.text("toml")?,
+        applied_at_ms: row.int("applied_at")?,
+        applied_by: row.text("applied_by")?,
+    })
+}
+
+pub(crate) fn audit<R: Columns>(row: &R) -> Result<AuditRow, R::Error> {
+    Ok(AuditRow {
+        at_ms: row.int("at")?,
+        actor: row.text("actor")?,
+        role: row.text("role")?,
+        action: row.text("action")?,
+        target: row.text("target")?,
+        result: row.text("result")?,
+    })
+}
+
+pub(crate) fn admin_certificate<R: Columns>(row: &R) -> Result<AdminCertRow, R::Error> {
+    Ok(AdminCertRow {
+        serial: row.text("serial")?,
+        name: row.text("name")?,
+        role: row.text("role")?,
+        issued_at_ms: row.int("issued_at")?,
+        not_after_ms: row.int("not_after")?,
+        issued_by: row.text("issued_by")?,
+        revoked_at_ms: row.maybe_int("revoked_at")?,
+    })
+}
+
+/// What decides whether an enrolment token can be spent, from its row.
+pub(crate) struct TokenState {
+    pub revoked: bool,
+    pub expires_at_ms: i64,
+    pub uses_left: i64,
+}
+
+impl TokenState {
+    /// The one rule both stores apply ([`super::token_usable`]).
+    pub(crate) fn usable(&self, now_ms: i64) -> super::StoreResult<()> {
+        super::token_usable(self.revoked, self.expires_at_ms, self.uses_left, now_ms)
+    }
+}
+
+pub(crate) fn token_state<R: Columns>(row: &R) -> Result<TokenState, R::Error> {
+    Ok(TokenState {
+        revoked: row.flag("revoked")?,
+        expires_at_ms: row.int("expires_at")?,
+        uses_left: row.int("uses_left")?,
+    })
+}
+
+// === the drivers' rows ===
+
+impl Columns for rusqlite::Row<'_> {
+    type Error = rusqlite::Error;
+    fn text(&self, name: &str) -> rusqlite::Result<String> {
+        self.get(name)
+    }
+    fn int(&self, name: &str) -> rusqlite::Result<i64> {
+        self.get(name)
+    }
+    fn maybe_int(&self, name: &str) -> rusqlite::Result<Option<i64>> {
+        self.get(name)
+    }
+    fn flag(&self, name: &str) -> rusqlite::Result<bool> {
+        Ok(self.get::<_, i64>(name)? != 0)
+    }
+    fn maybe_bytes(&self, name: &str) -> rusqlite::Result<Option<Vec<u8>>> {
+        self.get(name)
+    }
+}
+
+impl Columns for tokio_postgres::Row {
+    type Error = tokio_postgres::Error;
+    fn text(&self, name: &str) -> Result<String, tokio_postgres::Error> {
+        self.try_get(name)
+    }
+    fn int(&self, name: &str) -> Result<i64, tokio_postgres::Error> {
+        self.try_get(name)
+    }
+    fn maybe_int(&self, name: &str) -> Result<Option<i64>, tokio_postgres::Error> {
+        self.try_get(name)
+    }
+    fn flag(&self, name: &str) -> Result<bool, tokio_postgres::Error> {
+        self.try_get(name)
+    }
+    fn maybe_bytes(&self, name: &str) -> Result<Option<Vec<u8>>, tokio_postgres::Error> {
+        self.try_get(name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn undecodable_columns_are_counted_not_silently_defaulted() {
+        let before = undecodable_rows();
+        assert!(labels_from_json("{not json").is_empty());
+        let host: proto::HostFacts = decode("agents.host", Some(vec![0xff, 0xff, 0xff]));
+        assert_eq!(host, proto::HostFacts::default());
+        assert!(decode_report(&[0x0a, 0xff]).is_none());
+        // Other tests may count too (the counter is process-wide): at least ours.
+        assert!(undecodable_rows() >= before + 3);
+    }
+
+    #[test]
+    fn empty_and_null_columns_are_not_failures() {
+        let labels = labels_from_json("{\"site\":\"osaka\"}");
+        assert_eq!(labels.get("site").map(String::as_str), Some("osaka"));
+        let host: proto::HostFacts = decode("agents.host", None);
+        assert_eq!(host, proto::HostFacts::default());
+        assert!(failing_from_json(&failing_json(&["license".to_string()])) == vec!["license".to_string()]);
+    }
+}
