@@ -1,11 +1,14 @@
 //! Live agent streams on this coordinator: agent id → the sender of its
 //! outbound stream.
 //!
-//! Each stream's outbound queue is bounded ([`OUTBOUND_CAPACITY`]); the
-//! overflow policy is per message kind: acknowledgements are cumulative so a
-//! dropped one is covered by the next (try_send, drop on full); commands and
-//! policy wait for room up to a short deadline, after which the stream is
-//! considered stuck and cut (the agent reconnects and catches up).
+//! Each stream's outbound queue is bounded ([`OUTBOUND_CAPACITY`]) and
+//! nothing pushed from outside the stream waits for room (`try_send`): what
+//! finds the queue full is not lost, it goes out another way.
+//! Acknowledgements are cumulative, so a dropped one is covered by the next;
+//! a command stays undelivered in the store (commands are rows first) and
+//! goes out when the agent reconnects or, with several replicas, at the next
+//! sweep; a policy reaches the agent at its next hello, which carries the
+//! version it holds.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
