@@ -221,7 +221,8 @@ pub fn connector(options: &TlsOptions) -> anyhow::Result<MakeRustlsConnect> {
                 Arc::new(ChainOnly { inner: webpki })
             }
         }
-        _ => Arc::new(NotVerified { provider }),
+        // `prefer` and `require` without a root: encrypted, server unchecked.
+        _ => Arc::new(rollcall_common::tls::AnyServerCertificate::new(provider)),
     };
     let config = builder
         .dangerous()
@@ -293,49 +294,6 @@ impl ServerCertVerifier for ChainOnly {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.inner.supported_verify_schemes()
-    }
-}
-
-/// `prefer` and `require` without a root: encrypted, server unchecked (the
-/// handshake signature is still checked, so the key matches the certificate
-/// the server sent; who that server is remains unknown).
-#[derive(Debug)]
-struct NotVerified {
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for NotVerified {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider.signature_verification_algorithms.supported_schemes()
     }
 }
 
