@@ -24,6 +24,7 @@ pub use traits::*;
 
 use std::collections::BTreeMap;
 
+use rollcall_common::member_state::MemberState;
 use rollcall_common::proto;
 
 /// Errors callers must tell apart.
@@ -195,22 +196,14 @@ pub struct RolloutRow {
     pub cancelled_at_ms: Option<i64>,
 }
 
-/// Member states of a rollout's state machine (see ARCHITECTURE.md).
-pub mod member_state {
-    pub const PENDING: &str = "pending";
-    pub const COMPLETED: &str = "completed";
-    pub const STRAGGLER: &str = "straggler";
-}
-
 /// One agent's place in one rollout.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct MemberRow {
     pub rollout_id: String,
     pub agent_id: String,
-    /// pending, completed or straggler.
-    pub state: String,
-    /// For stragglers: soft (false) or hard (true).
-    pub hard: bool,
+    /// Pending, completed or straggler (soft or hard); stored as the
+    /// `state` and `hard` columns.
+    pub state: MemberState,
     /// When the member entered its current state (soft and hard count separately).
     pub since_ms: i64,
     pub attempts: u32,

@@ -4,12 +4,15 @@
 //!
 //! A labels JSON or protobuf column that does not decode is counted
 //! ([`undecodable_rows`], exported as `rollcall_store_rows_undecodable`) and
-//! logged, then read as empty so one bad row does not hide the fleet.
+//! logged, then read as empty so one bad row does not hide the fleet; a
+//! member state word no state has is counted the same way (see
+//! `member_state`).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use prost::Message;
+use rollcall_common::member_state::MemberState;
 use rollcall_common::proto;
 
 use super::{
@@ -73,6 +76,17 @@ pub(crate) fn decode<M: Message + Default>(what: &'static str, bytes: Option<Vec
     M::decode(bytes.as_slice()).unwrap_or_else(|error| {
         undecodable(what, &error);
         M::default()
+    })
+}
+
+/// A member's `state` and `hard` columns. A word no state has is counted
+/// and read as pending, the state every member starts in: the engine derives
+/// the next state from what it observes at its next tick, so the row mends
+/// itself instead of hiding the agent from its rollout.
+fn member_state(state: &str, hard: bool) -> MemberState {
+    MemberState::from_storage(state, hard).unwrap_or_else(|error| {
+        undecodable("rollout_members.state", &error);
+        MemberState::Pending
     })
 }
 
@@ -154,8 +168,7 @@ pub(crate) fn member<R: Columns>(row: &R) -> Result<MemberRow, R::Error> {
     Ok(MemberRow {
         rollout_id: row.text("rollout_id")?,
         agent_id: row.text("agent_id")?,
-        state: row.text("state")?,
-        hard: row.flag("hard")?,
+        state: member_state(&row.text("state")?, row.flag("hard")?),
         since_ms: row.int("since")?,
         attempts: u32_of(row.int("attempts")?),
         next_recheck_ms: row.int("next_recheck")?,
@@ -330,8 +343,16 @@ mod tests {
         let host: proto::HostFacts = decode("agents.host", Some(vec![0xff, 0xff, 0xff]));
         assert_eq!(host, proto::HostFacts::default());
         assert!(decode_report(&[0x0a, 0xff]).is_none());
+        assert_eq!(member_state("straggler_hard", true), MemberState::Pending);
         // Other tests may count too (the counter is process-wide): at least ours.
-        assert!(undecodable_rows() >= before + 3);
+        assert!(undecodable_rows() >= before + 4);
+    }
+
+    #[test]
+    fn member_states_are_read_from_both_columns_without_counting() {
+        for state in MemberState::ALL {
+            assert_eq!(member_state(state.storage(), state.hard_flag()), state);
+        }
     }
 
     #[test]

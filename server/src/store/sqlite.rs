@@ -945,8 +945,8 @@ impl RolloutStore for SqliteStore {
                         .execute(params![
                             member.rollout_id,
                             member.agent_id,
-                            member.state,
-                            member.hard,
+                            member.state.storage(),
+                            member.state.hard_flag(),
                             member.since_ms,
                             member.attempts,
                             member.next_recheck_ms,

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prost::Message;
+use rollcall_common::member_state::MemberState;
 use rollcall_common::proto;
 
 use super::postgres::PgStore;
@@ -635,8 +636,7 @@ async fn rollouts_members_and_transitions_round_trip(store: Arc<dyn Store>) {
     let member = MemberRow {
         rollout_id: "r2".into(),
         agent_id: "a".into(),
-        state: member_state::STRAGGLER.into(),
-        hard: false,
+        state: MemberState::Straggler { hard: false },
         since_ms: 5,
         attempts: 1,
         next_recheck_ms: 600,
@@ -663,7 +663,7 @@ async fn rollouts_members_and_transitions_round_trip(store: Arc<dyn Store>) {
         .await
         .unwrap();
     let updated = MemberRow {
-        hard: true,
+        state: MemberState::Straggler { hard: true },
         attempts: 3,
         ..member.clone()
     };

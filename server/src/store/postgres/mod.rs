@@ -919,8 +919,8 @@ impl RolloutStore for PgStore {
             for member in members {
                 columns.0.push(member.rollout_id);
                 columns.1.push(member.agent_id);
-                columns.2.push(member.state);
-                columns.3.push(member.hard);
+                columns.2.push(member.state.storage().to_string());
+                columns.3.push(member.state.hard_flag());
                 columns.4.push(member.since_ms);
                 columns.5.push(i64::from(member.attempts));
                 columns.6.push(member.next_recheck_ms);
