@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use prost::Message;
 use rollcall_common::member_state::MemberState;
 use rollcall_common::proto;
+use rollcall_common::receipt::Receipt;
 
 use super::{
     AdminCertRow, AgentRow, AuditRow, CommandRow, MemberRow, PolicyRow, ReportMeta, RolloutRow, TokenRow, TransitionRow,
@@ -87,6 +88,15 @@ fn member_state(state: &str, hard: bool) -> MemberState {
     MemberState::from_storage(state, hard).unwrap_or_else(|error| {
         undecodable("rollout_members.state", &error);
         MemberState::Pending
+    })
+}
+
+/// A command's `receipt` column. Text no receipt has is counted and read as
+/// no receipt: the command then counts as neither accepted nor refused.
+fn receipt(text: &str) -> Receipt {
+    Receipt::from_storage(text).unwrap_or_else(|error| {
+        undecodable("commands.receipt", &error);
+        Receipt::NotReceived
     })
 }
 
@@ -205,7 +215,7 @@ pub(crate) fn command<R: Columns>(row: &R) -> Result<CommandRow, R::Error> {
         created_at_ms: row.int("created_at")?,
         expires_at_ms: row.int("expires_at")?,
         delivered_at_ms: row.maybe_int("delivered_at")?,
-        receipt: row.text("receipt")?,
+        receipt: receipt(&row.text("receipt")?),
         answered_at_ms: row.maybe_int("answered_at")?,
         answer_version: row.text("answer_version")?,
         expired: row.flag("expired")?,
@@ -344,8 +354,9 @@ mod tests {
         assert_eq!(host, proto::HostFacts::default());
         assert!(decode_report(&[0x0a, 0xff]).is_none());
         assert_eq!(member_state("straggler_hard", true), MemberState::Pending);
+        assert_eq!(receipt("spoofed"), Receipt::NotReceived);
         // Other tests may count too (the counter is process-wide): at least ours.
-        assert!(undecodable_rows() >= before + 4);
+        assert!(undecodable_rows() >= before + 5);
     }
 
     #[test]
@@ -353,6 +364,13 @@ mod tests {
         for state in MemberState::ALL {
             assert_eq!(member_state(state.storage(), state.hard_flag()), state);
         }
+    }
+
+    #[test]
+    fn receipts_are_read_from_their_text() {
+        assert_eq!(receipt(""), Receipt::NotReceived);
+        assert_eq!(receipt("accepted"), Receipt::Accepted);
+        assert_eq!(receipt("refused: busy"), Receipt::Refused("busy".into()));
     }
 
     #[test]
