@@ -433,3 +433,37 @@ pub async fn cancel(
 pub fn since(ms: i64) -> String {
     rfc3339_or_empty(ms)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn transition(agent: &str, at_ms: i64, to: MemberState) -> TransitionRow {
+        TransitionRow {
+            rollout_id: "r1".into(),
+            agent_id: agent.into(),
+            at_ms,
+            from_state: String::new(),
+            to_state: to.word().into(),
+            cause: String::new(),
+        }
+    }
+
+    /// The words the engine writes are the ones history counts: soft and
+    /// hard stragglers both count as stragglers.
+    #[test]
+    fn history_counts_every_state_the_engine_writes() {
+        let transitions = [
+            transition("a", 1, MemberState::Pending),
+            transition("b", 1, MemberState::Pending),
+            transition("a", 2, MemberState::Straggler { hard: false }),
+            transition("b", 3, MemberState::Completed),
+            transition("a", 4, MemberState::Straggler { hard: true }),
+        ];
+        let counts: Vec<(u32, u32, u32)> = history(&transitions)
+            .iter()
+            .map(|point| (point.pending, point.stragglers, point.completed))
+            .collect();
+        assert_eq!(counts, [(2, 0, 0), (1, 1, 0), (0, 1, 1), (0, 1, 1)]);
+    }
+}

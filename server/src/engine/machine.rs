@@ -15,9 +15,10 @@
 //! out of the list). Completed is left only if a later observation shows the
 //! agent behind again.
 
+use rollcall_common::member_state::MemberState;
+
 use crate::diagnosis::{Cause, Diagnosis};
 use crate::store::MemberRow;
-use rollcall_common::member_state::MemberState;
 
 /// What the coordinator observed of the agent at this tick.
 #[derive(Debug, Clone)]
