@@ -11,11 +11,12 @@
 //!   product's state document, dotted version ordering.
 //! - [`files`], [`net`], [`timefmt`]: careful I/O, URLs, RFC 3339.
 //! - [`secret`]: key PEMs and tokens in memory (never printed, wiped on drop).
-//! - [`cause`], [`i18n`], [`check_text`], [`report`], [`clock_skew`]: what
-//!   the coordinator and the admin CLI both show: cause codes and their
-//!   runbook steps, the Fluent catalogue (`locales/`), check messages in the
-//!   admin's language, the step-8 report (JSON contract and Markdown), clock
-//!   skew as text. Not used by the probe.
+//! - [`cause`], [`member_state`], [`receipt`], [`i18n`], [`check_text`],
+//!   [`report`], [`clock_skew`]: what the coordinator and the admin CLI both
+//!   show: cause codes and their runbook steps, a rollout member's state and
+//!   its words, a command receipt's storage text, the Fluent catalogue
+//!   (`locales/`), check messages in the admin's language, the step-8 report
+//!   (JSON contract and Markdown), clock skew as text. Not used by the probe.
 
 pub mod cause;
 pub mod check_text;
@@ -24,11 +25,13 @@ pub mod clock_skew;
 pub mod files;
 pub mod i18n;
 pub mod logging;
+pub mod member_state;
 pub mod net;
 pub mod pki;
 pub mod policy;
 pub mod product;
 pub mod proto;
+pub mod receipt;
 pub mod report;
 pub mod secret;
 pub mod timefmt;

@@ -98,7 +98,7 @@ fn info(row: &BundleRow, hostname: &str) -> proto::BundleInfo {
 
 /// Where a collect command stands that has no bundle row yet.
 fn without_bundle(command: &CommandRow, hostname: &str, now: i64) -> proto::BundleInfo {
-    let (state, reason) = if let Some(reason) = command.receipt.strip_prefix("refused: ") {
+    let (state, reason) = if let Some(reason) = command.receipt.refusal_reason() {
         ("refused", reason.to_string())
     } else if command.expired || command.expires_at_ms < now {
         ("expired", String::new())

@@ -6,6 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rollcall_common::member_state::MemberState;
 use rollcall_common::proto;
 use rollcall_common::timefmt::{now_ms, rfc3339, rfc3339_or_empty};
 use tokio_stream::Stream;
@@ -17,7 +18,7 @@ use crate::engine::{at_target, dispatch};
 use crate::fleet::{AgentView, current_rollout, snapshot};
 use crate::selector::Selector;
 use crate::state::Coordinator;
-use crate::store::{BatchTally, CommandRow, RolloutRow, TransitionRow, member_state};
+use crate::store::{BatchTally, CommandRow, RolloutRow, TransitionRow};
 
 const MAX_WAIT: Duration = Duration::from_secs(3600);
 /// How often progress re-reads the store when no local commit woke it
@@ -141,11 +142,11 @@ pub async fn status(
     let mut straggler_causes = Vec::new();
     for view in &views {
         let Some(member) = &view.member else { continue };
-        match member.state.as_str() {
-            member_state::COMPLETED => response.completed += 1,
-            member_state::STRAGGLER => {
+        match member.state {
+            MemberState::Completed => response.completed += 1,
+            MemberState::Straggler { hard } => {
                 response.stragglers += 1;
-                if member.hard {
+                if hard {
                     response.hard += 1;
                 } else {
                     response.soft += 1;
@@ -153,9 +154,9 @@ pub async fn status(
                 *by_cause.entry(member.cause.clone()).or_default() += 1;
                 straggler_causes.push(member.cause.as_str());
             }
-            _ => response.pending += 1,
+            MemberState::Pending => response.pending += 1,
         }
-        if view.offline && member.state != member_state::COMPLETED {
+        if view.offline && !member.state.is_completed() {
             response.offline += 1;
         }
     }
@@ -170,15 +171,20 @@ pub async fn status(
     Ok(response)
 }
 
-/// Completion over time: one point per moment a state changed.
+/// Completion over time: one point per moment a state changed. A
+/// transition's `to_state` is a [`MemberState::word`]; one that names no
+/// state (never written by the engine) is left out of the counts.
 pub fn history(transitions: &[TransitionRow]) -> Vec<proto::HistoryPoint> {
-    let mut states: HashMap<&str, &str> = HashMap::new();
+    let mut states: HashMap<&str, Option<MemberState>> = HashMap::new();
     let mut points: Vec<proto::HistoryPoint> = Vec::new();
     let mut index = 0;
     while index < transitions.len() {
         let at = transitions[index].at_ms;
         while index < transitions.len() && transitions[index].at_ms == at {
-            states.insert(&transitions[index].agent_id, &transitions[index].to_state);
+            states.insert(
+                &transitions[index].agent_id,
+                MemberState::from_word(&transitions[index].to_state),
+            );
             index += 1;
         }
         let mut point = proto::HistoryPoint {
@@ -186,10 +192,11 @@ pub fn history(transitions: &[TransitionRow]) -> Vec<proto::HistoryPoint> {
             ..Default::default()
         };
         for state in states.values() {
-            match *state {
-                "completed" => point.completed += 1,
-                "pending" => point.pending += 1,
-                _ => point.stragglers += 1,
+            match state {
+                Some(MemberState::Completed) => point.completed += 1,
+                Some(MemberState::Pending) => point.pending += 1,
+                Some(MemberState::Straggler { .. }) => point.stragglers += 1,
+                None => {}
             }
         }
         points.push(point);
@@ -209,7 +216,8 @@ pub async fn stragglers(
         .iter()
         .filter_map(|view| {
             let member = view.member.as_ref()?;
-            (member.state == member_state::STRAGGLER).then(|| proto::Straggler {
+            let severity = member.state.severity()?;
+            Some(proto::Straggler {
                 update_agent_claimants: if member.cause == Cause::UpdateAgentConflict.code() {
                     crate::diagnosis::claimants_of(&view.row.product, &update_agents)
                 } else {
@@ -219,7 +227,7 @@ pub async fn stragglers(
                 hostname: view.row.hostname.clone(),
                 cause: member.cause.clone(),
                 runbook_step: Cause::from_code(&member.cause).map(Cause::runbook_step).unwrap_or(7),
-                state: if member.hard { "hard" } else { "soft" }.into(),
+                state: severity.into(),
                 since: rfc3339(member.since_ms),
                 blocks: member.blocks,
                 update_agent: member.update_agent.clone(),
@@ -424,4 +432,38 @@ pub async fn cancel(
 
 pub fn since(ms: i64) -> String {
     rfc3339_or_empty(ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn transition(agent: &str, at_ms: i64, to: MemberState) -> TransitionRow {
+        TransitionRow {
+            rollout_id: "r1".into(),
+            agent_id: agent.into(),
+            at_ms,
+            from_state: String::new(),
+            to_state: to.word().into(),
+            cause: String::new(),
+        }
+    }
+
+    /// The words the engine writes are the ones history counts: soft and
+    /// hard stragglers both count as stragglers.
+    #[test]
+    fn history_counts_every_state_the_engine_writes() {
+        let transitions = [
+            transition("a", 1, MemberState::Pending),
+            transition("b", 1, MemberState::Pending),
+            transition("a", 2, MemberState::Straggler { hard: false }),
+            transition("b", 3, MemberState::Completed),
+            transition("a", 4, MemberState::Straggler { hard: true }),
+        ];
+        let counts: Vec<(u32, u32, u32)> = history(&transitions)
+            .iter()
+            .map(|point| (point.pending, point.stragglers, point.completed))
+            .collect();
+        assert_eq!(counts, [(2, 0, 0), (1, 1, 0), (0, 1, 1), (0, 1, 1)]);
+    }
 }

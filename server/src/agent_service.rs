@@ -10,6 +10,7 @@ use rollcall_common::proto::{
     self, AgentMessage, CoordinatorMessage, EnrollRequest, EnrollResponse, agent_message,
     agent_service_server::AgentService, coordinator_message::Body,
 };
+use rollcall_common::receipt::Receipt;
 use rollcall_common::timefmt::{ms_of, now_ms};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -407,15 +408,12 @@ async fn read_stream(
                 if receipt.accepted {
                     continue;
                 }
-                let text = format!(
-                    "refused: {}",
-                    receipt.reason.chars().take(validate::MAX_SHORT).collect::<String>()
-                );
+                let refusal = Receipt::Refused(receipt.reason.chars().take(validate::MAX_SHORT).collect());
                 if receipt.command_id.len() <= validate::MAX_SHORT {
                     let item = IngestItem::Receipt(ReceiptRecord {
                         agent_id: agent_id.to_string(),
                         command_id: receipt.command_id,
-                        receipt: text,
+                        receipt: refusal,
                     });
                     if coordinator.ingest.submit(item).await.is_err() {
                         return "shutting down";

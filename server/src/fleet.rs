@@ -43,14 +43,10 @@ impl AgentView {
             "source_address" => row.product.source_address.clone(),
             "update_permission" => row.product.update_permission.clone(),
             "agent_version" => row.agent_version.clone(),
-            "state" => self.member.as_ref()?.state.clone(),
-            "straggler" => {
-                let member = self.member.as_ref()?;
-                if member.state != crate::store::member_state::STRAGGLER {
-                    return None;
-                }
-                if member.hard { "hard" } else { "soft" }.to_string()
-            }
+            // Selectors match the storage words (`state=straggler`) and a
+            // straggler's severity (`straggler=hard`).
+            "state" => self.member.as_ref()?.state.storage().to_string(),
+            "straggler" => self.member.as_ref()?.state.severity()?.to_string(),
             "cause" => self.member.as_ref()?.cause.clone(),
             label => return row.labels.get(label).cloned(),
         };

@@ -18,6 +18,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
+use rollcall_common::member_state::MemberState;
 use rollcall_common::proto;
 use tonic::Code;
 
@@ -377,14 +378,14 @@ impl Metrics {
             ])
             .set(1);
         for (state, count) in [
-            ("completed", status.completed),
-            ("pending", status.pending),
-            ("straggler_soft", status.soft),
-            ("straggler_hard", status.hard),
+            (MemberState::Completed, status.completed),
+            (MemberState::Pending, status.pending),
+            (MemberState::Straggler { hard: false }, status.soft),
+            (MemberState::Straggler { hard: true }, status.hard),
         ] {
             inner
                 .rollout_agents
-                .get_or_create(&vec![("state", state.to_string())])
+                .get_or_create(&vec![("state", state.word().to_string())])
                 .set(i64::from(count));
         }
         inner

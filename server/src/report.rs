@@ -19,6 +19,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
+use rollcall_common::member_state::severity_word;
 use rollcall_common::proto;
 use rollcall_common::timefmt::{now_ms, rfc3339};
 use tonic::Status;
@@ -27,7 +28,6 @@ use crate::diagnosis::{Cause, fleet_cause};
 use crate::engine::at_target;
 use crate::fleet::{AgentView, snapshot};
 use crate::state::Coordinator;
-use crate::store::member_state;
 
 pub mod update_now;
 
@@ -150,8 +150,8 @@ pub async fn build(coordinator: &Arc<Coordinator>, rollout_id: Option<&str>) -> 
             .map_err(Status::from)?;
         checks_by_agent.insert(view.row.id.clone(), checks);
     }
-    let is_completed = |view: &AgentView| view.member.as_ref().is_some_and(|m| m.state == member_state::COMPLETED);
-    let is_straggler = |view: &AgentView| view.member.as_ref().is_some_and(|m| m.state == member_state::STRAGGLER);
+    let is_completed = |view: &AgentView| view.member.as_ref().is_some_and(|m| m.state.is_completed());
+    let is_straggler = |view: &AgentView| view.member.as_ref().is_some_and(|m| m.state.is_straggler());
     let total = u32::try_from(views.len()).unwrap_or(u32::MAX);
     let affected_count = views.iter().filter(|view| !is_completed(view)).count() as u32;
 
@@ -293,7 +293,7 @@ pub async fn build(coordinator: &Arc<Coordinator>, rollout_id: Option<&str>) -> 
             hostname: view.row.hostname.clone(),
             cause: member.cause.clone(),
             runbook_step: Cause::from_code(&member.cause).map(Cause::runbook_step).unwrap_or(7),
-            state: if member.hard { "hard" } else { "soft" }.into(),
+            state: severity_word(member.state.hard_flag()).into(),
             update_agent: (!member.update_agent.is_empty()).then(|| member.update_agent.clone()),
             blocks: member.blocks,
             failing: checks

@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
+use rollcall_common::member_state::{MemberState, severity_from_word};
 use rollcall_common::proto;
 use rollcall_common::timefmt::{now_ms, parse_rfc3339};
 use serde::Deserialize;
@@ -15,7 +16,7 @@ use crate::admin_rollouts;
 use crate::diagnosis::Cause;
 use crate::fleet::{AgentView, snapshot};
 use crate::state::Coordinator;
-use crate::store::{AgentRow, MemberRow, member_state};
+use crate::store::{AgentRow, MemberRow};
 
 use super::svg::Point;
 
@@ -73,7 +74,7 @@ impl Filters {
             return Err(format!("unknown cause {cause:?}"));
         }
         let state = present(query.state)?;
-        if !matches!(state.as_str(), "" | "soft" | "hard") {
+        if !state.is_empty() && severity_from_word(&state).is_none() {
             return Err("state must be soft or hard".into());
         }
         let step = present(query.step)?;
@@ -177,19 +178,19 @@ pub struct Counts {
 impl Counts {
     fn add(&mut self, view: &AgentView, member: &MemberRow) {
         self.total += 1;
-        match member.state.as_str() {
-            member_state::COMPLETED => self.completed += 1,
-            member_state::STRAGGLER => {
+        match member.state {
+            MemberState::Completed => self.completed += 1,
+            MemberState::Straggler { hard } => {
                 self.stragglers += 1;
-                if member.hard {
+                if hard {
                     self.hard += 1;
                 } else {
                     self.soft += 1;
                 }
             }
-            _ => self.pending += 1,
+            MemberState::Pending => self.pending += 1,
         }
-        if view.offline && member.state != member_state::COMPLETED {
+        if view.offline && !member.state.is_completed() {
             self.offline += 1;
         }
     }
@@ -307,7 +308,7 @@ pub async fn overview(coordinator: &Arc<Coordinator>, filters: &Filters) -> Resu
         }
         scoped_ids.insert(view.row.id.as_str());
         scope.add(view, member);
-        if member.state == member_state::STRAGGLER {
+        if member.state.is_straggler() {
             *by_cause.entry(member.cause.clone()).or_default() += 1;
         }
     }

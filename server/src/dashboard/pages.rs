@@ -10,6 +10,7 @@ use axum::Extension;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use rollcall_common::member_state::{MemberState, severity_word};
 use rollcall_common::proto;
 use rollcall_common::timefmt::{now_ms, rfc3339};
 use serde_json::json;
@@ -21,7 +22,6 @@ use super::html::{Frame, esc, page, query, time_element, truncate, url_component
 use super::svg::{self, Bar};
 use super::{App, Nonce};
 use crate::diagnosis::Cause;
-use crate::store::member_state;
 use rollcall_common::proto::role_name;
 
 /// Rows in the stragglers table at most; the filters narrow the rest down.
@@ -406,8 +406,10 @@ fn filter_form(overview: &Overview, filters: &Filters) -> String {
         ));
     }
     let mut states = option("", "soft and hard", filters.state.is_empty());
-    states.push_str(&option("soft", "soft", filters.state == "soft"));
-    states.push_str(&option("hard", "hard", filters.state == "hard"));
+    for hard in [false, true] {
+        let word = severity_word(hard);
+        states.push_str(&option(word, word, filters.state == word));
+    }
     let mut steps = option("", "any step", filters.step.is_none());
     for step in 1..=7 {
         steps.push_str(&option(
@@ -632,18 +634,15 @@ fn agent_rollout_fragment(detail: &AgentPage) -> String {
     let (Some(rollout), Some(member)) = (&detail.rollout, &detail.member) else {
         return "<p class=\"empty\">Not a member of the current rollout.</p>".into();
     };
-    let state = match member.state.as_str() {
-        member_state::STRAGGLER if member.hard => "hard",
-        member_state::STRAGGLER => "soft",
-        other => other,
-    };
+    // The badge class and text: a straggler's severity, else the state.
+    let state = member.state.severity().unwrap_or(member.state.storage());
     let mut out = String::new();
     let _ = write!(
         out,
         "<p><span class=\"badge {}\" id=\"member-state\">{}</span> in <a href=\"/{}\" class=\"mono\">{}</a> \
 (target {}) since {}</p>",
         esc(state),
-        if member.state == member_state::STRAGGLER {
+        if member.state.is_straggler() {
             format!("straggler \u{b7} {}", esc(state))
         } else {
             esc(state)
@@ -653,7 +652,7 @@ fn agent_rollout_fragment(detail: &AgentPage) -> String {
         esc(&rollout.target),
         time_element(member.since_ms, detail.now_ms)
     );
-    if member.state == member_state::STRAGGLER {
+    if member.state.is_straggler() {
         let step = step_of(&member.cause);
         let _ = write!(
             out,
@@ -690,7 +689,7 @@ fn agent_rollout_fragment(detail: &AgentPage) -> String {
         "rechecks",
         &format!("{} of {}", member.attempts, rollout.max_attempts),
     );
-    if member.next_recheck_ms > 0 && member.state == member_state::STRAGGLER && !member.hard {
+    if member.next_recheck_ms > 0 && member.state == (MemberState::Straggler { hard: false }) {
         fact(&mut out, "next recheck", &rfc3339(member.next_recheck_ms));
     }
     out.push_str("</dl>");

@@ -15,8 +15,10 @@
 //! out of the list). Completed is left only if a later observation shows the
 //! agent behind again.
 
+use rollcall_common::member_state::MemberState;
+
 use crate::diagnosis::{Cause, Diagnosis};
-use crate::store::{MemberRow, member_state};
+use crate::store::MemberRow;
 
 /// What the coordinator observed of the agent at this tick.
 #[derive(Debug, Clone)]
@@ -46,13 +48,7 @@ pub enum Action {
 
 /// The state name used in transitions and history.
 pub fn display_state(member: &MemberRow) -> &'static str {
-    match member.state.as_str() {
-        member_state::COMPLETED => "completed",
-        member_state::STRAGGLER if member.hard => "straggler_hard",
-        member_state::STRAGGLER => "straggler_soft",
-        member_state::PENDING => "pending",
-        _ => "",
-    }
+    member.state.word()
 }
 
 /// Causes an admin or the endpoint can clear: a failing step 1–6.
@@ -78,11 +74,10 @@ pub fn step(
     let mut next = member.clone();
     let mut actions = Vec::new();
     if observation.at_target {
-        if member.state != member_state::COMPLETED {
-            next.state = member_state::COMPLETED.into();
+        if member.state != MemberState::Completed {
+            next.state = MemberState::Completed;
             next.since_ms = timing.now_ms;
         }
-        next.hard = false;
         next.cause.clear();
         next.failing.clear();
         next.update_agent = observation.diagnosis.update_agent.clone().unwrap_or_default();
@@ -90,16 +85,15 @@ pub fn step(
     }
     next.update_agent = observation.diagnosis.update_agent.clone().unwrap_or_default();
     if timing.now_ms < timing.started_at_ms + timing.grace_ms {
-        if member.state != member_state::PENDING {
-            next.state = member_state::PENDING.into();
+        if member.state != MemberState::Pending {
+            next.state = MemberState::Pending;
             next.since_ms = timing.now_ms;
         }
         return (next, actions);
     }
     let new_cause = observation.diagnosis.cause.code().to_string();
-    if member.state != member_state::STRAGGLER {
-        next.state = member_state::STRAGGLER.into();
-        next.hard = false;
+    if !member.state.is_straggler() {
+        next.state = MemberState::Straggler { hard: false };
         next.since_ms = timing.now_ms;
         next.attempts = 0;
         next.next_recheck_ms = timing.now_ms;
@@ -107,7 +101,7 @@ pub fn step(
     // The runbook's "fix the setting, send a manual update notification":
     // when a blocking cause has cleared, push update_now once.
     if timing.auto_update_now
-        && member.state == member_state::STRAGGLER
+        && member.state.is_straggler()
         && blocking(&member.cause)
         && cleared(observation.diagnosis.cause)
         && next.auto_update_for != member.cause
@@ -128,8 +122,11 @@ pub fn step(
         next.attempts += 1;
         next.rechecked_at_ms = timing.now_ms;
         next.next_recheck_ms = timing.now_ms + backoff as i64;
-    } else if next.attempts >= timing.max_attempts && timing.now_ms >= next.next_recheck_ms && !next.hard {
-        next.hard = true;
+    } else if next.attempts >= timing.max_attempts
+        && timing.now_ms >= next.next_recheck_ms
+        && next.state == (MemberState::Straggler { hard: false })
+    {
+        next.state = MemberState::Straggler { hard: true };
         next.since_ms = timing.now_ms;
     }
     (next, actions)
@@ -165,7 +162,7 @@ mod tests {
 
     fn pending() -> MemberRow {
         MemberRow {
-            state: member_state::PENDING.into(),
+            state: MemberState::Pending,
             ..Default::default()
         }
     }
@@ -173,7 +170,7 @@ mod tests {
     #[test]
     fn pending_until_grace_then_soft_with_rechecks_then_hard() {
         let (member, actions) = step(&pending(), &behind(Cause::License), timing(500), true);
-        assert_eq!(member.state, "pending");
+        assert_eq!(member.state, MemberState::Pending);
         assert!(actions.is_empty());
         let (member, actions) = step(&member, &behind(Cause::License), timing(1000), true);
         assert_eq!(display_state(&member), "straggler_soft");
@@ -186,7 +183,7 @@ mod tests {
         assert_eq!(actions, vec![Action::Recheck]);
         assert_eq!(member.next_recheck_ms, 1300, "the interval doubles");
         let (member, _) = step(&member, &behind(Cause::License), timing(1200), true);
-        assert!(!member.hard, "the last recheck still has time to answer");
+        assert!(!member.state.hard_flag(), "the last recheck still has time to answer");
         let (member, actions) = step(&member, &behind(Cause::License), timing(1300), true);
         assert!(actions.is_empty());
         assert_eq!(display_state(&member), "straggler_hard");
@@ -201,7 +198,7 @@ mod tests {
             ..behind(Cause::Unknown)
         };
         let (member, _) = step(&member, &done, timing(2100), true);
-        assert_eq!(member.state, "completed");
+        assert_eq!(member.state, MemberState::Completed);
         assert!(member.cause.is_empty());
     }
 

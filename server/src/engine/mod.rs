@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use rand::Rng;
+use rollcall_common::member_state::MemberState;
 use rollcall_common::proto;
 use rollcall_common::timefmt::{now_ms, rfc3339};
 use rollcall_common::version::is_at_least;
@@ -26,7 +27,7 @@ use crate::events::Event;
 use crate::fleet::{AgentView, views};
 use crate::selector::Selector;
 use crate::state::Coordinator;
-use crate::store::{CommandRow, MemberRow, RolloutRow, StoreResult, TransitionRow, member_state};
+use crate::store::{CommandRow, MemberRow, RolloutRow, StoreResult, TransitionRow};
 use machine::{Action, Observation, Timing, display_state, step};
 
 /// The latest check run of every agent, kept between ticks so only
@@ -225,15 +226,20 @@ async fn evaluate(
 
     for agent in fleet {
         let row = &agent.row;
-        let current = match existing.get(&row.id) {
-            Some(member) => member.clone(),
-            None if !row.revoked && selector.matches(&row.id, |key| agent.field(key)) => MemberRow {
-                rollout_id: rollout.id.clone(),
-                agent_id: row.id.clone(),
-                state: String::new(),
-                since_ms: now,
-                ..Default::default()
-            },
+        // A new member starts pending; `joined` keeps its first transition
+        // (from no state) in the history.
+        let (current, joined) = match existing.get(&row.id) {
+            Some(member) => (member.clone(), false),
+            None if !row.revoked && selector.matches(&row.id, |key| agent.field(key)) => (
+                MemberRow {
+                    rollout_id: rollout.id.clone(),
+                    agent_id: row.id.clone(),
+                    state: MemberState::Pending,
+                    since_ms: now,
+                    ..Default::default()
+                },
+                true,
+            ),
             None => continue,
         };
         let observation = Observation {
@@ -253,7 +259,7 @@ async fn evaluate(
                     checks_observed_at_ms: cache.observed_at(&row.id),
                     online: !agent.offline,
                     // Rechecks of an earlier straggler episode do not count.
-                    rechecks_sent: if current.state == member_state::STRAGGLER {
+                    rechecks_sent: if current.state.is_straggler() {
                         current.attempts
                     } else {
                         0
@@ -294,7 +300,8 @@ async fn evaluate(
                 ..Default::default()
             });
         }
-        let (from, to) = (display_state(&current), display_state(&next));
+        let from = if joined { "" } else { display_state(&current) };
+        let to = display_state(&next);
         if from != to {
             transitions.push(TransitionRow {
                 rollout_id: rollout.id.clone(),
@@ -306,7 +313,9 @@ async fn evaluate(
             });
             coordinator.publish(Event {
                 at: rfc3339(now),
-                kind: if next.state == member_state::STRAGGLER && !next.hard && from != "straggler_soft" {
+                kind: if next.state == (MemberState::Straggler { hard: false })
+                    && from != (MemberState::Straggler { hard: false }).word()
+                {
                     "straggler".into()
                 } else {
                     "state_change".into()
@@ -326,7 +335,7 @@ async fn evaluate(
     // Blocks: clients of each update agent that are not completed.
     let mut blocks: HashMap<String, u32> = HashMap::new();
     for member in next_members.values() {
-        if !member.update_agent.is_empty() && member.state != member_state::COMPLETED {
+        if !member.update_agent.is_empty() && !member.state.is_completed() {
             *blocks.entry(member.update_agent.clone()).or_default() += 1;
         }
     }

@@ -58,7 +58,7 @@ pub async fn outcomes(store: &dyn Store, inputs: Inputs<'_>) -> StoreResult<Upda
             continue;
         };
         let attempts = server.entry(command.agent_id.as_str()).or_default();
-        if command.receipt.starts_with("refused") && command.answered_at_ms.is_none() {
+        if command.receipt.is_refused() && command.answered_at_ms.is_none() {
             attempts.refused = true;
         } else if behind_at(&command.agent_id, delivered_at) {
             attempts.ran_at_ms.push(delivered_at);

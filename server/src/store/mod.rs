@@ -24,7 +24,9 @@ pub use traits::*;
 
 use std::collections::BTreeMap;
 
+use rollcall_common::member_state::MemberState;
 use rollcall_common::proto;
+use rollcall_common::receipt::Receipt;
 
 /// Errors callers must tell apart.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -124,7 +126,7 @@ pub struct ReportRecord {
     pub report: proto::Report,
 }
 
-/// An agent's receipt for a command: "accepted" or "refused: <reason>".
+/// An agent's receipt for a command (stored as "accepted" or "refused: <reason>").
 /// Stored with the next ingest batch: after a fleet-wide recheck thousands
 /// arrive together, and a transaction of their own each was the round
 /// trip's bottleneck.
@@ -132,7 +134,7 @@ pub struct ReportRecord {
 pub struct ReceiptRecord {
     pub agent_id: String,
     pub command_id: String,
-    pub receipt: String,
+    pub receipt: Receipt,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -195,22 +197,14 @@ pub struct RolloutRow {
     pub cancelled_at_ms: Option<i64>,
 }
 
-/// Member states of a rollout's state machine (see ARCHITECTURE.md).
-pub mod member_state {
-    pub const PENDING: &str = "pending";
-    pub const COMPLETED: &str = "completed";
-    pub const STRAGGLER: &str = "straggler";
-}
-
 /// One agent's place in one rollout.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct MemberRow {
     pub rollout_id: String,
     pub agent_id: String,
-    /// pending, completed or straggler.
-    pub state: String,
-    /// For stragglers: soft (false) or hard (true).
-    pub hard: bool,
+    /// Pending, completed or straggler (soft or hard); stored as the
+    /// `state` and `hard` columns.
+    pub state: MemberState,
     /// When the member entered its current state (soft and hard count separately).
     pub since_ms: i64,
     pub attempts: u32,
@@ -252,8 +246,8 @@ pub struct CommandRow {
     pub created_at_ms: i64,
     pub expires_at_ms: i64,
     pub delivered_at_ms: Option<i64>,
-    /// Empty until the agent answers the command; "accepted" or the refusal reason.
-    pub receipt: String,
+    /// Nothing until the agent answers the command; accepted or refused (why).
+    pub receipt: Receipt,
     pub answered_at_ms: Option<i64>,
     pub answer_version: String,
     pub expired: bool,
@@ -292,7 +286,7 @@ pub(crate) fn checks_of_report(body: &[u8]) -> Vec<proto::CheckResult> {
 /// Groups a batch's rows in both stores: state `a` answered (with its
 /// version), `r` refused, `p` pending.
 pub(crate) const BATCH_TALLY_SQL: &str = "SELECT CASE WHEN answered_at IS NOT NULL THEN 'a'
-            WHEN receipt LIKE 'refused%' THEN 'r' ELSE 'p' END AS state,
+            WHEN refused THEN 'r' ELSE 'p' END AS state,
         CASE WHEN answered_at IS NOT NULL THEN answer_version ELSE '' END AS version,
         count(*) AS n
     FROM commands WHERE batch_id = $1 GROUP BY 1, 2";

@@ -4,13 +4,17 @@
 //!
 //! A labels JSON or protobuf column that does not decode is counted
 //! ([`undecodable_rows`], exported as `rollcall_store_rows_undecodable`) and
-//! logged, then read as empty so one bad row does not hide the fleet.
+//! logged, then read as empty so one bad row does not hide the fleet; a
+//! member state word no state has is counted the same way (see
+//! `member_state`).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use prost::Message;
+use rollcall_common::member_state::MemberState;
 use rollcall_common::proto;
+use rollcall_common::receipt::Receipt;
 
 use super::{
     AdminCertRow, AgentRow, AuditRow, CommandRow, MemberRow, PolicyRow, ReportMeta, RolloutRow, TokenRow, TransitionRow,
@@ -73,6 +77,26 @@ pub(crate) fn decode<M: Message + Default>(what: &'static str, bytes: Option<Vec
     M::decode(bytes.as_slice()).unwrap_or_else(|error| {
         undecodable(what, &error);
         M::default()
+    })
+}
+
+/// A member's `state` and `hard` columns. A word no state has is counted
+/// and read as pending, the state every member starts in: the engine derives
+/// the next state from what it observes at its next tick, so the row mends
+/// itself instead of hiding the agent from its rollout.
+fn member_state(state: &str, hard: bool) -> MemberState {
+    MemberState::from_storage(state, hard).unwrap_or_else(|error| {
+        undecodable("rollout_members.state", &error);
+        MemberState::Pending
+    })
+}
+
+/// A command's `receipt` column. Text no receipt has is counted and read as
+/// no receipt: the command then counts as neither accepted nor refused.
+fn receipt(text: &str) -> Receipt {
+    Receipt::from_storage(text).unwrap_or_else(|error| {
+        undecodable("commands.receipt", &error);
+        Receipt::NotReceived
     })
 }
 
@@ -154,8 +178,7 @@ pub(crate) fn member<R: Columns>(row: &R) -> Result<MemberRow, R::Error> {
     Ok(MemberRow {
         rollout_id: row.text("rollout_id")?,
         agent_id: row.text("agent_id")?,
-        state: row.text("state")?,
-        hard: row.flag("hard")?,
+        state: member_state(&row.text("state")?, row.flag("hard")?),
         since_ms: row.int("since")?,
         attempts: u32_of(row.int("attempts")?),
         next_recheck_ms: row.int("next_recheck")?,
@@ -192,7 +215,7 @@ pub(crate) fn command<R: Columns>(row: &R) -> Result<CommandRow, R::Error> {
         created_at_ms: row.int("created_at")?,
         expires_at_ms: row.int("expires_at")?,
         delivered_at_ms: row.maybe_int("delivered_at")?,
-        receipt: row.text("receipt")?,
+        receipt: receipt(&row.text("receipt")?),
         answered_at_ms: row.maybe_int("answered_at")?,
         answer_version: row.text("answer_version")?,
         expired: row.flag("expired")?,
@@ -330,8 +353,24 @@ mod tests {
         let host: proto::HostFacts = decode("agents.host", Some(vec![0xff, 0xff, 0xff]));
         assert_eq!(host, proto::HostFacts::default());
         assert!(decode_report(&[0x0a, 0xff]).is_none());
+        assert_eq!(member_state("straggler_hard", true), MemberState::Pending);
+        assert_eq!(receipt("spoofed"), Receipt::NotReceived);
         // Other tests may count too (the counter is process-wide): at least ours.
-        assert!(undecodable_rows() >= before + 3);
+        assert!(undecodable_rows() >= before + 5);
+    }
+
+    #[test]
+    fn member_states_are_read_from_both_columns_without_counting() {
+        for state in MemberState::ALL {
+            assert_eq!(member_state(state.storage(), state.hard_flag()), state);
+        }
+    }
+
+    #[test]
+    fn receipts_are_read_from_their_text() {
+        assert_eq!(receipt(""), Receipt::NotReceived);
+        assert_eq!(receipt("accepted"), Receipt::Accepted);
+        assert_eq!(receipt("refused: busy"), Receipt::Refused("busy".into()));
     }
 
     #[test]

@@ -39,6 +39,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_sqlite_7.sql"),
     include_str!("schema_sqlite_8.sql"),
     include_str!("schema_sqlite_9.sql"),
+    include_str!("schema_sqlite_10.sql"),
 ];
 
 const READER_POOL: usize = 4;
@@ -589,20 +590,26 @@ impl IngestStore for SqliteStore {
             {
                 let mut record_receipt = tx
                     .prepare_cached(
-                        "UPDATE commands SET receipt = ?3
-                         WHERE id = ?1 AND agent_id = ?2 AND receipt NOT LIKE 'refused%'
+                        "UPDATE commands SET receipt = ?3, refused = ?4
+                         WHERE id = ?1 AND agent_id = ?2 AND NOT refused
                          RETURNING batch_id, answered_at IS NULL",
                     )
                     .map_err(map_err)?;
                 for receipt in &receipts {
                     let updated: Option<(String, bool)> = record_receipt
-                        .query_row(params![receipt.command_id, receipt.agent_id, receipt.receipt], |row| {
-                            Ok((row.get(0)?, row.get(1)?))
-                        })
+                        .query_row(
+                            params![
+                                receipt.command_id,
+                                receipt.agent_id,
+                                receipt.receipt.storage(),
+                                receipt.receipt.is_refused()
+                            ],
+                            |row| Ok((row.get(0)?, row.get(1)?)),
+                        )
                         .optional()
                         .map_err(map_err)?;
                     if let Some((batch_id, true)) = updated
-                        && receipt.receipt.starts_with("refused")
+                        && receipt.receipt.is_refused()
                     {
                         settled.push(Settled {
                             batch_id,
@@ -642,7 +649,7 @@ impl IngestStore for SqliteStore {
                     .prepare_cached(
                         "UPDATE commands SET answered_at = ?3, answer_version = ?4
                          WHERE id = ?1 AND agent_id = ?2 AND answered_at IS NULL
-                         RETURNING batch_id, receipt LIKE 'refused%'",
+                         RETURNING batch_id, refused",
                     )
                     .map_err(map_err)?;
                 for record in &batch {
@@ -945,8 +952,8 @@ impl RolloutStore for SqliteStore {
                         .execute(params![
                             member.rollout_id,
                             member.agent_id,
-                            member.state,
-                            member.hard,
+                            member.state.storage(),
+                            member.state.hard_flag(),
                             member.since_ms,
                             member.attempts,
                             member.next_recheck_ms,

@@ -1,5 +1,6 @@
 //! SQLite side of the log bundles ([`crate::store::bundles`]).
 
+use rollcall_common::receipt::Receipt;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{SqliteStore, map_err, query_all};
@@ -55,9 +56,11 @@ fn put_chunk(conn: &mut Connection, chunk: &ChunkRecord) -> StoreResult<Result<B
     )
     .map_err(map_err)?;
     if chunk.last {
+        // The last chunk is the agent's acceptance (both receipt columns).
+        let accepted = Receipt::Accepted;
         tx.execute(
-            "UPDATE commands SET answered_at = ?2, receipt = 'accepted' WHERE id = ?1",
-            params![chunk.command_id, chunk.at_ms],
+            "UPDATE commands SET answered_at = ?2, receipt = ?3, refused = ?4 WHERE id = ?1",
+            params![chunk.command_id, chunk.at_ms, accepted.storage(), accepted.is_refused()],
         )
         .map_err(map_err)?;
         // Only the newest bundle of an agent is kept.

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prost::Message;
+use rollcall_common::member_state::MemberState;
 use rollcall_common::proto;
+use rollcall_common::receipt::Receipt;
 
 use super::postgres::PgStore;
 use super::postgres_scratch::{ScratchDatabase, scratch_or_skip};
@@ -158,7 +160,7 @@ fn receipt(agent: &str, command: &str, text: &str) -> ReceiptRecord {
     ReceiptRecord {
         agent_id: agent.into(),
         command_id: command.into(),
-        receipt: text.into(),
+        receipt: Receipt::from_storage(text).expect("a receipt's text"),
     }
 }
 
@@ -635,8 +637,7 @@ async fn rollouts_members_and_transitions_round_trip(store: Arc<dyn Store>) {
     let member = MemberRow {
         rollout_id: "r2".into(),
         agent_id: "a".into(),
-        state: member_state::STRAGGLER.into(),
-        hard: false,
+        state: MemberState::Straggler { hard: false },
         since_ms: 5,
         attempts: 1,
         next_recheck_ms: 600,
@@ -663,7 +664,7 @@ async fn rollouts_members_and_transitions_round_trip(store: Arc<dyn Store>) {
         .await
         .unwrap();
     let updated = MemberRow {
-        hard: true,
+        state: MemberState::Straggler { hard: true },
         attempts: 3,
         ..member.clone()
     };
@@ -719,7 +720,10 @@ async fn commands_are_queued_claimed_once_answered_and_expired(store: Arc<dyn St
         .ingest(vec![], vec![receipt("a", "c1", "accepted")])
         .await
         .unwrap();
-    store.ingest(vec![], vec![receipt("b", "c1", "spoofed")]).await.unwrap();
+    store
+        .ingest(vec![], vec![receipt("b", "c1", "refused: spoofed")])
+        .await
+        .unwrap();
     assert_eq!(store.expire_commands(60).await.unwrap(), 1);
     assert_eq!(store.expire_commands(60).await.unwrap(), 0);
     let claimed_expired = store.claim_delivery(vec!["c3".into()], 70).await.unwrap();
@@ -730,7 +734,7 @@ async fn commands_are_queued_claimed_once_answered_and_expired(store: Arc<dyn St
         rows.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
         ["c1", "c2", "c3"]
     );
-    assert_eq!(rows[0].receipt, "accepted");
+    assert_eq!(rows[0].receipt, Receipt::Accepted);
     assert_eq!(rows[0].delivered_at_ms, Some(110));
     assert_eq!(rows[1].delivered_at_ms, Some(120));
     assert!(rows[2].expired && rows[2].delivered_at_ms.is_none());
@@ -1263,4 +1267,166 @@ async fn postgres_presence_is_reasserted_by_the_replica_holding_the_stream() {
     // B's own stale disconnect can no longer clear it: the row names A.
     b.agent_disconnected("x", 103).await.unwrap();
     assert!(a.get_agent("x").await.unwrap().unwrap().connected);
+}
+
+/// Commands of batch `b1` (agent `a`, rollout `r1`) as a database before
+/// the `refused` column held them: receipt text only.
+const COMMANDS_BEFORE_REFUSED_COLUMN: &str = "
+    INSERT INTO agents (id, hostname, enrolled_at, last_seq) VALUES ('a', 'host-a', 1, 0);
+    INSERT INTO commands (id, batch_id, agent_id, kind, rollout_id, origin, created_at, expires_at, delivered_at,
+                          receipt, answered_at, answer_version)
+    VALUES ('c1', 'b1', 'a', 1, 'r1', 'admin', 1, 9999999999999, 2, 'refused: busy', NULL, ''),
+           ('c2', 'b1', 'a', 1, 'r1', 'admin', 2, 9999999999999, 2, 'accepted', NULL, ''),
+           ('c3', 'b1', 'a', 1, 'r1', 'admin', 3, 9999999999999, 2, '', NULL, ''),
+           ('c4', 'b1', 'a', 1, 'r1', 'admin', 4, 9999999999999, 2, 'refused: late', 5, '14.0.2');";
+
+/// A SQLite database at schema 9 gets the `refused` column backfilled from
+/// its receipts' text, and the queries that now read it agree.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_schema_10_backfills_refused_from_the_receipt_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rollcall.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (9);",
+        )
+        .unwrap();
+        for migration in [
+            include_str!("schema_sqlite.sql"),
+            include_str!("schema_sqlite_2.sql"),
+            include_str!("schema_sqlite_3.sql"),
+            include_str!("schema_sqlite_4.sql"),
+            include_str!("schema_sqlite_5.sql"),
+            include_str!("schema_sqlite_6.sql"),
+            include_str!("schema_sqlite_7.sql"),
+            include_str!("schema_sqlite_8.sql"),
+            include_str!("schema_sqlite_9.sql"),
+            COMMANDS_BEFORE_REFUSED_COLUMN,
+        ] {
+            conn.execute_batch(migration).unwrap();
+        }
+    }
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).unwrap());
+    let refused: Vec<(String, bool)> = {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let mut statement = conn.prepare("SELECT id, refused FROM commands ORDER BY id").unwrap();
+        statement
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    assert_eq!(refused, backfilled());
+    after_refused_column(&store).await;
+}
+
+/// The same on a PostgreSQL database at schema 10.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_schema_11_backfills_refused_from_the_receipt_text() {
+    let Some(scratch) = scratch_or_skip("postgres_schema_11_backfills_refused").await else {
+        return;
+    };
+    let (client, connection) = tokio_postgres::connect(scratch.url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let connection = tokio::spawn(connection);
+    client
+        .batch_execute("CREATE TABLE schema_version (version BIGINT NOT NULL); INSERT INTO schema_version VALUES (10);")
+        .await
+        .unwrap();
+    for migration in [
+        include_str!("schema_postgres.sql"),
+        include_str!("schema_postgres_2.sql"),
+        include_str!("schema_postgres_3.sql"),
+        include_str!("schema_postgres_replicas.sql"),
+        include_str!("schema_postgres_5.sql"),
+        include_str!("schema_postgres_6.sql"),
+        include_str!("schema_postgres_7.sql"),
+        include_str!("schema_postgres_8.sql"),
+        include_str!("schema_postgres_9.sql"),
+        include_str!("schema_postgres_10.sql"),
+        COMMANDS_BEFORE_REFUSED_COLUMN,
+    ] {
+        client.batch_execute(migration).await.unwrap();
+    }
+    let store: Arc<dyn Store> = Arc::new(PgStore::connect(scratch.url(), "replica-a").await.unwrap());
+    let refused: Vec<(String, bool)> = client
+        .query("SELECT id, refused FROM commands ORDER BY id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    assert_eq!(refused, backfilled());
+    drop(client);
+    connection.await.unwrap().unwrap();
+    after_refused_column(&store).await;
+}
+
+/// `refused` after the migration of [`COMMANDS_BEFORE_REFUSED_COLUMN`].
+fn backfilled() -> Vec<(String, bool)> {
+    [("c1", true), ("c2", false), ("c3", false), ("c4", true)]
+        .map(|(id, refused)| (id.to_string(), refused))
+        .to_vec()
+}
+
+/// What both stores do with the migrated commands: the tally, the finality
+/// of a refusal and an answer after a refusal all follow the column.
+async fn after_refused_column(store: &Arc<dyn Store>) {
+    assert_eq!(
+        store.batch_tally("b1").await.unwrap(),
+        BatchTally {
+            answered_by_version: vec![("14.0.2".into(), 1)],
+            refused: 1,
+        }
+    );
+    let settled = store
+        .ingest(
+            vec![],
+            vec![
+                receipt("a", "c1", "refused: again"),
+                receipt("a", "c3", "refused: busy"),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        settled,
+        [Settled {
+            batch_id: "b1".into(),
+            answer: None,
+            was_refused: false,
+        }],
+        "c1's refusal was final already; c3's settles it"
+    );
+    assert_eq!(store.batch_tally("b1").await.unwrap().refused, 2);
+    let settled = store
+        .ingest(vec![report("a", 1, 1000, "14.0.2", "c1")], vec![])
+        .await
+        .unwrap();
+    assert_eq!(
+        settled,
+        [Settled {
+            batch_id: "b1".into(),
+            answer: Some("14.0.2".into()),
+            was_refused: true,
+        }]
+    );
+    let receipts: Vec<Receipt> = store
+        .rollout_commands("r1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|command| command.receipt)
+        .collect();
+    assert_eq!(
+        receipts,
+        [
+            Receipt::Refused("busy".into()),
+            Receipt::Accepted,
+            Receipt::Refused("busy".into()),
+            Receipt::Refused("late".into()),
+        ]
+    );
 }

@@ -1,6 +1,8 @@
 //! PostgreSQL side of the log bundles ([`crate::store::bundles`]), as the
 //! SQLite one.
 
+use rollcall_common::receipt::Receipt;
+
 use super::{PgStore, map_err, map_rows};
 use crate::store::bundles::{BundleRow, ChunkRecord, appended, refusal};
 use crate::store::{BundleStore, StoreResult};
@@ -67,9 +69,16 @@ impl BundleStore for PgStore {
         .await
         .map_err(map_err)?;
         if chunk.last {
+            // The last chunk is the agent's acceptance (both receipt columns).
+            let accepted = Receipt::Accepted;
             tx.execute(
-                "UPDATE commands SET answered_at = $2, receipt = 'accepted' WHERE id = $1",
-                &[&chunk.command_id, &chunk.at_ms],
+                "UPDATE commands SET answered_at = $2, receipt = $3, refused = $4 WHERE id = $1",
+                &[
+                    &chunk.command_id,
+                    &chunk.at_ms,
+                    &accepted.storage(),
+                    &accepted.is_refused(),
+                ],
             )
             .await
             .map_err(map_err)?;

@@ -63,6 +63,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../schema_postgres_8.sql"),
     include_str!("../schema_postgres_9.sql"),
     include_str!("../schema_postgres_10.sql"),
+    include_str!("../schema_postgres_11.sql"),
 ];
 
 mod bundles;
@@ -149,20 +150,21 @@ impl PgStore {
 
         // 0. Receipts: a command of the receipt's own agent only.
         if !receipts.is_empty() {
-            let mut columns: (Vec<String>, Vec<String>, Vec<String>) = Default::default();
+            let mut columns: (Vec<String>, Vec<String>, Vec<String>, Vec<bool>) = Default::default();
             for receipt in receipts {
                 columns.0.push(receipt.command_id.clone());
                 columns.1.push(receipt.agent_id.clone());
-                columns.2.push(receipt.receipt.clone());
+                columns.2.push(receipt.receipt.storage());
+                columns.3.push(receipt.receipt.is_refused());
             }
             // A refusal is final; one of an unanswered command settles it.
             let rows = tx
                 .query(
-                    "UPDATE commands c SET receipt = r.receipt
-                     FROM UNNEST($1::text[], $2::text[], $3::text[]) AS r(id, agent_id, receipt)
-                     WHERE c.id = r.id AND c.agent_id = r.agent_id AND c.receipt NOT LIKE 'refused%'
-                     RETURNING c.batch_id, c.answered_at IS NULL AND c.receipt LIKE 'refused%'",
-                    &[&columns.0, &columns.1, &columns.2],
+                    "UPDATE commands c SET receipt = r.receipt, refused = r.refused
+                     FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bool[]) AS r(id, agent_id, receipt, refused)
+                     WHERE c.id = r.id AND c.agent_id = r.agent_id AND NOT c.refused
+                     RETURNING c.batch_id, c.answered_at IS NULL AND c.refused",
+                    &[&columns.0, &columns.1, &columns.2, &columns.3],
                 )
                 .await
                 .map_err(map_err)?;
@@ -385,7 +387,7 @@ impl PgStore {
                     "UPDATE commands c SET answered_at = u.at, answer_version = u.version
                      FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[]) AS u(id, agent_id, at, version)
                      WHERE c.id = u.id AND c.agent_id = u.agent_id AND c.answered_at IS NULL
-                     RETURNING c.batch_id, c.answer_version, c.receipt LIKE 'refused%'",
+                     RETURNING c.batch_id, c.answer_version, c.refused",
                     &[&command_ids, &agent_ids, &times, &versions],
                 )
                 .await
@@ -919,8 +921,8 @@ impl RolloutStore for PgStore {
             for member in members {
                 columns.0.push(member.rollout_id);
                 columns.1.push(member.agent_id);
-                columns.2.push(member.state);
-                columns.3.push(member.hard);
+                columns.2.push(member.state.storage().to_string());
+                columns.3.push(member.state.hard_flag());
                 columns.4.push(member.since_ms);
                 columns.5.push(i64::from(member.attempts));
                 columns.6.push(member.next_recheck_ms);
