@@ -1,7 +1,7 @@
 //! The rollout side of the admin API: start, list, cancel, status (with
 //! history), stragglers, and recheck / update-now with live progress.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +18,7 @@ use crate::engine::{at_target, dispatch};
 use crate::fleet::{AgentView, current_rollout, snapshot};
 use crate::selector::Selector;
 use crate::state::Coordinator;
-use crate::store::{BatchTally, CommandRow, RolloutRow, TransitionRow};
+use crate::store::{BatchTally, CommandRow, RolloutRow};
 
 const MAX_WAIT: Duration = Duration::from_secs(3600);
 /// How often progress re-reads the store when no local commit woke it
@@ -166,42 +166,9 @@ pub async fn status(
         .unwrap_or_default();
     if request.history {
         let transitions = coordinator.store.transitions(&rollout.id).await.map_err(Status::from)?;
-        response.history = history(&transitions);
+        response.history = crate::rollout_view::history(&transitions);
     }
     Ok(response)
-}
-
-/// Completion over time: one point per moment a state changed. A
-/// transition's `to_state` is a [`MemberState::word`]; one that names no
-/// state (never written by the engine) is left out of the counts.
-pub fn history(transitions: &[TransitionRow]) -> Vec<proto::HistoryPoint> {
-    let mut states: HashMap<&str, Option<MemberState>> = HashMap::new();
-    let mut points: Vec<proto::HistoryPoint> = Vec::new();
-    let mut index = 0;
-    while index < transitions.len() {
-        let at = transitions[index].at_ms;
-        while index < transitions.len() && transitions[index].at_ms == at {
-            states.insert(
-                &transitions[index].agent_id,
-                MemberState::from_word(&transitions[index].to_state),
-            );
-            index += 1;
-        }
-        let mut point = proto::HistoryPoint {
-            at: rfc3339(at),
-            ..Default::default()
-        };
-        for state in states.values() {
-            match state {
-                Some(MemberState::Completed) => point.completed += 1,
-                Some(MemberState::Pending) => point.pending += 1,
-                Some(MemberState::Straggler { .. }) => point.stragglers += 1,
-                None => {}
-            }
-        }
-        points.push(point);
-    }
-    points
 }
 
 pub async fn stragglers(
@@ -432,38 +399,4 @@ pub async fn cancel(
 
 pub fn since(ms: i64) -> String {
     rfc3339_or_empty(ms)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn transition(agent: &str, at_ms: i64, to: MemberState) -> TransitionRow {
-        TransitionRow {
-            rollout_id: "r1".into(),
-            agent_id: agent.into(),
-            at_ms,
-            from_state: String::new(),
-            to_state: to.word().into(),
-            cause: String::new(),
-        }
-    }
-
-    /// The words the engine writes are the ones history counts: soft and
-    /// hard stragglers both count as stragglers.
-    #[test]
-    fn history_counts_every_state_the_engine_writes() {
-        let transitions = [
-            transition("a", 1, MemberState::Pending),
-            transition("b", 1, MemberState::Pending),
-            transition("a", 2, MemberState::Straggler { hard: false }),
-            transition("b", 3, MemberState::Completed),
-            transition("a", 4, MemberState::Straggler { hard: true }),
-        ];
-        let counts: Vec<(u32, u32, u32)> = history(&transitions)
-            .iter()
-            .map(|point| (point.pending, point.stragglers, point.completed))
-            .collect();
-        assert_eq!(counts, [(2, 0, 0), (1, 1, 0), (0, 1, 1), (0, 1, 1)]);
-    }
 }

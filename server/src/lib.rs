@@ -46,6 +46,7 @@ pub mod replication;
 pub mod report;
 pub mod retention;
 pub mod revocation;
+pub mod rollout_view;
 pub mod selector;
 pub mod server;
 pub mod session_stream;

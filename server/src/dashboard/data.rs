@@ -322,7 +322,7 @@ pub async fn overview(coordinator: &Arc<Coordinator>, filters: &Filters) -> Resu
             .into_iter()
             .filter(|transition| scoped_ids.contains(transition.agent_id.as_str()))
             .collect();
-        points(&admin_rollouts::history(&scoped))
+        points(&crate::rollout_view::history(&scoped))
     } else {
         points(&status.history)
     };
