@@ -1,24 +1,22 @@
 //! The rollout side of the admin API: start, list, cancel, status (with
 //! history), stragglers, and recheck / update-now with live progress.
 
-use std::collections::{BTreeMap, HashMap};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rollcall_common::member_state::MemberState;
 use rollcall_common::proto;
 use rollcall_common::timefmt::{now_ms, rfc3339, rfc3339_or_empty};
 use tokio_stream::Stream;
 use tonic::Status;
 
 use crate::auth::AdminCaller;
-use crate::diagnosis::{Cause, fleet_cause};
 use crate::engine::{at_target, dispatch};
-use crate::fleet::{AgentView, current_rollout, snapshot};
+use crate::fleet::{current_rollout, snapshot};
+use crate::rollout_view::RolloutView;
 use crate::selector::Selector;
 use crate::state::Coordinator;
-use crate::store::{BatchTally, CommandRow, RolloutRow, TransitionRow};
+use crate::store::{BatchTally, CommandRow, RolloutRow};
 
 const MAX_WAIT: Duration = Duration::from_secs(3600);
 /// How often progress re-reads the store when no local commit woke it
@@ -121,87 +119,15 @@ pub async fn resolve(coordinator: &Coordinator, id: &str) -> Result<RolloutRow, 
     })
 }
 
-/// Members of the rollout joined with the fleet.
-async fn members(coordinator: &Arc<Coordinator>, rollout: &RolloutRow) -> Result<Vec<AgentView>, Status> {
-    let views = snapshot(coordinator, Some(rollout)).await.map_err(Status::from)?;
-    Ok(views.into_iter().filter(|view| view.member.is_some()).collect())
-}
-
 pub async fn status(
     coordinator: &Arc<Coordinator>,
     request: proto::StatusRequest,
 ) -> Result<proto::StatusResponse, Status> {
     let rollout = resolve(coordinator, &request.rollout_id).await?;
-    let views = members(coordinator, &rollout).await?;
-    let mut response = proto::StatusResponse {
-        rollout: Some(rollout_info(&rollout)),
-        total: u32::try_from(views.len()).unwrap_or(u32::MAX),
-        ..Default::default()
-    };
-    let mut by_cause: BTreeMap<String, u32> = BTreeMap::new();
-    let mut straggler_causes = Vec::new();
-    for view in &views {
-        let Some(member) = &view.member else { continue };
-        match member.state {
-            MemberState::Completed => response.completed += 1,
-            MemberState::Straggler { hard } => {
-                response.stragglers += 1;
-                if hard {
-                    response.hard += 1;
-                } else {
-                    response.soft += 1;
-                }
-                *by_cause.entry(member.cause.clone()).or_default() += 1;
-                straggler_causes.push(member.cause.as_str());
-            }
-            MemberState::Pending => response.pending += 1,
-        }
-        if view.offline && !member.state.is_completed() {
-            response.offline += 1;
-        }
-    }
-    response.by_cause = by_cause.into_iter().collect();
-    response.fleet_cause = fleet_cause(straggler_causes)
-        .map(|cause| cause.code().to_string())
-        .unwrap_or_default();
-    if request.history {
-        let transitions = coordinator.store.transitions(&rollout.id).await.map_err(Status::from)?;
-        response.history = history(&transitions);
-    }
-    Ok(response)
-}
-
-/// Completion over time: one point per moment a state changed. A
-/// transition's `to_state` is a [`MemberState::word`]; one that names no
-/// state (never written by the engine) is left out of the counts.
-pub fn history(transitions: &[TransitionRow]) -> Vec<proto::HistoryPoint> {
-    let mut states: HashMap<&str, Option<MemberState>> = HashMap::new();
-    let mut points: Vec<proto::HistoryPoint> = Vec::new();
-    let mut index = 0;
-    while index < transitions.len() {
-        let at = transitions[index].at_ms;
-        while index < transitions.len() && transitions[index].at_ms == at {
-            states.insert(
-                &transitions[index].agent_id,
-                MemberState::from_word(&transitions[index].to_state),
-            );
-            index += 1;
-        }
-        let mut point = proto::HistoryPoint {
-            at: rfc3339(at),
-            ..Default::default()
-        };
-        for state in states.values() {
-            match state {
-                Some(MemberState::Completed) => point.completed += 1,
-                Some(MemberState::Pending) => point.pending += 1,
-                Some(MemberState::Straggler { .. }) => point.stragglers += 1,
-                None => {}
-            }
-        }
-        points.push(point);
-    }
-    points
+    let view = RolloutView::load(coordinator, rollout, request.history)
+        .await
+        .map_err(Status::from)?;
+    Ok(view.status(rollout_info(view.rollout())))
 }
 
 pub async fn stragglers(
@@ -209,50 +135,12 @@ pub async fn stragglers(
     request: proto::StragglersRequest,
 ) -> Result<proto::StragglersResponse, Status> {
     let rollout = resolve(coordinator, &request.rollout_id).await?;
-    // The whole fleet: an update agent may claim an address outside the rollout.
-    let views = snapshot(coordinator, Some(&rollout)).await.map_err(Status::from)?;
-    let update_agents = crate::engine::index_update_agents(&views, &rollout.target);
-    let mut list: Vec<proto::Straggler> = views
-        .iter()
-        .filter_map(|view| {
-            let member = view.member.as_ref()?;
-            let severity = member.state.severity()?;
-            Some(proto::Straggler {
-                update_agent_claimants: if member.cause == Cause::UpdateAgentConflict.code() {
-                    crate::diagnosis::claimants_of(&view.row.product, &update_agents)
-                } else {
-                    Vec::new()
-                },
-                id: view.row.id.clone(),
-                hostname: view.row.hostname.clone(),
-                cause: member.cause.clone(),
-                runbook_step: Cause::from_code(&member.cause).map(Cause::runbook_step).unwrap_or(7),
-                state: severity.into(),
-                since: rfc3339(member.since_ms),
-                blocks: member.blocks,
-                update_agent: member.update_agent.clone(),
-                failing: member.failing.clone(),
-                role: view.row.role,
-                online: view.connected,
-                version: view.row.product.version.clone(),
-                attempts: member.attempts,
-            })
-        })
-        .collect();
-    // Update agents first (most blocked clients first), then runbook order;
-    // causes that name no step come after step 7.
-    list.sort_by(|a, b| {
-        let ua = |s: &proto::Straggler| s.role != proto::Role::UpdateAgent as i32;
-        (ua(a), std::cmp::Reverse(a.blocks), Cause::rank(&a.cause), &a.hostname).cmp(&(
-            ua(b),
-            std::cmp::Reverse(b.blocks),
-            Cause::rank(&b.cause),
-            &b.hostname,
-        ))
-    });
+    let view = RolloutView::load(coordinator, rollout, false)
+        .await
+        .map_err(Status::from)?;
     Ok(proto::StragglersResponse {
-        rollout: Some(rollout_info(&rollout)),
-        stragglers: list,
+        rollout: Some(rollout_info(view.rollout())),
+        stragglers: view.stragglers(),
     })
 }
 
@@ -432,38 +320,4 @@ pub async fn cancel(
 
 pub fn since(ms: i64) -> String {
     rfc3339_or_empty(ms)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn transition(agent: &str, at_ms: i64, to: MemberState) -> TransitionRow {
-        TransitionRow {
-            rollout_id: "r1".into(),
-            agent_id: agent.into(),
-            at_ms,
-            from_state: String::new(),
-            to_state: to.word().into(),
-            cause: String::new(),
-        }
-    }
-
-    /// The words the engine writes are the ones history counts: soft and
-    /// hard stragglers both count as stragglers.
-    #[test]
-    fn history_counts_every_state_the_engine_writes() {
-        let transitions = [
-            transition("a", 1, MemberState::Pending),
-            transition("b", 1, MemberState::Pending),
-            transition("a", 2, MemberState::Straggler { hard: false }),
-            transition("b", 3, MemberState::Completed),
-            transition("a", 4, MemberState::Straggler { hard: true }),
-        ];
-        let counts: Vec<(u32, u32, u32)> = history(&transitions)
-            .iter()
-            .map(|point| (point.pending, point.stragglers, point.completed))
-            .collect();
-        assert_eq!(counts, [(2, 0, 0), (1, 1, 0), (0, 1, 1), (0, 1, 1)]);
-    }
 }

@@ -7,23 +7,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use prost::Message;
 use rollcall_common::pki::AdminRole;
-use rollcall_common::policy::Policy;
-use rollcall_common::proto::{self, admin_service_server::AdminService, coordinator_message::Body};
+use rollcall_common::proto::{self, admin_service_server::AdminService};
 use rollcall_common::timefmt::{now_ms, rfc3339, rfc3339_or_empty};
 
 use tonic::{Request, Response, Status};
 
-use crate::agent_service::hash_token;
 use crate::auth::{AdminCaller, admin_caller};
+use crate::policy_apply::{self, ApplyError};
 use crate::selector::Selector;
 use crate::state::Coordinator;
-use crate::store::{AgentRow, NewToken, Notice};
-
-const MAX_TOKEN_USES: u32 = 100_000;
-const MAX_TOKEN_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
-const MAX_POLICY_BYTES: usize = 256 * 1024;
+use crate::store::{AgentRow, Notice};
+use crate::tokens::{self, TokenRequest};
 
 pub struct AdminApi {
     pub coordinator: Arc<Coordinator>,
@@ -260,46 +255,26 @@ impl AdminService for AdminApi {
         };
         let result = async {
             let body = request.into_inner();
-            let uses = if body.uses == 0 { 1 } else { body.uses };
-            if uses > MAX_TOKEN_USES {
-                return Err(Status::invalid_argument(format!(
-                    "uses must be at most {MAX_TOKEN_USES}"
-                )));
-            }
-            let ttl = if body.ttl_seconds == 0 {
-                self.coordinator.config.token_default_ttl
-            } else {
-                Duration::from_secs(body.ttl_seconds)
+            let request = TokenRequest {
+                uses: body.uses,
+                ttl_seconds: body.ttl_seconds,
+                labels: body.labels.into_iter().collect(),
             };
-            if ttl > MAX_TOKEN_TTL {
-                return Err(Status::invalid_argument("ttl must be at most 30 days"));
-            }
-            let labels = body.labels.into_iter().collect();
-            crate::validate::labels(&labels)?;
-            let secret: [u8; 32] = rand::random();
-            let token = format!("rct_{}", hex::encode(secret));
-            let id: [u8; 6] = rand::random();
-            let id = hex::encode(id);
-            let now = now_ms();
-            let expires_at_ms = now + i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 2);
-            self.coordinator
-                .store
-                .create_token(NewToken {
-                    id: id.clone(),
-                    hash: hash_token(&token),
-                    created_at_ms: now,
-                    expires_at_ms,
-                    uses,
-                    labels,
-                    created_by: caller.name.clone(),
-                })
+            let terms = tokens::terms(request, self.coordinator.config.token_default_ttl)
+                .map_err(|error| Status::invalid_argument(error.to_string()))?;
+            let created = tokens::create(self.coordinator.store.as_ref(), terms, &caller.name, now_ms())
                 .await
                 .map_err(Status::from)?;
-            tracing::info!(token_id = id, uses, by = caller.name, "enrollment token created");
+            tracing::info!(
+                token_id = created.id,
+                uses = created.uses,
+                by = caller.name,
+                "enrollment token created"
+            );
             Ok(Response::new(proto::CreateTokenResponse {
-                token,
-                id,
-                expires_at: rfc3339(expires_at_ms),
+                token: created.token,
+                id: created.id,
+                expires_at: rfc3339(created.expires_at_ms),
             }))
         }
         .await;
@@ -354,44 +329,19 @@ impl AdminService for AdminApi {
     ) -> Result<Response<proto::ApplyPolicyResponse>, Status> {
         let caller = self.authorize(&request, AdminRole::Admin, "policy.apply").await?;
         let target = format!("policy ({} bytes)", request.get_ref().toml.len());
-        let result = async {
-            let text = request.into_inner().toml;
-            if text.len() > MAX_POLICY_BYTES {
-                return Err(Status::invalid_argument("policy is larger than 256 KiB"));
-            }
-            Policy::from_toml_str(&text)
-                .map_err(|error| Status::invalid_argument(format!("invalid policy: {error}")))?;
-            let version = self
-                .coordinator
-                .store
-                .put_policy(&text, &caller.name, now_ms())
-                .await
-                .map_err(Status::from)?;
-            let parsed = Policy::from_toml_str(&text)
-                .map_err(|error| Status::invalid_argument(format!("invalid policy: {error}")))?;
-            let doc = Arc::new(proto::PolicyDoc { version, toml: text });
-            self.coordinator.set_policy(doc.clone(), parsed);
-            // Other replicas load it and push it to the agents they hold.
-            crate::replication::tell_others(&self.coordinator, Notice::Policy { version }).await;
-            let message = proto::CoordinatorMessage {
-                body: Some(Body::Policy((*doc).clone())),
-            };
-            let mut pushed = 0u32;
-            for (_, session) in self.coordinator.hub.all() {
-                if session.tx.try_send(Ok(message.clone())).is_ok() {
-                    pushed += 1;
-                }
-            }
-            tracing::info!(
-                version,
-                pushed,
-                bytes = message.encoded_len(),
-                by = caller.name,
-                "policy applied"
-            );
-            Ok(Response::new(proto::ApplyPolicyResponse { version, pushed }))
-        }
-        .await;
+        let text = request.into_inner().toml;
+        let result = policy_apply::apply(&self.coordinator, text, &caller.name, now_ms())
+            .await
+            .map(|applied| {
+                Response::new(proto::ApplyPolicyResponse {
+                    version: applied.version,
+                    pushed: applied.pushed,
+                })
+            })
+            .map_err(|error| match error {
+                ApplyError::Store(error) => Status::from(error),
+                refused => Status::invalid_argument(refused.to_string()),
+            });
         self.audit(&caller, "policy.apply", &target, &result).await;
         result
     }

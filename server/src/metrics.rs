@@ -4,8 +4,8 @@
 //! happen (ingest, dispatch, the agent stream's receipts). Gauges that
 //! describe the fleet — connected agents, rollout members by state,
 //! stragglers by cause, the completion ratio — are computed at scrape time
-//! from the same `admin_rollouts::status` the CLI reads, so the numbers in
-//! Grafana and in `rollcall status` never disagree.
+//! from the same read model ([`RolloutView`]) as `rollcall status`, so the
+//! numbers in Grafana and in `rollcall status` never disagree.
 //!
 //! [`Metrics`] is a cheap handle (an `Arc` inside): the ingest worker is
 //! started before the [`Coordinator`] exists and holds its own clone.
@@ -23,6 +23,7 @@ use rollcall_common::proto;
 use tonic::Code;
 
 use crate::diagnosis::Cause;
+use crate::rollout_view::RolloutView;
 use crate::state::Coordinator;
 
 /// One listener's handle on `rollcall_connections_shed_total`.
@@ -353,12 +354,8 @@ impl Metrics {
         inner.stragglers.clear();
         inner.completion_ratio.clear();
         inner.rollout_info.clear();
-        let request = proto::StatusRequest {
-            rollout_id: String::new(),
-            history: false,
-        };
-        let status = match crate::admin_rollouts::status(coordinator, request).await {
-            Ok(status) => status,
+        let rollout = match crate::admin_rollouts::resolve(coordinator, "").await {
+            Ok(rollout) => rollout,
             // No rollout yet: the rollout gauges are simply absent.
             Err(status) if status.code() == Code::NotFound => return,
             Err(status) => {
@@ -368,7 +365,16 @@ impl Metrics {
                 return;
             }
         };
-        let rollout = status.rollout.clone().unwrap_or_default();
+        let view = match RolloutView::load(coordinator, rollout, false).await {
+            Ok(view) => view,
+            Err(error) => {
+                tracing::warn!(%error, "metrics: could not read rollout status");
+                return;
+            }
+        };
+        let rollout = crate::admin_rollouts::rollout_info(view.rollout());
+        let counts = view.counts();
+        let by_cause = view.by_cause();
         inner
             .rollout_info
             .get_or_create(&vec![
@@ -378,10 +384,10 @@ impl Metrics {
             ])
             .set(1);
         for (state, count) in [
-            (MemberState::Completed, status.completed),
-            (MemberState::Pending, status.pending),
-            (MemberState::Straggler { hard: false }, status.soft),
-            (MemberState::Straggler { hard: true }, status.hard),
+            (MemberState::Completed, counts.completed),
+            (MemberState::Pending, counts.pending),
+            (MemberState::Straggler { hard: false }, counts.soft),
+            (MemberState::Straggler { hard: true }, counts.hard),
         ] {
             inner
                 .rollout_agents
@@ -391,20 +397,20 @@ impl Metrics {
         inner
             .rollout_offline
             .get_or_create(&Vec::new())
-            .set(i64::from(status.offline));
+            .set(i64::from(counts.offline));
         // Every cause is present, zero included, so a Grafana panel does
         // not lose a series when a cause clears.
         for cause in Cause::ALL {
-            let count = status.by_cause.get(cause.code()).copied().unwrap_or(0);
+            let count = by_cause.get(cause.code()).copied().unwrap_or(0);
             inner
                 .stragglers
                 .get_or_create(&vec![("cause", cause.code().to_string())])
                 .set(i64::from(count));
         }
-        let ratio = if status.total == 0 {
+        let ratio = if counts.total == 0 {
             0.0
         } else {
-            f64::from(status.completed) / f64::from(status.total)
+            f64::from(counts.completed) / f64::from(counts.total)
         };
         inner.completion_ratio.get_or_create(&Vec::new()).set(ratio);
     }

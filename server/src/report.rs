@@ -24,9 +24,10 @@ use rollcall_common::proto;
 use rollcall_common::timefmt::{now_ms, rfc3339};
 use tonic::Status;
 
-use crate::diagnosis::{Cause, fleet_cause};
+use crate::diagnosis::Cause;
 use crate::engine::at_target;
-use crate::fleet::{AgentView, snapshot};
+use crate::fleet::AgentView;
+use crate::rollout_view::RolloutView;
 use crate::state::Coordinator;
 
 pub mod update_now;
@@ -137,10 +138,14 @@ pub fn differences(stragglers: &[Vec<(String, String)>], completed: &[Vec<(Strin
 /// Builds the report for a rollout (default: the current one).
 pub async fn build(coordinator: &Arc<Coordinator>, rollout_id: Option<&str>) -> Result<Report, Status> {
     let rollout = crate::admin_rollouts::resolve(coordinator, rollout_id.unwrap_or("")).await?;
-    let fleet = snapshot(coordinator, Some(&rollout)).await.map_err(Status::from)?;
+    // Transitions are read below, after the commands they are matched with.
+    let rollout_view = RolloutView::load(coordinator, rollout, false)
+        .await
+        .map_err(Status::from)?;
+    let rollout = rollout_view.rollout();
     // Claims are read from the whole fleet: a claimant may be outside the rollout.
-    let update_agent_claims = crate::engine::index_update_agents(&fleet, &rollout.target);
-    let views: Vec<AgentView> = fleet.into_iter().filter(|view| view.member.is_some()).collect();
+    let update_agent_claims = crate::engine::index_update_agents(rollout_view.fleet(), &rollout.target);
+    let views: Vec<&AgentView> = rollout_view.members().map(|(agent, _)| agent).collect();
     let mut checks_by_agent: HashMap<String, Vec<proto::CheckResult>> = HashMap::new();
     for view in &views {
         let (checks, _) = coordinator
@@ -152,26 +157,21 @@ pub async fn build(coordinator: &Arc<Coordinator>, rollout_id: Option<&str>) -> 
     }
     let is_completed = |view: &AgentView| view.member.as_ref().is_some_and(|m| m.state.is_completed());
     let is_straggler = |view: &AgentView| view.member.as_ref().is_some_and(|m| m.state.is_straggler());
-    let total = u32::try_from(views.len()).unwrap_or(u32::MAX);
-    let affected_count = views.iter().filter(|view| !is_completed(view)).count() as u32;
+    let counts = rollout_view.counts();
+    let total = counts.total;
+    let affected_count = counts.total - counts.completed;
 
-    let mut by_label: BTreeMap<(String, String), (u32, u32)> = BTreeMap::new();
-    for view in &views {
-        for (key, value) in &view.row.labels {
-            let entry = by_label.entry((key.clone(), value.clone())).or_default();
-            entry.1 += 1;
-            if !is_completed(view) {
-                entry.0 += 1;
-            }
-        }
-    }
-    let affected_by_label = by_label
+    // Per label value: members not completed, and all members.
+    let affected_by_label = rollout_view
+        .by_label()
         .into_iter()
-        .map(|((label, value), (count, total))| LabelAffected {
-            label,
-            value,
-            count,
-            total,
+        .flat_map(|(label, values)| {
+            values.into_iter().map(move |(value, counts)| LabelAffected {
+                label: label.to_string(),
+                value: value.to_string(),
+                count: counts.total - counts.completed,
+                total: counts.total,
+            })
         })
         .collect();
 
@@ -200,8 +200,8 @@ pub async fn build(coordinator: &Arc<Coordinator>, rollout_id: Option<&str>) -> 
 
     let empty = Vec::new();
     let attrs = |view: &AgentView| attributes(view, checks_by_agent.get(&view.row.id).unwrap_or(&empty));
-    let straggler_attrs: Vec<_> = views.iter().filter(|v| is_straggler(v)).map(attrs).collect();
-    let completed_attrs: Vec<_> = views.iter().filter(|v| is_completed(v)).map(attrs).collect();
+    let straggler_attrs: Vec<_> = views.iter().copied().filter(|v| is_straggler(v)).map(attrs).collect();
+    let completed_attrs: Vec<_> = views.iter().copied().filter(|v| is_completed(v)).map(attrs).collect();
     let differences = differences(&straggler_attrs, &completed_attrs);
 
     // Update-now outcomes since the rollout started, from later reports.
@@ -259,13 +259,9 @@ pub async fn build(coordinator: &Arc<Coordinator>, rollout_id: Option<&str>) -> 
         );
     }
 
-    let mut by_cause = BTreeMap::new();
-    let mut straggler_causes = Vec::new();
     let mut stragglers: Vec<StragglerEntry> = Vec::new();
     for view in views.iter().filter(|v| is_straggler(v)) {
         let Some(member) = &view.member else { continue };
-        *by_cause.entry(member.cause.clone()).or_insert(0u32) += 1;
-        straggler_causes.push(member.cause.as_str());
         let checks = checks_by_agent.get(&view.row.id).unwrap_or(&empty);
         let claimants = if member.cause == Cause::UpdateAgentConflict.code() {
             crate::diagnosis::claimants_of(&view.row.product, &update_agent_claims)
@@ -338,8 +334,8 @@ pub async fn build(coordinator: &Arc<Coordinator>, rollout_id: Option<&str>) -> 
             total,
         },
         affected_by_label,
-        fleet_cause: fleet_cause(straggler_causes).map(|cause| cause.code().to_string()),
-        by_cause,
+        fleet_cause: rollout_view.fleet_cause().map(|cause| cause.code().to_string()),
+        by_cause: rollout_view.by_cause(),
         update_agents,
         differences,
         update_now,

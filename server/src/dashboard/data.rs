@@ -1,12 +1,12 @@
-//! What the pages show, read through the same functions as the admin API
-//! (`admin_rollouts::status`, `admin_rollouts::stragglers`, the fleet
-//! snapshot), so the dashboard and `rollcall status` agree; plus the
-//! filters the pages take as query parameters.
+//! What the pages show, read through the same read model as the admin API
+//! ([`RolloutView`]: one fleet snapshot per page), so the dashboard and
+//! `rollcall status` agree; plus the filters the pages take as query
+//! parameters.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
-use rollcall_common::member_state::{MemberState, severity_from_word};
+use rollcall_common::member_state::severity_from_word;
 use rollcall_common::proto;
 use rollcall_common::timefmt::{now_ms, parse_rfc3339};
 use serde::Deserialize;
@@ -14,7 +14,10 @@ use tonic::{Code, Status};
 
 use crate::admin_rollouts;
 use crate::diagnosis::Cause;
-use crate::fleet::{AgentView, snapshot};
+use crate::fleet::AgentView;
+use crate::rollout_view::RolloutView;
+// The pages' counts are the read model's.
+pub use crate::rollout_view::Counts;
 use crate::state::Coordinator;
 use crate::store::{AgentRow, MemberRow};
 
@@ -163,47 +166,6 @@ impl Filters {
     }
 }
 
-/// Members of a rollout per state.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Counts {
-    pub total: u32,
-    pub completed: u32,
-    pub pending: u32,
-    pub stragglers: u32,
-    pub soft: u32,
-    pub hard: u32,
-    pub offline: u32,
-}
-
-impl Counts {
-    fn add(&mut self, view: &AgentView, member: &MemberRow) {
-        self.total += 1;
-        match member.state {
-            MemberState::Completed => self.completed += 1,
-            MemberState::Straggler { hard } => {
-                self.stragglers += 1;
-                if hard {
-                    self.hard += 1;
-                } else {
-                    self.soft += 1;
-                }
-            }
-            MemberState::Pending => self.pending += 1,
-        }
-        if view.offline && !member.state.is_completed() {
-            self.offline += 1;
-        }
-    }
-
-    pub fn percent_completed(&self) -> f64 {
-        if self.total == 0 {
-            0.0
-        } else {
-            100.0 * f64::from(self.completed) / f64::from(self.total)
-        }
-    }
-}
-
 /// A straggler with what the table adds to the API's row.
 #[derive(Debug, Clone)]
 pub struct StragglerRow {
@@ -265,28 +227,17 @@ fn points(history: &[proto::HistoryPoint]) -> Vec<Point> {
 }
 
 /// Reads the rollout page; `None` when there is no rollout at all yet.
+/// One fleet snapshot serves the whole page.
 pub async fn overview(coordinator: &Arc<Coordinator>, filters: &Filters) -> Result<Option<Overview>, Status> {
     let rollout_row = match admin_rollouts::resolve(coordinator, &filters.rollout).await {
         Ok(row) => row,
         Err(status) if status.code() == Code::NotFound && filters.rollout.is_empty() => return Ok(None),
         Err(status) => return Err(status),
     };
-    let status = admin_rollouts::status(
-        coordinator,
-        proto::StatusRequest {
-            rollout_id: rollout_row.id.clone(),
-            history: true,
-        },
-    )
-    .await?;
-    let listed = admin_rollouts::stragglers(
-        coordinator,
-        proto::StragglersRequest {
-            rollout_id: rollout_row.id.clone(),
-        },
-    )
-    .await?;
-    let views = snapshot(coordinator, Some(&rollout_row)).await.map_err(Status::from)?;
+    let view = RolloutView::load(coordinator, rollout_row, true)
+        .await
+        .map_err(Status::from)?;
+    let status = view.status(admin_rollouts::rollout_info(view.rollout()));
     let rollouts = coordinator
         .store
         .list_rollouts()
@@ -297,44 +248,38 @@ pub async fn overview(coordinator: &Arc<Coordinator>, filters: &Filters) -> Resu
         .map(admin_rollouts::rollout_info)
         .collect();
 
-    let by_id: HashMap<&str, &AgentView> = views.iter().map(|view| (view.row.id.as_str(), view)).collect();
-    let mut scope = Counts::default();
-    let mut by_cause: BTreeMap<String, u32> = BTreeMap::new();
-    let mut scoped_ids: HashSet<&str> = HashSet::new();
-    for view in &views {
-        let Some(member) = &view.member else { continue };
-        if !filters.in_label_scope(&view.row.labels) {
-            continue;
-        }
-        scoped_ids.insert(view.row.id.as_str());
-        scope.add(view, member);
-        if member.state.is_straggler() {
-            *by_cause.entry(member.cause.clone()).or_default() += 1;
-        }
-    }
+    let in_scope = |agent: &AgentView| filters.in_label_scope(&agent.row.labels);
+    let scope = view.counts_where(in_scope);
+    let by_cause = view.by_cause_where(in_scope);
     let history = if filters.label.is_some() {
-        let transitions = coordinator
-            .store
-            .transitions(&rollout_row.id)
-            .await
-            .map_err(Status::from)?;
-        let scoped: Vec<_> = transitions
-            .into_iter()
-            .filter(|transition| scoped_ids.contains(transition.agent_id.as_str()))
+        let scoped_ids: HashSet<&str> = view
+            .members()
+            .filter(|(agent, _)| in_scope(agent))
+            .map(|(agent, _)| agent.row.id.as_str())
             .collect();
-        points(&admin_rollouts::history(&scoped))
+        points(&view.history_where(|id| scoped_ids.contains(id)).unwrap_or_default())
     } else {
         points(&status.history)
     };
 
-    let stragglers = listed
-        .stragglers
+    let by_id: HashMap<&str, &AgentView> = view
+        .fleet()
+        .iter()
+        .map(|agent| (agent.row.id.as_str(), agent))
+        .collect();
+    let stragglers = view
+        .stragglers()
         .into_iter()
         .map(|straggler| {
-            let view = by_id.get(straggler.id.as_str());
-            let hostname_of = |id: &str| by_id.get(id).map(|view| view.row.hostname.clone()).unwrap_or_default();
+            let agent = by_id.get(straggler.id.as_str());
+            let hostname_of = |id: &str| {
+                by_id
+                    .get(id)
+                    .map(|agent| agent.row.hostname.clone())
+                    .unwrap_or_default()
+            };
             StragglerRow {
-                labels: view.map(|view| view.row.labels.clone()).unwrap_or_default(),
+                labels: agent.map(|agent| agent.row.labels.clone()).unwrap_or_default(),
                 update_agent_hostname: if straggler.update_agent.is_empty() {
                     String::new()
                 } else {
@@ -352,7 +297,7 @@ pub async fn overview(coordinator: &Arc<Coordinator>, filters: &Filters) -> Resu
         scope,
         history,
         stragglers,
-        by_label: label_groups(&views),
+        by_label: label_groups(&view),
         by_cause,
         status,
         now_ms: now_ms(),
@@ -361,20 +306,8 @@ pub async fn overview(coordinator: &Arc<Coordinator>, filters: &Filters) -> Resu
 
 /// Completion per label value over all members (not scoped: it is the
 /// panel one picks a scope from).
-fn label_groups(views: &[AgentView]) -> Vec<LabelGroup> {
-    let mut groups: BTreeMap<&str, BTreeMap<&str, Counts>> = BTreeMap::new();
-    for view in views {
-        let Some(member) = &view.member else { continue };
-        for (key, value) in &view.row.labels {
-            groups
-                .entry(key.as_str())
-                .or_default()
-                .entry(value.as_str())
-                .or_default()
-                .add(view, member);
-        }
-    }
-    groups
+fn label_groups(view: &RolloutView) -> Vec<LabelGroup> {
+    view.by_label()
         .into_iter()
         .take(MAX_LABEL_KEYS)
         .map(|(key, values)| {
