@@ -295,20 +295,7 @@ pub async fn build(coordinator: &Arc<Coordinator>, rollout_id: Option<&str>) -> 
             failing: checks
                 .iter()
                 .filter(|check| matches!(status_word(check.status), "fail" | "error"))
-                .map(|check| FailingCheck {
-                    name: check.name.clone(),
-                    runbook_step: check.runbook_step,
-                    status: status_word(check.status).into(),
-                    message: check.message.clone(),
-                    evidence: check
-                        .evidence
-                        .iter()
-                        .map(|e| (e.key.clone(), e.value.clone()))
-                        .collect(),
-                    remediation: check.remediation.clone(),
-                    code: check.code.clone(),
-                    params: check.params.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-                })
+                .map(FailingCheck::from)
                 .collect(),
         });
     }
