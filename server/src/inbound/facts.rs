@@ -30,46 +30,53 @@ mod tests {
     use super::*;
     use crate::inbound::{MAX_SHORT, MAX_TEXT};
 
+    /// Sets one string field of a product summary.
+    type SetProduct = fn(&mut proto::ProductSummary, String);
+    /// Sets one string field of the host facts.
+    type SetHost = fn(&mut proto::HostFacts, String);
+
     #[test]
     fn product_fields_accept_the_limit_and_refuse_one_over() {
-        let at_limit = proto::ProductSummary {
-            version: "v".repeat(MAX_SHORT),
-            read_error: "e".repeat(MAX_TEXT),
-            ..Default::default()
-        };
-        assert!(product(&at_limit).is_ok());
-        let long_version = proto::ProductSummary {
-            version: "v".repeat(MAX_SHORT + 1),
-            ..Default::default()
-        };
-        assert_eq!(
-            product(&long_version),
-            Err(Refused(format!("product.version is longer than {MAX_SHORT} bytes")))
-        );
-        let long_error = proto::ProductSummary {
-            read_error: "e".repeat(MAX_TEXT + 1),
-            ..Default::default()
-        };
-        assert_eq!(
-            product(&long_error),
-            Err(Refused(format!("product.read_error is longer than {MAX_TEXT} bytes")))
-        );
+        let fields: [(&str, usize, SetProduct); 8] = [
+            ("product.version", MAX_SHORT, |p, v| p.version = v),
+            ("product.update_source", MAX_SHORT, |p, v| p.update_source = v),
+            ("product.source_address", MAX_SHORT, |p, v| p.source_address = v),
+            ("product.update_agent_address", MAX_SHORT, |p, v| {
+                p.update_agent_address = v
+            }),
+            ("product.update_permission", MAX_SHORT, |p, v| p.update_permission = v),
+            ("product.license_expires", MAX_SHORT, |p, v| p.license_expires = v),
+            ("product.server_address", MAX_SHORT, |p, v| p.server_address = v),
+            ("product.read_error", MAX_TEXT, |p, v| p.read_error = v),
+        ];
+        for (field, limit, set) in fields {
+            let mut summary = proto::ProductSummary::default();
+            set(&mut summary, "x".repeat(limit));
+            assert!(product(&summary).is_ok(), "{field}");
+            set(&mut summary, "x".repeat(limit + 1));
+            assert_eq!(
+                product(&summary),
+                Err(Refused(format!("{field} is longer than {limit} bytes")))
+            );
+        }
     }
 
     #[test]
     fn host_fields_accept_the_limit_and_refuse_one_over() {
-        let at_limit = proto::HostFacts {
-            arch: "a".repeat(MAX_SHORT),
-            ..Default::default()
-        };
-        assert!(host(&at_limit).is_ok());
-        let over = proto::HostFacts {
-            os_id: "o".repeat(MAX_SHORT + 1),
-            ..Default::default()
-        };
-        assert_eq!(
-            host(&over),
-            Err(Refused(format!("host.os_id is longer than {MAX_SHORT} bytes")))
-        );
+        let fields: [(&str, SetHost); 3] = [
+            ("host.os_id", |h, v| h.os_id = v),
+            ("host.os_version", |h, v| h.os_version = v),
+            ("host.arch", |h, v| h.arch = v),
+        ];
+        for (field, set) in fields {
+            let mut facts = proto::HostFacts::default();
+            set(&mut facts, "x".repeat(MAX_SHORT));
+            assert!(host(&facts).is_ok(), "{field}");
+            set(&mut facts, "x".repeat(MAX_SHORT + 1));
+            assert_eq!(
+                host(&facts),
+                Err(Refused(format!("{field} is longer than {MAX_SHORT} bytes")))
+            );
+        }
     }
 }

@@ -168,48 +168,39 @@ mod tests {
 
     #[test]
     fn check_strings_accept_the_limit_and_refuse_one_over() {
-        let short_fields: [(&str, SetField); 4] = [
-            ("check.name", |c, v| c.name = v),
-            ("check.code", |c, v| c.code = v),
-            ("evidence.key", |c, v| {
+        let fields: [(&str, usize, SetField); 8] = [
+            ("check.name", MAX_SHORT, |c, v| c.name = v),
+            ("check.code", MAX_SHORT, |c, v| c.code = v),
+            ("evidence.key", MAX_SHORT, |c, v| {
                 c.evidence = vec![proto::Evidence {
                     key: v,
                     value: String::new(),
                 }]
             }),
-            ("check.params key", |c, v| c.params = [(v, String::new())].into()),
-        ];
-        for (field, set) in short_fields {
-            let mut at_limit = check();
-            set(&mut at_limit, "x".repeat(MAX_SHORT));
-            assert!(ValidReport::try_from(report(vec![at_limit])).is_ok(), "{field}");
-            let mut over = check();
-            set(&mut over, "x".repeat(MAX_SHORT + 1));
-            assert_eq!(
-                refused(report(vec![over])),
-                Some(format!("{field} is longer than {MAX_SHORT} bytes"))
-            );
-        }
-        let text_fields: [(&str, SetField); 4] = [
-            ("check.message", |c, v| c.message = v),
-            ("check.remediation", |c, v| c.remediation = v),
-            ("evidence.value", |c, v| {
+            ("check.params key", MAX_SHORT, |c, v| {
+                c.params = [(v, String::new())].into()
+            }),
+            ("check.message", MAX_TEXT, |c, v| c.message = v),
+            ("check.remediation", MAX_TEXT, |c, v| c.remediation = v),
+            ("evidence.value", MAX_TEXT, |c, v| {
                 c.evidence = vec![proto::Evidence {
                     key: String::new(),
                     value: v,
                 }]
             }),
-            ("check.params value", |c, v| c.params = [("p".to_string(), v)].into()),
+            ("check.params value", MAX_TEXT, |c, v| {
+                c.params = [("p".to_string(), v)].into()
+            }),
         ];
-        for (field, set) in text_fields {
+        for (field, limit, set) in fields {
             let mut at_limit = check();
-            set(&mut at_limit, "x".repeat(MAX_TEXT));
+            set(&mut at_limit, "x".repeat(limit));
             assert!(ValidReport::try_from(report(vec![at_limit])).is_ok(), "{field}");
             let mut over = check();
-            set(&mut over, "x".repeat(MAX_TEXT + 1));
+            set(&mut over, "x".repeat(limit + 1));
             assert_eq!(
                 refused(report(vec![over])),
-                Some(format!("{field} is longer than {MAX_TEXT} bytes"))
+                Some(format!("{field} is longer than {limit} bytes"))
             );
         }
     }
