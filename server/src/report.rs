@@ -288,7 +288,7 @@ pub async fn build(coordinator: &Arc<Coordinator>, rollout_id: Option<&str>) -> 
             id: view.row.id.clone(),
             hostname: view.row.hostname.clone(),
             cause: member.cause.clone(),
-            runbook_step: Cause::from_code(&member.cause).map(Cause::runbook_step).unwrap_or(7),
+            runbook_step: Cause::step_of_code(&member.cause),
             state: severity_word(member.state.hard_flag()).into(),
             update_agent: (!member.update_agent.is_empty()).then(|| member.update_agent.clone()),
             blocks: member.blocks,
