@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use rollcall_common::proto;
+use rollcall_common::report::FailingCheck;
 use serde::Serialize;
 
 use super::output::{OutputFormat, print_json, table};
@@ -150,17 +151,13 @@ pub async fn list(client: &AdminClient, format: OutputFormat, args: AgentsArgs) 
     }
 }
 
+/// One check as `rollcall agent ID` shows it: the shared JSON form (the
+/// same mapping as the support report's failing checks) and, for the table
+/// only, the message in the chosen language.
 #[derive(Debug, Serialize)]
 struct CheckJson {
-    name: String,
-    runbook_step: u32,
-    status: &'static str,
-    message: String,
-    evidence: BTreeMap<String, String>,
-    remediation: String,
-    /// The message's catalogue code and parameters (empty from older probes).
-    code: String,
-    params: BTreeMap<String, String>,
+    #[serde(flatten)]
+    check: FailingCheck,
     /// The message in the chosen language (the table shows it).
     #[serde(skip)]
     text: String,
@@ -224,18 +221,10 @@ pub async fn show(
             .checks
             .iter()
             .map(|check| CheckJson {
-                name: check.name.clone(),
-                runbook_step: check.runbook_step,
-                status: proto::status_word(check.status),
-                message: check.message.clone(),
-                evidence: check
-                    .evidence
-                    .iter()
-                    .map(|e| (e.key.clone(), e.value.clone()))
-                    .collect(),
-                remediation: remediation(catalog, &check.name, &check.remediation),
-                code: check.code.clone(),
-                params: check.params.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                check: FailingCheck {
+                    remediation: remediation(catalog, &check.name, &check.remediation),
+                    ..FailingCheck::from(check)
+                },
                 text: rollcall_common::check_text::message(
                     catalog,
                     &check.code,
@@ -297,7 +286,7 @@ pub async fn show(
                 _ => {}
             }
             let mut out = table(&["STEP", "CHECK", "STATUS", "MESSAGE", "EVIDENCE", "REMEDIATION"]);
-            for check in &json.checks {
+            for CheckJson { check, text } in &json.checks {
                 out.add_row(vec![
                     if check.runbook_step == 0 {
                         "-".into()
@@ -306,7 +295,7 @@ pub async fn show(
                     },
                     check.name.clone(),
                     check.status.to_string(),
-                    check.text.clone(),
+                    text.clone(),
                     check
                         .evidence
                         .iter()
@@ -360,5 +349,46 @@ pub async fn revoke(client: &AdminClient, format: OutputFormat, id: &str) -> Cli
             );
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The JSON of one check is the shared report form, field for field
+    /// in the order it had before the mapping moved to common; the table's
+    /// localized text stays out of it.
+    #[test]
+    fn a_check_prints_the_shared_fields_and_not_its_table_text() {
+        let check = CheckJson {
+            check: FailingCheck {
+                name: "version".into(),
+                runbook_step: 1,
+                status: "pass".into(),
+                message: "at 2.1".into(),
+                evidence: [("installed".to_string(), "2.1".to_string())].into(),
+                remediation: String::new(),
+                code: "version-ok".into(),
+                params: [("version".to_string(), "2.1".to_string())].into(),
+            },
+            text: "localized".into(),
+        };
+        let json = serde_json::to_string_pretty(&check).unwrap_or_default();
+        let expected = r#"{
+  "name": "version",
+  "runbook_step": 1,
+  "status": "pass",
+  "message": "at 2.1",
+  "evidence": {
+    "installed": "2.1"
+  },
+  "remediation": "",
+  "code": "version-ok",
+  "params": {
+    "version": "2.1"
+  }
+}"#;
+        assert_eq!(json, expected);
     }
 }

@@ -94,6 +94,13 @@ impl Cause {
         }
     }
 
+    /// The runbook step a cause code names, for every front end (CLI,
+    /// dashboard, report). A code rollcall does not know (written by a
+    /// newer coordinator) is read as `unknown`: step 7, overwrite install.
+    pub fn step_of_code(code: &str) -> u32 {
+        Cause::from_code(code).unwrap_or(Cause::Unknown).runbook_step()
+    }
+
     /// A cause found by a failing check in steps 1–6: something an admin or
     /// the endpoint can fix, after which the agent may upgrade.
     pub fn is_blocking(self) -> bool {
@@ -135,6 +142,15 @@ mod tests {
             assert_eq!(Cause::rank(cause.code()), index);
         }
         assert_eq!(Cause::rank("no-such-cause"), Cause::ALL.len());
+    }
+
+    #[test]
+    fn step_of_code_names_each_causes_step_and_reads_an_unknown_code_as_step_7() {
+        for cause in Cause::ALL {
+            assert_eq!(Cause::step_of_code(cause.code()), cause.runbook_step());
+        }
+        assert_eq!(Cause::step_of_code("no-such-cause"), 7);
+        assert_eq!(Cause::step_of_code(""), 7);
     }
 
     #[test]

@@ -109,6 +109,29 @@ pub struct FailingCheck {
     pub params: BTreeMap<String, String>,
 }
 
+/// The one mapping of an agent's check result to its JSON form, shared by
+/// the support report (its straggler's failing checks) and
+/// `rollcall agent ID --output json` (every check), so both name and fill
+/// the fields the same way.
+impl From<&crate::proto::CheckResult> for FailingCheck {
+    fn from(check: &crate::proto::CheckResult) -> Self {
+        FailingCheck {
+            name: check.name.clone(),
+            runbook_step: check.runbook_step,
+            status: crate::proto::status_word(check.status).into(),
+            message: check.message.clone(),
+            evidence: check
+                .evidence
+                .iter()
+                .map(|evidence| (evidence.key.clone(), evidence.value.clone()))
+                .collect(),
+            remediation: check.remediation.clone(),
+            code: check.code.clone(),
+            params: check.params.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        }
+    }
+}
+
 /// The newest complete log bundle of a straggler (runbook step 8,
 /// `rollcall collect`). Added in issue 16 (point 6).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -174,4 +197,33 @@ pub struct UpdateNow {
     /// Update Now a report at the target still counts. Added in issue 16.
     #[serde(default)]
     pub window_ms: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto;
+
+    #[test]
+    fn a_check_result_maps_to_its_json_fields_in_contract_order() {
+        let check = proto::CheckResult {
+            name: "update_permission".into(),
+            runbook_step: 3,
+            status: proto::CheckStatus::Fail as i32,
+            message: "updates are not allowed".into(),
+            evidence: vec![proto::Evidence {
+                key: "permission".into(),
+                value: "deny".into(),
+            }],
+            remediation: "allow updates".into(),
+            duration_ms: 12,
+            code: "update-denied".into(),
+            params: [("permission".to_string(), "deny".to_string())].into(),
+        };
+        let json = serde_json::to_string(&FailingCheck::from(&check)).unwrap_or_default();
+        assert_eq!(
+            json,
+            r#"{"name":"update_permission","runbook_step":3,"status":"fail","message":"updates are not allowed","evidence":{"permission":"deny"},"remediation":"allow updates","code":"update-denied","params":{"permission":"deny"}}"#
+        );
+    }
 }

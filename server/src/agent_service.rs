@@ -21,10 +21,10 @@ use tonic::{Request, Response, Status, Streaming};
 use crate::auth::agent_caller;
 use crate::budget::Overdrawn;
 use crate::hub::OUTBOUND_CAPACITY;
+use crate::inbound::{self, ValidHello, ValidReport};
 use crate::ingest::IngestItem;
 use crate::state::Coordinator;
-use crate::store::{HelloRecord, NewAgent, ReceiptRecord, ReportRecord, StoreError};
-use crate::validate;
+use crate::store::{HelloRecord, NewAgent, ReceiptRecord, StoreError};
 
 /// How long a new stream may take to say hello.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(15);
@@ -66,7 +66,7 @@ impl AgentService for AgentApi {
             return Err(Status::invalid_argument("certificate signing request is too large"));
         }
         let hostname = body.hostname.trim();
-        if hostname.is_empty() || hostname.len() > validate::MAX_HOSTNAME {
+        if hostname.is_empty() || hostname.len() > inbound::MAX_HOSTNAME {
             return Err(Status::invalid_argument("hostname must be 1-253 bytes"));
         }
         // The token first (one indexed read): an unauthorised caller never
@@ -138,7 +138,7 @@ impl AgentService for AgentApi {
             Some(Err(status)) => return Err(status),
             None => return Err(Status::cancelled("stream closed before hello")),
         };
-        validate::hello(&hello)?;
+        let hello = ValidHello::try_from(hello)?.into_inner();
         let policy_version = hello.policy_version;
         let hostname = hello.hostname.clone();
         let connected = coordinator
@@ -322,11 +322,14 @@ async fn read_stream(
             }
             agent_message::Body::Heartbeat(_) => {}
             agent_message::Body::Report(report) => {
-                if let Err(status) = validate::report(&report) {
-                    tracing::warn!(agent_id, %status, "refused a malformed report");
-                    let _ = tx.try_send(Err(status));
-                    return "malformed report";
-                }
+                let report = match ValidReport::try_from(report) {
+                    Ok(report) => report,
+                    Err(refused) => {
+                        tracing::warn!(agent_id, %refused, "refused a malformed report");
+                        let _ = tx.try_send(Err(refused.into()));
+                        return "malformed report";
+                    }
+                };
                 if let Err(reason) = charge(coordinator, stream, report.encoded_len()) {
                     return reason;
                 }
@@ -335,11 +338,9 @@ async fn read_stream(
                     coordinator.metrics.command_acknowledged(true);
                 }
                 let item = IngestItem::Report {
-                    record: Box::new(ReportRecord {
-                        agent_id: agent_id.to_string(),
-                        received_at_ms: now_ms(),
-                        report,
-                    }),
+                    agent_id: agent_id.to_string(),
+                    received_at_ms: now_ms(),
+                    report: Box::new(report),
                     reply: tx.clone(),
                 };
                 if coordinator.ingest.submit(item).await.is_err() {
@@ -408,8 +409,8 @@ async fn read_stream(
                 if receipt.accepted {
                     continue;
                 }
-                let refusal = Receipt::Refused(receipt.reason.chars().take(validate::MAX_SHORT).collect());
-                if receipt.command_id.len() <= validate::MAX_SHORT {
+                let refusal = Receipt::Refused(receipt.reason.chars().take(inbound::MAX_SHORT).collect());
+                if receipt.command_id.len() <= inbound::MAX_SHORT {
                     let item = IngestItem::Receipt(ReceiptRecord {
                         agent_id: agent_id.to_string(),
                         command_id: receipt.command_id,

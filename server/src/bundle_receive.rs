@@ -4,7 +4,7 @@
 //! a bundle costs no memory here beyond one chunk and the agent's stream is
 //! held back while the store writes (its own backpressure, no extra queue).
 //! A chunk the store refuses (no collect command for this agent, out of
-//! order, over [`validate::MAX_BUNDLE_BYTES`]) ends the stream like a
+//! order, over [`inbound::MAX_BUNDLE_BYTES`]) ends the stream like a
 //! malformed report: the agent is misbehaving or confused, and says so in
 //! its log when it reconnects.
 
@@ -12,14 +12,14 @@ use rollcall_common::proto;
 use rollcall_common::timefmt::now_ms;
 use tonic::Status;
 
+use crate::inbound::{self, ValidChunk};
 use crate::state::Coordinator;
 use crate::store::StoreError;
 use crate::store::bundles::ChunkRecord;
-use crate::validate;
 
 /// Stores one chunk; an error ends the stream with that status.
 pub async fn receive(coordinator: &Coordinator, agent_id: &str, chunk: proto::BundleChunk) -> Result<(), Status> {
-    validate::bundle_chunk(&chunk)?;
+    let chunk = ValidChunk::try_from(chunk)?.into_inner();
     let record = ChunkRecord {
         agent_id: agent_id.to_string(),
         command_id: chunk.command_id,
@@ -29,7 +29,7 @@ pub async fn receive(coordinator: &Coordinator, agent_id: &str, chunk: proto::Bu
         files: chunk.files,
         skipped: chunk.skipped,
         at_ms: now_ms(),
-        max_bytes: validate::MAX_BUNDLE_BYTES,
+        max_bytes: inbound::MAX_BUNDLE_BYTES,
     };
     match coordinator.store.put_bundle_chunk(record).await {
         Ok(Ok(row)) => {

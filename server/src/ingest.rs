@@ -26,6 +26,7 @@ use tonic::Status;
 use crate::batch_progress::{BatchProgress, Watched};
 use crate::health::HealthState;
 use crate::hub::Outbound;
+use crate::inbound::ValidReport;
 use crate::metrics::Metrics;
 use crate::store::{ReceiptRecord, ReportRecord, Store};
 
@@ -33,8 +34,14 @@ pub const QUEUE_CAPACITY: usize = 16 * 1024;
 
 /// What a stream hands to the ingest workers.
 pub enum IngestItem {
-    /// A report, acknowledged on `reply` once committed.
-    Report { record: Box<ReportRecord>, reply: Outbound },
+    /// A report that passed the edge checks (only a [`ValidReport`] is
+    /// stored), acknowledged on `reply` once committed.
+    Report {
+        agent_id: String,
+        received_at_ms: i64,
+        report: Box<ValidReport>,
+        reply: Outbound,
+    },
     /// A command receipt: stored with the next batch, never acknowledged
     /// (the answering report is what counts).
     Receipt(ReceiptRecord),
@@ -43,7 +50,7 @@ pub enum IngestItem {
 impl IngestItem {
     fn agent_id(&self) -> &str {
         match self {
-            IngestItem::Report { record, .. } => &record.agent_id,
+            IngestItem::Report { agent_id, .. } => agent_id,
             IngestItem::Receipt(receipt) => &receipt.agent_id,
         }
     }
@@ -170,9 +177,18 @@ async fn flush(
     let mut receipts = Vec::new();
     for item in items {
         match item {
-            IngestItem::Report { record, reply } => {
-                replies.push((record.agent_id.clone(), record.report.seq, record.received_at_ms, reply));
-                records.push(*record);
+            IngestItem::Report {
+                agent_id,
+                received_at_ms,
+                report,
+                reply,
+            } => {
+                replies.push((agent_id.clone(), report.seq, received_at_ms, reply));
+                records.push(ReportRecord {
+                    agent_id,
+                    received_at_ms,
+                    report: report.into_inner(),
+                });
             }
             IngestItem::Receipt(receipt) => receipts.push(receipt),
         }

@@ -12,7 +12,7 @@
 //! - [`store`]: the storage trait and its SQLite implementation.
 //! - [`listener`]: bounded TLS accept loop; [`auth`], [`revocation`]: who is calling.
 //! - [`budget`] (with [`rate`]): per-agent budgets; [`retention`]: old reports deleted.
-//! - [`health`], [`validate`], [`selector`], [`config`], [`state`].
+//! - [`health`], [`inbound`] (agent messages checked into domain types), [`selector`], [`config`], [`state`].
 
 pub mod admin_bundles;
 pub mod admin_identities;
@@ -36,6 +36,7 @@ pub mod events;
 pub mod fleet;
 pub mod health;
 pub mod hub;
+pub mod inbound;
 pub mod ingest;
 pub mod listener;
 pub mod main_entry;
@@ -56,4 +57,3 @@ pub mod state;
 pub mod status;
 pub mod store;
 pub mod tokens;
-pub mod validate;

@@ -288,27 +288,14 @@ pub async fn build(coordinator: &Arc<Coordinator>, rollout_id: Option<&str>) -> 
             id: view.row.id.clone(),
             hostname: view.row.hostname.clone(),
             cause: member.cause.clone(),
-            runbook_step: Cause::from_code(&member.cause).map(Cause::runbook_step).unwrap_or(7),
+            runbook_step: Cause::step_of_code(&member.cause),
             state: severity_word(member.state.hard_flag()).into(),
             update_agent: (!member.update_agent.is_empty()).then(|| member.update_agent.clone()),
             blocks: member.blocks,
             failing: checks
                 .iter()
                 .filter(|check| matches!(status_word(check.status), "fail" | "error"))
-                .map(|check| FailingCheck {
-                    name: check.name.clone(),
-                    runbook_step: check.runbook_step,
-                    status: status_word(check.status).into(),
-                    message: check.message.clone(),
-                    evidence: check
-                        .evidence
-                        .iter()
-                        .map(|e| (e.key.clone(), e.value.clone()))
-                        .collect(),
-                    remediation: check.remediation.clone(),
-                    code: check.code.clone(),
-                    params: check.params.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-                })
+                .map(FailingCheck::from)
                 .collect(),
         });
     }

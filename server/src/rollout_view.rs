@@ -200,7 +200,7 @@ impl RolloutView {
                     id: view.row.id.clone(),
                     hostname: view.row.hostname.clone(),
                     cause: member.cause.clone(),
-                    runbook_step: Cause::from_code(&member.cause).map(Cause::runbook_step).unwrap_or(7),
+                    runbook_step: Cause::step_of_code(&member.cause),
                     state: severity.into(),
                     since: rfc3339(member.since_ms),
                     blocks: member.blocks,

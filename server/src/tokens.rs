@@ -64,12 +64,10 @@ pub fn terms(request: TokenRequest, default_ttl: Duration) -> Result<TokenTerms,
     if ttl > MAX_TOKEN_TTL {
         return Err(TokenError::TtlTooLong);
     }
-    crate::validate::labels(&request.labels).map_err(|status| TokenError::Labels(status.message().to_string()))?;
-    Ok(TokenTerms {
-        uses,
-        ttl,
-        labels: request.labels,
-    })
+    let labels = crate::inbound::ValidLabels::try_from(request.labels)
+        .map_err(|refused| TokenError::Labels(refused.0))?
+        .into_inner();
+    Ok(TokenTerms { uses, ttl, labels })
 }
 
 /// A new token and its id: 32 random bytes behind `rct_`, 6 for the id.

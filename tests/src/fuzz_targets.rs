@@ -44,10 +44,10 @@ pub fn agent_message(data: &[u8]) {
     };
     match message.body {
         Some(rollcall_common::proto::agent_message::Body::Hello(hello)) => {
-            let _ = rollcall_server::validate::hello(&hello);
+            let _ = rollcall_server::inbound::ValidHello::try_from(hello);
         }
         Some(rollcall_common::proto::agent_message::Body::Report(report)) => {
-            let _ = rollcall_server::validate::report(&report);
+            let _ = rollcall_server::inbound::ValidReport::try_from(report);
         }
         _ => {}
     }

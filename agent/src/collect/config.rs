@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 /// A bundle at most, by default (file contents; the archive adds headers).
 pub const DEFAULT_MAX_BUNDLE_BYTES: u64 = 8 * 1024 * 1024;
 /// The largest `max_bundle_bytes` accepted: the coordinator refuses bundles
-/// over 64 MiB (server/src/validate.rs), archive headers included.
+/// over 64 MiB (server/src/inbound/limits.rs), archive headers included.
 pub const MAX_MAX_BUNDLE_BYTES: u64 = 32 * 1024 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -89,7 +89,7 @@ pub fn render(report: &Report, catalog: &Catalog) -> String {
         let mut causes: Vec<_> = report.by_cause.iter().collect();
         causes.sort_by_key(|(cause, _)| Cause::rank(cause));
         for (cause, count) in causes {
-            let step = Cause::from_code(cause).map(Cause::runbook_step).unwrap_or(7);
+            let step = Cause::step_of_code(cause);
             let _ = writeln!(
                 out,
                 "- {} — {} ({count})",

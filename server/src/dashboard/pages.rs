@@ -76,10 +76,6 @@ fn cause_advice(cause: &str) -> &'static str {
     }
 }
 
-fn step_of(cause: &str) -> u32 {
-    Cause::from_code(cause).map(Cause::runbook_step).unwrap_or(7)
-}
-
 fn viewer_text(viewer: &Viewer) -> String {
     format!("{} ({})", viewer.name, viewer.role)
 }
@@ -335,7 +331,7 @@ fn causes_fragment(overview: &Overview, filters: &Filters) -> String {
     let rows: Vec<Bar> = causes
         .into_iter()
         .map(|(cause, count)| Bar {
-            label: match step_of(cause) {
+            label: match Cause::step_of_code(cause) {
                 crate::diagnosis::NO_STEP => format!("\u{2013} {cause}"),
                 step => format!("{step} {cause}"),
             },
@@ -653,7 +649,7 @@ fn agent_rollout_fragment(detail: &AgentPage) -> String {
         time_element(member.since_ms, detail.now_ms)
     );
     if member.state.is_straggler() {
-        let step = step_of(&member.cause);
+        let step = Cause::step_of_code(&member.cause);
         let _ = write!(
             out,
             "<p><strong>Cause: {}</strong> \u{b7} runbook step {step} ({})</p><p class=\"remedy\">{}</p>",

@@ -1,0 +1,82 @@
+//! The product summary and host facts, sent in both hellos and reports.
+
+use rollcall_common::proto;
+
+use super::{Refused, short, text};
+
+pub(super) fn product(product: &proto::ProductSummary) -> Result<(), Refused> {
+    for (field, value) in [
+        ("product.version", &product.version),
+        ("product.update_source", &product.update_source),
+        ("product.source_address", &product.source_address),
+        ("product.update_agent_address", &product.update_agent_address),
+        ("product.update_permission", &product.update_permission),
+        ("product.license_expires", &product.license_expires),
+        ("product.server_address", &product.server_address),
+    ] {
+        short(field, value)?;
+    }
+    text("product.read_error", &product.read_error)
+}
+
+pub(super) fn host(host: &proto::HostFacts) -> Result<(), Refused> {
+    short("host.os_id", &host.os_id)?;
+    short("host.os_version", &host.os_version)?;
+    short("host.arch", &host.arch)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inbound::{MAX_SHORT, MAX_TEXT};
+
+    /// Sets one string field of a product summary.
+    type SetProduct = fn(&mut proto::ProductSummary, String);
+    /// Sets one string field of the host facts.
+    type SetHost = fn(&mut proto::HostFacts, String);
+
+    #[test]
+    fn product_fields_accept_the_limit_and_refuse_one_over() {
+        let fields: [(&str, usize, SetProduct); 8] = [
+            ("product.version", MAX_SHORT, |p, v| p.version = v),
+            ("product.update_source", MAX_SHORT, |p, v| p.update_source = v),
+            ("product.source_address", MAX_SHORT, |p, v| p.source_address = v),
+            ("product.update_agent_address", MAX_SHORT, |p, v| {
+                p.update_agent_address = v
+            }),
+            ("product.update_permission", MAX_SHORT, |p, v| p.update_permission = v),
+            ("product.license_expires", MAX_SHORT, |p, v| p.license_expires = v),
+            ("product.server_address", MAX_SHORT, |p, v| p.server_address = v),
+            ("product.read_error", MAX_TEXT, |p, v| p.read_error = v),
+        ];
+        for (field, limit, set) in fields {
+            let mut summary = proto::ProductSummary::default();
+            set(&mut summary, "x".repeat(limit));
+            assert!(product(&summary).is_ok(), "{field}");
+            set(&mut summary, "x".repeat(limit + 1));
+            assert_eq!(
+                product(&summary),
+                Err(Refused(format!("{field} is longer than {limit} bytes")))
+            );
+        }
+    }
+
+    #[test]
+    fn host_fields_accept_the_limit_and_refuse_one_over() {
+        let fields: [(&str, SetHost); 3] = [
+            ("host.os_id", |h, v| h.os_id = v),
+            ("host.os_version", |h, v| h.os_version = v),
+            ("host.arch", |h, v| h.arch = v),
+        ];
+        for (field, set) in fields {
+            let mut facts = proto::HostFacts::default();
+            set(&mut facts, "x".repeat(MAX_SHORT));
+            assert!(host(&facts).is_ok(), "{field}");
+            set(&mut facts, "x".repeat(MAX_SHORT + 1));
+            assert_eq!(
+                host(&facts),
+                Err(Refused(format!("{field} is longer than {MAX_SHORT} bytes")))
+            );
+        }
+    }
+}

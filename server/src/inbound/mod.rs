@@ -1,0 +1,89 @@
+//! What agents (and token requests) send, checked once at the receiving
+//! edge and turned into domain types: [`ValidHello`], [`ValidReport`],
+//! [`ValidChunk`], [`ValidLabels`]. Each is built only by `TryFrom` over the
+//! protobuf message, so code past the edge (ingest, the store) takes a value
+//! that has passed the checks and cannot be handed one that has not.
+//!
+//! The gRPC layer already bounds the message size; these bound the shape
+//! inside it (how many labels, how long a string) so one agent cannot bloat
+//! the store. A refusal is a [`Refused`], which becomes
+//! `Status::invalid_argument` in one place (its `From` impl below).
+
+mod bundle;
+mod facts;
+mod hello;
+mod labels;
+pub mod limits;
+mod report;
+
+pub use bundle::ValidChunk;
+pub use hello::ValidHello;
+pub use labels::ValidLabels;
+pub use limits::*;
+pub use report::ValidReport;
+use tonic::Status;
+
+/// Why a message was refused at the edge; the text is what the sender
+/// reads in its `INVALID_ARGUMENT` status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused(pub String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+impl From<Refused> for Status {
+    fn from(refused: Refused) -> Self {
+        Status::invalid_argument(refused.0)
+    }
+}
+
+fn refuse<T>(message: impl Into<String>) -> Result<T, Refused> {
+    Err(Refused(message.into()))
+}
+
+/// A short field: a name, a version, an address.
+fn short(field: &str, value: &str) -> Result<(), Refused> {
+    if value.len() > MAX_SHORT {
+        return refuse(format!("{field} is longer than {MAX_SHORT} bytes"));
+    }
+    Ok(())
+}
+
+/// A text field: a message, a remediation, an output tail.
+fn text(field: &str, value: &str) -> Result<(), Refused> {
+    if value.len() > MAX_TEXT {
+        return refuse(format!("{field} is longer than {MAX_TEXT} bytes"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refused_becomes_invalid_argument_with_its_text() {
+        let status = Status::from(Refused("report seq must start at 1".into()));
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        assert_eq!(status.message(), "report seq must start at 1");
+    }
+
+    #[test]
+    fn short_and_text_accept_the_limit_and_refuse_one_over() {
+        assert!(short("f", &"a".repeat(MAX_SHORT)).is_ok());
+        assert_eq!(
+            short("f", &"a".repeat(MAX_SHORT + 1)),
+            Err(Refused(format!("f is longer than {MAX_SHORT} bytes")))
+        );
+        assert!(text("f", &"a".repeat(MAX_TEXT)).is_ok());
+        assert_eq!(
+            text("f", &"a".repeat(MAX_TEXT + 1)),
+            Err(Refused(format!("f is longer than {MAX_TEXT} bytes")))
+        );
+    }
+}
