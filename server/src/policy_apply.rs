@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use prost::Message;
 use rollcall_common::policy::Policy;
 use rollcall_common::proto::{self, coordinator_message::Body};
 
@@ -40,20 +39,12 @@ pub fn check(text: &str) -> Result<Policy, ApplyError> {
     Policy::from_toml_str(text).map_err(|error| ApplyError::Invalid(error.to_string()))
 }
 
-/// Stores `text` as the next policy version (by `applied_by`), loads it
-/// and pushes it to every agent stream held here.
-pub async fn apply(
-    coordinator: &Arc<Coordinator>,
-    text: String,
-    applied_by: &str,
-    now_ms: i64,
-) -> Result<Applied, ApplyError> {
-    let parsed = check(&text)?;
-    let version = coordinator.store.put_policy(&text, applied_by, now_ms).await?;
-    let doc = Arc::new(proto::PolicyDoc { version, toml: text });
+/// Makes `doc` (already checked: `parsed`) this coordinator's policy and
+/// pushes it to every agent stream held here; returns how many took it.
+/// Used for a policy applied here and for one another replica applied.
+pub fn load_and_push(coordinator: &Coordinator, doc: proto::PolicyDoc, parsed: Policy) -> u32 {
+    let doc = Arc::new(doc);
     coordinator.set_policy(doc.clone(), parsed);
-    // Other replicas load it and push it to the agents they hold.
-    crate::replication::tell_others(coordinator, Notice::Policy { version }).await;
     let message = proto::CoordinatorMessage {
         body: Some(Body::Policy((*doc).clone())),
     };
@@ -65,13 +56,24 @@ pub async fn apply(
             pushed += 1;
         }
     }
-    tracing::info!(
-        version,
-        pushed,
-        bytes = message.encoded_len(),
-        by = applied_by,
-        "policy applied"
-    );
+    pushed
+}
+
+/// Stores `text` as the next policy version (by `applied_by`), loads it
+/// and pushes it to every agent stream held here.
+pub async fn apply(
+    coordinator: &Arc<Coordinator>,
+    text: String,
+    applied_by: &str,
+    now_ms: i64,
+) -> Result<Applied, ApplyError> {
+    let parsed = check(&text)?;
+    let version = coordinator.store.put_policy(&text, applied_by, now_ms).await?;
+    let bytes = text.len();
+    let pushed = load_and_push(coordinator, proto::PolicyDoc { version, toml: text }, parsed);
+    // Other replicas load it and push it to the agents they hold.
+    crate::replication::tell_others(coordinator, Notice::Policy { version }).await;
+    tracing::info!(version, pushed, bytes, by = applied_by, "policy applied");
     Ok(Applied { version, pushed })
 }
 

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rollcall_common::policy::Policy;
-use rollcall_common::proto::{self, coordinator_message::Body};
+use rollcall_common::proto;
 use rollcall_common::timefmt::now_ms;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -172,19 +172,11 @@ async fn reload_policy(coordinator: &Coordinator) {
             return;
         }
     };
-    let doc = Arc::new(proto::PolicyDoc {
-        version: row.version,
+    let version = row.version;
+    let doc = proto::PolicyDoc {
+        version,
         toml: row.toml,
-    });
-    coordinator.set_policy(doc.clone(), parsed);
-    let message = proto::CoordinatorMessage {
-        body: Some(Body::Policy((*doc).clone())),
     };
-    let mut pushed = 0u32;
-    for (_, session) in coordinator.hub.all() {
-        if session.tx.try_send(Ok(message.clone())).is_ok() {
-            pushed += 1;
-        }
-    }
-    tracing::info!(version = doc.version, pushed, "policy applied through another replica");
+    let pushed = crate::policy_apply::load_and_push(coordinator, doc, parsed);
+    tracing::info!(version, pushed, "policy applied through another replica");
 }
