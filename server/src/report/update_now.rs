@@ -15,6 +15,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
+use rollcall_common::member_state::MemberState;
 use rollcall_common::proto;
 use rollcall_common::report::{Tried, UpdateNow};
 
@@ -130,7 +131,10 @@ pub async fn outcomes(store: &dyn Store, inputs: Inputs<'_>) -> StoreResult<Upda
 /// `completed`).
 fn first_completions(transitions: &[TransitionRow]) -> BTreeMap<&str, i64> {
     let mut first = BTreeMap::new();
-    for transition in transitions.iter().filter(|t| t.to_state == "completed") {
+    for transition in transitions
+        .iter()
+        .filter(|t| MemberState::from_word(&t.to_state) == Some(MemberState::Completed))
+    {
         first.entry(transition.agent_id.as_str()).or_insert(transition.at_ms);
     }
     first
