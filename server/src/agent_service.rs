@@ -66,9 +66,7 @@ impl AgentService for AgentApi {
             return Err(Status::invalid_argument("certificate signing request is too large"));
         }
         let hostname = body.hostname.trim();
-        if hostname.is_empty() || hostname.len() > inbound::MAX_HOSTNAME {
-            return Err(Status::invalid_argument("hostname must be 1-253 bytes"));
-        }
+        inbound::hostname(hostname)?;
         // The token first (one indexed read): an unauthorised caller never
         // gets as far as CSR parsing and a signature.
         coordinator

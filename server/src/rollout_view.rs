@@ -173,12 +173,9 @@ impl RolloutView {
     /// Completion over time of the agents `scope` keeps (by agent id).
     pub fn history_where(&self, scope: impl Fn(&str) -> bool) -> Option<Vec<proto::HistoryPoint>> {
         let transitions = self.transitions.as_ref()?;
-        let scoped: Vec<TransitionRow> = transitions
-            .iter()
-            .filter(|transition| scope(&transition.agent_id))
-            .cloned()
-            .collect();
-        Some(history(&scoped))
+        Some(history(
+            transitions.iter().filter(|transition| scope(&transition.agent_id)),
+        ))
     }
 
     /// The stragglers as the admin API lists them: update agents first
@@ -250,18 +247,16 @@ impl RolloutView {
 /// Completion over time: one point per moment a state changed. A
 /// transition's `to_state` is a [`MemberState::word`]; one that names no
 /// state (never written by the engine) is left out of the counts.
-pub fn history(transitions: &[TransitionRow]) -> Vec<proto::HistoryPoint> {
+pub fn history<'a>(transitions: impl IntoIterator<Item = &'a TransitionRow>) -> Vec<proto::HistoryPoint> {
     let mut states: HashMap<&str, Option<MemberState>> = HashMap::new();
     let mut points: Vec<proto::HistoryPoint> = Vec::new();
-    let mut index = 0;
-    while index < transitions.len() {
-        let at = transitions[index].at_ms;
-        while index < transitions.len() && transitions[index].at_ms == at {
-            states.insert(
-                &transitions[index].agent_id,
-                MemberState::from_word(&transitions[index].to_state),
-            );
-            index += 1;
+    let mut transitions = transitions.into_iter().peekable();
+    while let Some(first) = transitions.next() {
+        // Every transition of one moment, then one point.
+        let at = first.at_ms;
+        states.insert(&first.agent_id, MemberState::from_word(&first.to_state));
+        while let Some(transition) = transitions.next_if(|next| next.at_ms == at) {
+            states.insert(&transition.agent_id, MemberState::from_word(&transition.to_state));
         }
         let mut point = proto::HistoryPoint {
             at: rfc3339(at),

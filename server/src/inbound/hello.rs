@@ -3,7 +3,7 @@
 use rollcall_common::proto;
 
 use super::facts::{host, product};
-use super::{MAX_HOSTNAME, Refused, ValidLabels, refuse, short};
+use super::{Refused, hostname, labels, short};
 
 /// A hello that passed the edge checks: hostname 1 to [`MAX_HOSTNAME`]
 /// bytes, a short agent version, valid labels, bounded product and host
@@ -29,11 +29,9 @@ impl TryFrom<proto::Hello> for ValidHello {
     type Error = Refused;
 
     fn try_from(hello: proto::Hello) -> Result<Self, Refused> {
-        if hello.hostname.is_empty() || hello.hostname.len() > MAX_HOSTNAME {
-            return refuse("hostname must be 1-253 bytes");
-        }
+        hostname(&hello.hostname)?;
         short("agent_version", &hello.agent_version)?;
-        ValidLabels::try_from(hello.labels.clone())?;
+        labels::check(hello.labels.iter())?;
         if let Some(product_summary) = &hello.product {
             product(product_summary)?;
         }
@@ -47,7 +45,7 @@ impl TryFrom<proto::Hello> for ValidHello {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inbound::{MAX_LABELS, MAX_SHORT};
+    use crate::inbound::{MAX_HOSTNAME, MAX_LABELS, MAX_SHORT};
 
     fn hello(hostname: &str) -> proto::Hello {
         proto::Hello {

@@ -17,26 +17,33 @@ impl ValidLabels {
     }
 }
 
+/// Checks labels where they are, without taking or copying them (a hello
+/// keeps its own map; see [`ValidLabels`] for the rules).
+pub fn check<'a>(labels: impl ExactSizeIterator<Item = (&'a String, &'a String)>) -> Result<(), Refused> {
+    if labels.len() > MAX_LABELS {
+        return refuse(format!("more than {MAX_LABELS} labels"));
+    }
+    for (key, value) in labels {
+        if key.is_empty()
+            || key.len() > MAX_LABEL_KEY
+            || !key.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
+        {
+            return refuse(format!(
+                "label key {key:?} must be 1-{MAX_LABEL_KEY} of [A-Za-z0-9-_./]"
+            ));
+        }
+        if value.len() > MAX_LABEL_VALUE || value.contains([',', '\n']) {
+            return refuse(format!("label {key} value is too long or holds ',' or a newline"));
+        }
+    }
+    Ok(())
+}
+
 impl TryFrom<BTreeMap<String, String>> for ValidLabels {
     type Error = Refused;
 
     fn try_from(labels: BTreeMap<String, String>) -> Result<Self, Refused> {
-        if labels.len() > MAX_LABELS {
-            return refuse(format!("more than {MAX_LABELS} labels"));
-        }
-        for (key, value) in &labels {
-            if key.is_empty()
-                || key.len() > MAX_LABEL_KEY
-                || !key.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
-            {
-                return refuse(format!(
-                    "label key {key:?} must be 1-{MAX_LABEL_KEY} of [A-Za-z0-9-_./]"
-                ));
-            }
-            if value.len() > MAX_LABEL_VALUE || value.contains([',', '\n']) {
-                return refuse(format!("label {key} value is too long or holds ',' or a newline"));
-            }
-        }
+        check(labels.iter())?;
         Ok(ValidLabels(labels))
     }
 }

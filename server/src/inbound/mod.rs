@@ -46,6 +46,15 @@ fn refuse<T>(message: impl Into<String>) -> Result<T, Refused> {
     Err(Refused(message.into()))
 }
 
+/// A host name, in a hello or an enrolment request: 1 to [`MAX_HOSTNAME`]
+/// bytes (DNS's limit).
+pub fn hostname(name: &str) -> Result<(), Refused> {
+    if name.is_empty() || name.len() > MAX_HOSTNAME {
+        return refuse("hostname must be 1-253 bytes");
+    }
+    Ok(())
+}
+
 /// A short field: a name, a version, an address.
 fn short(field: &str, value: &str) -> Result<(), Refused> {
     if value.len() > MAX_SHORT {
