@@ -272,7 +272,7 @@ impl AdminService for AdminApi {
                 "enrollment token created"
             );
             Ok(Response::new(proto::CreateTokenResponse {
-                token: created.token,
+                token: created.token.expose().to_string(),
                 id: created.id,
                 expires_at: rfc3339(created.expires_at_ms),
             }))

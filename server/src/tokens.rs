@@ -6,6 +6,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use rollcall_common::secret::Secret;
+
 use crate::agent_service::hash_token;
 use crate::store::traits::EnrolmentStore;
 use crate::store::{NewToken, StoreResult};
@@ -43,8 +45,8 @@ pub enum TokenError {
 /// A token just created.
 #[derive(Debug, Clone)]
 pub struct CreatedToken {
-    /// The token itself, shown once.
-    pub token: String,
+    /// The token itself, shown once (redacted in `Debug`, zeroized on drop).
+    pub token: Secret,
     pub id: String,
     pub uses: u32,
     pub expires_at_ms: i64,
@@ -98,7 +100,7 @@ pub async fn create(
         })
         .await?;
     Ok(CreatedToken {
-        token,
+        token: Secret::new(token),
         id,
         uses: terms.uses,
         expires_at_ms,

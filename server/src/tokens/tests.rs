@@ -68,7 +68,7 @@ async fn create_stores_the_hash_and_the_terms() {
     assert_eq!((created.uses, created.expires_at_ms), (3, 61_000));
     // The token spends: its hash is what was stored.
     store
-        .check_token(hash_token(&created.token), 2_000)
+        .check_token(hash_token(created.token.expose()), 2_000)
         .await
         .expect("spendable");
     let rows = store.list_tokens().await.expect("list");
