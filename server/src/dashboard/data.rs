@@ -285,7 +285,11 @@ pub async fn overview(coordinator: &Arc<Coordinator>, filters: &Filters) -> Resu
                 } else {
                     hostname_of(&straggler.update_agent)
                 },
-                since_ms: parse_rfc3339(&straggler.since).unwrap_or(0),
+                // The member row's own time, not its RFC 3339 text read back.
+                since_ms: agent
+                    .and_then(|agent| agent.member.as_ref())
+                    .map(|member| member.since_ms)
+                    .unwrap_or(0),
                 straggler,
             }
         })
