@@ -57,7 +57,8 @@ pub async fn enroll(params: &EnrollParams) -> anyhow::Result<Enrolled> {
             Ok(response) => break response.into_inner(),
             Err(status)
                 if attempt < ENROLL_ATTEMPTS
-                    && matches!(status.code(), tonic::Code::ResourceExhausted | tonic::Code::Unavailable) =>
+                    && matches!(status.code(), tonic::Code::ResourceExhausted | tonic::Code::Unavailable)
+                    && !tls_failure(&status) =>
             {
                 let delay = backoff.next_delay();
                 eprintln!(
@@ -84,6 +85,27 @@ pub async fn enroll(params: &EnrollParams) -> anyhow::Result<Enrolled> {
         },
         labels: response.labels.into_iter().collect(),
     })
+}
+
+/// Whether the call failed in the TLS handshake (an untrusted or wrong
+/// coordinator certificate, say). tonic reports it as `Unavailable` like a
+/// coordinator that is down, but waiting cannot mend it: the install should
+/// fail at once and name the cause. tokio-rustls wraps the rustls error in
+/// an `io::Error`, whose `source()` skips it, so both are looked into.
+fn tls_failure(status: &tonic::Status) -> bool {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(status);
+    while let Some(error) = next {
+        if error.is::<rustls::Error>() {
+            return true;
+        }
+        if let Some(io) = error.downcast_ref::<std::io::Error>()
+            && io.get_ref().is_some_and(|inner| inner.is::<rustls::Error>())
+        {
+            return true;
+        }
+        next = error.source();
+    }
+    false
 }
 
 /// Writes the identity under `data_dir/identity/` and a ready-to-run

@@ -97,6 +97,8 @@ async fn hostile_peers_are_refused_and_the_coordinator_keeps_serving() {
         stderr.contains("enrollment refused") || stderr.contains("certificate"),
         "{stderr}"
     );
+    // An untrusted coordinator is no outage: the agent fails at once.
+    assert!(!stderr.contains("retrying"), "{stderr}");
 
     // A foreign certificate (another coordinator's admin) is refused at the handshake.
     let foreign_admin = foreign.data_dir().join("admin");
