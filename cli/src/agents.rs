@@ -76,6 +76,9 @@ pub struct AgentJson {
     pub clock_skew_ms: i64,
     /// True when `clock_skew_ms` is beyond the policy's `clock_skew_warn`.
     pub clock_skew_flagged: bool,
+    /// True when the coordinator could not read every column of this
+    /// agent's stored row (issue 24): what is shown is what it could read.
+    pub unreadable: bool,
 }
 
 fn non_empty(text: &str) -> Option<String> {
@@ -103,6 +106,7 @@ impl From<&proto::AgentInfo> for AgentJson {
             cause: non_empty(&info.cause),
             clock_skew_ms: info.clock_skew_ms,
             clock_skew_flagged: info.clock_skew_flagged,
+            unreadable: info.unreadable,
         }
     }
 }
@@ -126,7 +130,9 @@ pub async fn list(client: &AdminClient, format: OutputFormat, args: AgentsArgs) 
                     agent.id.clone(),
                     agent.hostname.clone(),
                     agent.role.to_string(),
-                    if agent.revoked {
+                    if agent.unreadable {
+                        "unreadable row".into()
+                    } else if agent.revoked {
                         "revoked".into()
                     } else if agent.online {
                         "yes".into()
@@ -257,6 +263,9 @@ pub async fn show(
             println!("hostname  {}", agent.hostname);
             println!("role      {}", agent.role);
             println!("online    {}", agent.online);
+            if agent.unreadable {
+                println!("store     UNREADABLE: some of this agent's stored columns could not be read; shown as read");
+            }
             println!("version   {}", agent.version.as_deref().unwrap_or("-"));
             println!("last seen {}", agent.last_seen.as_deref().unwrap_or("never"));
             println!("checked   {}", json.checked_at.as_deref().unwrap_or("never"));

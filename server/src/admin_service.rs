@@ -77,6 +77,7 @@ impl AdminApi {
         proto::AgentInfo {
             clock_skew_ms: row.clock_skew_ms,
             clock_skew_flagged: crate::clock_skew::flagged(row.clock_skew_ms, clock_skew_warn),
+            unreadable: row.unreadable,
             id: row.id,
             hostname: row.hostname,
             online,

@@ -75,7 +75,7 @@ impl AgentService for AgentApi {
             .await
             .map_err(|error| {
                 tracing::warn!(%error, hostname, "enrollment refused");
-                Status::from(error)
+                crate::status::for_agent(&error, "enrol agents")
             })?;
         let agent_id = uuid::Uuid::now_v7().to_string();
         // Sign before spending: a bad CSR must not spend a token use.
@@ -102,7 +102,7 @@ impl AgentService for AgentApi {
             .await
             .map_err(|error| {
                 tracing::warn!(%error, hostname, "enrollment refused");
-                Status::from(error)
+                crate::status::for_agent(&error, "enrol agents")
             })?;
         tracing::info!(agent_id, hostname, "agent enrolled");
         Ok(Response::new(EnrollResponse {
@@ -153,13 +153,11 @@ impl AgentService for AgentApi {
                 cert_serial,
             })
             .await
-            .map_err(|error| match error {
-                StoreError::NotFound(_) => Status::permission_denied("unknown or revoked agent"),
-                StoreError::Unavailable(reason) => {
-                    coordinator.health.store_failed(&reason);
-                    Status::unavailable(format!("coordinator cannot store: {reason}"))
+            .map_err(|error| {
+                if let StoreError::Unavailable(reason) = &error {
+                    coordinator.health.store_failed(reason);
                 }
-                other => Status::from(other),
+                crate::status::for_agent(&error, "record this connection")
             })?;
         crate::bound_labels::warn_ignored(&agent_id, &connected.ignored_labels);
         if !connected.retired_serials.is_empty() {
@@ -435,7 +433,7 @@ async fn renew_certificate(coordinator: &Coordinator, agent_id: &str, csr_pem: &
         .store
         .record_certificate(agent_id, &facts.serial, ms_of(facts.not_after))
         .await
-        .map_err(Status::from)?;
+        .map_err(|error| crate::status::for_agent(&error, "renew certificates"))?;
     tracing::info!(agent_id, "agent certificate renewed");
     Ok(certificate_pem)
 }

@@ -49,13 +49,12 @@ pub async fn receive(coordinator: &Coordinator, agent_id: &str, chunk: proto::Bu
             tracing::warn!(agent_id, reason, "refused a log bundle chunk");
             Err(Status::invalid_argument(reason))
         }
-        Err(StoreError::Unavailable(reason)) => {
-            coordinator.health.store_failed(&reason);
-            Err(Status::unavailable(format!("coordinator cannot store: {reason}")))
-        }
         Err(error) => {
+            if let StoreError::Unavailable(reason) = &error {
+                coordinator.health.store_failed(reason);
+            }
             tracing::error!(%error, agent_id, "could not store a log bundle chunk");
-            Err(Status::internal("store error"))
+            Err(crate::status::for_agent(&error, "store log bundles"))
         }
     }
 }

@@ -226,10 +226,11 @@ async fn flush(
             tracing::error!(%error, reports = replies.len(), receipts = receipt_count, "store refused a batch of reports; agents will re-send");
             health.store_failed(&error.to_string());
             metrics.reports_refused(replies.len());
+            // The agents re-send; they learn that the store failed, never
+            // its text (logged above; see status::for_agent).
+            let status = Status::unavailable("the coordinator cannot store reports right now; retry later");
             for (_, _, _, reply) in &replies {
-                let _ = reply.try_send(Err(Status::unavailable(format!(
-                    "coordinator cannot store reports: {error}"
-                ))));
+                let _ = reply.try_send(Err(status.clone()));
             }
         }
     }

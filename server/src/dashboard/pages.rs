@@ -705,6 +705,13 @@ fn agent_facts_fragment(detail: &AgentPage) -> String {
         "disconnected".to_string()
     };
     fact(&mut out, "status", &online);
+    if row.unreadable {
+        fact(
+            &mut out,
+            "store",
+            "unreadable: some stored columns of this agent could not be read; shown as read",
+        );
+    }
     let _ = write!(
         out,
         "<dt>last seen</dt><dd>{}</dd>",

@@ -16,13 +16,15 @@ pub(super) fn product(product: &proto::ProductSummary) -> Result<(), Refused> {
     ] {
         short(field, value)?;
     }
+    super::numbers::known::<proto::Role>("product.role", product.role)?;
     text("product.read_error", &product.read_error)
 }
 
 pub(super) fn host(host: &proto::HostFacts) -> Result<(), Refused> {
     short("host.os_id", &host.os_id)?;
     short("host.os_version", &host.os_version)?;
-    short("host.arch", &host.arch)
+    short("host.arch", &host.arch)?;
+    super::numbers::host_sizes(host)
 }
 
 #[cfg(test)]

@@ -32,6 +32,8 @@ impl TryFrom<proto::Hello> for ValidHello {
         hostname(&hello.hostname)?;
         short("agent_version", &hello.agent_version)?;
         labels::check(hello.labels.iter())?;
+        super::numbers::known::<proto::Role>("role", hello.role)?;
+        super::numbers::at_most("policy_version", hello.policy_version, super::MAX_POLICY_VERSION)?;
         if let Some(product_summary) = &hello.product {
             product(product_summary)?;
         }

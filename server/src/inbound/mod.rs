@@ -14,12 +14,14 @@ mod facts;
 mod hello;
 mod labels;
 pub mod limits;
+mod numbers;
 mod report;
 
 pub use bundle::ValidChunk;
 pub use hello::ValidHello;
 pub use labels::ValidLabels;
 pub use limits::*;
+pub use numbers::{MAX_DROPPED, MAX_MEGABYTES, MAX_POLICY_VERSION, MAX_RUNBOOK_STEP, MAX_SEQ, MAX_TIME_MS};
 pub use report::ValidReport;
 use tonic::Status;
 

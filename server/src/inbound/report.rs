@@ -3,6 +3,7 @@
 use rollcall_common::proto;
 
 use super::facts::{host, product};
+use super::numbers::{MAX_DROPPED, MAX_RUNBOOK_STEP, MAX_SEQ, at_most, known, time_ms};
 use super::{MAX_CHECKS, MAX_EVIDENCE, Refused, refuse, short, text};
 
 /// A report that passed the edge checks: seq from 1, at most
@@ -33,6 +34,11 @@ impl TryFrom<proto::Report> for ValidReport {
         if report.seq == 0 {
             return refuse("report seq must start at 1");
         }
+        at_most("report seq", report.seq, MAX_SEQ)?;
+        at_most("dropped_before", report.dropped_before, MAX_DROPPED)?;
+        time_ms("observed_at_ms", report.observed_at_ms)?;
+        time_ms("sent_at_ms", report.sent_at_ms)?;
+        known::<proto::ReportKind>("report kind", report.kind)?;
         short("command_id", &report.command_id)?;
         if report.checks.len() > MAX_CHECKS {
             return refuse(format!("more than {MAX_CHECKS} checks in one report"));
@@ -56,6 +62,12 @@ impl TryFrom<proto::Report> for ValidReport {
 
 fn check_result(check: &proto::CheckResult) -> Result<(), Refused> {
     short("check.name", &check.name)?;
+    at_most(
+        "check.runbook_step",
+        u64::from(check.runbook_step),
+        u64::from(MAX_RUNBOOK_STEP),
+    )?;
+    known::<proto::CheckStatus>("check.status", check.status)?;
     text("check.message", &check.message)?;
     text("check.remediation", &check.remediation)?;
     if check.evidence.len() > MAX_EVIDENCE {

@@ -156,6 +156,10 @@ pub struct AgentRow {
     /// The agent's clock minus the coordinator's, from its newest report
     /// ([`crate::clock_skew`]; 0 until measured).
     pub clock_skew_ms: i64,
+    /// Some column of the stored row could not be read as its type and was
+    /// read as a substitute (counted in `rollcall_store_rows_undecodable`):
+    /// shown with the agent so an admin sees which row to look at.
+    pub unreadable: bool,
 }
 
 /// One agent's latest check run (see [`RolloutStore::latest_checks_since`]).

@@ -28,9 +28,32 @@ pub fn undecodable_rows() -> u64 {
     UNDECODABLE.load(Ordering::Relaxed)
 }
 
-fn undecodable(what: &'static str, error: &dyn std::fmt::Display) {
+thread_local! {
+    /// Columns that failed to decode on this thread: a row is mapped on one
+    /// thread from start to end, so the change across its mapping is that
+    /// row's own damage (see [`damage_mark`]).
+    static DAMAGED_HERE: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+fn undecodable(what: &str, error: &dyn std::fmt::Display) {
     UNDECODABLE.fetch_add(1, Ordering::Relaxed);
+    DAMAGED_HERE.with(|count| count.set(count.get().wrapping_add(1)));
     tracing::warn!(column = what, %error, "stored column does not decode; read as empty");
+}
+
+/// A column that holds a value of another type than its schema says.
+fn mistyped(what: &str, found: &dyn std::fmt::Display) {
+    undecodable(what, &format_args!("holds {found}"));
+}
+
+/// A mark to take before mapping a row; [`damaged_since`] then says
+/// whether any of its columns had to be read as a substitute.
+fn damage_mark() -> u64 {
+    DAMAGED_HERE.with(std::cell::Cell::get)
+}
+
+fn damaged_since(mark: u64) -> bool {
+    damage_mark() != mark
 }
 
 /// Named columns of one result row, as each store's driver gives them.
@@ -125,8 +148,12 @@ pub(crate) fn i32_of(value: i64) -> i32 {
 
 // === rows ===
 
+/// An agent row. One whose columns could not all be read as stored is
+/// still returned, with what could be read, and flagged `unreadable`, so the
+/// fleet list shows it (and every other agent) instead of failing.
 pub(crate) fn agent<R: Columns>(row: &R) -> Result<AgentRow, R::Error> {
-    Ok(AgentRow {
+    let mark = damage_mark();
+    let mut agent = AgentRow {
         id: row.text("id")?,
         hostname: row.text("hostname")?,
         agent_version: row.text("agent_version")?,
@@ -142,7 +169,10 @@ pub(crate) fn agent<R: Columns>(row: &R) -> Result<AgentRow, R::Error> {
         last_report_at_ms: row.int("last_report_at")?,
         clock_skew_ms: row.int("clock_skew_ms")?,
         dropped_reports: u64_of(row.int("dropped_reports")?),
-    })
+        unreadable: false,
+    };
+    agent.unreadable = damaged_since(mark);
+    Ok(agent)
 }
 
 /// A report's columns without its body.
@@ -304,22 +334,85 @@ pub(crate) fn token_state<R: Columns>(row: &R) -> Result<TokenState, R::Error> {
 
 // === the drivers' rows ===
 
+/// SQLite keeps any value in any column, so a column of the wrong type
+/// (a REAL where an INTEGER belongs: what an overflowing sum used to leave,
+/// issue 24) is read as the nearest value of the right type, counted and
+/// logged like an undecodable column, instead of failing the read of every
+/// row. [`damage_mark`] tells the row mappers which rows that happened to.
 impl Columns for rusqlite::Row<'_> {
     type Error = rusqlite::Error;
     fn text(&self, name: &str) -> rusqlite::Result<String> {
-        self.get(name)
+        use rusqlite::types::ValueRef;
+        Ok(match self.get_ref(name)? {
+            ValueRef::Text(bytes) => match std::str::from_utf8(bytes) {
+                Ok(text) => text.to_string(),
+                Err(error) => {
+                    mistyped(name, &error);
+                    String::from_utf8_lossy(bytes).into_owned()
+                }
+            },
+            ValueRef::Null => {
+                mistyped(name, &"NULL");
+                String::new()
+            }
+            ValueRef::Integer(value) => {
+                mistyped(name, &"an integer");
+                value.to_string()
+            }
+            ValueRef::Real(value) => {
+                mistyped(name, &"a real");
+                value.to_string()
+            }
+            ValueRef::Blob(bytes) => {
+                mistyped(name, &"a blob");
+                String::from_utf8_lossy(bytes).into_owned()
+            }
+        })
     }
     fn int(&self, name: &str) -> rusqlite::Result<i64> {
-        self.get(name)
+        Ok(self.maybe_int(name)?.unwrap_or_else(|| {
+            mistyped(name, &"NULL");
+            0
+        }))
     }
     fn maybe_int(&self, name: &str) -> rusqlite::Result<Option<i64>> {
-        self.get(name)
+        use rusqlite::types::ValueRef;
+        Ok(match self.get_ref(name)? {
+            ValueRef::Integer(value) => Some(value),
+            ValueRef::Null => None,
+            ValueRef::Real(value) => {
+                mistyped(name, &"a real");
+                // `as` saturates at the ends of i64 and reads NaN as 0.
+                Some(value as i64)
+            }
+            ValueRef::Text(text) => {
+                mistyped(name, &"text");
+                Some(
+                    std::str::from_utf8(text)
+                        .ok()
+                        .and_then(|t| t.trim().parse().ok())
+                        .unwrap_or(0),
+                )
+            }
+            ValueRef::Blob(_) => {
+                mistyped(name, &"a blob");
+                Some(0)
+            }
+        })
     }
     fn flag(&self, name: &str) -> rusqlite::Result<bool> {
-        Ok(self.get::<_, i64>(name)? != 0)
+        Ok(self.int(name)? != 0)
     }
     fn maybe_bytes(&self, name: &str) -> rusqlite::Result<Option<Vec<u8>>> {
-        self.get(name)
+        use rusqlite::types::ValueRef;
+        Ok(match self.get_ref(name)? {
+            ValueRef::Blob(bytes) | ValueRef::Text(bytes) => Some(bytes.to_vec()),
+            ValueRef::Null => None,
+            ValueRef::Integer(_) | ValueRef::Real(_) => {
+                mistyped(name, &"a number");
+                None
+            }
+        })
     }
 }
 
@@ -357,6 +450,33 @@ mod tests {
         assert_eq!(receipt("spoofed"), Receipt::NotReceived);
         // Other tests may count too (the counter is process-wide): at least ours.
         assert!(undecodable_rows() >= before + 5);
+    }
+
+    #[test]
+    fn a_sqlite_column_of_the_wrong_type_is_read_as_a_substitute_and_flags_its_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rollcall.db");
+        drop(crate::store::sqlite::SqliteStore::open(&path).unwrap());
+        let db = rusqlite::Connection::open(&path).unwrap();
+        db.execute_batch(
+            "INSERT INTO agents (id, hostname, enrolled_at) VALUES ('good', 'alpha', 1), ('bad', 'mallory', 1);
+             UPDATE agents SET dropped_reports = 1.8446744073709552e19, last_seq = 'seven' WHERE id = 'bad';",
+        )
+        .unwrap();
+        let before = undecodable_rows();
+        let mut statement = db.prepare("SELECT * FROM agents ORDER BY id").unwrap();
+        let rows: Vec<AgentRow> = statement
+            .query_map([], |row| agent(row))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .expect("a mistyped column fails no read");
+        let (bad, good) = (&rows[0], &rows[1]);
+        assert_eq!((bad.id.as_str(), good.id.as_str()), ("bad", "good"));
+        assert!(bad.unreadable && !good.unreadable);
+        assert_eq!(bad.dropped_reports, i64::MAX as u64, "a REAL past i64 saturates");
+        assert_eq!(bad.last_seq, 0, "text that is no number reads as 0");
+        assert_eq!(bad.hostname, "mallory", "the rest of the row is read as stored");
+        assert!(undecodable_rows() >= before + 2);
     }
 
     #[test]

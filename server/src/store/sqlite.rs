@@ -631,12 +631,16 @@ impl IngestStore for SqliteStore {
                     .map_err(map_err)?;
                 // The agent row holds its newest facts: newest by seq (the
                 // check above keeps seqs rising), never by the agent's clock,
-                // and points at the report with its newest check run.
+                // and points at the report with its newest check run. The
+                // dropped count saturates: SQLite turns an integer sum that
+                // overflows into a REAL, which no read of the row accepted.
                 let mut update_agent = tx
                     .prepare_cached(
                         "UPDATE agents SET last_seq = max(last_seq, ?2), last_seen = max(last_seen, ?3),
                             last_report_at = max(last_report_at, ?4),
-                            dropped_reports = dropped_reports + ?5,
+                            dropped_reports = CASE WHEN typeof(dropped_reports) <> 'integer'
+                                                      OR dropped_reports > 9223372036854775807 - ?5
+                                                   THEN 9223372036854775807 ELSE dropped_reports + ?5 END,
                             product = ?6, host = ?7, version = ?8,
                             checks_report = coalesce(?9, checks_report),
                             checks_at = CASE WHEN ?9 IS NOT NULL THEN ?4 ELSE checks_at END,

@@ -65,6 +65,7 @@ both_stores!(
     concurrent_enrollments_never_overspend_a_token,
     agents_connect_disconnect_and_reset,
     ingest_stores_each_report_once_and_keeps_the_newest_facts,
+    an_agent_counter_saturates_and_every_row_stays_readable,
     an_agent_clock_is_measured_and_never_orders_its_facts,
     revoked_agents_and_certificates_are_listed_and_refused,
     policy_versions_count_up,
@@ -444,6 +445,41 @@ async fn agents_connect_disconnect_and_reset(store: Arc<dyn Store>) {
     assert_eq!(b.last_seen_ms, 500);
     store.reset_connections().await.unwrap();
     assert!(!store.get_agent("b").await.unwrap().unwrap().connected);
+}
+
+/// Issue 24 point 1, below the edge: even a count the edge would refuse
+/// (this record is built by hand) saturates in the store instead of
+/// overflowing, in one batch and across batches, and the fleet list still
+/// reads every row afterwards.
+async fn an_agent_counter_saturates_and_every_row_stays_readable(store: Arc<dyn Store>) {
+    enroll(&store, &["a", "b"]).await;
+    store.agent_connected(hello("a", 1)).await.unwrap();
+    store.agent_connected(hello("b", 1)).await.unwrap();
+    let huge = |seq| {
+        let mut record = report("a", seq, 1000 + i64::try_from(seq).unwrap(), "14.0.1", "");
+        record.report.dropped_before = u64::MAX;
+        record
+    };
+    store
+        .ingest(vec![huge(1), huge(2), report("b", 1, 1000, "14.0.1", "")], vec![])
+        .await
+        .unwrap();
+    store
+        .ingest(vec![report("a", 3, 1003, "14.0.1", "")], vec![])
+        .await
+        .unwrap();
+    store.ingest(vec![huge(4)], vec![]).await.unwrap();
+    let agents = store.list_agents().await.unwrap();
+    assert_eq!(agents.len(), 2, "{agents:?}");
+    let a = agents.iter().find(|agent| agent.id == "a").unwrap();
+    assert_eq!(
+        a.dropped_reports,
+        i64::MAX as u64,
+        "saturated, not wrapped or turned into a REAL"
+    );
+    assert!(!a.unreadable);
+    assert_eq!(agents.iter().find(|agent| agent.id == "b").unwrap().dropped_reports, 1);
+    assert_eq!(a.last_seq, 4, "the saturated reports were stored");
 }
 
 async fn ingest_stores_each_report_once_and_keeps_the_newest_facts(store: Arc<dyn Store>) {

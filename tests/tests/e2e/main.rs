@@ -16,6 +16,7 @@ mod faults;
 mod foundation;
 mod hardening;
 mod harness;
+mod hostile;
 mod japanese;
 mod parsers;
 mod postgres_tls;

@@ -336,10 +336,13 @@ impl PgStore {
         }
         // `a.last_seq` is the row before this update: facts older than what
         // is stored (a batch another replica committed first) do not win.
+        // The dropped count saturates: BIGINT overflow would fail the whole
+        // batch, and with it every other agent's reports in it.
         tx.execute(
             "UPDATE agents a SET last_seq = GREATEST(a.last_seq, u.seq), last_seen = GREATEST(a.last_seen, u.received),
                 last_report_at = GREATEST(a.last_report_at, u.observed),
-                dropped_reports = a.dropped_reports + u.dropped,
+                dropped_reports = CASE WHEN a.dropped_reports > 9223372036854775807 - u.dropped
+                                       THEN 9223372036854775807 ELSE a.dropped_reports + u.dropped END,
                 product = CASE WHEN u.seq > a.last_seq THEN u.product ELSE a.product END,
                 host = CASE WHEN u.seq > a.last_seq THEN u.host ELSE a.host END,
                 version = CASE WHEN u.seq > a.last_seq THEN u.version ELSE a.version END,

@@ -1,0 +1,303 @@
+//! Issue 24: what one enrolled endpoint can send must not blind the fleet
+//! view. Each attack here is made over real mTLS gRPC with the attacker's
+//! own enrolled identity (hand-built messages, not the probe's code) against
+//! a real coordinator process, on SQLite and on PostgreSQL; afterwards every
+//! admin surface (status, agents, stragglers, recheck, the dashboard page,
+//! /metrics) still answers and lists the honest agents.
+
+use std::time::Duration;
+
+use rollcall_common::proto::{self, agent_message};
+use rollcall_common::timefmt::now_ms;
+use rollcall_server::store::postgres_scratch::scratch_or_skip;
+use tokio_stream::StreamExt;
+
+use crate::bad_input::{hello, open_stream};
+use crate::dashboard::{Identity, client_config, get};
+use crate::diagnosis::agent_client;
+use crate::harness::{Agent, Coordinator, free_port, product_state, wait_until};
+
+const BEHIND: &str = "14.0.1";
+const TARGET: &str = "14.0.2";
+
+fn report(seq: u64, edit: impl FnOnce(&mut proto::Report)) -> proto::AgentMessage {
+    let mut report = proto::Report {
+        seq,
+        observed_at_ms: now_ms(),
+        sent_at_ms: now_ms(),
+        kind: proto::ReportKind::Periodic as i32,
+        product: Some(proto::ProductSummary {
+            version: BEHIND.into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    edit(&mut report);
+    proto::AgentMessage {
+        body: Some(agent_message::Body::Report(report)),
+    }
+}
+
+/// What the coordinator answers a stream that opens with `messages`: the
+/// first error status, or `None` when it acknowledged `ack` without one.
+async fn answer(
+    client: &mut rollcall_common::proto::agent_service_client::AgentServiceClient<tonic::transport::Channel>,
+    messages: Vec<proto::AgentMessage>,
+    ack: Option<u64>,
+) -> Option<tonic::Status> {
+    let mut inbound = match open_stream(client, messages).await {
+        Ok(inbound) => inbound,
+        Err(status) => return Some(status),
+    };
+    let deadline = tokio::time::sleep(Duration::from_secs(10));
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            () = &mut deadline => panic!("no answer within 10s"),
+            message = inbound.next() => match message {
+                Some(Err(status)) => return Some(status),
+                None => panic!("stream ended without an answer"),
+                Some(Ok(proto::CoordinatorMessage { body: Some(proto::coordinator_message::Body::Ack(a)) }))
+                    if Some(a.seq) == ack => return None,
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+}
+
+/// The coordinator (SQLite unless `database_url`), two honest probes behind
+/// the target in a rollout, and an enrolled attacker that is not started.
+struct Scene {
+    coordinator: Coordinator,
+    honest: Vec<Agent>,
+    attacker: Agent,
+    dashboard_port: u16,
+}
+
+fn scene(database_url: Option<&str>) -> Scene {
+    let mut coordinator = Coordinator::init();
+    let dashboard_port = free_port();
+    coordinator.extra_args.extend(
+        ["--engine-interval", "200ms", "--dashboard-listen"]
+            .iter()
+            .map(|arg| arg.to_string())
+            .chain([format!("127.0.0.1:{dashboard_port}")]),
+    );
+    if let Some(url) = database_url {
+        coordinator
+            .extra_args
+            .extend(["--database-url".to_string(), url.to_string()]);
+    }
+    coordinator.start();
+    let mut honest = Vec::new();
+    for name in ["alpha", "beta"] {
+        let mut agent = Agent::enroll(&coordinator, name, &product_state(BEHIND, ""), &[]);
+        agent.start();
+        honest.push(agent);
+    }
+    for agent in &honest {
+        assert!(
+            wait_until(Duration::from_secs(30), || coordinator
+                .agents_by_hostname()
+                .get(&agent.hostname)
+                .is_some_and(|a| a["online"] == true && !a["version"].is_null())),
+            "{} never reported:\n{}",
+            agent.hostname,
+            agent.log()
+        );
+    }
+    let attacker = Agent::enroll(&coordinator, "mallory", &product_state(BEHIND, ""), &[]);
+    coordinator.start_rollout(TARGET, "1s", &["--recheck-every", "400ms"]);
+    Scene {
+        coordinator,
+        honest,
+        attacker,
+        dashboard_port,
+    }
+}
+
+/// Every admin surface answers and shows the honest agents (and the
+/// attacker's row, whatever it holds).
+fn fleet_view_answers(scene: &Scene) {
+    let coordinator = &scene.coordinator;
+    let status = coordinator.cli(&["status"]);
+    assert!(
+        status.status.success(),
+        "status: {}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let mut status = serde_json::Value::Null;
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            status = coordinator.cli_json(&["status"]);
+            status["total"] == 3
+        }),
+        "the rollout never counted all three agents: {status}"
+    );
+
+    let agents = coordinator.agents_by_hostname();
+    for name in ["alpha", "beta", "mallory"] {
+        assert!(agents.contains_key(name), "{name} missing from agents: {agents:?}");
+    }
+    let table = coordinator.cli(&["agents"]);
+    assert!(table.status.success(), "{}", String::from_utf8_lossy(&table.stderr));
+
+    let mut stragglers = Default::default();
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            stragglers = coordinator.stragglers();
+            stragglers.contains_key("alpha") && stragglers.contains_key("beta")
+        }),
+        "stragglers: {stragglers:?}\n{}",
+        coordinator.log()
+    );
+
+    let recheck = coordinator.cli_json(&["recheck", &scene.honest[0].id, "--wait", "10s"]);
+    assert_eq!(recheck["answered"], 1, "{recheck}");
+
+    let ca_pem = std::fs::read_to_string(coordinator.data_dir().join("ca.pem")).unwrap();
+    let admin = client_config(&ca_pem, Some(&Identity::from_dir(&coordinator.admin_identity())));
+    let runtime = runtime();
+    let page = runtime.block_on(get(scene.dashboard_port, admin.clone(), "/")).unwrap();
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("alpha") && page.body.contains("beta"),
+        "{}",
+        page.body
+    );
+    let metrics = runtime.block_on(get(scene.dashboard_port, admin, "/metrics")).unwrap();
+    assert_eq!(metrics.status, 200, "{}", metrics.body);
+    let lines = metrics.body.lines().map(|line| Ok(line.to_string()));
+    prometheus_parse::Scrape::parse(lines).expect("metrics parse");
+
+    assert!(
+        !coordinator.log().contains("Invalid column type"),
+        "a read failed on a stored column:\n{}",
+        coordinator.log()
+    );
+}
+
+/// The attack of issue 24 point 1 and its neighbours: numbers out of any
+/// real range are refused at the edge with INVALID_ARGUMENT naming the
+/// field, the in-range report after them is stored, and the fleet view
+/// keeps answering.
+async fn numbers_out_of_range_are_refused(scene: &Scene) {
+    let mut client = agent_client(&scene.coordinator, &scene.attacker);
+    let refusals: [(&str, proto::AgentMessage); 7] = [
+        ("dropped_before", report(1, |r| r.dropped_before = u64::MAX)),
+        ("report seq", report(u64::MAX, |_| {})),
+        ("observed_at_ms", report(1, |r| r.observed_at_ms = i64::MIN)),
+        ("sent_at_ms", report(1, |r| r.sent_at_ms = -1)),
+        ("report kind", report(1, |r| r.kind = 77)),
+        (
+            "host.memory_mb",
+            report(1, |r| {
+                r.host = Some(proto::HostFacts {
+                    memory_mb: u64::MAX,
+                    ..Default::default()
+                })
+            }),
+        ),
+        (
+            "check.runbook_step",
+            report(1, |r| {
+                r.checks = vec![proto::CheckResult {
+                    name: "version".into(),
+                    runbook_step: u32::MAX,
+                    ..Default::default()
+                }]
+            }),
+        ),
+    ];
+    for (field, message) in refusals {
+        let status = answer(&mut client, vec![hello("mallory"), message], None)
+            .await
+            .unwrap_or_else(|| panic!("{field}: accepted"));
+        assert_eq!(status.code(), tonic::Code::InvalidArgument, "{field}: {status:?}");
+        assert!(status.message().contains(field), "{field}: {}", status.message());
+    }
+    // The second half of the original attack: a small count after the huge
+    // one. It is stored, and the count is the small one.
+    let stored = answer(
+        &mut client,
+        vec![hello("mallory"), report(1, |r| r.dropped_before = 1)],
+        Some(1),
+    )
+    .await;
+    assert!(stored.is_none(), "{stored:?}");
+    let mallory = scene.coordinator.agents_by_hostname()["mallory"].clone();
+    assert_eq!(mallory["unreadable"], false, "{mallory}");
+}
+
+/// On SQLite a row can hold a value of any type: the state the attack used
+/// to leave (a REAL in `dropped_reports`) is planted by hand, as a database
+/// written by an older coordinator would hold it. The fleet view answers,
+/// flags that one row, and the row mends at the agent's next report.
+fn a_damaged_row_is_flagged_not_fatal(scene: &Scene) {
+    let coordinator = &scene.coordinator;
+    let db = rusqlite::Connection::open(coordinator.data_dir().join("rollcall.db")).unwrap();
+    db.busy_timeout(Duration::from_secs(10)).unwrap();
+    let changed = db
+        .execute(
+            "UPDATE agents SET dropped_reports = 1.8446744073709552e19 WHERE hostname = 'mallory'",
+            [],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+    let kind: String = db
+        .query_row(
+            "SELECT typeof(dropped_reports) FROM agents WHERE hostname = 'mallory'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(kind, "real", "the plant must reproduce the old damage");
+    drop(db);
+
+    fleet_view_answers(scene);
+    let mallory = coordinator.agents_by_hostname()["mallory"].clone();
+    assert_eq!(mallory["unreadable"], true, "{mallory}");
+    let table = String::from_utf8_lossy(&coordinator.cli(&["agents"]).stdout).to_string();
+    assert!(table.contains("unreadable row"), "{table}");
+
+    let stored = runtime().block_on(async {
+        let mut client = agent_client(coordinator, &scene.attacker);
+        answer(
+            &mut client,
+            vec![hello("mallory"), report(2, |r| r.dropped_before = 1)],
+            Some(2),
+        )
+        .await
+    });
+    assert!(stored.is_none(), "{stored:?}");
+    let mallory = coordinator.agents_by_hostname()["mallory"].clone();
+    assert_eq!(mallory["unreadable"], false, "the next report mends the row: {mallory}");
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn one_report_cannot_take_the_fleet_view_down_on_sqlite() {
+    let scene = scene(None);
+    runtime().block_on(numbers_out_of_range_are_refused(&scene));
+    fleet_view_answers(&scene);
+    a_damaged_row_is_flagged_not_fatal(&scene);
+}
+
+#[test]
+fn one_report_cannot_take_the_fleet_view_down_on_postgres() {
+    let test = "hostile::one_report_cannot_take_the_fleet_view_down_on_postgres";
+    let Some(scratch) = runtime().block_on(scratch_or_skip(test)) else {
+        return;
+    };
+    let scene = scene(Some(scratch.url()));
+    runtime().block_on(numbers_out_of_range_are_refused(&scene));
+    fleet_view_answers(&scene);
+    drop(scene);
+    drop(scratch);
+}
