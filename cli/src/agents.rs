@@ -1,5 +1,6 @@
 //! `rollcall agents`, `rollcall agent ID`, `rollcall revoke ID`.
 
+use rollcall_common::printable::printable;
 use std::collections::BTreeMap;
 
 use rollcall_common::proto;
@@ -128,7 +129,7 @@ pub async fn list(client: &AdminClient, format: OutputFormat, args: AgentsArgs) 
             for agent in &agents {
                 out.add_row(vec![
                     agent.id.clone(),
-                    agent.hostname.clone(),
+                    printable(&agent.hostname).into_owned(),
                     agent.role.to_string(),
                     if agent.unreadable {
                         "unreadable row".into()
@@ -139,12 +140,15 @@ pub async fn list(client: &AdminClient, format: OutputFormat, args: AgentsArgs) 
                     } else {
                         "no".into()
                     },
-                    agent.version.clone().unwrap_or_else(|| "-".into()),
+                    agent
+                        .version
+                        .as_deref()
+                        .map_or_else(|| "-".into(), |v| printable(v).into_owned()),
                     agent.last_seen.clone().unwrap_or_else(|| "never".into()),
                     agent
                         .labels
                         .iter()
-                        .map(|(k, v)| format!("{k}={v}"))
+                        .map(|(k, v)| format!("{}={}", printable(k), printable(v)))
                         .collect::<Vec<_>>()
                         .join(","),
                 ]);
@@ -260,7 +264,7 @@ pub async fn show(
         OutputFormat::Table | OutputFormat::Markdown => {
             let agent = &json.agent;
             println!("agent     {}", agent.id);
-            println!("hostname  {}", agent.hostname);
+            println!("hostname  {}", printable(&agent.hostname));
             println!("role      {}", agent.role);
             println!("online    {}", agent.online);
             if agent.unreadable {

@@ -1,5 +1,6 @@
 //! `rollcall rollout start|list|show|cancel`, `status`, `stragglers`.
 
+use rollcall_common::printable::printable;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -358,7 +359,7 @@ pub async fn stragglers(client: &AdminClient, format: OutputFormat, args: Stragg
             ]);
             for s in &list {
                 out.add_row(vec![
-                    s.hostname.clone(),
+                    printable(&s.hostname).into_owned(),
                     s.role.to_string(),
                     if s.update_agent_claimants.is_empty() {
                         s.cause.clone()

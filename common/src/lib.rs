@@ -11,6 +11,7 @@
 //!   product's state document, dotted version ordering.
 //! - [`files`], [`net`], [`timefmt`]: careful I/O, URLs, RFC 3339.
 //! - [`secret`]: key PEMs and tokens in memory (never printed, wiped on drop).
+//! - [`printable`]: characters that steer a terminal, refused or written out.
 //! - [`cause`], [`member_state`], [`receipt`], [`i18n`], [`check_text`],
 //!   [`report`], [`clock_skew`]: what the coordinator and the admin CLI both
 //!   show: cause codes and their runbook steps, a rollout member's state and
@@ -29,6 +30,7 @@ pub mod member_state;
 pub mod net;
 pub mod pki;
 pub mod policy;
+pub mod printable;
 pub mod product;
 pub mod proto;
 pub mod receipt;

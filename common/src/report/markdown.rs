@@ -17,6 +17,8 @@ fn escape(text: &str) -> String {
                 out.push(c);
             }
             '\n' | '\r' => out.push(' '),
+            // Terminal escapes written out: the report is read in terminals.
+            c if crate::printable::is_steering(c) => out.extend(c.escape_unicode()),
             _ => out.push(c),
         }
     }

@@ -4,7 +4,7 @@ use rollcall_common::proto;
 
 use super::{Refused, short, text};
 
-pub(super) fn product(product: &proto::ProductSummary) -> Result<(), Refused> {
+pub(super) fn product(product: &mut proto::ProductSummary) -> Result<(), Refused> {
     for (field, value) in [
         ("product.version", &product.version),
         ("product.update_source", &product.update_source),
@@ -17,7 +17,7 @@ pub(super) fn product(product: &proto::ProductSummary) -> Result<(), Refused> {
         short(field, value)?;
     }
     super::numbers::known::<proto::Role>("product.role", product.role)?;
-    text("product.read_error", &product.read_error)
+    text("product.read_error", &mut product.read_error)
 }
 
 pub(super) fn host(host: &proto::HostFacts) -> Result<(), Refused> {
@@ -54,10 +54,10 @@ mod tests {
         for (field, limit, set) in fields {
             let mut summary = proto::ProductSummary::default();
             set(&mut summary, "x".repeat(limit));
-            assert!(product(&summary).is_ok(), "{field}");
+            assert!(product(&mut summary).is_ok(), "{field}");
             set(&mut summary, "x".repeat(limit + 1));
             assert_eq!(
-                product(&summary),
+                product(&mut summary),
                 Err(Refused(format!("{field} is longer than {limit} bytes")))
             );
         }

@@ -28,13 +28,13 @@ impl std::ops::Deref for ValidHello {
 impl TryFrom<proto::Hello> for ValidHello {
     type Error = Refused;
 
-    fn try_from(hello: proto::Hello) -> Result<Self, Refused> {
+    fn try_from(mut hello: proto::Hello) -> Result<Self, Refused> {
         hostname(&hello.hostname)?;
         short("agent_version", &hello.agent_version)?;
         labels::check(hello.labels.iter())?;
         super::numbers::known::<proto::Role>("role", hello.role)?;
         super::numbers::at_most("policy_version", hello.policy_version, super::MAX_POLICY_VERSION)?;
-        if let Some(product_summary) = &hello.product {
+        if let Some(product_summary) = &mut hello.product {
             product(product_summary)?;
         }
         if let Some(host_facts) = &hello.host {

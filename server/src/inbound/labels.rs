@@ -35,6 +35,7 @@ pub fn check<'a>(labels: impl ExactSizeIterator<Item = (&'a String, &'a String)>
         if value.len() > MAX_LABEL_VALUE || value.contains([',', '\n']) {
             return refuse(format!("label {key} value is too long or holds ',' or a newline"));
         }
+        super::no_steering(&format!("label {key} value"), value)?;
     }
     Ok(())
 }

@@ -30,7 +30,7 @@ impl std::ops::Deref for ValidReport {
 impl TryFrom<proto::Report> for ValidReport {
     type Error = Refused;
 
-    fn try_from(report: proto::Report) -> Result<Self, Refused> {
+    fn try_from(mut report: proto::Report) -> Result<Self, Refused> {
         if report.seq == 0 {
             return refuse("report seq must start at 1");
         }
@@ -43,24 +43,24 @@ impl TryFrom<proto::Report> for ValidReport {
         if report.checks.len() > MAX_CHECKS {
             return refuse(format!("more than {MAX_CHECKS} checks in one report"));
         }
-        for check in &report.checks {
+        for check in &mut report.checks {
             check_result(check)?;
         }
-        if let Some(product_summary) = &report.product {
+        if let Some(product_summary) = &mut report.product {
             product(product_summary)?;
         }
         if let Some(host_facts) = &report.host {
             host(host_facts)?;
         }
-        if let Some(outcome) = &report.update_now {
-            text("update_now.output_tail", &outcome.output_tail)?;
-            text("update_now.error", &outcome.error)?;
+        if let Some(outcome) = &mut report.update_now {
+            text("update_now.output_tail", &mut outcome.output_tail)?;
+            text("update_now.error", &mut outcome.error)?;
         }
         Ok(ValidReport(report))
     }
 }
 
-fn check_result(check: &proto::CheckResult) -> Result<(), Refused> {
+fn check_result(check: &mut proto::CheckResult) -> Result<(), Refused> {
     short("check.name", &check.name)?;
     at_most(
         "check.runbook_step",
@@ -68,17 +68,17 @@ fn check_result(check: &proto::CheckResult) -> Result<(), Refused> {
         u64::from(MAX_RUNBOOK_STEP),
     )?;
     known::<proto::CheckStatus>("check.status", check.status)?;
-    text("check.message", &check.message)?;
-    text("check.remediation", &check.remediation)?;
+    text("check.message", &mut check.message)?;
+    text("check.remediation", &mut check.remediation)?;
     if check.evidence.len() > MAX_EVIDENCE {
         return refuse(format!(
             "check {} has more than {MAX_EVIDENCE} evidence entries",
             check.name
         ));
     }
-    for evidence in &check.evidence {
+    for evidence in &mut check.evidence {
         short("evidence.key", &evidence.key)?;
-        text("evidence.value", &evidence.value)?;
+        text("evidence.value", &mut evidence.value)?;
     }
     short("check.code", &check.code)?;
     if check.params.len() > MAX_EVIDENCE {
@@ -87,7 +87,7 @@ fn check_result(check: &proto::CheckResult) -> Result<(), Refused> {
             check.name
         ));
     }
-    for (name, value) in &check.params {
+    for (name, value) in &mut check.params {
         short("check.params key", name)?;
         text("check.params value", value)?;
     }

@@ -301,3 +301,64 @@ fn one_report_cannot_take_the_fleet_view_down_on_postgres() {
     drop(scene);
     drop(scratch);
 }
+
+/// Issue 24 point 9: a hostname carrying OSC 52 (`ESC ] 52 ; c ; … BEL`,
+/// which many terminals obey by writing the clipboard) is refused in a
+/// hello and at enrolment; free text with escapes is stored written out,
+/// so neither `rollcall agents` nor `rollcall agent ID` nor the report
+/// prints a raw escape.
+#[test]
+fn terminal_escapes_from_an_agent_never_reach_a_terminal() {
+    let scene = scene(None);
+    let osc52 = "mallory\u{1b}]52;c;cm0gLXJmIH4=\u{7}";
+    let runtime = runtime();
+    let refused = runtime.block_on(async {
+        let mut client = agent_client(&scene.coordinator, &scene.attacker);
+        answer(&mut client, vec![hello(osc52)], None).await
+    });
+    let refused = refused.expect("a hostname with ESC is refused");
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
+    assert!(refused.message().contains("U+001B"), "{}", refused.message());
+
+    let token = scene.coordinator.token(&[]);
+    let enrol = Agent::enroll_with_token(&scene.coordinator, osc52, "", &[], &token);
+    assert!(enrol.is_err(), "enrolment with an escape in the hostname was accepted");
+
+    let message = |text: &str| proto::CheckResult {
+        name: "license".into(),
+        runbook_step: 1,
+        status: proto::CheckStatus::Fail as i32,
+        message: text.into(),
+        evidence: vec![proto::Evidence {
+            key: "output".into(),
+            value: format!("\u{1b}[31m{text}\u{1b}[0m"),
+        }],
+        ..Default::default()
+    };
+    let stored = runtime.block_on(async {
+        let mut client = agent_client(&scene.coordinator, &scene.attacker);
+        let report = report(1, |r| r.checks = vec![message("expired \u{1b}]52;c;eA==\u{7} now")]);
+        answer(&mut client, vec![hello("mallory"), report], Some(1)).await
+    });
+    assert!(stored.is_none(), "{stored:?}");
+    for args in [
+        vec!["agents"],
+        vec!["agent", scene.attacker.id.as_str()],
+        vec!["--output", "json", "agent", scene.attacker.id.as_str()],
+        vec!["report"],
+    ] {
+        let output = scene.coordinator.cli(&args);
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(!output.stdout.contains(&0x1b), "{args:?} printed a raw ESC");
+        assert!(!output.stdout.contains(&0x07), "{args:?} printed a raw BEL");
+    }
+    let detail = String::from_utf8_lossy(&scene.coordinator.cli(&["agent", &scene.attacker.id]).stdout).to_string();
+    assert!(
+        detail.contains("\\u{1b}]52"),
+        "the escape is shown written out: {detail}"
+    );
+}
