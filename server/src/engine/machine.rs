@@ -80,6 +80,8 @@ pub fn step(
         }
         next.cause.clear();
         next.failing.clear();
+        // A member that falls behind again later starts a new window.
+        next.auto_update_for.clear();
         next.update_agent = observation.diagnosis.update_agent.clone().unwrap_or_default();
         return (next, actions);
     }
@@ -99,18 +101,21 @@ pub fn step(
         next.next_recheck_ms = timing.now_ms;
     }
     // The runbook's "fix the setting, send a manual update notification":
-    // when a blocking cause has cleared, push update_now once.
+    // when a blocking cause has cleared, push update_now, at most once per
+    // member per attempt window (from falling behind until it completes).
+    // `auto_update_for` remembers the cause it was sent for and is not
+    // re-armed by a new blocking cause: an agent that flips its claims
+    // (update agent, then not, then again) would otherwise get update-now
+    // on every flip (issue 24 point 7). A second real fix inside the same
+    // window is the admin's `rollcall update-now`.
     if timing.auto_update_now
         && member.state.is_straggler()
         && blocking(&member.cause)
         && cleared(observation.diagnosis.cause)
-        && next.auto_update_for != member.cause
+        && next.auto_update_for.is_empty()
     {
         actions.push(Action::UpdateNow);
         next.auto_update_for = member.cause.clone();
-    }
-    if blocking(&new_cause) {
-        next.auto_update_for.clear();
     }
     next.cause = new_cause;
     next.failing = observation.diagnosis.failing.clone();
@@ -227,6 +232,33 @@ mod tests {
         assert!(actions.contains(&Action::UpdateNow));
         let (_, actions) = step(&member, &cleared, timing(2020), true);
         assert!(!actions.contains(&Action::UpdateNow), "only once per clearance");
+    }
+
+    #[test]
+    fn flipping_claims_do_not_re_arm_update_now_within_the_window() {
+        let cleared = behind(Cause::Unknown);
+        let mut member = step(&pending(), &behind(Cause::UpdateAgent), timing(2000), true).0;
+        let mut sent = 0;
+        for flip in 0..20 {
+            let blocked = if flip % 2 == 0 {
+                Cause::UpdateAgent
+            } else {
+                Cause::UpdatePermission
+            };
+            let (next, actions) = step(&member, &cleared, timing(2010 + flip * 20), true);
+            sent += actions.iter().filter(|action| **action == Action::UpdateNow).count();
+            member = step(&next, &behind(blocked), timing(2020 + flip * 20), true).0;
+        }
+        assert_eq!(sent, 1, "at most once per window, whatever the agent claims");
+        // Completing ends the window; falling behind again opens a new one.
+        let done = Observation {
+            at_target: true,
+            ..behind(Cause::Unknown)
+        };
+        let member = step(&member, &done, timing(3000), true).0;
+        let member = step(&member, &behind(Cause::UpdatePermission), timing(3010), true).0;
+        let (_, actions) = step(&member, &cleared, timing(3020), true);
+        assert!(actions.contains(&Action::UpdateNow));
     }
 
     #[test]

@@ -75,6 +75,11 @@ struct Scene {
 }
 
 fn scene(database_url: Option<&str>) -> Scene {
+    scene_with(database_url, &[])
+}
+
+/// [`scene`] with more `rollout start` flags.
+fn scene_with(database_url: Option<&str>, rollout: &[&str]) -> Scene {
     let mut coordinator = Coordinator::init();
     let dashboard_port = free_port();
     coordinator.extra_args.extend(
@@ -107,7 +112,9 @@ fn scene(database_url: Option<&str>) -> Scene {
         );
     }
     let attacker = Agent::enroll(&coordinator, "mallory", &product_state(BEHIND, ""), &[]);
-    coordinator.start_rollout(TARGET, "1s", &["--recheck-every", "400ms"]);
+    let mut flags = vec!["--recheck-every", "400ms"];
+    flags.extend_from_slice(rollout);
+    coordinator.start_rollout(TARGET, "1s", &flags);
     Scene {
         coordinator,
         honest,
@@ -361,4 +368,66 @@ fn terminal_escapes_from_an_agent_never_reach_a_terminal() {
         detail.contains("\\u{1b}]52"),
         "the escape is shown written out: {detail}"
     );
+}
+
+/// Issue 24 point 7: an endpoint that flips between a blocking cause and
+/// none, over and over, gets the automatic update-now once in its window,
+/// not once per flip.
+#[test]
+fn flipping_a_blocking_cause_gets_update_now_once() {
+    let scene = scene_with(None, &["--auto-update-now"]);
+    // Every runbook check passes but update_permission, which flips.
+    let checks = |permission: proto::CheckStatus| {
+        rollcall_common::cause::RUNBOOK_CHECKS
+            .iter()
+            .map(|name| proto::CheckResult {
+                name: name.to_string(),
+                status: if *name == "update_permission" {
+                    permission
+                } else {
+                    proto::CheckStatus::Pass
+                } as i32,
+                ..Default::default()
+            })
+            .collect::<Vec<_>>()
+    };
+    let update_nows = runtime().block_on(async {
+        let mut client = agent_client(&scene.coordinator, &scene.attacker);
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        tx.send(hello("mallory")).await.unwrap();
+        let mut inbound = client
+            .connect(tokio_stream::wrappers::ReceiverStream::new(rx))
+            .await
+            .expect("stream opens")
+            .into_inner();
+        let counter = tokio::spawn(async move {
+            let mut count = 0;
+            while let Some(Ok(message)) = inbound.next().await {
+                if let Some(proto::coordinator_message::Body::Command(command)) = message.body
+                    && command.kind == proto::CommandKind::UpdateNow as i32
+                {
+                    count += 1;
+                }
+            }
+            count
+        });
+        // Long enough for the grace period, then ten flips, each seen by
+        // several engine ticks (200 ms).
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        for seq in 1..=20u64 {
+            let status = if seq % 2 == 1 {
+                proto::CheckStatus::Fail
+            } else {
+                proto::CheckStatus::Pass
+            };
+            tx.send(report(seq, |r| r.checks = checks(status))).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(700)).await;
+        }
+        drop(tx);
+        tokio::time::timeout(Duration::from_secs(10), counter)
+            .await
+            .unwrap()
+            .unwrap()
+    });
+    assert_eq!(update_nows, 1, "update-now per flip:\n{}", scene.coordinator.log());
 }
