@@ -150,7 +150,7 @@ impl AgentService for AgentApi {
                 product: hello.product.unwrap_or_default(),
                 host: hello.host.unwrap_or_default(),
                 at_ms: now_ms(),
-                cert_serial,
+                cert_serial: cert_serial.clone(),
             })
             .await
             .map_err(|error| {
@@ -232,6 +232,7 @@ impl AgentService for AgentApi {
         tokio::spawn(async move {
             let stream = StreamContext {
                 agent_id: &agent_id,
+                cert_serial: &cert_serial,
                 certificate_validity,
                 tx: &tx,
                 cancel: &reader_cancel,
@@ -264,10 +265,49 @@ fn peer_validity<T>(request: &Request<T>) -> Option<(OffsetDateTime, OffsetDateT
 /// What the reader of one agent stream works with.
 struct StreamContext<'a> {
     agent_id: &'a str,
+    /// The serial of the certificate the stream was opened with: a
+    /// retired or revoked serial ends the stream (issue 24 point 4).
+    cert_serial: &'a str,
     /// Validity of the stream's certificate: renewals wait for its window.
     certificate_validity: Option<(OffsetDateTime, OffsetDateTime)>,
     tx: &'a crate::hub::Outbound,
     cancel: &'a tokio_util::sync::CancellationToken,
+}
+
+/// Sleeps until the stream's certificate expires (forever when unknown).
+async fn certificate_expiry(validity: Option<(OffsetDateTime, OffsetDateTime)>) {
+    let Some((_, not_after)) = validity else {
+        return std::future::pending().await;
+    };
+    let left = not_after - OffsetDateTime::now_utc();
+    let left = Duration::try_from(left).unwrap_or(Duration::ZERO);
+    tokio::time::sleep(left).await;
+}
+
+/// True when the agent or the serial its stream was opened with is revoked
+/// (a serial is revoked when a renewal retires it).
+fn stream_revoked(coordinator: &Coordinator, stream: &StreamContext<'_>) -> bool {
+    use rollcall_common::tls::RevocationCheck as _;
+    coordinator
+        .revocation
+        .is_revoked(stream.cert_serial, Some(stream.agent_id))
+}
+
+/// Why a renewal asked on this stream is refused, if it is: a revoked or
+/// retired identity, or a certificate past its end, gets no new one.
+fn renewal_refusal(
+    revoked: bool,
+    validity: Option<(OffsetDateTime, OffsetDateTime)>,
+    now: OffsetDateTime,
+) -> Option<&'static str> {
+    if revoked {
+        return Some("this identity has been revoked or retired; enrol again");
+    }
+    match validity {
+        Some((_, not_after)) if not_after <= now => Some("the certificate of this stream has expired; enrol again"),
+        None => Some("the certificate of this stream could not be read"),
+        Some(_) => None,
+    }
 }
 
 /// Charges one message to the agent's budget; on overdraft tells the agent
@@ -295,9 +335,28 @@ async fn read_stream(
     let StreamContext {
         agent_id, tx, cancel, ..
     } = *stream;
+    // The list changes on a revocation or retirement made here, and on one
+    // another replica made (its wake-up reloads the list, or the sweep
+    // does): either way this stream is checked again at once.
+    let mut revocations = coordinator.revocation.subscribe();
+    let expiry = certificate_expiry(stream.certificate_validity);
+    tokio::pin!(expiry);
     loop {
         let message = tokio::select! {
             () = cancel.cancelled() => return "cancelled",
+            Ok(()) = revocations.changed() => {
+                if stream_revoked(coordinator, stream) {
+                    let _ = tx.try_send(Err(Status::permission_denied(
+                        "the certificate of this stream has been revoked or replaced",
+                    )));
+                    return "certificate revoked or retired";
+                }
+                continue;
+            }
+            () = &mut expiry => {
+                let _ = tx.try_send(Err(Status::unauthenticated("the certificate of this stream has expired")));
+                return "certificate expired";
+            }
             message = inbound.next() => message,
         };
         let body = match message {
@@ -358,6 +417,15 @@ async fn read_stream(
                 }
                 if let Err(reason) = charge(coordinator, stream, renew.csr_pem.len()) {
                     return reason;
+                }
+                if let Some(refusal) = renewal_refusal(
+                    stream_revoked(coordinator, stream),
+                    stream.certificate_validity,
+                    OffsetDateTime::now_utc(),
+                ) {
+                    tracing::warn!(agent_id, refusal, "certificate renewal refused");
+                    let _ = tx.try_send(Err(Status::permission_denied(refusal)));
+                    return "renewal refused";
                 }
                 // Signing is the expensive part: throttled per agent. A
                 // request refused here is not answered (the stream stays up,
@@ -436,4 +504,20 @@ async fn renew_certificate(coordinator: &Coordinator, agent_id: &str, csr_pem: &
         .map_err(|error| crate::status::for_agent(&error, "renew certificates"))?;
     tracing::info!(agent_id, "agent certificate renewed");
     Ok(certificate_pem)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renewal_is_refused_to_a_revoked_retired_or_expired_identity() {
+        let now = OffsetDateTime::now_utc();
+        let valid = Some((now - time::Duration::hours(1), now + time::Duration::hours(1)));
+        let expired = Some((now - time::Duration::hours(2), now - time::Duration::seconds(1)));
+        assert_eq!(renewal_refusal(false, valid, now), None);
+        assert!(renewal_refusal(true, valid, now).is_some_and(|why| why.contains("revoked")));
+        assert!(renewal_refusal(false, expired, now).is_some_and(|why| why.contains("expired")));
+        assert!(renewal_refusal(false, None, now).is_some());
+    }
 }

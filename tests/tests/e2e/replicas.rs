@@ -596,3 +596,139 @@ fn a_revocation_whose_wake_up_is_lost_still_reaches_every_replica_and_ends_its_w
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// A stream held on `url` with a stolen copy of an agent's identity: it
+/// says hello and waits for the Welcome. Returns the stream to watch.
+async fn stolen_stream(
+    url: &str,
+    ca: &str,
+    cert: &str,
+    key: &str,
+) -> tonic::Streaming<rollcall_common::proto::CoordinatorMessage> {
+    use rollcall_common::proto::agent_service_client::AgentServiceClient;
+    use rollcall_common::tls::{DialOptions, channel, client_config};
+    let addr = rollcall_common::net::parse_coordinator_url(url).unwrap();
+    let config = client_config(ca, Some((cert, key))).unwrap();
+    let mut client =
+        AgentServiceClient::new(channel(&addr, std::sync::Arc::new(config), &DialOptions::default()).unwrap());
+    let mut inbound = crate::bad_input::open_stream(&mut client, vec![crate::bad_input::hello("stolen")])
+        .await
+        .expect("the stolen copy connects while the identity is good");
+    let first = tokio_stream::StreamExt::next(&mut inbound).await;
+    assert!(
+        matches!(&first, Some(Ok(message)) if matches!(message.body, Some(rollcall_common::proto::coordinator_message::Body::Welcome(_)))),
+        "{first:?}"
+    );
+    inbound
+}
+
+/// How long until `inbound` ends (an error status or its end), at most `cap`.
+async fn ends_within(
+    inbound: &mut tonic::Streaming<rollcall_common::proto::CoordinatorMessage>,
+    cap: Duration,
+) -> Option<(Duration, Option<tonic::Status>)> {
+    let started = std::time::Instant::now();
+    tokio::time::timeout(cap, async {
+        loop {
+            match tokio_stream::StreamExt::next(inbound).await {
+                Some(Ok(_)) => continue,
+                Some(Err(status)) => return (started.elapsed(), Some(status)),
+                None => return (started.elapsed(), None),
+            }
+        }
+    })
+    .await
+    .ok()
+}
+
+/// Issue 24 point 4: what is already open ends too. A stolen copy of an
+/// agent's key holds a stream on replica B; revoking the agent on replica A
+/// ends it within 5 s. And when the real agent renews its certificate and
+/// connects to A with the new one, the old certificate is retired: a stream
+/// B holds with the old one ends within 5 s as well.
+#[test]
+fn revocation_and_retirement_end_streams_already_open_on_another_replica() {
+    let Some(database) = Database::create("replicas::revocation_and_retirement_end_open_streams") else {
+        return;
+    };
+    let mut a = Coordinator::init();
+    a.extra_args.extend(replica_args(&database.url(), "replica-a"));
+    a.extra_args
+        .extend(["--agent-cert-lifetime".to_string(), "60s".to_string()]);
+    a.start();
+    let mut b = Replica::new(&a, &database.url(), "replica-b");
+    b.start();
+    let ca = std::fs::read_to_string(a.data_dir().join("ca.pem")).unwrap();
+    let read_identity = |agent: &Agent| {
+        let dir = agent.data_dir().join("identity");
+        (
+            std::fs::read_to_string(dir.join("cert.pem")).unwrap(),
+            std::fs::read_to_string(dir.join("key.pem")).unwrap(),
+        )
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+
+    // Revocation.
+    let victim = Agent::enroll(&a, "victim", &product_state("14.0.1", ""), &[]);
+    let (cert, key) = read_identity(&victim);
+    let mut stolen = runtime.block_on(stolen_stream(&b.url(), &ca, &cert, &key));
+    let revoked = a.cli(&["revoke", &victim.id]);
+    assert!(revoked.status.success(), "{}", String::from_utf8_lossy(&revoked.stderr));
+    let ended = runtime.block_on(ends_within(&mut stolen, Duration::from_secs(5)));
+    let (took, status) =
+        ended.unwrap_or_else(|| panic!("the stolen stream on B outlived the revocation by 5s:\n{}", b.log()));
+    eprintln!("revocation on A ended the stream on B after {took:?}: {status:?}");
+
+    // Retirement by renewal: the stolen copy of the first certificate is on
+    // B; the agent renews it (a short-lived certificate is renewed early) and
+    // its next stream, with the new certificate, retires the old one.
+    let mut renewer = Agent::enroll(&a, "renewer", &product_state("14.0.1", ""), &[]);
+    renewer.set_coordinators(&[a.url()]);
+    let (old_cert, old_key) = read_identity(&renewer);
+    let mut stolen = runtime.block_on(stolen_stream(&b.url(), &ca, &old_cert, &old_key));
+    renewer.start();
+    assert!(
+        wait_until(Duration::from_secs(40), || {
+            a.log().contains("agent certificate renewed") && read_identity(&renewer).0 != old_cert
+        }),
+        "certificate never renewed:\n{}",
+        renewer.log()
+    );
+    // Its next stream uses the new certificate (restarted here so the test
+    // does not wait for the agent's own reconnect).
+    renewer.stop();
+    renewer.start();
+    let retired = || {
+        [a.log(), b.log()]
+            .iter()
+            .any(|log| log.contains("revoked the older certificates of a renewed agent"))
+    };
+    assert!(
+        wait_until(Duration::from_secs(60), retired),
+        "the renewed agent never retired its old certificate:\n{}",
+        renewer.log()
+    );
+    let ended = runtime.block_on(ends_within(&mut stolen, Duration::from_secs(5)));
+    let (took, status) = ended.unwrap_or_else(|| {
+        panic!(
+            "the stream with the retired certificate outlived it by 5s:\nA:\n{}\nB:\n{}",
+            a.log(),
+            b.log()
+        )
+    });
+    eprintln!("retirement ended the old certificate's stream on B within {took:?} of the test seeing it: {status:?}");
+    assert!(
+        status
+            .as_ref()
+            .is_some_and(|s| s.code() == tonic::Code::PermissionDenied),
+        "{status:?}"
+    );
+    assert!(
+        wait_until(Duration::from_secs(20), || a.is_online("renewer")),
+        "the renewed agent itself is in good standing:\n{}",
+        renewer.log()
+    );
+}
