@@ -27,11 +27,24 @@ use crate::config::SpoolConfig;
 /// Largest single spooled report read back from disk.
 const MAX_REPORT_FILE: u64 = 4 * 1024 * 1024;
 
+/// Streams the coordinator ends with INVALID_ARGUMENT while the same report
+/// is the oldest unacknowledged one before that report is set aside (issue
+/// 24 point 6): re-sending it unchanged forever silenced the endpoint.
+pub const DEAD_LETTER_AFTER: u32 = 3;
+
 #[derive(Debug, Default, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default)]
 struct SpoolState {
     next_seq: u64,
     dropped_unreported: u64,
     dropped_total: u64,
+    /// Reports set aside since the last one pushed, and in all.
+    dead_unreported: u64,
+    dead_total: u64,
+    /// The oldest pending report when the coordinator last refused a
+    /// stream, and how many times in a row it was the oldest then.
+    refused_seq: u64,
+    refusals: u32,
 }
 
 #[derive(Debug)]
@@ -141,6 +154,9 @@ impl Spool {
     /// Assigns the next sequence number, stores the report and returns it
     /// as it will be sent.
     pub fn push(&mut self, mut report: Report) -> anyhow::Result<Report> {
+        // Within the coordinator's limits before it is numbered and kept:
+        // an over-long product value is cut and flagged, never refused.
+        rollcall_common::limits::bound_report(&mut report);
         report.seq = self.state.next_seq;
         report.dropped_before = 0;
         let size = report.encoded_len() as u64;
@@ -158,6 +174,8 @@ impl Spool {
         }
         report.dropped_before = self.state.dropped_unreported;
         self.state.dropped_unreported = 0;
+        report.dead_lettered_before = self.state.dead_unreported;
+        self.state.dead_unreported = 0;
         self.state.next_seq += 1;
         let encoded = report.encode_to_vec();
         if let Some(dir) = &self.dir {
@@ -182,6 +200,41 @@ impl Spool {
         for seq in done {
             self.remove(seq);
         }
+        if self.state.refusals > 0 && seq >= self.state.refused_seq {
+            self.state.refusals = 0;
+        }
+    }
+
+    /// The coordinator ended a stream with INVALID_ARGUMENT: it refused a
+    /// report, and reports are sent oldest first, so the oldest pending one
+    /// is the suspect. After [`DEAD_LETTER_AFTER`] such ends in a row with
+    /// the same oldest report, it is set aside (removed, counted, and the
+    /// count rides on the next report as `dead_lettered_before`); returns
+    /// its seq then.
+    pub fn refused(&mut self) -> anyhow::Result<Option<u64>> {
+        let Some(oldest) = self.pending.keys().next().copied() else {
+            return Ok(None);
+        };
+        if self.state.refused_seq == oldest {
+            self.state.refusals = self.state.refusals.saturating_add(1);
+        } else {
+            self.state.refused_seq = oldest;
+            self.state.refusals = 1;
+        }
+        let dead = self.state.refusals >= DEAD_LETTER_AFTER;
+        if dead {
+            self.remove(oldest);
+            self.state.refusals = 0;
+            self.state.dead_unreported += 1;
+            self.state.dead_total += 1;
+        }
+        self.persist_state()?;
+        Ok(dead.then_some(oldest))
+    }
+
+    /// Reports set aside since the spool was created.
+    pub fn dead_lettered_total(&self) -> u64 {
+        self.state.dead_total
     }
 
     /// The coordinator's view after a reconnect: drop what it has, and make
@@ -226,6 +279,36 @@ mod tests {
             max_reports,
             max_bytes: 1024 * 1024,
         }
+    }
+
+    #[test]
+    fn a_report_refused_again_and_again_is_set_aside_and_counted_on_the_next() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut spool = Spool::open(dir.path(), limits(10)).expect("open");
+        let bad = spool.push(Report::default()).expect("push").seq;
+        spool.push(Report::default()).expect("push");
+        for _ in 1..DEAD_LETTER_AFTER {
+            assert_eq!(spool.refused().expect("refused"), None);
+        }
+        // Survives a restart of the agent in between.
+        let mut spool = Spool::open(dir.path(), limits(10)).expect("reopen");
+        assert_eq!(spool.refused().expect("refused"), Some(bad));
+        assert_eq!(spool.len(), 1, "the others stay");
+        assert_eq!(spool.dead_lettered_total(), 1);
+        let next = spool.push(Report::default()).expect("push");
+        assert_eq!(next.dead_lettered_before, 1);
+        assert_eq!(spool.push(Report::default()).expect("push").dead_lettered_before, 0);
+    }
+
+    #[test]
+    fn an_ack_past_the_suspect_clears_its_refusals() {
+        let mut spool = Spool::in_memory(limits(10));
+        let first = spool.push(Report::default()).expect("push").seq;
+        spool.push(Report::default()).expect("push");
+        spool.refused().expect("refused");
+        spool.refused().expect("refused");
+        spool.ack(first);
+        assert_eq!(spool.refused().expect("refused"), None, "a new suspect starts at one");
     }
 
     #[test]

@@ -80,6 +80,11 @@ pub struct AgentJson {
     /// True when the coordinator could not read every column of this
     /// agent's stored row (issue 24): what is shown is what it could read.
     pub unreadable: bool,
+    /// Reports the agent dropped when its spool was full.
+    pub dropped_reports: u64,
+    /// Reports the agent set aside because the coordinator refused them
+    /// again and again (its log names each and the reason).
+    pub dead_letters: u64,
 }
 
 fn non_empty(text: &str) -> Option<String> {
@@ -108,6 +113,8 @@ impl From<&proto::AgentInfo> for AgentJson {
             clock_skew_ms: info.clock_skew_ms,
             clock_skew_flagged: info.clock_skew_flagged,
             unreadable: info.unreadable,
+            dropped_reports: info.dropped_reports,
+            dead_letters: info.dead_letters,
         }
     }
 }
@@ -267,6 +274,12 @@ pub async fn show(
             println!("hostname  {}", printable(&agent.hostname));
             println!("role      {}", agent.role);
             println!("online    {}", agent.online);
+            if agent.dropped_reports > 0 || agent.dead_letters > 0 {
+                println!(
+                    "reports   {} dropped (spool full), {} dead letters (refused by the coordinator; see the agent's log)",
+                    agent.dropped_reports, agent.dead_letters
+                );
+            }
             if agent.unreadable {
                 println!("store     UNREADABLE: some of this agent's stored columns could not be read; shown as read");
             }
@@ -384,6 +397,7 @@ mod tests {
                 remediation: String::new(),
                 code: "version-ok".into(),
                 params: [("version".to_string(), "2.1".to_string())].into(),
+                truncated: false,
             },
             text: "localized".into(),
         };

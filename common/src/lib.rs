@@ -11,6 +11,7 @@
 //!   product's state document, dotted version ordering.
 //! - [`files`], [`net`], [`timefmt`]: careful I/O, URLs, RFC 3339.
 //! - [`secret`]: key PEMs and tokens in memory (never printed, wiped on drop).
+//! - [`limits`]: what an agent may send, and bounding a report to it.
 //! - [`printable`]: characters that steer a terminal, refused or written out.
 //! - [`cause`], [`member_state`], [`receipt`], [`i18n`], [`check_text`],
 //!   [`report`], [`clock_skew`]: what the coordinator and the admin CLI both
@@ -25,6 +26,7 @@ pub mod checks;
 pub mod clock_skew;
 pub mod files;
 pub mod i18n;
+pub mod limits;
 pub mod logging;
 pub mod member_state;
 pub mod net;

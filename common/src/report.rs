@@ -107,6 +107,11 @@ pub struct FailingCheck {
     pub code: String,
     #[serde(default)]
     pub params: BTreeMap<String, String>,
+    /// The probe cut something of this check to the coordinator's limits
+    /// (a cut string ends in "…[truncated]"); written only when true.
+    /// Added in issue 24 (point 6).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
 }
 
 /// The one mapping of an agent's check result to its JSON form, shared by
@@ -128,6 +133,7 @@ impl From<&crate::proto::CheckResult> for FailingCheck {
             remediation: check.remediation.clone(),
             code: check.code.clone(),
             params: check.params.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            truncated: check.truncated,
         }
     }
 }
@@ -219,11 +225,18 @@ mod tests {
             duration_ms: 12,
             code: "update-denied".into(),
             params: [("permission".to_string(), "deny".to_string())].into(),
+            truncated: false,
         };
         let json = serde_json::to_string(&FailingCheck::from(&check)).unwrap_or_default();
         assert_eq!(
             json,
             r#"{"name":"update_permission","runbook_step":3,"status":"fail","message":"updates are not allowed","evidence":{"permission":"deny"},"remediation":"allow updates","code":"update-denied","params":{"permission":"deny"}}"#
         );
+        let cut = proto::CheckResult {
+            truncated: true,
+            ..check
+        };
+        let json = serde_json::to_string(&FailingCheck::from(&cut)).unwrap_or_default();
+        assert!(json.ends_with(r#","truncated":true}"#), "{json}");
     }
 }

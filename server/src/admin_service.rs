@@ -78,6 +78,8 @@ impl AdminApi {
             clock_skew_ms: row.clock_skew_ms,
             clock_skew_flagged: crate::clock_skew::flagged(row.clock_skew_ms, clock_skew_warn),
             unreadable: row.unreadable,
+            dropped_reports: row.dropped_reports,
+            dead_letters: row.dead_letters,
             id: row.id,
             hostname: row.hostname,
             online,

@@ -123,6 +123,16 @@ impl AgentService for AgentApi {
         let agent_id = agent_caller(&request, &coordinator.revocation)?;
         let cert_serial = crate::auth::caller_certificate(&request, &coordinator.revocation)?.serial;
         let certificate_validity = peer_validity(&request);
+        // One certificate opening streams back to back would make each a
+        // presence write and a watch event: refused before either.
+        if let Err(retry) = coordinator.budgets.allow_connect(&agent_id) {
+            coordinator.metrics.budget_refused("connects");
+            tracing::debug!(agent_id, "connect rate limit");
+            return Err(Status::resource_exhausted(format!(
+                "too many new streams for this agent; retry in {}s",
+                retry.as_secs().max(1)
+            )));
+        }
         let mut inbound = request.into_inner();
 
         let first = tokio::time::timeout(HELLO_TIMEOUT, inbound.next())
@@ -137,6 +147,12 @@ impl AgentService for AgentApi {
             None => return Err(Status::cancelled("stream closed before hello")),
         };
         let hello = ValidHello::try_from(hello)?.into_inner();
+        if coordinator.budgets.charge(&agent_id, hello.encoded_len()).is_err() {
+            coordinator.metrics.budget_refused("messages");
+            return Err(Status::resource_exhausted(
+                "message budget exceeded (report rate limit); slow down",
+            ));
+        }
         let policy_version = hello.policy_version;
         let hostname = hello.hostname.clone();
         let connected = coordinator
@@ -184,7 +200,15 @@ impl AgentService for AgentApi {
 
         let (tx, rx) = mpsc::channel(OUTBOUND_CAPACITY);
         let cancel = coordinator.shutdown.child_token();
-        let session = coordinator.hub.register(&agent_id, tx.clone(), cancel.clone());
+        let (session, replaced) = coordinator.hub.register(&agent_id, tx.clone(), cancel.clone());
+        if replaced {
+            coordinator.metrics.stream_replaced();
+            tracing::info!(
+                agent_id,
+                session = session.id,
+                "a new stream replaced this agent's older one"
+            );
+        }
         tracing::info!(agent_id, session = session.id, "agent connected");
 
         let welcome = CoordinatorMessage {
@@ -375,7 +399,11 @@ async fn read_stream(
                 let _ = tx.try_send(Err(Status::invalid_argument("hello may only open a stream")));
                 return "second hello";
             }
-            agent_message::Body::Heartbeat(_) => {}
+            agent_message::Body::Heartbeat(heartbeat) => {
+                if let Err(reason) = charge(coordinator, stream, heartbeat.encoded_len()) {
+                    return reason;
+                }
+            }
             agent_message::Body::Report(report) => {
                 let report = match ValidReport::try_from(report) {
                     Ok(report) => report,
@@ -403,6 +431,12 @@ async fn read_stream(
                 }
             }
             agent_message::Body::Bundle(chunk) => {
+                // Counted as a message, not by its bytes: a bundle is asked
+                // for by an admin and bounded on its own (64 MiB), and its
+                // chunks would drain the report byte budget in one go.
+                if let Err(reason) = charge(coordinator, stream, 0) {
+                    return reason;
+                }
                 if let Err(status) = crate::bundle_receive::receive(coordinator, agent_id, chunk).await {
                     let _ = tx.try_send(Err(status));
                     return "bundle chunk refused";

@@ -47,6 +47,12 @@ pub struct BudgetLimits {
     pub byte_burst: f64,
     /// At most one certificate renewal per agent within this time.
     pub renewal_interval: Duration,
+    /// New streams (Connect + Hello) per agent per minute, sustained, and
+    /// the burst allowed (issue 24 point 5: each one is a presence write and
+    /// a watch event, so one certificate opening streams back to back must
+    /// not churn the coordinator).
+    pub connects_per_min: f64,
+    pub connect_burst: f64,
 }
 
 /// Which budget a message would overdraw.
@@ -95,6 +101,7 @@ impl RenewalRefused {
 struct Entry {
     messages: TokenBucket,
     bytes: TokenBucket,
+    connects: TokenBucket,
     last_renewal: Option<Instant>,
 }
 
@@ -123,6 +130,7 @@ impl AgentBudgets {
         Entry {
             messages: TokenBucket::new(self.limits.messages_per_sec, self.limits.message_burst),
             bytes: TokenBucket::new(self.limits.bytes_per_sec, self.limits.byte_burst),
+            connects: TokenBucket::new(self.limits.connects_per_min / 60.0, self.limits.connect_burst),
             last_renewal: None,
         }
     }
@@ -153,6 +161,30 @@ impl AgentBudgets {
         }
         entry.messages.take(1.0);
         entry.bytes.take(bytes);
+        Ok(())
+    }
+
+    /// Whether the agent may open another stream now; when not, how long
+    /// until it may.
+    pub fn allow_connect(&self, agent_id: &str) -> Result<(), Duration> {
+        let now = Instant::now();
+        let Ok(mut entries) = self.entries.lock() else {
+            return Ok(());
+        };
+        self.sweep_if_due(&mut entries, now);
+        let entry = match entries.by_agent.get_mut(agent_id) {
+            Some(entry) => entry,
+            None => entries
+                .by_agent
+                .entry(agent_id.to_string())
+                .or_insert_with(|| self.new_entry()),
+        };
+        if !entry.connects.has(1.0, now) {
+            let per_sec = self.limits.connects_per_min / 60.0;
+            let wait = if per_sec > 0.0 { 1.0 / per_sec } else { 60.0 };
+            return Err(Duration::from_secs_f64(wait.clamp(1.0, 3600.0)));
+        }
+        entry.connects.take(1.0);
         Ok(())
     }
 
@@ -206,7 +238,10 @@ impl AgentBudgets {
             let renewal_over = entry
                 .last_renewal
                 .is_none_or(|last| now.saturating_duration_since(last) >= renewal_interval);
-            !(renewal_over && entry.messages.is_full_at(now) && entry.bytes.is_full_at(now))
+            !(renewal_over
+                && entry.messages.is_full_at(now)
+                && entry.bytes.is_full_at(now)
+                && entry.connects.is_full_at(now))
         });
     }
 }
@@ -230,7 +265,20 @@ mod tests {
             bytes_per_sec: 100.0,
             byte_burst: 1000.0,
             renewal_interval: Duration::from_secs(600),
+            connects_per_min: 6.0,
+            connect_burst: 2.0,
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn connects_are_limited_per_agent_and_refill() {
+        let budgets = AgentBudgets::new(limits());
+        assert_eq!(budgets.allow_connect("a"), Ok(()));
+        assert_eq!(budgets.allow_connect("a"), Ok(()));
+        assert_eq!(budgets.allow_connect("a"), Err(Duration::from_secs(10)));
+        assert_eq!(budgets.allow_connect("b"), Ok(()), "another agent has its own");
+        tokio::time::advance(Duration::from_secs(10)).await;
+        assert_eq!(budgets.allow_connect("a"), Ok(()));
     }
 
     fn old_certificate() -> (OffsetDateTime, OffsetDateTime) {

@@ -39,6 +39,10 @@ pub struct ServeConfig {
     /// At most one certificate renewal per agent within this time (capped
     /// at a quarter of the certificate lifetime).
     pub renewal_interval: Duration,
+    /// New streams per agent per minute (sustained) and their burst; see
+    /// [`crate::budget::BudgetLimits::connects_per_min`].
+    pub connect_rate_per_min: f64,
+    pub connect_burst: f64,
     /// Reports received longer ago than this are deleted, except what
     /// diagnosis needs (see [`crate::retention`]); `None` keeps them forever.
     pub retain_reports: Option<Duration>,
@@ -85,6 +89,8 @@ impl ServeConfig {
             report_bytes_per_sec: 16.0 * 1024.0,
             report_bytes_burst: 16.0 * 1024.0 * 1024.0,
             renewal_interval: Duration::from_secs(3600),
+            connect_rate_per_min: 6.0,
+            connect_burst: 10.0,
             retain_reports: Some(Duration::from_secs(30 * 24 * 3600)),
             retention_interval: Duration::from_secs(600),
             shutdown_grace: Duration::from_secs(10),
@@ -137,6 +143,9 @@ impl ServeConfig {
         if !(self.report_rate_per_sec > 0.0 && self.report_burst >= 1.0) {
             bail!("report rate must be positive and the burst at least 1");
         }
+        if !(self.connect_rate_per_min > 0.0 && self.connect_burst >= 1.0) {
+            bail!("the connect rate must be positive and the connect burst at least 1");
+        }
         self.edge.validate()?;
         if self.handshake_timeout < Duration::from_millis(100) {
             bail!("the handshake timeout must be at least 100ms");
@@ -166,6 +175,8 @@ impl ServeConfig {
             byte_burst: self.report_bytes_burst,
             // Short test certificates (seconds) must still renew.
             renewal_interval: self.renewal_interval.min(self.agent_cert_lifetime / 4),
+            connects_per_min: self.connect_rate_per_min,
+            connect_burst: self.connect_burst,
         }
     }
 }

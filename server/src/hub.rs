@@ -38,8 +38,10 @@ pub struct Hub {
 
 impl Hub {
     /// Registers a new stream for `agent_id`, cutting an older one (an agent
-    /// that reconnects before its old stream timed out).
-    pub fn register(&self, agent_id: &str, tx: Outbound, cancel: CancellationToken) -> Session {
+    /// that reconnects before its old stream timed out, or a second copy of
+    /// its key): at most one live stream per agent here. True with the
+    /// session when an older one was replaced.
+    pub fn register(&self, agent_id: &str, tx: Outbound, cancel: CancellationToken) -> (Session, bool) {
         let session = Session {
             id: self.next_id.fetch_add(1, Ordering::Relaxed) + 1,
             tx,
@@ -50,10 +52,14 @@ impl Hub {
             .lock()
             .ok()
             .and_then(|mut sessions| sessions.insert(agent_id.to_string(), session.clone()));
+        let replaced = previous.is_some();
         if let Some(previous) = previous {
+            let _ = previous
+                .tx
+                .try_send(Err(Status::aborted("a newer stream of this agent replaced this one")));
             previous.cancel.cancel();
         }
-        session
+        (session, replaced)
     }
 
     /// Removes the session if it is still the current one.

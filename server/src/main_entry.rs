@@ -136,6 +136,15 @@ pub struct ServeArgs {
     /// or before 40% of the certificate's life, is not answered.
     #[arg(long, env = "ROLLCALL_RENEWAL_INTERVAL", default_value = "1h", value_parser = humantime::parse_duration)]
     pub renewal_interval: Duration,
+    /// New streams (Connect + Hello) one agent may open per minute,
+    /// sustained; beyond it the connect is refused with RESOURCE_EXHAUSTED
+    /// and a retry hint before anything is written. Per agent id.
+    #[arg(long, env = "ROLLCALL_CONNECT_RATE", default_value_t = 6.0)]
+    pub connect_rate: f64,
+    /// Streams an agent may open in a burst above the connect rate (an
+    /// agent on a flaky link reconnects a few times in a row).
+    #[arg(long, env = "ROLLCALL_CONNECT_BURST", default_value_t = 10.0)]
+    pub connect_burst: f64,
     /// Delete reports received longer ago than this (e.g. 30d), keeping each
     /// agent's latest report, the one holding its latest checks and the
     /// update-now reports of running rollouts; `off` (or `0`) keeps all.
@@ -227,6 +236,8 @@ impl ServeArgs {
         config.report_bytes_per_sec = self.report_bytes_rate;
         config.report_bytes_burst = self.report_bytes_burst;
         config.renewal_interval = self.renewal_interval;
+        config.connect_rate_per_min = self.connect_rate;
+        config.connect_burst = self.connect_burst;
         config.retain_reports = self.retain_reports.0;
         config.retention_interval = self.retention_interval;
         config.dashboard_listen = self.dashboard_listen;

@@ -86,6 +86,7 @@ struct Inner {
     completion_ratio: Family<Labels, Gauge<f64, AtomicU64>>,
     rollout_info: Family<Labels, Gauge>,
     budget_refusals: Family<Labels, Counter>,
+    streams_replaced: Counter,
     reports_deleted: Counter,
     store_bytes: Gauge,
     /// Follows [`crate::store::rows::undecodable_rows`] at each scrape.
@@ -209,6 +210,12 @@ impl Metrics {
             "Agent messages over their agent's budget (messages, bytes: the stream is cut; renewal: not answered)",
             budget_refusals.clone(),
         );
+        let streams_replaced = Counter::default();
+        registry.register(
+            "streams_replaced",
+            "Agent streams ended because the same agent opened a newer one (at most one live stream per agent per replica)",
+            streams_replaced.clone(),
+        );
         let reports_deleted = Counter::default();
         registry.register(
             "reports_deleted",
@@ -247,6 +254,7 @@ impl Metrics {
                 completion_ratio,
                 rollout_info,
                 budget_refusals,
+                streams_replaced,
                 reports_deleted,
                 store_bytes,
                 store_rows_undecodable,
@@ -317,6 +325,11 @@ impl Metrics {
             .budget_refusals
             .get_or_create(&vec![("budget", budget.to_string())])
             .inc();
+    }
+
+    /// An agent's stream replaced by its newer one.
+    pub fn stream_replaced(&self) {
+        self.inner.streams_replaced.inc();
     }
 
     /// Reports deleted by one retention batch.

@@ -81,6 +81,8 @@ pub(crate) async fn run(specs: Vec<Spec>) -> Vec<CheckResult> {
             duration_ms: u32::try_from(took.as_millis()).unwrap_or(u32::MAX),
             code: finding.code,
             params: finding.params.into_iter().collect(),
+            // Set by the spool when it bounds the report (common/src/limits).
+            truncated: false,
         });
     }
     results

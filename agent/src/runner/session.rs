@@ -101,7 +101,7 @@ impl<'a> Session<'a> {
             .unwrap_or((None, None));
         let role = product.as_ref().map(|p| p.role).unwrap_or(proto::Role::Endpoint as i32);
         let options = &self.agent.options;
-        proto::Hello {
+        let mut hello = proto::Hello {
             agent_version: AGENT_VERSION.to_string(),
             hostname: options.hostname.clone(),
             role,
@@ -109,7 +109,9 @@ impl<'a> Session<'a> {
             product,
             policy_version: self.agent.policy_version,
             host,
-        }
+        };
+        rollcall_common::limits::bound_hello(&mut hello);
+        hello
     }
 
     /// Takes the coordinator's clock and its view of the spool, and
@@ -152,7 +154,12 @@ impl<'a> Session<'a> {
                 incoming = inbound.next() => {
                     let body = match incoming {
                         None => return Ok(self.lost("coordinator closed the stream".into())),
-                        Some(Err(status)) => return Ok(self.lost(format!("{} ({:?})", status.message(), status.code()))),
+                        Some(Err(status)) => {
+                            if status.code() == tonic::Code::InvalidArgument {
+                                self.report_refused(&status);
+                            }
+                            return Ok(self.lost(format!("{} ({:?})", status.message(), status.code())));
+                        }
                         Some(Ok(CoordinatorMessage { body: None })) => continue,
                         Some(Ok(CoordinatorMessage { body: Some(body) })) => body,
                     };
@@ -188,6 +195,20 @@ impl<'a> Session<'a> {
                     }
                 }
             }
+        }
+    }
+
+    /// The coordinator refused what this agent sent (a report, by all
+    /// likelihood the oldest pending one): counted toward setting it aside.
+    fn report_refused(&mut self, status: &tonic::Status) {
+        match self.agent.spool.refused() {
+            Ok(Some(seq)) => tracing::error!(
+                seq,
+                reason = status.message(),
+                "the coordinator refused this report again and again; set it aside (dead letter) so the others get through"
+            ),
+            Ok(None) => tracing::warn!(reason = status.message(), "the coordinator refused a report"),
+            Err(error) => tracing::warn!(%error, "could not record a refused report"),
         }
     }
 

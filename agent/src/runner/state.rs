@@ -100,6 +100,7 @@ impl AgentState {
             dropped_before: 0,
             // Stamped when it goes on the stream (`session::report_message`).
             sent_at_ms: 0,
+            dead_lettered_before: 0,
         };
         self.last_facts = Some((run.product, run.host));
         match self.spool.push(report) {

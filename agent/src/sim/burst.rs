@@ -173,6 +173,7 @@ async fn one_agent(
                     update_now: None,
                     dropped_before: 0,
                     sent_at_ms: now_ms(),
+                    dead_lettered_before: 0,
                 };
                 if tx.send(message(agent_message::Body::Report(report))).await.is_err() {
                     return;

@@ -1,16 +1,8 @@
-//! The shape limits on what agents send (see the module above).
+//! The shape limits on what agents send (see the module above). They are
+//! shared with the probe, which bounds its reports to them before sending
+//! (`rollcall_common::limits::bound_report`).
 
-pub const MAX_LABELS: usize = 64;
-pub const MAX_LABEL_KEY: usize = 63;
-pub const MAX_LABEL_VALUE: usize = 256;
-pub const MAX_HOSTNAME: usize = 253;
-pub const MAX_CHECKS: usize = 32;
-pub const MAX_EVIDENCE: usize = 64;
-pub const MAX_TEXT: usize = 4096;
-pub const MAX_SHORT: usize = 256;
-/// One log-bundle chunk's data at most (the agent sends 256 KiB chunks,
-/// well inside the gRPC message limit).
-pub const MAX_BUNDLE_CHUNK: usize = 256 * 1024;
-/// One log bundle at most, whatever the agent's own `max_bundle_bytes`
-/// says; the agent's setting is capped lower (agent/src/collect).
-pub const MAX_BUNDLE_BYTES: u64 = 64 * 1024 * 1024;
+pub use rollcall_common::limits::{
+    MAX_BUNDLE_BYTES, MAX_BUNDLE_CHUNK, MAX_CHECKS, MAX_EVIDENCE, MAX_HOSTNAME, MAX_LABEL_KEY, MAX_LABEL_VALUE,
+    MAX_LABELS, MAX_SHORT, MAX_TEXT,
+};

@@ -36,6 +36,7 @@ impl TryFrom<proto::Report> for ValidReport {
         }
         at_most("report seq", report.seq, MAX_SEQ)?;
         at_most("dropped_before", report.dropped_before, MAX_DROPPED)?;
+        at_most("dead_lettered_before", report.dead_lettered_before, MAX_DROPPED)?;
         time_ms("observed_at_ms", report.observed_at_ms)?;
         time_ms("sent_at_ms", report.sent_at_ms)?;
         known::<proto::ReportKind>("report kind", report.kind)?;
@@ -119,6 +120,45 @@ mod tests {
 
     fn refused(report: proto::Report) -> Option<String> {
         ValidReport::try_from(report).err().map(|refused| refused.0)
+    }
+
+    /// The probe's bounding and this edge agree: whatever strings and
+    /// counts a product hands the probe, the bounded report passes.
+    #[test]
+    fn a_report_bounded_by_the_probe_always_passes_the_edge() {
+        let long = "x\u{1b}]52;c;".repeat(2000);
+        let check = proto::CheckResult {
+            name: long.clone(),
+            code: long.clone(),
+            message: long.clone(),
+            remediation: long.clone(),
+            evidence: vec![
+                proto::Evidence {
+                    key: long.clone(),
+                    value: long.clone(),
+                };
+                MAX_EVIDENCE * 2
+            ],
+            params: (0..MAX_EVIDENCE * 2)
+                .map(|i| (format!("{i}{long}"), long.clone()))
+                .collect(),
+            ..Default::default()
+        };
+        let mut hostile = report(vec![check; MAX_CHECKS * 2]);
+        hostile.command_id = long.clone();
+        hostile.product = Some(proto::ProductSummary {
+            version: long.clone(),
+            server_address: long.clone(),
+            read_error: long.clone(),
+            ..Default::default()
+        });
+        hostile.host = Some(proto::HostFacts {
+            os_version: long.clone(),
+            ..Default::default()
+        });
+        assert!(ValidReport::try_from(hostile.clone()).is_err());
+        rollcall_common::limits::bound_report(&mut hostile);
+        assert_eq!(refused(hostile), None);
     }
 
     #[test]

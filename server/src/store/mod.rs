@@ -153,6 +153,9 @@ pub struct AgentRow {
     pub last_seq: u64,
     pub last_report_at_ms: i64,
     pub dropped_reports: u64,
+    /// Reports the agent set aside after the coordinator refused them
+    /// again and again (issue 24 point 6).
+    pub dead_letters: u64,
     /// The agent's clock minus the coordinator's, from its newest report
     /// ([`crate::clock_skew`]; 0 until measured).
     pub clock_skew_ms: i64,

@@ -169,6 +169,7 @@ pub(crate) fn agent<R: Columns>(row: &R) -> Result<AgentRow, R::Error> {
         last_report_at_ms: row.int("last_report_at")?,
         clock_skew_ms: row.int("clock_skew_ms")?,
         dropped_reports: u64_of(row.int("dropped_reports")?),
+        dead_letters: u64_of(row.int("dead_letters")?),
         unreadable: false,
     };
     agent.unreadable = damaged_since(mark);

@@ -40,6 +40,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_sqlite_8.sql"),
     include_str!("schema_sqlite_9.sql"),
     include_str!("schema_sqlite_10.sql"),
+    include_str!("schema_sqlite_11.sql"),
 ];
 
 const READER_POOL: usize = 4;
@@ -641,6 +642,9 @@ impl IngestStore for SqliteStore {
                             dropped_reports = CASE WHEN typeof(dropped_reports) <> 'integer'
                                                       OR dropped_reports > 9223372036854775807 - ?5
                                                    THEN 9223372036854775807 ELSE dropped_reports + ?5 END,
+                            dead_letters = CASE WHEN typeof(dead_letters) <> 'integer'
+                                                   OR dead_letters > 9223372036854775807 - ?11
+                                                THEN 9223372036854775807 ELSE dead_letters + ?11 END,
                             product = ?6, host = ?7, version = ?8,
                             checks_report = coalesce(?9, checks_report),
                             checks_at = CASE WHEN ?9 IS NOT NULL THEN ?4 ELSE checks_at END,
@@ -714,7 +718,8 @@ impl IngestStore for SqliteStore {
                             report.host.clone().unwrap_or_default().encode_to_vec(),
                             product.version,
                             report_id,
-                            clock.skew_ms
+                            clock.skew_ms,
+                            seq_to_sql(report.dead_lettered_before)
                         ])
                         .map_err(map_err)?;
                 }

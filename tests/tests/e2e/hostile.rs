@@ -431,3 +431,113 @@ fn flipping_a_blocking_cause_gets_update_now_once() {
     });
     assert_eq!(update_nows, 1, "update-now per flip:\n{}", scene.coordinator.log());
 }
+
+/// Issue 24 point 5: one certificate opening streams back to back. 400
+/// Connect + Hello cycles within a minute: beyond the per-agent connect
+/// burst they are refused before any presence write or watch event (the
+/// log counts the streams the coordinator accepted), and another agent's
+/// recheck answers during the churn.
+#[test]
+fn one_certificate_cannot_churn_the_coordinator() {
+    let scene = scene(None);
+    let coordinator = &scene.coordinator;
+    let churn = runtime().block_on(async {
+        let mut client = agent_client(coordinator, &scene.attacker);
+        let (mut accepted, mut refused) = (0u32, 0u32);
+        for _ in 0..400 {
+            match open_stream(&mut client, vec![hello("mallory")]).await {
+                Ok(mut inbound) => match inbound.next().await {
+                    Some(Ok(_)) => accepted += 1,
+                    Some(Err(status)) if status.code() == tonic::Code::ResourceExhausted => refused += 1,
+                    other => panic!("unexpected answer: {other:?}"),
+                },
+                Err(status) if status.code() == tonic::Code::ResourceExhausted => {
+                    assert!(status.message().contains("retry in"), "{}", status.message());
+                    refused += 1;
+                }
+                Err(status) => panic!("unexpected refusal: {status:?}"),
+            }
+        }
+        (accepted, refused)
+    });
+    eprintln!(
+        "400 connects from one certificate: {} accepted, {} refused",
+        churn.0, churn.1
+    );
+    assert_eq!(churn.0 + churn.1, 400);
+    // The default burst is 10, the rate 6 a minute: a loop well under a
+    // minute gets at most a few more than the burst.
+    assert!(churn.0 <= 16, "{churn:?}");
+    let presence_writes = coordinator
+        .log()
+        .lines()
+        .filter(|line| line.contains("agent connected") && line.contains(&scene.attacker.id))
+        .count();
+    assert_eq!(
+        presence_writes, churn.0 as usize,
+        "one presence write per accepted stream, none per refused one"
+    );
+    let recheck = coordinator.cli_json(&["recheck", &scene.honest[0].id, "--wait", "10s"]);
+    assert_eq!(recheck["answered"], 1, "{recheck}");
+    let metrics = metrics_text(&scene);
+    assert!(
+        metrics.contains("rollcall_budget_refusals_total{budget=\"connects\"}"),
+        "{metrics}"
+    );
+}
+
+/// `/metrics` as an admin reads it.
+fn metrics_text(scene: &Scene) -> String {
+    let ca_pem = std::fs::read_to_string(scene.coordinator.data_dir().join("ca.pem")).unwrap();
+    let admin = client_config(&ca_pem, Some(&Identity::from_dir(&scene.coordinator.admin_identity())));
+    let response = runtime()
+        .block_on(get(scene.dashboard_port, admin, "/metrics"))
+        .unwrap();
+    assert_eq!(response.status, 200, "{}", response.body);
+    response.body
+}
+
+/// Issue 24 point 6: an endpoint whose product reports an over-long value
+/// is not silenced. The real probe cuts it to the coordinator's limit with
+/// a visible mark before sending, the report is stored, and the check that
+/// carried it is flagged `truncated`.
+#[test]
+fn an_over_long_product_value_is_cut_not_refused() {
+    let mut coordinator = Coordinator::init();
+    coordinator.start();
+    let long_version = format!("14.0.{}", "9".repeat(5000));
+    let mut agent = Agent::enroll(&coordinator, "verbose", &product_state(&long_version, ""), &[]);
+    agent.start();
+    let mut seen = serde_json::Value::Null;
+    assert!(
+        wait_until(Duration::from_secs(30), || {
+            seen = coordinator
+                .agents_by_hostname()
+                .get("verbose")
+                .cloned()
+                .unwrap_or_default();
+            seen["version"].is_string()
+        }),
+        "the agent never got a report through:\n{}\n{}",
+        agent.log(),
+        coordinator.log()
+    );
+    let version = seen["version"].as_str().unwrap();
+    assert!(version.len() <= 256, "{}", version.len());
+    assert!(
+        version.starts_with("14.0.999") && version.ends_with(rollcall_common::limits::TRUNCATED_MARK),
+        "{version}"
+    );
+    let detail = coordinator.cli_json(&["agent", &agent.id]);
+    let checks = detail["checks"].as_array().cloned().unwrap_or_default();
+    assert!(
+        checks.iter().any(|check| check["truncated"] == true),
+        "no check says it was cut: {detail}"
+    );
+    assert_eq!(detail["dead_letters"], 0, "{detail}");
+    assert!(
+        !coordinator.log().contains("refused a malformed report"),
+        "{}",
+        coordinator.log()
+    );
+}

@@ -64,6 +64,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../schema_postgres_9.sql"),
     include_str!("../schema_postgres_10.sql"),
     include_str!("../schema_postgres_11.sql"),
+    include_str!("../schema_postgres_12.sql"),
 ];
 
 mod bundles;
@@ -273,6 +274,7 @@ impl PgStore {
             received: i64,
             observed: i64,
             dropped: i64,
+            dead: i64,
             product: Vec<u8>,
             host: Vec<u8>,
             version: String,
@@ -292,6 +294,7 @@ impl PgStore {
                 received: i64::MIN,
                 observed: i64::MIN,
                 dropped: 0,
+                dead: 0,
                 product: Vec::new(),
                 host: Vec::new(),
                 version: String::new(),
@@ -301,6 +304,7 @@ impl PgStore {
             update.seq = update.seq.max(to_sql(report.seq));
             update.received = update.received.max(record.received_at_ms);
             update.dropped = update.dropped.saturating_add(to_sql(report.dropped_before));
+            update.dead = update.dead.saturating_add(to_sql(report.dead_lettered_before));
             update.observed = update.observed.max(clock.observed_at_ms);
             update.product = product.encode_to_vec();
             update.host = report.host.clone().unwrap_or_default().encode_to_vec();
@@ -318,6 +322,7 @@ impl PgStore {
 
         let mut ids = Vec::with_capacity(agents.len());
         let (mut seqs, mut received, mut observed, mut dropped) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut dead = Vec::new();
         let (mut products, mut hosts, mut versions, mut skews) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let (mut checks_seqs, mut checks_ats, mut checks_received) = (Vec::new(), Vec::new(), Vec::new());
         for (id, update) in agents {
@@ -329,6 +334,7 @@ impl PgStore {
             received.push(update.received);
             observed.push(update.observed);
             dropped.push(update.dropped);
+            dead.push(update.dead);
             products.push(update.product);
             hosts.push(update.host);
             versions.push(update.version);
@@ -343,6 +349,8 @@ impl PgStore {
                 last_report_at = GREATEST(a.last_report_at, u.observed),
                 dropped_reports = CASE WHEN a.dropped_reports > 9223372036854775807 - u.dropped
                                        THEN 9223372036854775807 ELSE a.dropped_reports + u.dropped END,
+                dead_letters = CASE WHEN a.dead_letters > 9223372036854775807 - u.dead
+                                    THEN 9223372036854775807 ELSE a.dead_letters + u.dead END,
                 product = CASE WHEN u.seq > a.last_seq THEN u.product ELSE a.product END,
                 host = CASE WHEN u.seq > a.last_seq THEN u.host ELSE a.host END,
                 version = CASE WHEN u.seq > a.last_seq THEN u.version ELSE a.version END,
@@ -354,9 +362,10 @@ impl PgStore {
                 checks_received_at = CASE WHEN u.checks_seq IS NOT NULL AND u.seq > a.last_seq
                                           THEN u.checks_received ELSE a.checks_received_at END
              FROM UNNEST($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bytea[],
-                         $7::bytea[], $8::text[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[])
+                         $7::bytea[], $8::text[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[],
+                         $13::bigint[])
                   AS u(id, seq, received, observed, dropped, product, host, version, checks_seq, checks_at,
-                       checks_received, skew)
+                       checks_received, skew, dead)
              WHERE a.id = u.id",
             &[
                 &ids,
@@ -371,6 +380,7 @@ impl PgStore {
                 &checks_ats,
                 &checks_received,
                 &skews,
+                &dead,
             ],
         )
         .await

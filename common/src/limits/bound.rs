@@ -1,0 +1,173 @@
+//! Bounding a report to the coordinator's limits before it is spooled.
+
+use crate::printable::is_steering;
+use crate::proto;
+
+use super::{MAX_CHECKS, MAX_EVIDENCE, MAX_SHORT, MAX_TEXT};
+
+/// What a cut value ends with, so a reader sees it was cut.
+pub const TRUNCATED_MARK: &str = "…[truncated]";
+
+/// Cuts `value` to at most `max` bytes on a character boundary, ending in
+/// [`TRUNCATED_MARK`]; true when it cut.
+fn cut(value: &mut String, max: usize) -> bool {
+    if value.len() <= max {
+        return false;
+    }
+    let mut at = max.saturating_sub(TRUNCATED_MARK.len());
+    while !value.is_char_boundary(at) {
+        at -= 1;
+    }
+    value.truncate(at);
+    value.push_str(TRUNCATED_MARK);
+    true
+}
+
+/// A name: steering characters (which the coordinator refuses in names)
+/// replaced by U+FFFD, then cut to [`MAX_SHORT`].
+fn name(value: &mut String) -> bool {
+    let mut changed = false;
+    if value.chars().any(is_steering) {
+        *value = value
+            .chars()
+            .map(|c| if is_steering(c) { '\u{fffd}' } else { c })
+            .collect();
+        changed = true;
+    }
+    cut(value, MAX_SHORT) || changed
+}
+
+fn text(value: &mut String) -> bool {
+    cut(value, MAX_TEXT)
+}
+
+fn product(product: &mut proto::ProductSummary) {
+    for field in [
+        &mut product.version,
+        &mut product.update_source,
+        &mut product.source_address,
+        &mut product.update_agent_address,
+        &mut product.update_permission,
+        &mut product.license_expires,
+        &mut product.server_address,
+    ] {
+        name(field);
+    }
+    text(&mut product.read_error);
+}
+
+/// Bounds the product and host facts a hello carries (the same facts a
+/// report does) to the coordinator's limits. The hostname and labels come
+/// from the agent's own config, which is checked when it is loaded.
+pub fn bound_hello(hello: &mut proto::Hello) {
+    name(&mut hello.agent_version);
+    if let Some(summary) = &mut hello.product {
+        product(summary);
+    }
+    if let Some(host) = &mut hello.host {
+        for field in [&mut host.os_id, &mut host.os_version, &mut host.arch] {
+            name(field);
+        }
+    }
+}
+
+/// Bounds every field of `report` to the limits the coordinator checks
+/// (string lengths, names without control characters, at most
+/// [`MAX_CHECKS`] checks of at most [`MAX_EVIDENCE`] evidence entries and
+/// parameters). A check that had anything cut carries `truncated = true`;
+/// a cut string ends in [`TRUNCATED_MARK`]. Numbers are the probe's own
+/// and already in range.
+pub fn bound_report(report: &mut proto::Report) {
+    name(&mut report.command_id);
+    report.checks.truncate(MAX_CHECKS);
+    for check in &mut report.checks {
+        let mut truncated = false;
+        truncated |= name(&mut check.name);
+        truncated |= name(&mut check.code);
+        truncated |= text(&mut check.message);
+        truncated |= text(&mut check.remediation);
+        if check.evidence.len() > MAX_EVIDENCE {
+            check.evidence.truncate(MAX_EVIDENCE);
+            truncated = true;
+        }
+        for evidence in &mut check.evidence {
+            truncated |= name(&mut evidence.key);
+            truncated |= text(&mut evidence.value);
+        }
+        if check.params.len() > MAX_EVIDENCE || check.params.keys().any(|key| key.len() > MAX_SHORT) {
+            let kept: std::collections::HashMap<String, String> = std::mem::take(&mut check.params)
+                .into_iter()
+                .filter(|(key, _)| key.len() <= MAX_SHORT && !key.chars().any(is_steering))
+                .take(MAX_EVIDENCE)
+                .collect();
+            check.params = kept;
+            truncated = true;
+        }
+        for value in check.params.values_mut() {
+            truncated |= text(value);
+        }
+        check.truncated |= truncated;
+    }
+    if let Some(summary) = &mut report.product {
+        product(summary);
+    }
+    if let Some(host) = &mut report.host {
+        for field in [&mut host.os_id, &mut host.os_version, &mut host.arch] {
+            name(field);
+        }
+    }
+    if let Some(outcome) = &mut report.update_now {
+        text(&mut outcome.output_tail);
+        text(&mut outcome.error);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn over_long_fields_are_cut_with_a_mark_and_the_check_flagged() {
+        let mut report = proto::Report {
+            product: Some(proto::ProductSummary {
+                version: "14.0.".to_string() + &"9".repeat(5000),
+                ..Default::default()
+            }),
+            checks: vec![
+                proto::CheckResult {
+                    name: "version".into(),
+                    message: "大".repeat(3000),
+                    evidence: vec![proto::Evidence::default(); MAX_EVIDENCE + 5],
+                    ..Default::default()
+                },
+                proto::CheckResult {
+                    name: "license".into(),
+                    message: "fine".into(),
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        };
+        bound_report(&mut report);
+        let version = &report.product.as_ref().unwrap().version;
+        assert!(version.len() <= MAX_SHORT && version.ends_with(TRUNCATED_MARK));
+        let first = &report.checks[0];
+        assert!(first.truncated);
+        assert!(first.message.len() <= MAX_TEXT && first.message.ends_with(TRUNCATED_MARK));
+        assert_eq!(first.evidence.len(), MAX_EVIDENCE);
+        assert!(!report.checks[1].truncated, "an untouched check is not flagged");
+    }
+
+    #[test]
+    fn names_lose_their_control_characters_and_text_keeps_its_own() {
+        let mut report = proto::Report {
+            host: Some(proto::HostFacts {
+                os_version: "10\u{1b}[31m".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        bound_report(&mut report);
+        assert_eq!(report.host.unwrap().os_version, "10\u{fffd}[31m");
+    }
+}
