@@ -30,10 +30,16 @@ pub struct Enrolled {
     pub labels: BTreeMap<String, String>,
 }
 
-/// Attempts at most, and the waits between them (about five minutes in all).
-const ENROLL_ATTEMPTS: u32 = 8;
+/// How long a shedding coordinator is asked again (issue 24 point 2): a
+/// site of thousands behind one NAT address enrols at the per-source rate,
+/// so an install keeps trying until the coordinator says the token is no
+/// longer good (expired, used up: PERMISSION_DENIED ends it at once) or
+/// this long has passed, whichever is first.
+const ENROLL_RETRY_FOR: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 const ENROLL_RETRY_INITIAL: std::time::Duration = std::time::Duration::from_secs(2);
 const ENROLL_RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(60);
+/// The coordinator's retry hint (server/src/agent_service.rs).
+const RETRY_AFTER_MS: &str = "retry-after-ms";
 
 /// Runs the enrollment call.
 pub async fn enroll(params: &EnrollParams) -> anyhow::Result<Enrolled> {
@@ -51,24 +57,26 @@ pub async fn enroll(params: &EnrollParams) -> anyhow::Result<Enrolled> {
     // once, a restart) says so with these codes: wait and try again, a
     // bounded number of times, instead of failing an unattended install.
     let mut backoff = crate::backoff::Backoff::new(ENROLL_RETRY_INITIAL, ENROLL_RETRY_MAX);
-    let mut attempt = 1;
+    let started = std::time::Instant::now();
+    let mut attempt = 1u32;
     let response = loop {
         match client.enroll(request.clone()).await {
             Ok(response) => break response.into_inner(),
             Err(status)
-                if attempt < ENROLL_ATTEMPTS
+                if started.elapsed() < ENROLL_RETRY_FOR
                     && matches!(status.code(), tonic::Code::ResourceExhausted | tonic::Code::Unavailable)
                     && !tls_failure(&status) =>
             {
-                let delay = backoff.next_delay();
+                let delay = retry_delay(&status, backoff.next_delay());
                 eprintln!(
-                    "enrollment: {} ({}); retrying in {}s",
+                    "enrollment attempt {attempt}: {} ({}); retrying in {}s ({}s so far)",
                     status.message(),
                     status.code(),
-                    delay.as_secs().max(1)
+                    delay.as_secs().max(1),
+                    started.elapsed().as_secs()
                 );
                 tokio::time::sleep(delay).await;
-                attempt += 1;
+                attempt = attempt.saturating_add(1);
             }
             Err(status) => bail!("enrollment refused by {}: {}", params.coordinator, status.message()),
         }
@@ -85,6 +93,26 @@ pub async fn enroll(params: &EnrollParams) -> anyhow::Result<Enrolled> {
         },
         labels: response.labels.into_iter().collect(),
     })
+}
+
+/// The wait before the next attempt: the backoff's (jittered), but never
+/// less than the coordinator's hint, plus up to a fifth of the hint again
+/// so the endpoints it turned away do not all come back in the same second.
+fn retry_delay(status: &tonic::Status, backoff: std::time::Duration) -> std::time::Duration {
+    use rand::Rng;
+    let hint = status
+        .metadata()
+        .get(RETRY_AFTER_MS)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|text| text.parse::<u64>().ok())
+        .map(|ms| std::time::Duration::from_millis(ms.min(3_600_000)));
+    match hint {
+        Some(hint) => {
+            let spread = hint.mul_f64(rand::rng().random_range(0.0..=0.2));
+            backoff.max(hint + spread)
+        }
+        None => backoff,
+    }
 }
 
 /// Whether the call failed in the TLS handshake (an untrusted or wrong
@@ -158,4 +186,28 @@ pub fn write_enrollment(
     let path = data_dir.join("agent.toml");
     rollcall_common::files::write_atomic(&path, text.as_bytes(), true)?;
     Ok(path)
+}
+
+#[cfg(test)]
+mod retry_tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn the_coordinators_hint_is_a_floor_with_a_spread() {
+        let mut status = tonic::Status::resource_exhausted("too many enrolments from this address; retry in 5s");
+        status
+            .metadata_mut()
+            .insert(RETRY_AFTER_MS, "5000".parse().expect("ascii"));
+        for _ in 0..50 {
+            let delay = retry_delay(&status, Duration::from_secs(2));
+            assert!(
+                delay >= Duration::from_secs(5) && delay <= Duration::from_secs(6),
+                "{delay:?}"
+            );
+        }
+        assert_eq!(retry_delay(&status, Duration::from_secs(30)), Duration::from_secs(30));
+        let plain = tonic::Status::unavailable("down");
+        assert_eq!(retry_delay(&plain, Duration::from_secs(3)), Duration::from_secs(3));
+    }
 }

@@ -53,10 +53,13 @@ impl AgentService for AgentApi {
         {
             tracing::debug!(%peer, "enrolment rate limit");
             let retry = coordinator.sources.enroll_retry_after();
-            return Err(Status::resource_exhausted(format!(
-                "too many enrolments from this address; retry in {}s",
-                retry.as_secs()
-            )));
+            return Err(retry_later(
+                format!(
+                    "too many enrolments from this address; retry in {}s",
+                    retry.as_secs().max(1)
+                ),
+                retry,
+            ));
         }
         let body = request.into_inner();
         if body.token.is_empty() || body.token.len() > MAX_TOKEN_LEN {
@@ -128,10 +131,13 @@ impl AgentService for AgentApi {
         if let Err(retry) = coordinator.budgets.allow_connect(&agent_id) {
             coordinator.metrics.budget_refused("connects");
             tracing::debug!(agent_id, "connect rate limit");
-            return Err(Status::resource_exhausted(format!(
-                "too many new streams for this agent; retry in {}s",
-                retry.as_secs().max(1)
-            )));
+            return Err(retry_later(
+                format!(
+                    "too many new streams for this agent; retry in {}s",
+                    retry.as_secs().max(1)
+                ),
+                retry,
+            ));
         }
         let mut inbound = request.into_inner();
 
@@ -296,6 +302,19 @@ struct StreamContext<'a> {
     certificate_validity: Option<(OffsetDateTime, OffsetDateTime)>,
     tx: &'a crate::hub::Outbound,
     cancel: &'a tokio_util::sync::CancellationToken,
+}
+
+/// The metadata key of a refusal's retry hint, in milliseconds; the probe's
+/// enrolment waits at least that long before it asks again.
+pub const RETRY_AFTER_MS: &str = "retry-after-ms";
+
+/// RESOURCE_EXHAUSTED with the text and a machine-readable retry hint.
+fn retry_later(message: String, retry: Duration) -> Status {
+    let mut status = Status::resource_exhausted(message);
+    if let Ok(value) = retry.as_millis().to_string().parse() {
+        status.metadata_mut().insert(RETRY_AFTER_MS, value);
+    }
+    status
 }
 
 /// Sleeps until the stream's certificate expires (forever when unknown).

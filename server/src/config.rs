@@ -202,6 +202,9 @@ pub struct EdgeLimits {
     pub enroll_burst_per_source: f64,
     /// Serve gRPC reflection (to authenticated callers only).
     pub reflection: bool,
+    /// Load balancers whose connections start with a PROXY v2 header; the
+    /// address inside is the client's for every per-source limit and log.
+    pub proxy_protocol_from: crate::proxy_protocol::ProxyTrust,
 }
 
 impl Default for EdgeLimits {
@@ -213,6 +216,7 @@ impl Default for EdgeLimits {
             enroll_per_minute_per_source: 600.0,
             enroll_burst_per_source: 100.0,
             reflection: false,
+            proxy_protocol_from: crate::proxy_protocol::ProxyTrust::default(),
         }
     }
 }

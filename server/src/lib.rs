@@ -43,6 +43,7 @@ pub mod main_entry;
 pub mod metrics;
 pub mod notify;
 pub mod policy_apply;
+pub mod proxy_protocol;
 pub mod rate;
 pub mod replication;
 pub mod report;

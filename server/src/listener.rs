@@ -32,19 +32,22 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 use tonic::transport::server::Connected;
 
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::ShedCounter;
+use crate::proxy_protocol::{ClientTcp, ProxyTrust};
 use crate::source_limits::{SourceLimits, SourceSlot};
 
 /// A TLS stream that holds one connection slot until dropped, and for a
 /// connection without a client certificate its source's slot and deadline.
+/// Its peer address is the client's: from the PROXY header when a trusted
+/// balancer sent one (see [`crate::proxy_protocol`]).
 pub struct Accepted {
-    inner: TlsStream<TcpStream>,
+    inner: TlsStream<ClientTcp>,
     _slot: ConnectionSlot,
     _source: Option<SourceSlot>,
     anonymous_deadline: Option<Pin<Box<Sleep>>>,
@@ -101,7 +104,7 @@ impl Accepted {
 }
 
 impl Connected for Accepted {
-    type ConnectInfo = <TlsStream<TcpStream> as Connected>::ConnectInfo;
+    type ConnectInfo = <TlsStream<ClientTcp> as Connected>::ConnectInfo;
     fn connect_info(&self) -> Self::ConnectInfo {
         self.inner.connect_info()
     }
@@ -216,6 +219,9 @@ pub struct ListenerLimits {
     /// between heartbeats by design).
     pub idle_timeout: Option<Duration>,
     pub shed: ShedCounter,
+    /// Balancers whose connections start with a PROXY v2 header naming
+    /// the client (`--proxy-protocol-from`); empty: none.
+    pub proxy_from: ProxyTrust,
 }
 
 /// Counts live connections, shared with metrics.
@@ -261,10 +267,17 @@ pub fn spawn(
                 limits.shed.shed("connection_limit");
                 continue;
             }
-            let Some(source) = limits.sources.try_unauthenticated(peer.ip()) else {
-                tracing::debug!(%peer, "source holds its share of unauthenticated connections; closing");
-                limits.shed.shed("per_source");
-                continue;
+            // A trusted balancer's connection is accounted to the client its
+            // header names, once the header is read (in the task below).
+            let early_source = if limits.proxy_from.trusts(peer.ip()) {
+                None
+            } else {
+                let Some(source) = limits.sources.try_unauthenticated(peer.ip()) else {
+                    tracing::debug!(%peer, "source holds its share of unauthenticated connections; closing");
+                    limits.shed.shed("per_source");
+                    continue;
+                };
+                Some(source)
             };
             connections.0.fetch_add(1, Ordering::Relaxed);
             let slot = ConnectionSlot(connections.clone());
@@ -275,7 +288,18 @@ pub fn spawn(
             let handshakes = handshakes.clone();
             let shutdown = shutdown.clone();
             tokio::spawn(async move {
+                let mut tcp = tcp;
+                let direct = early_source.is_some();
                 let handshake = async {
+                    let (client, source) = match early_source {
+                        Some(source) => (peer, source),
+                        None => {
+                            let client =
+                                crate::proxy_protocol::read_header(&mut tcp, peer, limits.first_byte_timeout).await?;
+                            let source = limits.sources.try_unauthenticated(client.ip()).ok_or("per_source")?;
+                            (client, source)
+                        }
+                    };
                     // A silent connection is closed before it ever holds a
                     // handshake slot.
                     // (`peek`, not `readable`: readiness can be spurious.)
@@ -284,6 +308,12 @@ pub fn spawn(
                         Ok(Ok(1..)) => {}
                         Ok(Ok(0)) | Ok(Err(_)) => return Err("closed_by_peer"),
                         Err(_) => return Err("first_byte_timeout"),
+                    }
+                    // A header's claim is believed only from a trusted
+                    // balancer: from anyone else it is refused, not skipped.
+                    if direct && crate::proxy_protocol::starts_a_header(first[0]) {
+                        tracing::warn!(%peer, "a PROXY header from an address not in --proxy-protocol-from; closing");
+                        return Err("untrusted_proxy_header");
                     }
                     // A reconnect storm waits its turn briefly; past that
                     // the agent's backoff is the better queue.
@@ -298,8 +328,9 @@ pub fn spawn(
                         Ok(Some(permits)) => permits,
                         _ => return Err("handshakes_busy"),
                     };
+                    let tcp = ClientTcp::new(tcp, client);
                     let result = match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp)).await {
-                        Ok(Ok(stream)) => Ok(stream),
+                        Ok(Ok(stream)) => Ok((stream, source)),
                         Ok(Err(error)) => {
                             tracing::debug!(%peer, %error, "TLS handshake failed");
                             Err("handshake_failed")
@@ -313,8 +344,8 @@ pub fn spawn(
                     () = shutdown.cancelled() => return,
                     result = handshake => result,
                 };
-                let inner = match result {
-                    Ok(inner) => inner,
+                let (inner, source) = match result {
+                    Ok(accepted) => accepted,
                     Err(reason) => {
                         tracing::debug!(%peer, reason, "connection closed before it was established");
                         limits.shed.shed(reason);
@@ -365,6 +396,7 @@ mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     use super::*;
+    use tokio::net::TcpStream;
 
     struct Served {
         port: u16,
@@ -397,6 +429,7 @@ mod tests {
             anonymous_lifetime,
             idle_timeout,
             shed: crate::metrics::Metrics::new().shed_counter("test"),
+            proxy_from: ProxyTrust::default(),
         };
         let mut accepted = spawn(
             listener,

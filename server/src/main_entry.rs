@@ -202,6 +202,13 @@ pub struct EdgeArgs {
     /// agent certificate only. Off by default.
     #[arg(long, env = "ROLLCALL_REFLECTION")]
     pub reflection: bool,
+    /// Load balancers (CIDR[,CIDR…]) whose connections to the gRPC port
+    /// start with a PROXY protocol v2 header (haproxy `send-proxy-v2`); the
+    /// client address inside is used for every per-source limit and log.
+    /// A listed address without a header, or a header from any other
+    /// address, is refused. Off by default.
+    #[arg(long, env = "ROLLCALL_PROXY_PROTOCOL_FROM", default_value = "", value_parser = crate::proxy_protocol::ProxyTrust::parse)]
+    pub proxy_protocol_from: crate::proxy_protocol::ProxyTrust,
 }
 
 impl EdgeArgs {
@@ -214,6 +221,7 @@ impl EdgeArgs {
             enroll_per_minute_per_source: self.enroll_rate_per_source,
             enroll_burst_per_source: self.enroll_burst_per_source,
             reflection: self.reflection,
+            proxy_protocol_from: self.proxy_protocol_from.clone(),
         };
     }
 }

@@ -146,6 +146,7 @@ pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: Cancellat
         // finds dead peers.
         idle_timeout: None,
         shed: coordinator.metrics.shed_counter("grpc"),
+        proxy_from: config.edge.proxy_protocol_from.clone(),
     };
     let accepted = listener::spawn(
         listener,

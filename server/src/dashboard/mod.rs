@@ -107,6 +107,9 @@ pub fn spawn(
         anonymous_lifetime: edge.anonymous_connection_lifetime,
         idle_timeout: Some(IDLE_TIMEOUT),
         shed: coordinator.metrics.shed_counter("dashboard"),
+        // Admins reach the dashboard directly; the agents' balancer sits
+        // in front of the gRPC port only.
+        proxy_from: crate::proxy_protocol::ProxyTrust::default(),
     };
     let accepted = crate::listener::spawn(
         listener,

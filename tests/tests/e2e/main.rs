@@ -18,6 +18,7 @@ mod hardening;
 mod harness;
 mod hostile;
 mod japanese;
+mod nat;
 mod parsers;
 mod postgres_tls;
 mod replicas;
