@@ -76,6 +76,21 @@ pub struct AgentJson {
     pub clock_skew_ms: i64,
     /// True when `clock_skew_ms` is beyond the policy's `clock_skew_warn`.
     pub clock_skew_flagged: bool,
+    /// Its roster entry (issue 26): matched, not_listed or ambiguous; null
+    /// without a roster.
+    pub roster: Option<String>,
+    /// The matched entry's host name, or the candidates when ambiguous.
+    pub roster_hosts: Vec<String>,
+}
+
+/// The ROSTER column: matched / not listed / ambiguous (candidates).
+pub fn roster_cell(roster: Option<&str>, hosts: &[String]) -> String {
+    match roster {
+        None => "-".into(),
+        Some("not_listed") => "not listed".into(),
+        Some("ambiguous") => format!("ambiguous ({})", hosts.join(", ")),
+        Some(word) => word.to_string(),
+    }
 }
 
 fn non_empty(text: &str) -> Option<String> {
@@ -103,6 +118,8 @@ impl From<&proto::AgentInfo> for AgentJson {
             cause: non_empty(&info.cause),
             clock_skew_ms: info.clock_skew_ms,
             clock_skew_flagged: info.clock_skew_flagged,
+            roster: non_empty(&info.roster),
+            roster_hosts: info.roster_hosts.clone(),
         }
     }
 }
@@ -120,7 +137,16 @@ pub async fn list(client: &AdminClient, format: OutputFormat, args: AgentsArgs) 
     match format {
         OutputFormat::Json => print_json(&agents),
         OutputFormat::Table | OutputFormat::Markdown => {
-            let mut out = table(&["ID", "HOSTNAME", "ROLE", "ONLINE", "VERSION", "LAST SEEN", "LABELS"]);
+            let mut out = table(&[
+                "ID",
+                "HOSTNAME",
+                "ROLE",
+                "ONLINE",
+                "VERSION",
+                "ROSTER",
+                "LAST SEEN",
+                "LABELS",
+            ]);
             for agent in &agents {
                 out.add_row(vec![
                     agent.id.clone(),
@@ -134,6 +160,7 @@ pub async fn list(client: &AdminClient, format: OutputFormat, args: AgentsArgs) 
                         "no".into()
                     },
                     agent.version.clone().unwrap_or_else(|| "-".into()),
+                    roster_cell(agent.roster.as_deref(), &agent.roster_hosts),
                     agent.last_seen.clone().unwrap_or_else(|| "never".into()),
                     agent
                         .labels
@@ -257,6 +284,10 @@ pub async fn show(
             println!("hostname  {}", agent.hostname);
             println!("role      {}", agent.role);
             println!("online    {}", agent.online);
+            println!(
+                "roster    {}",
+                roster_cell(agent.roster.as_deref(), &agent.roster_hosts)
+            );
             println!("version   {}", agent.version.as_deref().unwrap_or("-"));
             println!("last seen {}", agent.last_seen.as_deref().unwrap_or("never"));
             println!("checked   {}", json.checked_at.as_deref().unwrap_or("never"));

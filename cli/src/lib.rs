@@ -229,7 +229,7 @@ pub async fn dispatch(cli: Cli) -> CliResult {
         Command::Policy(command) => policy::run(&client, format, command).await,
         Command::Rollout(command) => rollouts::rollout(&client, format, command).await,
         Command::Status(args) => rollouts::status(&client, format, &catalog, args).await,
-        Command::Stragglers(args) => rollouts::stragglers(&client, format, args).await,
+        Command::Stragglers(args) => rollouts::stragglers(&client, format, &catalog, args).await,
         Command::Recheck(args) => {
             commands::run(&client, format, rollcall_common::proto::CommandKind::Recheck, args).await
         }

@@ -64,12 +64,14 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../schema_postgres_9.sql"),
     include_str!("../schema_postgres_10.sql"),
     include_str!("../schema_postgres_11.sql"),
+    include_str!("../schema_postgres_12.sql"),
 ];
 
 mod bundles;
 mod errors;
 mod notify;
 mod pool;
+mod roster;
 
 use errors::{describe, map_err};
 pub use notify::{CHANNEL, NOTICE_QUEUE};
