@@ -872,7 +872,7 @@ fn roster_entry(at: usize) -> roster::RosterEntry {
         entity_id: format!("e-{at}"),
         ip_addresses: vec![format!("10.0.{}.{}", at / 250, at % 250)],
         mac_addresses: vec!["08-00-27-96-86-8E".into()],
-        version: (at % 2 == 0).then(|| "14.0.1".to_string()),
+        version: at.is_multiple_of(2).then(|| "14.0.1".to_string()),
         connection_status: Some("Normal".into()),
         managing_server: Some("apex-one-1".into()),
         domain: None,
