@@ -231,9 +231,14 @@ impl ApexCentral {
                 .to_bytes();
             parse(&body)
         };
+        tokio::pin!(exchange);
+        tokio::pin!(driver);
         tokio::select! {
-            result = exchange => result,
-            () = driver => Err(FetchError::Connect("the connection closed before the answer".into())),
+            result = &mut exchange => result,
+            // The server closed the connection (`Connection: close`): what it
+            // sent is buffered, so the exchange still finishes, with the
+            // answer or with the error of a cut-off one.
+            () = &mut driver => exchange.await,
         }
     }
 
