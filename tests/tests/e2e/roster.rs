@@ -33,7 +33,15 @@ fn export() -> String {
 
 #[test]
 fn the_whole_fleet_is_counted_from_the_roster_with_probes_and_without() {
-    let coordinator = Coordinator::started_for_rollouts();
+    let mut coordinator = Coordinator::init();
+    let dashboard_port = crate::harness::free_port();
+    coordinator.extra_args.extend([
+        "--engine-interval".to_string(),
+        "200ms".to_string(),
+        "--dashboard-listen".to_string(),
+        format!("127.0.0.1:{dashboard_port}"),
+    ]);
+    coordinator.start();
     // Before any roster: status has no roster object.
     let mut agents = Vec::new();
     for (name, version) in [("pc01", TARGET), ("pc02", "14.0.1"), ("rogue", "14.0.1")] {
@@ -126,6 +134,31 @@ fn the_whole_fleet_is_counted_from_the_roster_with_probes_and_without() {
     let japanese = String::from_utf8_lossy(&coordinator.cli(&["report", "--lang", "ja"]).stdout).into_owned();
     assert!(japanese.contains("6 台のうち 4 台"), "{japanese}");
 
+    // The dashboard shows the roster's counters.
+    let ca_pem = std::fs::read_to_string(coordinator.data_dir().join("ca.pem")).unwrap();
+    let admin = crate::dashboard::Identity::from_dir(&coordinator.admin_identity());
+    let tls = crate::dashboard::client_config(&ca_pem, Some(&admin));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let page = runtime
+        .block_on(crate::dashboard::get(dashboard_port, tls, "/"))
+        .unwrap()
+        .body;
+    for (id, value) in [
+        ("listed", 6),
+        ("completed", 2),
+        ("behind", 2),
+        ("no-probe", 2),
+        ("unlisted", 1),
+    ] {
+        assert!(
+            page.contains(&format!("id=\"stat-roster-{id}\"><div class=\"n\">{value}</div>")),
+            "{id}: {page}"
+        );
+    }
+
     // The list shows each entry's probe.
     let listed = coordinator.cli_json(&["roster", "list"]);
     let states: Vec<(&str, &str)> = listed
@@ -204,6 +237,10 @@ fn apex_central_is_read_with_a_checked_token_and_a_failed_pass_keeps_the_roster(
     assert!(stderr.contains("readable by others"), "{stderr}");
 
     let mut coordinator = apex_coordinator(&double, 0o600);
+    let dashboard_port = crate::harness::free_port();
+    coordinator
+        .extra_args
+        .extend(["--dashboard-listen".to_string(), format!("127.0.0.1:{dashboard_port}")]);
     coordinator.start();
     // The first pass runs at start.
     assert!(
@@ -260,6 +297,25 @@ fn apex_central_is_read_with_a_checked_token_and_a_failed_pass_keeps_the_roster(
     assert_eq!(status["entries"], 3);
     assert!(status["last_error"].as_str().unwrap().contains("500"), "{status}");
     assert!(coordinator.log().contains("roster refresh from apex central failed"));
+    // Counted in /metrics, by kind.
+    let ca_pem = std::fs::read_to_string(coordinator.data_dir().join("ca.pem")).unwrap();
+    let admin = crate::dashboard::Identity::from_dir(&coordinator.admin_identity());
+    let tls = crate::dashboard::client_config(&ca_pem, Some(&admin));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let metrics = runtime
+        .block_on(crate::dashboard::get(dashboard_port, tls, "/metrics"))
+        .unwrap()
+        .body;
+    for kind in ["ok", "result_code", "unauthorized", "http"] {
+        assert!(
+            metrics.contains(&format!("rollcall_roster_refreshes_total{{result=\"{kind}\"}} 1")),
+            "{kind}: {metrics}"
+        );
+    }
+    assert!(metrics.contains("rollcall_roster_entries 3"), "{metrics}");
 
     // A good pass replaces the roster whole and clears the error.
     double.set_mode(agents(&["PC01", "PC02", "PC03", "PC04"]));
