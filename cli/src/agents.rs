@@ -85,6 +85,21 @@ pub struct AgentJson {
     /// Reports the agent set aside because the coordinator refused them
     /// again and again (its log names each and the reason).
     pub dead_letters: u64,
+    /// Its roster entry (issue 26): matched, not_listed or ambiguous; null
+    /// without a roster.
+    pub roster: Option<String>,
+    /// The matched entry's host name, or the candidates when ambiguous.
+    pub roster_hosts: Vec<String>,
+}
+
+/// The ROSTER column: matched / not listed / ambiguous (candidates).
+pub fn roster_cell(roster: Option<&str>, hosts: &[String]) -> String {
+    match roster {
+        None => "-".into(),
+        Some("not_listed") => "not listed".into(),
+        Some("ambiguous") => format!("ambiguous ({})", hosts.join(", ")),
+        Some(word) => word.to_string(),
+    }
 }
 
 fn non_empty(text: &str) -> Option<String> {
@@ -115,6 +130,8 @@ impl From<&proto::AgentInfo> for AgentJson {
             unreadable: info.unreadable,
             dropped_reports: info.dropped_reports,
             dead_letters: info.dead_letters,
+            roster: non_empty(&info.roster),
+            roster_hosts: info.roster_hosts.clone(),
         }
     }
 }
@@ -132,7 +149,16 @@ pub async fn list(client: &AdminClient, format: OutputFormat, args: AgentsArgs) 
     match format {
         OutputFormat::Json => print_json(&agents),
         OutputFormat::Table | OutputFormat::Markdown => {
-            let mut out = table(&["ID", "HOSTNAME", "ROLE", "ONLINE", "VERSION", "LAST SEEN", "LABELS"]);
+            let mut out = table(&[
+                "ID",
+                "HOSTNAME",
+                "ROLE",
+                "ONLINE",
+                "VERSION",
+                "ROSTER",
+                "LAST SEEN",
+                "LABELS",
+            ]);
             for agent in &agents {
                 out.add_row(vec![
                     agent.id.clone(),
@@ -151,6 +177,7 @@ pub async fn list(client: &AdminClient, format: OutputFormat, args: AgentsArgs) 
                         .version
                         .as_deref()
                         .map_or_else(|| "-".into(), |v| printable(v).into_owned()),
+                    roster_cell(agent.roster.as_deref(), &agent.roster_hosts),
                     agent.last_seen.clone().unwrap_or_else(|| "never".into()),
                     agent
                         .labels
@@ -283,6 +310,10 @@ pub async fn show(
             if agent.unreadable {
                 println!("store     UNREADABLE: some of this agent's stored columns could not be read; shown as read");
             }
+            println!(
+                "roster    {}",
+                roster_cell(agent.roster.as_deref(), &agent.roster_hosts)
+            );
             println!("version   {}", agent.version.as_deref().unwrap_or("-"));
             println!("last seen {}", agent.last_seen.as_deref().unwrap_or("never"));
             println!("checked   {}", json.checked_at.as_deref().unwrap_or("never"));

@@ -17,6 +17,7 @@ mod output;
 mod policy;
 mod report;
 mod rollouts;
+mod roster;
 mod tokens;
 mod watch;
 
@@ -87,8 +88,13 @@ pub enum Command {
     /// The current rollout's completion, stragglers by cause, fleet cause.
     #[command(after_help = "Examples:\n  rollcall status\n  rollcall status --history\n  rollcall -o json status")]
     Status(rollouts::StatusArgs),
-    /// Stragglers with their runbook cause: update agents first.
+    /// Stragglers with their runbook cause: update agents first, then the
+    /// roster's endpoints without a probe (cause no_probe).
     Stragglers(rollouts::StragglersArgs),
+    /// The roster: every endpoint the managed product lists (import a
+    /// console export, refresh from Apex Central, status, list).
+    #[command(subcommand)]
+    Roster(roster::RosterCommand),
     /// Ask the selected agents to run their checks now.
     #[command(
         after_help = "Examples:\n  rollcall recheck all\n  rollcall recheck cause=update_permission --wait 2m\n  rollcall -o json recheck site=osaka"
@@ -229,7 +235,7 @@ pub async fn dispatch(cli: Cli) -> CliResult {
         Command::Policy(command) => policy::run(&client, format, command).await,
         Command::Rollout(command) => rollouts::rollout(&client, format, command).await,
         Command::Status(args) => rollouts::status(&client, format, &catalog, args).await,
-        Command::Stragglers(args) => rollouts::stragglers(&client, format, args).await,
+        Command::Stragglers(args) => rollouts::stragglers(&client, format, &catalog, args).await,
         Command::Recheck(args) => {
             commands::run(&client, format, rollcall_common::proto::CommandKind::Recheck, args).await
         }
@@ -241,6 +247,7 @@ pub async fn dispatch(cli: Cli) -> CliResult {
         Command::Collect(args) => bundles::collect(&client, format, args).await,
         Command::Bundle(command) => bundles::bundle(&client, format, command).await,
         Command::Audit(args) => audit::run(&client, format, args).await,
+        Command::Roster(command) => roster::run(&client, format, command).await,
         Command::Admin(command) => admins::run(&client, format, command).await,
     }
 }

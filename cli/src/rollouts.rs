@@ -204,6 +204,22 @@ struct StatusJson {
     fleet_cause: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     history: Option<Vec<HistoryJson>>,
+    /// N of M over the roster (issue 26); absent without a roster.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    roster: Option<RosterCountsJson>,
+}
+
+/// `roster` in `status -o json`: completed + behind + no_probe = listed.
+#[derive(Debug, Serialize)]
+struct RosterCountsJson {
+    listed: u32,
+    probed: u32,
+    completed: u32,
+    behind: u32,
+    no_probe: u32,
+    unlisted_probes: u32,
+    ambiguous: u32,
+    age_s: u64,
 }
 
 pub async fn status(
@@ -247,6 +263,16 @@ pub async fn status(
                 })
                 .collect()
         }),
+        roster: response.roster.map(|r| RosterCountsJson {
+            listed: r.listed,
+            probed: r.probed,
+            completed: r.completed,
+            behind: r.behind,
+            no_probe: r.no_probe,
+            unlisted_probes: r.unlisted_probes,
+            ambiguous: r.ambiguous,
+            age_s: r.age_s,
+        }),
     };
     match format {
         OutputFormat::Json => print_json(&json),
@@ -257,6 +283,24 @@ pub async fn status(
                 "completed {}  pending {}  stragglers {} (soft {}, hard {})  offline {}",
                 json.completed, json.pending, json.stragglers, json.soft, json.hard, json.offline
             );
+            if let Some(roster) = &json.roster {
+                println!(
+                    "roster: {} of {} listed endpoints completed — behind {}, no probe {} (listed, nothing known), \
+                     probed {}, probes not listed {}{} (roster {} old)",
+                    roster.completed,
+                    roster.listed,
+                    roster.behind,
+                    roster.no_probe,
+                    roster.probed,
+                    roster.unlisted_probes,
+                    if roster.ambiguous > 0 {
+                        format!(", ambiguous {}", roster.ambiguous)
+                    } else {
+                        String::new()
+                    },
+                    humantime::format_duration(std::time::Duration::from_secs(roster.age_s)),
+                );
+            }
             if let Some(cause) = &json.fleet_cause {
                 println!(
                     "FLEET CAUSE: {cause} — nearly every straggler fails the {cause} check; fix it centrally, not per endpoint"
@@ -320,9 +364,23 @@ pub struct StragglerJson {
     pub attempts: u32,
     /// With `update_agent_conflict`: every agent claiming the address.
     pub update_agent_claimants: Vec<String>,
+    /// False for a listed endpoint without a probe (cause `no_probe`,
+    /// issue 26): then `id` is its roster entity id and `version` the
+    /// roster's (null when unknown).
+    pub probe: bool,
+    pub connection_status: Option<String>,
+    pub managing_server: Option<String>,
+    pub domain: Option<String>,
+    /// For a probe-less endpoint: what to do.
+    pub remediation: Option<String>,
 }
 
-pub async fn stragglers(client: &AdminClient, format: OutputFormat, args: StragglersArgs) -> CliResult {
+pub async fn stragglers(
+    client: &AdminClient,
+    format: OutputFormat,
+    catalog: &rollcall_common::i18n::Catalog,
+    args: StragglersArgs,
+) -> CliResult {
     let response = client
         .inner
         .clone()
@@ -349,6 +407,11 @@ pub async fn stragglers(client: &AdminClient, format: OutputFormat, args: Stragg
             version: (!s.version.is_empty()).then(|| s.version.clone()),
             attempts: s.attempts,
             update_agent_claimants: s.update_agent_claimants.clone(),
+            probe: s.probe,
+            connection_status: (!s.connection_status.is_empty()).then(|| s.connection_status.clone()),
+            managing_server: (!s.managing_server.is_empty()).then(|| s.managing_server.clone()),
+            domain: (!s.domain.is_empty()).then(|| s.domain.clone()),
+            remediation: (!s.probe).then(|| catalog.tr("cause-no_probe-remediation")),
         })
         .collect();
     match format {
@@ -384,6 +447,14 @@ pub async fn stragglers(client: &AdminClient, format: OutputFormat, args: Stragg
             }
             println!("{out}");
             println!("{} stragglers", list.len());
+            let probe_less: Vec<&StragglerJson> = list.iter().filter(|s| !s.probe).collect();
+            if !probe_less.is_empty() {
+                println!(
+                    "{} of them listed by the roster with no probe: {}",
+                    probe_less.len(),
+                    catalog.tr("cause-no_probe-remediation")
+                );
+            }
             Ok(())
         }
     }

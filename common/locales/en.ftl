@@ -166,3 +166,6 @@ detail-conflict = { $count } agents claim to be the update agent at { $address }
 report-bundle = Update-failure logs collected { $at }: { $files } files, { $bytes } bytes ({ $skipped } left out); download with `rollcall bundle get { $agent }`
 report-bundle-none = No update-failure logs collected yet: `rollcall collect { $agent }`
 report-bundles-summary = Update-failure logs collected from { $count } of { $total } affected machines (`rollcall collect`).
+report-roster = Over the whole roster ({ $source }, read { $age } ago): the upgrade has not completed on { $count } of { $listed } managed endpoints ({ $behind } behind, { $no_probe } with no probe and no known version); { $completed } completed, { $probed } run a probe, { $unlisted } probes are not in the roster.
+cause-no_probe = listed by the product, no probe runs there and its version is unknown
+cause-no_probe-remediation = Install the probe (rollcall-agent) on these endpoints, or check them in the Apex One console.

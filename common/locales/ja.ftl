@@ -165,3 +165,6 @@ detail-conflict = { $count } 台のエージェントが { $address } のアッ�
 report-bundle = 「アップデート失敗」に関するログを { $at } に取得済み:ファイル { $files } 件、{ $bytes } バイト(対象外 { $skipped } 件)。取得方法:`rollcall bundle get { $agent }`
 report-bundle-none = ログはまだ取得されていません:`rollcall collect { $agent }`
 report-bundles-summary = 現象が発生している { $total } 台中 { $count } 台から「アップデート失敗」に関するログを取得済みです(`rollcall collect`)。
+report-roster = ロスター全体({ $source }、{ $age } 前に取得)では、管理対象エンドポイント { $listed } 台のうち { $count } 台でアップグレードが完了していない(未達 { $behind } 台、プローブがなくバージョン不明 { $no_probe } 台)。完了 { $completed } 台、プローブ稼働 { $probed } 台、ロスターにないプローブ { $unlisted } 台。
+cause-no_probe = 製品の一覧にあるが、プローブがなくバージョンも不明
+cause-no_probe-remediation = これらのエンドポイントにプローブ (rollcall-agent) をインストールするか、Apex One の管理コンソールで確認してください。

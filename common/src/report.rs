@@ -24,6 +24,29 @@ pub struct Report {
     /// Rollout members whose clock skew is flagged. Added in issue 16 (point 3).
     #[serde(default)]
     pub clock_skew_flagged: Vec<SkewedClock>,
+    /// The rollout counted over every endpoint the roster lists (issue 26);
+    /// absent without a roster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roster: Option<RosterAffected>,
+}
+
+/// N of M over the roster: `completed + behind + no_probe = listed`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RosterAffected {
+    /// `apex_central`, `csv:<file>`.
+    pub source: String,
+    pub listed: u32,
+    pub probed: u32,
+    pub completed: u32,
+    /// Version known (probe's, else the roster's) and below the target.
+    pub behind: u32,
+    /// Listed, no probe and no version: cause `no_probe`.
+    pub no_probe: u32,
+    /// Probes the roster does not list.
+    pub unlisted_probes: u32,
+    #[serde(default)]
+    pub ambiguous: u32,
+    pub age_s: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -127,7 +127,15 @@ pub async fn status(
     let view = RolloutView::load(coordinator, rollout, request.history)
         .await
         .map_err(Status::from)?;
-    Ok(view.status(rollout_info(view.rollout())))
+    let mut status = view.status(rollout_info(view.rollout()));
+    // N of M over the whole roster, when there is one.
+    if let Some(roster) = crate::roster::RosterView::load(coordinator, view.fleet())
+        .await
+        .map_err(Status::from)?
+    {
+        status.roster = Some(roster.counts(view.fleet(), &view.rollout().target).to_proto());
+    }
+    Ok(status)
 }
 
 pub async fn stragglers(
@@ -138,9 +146,17 @@ pub async fn stragglers(
     let view = RolloutView::load(coordinator, rollout, false)
         .await
         .map_err(Status::from)?;
+    let mut stragglers = view.stragglers();
+    // Then the listed endpoints without a probe (cause no_probe).
+    if let Some(roster) = crate::roster::RosterView::load(coordinator, view.fleet())
+        .await
+        .map_err(Status::from)?
+    {
+        stragglers.extend(roster.probe_less_stragglers(view.fleet(), &view.rollout().target));
+    }
     Ok(proto::StragglersResponse {
         rollout: Some(rollout_info(view.rollout())),
-        stragglers: view.stragglers(),
+        stragglers,
     })
 }
 

@@ -95,6 +95,8 @@ impl AdminApi {
             last_seq: row.last_seq,
             state: String::new(),
             cause: String::new(),
+            roster: String::new(),
+            roster_hosts: Vec::new(),
         }
     }
 }
@@ -112,6 +114,9 @@ impl AdminService for AdminApi {
         let views = crate::fleet::snapshot(&self.coordinator, crate::fleet::current_rollout(&rollouts))
             .await
             .map_err(Status::from)?;
+        let roster = crate::roster::RosterView::load(&self.coordinator, &views)
+            .await
+            .map_err(Status::from)?;
         let agents = views
             .into_iter()
             .filter(|view| selector.matches(&view.row.id, |key| view.field(key)))
@@ -121,7 +126,12 @@ impl AdminService for AdminApi {
                     .as_ref()
                     .map(|m| (crate::engine::machine::display_state(m).to_string(), m.cause.clone()))
                     .unwrap_or_default();
+                let matched = roster.as_ref().and_then(|roster| roster.agent_match(&view.row.id));
                 let mut info = self.agent_info(view.row);
+                if let Some((word, hosts)) = matched {
+                    info.roster = word.to_string();
+                    info.roster_hosts = hosts;
+                }
                 info.online = view.connected;
                 info.state = state;
                 info.cause = cause;
@@ -202,8 +212,20 @@ impl AdminService for AdminApi {
             state = crate::engine::machine::display_state(&member).to_string();
             cause = member.cause;
         }
+        let mut agent = self.agent_info(row);
+        let fleet = crate::fleet::snapshot(&self.coordinator, None)
+            .await
+            .map_err(Status::from)?;
+        if let Some(roster) = crate::roster::RosterView::load(&self.coordinator, &fleet)
+            .await
+            .map_err(Status::from)?
+            && let Some((word, hosts)) = roster.agent_match(&id)
+        {
+            agent.roster = word.to_string();
+            agent.roster_hosts = hosts;
+        }
         Ok(Response::new(proto::AgentDetail {
-            agent: Some(self.agent_info(row)),
+            agent: Some(agent),
             checks,
             checked_at: rfc3339_or_empty(checked_at),
             history,
@@ -568,6 +590,48 @@ impl AdminService for AdminApi {
             .map(Response::new);
         self.audit(&caller, "admin.revoke", &name, &result).await;
         result
+    }
+
+    async fn import_roster(
+        &self,
+        request: Request<tonic::Streaming<proto::ImportRosterRequest>>,
+    ) -> Result<Response<proto::ImportRosterResponse>, Status> {
+        let caller = self.authorize(&request, AdminRole::Operator, "roster.import").await?;
+        let result = crate::admin_roster::import(&self.coordinator, request.into_inner())
+            .await
+            .map(Response::new);
+        let target = match &result {
+            Ok(response) => format!("entries={}", response.get_ref().imported),
+            Err(_) => String::new(),
+        };
+        self.audit(&caller, "roster.import", &target, &result).await;
+        result
+    }
+
+    async fn refresh_roster(
+        &self,
+        request: Request<proto::RefreshRosterRequest>,
+    ) -> Result<Response<proto::RosterStatus>, Status> {
+        let caller = self.authorize(&request, AdminRole::Operator, "roster.refresh").await?;
+        let result = crate::admin_roster::refresh(&self.coordinator).await.map(Response::new);
+        self.audit(&caller, "roster.refresh", "apex_central", &result).await;
+        result
+    }
+
+    async fn get_roster_status(
+        &self,
+        request: Request<proto::RosterStatusRequest>,
+    ) -> Result<Response<proto::RosterStatus>, Status> {
+        admin_caller(&request, &self.coordinator.revocation, AdminRole::Viewer)?;
+        crate::admin_roster::status(&self.coordinator).await.map(Response::new)
+    }
+
+    async fn list_roster(
+        &self,
+        request: Request<proto::ListRosterRequest>,
+    ) -> Result<Response<proto::ListRosterResponse>, Status> {
+        admin_caller(&request, &self.coordinator.revocation, AdminRole::Viewer)?;
+        crate::admin_roster::list(&self.coordinator).await.map(Response::new)
     }
 
     async fn get_policy(

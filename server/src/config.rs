@@ -70,6 +70,10 @@ pub struct ServeConfig {
     pub engine_lease_ttl: Duration,
     /// What a peer may cost before it has authenticated.
     pub edge: EdgeLimits,
+    /// The Apex Central roster source; `None`: imports only.
+    pub apex_central: Option<crate::roster::apex_central::ApexCentralConfig>,
+    /// How often the Apex Central roster is read again.
+    pub roster_refresh: Duration,
 }
 
 impl ServeConfig {
@@ -103,6 +107,8 @@ impl ServeConfig {
             replica_id: default_replica_id(),
             engine_lease_ttl: Duration::from_secs(15),
             edge: EdgeLimits::default(),
+            apex_central: None,
+            roster_refresh: Duration::from_secs(3600),
         }
     }
 
@@ -147,6 +153,13 @@ impl ServeConfig {
             bail!("the connect rate must be positive and the connect burst at least 1");
         }
         self.edge.validate()?;
+        if self.roster_refresh < Duration::from_secs(1) {
+            bail!("--roster-refresh must be at least 1s");
+        }
+        if let Some(apex_central) = &self.apex_central {
+            // Reads the key file (refused when others can read it) and the CA.
+            crate::roster::apex_central::ApexCentral::new(apex_central)?;
+        }
         if self.handshake_timeout < Duration::from_millis(100) {
             bail!("the handshake timeout must be at least 100ms");
         }

@@ -12,11 +12,13 @@
 //! - [`store`]: the storage trait and its SQLite implementation.
 //! - [`listener`]: bounded TLS accept loop; [`auth`], [`revocation`]: who is calling.
 //! - [`budget`] (with [`rate`]): per-agent budgets; [`retention`]: old reports deleted.
+//! - [`roster`]: every endpoint the product lists (Apex Central, console exports), N of M.
 //! - [`health`], [`inbound`] (agent messages checked into domain types), [`selector`], [`config`], [`state`].
 
 pub mod admin_bundles;
 pub mod admin_identities;
 pub mod admin_rollouts;
+pub mod admin_roster;
 pub mod admin_service;
 pub mod admin_watch;
 pub mod agent_service;
@@ -50,6 +52,7 @@ pub mod report;
 pub mod retention;
 pub mod revocation;
 pub mod rollout_view;
+pub mod roster;
 pub mod selector;
 pub mod server;
 pub mod session_stream;

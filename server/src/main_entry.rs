@@ -172,6 +172,54 @@ pub struct ServeArgs {
     pub engine_lease_ttl: Duration,
     #[command(flatten)]
     pub edge: EdgeArgs,
+    #[command(flatten)]
+    pub roster: RosterArgs,
+}
+
+/// `serve` flags of the roster's Apex Central source (docs/ROSTER.md).
+#[derive(Debug, Clone, clap::Args)]
+pub struct RosterArgs {
+    /// Apex Central's base URL (https://apex-central.example); read-only
+    /// calls of its Automation API list the managed agents. Off when unset.
+    #[arg(long, env = "ROLLCALL_APEX_CENTRAL_URL", requires_all = ["apex_central_app_id", "apex_central_key_file"])]
+    pub apex_central_url: Option<String>,
+    /// The application ID from Apex Central's Automation API Access Settings.
+    #[arg(long, env = "ROLLCALL_APEX_CENTRAL_APP_ID")]
+    pub apex_central_app_id: Option<String>,
+    /// A file holding the application's API key (refused when group or
+    /// others can read it).
+    #[arg(long, env = "ROLLCALL_APEX_CENTRAL_KEY_FILE")]
+    pub apex_central_key_file: Option<PathBuf>,
+    /// CA certificate(s) (PEM) Apex Central's TLS certificate must chain to
+    /// (default: the system's roots).
+    #[arg(long, env = "ROLLCALL_APEX_CENTRAL_CA")]
+    pub apex_central_ca: Option<PathBuf>,
+    /// The ProductAgents `product` filter (Apex One Security Agents).
+    #[arg(long, env = "ROLLCALL_APEX_CENTRAL_PRODUCT", default_value = crate::roster::apex_central::APEX_ONE_PRODUCT)]
+    pub apex_central_product: String,
+    /// One Apex Central pass (connect, TLS, answer) at most.
+    #[arg(long, env = "ROLLCALL_APEX_CENTRAL_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub apex_central_timeout: Duration,
+    /// How often the roster is read again from Apex Central.
+    #[arg(long, env = "ROLLCALL_ROSTER_REFRESH", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub roster_refresh: Duration,
+}
+
+impl RosterArgs {
+    fn apply(&self, config: &mut ServeConfig) {
+        config.roster_refresh = self.roster_refresh;
+        config.apex_central =
+            self.apex_central_url
+                .as_ref()
+                .map(|url| crate::roster::apex_central::ApexCentralConfig {
+                    url: url.clone(),
+                    app_id: self.apex_central_app_id.clone().unwrap_or_default(),
+                    key_file: self.apex_central_key_file.clone().unwrap_or_default(),
+                    ca: self.apex_central_ca.clone(),
+                    product: self.apex_central_product.clone(),
+                    timeout: self.apex_central_timeout,
+                });
+    }
 }
 
 /// `serve` flags that bound what unauthenticated peers may cost.
@@ -255,6 +303,7 @@ impl ServeArgs {
         }
         config.engine_lease_ttl = self.engine_lease_ttl;
         self.edge.apply(&mut config);
+        self.roster.apply(&mut config);
         config
     }
 }

@@ -91,6 +91,8 @@ struct Inner {
     store_bytes: Gauge,
     /// Follows [`crate::store::rows::undecodable_rows`] at each scrape.
     store_rows_undecodable: Counter,
+    roster_refreshes: Family<Labels, Counter>,
+    roster_entries: Gauge,
     /// One scrape at a time: gauges are cleared and refilled per scrape, and
     /// two interleaved scrapes could otherwise encode a half-filled family.
     scrape: tokio::sync::Mutex<()>,
@@ -235,6 +237,19 @@ impl Metrics {
             "Stored columns (labels JSON, protobuf bodies) that did not decode and were read as empty",
             store_rows_undecodable.clone(),
         );
+        let roster_refreshes = Family::<Labels, Counter>::default();
+        registry.register(
+            "roster_refreshes",
+            "Roster passes (Apex Central, CSV imports) by result: ok, or the error kind \
+             (unauthorized, http, timeout, connect, tls, result_code, decode, empty, store)",
+            roster_refreshes.clone(),
+        );
+        let roster_entries = Gauge::default();
+        registry.register(
+            "roster_entries",
+            "Endpoints in the roster this coordinator last stored or read",
+            roster_entries.clone(),
+        );
         Metrics {
             inner: Arc::new(Inner {
                 registry,
@@ -258,6 +273,8 @@ impl Metrics {
                 reports_deleted,
                 store_bytes,
                 store_rows_undecodable,
+                roster_refreshes,
+                roster_entries,
                 scrape: tokio::sync::Mutex::new(()),
             }),
         }
@@ -330,6 +347,19 @@ impl Metrics {
     /// An agent's stream replaced by its newer one.
     pub fn stream_replaced(&self) {
         self.inner.streams_replaced.inc();
+    }
+
+    /// One roster pass: `ok`, or its error kind.
+    pub fn roster_refreshed(&self, result: &str, entries: Option<usize>) {
+        self.inner
+            .roster_refreshes
+            .get_or_create(&vec![("result", result.to_string())])
+            .inc();
+        if let Some(entries) = entries {
+            self.inner
+                .roster_entries
+                .set(i64::try_from(entries).unwrap_or(i64::MAX));
+        }
     }
 
     /// Reports deleted by one retention batch.

@@ -303,6 +303,23 @@ pub async fn build(coordinator: &Arc<Coordinator>, rollout_id: Option<&str>) -> 
         (b.blocks, Cause::rank(&a.cause), &a.hostname).cmp(&(a.blocks, Cause::rank(&b.cause), &b.hostname))
     });
 
+    let roster = crate::roster::RosterView::load(coordinator, rollout_view.fleet())
+        .await
+        .map_err(Status::from)?
+        .map(|roster| {
+            let counts = roster.counts(rollout_view.fleet(), &rollout.target);
+            rollcall_common::report::RosterAffected {
+                source: roster.status.source.clone(),
+                listed: counts.listed,
+                probed: counts.probed,
+                completed: counts.completed,
+                behind: counts.behind,
+                no_probe: counts.no_probe,
+                unlisted_probes: counts.unlisted_probes,
+                ambiguous: counts.ambiguous,
+                age_s: counts.age_s,
+            }
+        });
     Ok(Report {
         rollout: ReportRollout {
             id: rollout.id.clone(),
@@ -328,6 +345,7 @@ pub async fn build(coordinator: &Arc<Coordinator>, rollout_id: Option<&str>) -> 
         update_now,
         stragglers,
         clock_skew_flagged,
+        roster,
     })
 }
 

@@ -207,6 +207,8 @@ impl RolloutView {
                     online: view.connected,
                     version: view.row.product.version.clone(),
                     attempts: member.attempts,
+                    probe: true,
+                    ..Default::default()
                 })
             })
             .collect();
@@ -240,6 +242,8 @@ impl RolloutView {
                 .map(|cause| cause.code().to_string())
                 .unwrap_or_default(),
             history: self.history().unwrap_or_default(),
+            // Filled by the caller when a roster exists (crate::roster).
+            roster: None,
         }
     }
 }

@@ -84,6 +84,12 @@ pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: Cancellat
         ingest_shutdown.clone(),
     );
 
+    // Checked (key file owner-only, CA readable) before anything binds.
+    let apex_central = config
+        .apex_central
+        .as_ref()
+        .map(crate::roster::apex_central::ApexCentral::new)
+        .transpose()?;
     let streams = shutdown.child_token();
     let coordinator = Arc::new(Coordinator {
         ca_pem: pki.ca.cert_pem().to_string(),
@@ -108,6 +114,7 @@ pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: Cancellat
             config.edge.enroll_burst_per_source,
         ),
         budgets: crate::budget::AgentBudgets::new(config.budget_limits()),
+        roster: crate::roster::RosterSource::new(apex_central, config.roster_refresh),
     });
 
     // Bound before anything serves, so a taken port fails the start.
@@ -130,6 +137,7 @@ pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: Cancellat
     let checkpoint_task = tokio::spawn(checkpoint_store(store.clone(), shutdown.clone()));
     let engine_task = tokio::spawn(crate::engine::run(coordinator.clone(), shutdown.clone()));
     let retention_task = tokio::spawn(crate::retention::run(coordinator.clone(), shutdown.clone()));
+    let roster_task = tokio::spawn(crate::roster::run(coordinator.clone(), shutdown.clone()));
     // Wake-ups from other replicas (PostgreSQL only): commands, revocations, policy.
     let replication_task = crate::replication::spawn(coordinator.clone(), shutdown.clone())
         .await
@@ -245,6 +253,7 @@ pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: Cancellat
     let _ = checkpoint_task.await;
     let _ = engine_task.await;
     let _ = retention_task.await;
+    let _ = tokio::time::timeout(config.shutdown_grace, roster_task).await;
     if let Some(task) = replication_task {
         let _ = task.await;
     }

@@ -42,6 +42,8 @@ pub struct Coordinator {
     pub sources: Arc<crate::source_limits::SourceLimits>,
     /// Message, byte and renewal budgets by agent id, across its streams.
     pub budgets: crate::budget::AgentBudgets,
+    /// The roster's source (Apex Central when configured) and its pass lock.
+    pub roster: crate::roster::RosterSource,
 }
 
 impl Coordinator {

@@ -80,6 +80,29 @@ pub fn render(report: &Report, catalog: &Catalog) -> String {
             ]
         )
     );
+    if let Some(roster) = &report.roster {
+        let _ = writeln!(
+            out,
+            "{}\n",
+            catalog.tr_args(
+                "report-roster",
+                &[
+                    ("count", (roster.behind + roster.no_probe).to_string()),
+                    ("listed", roster.listed.to_string()),
+                    ("behind", roster.behind.to_string()),
+                    ("no_probe", roster.no_probe.to_string()),
+                    ("completed", roster.completed.to_string()),
+                    ("probed", roster.probed.to_string()),
+                    ("unlisted", roster.unlisted_probes.to_string()),
+                    ("source", escape(&roster.source)),
+                    (
+                        "age",
+                        span(i64::try_from(roster.age_s).unwrap_or(i64::MAX / 1000) * 1000)
+                    ),
+                ]
+            )
+        );
+    }
     if let Some(cause) = &report.fleet_cause {
         let _ = writeln!(
             out,

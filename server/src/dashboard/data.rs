@@ -237,7 +237,14 @@ pub async fn overview(coordinator: &Arc<Coordinator>, filters: &Filters) -> Resu
     let view = RolloutView::load(coordinator, rollout_row, true)
         .await
         .map_err(Status::from)?;
-    let status = view.status(admin_rollouts::rollout_info(view.rollout()));
+    let mut status = view.status(admin_rollouts::rollout_info(view.rollout()));
+    // N of M over the roster, when there is one (the whole fleet, not scoped).
+    if let Some(roster) = crate::roster::RosterView::load(coordinator, view.fleet())
+        .await
+        .map_err(Status::from)?
+    {
+        status.roster = Some(roster.counts(view.fleet(), &view.rollout().target).to_proto());
+    }
     let rollouts = coordinator
         .store
         .list_rollouts()

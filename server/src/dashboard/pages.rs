@@ -312,6 +312,49 @@ fn summary_fragment(overview: &Overview, _filters: &Filters) -> String {
         "offline",
     ));
     out.push_str("</div>");
+    if let Some(roster) = &overview.status.roster {
+        // The whole fleet Apex One lists, probes or not (docs/ROSTER.md).
+        out.push_str("<div class=\"stats\" id=\"roster\">");
+        out.push_str(&stat(
+            "",
+            "roster-listed",
+            roster.listed.to_string(),
+            "listed by the roster",
+        ));
+        out.push_str(&stat(
+            "ok",
+            "roster-completed",
+            roster.completed.to_string(),
+            "completed (roster)",
+        ));
+        out.push_str(&stat(
+            if roster.behind > 0 { "bad" } else { "" },
+            "roster-behind",
+            roster.behind.to_string(),
+            "behind (roster)",
+        ));
+        out.push_str(&stat(
+            if roster.no_probe > 0 { "warn" } else { "" },
+            "roster-no-probe",
+            roster.no_probe.to_string(),
+            "no probe, version unknown",
+        ));
+        out.push_str(&stat(
+            if roster.unlisted_probes > 0 { "warn" } else { "" },
+            "roster-unlisted",
+            roster.unlisted_probes.to_string(),
+            "probes not listed",
+        ));
+        out.push_str(&stat(
+            "",
+            "roster-age",
+            crate::dashboard::html::esc(
+                &humantime::format_duration(std::time::Duration::from_secs(roster.age_s)).to_string(),
+            ),
+            "roster age",
+        ));
+        out.push_str("</div>");
+    }
     out.push_str(&svg::progress_bar(
         counts.completed,
         counts.stragglers,

@@ -14,6 +14,7 @@ pub mod postgres;
 #[cfg(any(test, feature = "test-support"))]
 pub mod postgres_scratch;
 pub mod postgres_tls;
+pub mod roster;
 pub mod rows;
 pub mod sqlite;
 #[cfg(test)]

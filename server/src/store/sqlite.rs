@@ -41,12 +41,15 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_sqlite_9.sql"),
     include_str!("schema_sqlite_10.sql"),
     include_str!("schema_sqlite_11.sql"),
+    include_str!("schema_sqlite_12.sql"),
 ];
 
 const READER_POOL: usize = 4;
 
 #[path = "sqlite_bundles.rs"]
 mod bundles;
+#[path = "sqlite_roster.rs"]
+mod roster;
 
 pub struct SqliteStore {
     path: PathBuf,

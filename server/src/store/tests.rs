@@ -79,6 +79,7 @@ both_stores!(
     connecting_with_a_renewed_certificate_retires_the_older_ones,
     a_bundle_is_appended_in_order_only_by_its_agent_and_only_the_newest_kept,
     retention_deletes_old_reports_in_batches_and_keeps_what_diagnosis_needs,
+    a_roster_is_replaced_whole_in_batches_and_a_failed_pass_keeps_it,
 );
 
 fn token(hash: u8, uses: u32, expires_at_ms: i64) -> NewToken {
@@ -901,6 +902,59 @@ async fn ingest_keeps_up_with_a_large_batch(store: Arc<dyn Store>) {
 
 /// Runs retention passes' batches from the start until the store says done;
 /// returns (deleted, batches).
+fn roster_entry(at: usize) -> roster::RosterEntry {
+    roster::RosterEntry {
+        host_name: format!("host-{at:06}"),
+        entity_id: format!("e-{at}"),
+        ip_addresses: vec![format!("10.0.{}.{}", at / 250, at % 250)],
+        mac_addresses: vec!["08-00-27-96-86-8E".into()],
+        version: at.is_multiple_of(2).then(|| "14.0.1".to_string()),
+        connection_status: Some("Normal".into()),
+        managing_server: Some("apex-one-1".into()),
+        domain: None,
+        folder_path: Some("Workgroup".into()),
+        os: None,
+        product: Some("SLF_PRODUCT_OFFICESCAN_CE".into()),
+    }
+}
+
+async fn a_roster_is_replaced_whole_in_batches_and_a_failed_pass_keeps_it(store: Arc<dyn Store>) {
+    let status = store.roster_status().await.unwrap();
+    assert_eq!(status.refreshed_at_ms, None, "no roster before the first");
+    assert!(store.roster_entries().await.unwrap().is_empty());
+
+    // More than two batches, read back whole and in order.
+    let big: Vec<roster::RosterEntry> = (0..roster::BATCH * 2 + 7).map(roster_entry).collect();
+    store.replace_roster("csv:first.csv", big.clone(), 1_000).await.unwrap();
+    assert_eq!(store.roster_entries().await.unwrap(), big);
+    let status = store.roster_status().await.unwrap();
+    assert_eq!(
+        (status.source.as_str(), status.entries, status.refreshed_at_ms),
+        ("csv:first.csv", big.len() as u64, Some(1_000))
+    );
+
+    // A failed pass is recorded; the roster stays.
+    store
+        .record_roster_error("apex central answered HTTP 401", 2_000)
+        .await
+        .unwrap();
+    let status = store.roster_status().await.unwrap();
+    assert_eq!(status.last_error.as_deref(), Some("apex central answered HTTP 401"));
+    assert_eq!(status.last_error_at_ms, Some(2_000));
+    assert_eq!(store.roster_entries().await.unwrap().len(), big.len());
+
+    // The next good pass replaces it all and clears the error.
+    let small: Vec<roster::RosterEntry> = (0..3).map(roster_entry).collect();
+    store
+        .replace_roster("apex_central", small.clone(), 3_000)
+        .await
+        .unwrap();
+    assert_eq!(store.roster_entries().await.unwrap(), small);
+    let status = store.roster_status().await.unwrap();
+    assert_eq!((status.source.as_str(), status.entries), ("apex_central", 3));
+    assert_eq!((status.last_error, status.last_error_at_ms), (None, None));
+}
+
 async fn retention_pass(store: &Arc<dyn Store>, before_ms: i64, keep: RetentionKeep) -> (u64, u64) {
     let (mut deleted, mut batches, mut cursor) = (0, 0, 0);
     loop {

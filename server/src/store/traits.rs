@@ -11,7 +11,7 @@ use rollcall_common::proto;
 use super::{
     AdminCertRow, AgentRow, AuditRow, BatchTally, CheckRunRow, CommandRow, Connected, HelloRecord, MemberRow, NewAgent,
     NewToken, Notice, PolicyRow, ReceiptRecord, ReportMeta, ReportRecord, RetentionBatch, RetentionKeep, RevokedSets,
-    RolloutRow, Settled, StoreResult, TokenRow, TransitionRow, bundles,
+    RolloutRow, Settled, StoreResult, TokenRow, TransitionRow, bundles, roster,
 };
 
 /// Everything a coordinator needs of its store: the union of the traits
@@ -28,6 +28,7 @@ pub trait Store:
     + BundleStore
     + RetentionStore
     + ReplicationStore
+    + RosterStore
 {
 }
 
@@ -43,6 +44,7 @@ impl<T> Store for T where
         + BundleStore
         + RetentionStore
         + ReplicationStore
+        + RosterStore
 {
 }
 
@@ -304,4 +306,22 @@ pub trait ReplicationStore: Send + Sync + 'static {
         &self,
         shutdown: tokio_util::sync::CancellationToken,
     ) -> StoreResult<Option<tokio::sync::mpsc::Receiver<Notice>>>;
+}
+
+/// The roster: every endpoint the managed product lists
+/// ([`crate::store::roster`]).
+#[async_trait]
+pub trait RosterStore: Send + Sync + 'static {
+    /// Replaces the whole roster, in batches under a new generation made
+    /// current at the end (readers see the old roster or the new, never a
+    /// mix), and clears the last error.
+    async fn replace_roster(&self, source: &str, entries: Vec<roster::RosterEntry>, at_ms: i64) -> StoreResult<()>;
+
+    /// Records a failed pass; the roster itself is kept.
+    async fn record_roster_error(&self, error: &str, at_ms: i64) -> StoreResult<()>;
+
+    async fn roster_status(&self) -> StoreResult<roster::RosterStatusRow>;
+
+    /// The current roster, in the order it was stored.
+    async fn roster_entries(&self) -> StoreResult<Vec<roster::RosterEntry>>;
 }

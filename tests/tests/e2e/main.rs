@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod admin;
+mod apex_double;
 mod bad_input;
 mod budgets;
 mod clock;
@@ -24,6 +25,7 @@ mod postgres_tls;
 mod replicas;
 mod retention;
 mod rollouts;
+mod roster;
 mod scale;
 mod sim;
 mod testimony;

@@ -65,12 +65,14 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../schema_postgres_10.sql"),
     include_str!("../schema_postgres_11.sql"),
     include_str!("../schema_postgres_12.sql"),
+    include_str!("../schema_postgres_13.sql"),
 ];
 
 mod bundles;
 mod errors;
 mod notify;
 mod pool;
+mod roster;
 
 use errors::{describe, map_err};
 pub use notify::{CHANNEL, NOTICE_QUEUE};
