@@ -173,8 +173,14 @@ pub async fn run_all(context: &CheckContext) -> CheckRun {
         ),
     ];
     let checks = runner::run(specs).await;
+    let mut product = to_summary(&doc);
+    product.adapter = context
+        .product
+        .effective_adapter()
+        .map(|adapter| adapter.as_str().to_string())
+        .unwrap_or_default();
     CheckRun {
-        product: to_summary(&doc),
+        product,
         host: host.facts(),
         checks,
     }
