@@ -282,16 +282,31 @@ fn contract_values(doc: &ProductDoc) -> Vec<(&'static str, Outcome)> {
             "server.address",
             doc.server_address().map(|address| Some(json!(address))),
         ),
-        ("pattern.version", doc.pattern_version().map(|text| text.map(Value::from))),
+        (
+            "pattern.version",
+            doc.pattern_version().map(|text| text.map(Value::from)),
+        ),
         ("pattern.date", doc.pattern_date().map(|text| text.map(Value::from))),
-        ("update.last_from", doc.update_last_from().map(|text| text.map(Value::from))),
-        ("update.last_at", doc.update_last_at().map(|seconds| seconds.map(Value::from))),
+        (
+            "update.last_from",
+            doc.update_last_from().map(|text| text.map(Value::from)),
+        ),
+        (
+            "update.last_at",
+            doc.update_last_at().map(|seconds| seconds.map(Value::from)),
+        ),
         (
             "server.certificate_sha256",
             doc.server_certificate_sha256().map(|text| text.map(Value::from)),
         ),
-        ("upgrade.refused", doc.upgrade_refused().map(|text| text.map(Value::from))),
-        ("restart.pending", doc.restart_pending().map(|text| text.map(Value::from))),
+        (
+            "upgrade.refused",
+            doc.upgrade_refused().map(|text| text.map(Value::from)),
+        ),
+        (
+            "restart.pending",
+            doc.restart_pending().map(|text| text.map(Value::from)),
+        ),
     ];
     outcomes
         .drain(..)
@@ -493,7 +508,10 @@ fixed = 2027-03-31
         // Every field has a source, a verified flag and a value or an error.
         for field in fields {
             assert!(field["source"].is_string() && field["verified"].is_boolean(), "{field}");
-            assert!(field["value"].is_null() != field["error"].is_null() || field["error"].is_string(), "{field}");
+            assert!(
+                field["value"].is_null() != field["error"].is_null() || field["error"].is_string(),
+                "{field}"
+            );
         }
         let unverified = json["unverified"].as_array().expect("unverified listed apart");
         assert!(unverified.contains(&json!("role")) && !unverified.contains(&json!("version")));
@@ -501,7 +519,10 @@ fixed = 2027-03-31
         assert!(text.contains("version: 14.0.12737\n"), "{text}");
         assert!(text.contains("verified: no, confirm it"), "{text}");
         let apart = text.find("== unverified:").expect("an unverified section");
-        assert!(text[..apart].contains("version: 14.0.12737") && text[apart..].contains("role: ERROR"), "{text}");
+        assert!(
+            text[..apart].contains("version: 14.0.12737") && text[apart..].contains("role: ERROR"),
+            "{text}"
+        );
     }
 
     #[tokio::test]

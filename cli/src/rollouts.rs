@@ -184,6 +184,7 @@ struct HistoryJson {
     completed: u32,
     pending: u32,
     stragglers: u32,
+    awaiting_restart: u32,
 }
 
 /// `rollcall status --output json` (stable).
@@ -199,6 +200,8 @@ struct StatusJson {
     soft: u32,
     hard: u32,
     offline: u32,
+    /// Upgrade installed, waiting for a restart (not stragglers).
+    awaiting_restart: u32,
     by_cause: BTreeMap<String, u32>,
     fleet_cause: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -232,6 +235,7 @@ pub async fn status(
         soft: response.soft,
         hard: response.hard,
         offline: response.offline,
+        awaiting_restart: response.awaiting_restart,
         by_cause: response.by_cause.clone().into_iter().collect(),
         fleet_cause: (!response.fleet_cause.is_empty()).then(|| response.fleet_cause.clone()),
         history: args.history.then(|| {
@@ -243,6 +247,7 @@ pub async fn status(
                     completed: point.completed,
                     pending: point.pending,
                     stragglers: point.stragglers,
+                    awaiting_restart: point.awaiting_restart,
                 })
                 .collect()
         }),
@@ -253,8 +258,14 @@ pub async fn status(
             println!("rollout {} → {} ({})", json.rollout, json.target, json.state);
             println!("{}", super::chart::progress_bar(json.completed, json.total, 40));
             println!(
-                "completed {}  pending {}  stragglers {} (soft {}, hard {})  offline {}",
-                json.completed, json.pending, json.stragglers, json.soft, json.hard, json.offline
+                "completed {}  pending {}  stragglers {} (soft {}, hard {})  awaiting restart {}  offline {}",
+                json.completed,
+                json.pending,
+                json.stragglers,
+                json.soft,
+                json.hard,
+                json.awaiting_restart,
+                json.offline
             );
             if let Some(cause) = &json.fleet_cause {
                 println!(
@@ -284,7 +295,7 @@ pub async fn status(
             if let Some(history) = &json.history {
                 let points: Vec<(u32, u32)> = history
                     .iter()
-                    .map(|p| (p.completed, p.completed + p.pending + p.stragglers))
+                    .map(|p| (p.completed, p.completed + p.pending + p.stragglers + p.awaiting_restart))
                     .collect();
                 println!("completion over time:");
                 println!("{}", super::chart::sparkline(&points, 60));
@@ -319,6 +330,12 @@ pub struct StragglerJson {
     pub attempts: u32,
     /// With `update_agent_conflict`: every agent claiming the address.
     pub update_agent_claimants: Vec<String>,
+    /// The cause was concluded from circumstances, not read.
+    pub inferred: bool,
+    /// The values read that name the cause.
+    pub evidence: Vec<String>,
+    /// The signal that gave the cause, if one did.
+    pub signal: Option<String>,
 }
 
 pub async fn stragglers(client: &AdminClient, format: OutputFormat, args: StragglersArgs) -> CliResult {
@@ -348,6 +365,9 @@ pub async fn stragglers(client: &AdminClient, format: OutputFormat, args: Stragg
             version: (!s.version.is_empty()).then(|| s.version.clone()),
             attempts: s.attempts,
             update_agent_claimants: s.update_agent_claimants.clone(),
+            inferred: s.inferred,
+            evidence: s.evidence.clone(),
+            signal: (!s.signal.is_empty()).then(|| s.signal.clone()),
         })
         .collect();
     match format {
@@ -361,7 +381,11 @@ pub async fn stragglers(client: &AdminClient, format: OutputFormat, args: Stragg
                     s.hostname.clone(),
                     s.role.to_string(),
                     if s.update_agent_claimants.is_empty() {
-                        s.cause.clone()
+                        if s.inferred {
+                            format!("{} (inferred)", s.cause)
+                        } else {
+                            s.cause.clone()
+                        }
                     } else {
                         format!("{} ({})", s.cause, s.update_agent_claimants.join(", "))
                     },

@@ -88,6 +88,14 @@ report-straggler-line = { $hostname } — { $cause } (step { $step }, { $state }
 report-straggler-line-no-step = { $hostname } — { $cause } (no runbook step, { $state })
 report-remediation = Remediation
 report-evidence = Evidence
+report-signal = Signal
+report-inferred = inferred, not read: confirm on the console
+report-awaiting-restart-heading = Awaiting restart
+report-awaiting-restart = { $count } machines have the upgrade installed and wait for Windows to restart; they are not stragglers and need no runbook step, only a restart.
+signal-patterns_without_program = patterns arrive but the agent program does not: the console's "Update settings permission" is likely "Pattern files" (runbook step 2)
+signal-activeupdate_source = the last update came from the Trend Micro ActiveUpdate server, which never delivers the agent program or hot fixes (runbook step 3)
+signal-upgrade_refused = the endpoint refused the upgrade: "Client environment is not qualified to do upgrade or hotfix" (runbook step 6)
+signal-server_certificate = the agent's server certificate (OfcNTCer.dat) differs from the others': it shows online yet receives nothing (runbook step 5, Trend Micro KA-0007320)
 
 ## CLI
 cli-completed = completed

@@ -57,7 +57,34 @@ pub struct Policy {
     system_requirements: SystemRequirements,
     /// Facts from the product server, by label (`server_facts.rs`).
     server_facts: Vec<ServerFacts>,
+    /// What the coordinator's diagnosis reads beyond the checks.
+    diagnosis: DiagnosisPolicy,
 }
+
+/// `[diagnosis]`: the coordinator's reading of what agents report beyond
+/// their checks (docs/PRODUCT_STATE.md, "Signals").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiagnosisPolicy {
+    /// A pattern date or last update within this long counts as "patterns
+    /// arrive" (runbook step 2's inference).
+    pub pattern_window: Duration,
+    /// The SHA-256 of the server certificate (Apex One's OfcNTCer.dat) agents
+    /// must hold; without it, the fleet's majority is the reference.
+    pub server_certificate_sha256: Option<String>,
+}
+
+impl Default for DiagnosisPolicy {
+    fn default() -> Self {
+        DiagnosisPolicy {
+            pattern_window: DEFAULT_PATTERN_WINDOW,
+            server_certificate_sha256: None,
+        }
+    }
+}
+
+/// Runbook step 2's inference window: a week, a pattern release cadence
+/// with room (Trend Micro releases patterns several times a day).
+pub const DEFAULT_PATTERN_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// Runbook step 1.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,6 +190,7 @@ impl Default for Policy {
             },
             system_requirements: SystemRequirements::default(),
             server_facts: Vec::new(),
+            diagnosis: DiagnosisPolicy::default(),
         }
     }
 }
@@ -255,6 +283,10 @@ impl Policy {
     pub fn system_requirements(&self) -> &SystemRequirements {
         &self.system_requirements
     }
+
+    pub fn diagnosis(&self) -> &DiagnosisPolicy {
+        &self.diagnosis
+    }
 }
 
 /// One line naming the key: toml's messages name unknown keys but not the
@@ -321,6 +353,17 @@ struct PolicyFile {
     system_requirements: SystemRequirementsFile,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     server_facts: Vec<server_facts::ServerFactsFile>,
+    #[serde(default)]
+    diagnosis: DiagnosisFile,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DiagnosisFile {
+    #[serde(default, with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    pattern_window: Option<Duration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    server_certificate_sha256: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -443,8 +486,29 @@ impl TryFrom<PolicyFile> for Policy {
             connectivity: ConnectivityPolicy { timeout },
             system_requirements: validate_system(file.system_requirements)?,
             server_facts: server_facts::validate(file.server_facts)?,
+            diagnosis: validate_diagnosis(file.diagnosis)?,
         })
     }
+}
+
+fn validate_diagnosis(file: DiagnosisFile) -> Result<DiagnosisPolicy, PolicyError> {
+    let pattern_window = file.pattern_window.unwrap_or(DEFAULT_PATTERN_WINDOW);
+    if pattern_window < Duration::from_secs(3600) || pattern_window > Duration::from_secs(365 * 24 * 3600) {
+        return Err(invalid("diagnosis.pattern_window", "must be between 1h and 365d"));
+    }
+    let server_certificate_sha256 = match file.server_certificate_sha256 {
+        None => None,
+        // Lowercase hex without colons, as agents report it.
+        Some(text) => {
+            Some(hex::encode(parse_fingerprint(&text).map_err(|detail| {
+                invalid("diagnosis.server_certificate_sha256", detail)
+            })?))
+        }
+    };
+    Ok(DiagnosisPolicy {
+        pattern_window,
+        server_certificate_sha256,
+    })
 }
 
 fn validate_sources(entries: Vec<ExpectedSourceFile>) -> Result<Vec<ExpectedSource>, PolicyError> {
@@ -648,6 +712,10 @@ impl From<Policy> for PolicyFile {
                     .collect(),
             },
             server_facts: policy.server_facts.into_iter().map(Into::into).collect(),
+            diagnosis: DiagnosisFile {
+                pattern_window: Some(policy.diagnosis.pattern_window),
+                server_certificate_sha256: policy.diagnosis.server_certificate_sha256,
+            },
         }
     }
 }

@@ -581,9 +581,9 @@ impl ProductDoc {
             return Ok(None);
         }
         let compact = text.replace('-', "");
-        let date = compact.get(..8).and_then(|head| {
-            time::Date::parse(head, time::macros::format_description!("[year][month][day]")).ok()
-        });
+        let date = compact
+            .get(..8)
+            .and_then(|head| time::Date::parse(head, time::macros::format_description!("[year][month][day]")).ok());
         match date {
             Some(_) if compact.len() == 8 => Ok(Some(compact)),
             _ => Err(ProductError::Invalid {
@@ -617,7 +617,11 @@ impl ProductDoc {
                     return Ok(None);
                 }
                 if let Ok(seconds) = text.parse::<i64>() {
-                    return if seconds > 0 { Ok(Some(seconds)) } else { Err(invalid(text)) };
+                    return if seconds > 0 {
+                        Ok(Some(seconds))
+                    } else {
+                        Err(invalid(text))
+                    };
                 }
                 time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
                     .map(|moment| Some(moment.unix_timestamp()))

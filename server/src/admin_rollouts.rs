@@ -138,9 +138,23 @@ pub async fn stragglers(
     let view = RolloutView::load(coordinator, rollout, false)
         .await
         .map_err(Status::from)?;
+    let policy = coordinator.current_policy();
+    let context = view.signal_context(&policy, rollcall_common::timefmt::now_ms());
+    let mut stragglers = view.stragglers();
+    for straggler in &mut stragglers {
+        let Some(agent) = view.agent(&straggler.id) else {
+            continue;
+        };
+        let (checks, _) = coordinator
+            .store
+            .latest_checks(&straggler.id)
+            .await
+            .map_err(Status::from)?;
+        crate::rollout_view::explain(straggler, agent, &checks, &policy, &context);
+    }
     Ok(proto::StragglersResponse {
         rollout: Some(rollout_info(view.rollout())),
-        stragglers: view.stragglers(),
+        stragglers,
     })
 }
 

@@ -388,6 +388,7 @@ impl Metrics {
             (MemberState::Pending, counts.pending),
             (MemberState::Straggler { hard: false }, counts.soft),
             (MemberState::Straggler { hard: true }, counts.hard),
+            (MemberState::AwaitingRestart, counts.awaiting_restart),
         ] {
             inner
                 .rollout_agents

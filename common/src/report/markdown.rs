@@ -249,6 +249,30 @@ pub fn render(report: &Report, catalog: &Catalog) -> String {
             )
         );
         let _ = writeln!(out, "- id: `{}`", straggler.id);
+        if !straggler.signal.is_empty() {
+            let key = format!("signal-{}", straggler.signal);
+            let signal = if catalog.has(&key) {
+                catalog.tr(&key)
+            } else {
+                escape(&straggler.signal)
+            };
+            let marker = if straggler.inferred {
+                format!(" **({})**", catalog.tr("report-inferred"))
+            } else {
+                String::new()
+            };
+            let _ = writeln!(out, "- {}: {signal}{marker}", catalog.tr("report-signal"));
+        } else if straggler.inferred {
+            let _ = writeln!(out, "- **{}**", catalog.tr("report-inferred"));
+        }
+        if !straggler.evidence.is_empty() {
+            let evidence: Vec<String> = straggler
+                .evidence
+                .iter()
+                .map(|item| format!("`{}`", check_text::code_safe(item)))
+                .collect();
+            let _ = writeln!(out, "- {}: {}", catalog.tr("report-evidence"), evidence.join("; "));
+        }
         // The checks below carry the evidence; without any (`no_data`) the
         // detail says which are missing; a contested update agent is named
         // by no check, so its detail is always shown.
@@ -306,6 +330,27 @@ pub fn render(report: &Report, catalog: &Catalog) -> String {
             catalog.tr("report-remediation"),
             catalog.tr(&format!("remediation-{}", straggler.cause))
         );
+    }
+    if !report.awaiting_restart.is_empty() {
+        let _ = writeln!(out, "## {}\n", catalog.tr("report-awaiting-restart-heading"));
+        let _ = writeln!(
+            out,
+            "{}\n",
+            catalog.tr_args(
+                "report-awaiting-restart",
+                &[("count", report.awaiting_restart.len().to_string())]
+            )
+        );
+        for entry in &report.awaiting_restart {
+            let _ = writeln!(
+                out,
+                "- {} (`{}`): `{}`",
+                escape(&entry.hostname),
+                check_text::code_safe(&entry.id),
+                check_text::code_safe(&entry.marker)
+            );
+        }
+        out.push('\n');
     }
     out
 }

@@ -93,13 +93,17 @@ mod tests {
     fn field_sources_are_bounded_in_count_and_length() {
         let mut summary = proto::ProductSummary::default();
         for index in 0..MAX_FIELD_SOURCES {
-            summary.field_sources.insert(format!("f{index}"), "Misc.\\PatternDate".into());
+            summary
+                .field_sources
+                .insert(format!("f{index}"), "Misc.\\PatternDate".into());
         }
         assert!(product(&summary).is_ok());
         summary.field_sources.insert("one.more".into(), "x".into());
         assert!(product(&summary).is_err());
         let mut summary = proto::ProductSummary::default();
-        summary.field_sources.insert("pattern.date".into(), "x".repeat(MAX_SHORT + 1));
+        summary
+            .field_sources
+            .insert("pattern.date".into(), "x".repeat(MAX_SHORT + 1));
         assert!(product(&summary).is_err());
     }
 

@@ -262,15 +262,23 @@ pub enum Source {
     },
     Fixed(toml::Value),
     /// The SHA-256 of a file (lowercase hex); relative to the install directory.
-    FileSha256 { file: String },
+    FileSha256 {
+        file: String,
+    },
     /// The newest file matching `file` (one `*` in its name), relative to
     /// the install directory, and its last line containing `contains`
     /// (empty text when it has none: "nothing refused").
-    NewestLine { file: String, contains: String },
+    NewestLine {
+        file: String,
+        contains: String,
+    },
     /// Whether a registry key (or one of its values) is present: its path
     /// when present; absent means "try the next source", and a field whose
     /// every source is an absent `exists` reads `false`.
-    Exists { key: KeyPath, value: Option<String> },
+    Exists {
+        key: KeyPath,
+        value: Option<String>,
+    },
 }
 
 impl Source {
@@ -532,7 +540,9 @@ fn one_source(spec: SourceSpec) -> anyhow::Result<Source> {
         non_empty("newest_line.contains", &spec.contains)?;
         let (folder, name) = split_file_name(&spec.file);
         if name.matches('*').count() != 1 || folder.contains('*') {
-            bail!("newest_line.file: the file name, and only it, must hold exactly one `*` (e.g. 'Temp\\upgrade_*.log')");
+            bail!(
+                "newest_line.file: the file name, and only it, must hold exactly one `*` (e.g. 'Temp\\upgrade_*.log')"
+            );
         }
         return Ok(Source::NewestLine {
             file: spec.file,

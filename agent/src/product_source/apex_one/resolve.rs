@@ -410,7 +410,10 @@ fn short_registry(key: &KeyPath, name: &str) -> String {
 /// platform.
 fn join_windows(dir: &Path, relative: &str) -> PathBuf {
     let mut path = dir.to_path_buf();
-    for part in relative.split(['\\', '/']).filter(|part| !part.is_empty() && *part != ".") {
+    for part in relative
+        .split(['\\', '/'])
+        .filter(|part| !part.is_empty() && *part != ".")
+    {
         path.push(part);
     }
     path

@@ -35,7 +35,11 @@ fn endpoint(install_dir: &Path) -> MemoryRegistry {
         .set(MISC_KEY, "ProgramVer", text("14.0.12737"))
         .set(MISC_KEY, "PatternVer", text("19.851.00"))
         .set(MISC_KEY, "PatternDate", text("20261201"))
-        .set(MISC_KEY, "UpdateFrom", text("http://apex.example:8080/officescan/download"))
+        .set(
+            MISC_KEY,
+            "UpdateFrom",
+            text("http://apex.example:8080/officescan/download"),
+        )
         .set(UPDATE_INFO_KEY, "LastUpdate", RegValue::Dword(1_796_083_200))
         .set(AGENT_KEY, "UpdateAgent", RegValue::Dword(1))
         .set(
@@ -70,8 +74,11 @@ fn agent_folder(dir: &Path) {
     let old = temp.join("upgrade_20261120.log");
     std::fs::write(&old, "upgrade started\nupgrade done\n").expect("old log");
     let new = temp.join("upgrade_20261201.log");
-    std::fs::write(&new, format!("12/01 10:00 start\r\n12/01 10:01 [ERROR] {REFUSED}\r\n12/01 10:01 end\r\n"))
-        .expect("new log");
+    std::fs::write(
+        &new,
+        format!("12/01 10:00 start\r\n12/01 10:01 [ERROR] {REFUSED}\r\n12/01 10:01 end\r\n"),
+    )
+    .expect("new log");
     let earlier = std::time::SystemTime::now() - std::time::Duration::from_secs(86_400);
     let file = std::fs::File::options().write(true).open(&old).expect("open old log");
     file.set_modified(earlier).expect("age the old log");
@@ -109,13 +116,25 @@ fn the_shipped_example_parses_and_marks_what_is_unconfirmed() {
     // Verified = named by a public source and read back by the fixtures.
     assert_eq!(
         verified,
-        ["version", "server.certificate_sha256", "pattern.version", "pattern.date"]
+        [
+            "version",
+            "server.certificate_sha256",
+            "pattern.version",
+            "pattern.date"
+        ]
     );
     assert!(mapping.install_dir.as_ref().is_some_and(|rule| rule.verified));
-    for guessed in ["role", "update.source", "update.source_address", "update_agent.program_and_hotfix"] {
+    for guessed in [
+        "role",
+        "update.source",
+        "update.source_address",
+        "update_agent.program_and_hotfix",
+    ] {
         let rule = mapping.rules.iter().find(|rule| rule.field == guessed).expect(guessed);
         assert!(
-            rule.note.as_deref().is_some_and(|note| note.contains("No published name")),
+            rule.note
+                .as_deref()
+                .is_some_and(|note| note.contains("No published name")),
             "{guessed} says it is a guess and how to find the name"
         );
     }
@@ -134,7 +153,11 @@ fn the_shipped_example_on_a_matching_endpoint_yields_the_whole_document() {
     write_ofcscan(dir.path(), OFCSCAN);
     agent_folder(dir.path());
     let mut registry = endpoint(dir.path());
-    registry.set(&format!(r"{REBOOT_REQUIRED_PARENT}\RebootRequired"), "x", RegValue::Dword(1));
+    registry.set(
+        &format!(r"{REBOOT_REQUIRED_PARENT}\RebootRequired"),
+        "x",
+        RegValue::Dword(1),
+    );
     let mapping = Mapping::parse(SHIPPED).expect("mapping");
     let resolved = resolve(&mapping, &registry);
     for item in &resolved {
@@ -167,7 +190,9 @@ fn the_shipped_example_on_a_matching_endpoint_yields_the_whole_document() {
     let refused = doc.upgrade_refused().expect("refused").expect("the newest log refuses");
     assert!(refused.ends_with(REFUSED) && !refused.contains('\r'), "{refused}");
     assert!(
-        doc.restart_pending().expect("restart").is_some_and(|what| what.ends_with("RebootRequired")),
+        doc.restart_pending()
+            .expect("restart")
+            .is_some_and(|what| what.ends_with("RebootRequired")),
         "pending"
     );
     // Left out of the mapping (they live on the server): absent, reported missing.
@@ -177,7 +202,10 @@ fn the_shipped_example_on_a_matching_endpoint_yields_the_whole_document() {
     let version = by_field(&resolved, "version");
     assert!(version.verified);
     assert_eq!(version.source, format!(r"{MISC_KEY} ProgramVer (REG_SZ)"));
-    assert_eq!((version.source_index, version.short_source.as_str()), (0, r"Misc.\ProgramVer"));
+    assert_eq!(
+        (version.source_index, version.short_source.as_str()),
+        (0, r"Misc.\ProgramVer")
+    );
     assert_eq!(by_field(&resolved, "pattern.date").short_source, r"Misc.\PatternDate");
     assert_eq!(
         by_field(&resolved, "upgrade.refused").short_source,
@@ -206,21 +234,29 @@ fn the_version_falls_back_to_the_uninstall_entry_and_says_so() {
         "DisplayName",
         text("Trend Micro Apex One Security Agent"),
     )
-    .set(&format!(r"{UNINSTALL_32}\{{ABCD}}"), "DisplayVersion", text("14.0.12000"));
+    .set(
+        &format!(r"{UNINSTALL_32}\{{ABCD}}"),
+        "DisplayVersion",
+        text("14.0.12000"),
+    );
     let resolved = resolve(&mapping, &bare);
     let version = by_field(&resolved, "version");
     assert_eq!(version.value, Ok(toml::Value::String("14.0.12000".into())));
     assert_eq!(version.source_index, 1);
     assert!(
-        version.source.starts_with(&format!(r"{UNINSTALL_32}\{{ABCD}} DisplayVersion (REG_SZ) (fallback 1; "))
-            && version.source.contains("ProgramVer: not found"),
+        version.source.starts_with(&format!(
+            r"{UNINSTALL_32}\{{ABCD}} DisplayVersion (REG_SZ) (fallback 1; "
+        )) && version.source.contains("ProgramVer: not found"),
         "{}",
         version.source
     );
     // Neither source: the error names both.
     let resolved = resolve(&mapping, &MemoryRegistry::new());
     let error = by_field(&resolved, "version").value.clone().expect_err("none");
-    assert!(error.contains("ProgramVer: not found") && error.contains("none found under"), "{error}");
+    assert!(
+        error.contains("ProgramVer: not found") && error.contains("none found under"),
+        "{error}"
+    );
     drop(registry);
 }
 
@@ -231,12 +267,18 @@ fn no_restart_marker_reads_false_and_no_log_reads_nothing_refused() {
     let restart = by_field(&resolved, "restart.pending");
     assert_eq!(restart.value, Ok(toml::Value::Boolean(false)));
     assert!(restart.source.starts_with("none present of: "), "{}", restart.source);
-    assert_eq!(by_field(&resolved, "upgrade.refused").value, Ok(toml::Value::String(String::new())));
+    assert_eq!(
+        by_field(&resolved, "upgrade.refused").value,
+        Ok(toml::Value::String(String::new()))
+    );
     let doc = document(&resolved);
     assert_eq!(doc.restart_pending().expect("restart"), None);
     assert_eq!(doc.upgrade_refused().expect("refused"), None);
     // The certificate file is missing: that field's error, naming the file.
-    let error = by_field(&resolved, "server.certificate_sha256").value.clone().expect_err("no file");
+    let error = by_field(&resolved, "server.certificate_sha256")
+        .value
+        .clone()
+        .expect_err("no file");
     assert!(error.contains("OfcNTCer.dat"), "{error}");
 }
 
