@@ -29,9 +29,15 @@ pub struct StartArgs {
     /// The version every agent should reach.
     #[arg(long)]
     pub target: String,
-    /// How long an agent behind the target is merely pending.
-    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
-    pub grace: Duration,
+    /// How long an agent behind the target is merely pending. Default: 1h,
+    /// or 90m for Apex One agents (the Apex One server resends its update
+    /// notification every 15 minutes, five times).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub grace: Option<Duration>,
+    /// The product adapter of the agents (`apex-one`), for the product's
+    /// default grace; default: what the selected agents report.
+    #[arg(long)]
+    pub adapter: Option<String>,
     /// First interval between rechecks of a straggler (doubles each attempt).
     #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
     pub recheck_every: Duration,
@@ -111,11 +117,13 @@ pub async fn rollout(client: &AdminClient, format: OutputFormat, command: Rollou
             let info = inner
                 .start_rollout(proto::StartRolloutRequest {
                     target: args.target,
-                    grace_ms: ms(args.grace).max(1),
+                    // 0 = the coordinator's default for the product.
+                    grace_ms: args.grace.map_or(0, |grace| ms(grace).max(1)),
                     recheck_every_ms: ms(args.recheck_every).max(1),
                     max_attempts: args.max_attempts,
                     selector: args.selector,
                     auto_update_now: args.auto_update_now,
+                    adapter: args.adapter.unwrap_or_default(),
                 })
                 .await?
                 .into_inner();

@@ -129,13 +129,25 @@ pub struct CertificatePolicy {
 pub struct RequiredCertificate {
     pub name: String,
     /// SHA-256 of the certificate's DER encoding.
-    pub sha256: [u8; 32],
+    pub sha256: Option<[u8; 32]>,
+    /// SHA-1 of the DER: the thumbprint Windows' certificate manager shows
+    /// (e.g. VeriSign Class 3 Public Primary Certification Authority - G5,
+    /// `4eb6d578499b1ccf5f581ead56be3d9b6744a5e5`). At least one of the two.
+    pub sha1: Option<[u8; 20]>,
 }
 
 impl RequiredCertificate {
-    /// `AB:CD:…`, the way certificate viewers show fingerprints.
+    /// `AB:CD:…`, the way certificate viewers show fingerprints (the
+    /// SHA-256 one; empty when only a thumbprint is given).
     pub fn fingerprint(&self) -> String {
-        format_fingerprint(&self.sha256)
+        self.sha256
+            .map(|sha256| format_fingerprint(&sha256))
+            .unwrap_or_default()
+    }
+
+    /// The SHA-1 thumbprint as Windows shows it (lowercase hex), if given.
+    pub fn thumbprint(&self) -> Option<String> {
+        self.sha1.map(hex::encode)
     }
 }
 
@@ -410,7 +422,10 @@ struct CertificatesFile {
 #[serde(deny_unknown_fields)]
 struct RequiredCertificateFile {
     name: String,
-    sha256: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sha1: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -559,11 +574,36 @@ fn validate_certificates(file: CertificatesFile) -> Result<CertificatePolicy, Po
         if name.is_empty() {
             return Err(invalid(format!("{key}.name"), "must not be empty"));
         }
-        let sha256 = parse_fingerprint(&entry.sha256).map_err(|detail| invalid(format!("{key}.sha256"), detail))?;
-        if !seen.insert(sha256) {
-            return Err(invalid(format!("{key}.sha256"), "the same fingerprint is listed twice"));
+        let sha256 = entry
+            .sha256
+            .as_deref()
+            .map(parse_fingerprint)
+            .transpose()
+            .map_err(|detail| invalid(format!("{key}.sha256"), detail))?;
+        let sha1 = entry
+            .sha1
+            .as_deref()
+            .map(parse_thumbprint)
+            .transpose()
+            .map_err(|detail| invalid(format!("{key}.sha1"), detail))?;
+        let identity = match (sha256, sha1) {
+            (Some(sha256), _) => sha256.to_vec(),
+            (None, Some(sha1)) => sha1.to_vec(),
+            (None, None) => {
+                return Err(invalid(
+                    format!("{key}.sha256"),
+                    "give the certificate's sha256 fingerprint or its sha1 thumbprint",
+                ));
+            }
+        };
+        if !seen.insert(identity) {
+            let field = if sha256.is_some() { "sha256" } else { "sha1" };
+            return Err(invalid(
+                format!("{key}.{field}"),
+                "the same fingerprint is listed twice",
+            ));
         }
-        required.push(RequiredCertificate { name, sha256 });
+        required.push(RequiredCertificate { name, sha256, sha1 });
     }
     Ok(CertificatePolicy { store, required })
 }
@@ -596,6 +636,19 @@ pub fn parse_fingerprint(text: &str) -> Result<[u8; 32], String> {
 }
 
 /// Uppercase hex with colons.
+/// A SHA-1 thumbprint: 40 hex digits, spaces or colons allowed (Windows'
+/// certificate dialog shows it with spaces).
+pub fn parse_thumbprint(text: &str) -> Result<[u8; 20], String> {
+    let digits: String = text
+        .trim()
+        .chars()
+        .filter(|character| !matches!(character, ':' | ' ' | '\u{200e}'))
+        .collect();
+    let bytes = hex::decode(&digits).map_err(|_| format!("{text:?} is not hexadecimal (colons or spaces allowed)"))?;
+    <[u8; 20]>::try_from(bytes.as_slice())
+        .map_err(|_| format!("{text:?} is {} bytes; a SHA-1 thumbprint is 20", bytes.len()))
+}
+
 pub fn format_fingerprint(bytes: &[u8]) -> String {
     bytes
         .iter()
@@ -689,7 +742,8 @@ impl From<Policy> for PolicyFile {
                     .required
                     .into_iter()
                     .map(|certificate| RequiredCertificateFile {
-                        sha256: certificate.fingerprint(),
+                        sha256: certificate.sha256.map(|sha256| format_fingerprint(&sha256)),
+                        sha1: certificate.thumbprint(),
                         name: certificate.name,
                     })
                     .collect(),

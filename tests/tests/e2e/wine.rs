@@ -163,6 +163,12 @@ impl WineEndpoint {
         self.reg(&["add", key, "/v", name, "/t", kind, "/d", data, "/f", "/reg:64"]);
     }
 
+    /// `reg add KEY /f`: the key alone, no value (a marker such as
+    /// Windows' `RebootRequired`).
+    pub fn reg_add_key(&self, key: &str) {
+        self.reg(&["add", key, "/f", "/reg:64"]);
+    }
+
     /// `reg delete KEY /f`: the key and everything under it.
     pub fn reg_delete_key(&self, key: &str) {
         self.reg(&["delete", key, "/f", "/reg:64"]);
