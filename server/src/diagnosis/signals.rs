@@ -307,7 +307,8 @@ fn host_of(address: &str) -> &str {
 }
 
 /// Text from an agent made safe for one line of evidence: control
-/// characters, quotes and backslashes escaped, at most `limit` characters.
+/// characters and double quotes escaped, at most `limit` characters (the
+/// probe already escaped control characters; a backslash stays as read).
 pub fn escaped(text: &str, limit: usize) -> String {
     let mut out = String::new();
     for (count, character) in text.chars().enumerate() {
