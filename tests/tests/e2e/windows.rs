@@ -577,6 +577,12 @@ fn apex_endpoint(exe: &std::path::Path, coordinator: &Coordinator, token: &str, 
     };
     endpoint.reg_add(WINDOWS_VERSION_KEY, "CurrentBuildNumber", "REG_SZ", build);
     endpoint.reg_add(WINDOWS_VERSION_KEY, "UBR", "REG_DWORD", ubr);
+    // Only the planted endpoint waits for a restart (Wine may leave
+    // pending renames of its own after wineboot).
+    endpoint.reg_delete_value_if_present(
+        r"HKLM\SYSTEM\CurrentControlSet\Control\Session Manager",
+        "PendingFileRenameOperations",
+    );
     if planted == Planted::RestartPending {
         endpoint.reg_add_key(REBOOT_REQUIRED_KEY);
     }
@@ -677,6 +683,19 @@ fn apex_one_endpoints_under_wine_name_each_signal_of_a_stuck_upgrade() {
     for endpoint in &endpoints {
         endpoint.wait_online(&coordinator);
     }
+    // Their first reports (product summary, adapter "apex-one") are in.
+    assert!(
+        wait_until(Duration::from_secs(120), || {
+            let agents = coordinator.agents_by_hostname();
+            all.iter().all(|planted| {
+                agents
+                    .get(planted.hostname())
+                    .is_some_and(|agent| agent["version"].is_string())
+            })
+        }),
+        "not every endpoint reported: {:#?}",
+        coordinator.agents_by_hostname()
+    );
     // No --grace: an Apex One fleet gets the product's default.
     let started = coordinator.cli_json(&["rollout", "start", "--target", ACS_TARGET]);
     assert_eq!(started["grace"], "1h 30m", "{started:#}");
