@@ -20,7 +20,9 @@ fn the_shipped_example_parses() {
     let policy = Policy::from_toml_str(EXAMPLE).expect("example policy");
     assert_eq!(policy.offline_after(), Duration::from_secs(600));
     assert_eq!(policy.update_sources().len(), 3);
-    assert_eq!(policy.certificates().required.len(), 2);
+    assert_eq!(policy.certificates().required.len(), 3);
+    assert!(policy.certificates().required[2].thumbprint().is_some());
+    assert!(policy.diagnosis().server_certificate_sha256.is_some());
     assert_eq!(policy.certificates().store.as_deref(), Some(Path::new("etc/ssl/certs")));
     assert_eq!(policy.system_requirements().os.len(), 4);
     let windows = policy
