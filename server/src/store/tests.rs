@@ -675,7 +675,7 @@ async fn rollouts_members_and_transitions_round_trip(store: Arc<dyn Store>) {
         )
         .await
         .unwrap();
-    assert_eq!(store.members("r2").await.unwrap(), [updated.clone()]);
+    assert_eq!(store.members("r2").await.unwrap(), std::slice::from_ref(&updated));
     assert!(store.members("r1").await.unwrap().is_empty());
     // Waiting for a restart is stored as its own word and read back.
     let waiting = MemberRow {
