@@ -311,6 +311,14 @@ fn summary_fragment(overview: &Overview, _filters: &Filters) -> String {
         counts.offline.to_string(),
         "offline",
     ));
+    if counts.awaiting_restart > 0 {
+        out.push_str(&stat(
+            "",
+            "awaiting_restart",
+            counts.awaiting_restart.to_string(),
+            "awaiting restart (installed, not a straggler)",
+        ));
+    }
     out.push_str("</div>");
     out.push_str(&svg::progress_bar(
         counts.completed,
