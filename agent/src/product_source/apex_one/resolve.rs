@@ -468,8 +468,30 @@ fn read_tail(path: &Path, limit: u64) -> anyhow::Result<String> {
         file.seek(SeekFrom::Start(start))?;
     }
     file.take(limit).read_to_end(&mut bytes)?;
+    if let Some(text) = utf16le_without_mark(&bytes) {
+        return Ok(text);
+    }
     let text = IniText::decode(&bytes)?;
     Ok(text.as_str().to_string())
+}
+
+/// Text that is UTF-16LE without a byte-order mark (as some Windows tools
+/// write logs): many NUL bytes at odd offsets and none at even ones. Lossy:
+/// a log line is evidence, not a value.
+fn utf16le_without_mark(bytes: &[u8]) -> Option<String> {
+    if bytes.len() < 4 || bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+        return None;
+    }
+    let odd_nuls = bytes.iter().skip(1).step_by(2).filter(|byte| **byte == 0).count();
+    let even_nuls = bytes.iter().step_by(2).filter(|byte| **byte == 0).count();
+    if even_nuls > 0 || odd_nuls * 2 < bytes.len() / 2 {
+        return None;
+    }
+    let units: Vec<u16> = bytes
+        .chunks_exact(2)
+        .map(|pair| u16::from_le_bytes([pair[0], pair[1]]))
+        .collect();
+    Some(String::from_utf16_lossy(&units))
 }
 
 /// The last line of `text` containing `needle` (case-insensitive), trimmed,

@@ -283,6 +283,20 @@ fn no_restart_marker_reads_false_and_no_log_reads_nothing_refused() {
 }
 
 #[test]
+fn a_utf16_upgrade_log_without_a_byte_order_mark_is_read_too() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("Temp")).expect("Temp");
+    let text = format!("start\r\n[ERROR] {REFUSED}\r\n");
+    let bytes: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    std::fs::write(dir.path().join("Temp").join("upgrade_1.log"), bytes).expect("log");
+    let resolved = resolve(&Mapping::parse(SHIPPED).expect("mapping"), &endpoint(dir.path()));
+    assert_eq!(
+        by_field(&resolved, "upgrade.refused").value,
+        Ok(toml::Value::String(format!("[ERROR] {REFUSED}")))
+    );
+}
+
+#[test]
 fn a_log_line_is_escaped_and_bounded() {
     let line = resolve::last_line_containing("a\nx NOT QUALIFIED \u{1b}[31m\nb\n", "not qualified").expect("found");
     assert_eq!(line, "x NOT QUALIFIED \\u{1b}[31m");
