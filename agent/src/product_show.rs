@@ -50,7 +50,7 @@ pub enum ShowFormat {
 }
 
 /// The contract's fields, in document order.
-pub const CONTRACT_FIELDS: [&str; 9] = [
+pub const CONTRACT_FIELDS: [&str; 16] = [
     "version",
     "role",
     "license.expires",
@@ -60,6 +60,13 @@ pub const CONTRACT_FIELDS: [&str; 9] = [
     "update_agent.program_and_hotfix",
     "update_agent.address",
     "server.address",
+    "pattern.version",
+    "pattern.date",
+    "update.last_from",
+    "update.last_at",
+    "server.certificate_sha256",
+    "upgrade.refused",
+    "restart.pending",
 ];
 
 /// One field as shown.
@@ -198,7 +205,7 @@ async fn show_apex_one(product: &ProductConfig, registry: Arc<dyn apex_one::Regi
                 source: "not in the mapping".to_string(),
                 verified: Some(false),
                 note: None,
-                error: None,
+                error: Some("not in the mapping: the checks report it missing".to_string()),
             });
         }
     }
@@ -275,6 +282,31 @@ fn contract_values(doc: &ProductDoc) -> Vec<(&'static str, Outcome)> {
             "server.address",
             doc.server_address().map(|address| Some(json!(address))),
         ),
+        (
+            "pattern.version",
+            doc.pattern_version().map(|text| text.map(Value::from)),
+        ),
+        ("pattern.date", doc.pattern_date().map(|text| text.map(Value::from))),
+        (
+            "update.last_from",
+            doc.update_last_from().map(|text| text.map(Value::from)),
+        ),
+        (
+            "update.last_at",
+            doc.update_last_at().map(|seconds| seconds.map(Value::from)),
+        ),
+        (
+            "server.certificate_sha256",
+            doc.server_certificate_sha256().map(|text| text.map(Value::from)),
+        ),
+        (
+            "upgrade.refused",
+            doc.upgrade_refused().map(|text| text.map(Value::from)),
+        ),
+        (
+            "restart.pending",
+            doc.restart_pending().map(|text| text.map(Value::from)),
+        ),
     ];
     outcomes
         .drain(..)
@@ -323,7 +355,13 @@ pub fn to_json(shown: &Shown) -> Value {
             })
         })
         .collect();
-    let mut out = json!({ "adapter": shown.adapter, "fields": fields });
+    let unverified: Vec<&str> = shown
+        .fields
+        .iter()
+        .filter(|field| field.verified == Some(false))
+        .map(|field| field.field.as_str())
+        .collect();
+    let mut out = json!({ "adapter": shown.adapter, "fields": fields, "unverified": unverified });
     if let (Some(error), Some(map)) = (&shown.error, out.as_object_mut()) {
         map.insert("error".to_string(), json!(error));
     }
@@ -336,7 +374,17 @@ pub fn to_text(shown: &Shown) -> String {
     if let Some(error) = &shown.error {
         out.push_str(&format!("error: {error}\n"));
     }
-    for field in &shown.fields {
+    // Verified fields (and those of adapters without the notion) first; the
+    // unverified ones apart, so an admin sees what to confirm before rollout.
+    let (unverified, verified): (Vec<&ShownField>, Vec<&ShownField>) =
+        shown.fields.iter().partition(|field| field.verified == Some(false));
+    for (index, field) in verified.iter().chain(&unverified).enumerate() {
+        if index == verified.len() && !unverified.is_empty() {
+            out.push_str(&format!(
+                "\n== unverified: {} field(s) to confirm on this endpoint before a fleet-wide rollout ==\n",
+                unverified.len()
+            ));
+        }
         out.push('\n');
         let headline = match (&field.error, &field.value) {
             (Some(error), _) => format!("ERROR: {error}"),
@@ -434,8 +482,11 @@ fixed = 2027-03-31
         assert_eq!(license.source, "fixed in the mapping");
         let permission = field(&shown, "update.permission");
         assert_eq!(
-            (&permission.source[..], &permission.error),
-            ("not in the mapping", &None)
+            (&permission.source[..], permission.error.as_deref()),
+            (
+                "not in the mapping",
+                Some("not in the mapping: the checks report it missing")
+            )
         );
         assert_eq!(shown.fields.len(), CONTRACT_FIELDS.len());
 
@@ -454,9 +505,24 @@ fixed = 2027-03-31
             .find(|field| field["field"] == "license.expires")
             .expect("license");
         assert_eq!(license_json["value"], "2027-03-31");
+        // Every field has a source, a verified flag and a value or an error.
+        for field in fields {
+            assert!(field["source"].is_string() && field["verified"].is_boolean(), "{field}");
+            assert!(
+                field["value"].is_null() != field["error"].is_null() || field["error"].is_string(),
+                "{field}"
+            );
+        }
+        let unverified = json["unverified"].as_array().expect("unverified listed apart");
+        assert!(unverified.contains(&json!("role")) && !unverified.contains(&json!("version")));
         let text = to_text(&shown);
         assert!(text.contains("version: 14.0.12737\n"), "{text}");
         assert!(text.contains("verified: no, confirm it"), "{text}");
+        let apart = text.find("== unverified:").expect("an unverified section");
+        assert!(
+            text[..apart].contains("version: 14.0.12737") && text[apart..].contains("role: ERROR"),
+            "{text}"
+        );
     }
 
     #[tokio::test]

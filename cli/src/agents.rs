@@ -17,7 +17,8 @@ pub struct AgentsArgs {
     /// (hostname, version, role, online, os_id, arch, update_source, state, cause, …).
     #[arg(long, short = 's', default_value = "all")]
     pub selector: String,
-    /// Only agents in this state of the current rollout (pending, completed, straggler).
+    /// Only agents in this state of the current rollout (pending, completed, straggler,
+    /// awaiting_restart).
     #[arg(long)]
     pub state: Option<String>,
     /// Only stragglers with this runbook cause (e.g. update_permission).

@@ -30,9 +30,15 @@ pub struct StartArgs {
     /// The version every agent should reach.
     #[arg(long)]
     pub target: String,
-    /// How long an agent behind the target is merely pending.
-    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
-    pub grace: Duration,
+    /// How long an agent behind the target is merely pending. Default: 1h,
+    /// or 90m for Apex One agents (the Apex One server resends its update
+    /// notification every 15 minutes, five times).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub grace: Option<Duration>,
+    /// The product adapter of the agents (`apex-one`), for the product's
+    /// default grace; default: what the selected agents report.
+    #[arg(long)]
+    pub adapter: Option<String>,
     /// First interval between rechecks of a straggler (doubles each attempt).
     #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
     pub recheck_every: Duration,
@@ -112,11 +118,13 @@ pub async fn rollout(client: &AdminClient, format: OutputFormat, command: Rollou
             let info = inner
                 .start_rollout(proto::StartRolloutRequest {
                     target: args.target,
-                    grace_ms: ms(args.grace).max(1),
+                    // 0 = the coordinator's default for the product.
+                    grace_ms: args.grace.map_or(0, |grace| ms(grace).max(1)),
                     recheck_every_ms: ms(args.recheck_every).max(1),
                     max_attempts: args.max_attempts,
                     selector: args.selector,
                     auto_update_now: args.auto_update_now,
+                    adapter: args.adapter.unwrap_or_default(),
                 })
                 .await?
                 .into_inner();
@@ -185,6 +193,7 @@ struct HistoryJson {
     completed: u32,
     pending: u32,
     stragglers: u32,
+    awaiting_restart: u32,
 }
 
 /// `rollcall status --output json` (stable).
@@ -200,6 +209,8 @@ struct StatusJson {
     soft: u32,
     hard: u32,
     offline: u32,
+    /// Upgrade installed, waiting for a restart (not stragglers).
+    awaiting_restart: u32,
     by_cause: BTreeMap<String, u32>,
     fleet_cause: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -249,6 +260,7 @@ pub async fn status(
         soft: response.soft,
         hard: response.hard,
         offline: response.offline,
+        awaiting_restart: response.awaiting_restart,
         by_cause: response.by_cause.clone().into_iter().collect(),
         fleet_cause: (!response.fleet_cause.is_empty()).then(|| response.fleet_cause.clone()),
         history: args.history.then(|| {
@@ -260,6 +272,7 @@ pub async fn status(
                     completed: point.completed,
                     pending: point.pending,
                     stragglers: point.stragglers,
+                    awaiting_restart: point.awaiting_restart,
                 })
                 .collect()
         }),
@@ -280,8 +293,14 @@ pub async fn status(
             println!("rollout {} → {} ({})", json.rollout, json.target, json.state);
             println!("{}", super::chart::progress_bar(json.completed, json.total, 40));
             println!(
-                "completed {}  pending {}  stragglers {} (soft {}, hard {})  offline {}",
-                json.completed, json.pending, json.stragglers, json.soft, json.hard, json.offline
+                "completed {}  pending {}  stragglers {} (soft {}, hard {})  awaiting restart {}  offline {}",
+                json.completed,
+                json.pending,
+                json.stragglers,
+                json.soft,
+                json.hard,
+                json.awaiting_restart,
+                json.offline
             );
             if let Some(roster) = &json.roster {
                 println!(
@@ -329,7 +348,7 @@ pub async fn status(
             if let Some(history) = &json.history {
                 let points: Vec<(u32, u32)> = history
                     .iter()
-                    .map(|p| (p.completed, p.completed + p.pending + p.stragglers))
+                    .map(|p| (p.completed, p.completed + p.pending + p.stragglers + p.awaiting_restart))
                     .collect();
                 println!("completion over time:");
                 println!("{}", super::chart::sparkline(&points, 60));
@@ -373,6 +392,12 @@ pub struct StragglerJson {
     pub domain: Option<String>,
     /// For a probe-less endpoint: what to do.
     pub remediation: Option<String>,
+    /// The cause was concluded from circumstances, not read.
+    pub inferred: bool,
+    /// The values read that name the cause.
+    pub evidence: Vec<String>,
+    /// The signal that gave the cause, if one did.
+    pub signal: Option<String>,
 }
 
 pub async fn stragglers(
@@ -412,6 +437,9 @@ pub async fn stragglers(
             managing_server: (!s.managing_server.is_empty()).then(|| s.managing_server.clone()),
             domain: (!s.domain.is_empty()).then(|| s.domain.clone()),
             remediation: (!s.probe).then(|| catalog.tr("cause-no_probe-remediation")),
+            inferred: s.inferred,
+            evidence: s.evidence.clone(),
+            signal: (!s.signal.is_empty()).then(|| s.signal.clone()),
         })
         .collect();
     match format {
@@ -425,7 +453,11 @@ pub async fn stragglers(
                     printable(&s.hostname).into_owned(),
                     s.role.to_string(),
                     if s.update_agent_claimants.is_empty() {
-                        s.cause.clone()
+                        if s.inferred {
+                            format!("{} (inferred)", s.cause)
+                        } else {
+                            s.cause.clone()
+                        }
                     } else {
                         format!("{} ({})", s.cause, s.update_agent_claimants.join(", "))
                     },

@@ -88,6 +88,14 @@ report-straggler-line = { $hostname } — { $cause } (step { $step }, { $state }
 report-straggler-line-no-step = { $hostname } — { $cause } (no runbook step, { $state })
 report-remediation = Remediation
 report-evidence = Evidence
+report-signal = Signal
+report-inferred = inferred, not read: confirm on the console
+report-awaiting-restart-heading = Awaiting restart
+report-awaiting-restart = { $count } machines have the upgrade installed and wait for Windows to restart; they are not stragglers and need no runbook step, only a restart.
+signal-patterns_without_program = patterns arrive but the agent program does not: the console's "Update settings permission" is likely "Pattern files" (runbook step 2)
+signal-activeupdate_source = the last update came from the Trend Micro ActiveUpdate server, which never delivers the agent program or hot fixes (runbook step 3)
+signal-upgrade_refused = the endpoint refused the upgrade: "Client environment is not qualified to do upgrade or hotfix" (runbook step 6)
+signal-server_certificate = the agent's server certificate (OfcNTCer.dat) differs from the others': it shows online yet receives nothing (runbook step 5, Trend Micro KA-0007320)
 
 ## CLI
 cli-completed = completed
@@ -139,6 +147,11 @@ msg-certificates-store-not-read = the trust store was not read
 msg-certificates-present = all { $count } required certificates are in { $store } and valid
 msg-certificates-missing = missing from { $store }: { $names }
 msg-certificates-expired = expired: { $names }
+msg-certificates-acs-ready = { $os } trusts Azure Code Signing: { $why }
+msg-certificates-acs-missing = { $os } lacks the Azure Code Signing update that Apex One { $target } needs (build 12011 and later): install { $kb } or a later cumulative update
+msg-certificates-acs-unknown = cannot tell whether { $os } trusts Azure Code Signing ({ $why }): make sure { $kb } or a later cumulative update is installed before Apex One { $target }
+msg-certificates-acs-unreadable = Azure Code Signing readiness could not be read: `{ $detail }`
+msg-certificates-acs-table = the Azure Code Signing table shipped with the probe is invalid
 msg-connectivity-not-probed = { $service } { $address } was not probed
 msg-connectivity-unreachable = { $service } { $address } unreachable: `{ $error }`
 msg-connectivity-reachable-tls = { $service } { $address } reachable (TLS handshake in { $ms } ms)

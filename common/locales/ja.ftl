@@ -87,6 +87,14 @@ report-straggler-line = { $hostname } — { $cause }(手順 { $step }、{ $state
 report-straggler-line-no-step = { $hostname } — { $cause }(該当する手順なし、{ $state })
 report-remediation = 対処方法
 report-evidence = 根拠
+report-signal = 兆候
+report-inferred = 推定(読み取った値ではありません。Web管理コンソールで確認してください)
+report-awaiting-restart-heading = 再起動待ち
+report-awaiting-restart = { $count } 台はアップグレードがインストール済みで、Windows の再起動を待っています。未完了エージェントではなく、手順の対処は不要です(再起動のみ)。
+signal-patterns_without_program = パターンファイルは届くがエージェントプログラムが届かない: 「アップデート設定権限」が「パターンファイル」になっている可能性(手順 2)
+signal-activeupdate_source = 最後のアップデートはトレンドマイクロのアップデートサーバ(ActiveUpdate)から: エージェントプログラムと HotFix は配信されない(手順 3 「アップデート元」)
+signal-upgrade_refused = エンドポイントがアップグレードを拒否: `Client environment is not qualified to do upgrade or hotfix`(手順 6 システム要件)
+signal-server_certificate = エージェントのサーバ証明書(OfcNTCer.dat)が他と異なる: オンライン表示でも何も受け取れない(手順 5、製品Q&A KA-0007320)
 
 ## CLI
 cli-completed = 完了
@@ -138,6 +146,11 @@ msg-certificates-store-not-read = 証明書ストアが読み取られていま�
 msg-certificates-present = 必要な証明書 { $count } 件はすべて { $store } にあり、有効です
 msg-certificates-missing = { $store } に不足している証明書:{ $names }
 msg-certificates-expired = 期限切れの証明書:{ $names }
+msg-certificates-acs-ready = { $os } は `Azure Code Signing` に対応済みです({ $why })
+msg-certificates-acs-missing = { $os } には Apex One { $target }(ビルド 12011 以降)が必要とする `Azure Code Signing` 対応の更新プログラムがありません: { $kb } またはそれ以降の累積更新プログラムを適用してください
+msg-certificates-acs-unknown = { $os } が `Azure Code Signing` に対応済みか判断できません({ $why }): Apex One { $target } の前に { $kb } またはそれ以降の累積更新プログラムが適用されていることを確認してください
+msg-certificates-acs-unreadable = `Azure Code Signing` への対応状況を読み取れません(`{ $detail }`)
+msg-certificates-acs-table = プローブに同梱の `Azure Code Signing` の表が不正です
 msg-connectivity-not-probed = { $service } { $address } は確認されていません
 msg-connectivity-unreachable = { $service } { $address } に接続できません(`{ $error }`)
 msg-connectivity-reachable-tls = { $service } { $address } に接続できます(TLS ハンドシェイク { $ms } ミリ秒)

@@ -21,6 +21,10 @@ pub enum MemberState {
     Completed,
     /// Behind after the grace; hard once its rechecks are spent.
     Straggler { hard: bool },
+    /// Behind, with its upgrade installed and Windows waiting for a restart
+    /// (RebootPending, RebootRequired, PendingFileRenameOperations): not a
+    /// runbook cause, counted apart.
+    AwaitingRestart,
 }
 
 /// A stored `members.state` value that names no state.
@@ -36,11 +40,12 @@ impl std::fmt::Display for UnknownState {
 impl std::error::Error for UnknownState {}
 
 impl MemberState {
-    pub const ALL: [MemberState; 4] = [
+    pub const ALL: [MemberState; 5] = [
         MemberState::Pending,
         MemberState::Completed,
         MemberState::Straggler { hard: false },
         MemberState::Straggler { hard: true },
+        MemberState::AwaitingRestart,
     ];
 
     /// The `members.state` column's word (soft and hard share one).
@@ -49,6 +54,7 @@ impl MemberState {
             MemberState::Pending => "pending",
             MemberState::Completed => "completed",
             MemberState::Straggler { .. } => "straggler",
+            MemberState::AwaitingRestart => "awaiting_restart",
         }
     }
 
@@ -65,6 +71,7 @@ impl MemberState {
             "pending" => Ok(MemberState::Pending),
             "completed" => Ok(MemberState::Completed),
             "straggler" => Ok(MemberState::Straggler { hard }),
+            "awaiting_restart" => Ok(MemberState::AwaitingRestart),
             other => Err(UnknownState(other.to_string())),
         }
     }
@@ -76,6 +83,7 @@ impl MemberState {
             MemberState::Completed => "completed",
             MemberState::Straggler { hard: false } => "straggler_soft",
             MemberState::Straggler { hard: true } => "straggler_hard",
+            MemberState::AwaitingRestart => "awaiting_restart",
         }
     }
 
@@ -129,7 +137,8 @@ mod tests {
                 ("pending", false),
                 ("completed", false),
                 ("straggler", false),
-                ("straggler", true)
+                ("straggler", true),
+                ("awaiting_restart", false)
             ]
         );
     }
@@ -148,7 +157,13 @@ mod tests {
         }
         assert_eq!(
             MemberState::ALL.map(MemberState::word),
-            ["pending", "completed", "straggler_soft", "straggler_hard"]
+            [
+                "pending",
+                "completed",
+                "straggler_soft",
+                "straggler_hard",
+                "awaiting_restart"
+            ]
         );
         assert_eq!(MemberState::from_word("straggler"), None);
         assert_eq!(MemberState::from_word(""), None);

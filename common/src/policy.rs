@@ -57,7 +57,34 @@ pub struct Policy {
     system_requirements: SystemRequirements,
     /// Facts from the product server, by label (`server_facts.rs`).
     server_facts: Vec<ServerFacts>,
+    /// What the coordinator's diagnosis reads beyond the checks.
+    diagnosis: DiagnosisPolicy,
 }
+
+/// `[diagnosis]`: the coordinator's reading of what agents report beyond
+/// their checks (docs/PRODUCT_STATE.md, "Signals").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiagnosisPolicy {
+    /// A pattern date or last update within this long counts as "patterns
+    /// arrive" (runbook step 2's inference).
+    pub pattern_window: Duration,
+    /// The SHA-256 of the server certificate (Apex One's OfcNTCer.dat) agents
+    /// must hold; without it, the fleet's majority is the reference.
+    pub server_certificate_sha256: Option<String>,
+}
+
+impl Default for DiagnosisPolicy {
+    fn default() -> Self {
+        DiagnosisPolicy {
+            pattern_window: DEFAULT_PATTERN_WINDOW,
+            server_certificate_sha256: None,
+        }
+    }
+}
+
+/// Runbook step 2's inference window: a week, a pattern release cadence
+/// with room (Trend Micro releases patterns several times a day).
+pub const DEFAULT_PATTERN_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// Runbook step 1.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,13 +129,25 @@ pub struct CertificatePolicy {
 pub struct RequiredCertificate {
     pub name: String,
     /// SHA-256 of the certificate's DER encoding.
-    pub sha256: [u8; 32],
+    pub sha256: Option<[u8; 32]>,
+    /// SHA-1 of the DER: the thumbprint Windows' certificate manager shows
+    /// (e.g. VeriSign Class 3 Public Primary Certification Authority - G5,
+    /// `4eb6d578499b1ccf5f581ead56be3d9b6744a5e5`). At least one of the two.
+    pub sha1: Option<[u8; 20]>,
 }
 
 impl RequiredCertificate {
-    /// `AB:CD:…`, the way certificate viewers show fingerprints.
+    /// `AB:CD:…`, the way certificate viewers show fingerprints (the
+    /// SHA-256 one; empty when only a thumbprint is given).
     pub fn fingerprint(&self) -> String {
-        format_fingerprint(&self.sha256)
+        self.sha256
+            .map(|sha256| format_fingerprint(&sha256))
+            .unwrap_or_default()
+    }
+
+    /// The SHA-1 thumbprint as Windows shows it (lowercase hex), if given.
+    pub fn thumbprint(&self) -> Option<String> {
+        self.sha1.map(hex::encode)
     }
 }
 
@@ -163,6 +202,7 @@ impl Default for Policy {
             },
             system_requirements: SystemRequirements::default(),
             server_facts: Vec::new(),
+            diagnosis: DiagnosisPolicy::default(),
         }
     }
 }
@@ -255,6 +295,10 @@ impl Policy {
     pub fn system_requirements(&self) -> &SystemRequirements {
         &self.system_requirements
     }
+
+    pub fn diagnosis(&self) -> &DiagnosisPolicy {
+        &self.diagnosis
+    }
 }
 
 /// One line naming the key: toml's messages name unknown keys but not the
@@ -321,6 +365,17 @@ struct PolicyFile {
     system_requirements: SystemRequirementsFile,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     server_facts: Vec<server_facts::ServerFactsFile>,
+    #[serde(default)]
+    diagnosis: DiagnosisFile,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DiagnosisFile {
+    #[serde(default, with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    pattern_window: Option<Duration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    server_certificate_sha256: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -367,7 +422,10 @@ struct CertificatesFile {
 #[serde(deny_unknown_fields)]
 struct RequiredCertificateFile {
     name: String,
-    sha256: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sha1: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -443,8 +501,29 @@ impl TryFrom<PolicyFile> for Policy {
             connectivity: ConnectivityPolicy { timeout },
             system_requirements: validate_system(file.system_requirements)?,
             server_facts: server_facts::validate(file.server_facts)?,
+            diagnosis: validate_diagnosis(file.diagnosis)?,
         })
     }
+}
+
+fn validate_diagnosis(file: DiagnosisFile) -> Result<DiagnosisPolicy, PolicyError> {
+    let pattern_window = file.pattern_window.unwrap_or(DEFAULT_PATTERN_WINDOW);
+    if pattern_window < Duration::from_secs(3600) || pattern_window > Duration::from_secs(365 * 24 * 3600) {
+        return Err(invalid("diagnosis.pattern_window", "must be between 1h and 365d"));
+    }
+    let server_certificate_sha256 = match file.server_certificate_sha256 {
+        None => None,
+        // Lowercase hex without colons, as agents report it.
+        Some(text) => {
+            Some(hex::encode(parse_fingerprint(&text).map_err(|detail| {
+                invalid("diagnosis.server_certificate_sha256", detail)
+            })?))
+        }
+    };
+    Ok(DiagnosisPolicy {
+        pattern_window,
+        server_certificate_sha256,
+    })
 }
 
 fn validate_sources(entries: Vec<ExpectedSourceFile>) -> Result<Vec<ExpectedSource>, PolicyError> {
@@ -495,11 +574,36 @@ fn validate_certificates(file: CertificatesFile) -> Result<CertificatePolicy, Po
         if name.is_empty() {
             return Err(invalid(format!("{key}.name"), "must not be empty"));
         }
-        let sha256 = parse_fingerprint(&entry.sha256).map_err(|detail| invalid(format!("{key}.sha256"), detail))?;
-        if !seen.insert(sha256) {
-            return Err(invalid(format!("{key}.sha256"), "the same fingerprint is listed twice"));
+        let sha256 = entry
+            .sha256
+            .as_deref()
+            .map(parse_fingerprint)
+            .transpose()
+            .map_err(|detail| invalid(format!("{key}.sha256"), detail))?;
+        let sha1 = entry
+            .sha1
+            .as_deref()
+            .map(parse_thumbprint)
+            .transpose()
+            .map_err(|detail| invalid(format!("{key}.sha1"), detail))?;
+        let identity = match (sha256, sha1) {
+            (Some(sha256), _) => sha256.to_vec(),
+            (None, Some(sha1)) => sha1.to_vec(),
+            (None, None) => {
+                return Err(invalid(
+                    format!("{key}.sha256"),
+                    "give the certificate's sha256 fingerprint or its sha1 thumbprint",
+                ));
+            }
+        };
+        if !seen.insert(identity) {
+            let field = if sha256.is_some() { "sha256" } else { "sha1" };
+            return Err(invalid(
+                format!("{key}.{field}"),
+                "the same fingerprint is listed twice",
+            ));
         }
-        required.push(RequiredCertificate { name, sha256 });
+        required.push(RequiredCertificate { name, sha256, sha1 });
     }
     Ok(CertificatePolicy { store, required })
 }
@@ -532,6 +636,19 @@ pub fn parse_fingerprint(text: &str) -> Result<[u8; 32], String> {
 }
 
 /// Uppercase hex with colons.
+/// A SHA-1 thumbprint: 40 hex digits, spaces or colons allowed (Windows'
+/// certificate dialog shows it with spaces).
+pub fn parse_thumbprint(text: &str) -> Result<[u8; 20], String> {
+    let digits: String = text
+        .trim()
+        .chars()
+        .filter(|character| !matches!(character, ':' | ' ' | '\u{200e}'))
+        .collect();
+    let bytes = hex::decode(&digits).map_err(|_| format!("{text:?} is not hexadecimal (colons or spaces allowed)"))?;
+    <[u8; 20]>::try_from(bytes.as_slice())
+        .map_err(|_| format!("{text:?} is {} bytes; a SHA-1 thumbprint is 20", bytes.len()))
+}
+
 pub fn format_fingerprint(bytes: &[u8]) -> String {
     bytes
         .iter()
@@ -625,7 +742,8 @@ impl From<Policy> for PolicyFile {
                     .required
                     .into_iter()
                     .map(|certificate| RequiredCertificateFile {
-                        sha256: certificate.fingerprint(),
+                        sha256: certificate.sha256.map(|sha256| format_fingerprint(&sha256)),
+                        sha1: certificate.thumbprint(),
                         name: certificate.name,
                     })
                     .collect(),
@@ -648,6 +766,10 @@ impl From<Policy> for PolicyFile {
                     .collect(),
             },
             server_facts: policy.server_facts.into_iter().map(Into::into).collect(),
+            diagnosis: DiagnosisFile {
+                pattern_window: Some(policy.diagnosis.pattern_window),
+                server_certificate_sha256: policy.diagnosis.server_certificate_sha256,
+            },
         }
     }
 }

@@ -26,6 +26,18 @@
 //! address = "ua-osaka-01.example:8080"
 //! [server]
 //! address = "product-server.example:443"
+//! certificate_sha256 = "9f86d0…"  # the server certificate the agent trusts
+//! # Optional, for the coordinator's diagnosis (docs/PRODUCT_STATE.md):
+//! [pattern]
+//! version = "19.851.00"
+//! date = "20261201"              # YYYYMMDD (or YYYY-MM-DD)
+//! [update]
+//! last_from = "http://apex.example:8080/activeupdate"
+//! last_at = 1796083200           # Unix seconds (or RFC 3339 text)
+//! [upgrade]
+//! refused = "…Client environment is not qualified to do upgrade or hotfix"
+//! [restart]
+//! pending = "HKLM\…\RebootPending"   # or false
 //! ```
 
 use std::collections::BTreeMap;
@@ -262,7 +274,13 @@ pub struct ProductDoc {
     /// with the reason: asking for one yields its own error instead of
     /// "missing", so a broken source is never mistaken for an absent field.
     unreadable_fields: BTreeMap<String, String>,
+    /// Field -> the short name of the place an adapter read it from
+    /// (`pattern.date` -> `Misc.\PatternDate`), for evidence.
+    sources: BTreeMap<String, String>,
 }
+
+/// Most `field_sources` entries sent to the coordinator.
+pub const MAX_FIELD_SOURCES: usize = 32;
 
 /// Format-neutral raw values, so JSON and TOML documents read alike.
 #[derive(Debug, Clone, PartialEq)]
@@ -354,6 +372,7 @@ impl ProductDoc {
         ProductDoc {
             root: parse_root(text),
             unreadable_fields: BTreeMap::new(),
+            sources: BTreeMap::new(),
         }
     }
 
@@ -365,7 +384,19 @@ impl ProductDoc {
         ProductDoc {
             root: Ok(Raw::table_from_toml(fields)),
             unreadable_fields: unreadable,
+            sources: BTreeMap::new(),
         }
+    }
+
+    /// Records where an adapter read each field (short names, for evidence).
+    pub fn with_sources(mut self, sources: BTreeMap<String, String>) -> ProductDoc {
+        self.sources = sources;
+        self
+    }
+
+    /// Where an adapter read `field`, if it said.
+    pub fn source_of(&self, field: &str) -> Option<&str> {
+        self.sources.get(field).map(String::as_str)
     }
 
     /// A document that could not be obtained at all (the file is missing,
@@ -378,6 +409,7 @@ impl ProductDoc {
         ProductDoc {
             root: Err(error),
             unreadable_fields: BTreeMap::new(),
+            sources: BTreeMap::new(),
         }
     }
 
@@ -529,6 +561,119 @@ impl ProductDoc {
     pub fn server_address(&self) -> Result<String, ProductError> {
         Ok(self.non_empty_string("server.address")?.to_string())
     }
+
+    /// `pattern.version` (optional).
+    pub fn pattern_version(&self) -> Result<Option<String>, ProductError> {
+        self.optional_text("pattern.version")
+    }
+
+    /// `pattern.date` (optional): `YYYYMMDD` as Apex One writes it, or
+    /// `YYYY-MM-DD`; given back as `YYYYMMDD`.
+    pub fn pattern_date(&self) -> Result<Option<String>, ProductError> {
+        const FIELD: &str = "pattern.date";
+        let text = match self.optional(FIELD)? {
+            None => return Ok(None),
+            Some(Raw::Integer(number)) => number.to_string(),
+            Some(Raw::String(text) | Raw::Datetime(text)) => text.trim().to_string(),
+            Some(other) => return Err(wrong_type(FIELD, "a date (YYYYMMDD)", other)),
+        };
+        if text.is_empty() {
+            return Ok(None);
+        }
+        let compact = text.replace('-', "");
+        let date = compact
+            .get(..8)
+            .and_then(|head| time::Date::parse(head, time::macros::format_description!("[year][month][day]")).ok());
+        match date {
+            Some(_) if compact.len() == 8 => Ok(Some(compact)),
+            _ => Err(ProductError::Invalid {
+                field: FIELD.to_string(),
+                detail: format!("{text:?} is not a date (YYYYMMDD)"),
+            }),
+        }
+    }
+
+    /// `update.last_from` (optional): where the last update came from.
+    pub fn update_last_from(&self) -> Result<Option<String>, ProductError> {
+        self.optional_text("update.last_from")
+    }
+
+    /// `update.last_at` (optional): when the last update happened, Unix
+    /// seconds (an integer, its text, or an RFC 3339 date-time).
+    pub fn update_last_at(&self) -> Result<Option<i64>, ProductError> {
+        const FIELD: &str = "update.last_at";
+        let invalid = |text: &str| ProductError::Invalid {
+            field: FIELD.to_string(),
+            detail: format!("{text:?} is neither Unix seconds nor an RFC 3339 time"),
+        };
+        match self.optional(FIELD)? {
+            None => Ok(None),
+            Some(Raw::Integer(0)) => Ok(None),
+            Some(Raw::Integer(seconds)) if *seconds > 0 => Ok(Some(*seconds)),
+            Some(Raw::Integer(seconds)) => Err(invalid(&seconds.to_string())),
+            Some(Raw::String(text) | Raw::Datetime(text)) => {
+                let text = text.trim();
+                if text.is_empty() || text == "0" {
+                    return Ok(None);
+                }
+                if let Ok(seconds) = text.parse::<i64>() {
+                    return if seconds > 0 {
+                        Ok(Some(seconds))
+                    } else {
+                        Err(invalid(text))
+                    };
+                }
+                time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+                    .map(|moment| Some(moment.unix_timestamp()))
+                    .map_err(|_| invalid(text))
+            }
+            Some(other) => Err(wrong_type(FIELD, "Unix seconds", other)),
+        }
+    }
+
+    /// `server.certificate_sha256` (optional): 64 hex digits, lowercased.
+    pub fn server_certificate_sha256(&self) -> Result<Option<String>, ProductError> {
+        const FIELD: &str = "server.certificate_sha256";
+        let Some(text) = self.optional_text(FIELD)? else {
+            return Ok(None);
+        };
+        let hex_text: String = text.chars().filter(|character| *character != ':').collect();
+        if hex_text.len() != 64 || !hex_text.chars().all(|character| character.is_ascii_hexdigit()) {
+            return Err(ProductError::Invalid {
+                field: FIELD.to_string(),
+                detail: format!("{text:?} is not a SHA-256 (64 hex digits)"),
+            });
+        }
+        Ok(Some(hex_text.to_ascii_lowercase()))
+    }
+
+    /// `upgrade.refused` (optional): the line an upgrade attempt was refused with.
+    pub fn upgrade_refused(&self) -> Result<Option<String>, ProductError> {
+        self.optional_text("upgrade.refused")
+    }
+
+    /// `restart.pending` (optional): what says a restart is pending; `false`
+    /// or absent means none, `true` an unnamed one.
+    pub fn restart_pending(&self) -> Result<Option<String>, ProductError> {
+        const FIELD: &str = "restart.pending";
+        match self.optional(FIELD)? {
+            None | Some(Raw::Boolean(false)) => Ok(None),
+            Some(Raw::Boolean(true)) => Ok(Some("restart pending".to_string())),
+            Some(Raw::String(text)) if text.trim().is_empty() => Ok(None),
+            Some(Raw::String(text)) => Ok(Some(text.trim().to_string())),
+            Some(other) => Err(wrong_type(FIELD, "a boolean or text", other)),
+        }
+    }
+
+    /// An optional string field; empty text counts as absent.
+    fn optional_text(&self, path: &str) -> Result<Option<String>, ProductError> {
+        match self.optional(path)? {
+            None => Ok(None),
+            Some(Raw::String(text)) if text.trim().is_empty() => Ok(None),
+            Some(Raw::String(text)) => Ok(Some(text.trim().to_string())),
+            Some(other) => Err(wrong_type(path, "a string", other)),
+        }
+    }
 }
 
 // === impl ProductDoc: raw access ===
@@ -665,7 +810,46 @@ pub fn to_summary(doc: &ProductDoc) -> proto::ProductSummary {
         license_expires: doc.license_expires().map(format_date).unwrap_or_default(),
         server_address: doc.server_address().unwrap_or_default(),
         read_error: String::new(),
+        pattern_version: bounded(doc.pattern_version().ok().flatten()),
+        pattern_date: doc.pattern_date().ok().flatten().unwrap_or_default(),
+        update_last_from: bounded(doc.update_last_from().ok().flatten()),
+        update_last_at: doc.update_last_at().ok().flatten().unwrap_or_default(),
+        server_certificate_sha256: doc.server_certificate_sha256().ok().flatten().unwrap_or_default(),
+        upgrade_refused: bounded_text(doc.upgrade_refused().ok().flatten(), MAX_SUMMARY_LINE),
+        restart_pending: bounded(doc.restart_pending().ok().flatten()),
+        field_sources: doc
+            .sources
+            .iter()
+            .take(MAX_FIELD_SOURCES)
+            .map(|(field, source)| (field.clone(), cut(source, MAX_SUMMARY_SHORT)))
+            .collect(),
+        adapter: String::new(),
     }
+}
+
+/// The coordinator's bound on a short summary string (inbound `MAX_SHORT`).
+pub const MAX_SUMMARY_SHORT: usize = 256;
+/// The bound on the refused upgrade line.
+pub const MAX_SUMMARY_LINE: usize = 1024;
+
+fn bounded(text: Option<String>) -> String {
+    bounded_text(text, MAX_SUMMARY_SHORT)
+}
+
+fn bounded_text(text: Option<String>, limit: usize) -> String {
+    text.map(|text| cut(&text, limit)).unwrap_or_default()
+}
+
+/// At most `limit` bytes, cut on a character boundary.
+fn cut(text: &str, limit: usize) -> String {
+    if text.len() <= limit {
+        return text.to_string();
+    }
+    let mut end = limit;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_string()
 }
 
 #[cfg(test)]

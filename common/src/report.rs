@@ -21,6 +21,9 @@ pub struct Report {
     pub differences: Vec<Difference>,
     pub update_now: UpdateNow,
     pub stragglers: Vec<StragglerEntry>,
+    /// Members waiting for a restart to finish their upgrade. Added in issue 25.
+    #[serde(default)]
+    pub awaiting_restart: Vec<AwaitingRestartEntry>,
     /// Rollout members whose clock skew is flagged. Added in issue 16 (point 3).
     #[serde(default)]
     pub clock_skew_flagged: Vec<SkewedClock>,
@@ -201,6 +204,29 @@ pub struct StragglerEntry {
     /// Its newest update-failure log bundle, if one was collected.
     #[serde(default)]
     pub bundle: Option<BundleRef>,
+    /// The cause was concluded from circumstances (a signal), not read.
+    /// Added in issue 25.
+    #[serde(default)]
+    pub inferred: bool,
+    /// The values read that name the cause (`Misc.\PatternDate = 20261201`).
+    /// Added in issue 25.
+    #[serde(default)]
+    pub evidence: Vec<String>,
+    /// The signal that gave the cause (`signal-CODE` in the catalogs),
+    /// empty when a check did. Added in issue 25.
+    #[serde(default)]
+    pub signal: String,
+}
+
+/// A member whose upgrade is installed and waits for a restart: counted
+/// apart, not a straggler (issue 25).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AwaitingRestartEntry {
+    pub id: String,
+    pub hostname: String,
+    pub version: Option<String>,
+    /// What says a restart is pending (a registry key or value).
+    pub marker: String,
 }
 
 /// One side's outcome, in agents.

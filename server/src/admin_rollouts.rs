@@ -55,7 +55,6 @@ pub async fn start(
 ) -> Result<proto::RolloutInfo, Status> {
     rollcall_common::version::validate(&request.target)
         .map_err(|error| Status::invalid_argument(format!("--target: {error}")))?;
-    Selector::parse(&request.selector).map_err(|error| Status::invalid_argument(error.to_string()))?;
     let max_attempts = if request.max_attempts == 0 {
         3
     } else {
@@ -64,14 +63,21 @@ pub async fn start(
     if max_attempts > 100 {
         return Err(Status::invalid_argument("--max-attempts must be at most 100"));
     }
+    let selector = Selector::parse(&request.selector).map_err(|error| Status::invalid_argument(error.to_string()))?;
+    let grace_ms = if request.grace_ms == 0 {
+        let adapter = if request.adapter.is_empty() {
+            fleet_adapter(coordinator, &selector).await?
+        } else {
+            Some(request.adapter.clone())
+        };
+        default_grace_ms(adapter.as_deref())
+    } else {
+        ms(request.grace_ms)
+    };
     let row = RolloutRow {
         id: format!("r-{}", &uuid::Uuid::now_v7().simple().to_string()[..12]),
         target: request.target,
-        grace_ms: if request.grace_ms == 0 {
-            3_600_000
-        } else {
-            ms(request.grace_ms)
-        },
+        grace_ms,
         recheck_every_ms: if request.recheck_every_ms == 0 {
             900_000
         } else {
@@ -100,6 +106,41 @@ pub async fn start(
         "rollout started"
     );
     Ok(rollout_info(&row))
+}
+
+/// The default grace before a first recheck.
+pub const DEFAULT_GRACE_MS: i64 = 3_600_000;
+
+/// The default grace of an Apex One rollout: the Apex One server resends an
+/// update notification an agent did not answer every 15 minutes, up to five
+/// times (Apex One online help, "Event-triggered Updates"), so the last
+/// one goes out 75 minutes after the first; 15 more for the download and
+/// install it starts. Before that, a behind agent may still be on its way.
+pub const APEX_ONE_GRACE_MS: i64 = 90 * 60 * 1000;
+
+/// The grace for a rollout of agents read through `adapter`.
+pub fn default_grace_ms(adapter: Option<&str>) -> i64 {
+    match adapter {
+        Some("apex-one") => APEX_ONE_GRACE_MS,
+        _ => DEFAULT_GRACE_MS,
+    }
+}
+
+/// "apex-one" when any agent the selector takes reports that adapter (a
+/// rollout of Apex One endpoints gets the product's timing), else the
+/// adapter they all report, else `None`.
+async fn fleet_adapter(coordinator: &Arc<Coordinator>, selector: &Selector) -> Result<Option<String>, Status> {
+    let views = crate::fleet::snapshot(coordinator, None).await.map_err(Status::from)?;
+    let adapters: std::collections::BTreeSet<&str> = views
+        .iter()
+        .filter(|view| !view.row.revoked && selector.matches(&view.row.id, |key| view.field(key)))
+        .map(|view| view.row.product.adapter.as_str())
+        .filter(|adapter| !adapter.is_empty())
+        .collect();
+    if adapters.contains("apex-one") {
+        return Ok(Some("apex-one".to_string()));
+    }
+    Ok(adapters.into_iter().next().map(str::to_string))
 }
 
 /// The rollout a request names, or the current one.
@@ -146,7 +187,20 @@ pub async fn stragglers(
     let view = RolloutView::load(coordinator, rollout, false)
         .await
         .map_err(Status::from)?;
+    let policy = coordinator.current_policy();
+    let context = view.signal_context(&policy, rollcall_common::timefmt::now_ms());
     let mut stragglers = view.stragglers();
+    for straggler in &mut stragglers {
+        let Some(agent) = view.agent(&straggler.id) else {
+            continue;
+        };
+        let (checks, _) = coordinator
+            .store
+            .latest_checks(&straggler.id)
+            .await
+            .map_err(Status::from)?;
+        crate::rollout_view::explain(straggler, agent, &checks, &policy, &context);
+    }
     // Then the listed endpoints without a probe (cause no_probe).
     if let Some(roster) = crate::roster::RosterView::load(coordinator, view.fleet())
         .await
@@ -336,4 +390,17 @@ pub async fn cancel(
 
 pub fn since(ms: i64) -> String {
     rfc3339_or_empty(ms)
+}
+
+#[cfg(test)]
+mod grace_tests {
+    use super::*;
+
+    #[test]
+    fn apex_one_rollouts_wait_out_the_servers_five_notifications() {
+        // Five notifications 15 minutes apart: the last at 75 minutes.
+        assert!(default_grace_ms(Some("apex-one")) >= 75 * 60 * 1000);
+        assert_eq!(default_grace_ms(Some("file")), DEFAULT_GRACE_MS);
+        assert_eq!(default_grace_ms(None), DEFAULT_GRACE_MS);
+    }
 }

@@ -431,6 +431,7 @@ impl Metrics {
             (MemberState::Pending, counts.pending),
             (MemberState::Straggler { hard: false }, counts.soft),
             (MemberState::Straggler { hard: true }, counts.hard),
+            (MemberState::AwaitingRestart, counts.awaiting_restart),
         ] {
             inner
                 .rollout_agents

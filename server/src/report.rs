@@ -259,6 +259,8 @@ pub async fn build(coordinator: &Arc<Coordinator>, rollout_id: Option<&str>) -> 
         );
     }
 
+    let policy = coordinator.current_policy();
+    let signal_context = rollout_view.signal_context(&policy, rollcall_common::timefmt::now_ms());
     let mut stragglers: Vec<StragglerEntry> = Vec::new();
     for view in views.iter().filter(|v| is_straggler(v)) {
         let Some(member) = &view.member else { continue };
@@ -279,7 +281,15 @@ pub async fn build(coordinator: &Arc<Coordinator>, rollout_id: Option<&str>) -> 
             Some(cause) => crate::diagnosis::coded_detail(cause, checks, &view.row.product, &claimants),
             None => (String::new(), BTreeMap::new()),
         };
+        let mut explained = proto::Straggler {
+            cause: member.cause.clone(),
+            ..Default::default()
+        };
+        crate::rollout_view::explain(&mut explained, view, checks, &policy, &signal_context);
         stragglers.push(StragglerEntry {
+            inferred: explained.inferred,
+            evidence: explained.evidence,
+            signal: explained.signal,
             detail,
             detail_code,
             detail_params,
@@ -344,6 +354,20 @@ pub async fn build(coordinator: &Arc<Coordinator>, rollout_id: Option<&str>) -> 
         differences,
         update_now,
         stragglers,
+        awaiting_restart: views
+            .iter()
+            .filter(|view| {
+                view.member
+                    .as_ref()
+                    .is_some_and(|member| member.state == rollcall_common::member_state::MemberState::AwaitingRestart)
+            })
+            .map(|view| rollcall_common::report::AwaitingRestartEntry {
+                id: view.row.id.clone(),
+                hostname: view.row.hostname.clone(),
+                version: (!view.row.product.version.is_empty()).then(|| view.row.product.version.clone()),
+                marker: view.row.product.restart_pending.clone(),
+            })
+            .collect(),
         clock_skew_flagged,
         roster,
     })

@@ -11,7 +11,7 @@ use rollcall_common::member_state::MemberState;
 use rollcall_common::proto;
 use rollcall_common::timefmt::rfc3339;
 
-use crate::diagnosis::{Cause, fleet_cause};
+use crate::diagnosis::{Cause, SignalContext, fleet_cause};
 use crate::fleet::{AgentView, snapshot};
 use crate::state::Coordinator;
 use crate::store::{MemberRow, RolloutRow, StoreResult, TransitionRow};
@@ -27,6 +27,8 @@ pub struct Counts {
     pub hard: u32,
     /// Not completed and not seen within the policy's `offline_after`.
     pub offline: u32,
+    /// Upgrade installed, waiting for a restart.
+    pub awaiting_restart: u32,
 }
 
 impl Counts {
@@ -43,6 +45,7 @@ impl Counts {
                 }
             }
             MemberState::Pending => self.pending += 1,
+            MemberState::AwaitingRestart => self.awaiting_restart += 1,
         }
         if view.offline && !member.state.is_completed() {
             self.offline += 1;
@@ -224,6 +227,22 @@ impl RolloutView {
         list
     }
 
+    /// What the signals read against: the policy, the fleet's certificate
+    /// majority (from the whole fleet), the target and the clock.
+    pub fn signal_context(&self, policy: &rollcall_common::policy::Policy, now_ms: i64) -> SignalContext {
+        SignalContext::new(
+            policy,
+            &self.rollout.target,
+            now_ms,
+            self.fleet.iter().map(|view| &view.row.product),
+        )
+    }
+
+    /// The agent of a straggler, by id.
+    pub fn agent(&self, id: &str) -> Option<&AgentView> {
+        self.fleet.iter().find(|view| view.row.id == id)
+    }
+
     /// The admin API's status of the rollout (history when it was read).
     pub fn status(&self, rollout: proto::RolloutInfo) -> proto::StatusResponse {
         let counts = self.counts();
@@ -236,6 +255,7 @@ impl RolloutView {
             soft: counts.soft,
             hard: counts.hard,
             offline: counts.offline,
+            awaiting_restart: counts.awaiting_restart,
             by_cause: self.by_cause().into_iter().collect(),
             fleet_cause: self
                 .fleet_cause()
@@ -246,6 +266,32 @@ impl RolloutView {
             roster: None,
         }
     }
+}
+
+/// Fills a straggler's `inferred`, `evidence` and `signal` from its agent's
+/// product summary and latest checks, the way the engine diagnosed it
+/// ([`crate::diagnosis::evidence_for`]); the signals are read afresh, so a
+/// straggler whose signal has since gone keeps its cause (the engine's, until
+/// its next tick) with the check evidence only.
+pub fn explain(
+    straggler: &mut proto::Straggler,
+    agent: &AgentView,
+    checks: &[proto::CheckResult],
+    policy: &rollcall_common::policy::Policy,
+    context: &SignalContext,
+) {
+    let Some(cause) = Cause::from_code(&straggler.cause) else {
+        return;
+    };
+    let signals = crate::diagnosis::signals::signals(&agent.row.product, &agent.row.labels, policy, context);
+    let (inferred, evidence) = crate::diagnosis::evidence_for(cause, &signals, checks);
+    straggler.inferred = inferred;
+    straggler.evidence = evidence;
+    straggler.signal = signals
+        .iter()
+        .find(|signal| signal.kind.cause() == cause && signal.inferred == inferred)
+        .map(|signal| signal.kind.code().to_string())
+        .unwrap_or_default();
 }
 
 /// Completion over time: one point per moment a state changed. A
@@ -271,6 +317,7 @@ pub fn history<'a>(transitions: impl IntoIterator<Item = &'a TransitionRow>) -> 
                 Some(MemberState::Completed) => point.completed += 1,
                 Some(MemberState::Pending) => point.pending += 1,
                 Some(MemberState::Straggler { .. }) => point.stragglers += 1,
+                Some(MemberState::AwaitingRestart) => point.awaiting_restart += 1,
                 None => {}
             }
         }

@@ -326,8 +326,14 @@ pub const POLICY_KEYS: &[KeyDoc] = &[
     optional(
         "certificates.required[].sha256",
         "hex SHA-256",
-        "required in each entry",
+        "this or `sha1` in each entry",
         "Step 4: the fingerprint of the certificate's DER encoding (colons optional, any case).",
+    ),
+    optional(
+        "certificates.required[].sha1",
+        "hex SHA-1",
+        "this or `sha256` in each entry",
+        "Step 4: the thumbprint Windows' certificate manager shows (SHA-1 of the DER; spaces or colons allowed).",
     ),
     key(
         "connectivity.timeout",
@@ -369,6 +375,17 @@ pub const POLICY_KEYS: &[KeyDoc] = &[
         "integer",
         "any build",
         "Step 6: the lowest OS build number for that `id` (Windows' `CurrentBuildNumber`: 19045 is Windows 10 22H2, 17763 Server 2019).",
+    ),
+    key(
+        "diagnosis.pattern_window",
+        "duration",
+        "Step 2 (inferred): a pattern date or last update this recent, on an agent behind the target whose update permission no one states, makes its cause `update_permission`, inferred (1h to 365d; default 7d).",
+    ),
+    optional(
+        "diagnosis.server_certificate_sha256",
+        "hex SHA-256",
+        "the fleet's strict majority",
+        "Step 5: the server certificate (Apex One's OfcNTCer.dat) agents must hold; an agent holding another is `connectivity`.",
     ),
     KeyDoc {
         free_form: true,

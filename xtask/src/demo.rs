@@ -448,6 +448,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             max_attempts: 3,
             selector: "all".into(),
             auto_update_now: true,
+            adapter: String::new(),
         })
         .await
         .context("start the demo rollout")?

@@ -1,7 +1,10 @@
 //! `certificates` (runbook step 4): the product checks its files' digital
 //! signatures, which needs the code-signing root and intermediate
 //! certificates in the endpoint's trust store. Each certificate the policy
-//! requires (by SHA-256 of its DER) must be there and not expired.
+//! requires (by SHA-256 of its DER, or by the SHA-1 thumbprint Windows'
+//! certificate manager shows) must be there and not expired. For an Apex
+//! One target of the Azure Code Signing era, the endpoint's Windows must
+//! also have the update that trusts it ([`super::acs`]).
 
 use rollcall_common::policy::CertificatePolicy;
 
@@ -31,7 +34,10 @@ pub(crate) fn evaluate(policy: &CertificatePolicy, store: Option<anyhow::Result<
     let mut missing = Vec::new();
     let mut expired = Vec::new();
     for required in &policy.required {
-        match store.certificates.get(&required.sha256) {
+        let sha256 = required
+            .sha256
+            .or_else(|| required.sha1.and_then(|sha1| store.by_sha1.get(&sha1).copied()));
+        match sha256.and_then(|sha256| store.certificates.get(&sha256)) {
             None => missing.push(required.name.clone()),
             Some(stored) => match stored.not_after {
                 Some(not_after) if not_after < now => {
@@ -185,6 +191,45 @@ mod tests {
         assert_eq!(
             finding.message,
             "missing from etc/pki/tls/certs: Absent; expired: Old (expired 2020-06-30)"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_certificate_may_be_required_by_its_windows_sha1_thumbprint() {
+        use sha1::Digest as _;
+        let root = tempfile::tempdir().expect("tempdir");
+        let present = certificate(
+            "VeriSign Class 3 Public Primary Certification Authority - G5",
+            (2099, 1, 1),
+        );
+        let absent = certificate("Absent", (2099, 1, 1));
+        write(root.path(), "etc/ssl/certs/g5.pem", present.pem.as_bytes());
+        // As Windows' certificate dialog shows it: spaced, upper case.
+        let spaced = |der: &[u8]| {
+            hex::encode_upper(sha1::Sha1::digest(der))
+                .as_bytes()
+                .chunks(2)
+                .map(|pair| String::from_utf8_lossy(pair).into_owned())
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let policy = Policy::from_toml_str(&format!(
+            "[[certificates.required]]\nname = \"G5\"\nsha1 = \"{}\"\n[[certificates.required]]\nname = \"Absent\"\nsha1 = \"{}\"\n",
+            spaced(&present.der),
+            hex::encode(sha1::Sha1::digest(&absent.der))
+        ))
+        .expect("policy");
+        let finding = check(root.path(), &policy);
+        assert_eq!(finding.status, CheckStatus::Fail);
+        assert_eq!(finding.message, "missing from etc/ssl/certs: Absent");
+        assert!(
+            finding
+                .evidence
+                .iter()
+                .any(|item| item.key == "present" && item.value == "G5"),
+            "{:?}",
+            finding.evidence
         );
     }
 

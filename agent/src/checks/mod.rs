@@ -21,6 +21,7 @@ use crate::config::ProductConfig;
 use crate::host::{self, HostObservation};
 use crate::product_source;
 
+mod acs;
 mod certificates;
 mod connectivity;
 mod finding;
@@ -34,6 +35,8 @@ mod trust_store;
 mod update_permission;
 mod update_source;
 mod version;
+
+pub use acs::{AcsFacts, kb_numbers};
 
 pub use finding::{status_of, status_word};
 
@@ -147,7 +150,12 @@ pub async fn run_all(context: &CheckContext) -> CheckRun {
             certificates::STEP,
             certificates::REMEDIATION,
             CERTIFICATES_BUDGET,
-            check_certificates(context.host_root.clone(), Arc::clone(&policy), now),
+            check_certificates(
+                context.host_root.clone(),
+                Arc::clone(&policy),
+                now,
+                context.target_version.clone(),
+            ),
         ),
         runner::Spec::new(
             connectivity::NAME,
@@ -173,8 +181,14 @@ pub async fn run_all(context: &CheckContext) -> CheckRun {
         ),
     ];
     let checks = runner::run(specs).await;
+    let mut product = to_summary(&doc);
+    product.adapter = context
+        .product
+        .effective_adapter()
+        .map(|adapter| adapter.as_str().to_string())
+        .unwrap_or_default();
     CheckRun {
-        product: to_summary(&doc),
+        product,
         host: host.facts(),
         checks,
     }
@@ -203,18 +217,53 @@ async fn observe_host(context: &CheckContext) -> HostObservation {
 
 /// The trust store is read (blocking) only when the policy requires
 /// certificates.
-async fn check_certificates(host_root: PathBuf, policy: Arc<Policy>, now: time::OffsetDateTime) -> finding::Finding {
+async fn check_certificates(
+    host_root: PathBuf,
+    policy: Arc<Policy>,
+    now: time::OffsetDateTime,
+    target: Option<String>,
+) -> finding::Finding {
+    let acs_facts = read_acs_facts(target.as_deref()).await;
+    let acs = acs::finding(target.as_deref(), acs_facts);
     let required = policy.certificates();
-    if required.required.is_empty() {
-        return certificates::evaluate(required, None, now.unix_timestamp());
-    }
-    let store_path = required.store.clone();
-    let loading = tokio::task::spawn_blocking(move || trust_store::load(&host_root, store_path.as_deref()));
-    let store = match loading.await {
-        Ok(store) => store,
-        Err(join_error) => Err(anyhow::anyhow!("reading the trust store failed: {join_error}")),
+    let stores = if required.required.is_empty() {
+        certificates::evaluate(required, None, now.unix_timestamp())
+    } else {
+        let store_path = required.store.clone();
+        let loading = tokio::task::spawn_blocking(move || trust_store::load(&host_root, store_path.as_deref()));
+        let store = match loading.await {
+            Ok(store) => store,
+            Err(join_error) => Err(anyhow::anyhow!("reading the trust store failed: {join_error}")),
+        };
+        certificates::evaluate(required, Some(store), now.unix_timestamp())
     };
-    certificates::evaluate(required, Some(store), now.unix_timestamp())
+    match acs {
+        None => stores,
+        // The store part's "no certificates required" says nothing then.
+        Some(acs) if required.required.is_empty() => acs,
+        Some(acs) => finding::Finding::combine(vec![acs, stores]),
+    }
+}
+
+/// The Windows facts ACS readiness needs, when the target needs it (a
+/// blocking registry read, off the async workers); `None` off Windows.
+async fn read_acs_facts(target: Option<&str>) -> Option<anyhow::Result<AcsFacts>> {
+    if !target.is_some_and(acs::target_needs_acs) {
+        return None;
+    }
+    #[cfg(windows)]
+    {
+        Some(
+            match tokio::task::spawn_blocking(crate::platform::windows::host::read_acs).await {
+                Ok(facts) => facts,
+                Err(join_error) => Err(anyhow::anyhow!("reading the Windows build failed: {join_error}")),
+            },
+        )
+    }
+    #[cfg(not(windows))]
+    {
+        None
+    }
 }
 
 #[cfg(test)]

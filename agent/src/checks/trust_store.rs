@@ -31,6 +31,8 @@ pub(crate) struct TrustStore {
     /// The store as named (relative to the host root), for evidence.
     pub(crate) location: PathBuf,
     pub(crate) certificates: BTreeMap<[u8; 32], StoredCertificate>,
+    /// SHA-1 of each certificate's DER (Windows' thumbprint) -> its SHA-256.
+    pub(crate) by_sha1: BTreeMap<[u8; 20], [u8; 32]>,
     /// Files that could not be read or held no certificate.
     pub(crate) unreadable_files: usize,
     /// True when a limit stopped the reading early.
@@ -147,6 +149,8 @@ fn add_file(bytes: &[u8], store: &mut TrustStore) -> bool {
 
 fn add_der(der: &[u8], store: &mut TrustStore) {
     let sha256: [u8; 32] = Sha256::digest(der).into();
+    let sha1: [u8; 20] = sha1::Sha1::digest(der).into();
+    store.by_sha1.entry(sha1).or_insert(sha256);
     let not_after = x509_parser::parse_x509_certificate(der)
         .ok()
         .map(|(_, certificate)| certificate.validity().not_after.timestamp());

@@ -44,16 +44,22 @@ pub fn read(mapping_path: &Path, registry: &dyn Registry) -> anyhow::Result<Vec<
 pub fn document(resolved: &[Resolved]) -> ProductDoc {
     let mut fields = toml::Table::new();
     let mut unreadable = BTreeMap::new();
+    let mut sources = BTreeMap::new();
     for item in resolved {
         match &item.value {
             Ok(toml::Value::String(text)) if text.trim().is_empty() => {}
-            Ok(value) => insert(&mut fields, &item.field, value.clone()),
+            Ok(value) => {
+                insert(&mut fields, &item.field, value.clone());
+                if !item.short_source.is_empty() {
+                    sources.insert(item.field.clone(), item.short_source.clone());
+                }
+            }
             Err(error) => {
                 unreadable.insert(item.field.clone(), error.clone());
             }
         }
     }
-    ProductDoc::assembled(fields, unreadable)
+    ProductDoc::assembled(fields, unreadable).with_sources(sources)
 }
 
 /// Puts `value` at a dotted path (`update.source`), creating tables.

@@ -50,10 +50,34 @@ fn product(product: &mut proto::ProductSummary) {
         &mut product.update_permission,
         &mut product.license_expires,
         &mut product.server_address,
+        &mut product.pattern_version,
+        &mut product.pattern_date,
+        &mut product.update_last_from,
+        &mut product.server_certificate_sha256,
+        &mut product.restart_pending,
+        &mut product.adapter,
     ] {
         name(field);
     }
     text(&mut product.read_error);
+    text(&mut product.upgrade_refused);
+    // Which source each field came from: bounded like the edge bounds it.
+    if product.field_sources.len() > crate::product::MAX_FIELD_SOURCES
+        || product
+            .field_sources
+            .iter()
+            .any(|(key, value)| key.len() > MAX_SHORT || value.len() > MAX_SHORT || key.chars().any(is_steering))
+    {
+        let kept: std::collections::HashMap<String, String> = std::mem::take(&mut product.field_sources)
+            .into_iter()
+            .filter(|(key, _)| key.len() <= MAX_SHORT && !key.chars().any(is_steering))
+            .take(crate::product::MAX_FIELD_SOURCES)
+            .collect();
+        product.field_sources = kept;
+    }
+    for value in product.field_sources.values_mut() {
+        name(value);
+    }
 }
 
 /// Bounds the product and host facts a hello carries (the same facts a

@@ -20,7 +20,9 @@ fn the_shipped_example_parses() {
     let policy = Policy::from_toml_str(EXAMPLE).expect("example policy");
     assert_eq!(policy.offline_after(), Duration::from_secs(600));
     assert_eq!(policy.update_sources().len(), 3);
-    assert_eq!(policy.certificates().required.len(), 2);
+    assert_eq!(policy.certificates().required.len(), 3);
+    assert!(policy.certificates().required[2].thumbprint().is_some());
+    assert!(policy.diagnosis().server_certificate_sha256.is_some());
     assert_eq!(policy.certificates().store.as_deref(), Some(Path::new("etc/ssl/certs")));
     assert_eq!(policy.system_requirements().os.len(), 4);
     let windows = policy
@@ -75,8 +77,8 @@ fn unknown_keys_are_refused_with_their_name() {
             "adress",
         ),
         (
-            "[[certificates.required]]\nname = \"a\"\nsha256 = \"00\"\nsha1 = \"00\"\n",
-            "sha1",
+            "[[certificates.required]]\nname = \"a\"\nsha256 = \"00\"\nsha512 = \"00\"\n",
+            "sha512",
         ),
         ("[system_requirements]\nmin_disk_mb = 1\n", "min_disk_mb"),
         (
@@ -207,4 +209,45 @@ fn hostile_policies_are_refused() {
     assert!(refused(&deep).contains("nests deeper"));
     let huge = format!("# {}", "x".repeat(MAX_POLICY_BYTES));
     assert!(refused(&huge).contains("larger"));
+}
+
+#[test]
+fn a_required_certificate_takes_a_sha256_or_a_sha1_thumbprint() {
+    let policy = Policy::from_toml_str(
+        "[[certificates.required]]\nname = \"G5\"\nsha1 = \"4e b6 d5 78 49 9b 1c cf 5f 58 1e ad 56 be 3d 9b 67 44 a5 e5\"\n",
+    )
+    .expect("policy");
+    let required = &policy.certificates().required[0];
+    assert_eq!(
+        required.thumbprint().as_deref(),
+        Some("4eb6d578499b1ccf5f581ead56be3d9b6744a5e5")
+    );
+    assert_eq!(required.sha256, None);
+    // It survives the round trip the coordinator pushes to agents.
+    let again = Policy::from_toml_str(&policy.to_toml_string().expect("toml")).expect("again");
+    assert_eq!(again, policy);
+    let neither = Policy::from_toml_str("[[certificates.required]]\nname = \"x\"\n").expect_err("neither");
+    assert!(neither.to_string().contains("sha1 thumbprint"), "{neither}");
+    let short = Policy::from_toml_str("[[certificates.required]]\nname = \"x\"\nsha1 = \"4eb6\"\n").expect_err("short");
+    assert!(short.to_string().contains("certificates.required[0].sha1"), "{short}");
+}
+
+#[test]
+fn the_diagnosis_section_bounds_its_window_and_checks_the_hash() {
+    let policy = Policy::from_toml_str(&format!(
+        "[diagnosis]\npattern_window = \"3d\"\nserver_certificate_sha256 = \"{}\"\n",
+        "AB".repeat(32)
+    ))
+    .expect("policy");
+    assert_eq!(
+        policy.diagnosis().pattern_window,
+        std::time::Duration::from_secs(3 * 86_400)
+    );
+    assert_eq!(
+        policy.diagnosis().server_certificate_sha256.as_deref(),
+        Some("ab".repeat(32).as_str())
+    );
+    assert_eq!(Policy::default().diagnosis().pattern_window, DEFAULT_PATTERN_WINDOW);
+    assert!(Policy::from_toml_str("[diagnosis]\npattern_window = \"1m\"\n").is_err());
+    assert!(Policy::from_toml_str("[diagnosis]\nserver_certificate_sha256 = \"ab\"\n").is_err());
 }

@@ -274,6 +274,30 @@ pub fn render(report: &Report, catalog: &Catalog) -> String {
             )
         );
         let _ = writeln!(out, "- id: `{}`", straggler.id);
+        if !straggler.signal.is_empty() {
+            let key = format!("signal-{}", straggler.signal);
+            let signal = if catalog.has(&key) {
+                catalog.tr(&key)
+            } else {
+                escape(&straggler.signal)
+            };
+            let marker = if straggler.inferred {
+                format!(" **({})**", catalog.tr("report-inferred"))
+            } else {
+                String::new()
+            };
+            let _ = writeln!(out, "- {}: {signal}{marker}", catalog.tr("report-signal"));
+        } else if straggler.inferred {
+            let _ = writeln!(out, "- **{}**", catalog.tr("report-inferred"));
+        }
+        if !straggler.evidence.is_empty() {
+            let evidence: Vec<String> = straggler
+                .evidence
+                .iter()
+                .map(|item| format!("`{}`", check_text::code_safe(item)))
+                .collect();
+            let _ = writeln!(out, "- {}: {}", catalog.tr("report-evidence"), evidence.join("; "));
+        }
         // The checks below carry the evidence; without any (`no_data`) the
         // detail says which are missing; a contested update agent is named
         // by no check, so its detail is always shown.
@@ -332,5 +356,79 @@ pub fn render(report: &Report, catalog: &Catalog) -> String {
             catalog.tr(&format!("remediation-{}", straggler.cause))
         );
     }
+    if !report.awaiting_restart.is_empty() {
+        let _ = writeln!(out, "## {}\n", catalog.tr("report-awaiting-restart-heading"));
+        let _ = writeln!(
+            out,
+            "{}\n",
+            catalog.tr_args(
+                "report-awaiting-restart",
+                &[("count", report.awaiting_restart.len().to_string())]
+            )
+        );
+        for entry in &report.awaiting_restart {
+            let _ = writeln!(
+                out,
+                "- {} (`{}`): `{}`",
+                escape(&entry.hostname),
+                check_text::code_safe(&entry.id),
+                check_text::code_safe(&entry.marker)
+            );
+        }
+        out.push('\n');
+    }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::i18n::Lang;
+
+    /// A report with one inferred straggler and one member waiting for a restart.
+    fn report() -> Report {
+        serde_json::from_value(serde_json::json!({
+            "rollout": {"id": "r-1", "target": "14.0.12737", "started_at": "2026-12-07T00:00:00Z", "state": "active"},
+            "generated_at": "2026-12-07T01:00:00Z",
+            "affected": {"count": 2, "total": 3},
+            "affected_by_label": [],
+            "fleet_cause": null,
+            "by_cause": {"update_permission": 1},
+            "update_agents": [],
+            "differences": [],
+            "update_now": {"agent_side": {"tried": 0, "completed": 0}, "server_side": {"tried": 0, "completed": 0}},
+            "stragglers": [{
+                "id": "a1", "hostname": "apex-patterns", "cause": "update_permission", "runbook_step": 2,
+                "state": "soft", "update_agent": null, "blocks": 0, "failing": [],
+                "inferred": true, "signal": "patterns_without_program",
+                "evidence": ["Misc.\\PatternDate = 20261207", "Misc.\\ProgramVer = 14.0.11564, target 14.0.12737"]
+            }],
+            "awaiting_restart": [{"id": "a2", "hostname": "apex-restart", "version": "14.0.11564",
+                                  "marker": "HKLM\\SOFTWARE\\…\\RebootRequired"}]
+        }))
+        .expect("a report")
+    }
+
+    #[test]
+    fn signals_inference_evidence_and_restarts_are_named_in_both_languages() {
+        let english = render(&report(), &Catalog::new(Lang::En));
+        for words in [
+            "patterns arrive but the agent program does not",
+            "inferred, not read",
+            "`Misc.\\PatternDate = 20261207`",
+            "## Awaiting restart",
+            "1 machines have the upgrade installed",
+        ] {
+            assert!(english.contains(words), "{words:?} in:\n{english}");
+        }
+        let japanese = render(&report(), &Catalog::new(Lang::Ja));
+        for words in [
+            "推定",
+            "「アップデート設定権限」",
+            "## 再起動待ち",
+            "`Misc.\\PatternDate = 20261207`",
+        ] {
+            assert!(japanese.contains(words), "{words:?} in:\n{japanese}");
+        }
+    }
 }

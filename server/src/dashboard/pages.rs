@@ -311,6 +311,14 @@ fn summary_fragment(overview: &Overview, _filters: &Filters) -> String {
         counts.offline.to_string(),
         "offline",
     ));
+    if counts.awaiting_restart > 0 {
+        out.push_str(&stat(
+            "",
+            "awaiting_restart",
+            counts.awaiting_restart.to_string(),
+            "awaiting restart (installed, not a straggler)",
+        ));
+    }
     out.push_str("</div>");
     if let Some(roster) = &overview.status.roster {
         // The whole fleet Apex One lists, probes or not (docs/ROSTER.md).

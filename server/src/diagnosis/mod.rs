@@ -26,6 +26,7 @@
 //! Pure functions: the engine feeds them what the store recorded.
 
 mod fleet;
+pub mod signals;
 mod update_agents;
 
 use rollcall_common::proto::{self, CheckStatus};
@@ -33,7 +34,11 @@ use rollcall_common::proto::{self, CheckStatus};
 // Cause codes are shared with the admin CLI (rollcall_common::cause).
 pub use fleet::fleet_cause;
 pub use rollcall_common::cause::{Cause, NO_STEP, RUNBOOK_CHECKS};
+pub use signals::{Signal, SignalContext, SignalKind};
 pub use update_agents::{Claim, UpdateAgentIndex, UpdateAgentView};
+
+/// Most evidence strings kept per straggler.
+pub const MAX_EVIDENCE: usize = 16;
 
 /// What the coordinator knows of one agent behind the target.
 #[derive(Debug, Clone, Copy)]
@@ -50,6 +55,9 @@ pub struct Facts<'a> {
     pub rechecks_sent: u32,
     /// When the last of them was sent (the coordinator's clock).
     pub last_recheck_at_ms: i64,
+    /// What the agent's product summary says beyond the checks
+    /// ([`signals::signals`]).
+    pub signals: &'a [Signal],
 }
 
 /// The diagnosis of one agent.
@@ -63,6 +71,60 @@ pub struct Diagnosis {
     /// Why this cause, in one line: for `probe_error` the erroring checks
     /// and their messages, for `no_data` the checks without a result.
     pub detail: String,
+    /// The cause was concluded from circumstances, not read (a signal).
+    pub inferred: bool,
+    /// The values read that name the cause (a signal's, or the failing
+    /// check's message and evidence).
+    pub evidence: Vec<String>,
+    /// The signal that gave the cause, if one did.
+    pub signal: Option<SignalKind>,
+}
+
+impl Diagnosis {
+    /// A diagnosis of nothing (an agent at the target).
+    pub fn none(update_agent: Option<String>) -> Diagnosis {
+        Diagnosis {
+            cause: Cause::Unknown,
+            failing: Vec::new(),
+            update_agent,
+            detail: String::new(),
+            inferred: false,
+            evidence: Vec::new(),
+            signal: None,
+        }
+    }
+}
+
+/// The evidence for `cause`: the signal that gave it, else its failing
+/// check's message and evidence (`name: message`, `key = value`).
+pub fn evidence_for(cause: Cause, signals: &[Signal], checks: &[proto::CheckResult]) -> (bool, Vec<String>) {
+    let read = signals
+        .iter()
+        .find(|signal| !signal.inferred && signal.kind.cause() == cause);
+    let check = checks
+        .iter()
+        .find(|check| status_of(check) == CheckStatus::Fail && Cause::of_check(&check.name) == Some(cause));
+    if let Some(check) = check {
+        let mut evidence = vec![format!("{}: {}", check.name, check.message)];
+        evidence.extend(
+            check
+                .evidence
+                .iter()
+                .map(|pair| format!("{} = {}", pair.key, pair.value)),
+        );
+        if let Some(signal) = read {
+            evidence.extend(signal.evidence.iter().cloned());
+        }
+        evidence.truncate(MAX_EVIDENCE);
+        return (false, evidence);
+    }
+    if let Some(signal) = read {
+        return (false, signal.evidence.clone());
+    }
+    match signals.iter().find(|signal| signal.kind.cause() == cause) {
+        Some(signal) => (signal.inferred, signal.evidence.clone()),
+        None => (false, Vec::new()),
+    }
 }
 
 fn status_of(check: &proto::CheckResult) -> CheckStatus {
@@ -221,6 +283,15 @@ pub fn diagnose(facts: &Facts<'_>, update_agents: &UpdateAgentIndex) -> Diagnosi
     if !facts.online {
         causes.push(Cause::Offline);
     }
+    // Signals read on the endpoint count like failed checks.
+    causes.extend(
+        facts
+            .signals
+            .iter()
+            .filter(|signal| !signal.inferred)
+            .map(|signal| signal.kind.cause()),
+    );
+    let inferred = facts.signals.iter().find(|signal| signal.inferred);
     let (cause, detail) = if let Some(cause) = causes.into_iter().min() {
         let detail = if cause == Cause::UpdateAgentConflict {
             conflict_detail(facts.product, &claimants)
@@ -228,16 +299,29 @@ pub fn diagnose(facts: &Facts<'_>, update_agents: &UpdateAgentIndex) -> Diagnosi
             String::new()
         };
         (cause, detail)
+    } else if let Some(signal) = inferred {
+        // Only when nothing read explains the straggler: a check that could
+        // not run (update.permission missing) is what the inference fills.
+        (signal.kind.cause(), String::new())
     } else if any_erroring {
         (Cause::ProbeError, detail_of(Cause::ProbeError, facts.checks))
     } else {
         not_failing(facts, &checks)
     };
+    let (is_inferred, evidence) = evidence_for(cause, facts.signals, facts.checks);
+    let signal = facts
+        .signals
+        .iter()
+        .find(|signal| signal.kind.cause() == cause && (signal.inferred == is_inferred || !signal.inferred))
+        .map(|signal| signal.kind);
     Diagnosis {
         cause,
         failing,
         update_agent: update_agent.map(|ua| ua.id.clone()),
         detail,
+        inferred: is_inferred,
+        evidence,
+        signal,
     }
 }
 

@@ -43,6 +43,7 @@ fn facts<'a>(product: &'a proto::ProductSummary, checks: &'a [proto::CheckResult
         online: true,
         rechecks_sent: 1,
         last_recheck_at_ms: 1000,
+        signals: &[],
     }
 }
 
@@ -272,4 +273,250 @@ fn a_client_is_linked_to_its_update_agent_however_the_address_is_spelt() {
     let diagnosis = diagnose(&facts(&product, &all_pass(), 2000), &index);
     assert_eq!(diagnosis.cause, Cause::UpdateAgent);
     assert_eq!(diagnosis.update_agent.as_deref(), Some("ua"));
+}
+
+// === signals (issue 25) ===
+
+mod signals {
+    use std::collections::BTreeMap;
+
+    use rollcall_common::policy::Policy;
+
+    use super::*;
+    use crate::diagnosis::signals::{SignalContext, escaped, is_activeupdate, signals};
+
+    const DAY_MS: i64 = 86_400_000;
+    /// 2026-12-08T00:00:00Z.
+    const NOW_MS: i64 = 1_796_688_000_000;
+
+    fn context() -> SignalContext {
+        SignalContext {
+            now_ms: NOW_MS,
+            target: "14.0.12737".into(),
+            pattern_window_ms: 7 * DAY_MS,
+            ..Default::default()
+        }
+    }
+
+    /// An Apex One agent behind the target, its fields named as the mapping reads them.
+    fn behind() -> proto::ProductSummary {
+        proto::ProductSummary {
+            version: "14.0.11564".into(),
+            field_sources: [
+                ("version".to_string(), r"Misc.\ProgramVer".to_string()),
+                ("pattern.date".to_string(), r"Misc.\PatternDate".to_string()),
+                ("update.last_at".to_string(), r"UpdateInfo\LastUpdate".to_string()),
+                ("update.last_from".to_string(), r"Misc.\UpdateFrom".to_string()),
+                ("server.certificate_sha256".to_string(), "OfcNTCer.dat".to_string()),
+                ("upgrade.refused".to_string(), r"Temp\upgrade_20261201.log".to_string()),
+            ]
+            .into(),
+            ..Default::default()
+        }
+    }
+
+    fn policy(text: &str) -> Policy {
+        Policy::from_toml_str(text).expect("policy")
+    }
+
+    fn read(product: &proto::ProductSummary, policy: &Policy, context: &SignalContext) -> Vec<Signal> {
+        signals(product, &BTreeMap::new(), policy, context)
+    }
+
+    /// The checks of a Windows agent whose mapping has no update.permission.
+    fn permission_unknown() -> Vec<proto::CheckResult> {
+        with(all_pass(), "update_permission", CheckStatus::Error)
+    }
+
+    fn diagnose_with(product: &proto::ProductSummary, checks: &[proto::CheckResult], found: &[Signal]) -> Diagnosis {
+        let facts = Facts {
+            signals: found,
+            ..facts(product, checks, 2000)
+        };
+        diagnose(&facts, &UpdateAgentIndex::new())
+    }
+
+    #[test]
+    fn recent_patterns_without_the_program_infer_a_pattern_only_permission() {
+        let product = proto::ProductSummary {
+            pattern_date: "20261206".into(),
+            ..behind()
+        };
+        let found = read(&product, &Policy::default(), &context());
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].kind, SignalKind::PatternsWithoutProgram);
+        assert!(found[0].inferred);
+        assert!(
+            found[0].evidence.contains(&r"Misc.\PatternDate = 20261206".to_string()),
+            "{:?}",
+            found[0].evidence
+        );
+        assert!(
+            found[0]
+                .evidence
+                .contains(&r"Misc.\ProgramVer = 14.0.11564, target 14.0.12737".to_string())
+        );
+        let diagnosis = diagnose_with(&product, &permission_unknown(), &found);
+        assert_eq!(diagnosis.cause, Cause::UpdatePermission);
+        assert!(diagnosis.inferred);
+        assert_eq!(diagnosis.signal, Some(SignalKind::PatternsWithoutProgram));
+        assert!(diagnosis.evidence.iter().any(|item| item.contains("PatternDate")));
+        // The last update's time alone is enough, named with its time.
+        let by_time = proto::ProductSummary {
+            update_last_at: (NOW_MS - DAY_MS) / 1000,
+            ..behind()
+        };
+        let found = read(&by_time, &Policy::default(), &context());
+        assert!(
+            found[0].evidence[0].starts_with(r"UpdateInfo\LastUpdate = 1796601600 (2026-12-07T"),
+            "{:?}",
+            found
+        );
+    }
+
+    #[test]
+    fn old_patterns_or_a_declared_privilege_infer_nothing() {
+        let old = proto::ProductSummary {
+            pattern_date: "20261130".into(),
+            ..behind()
+        };
+        assert!(
+            read(&old, &Policy::default(), &context()).is_empty(),
+            "8 days ago is outside 7 days"
+        );
+        let window = policy("[diagnosis]\npattern_window = \"10d\"\n");
+        let wide = SignalContext::new(&window, "14.0.12737", NOW_MS, []);
+        assert_eq!(read(&old, &window, &wide).len(), 1, "the policy's window counts");
+        let recent = proto::ProductSummary {
+            pattern_date: "20261207".into(),
+            ..behind()
+        };
+        // Declared by the endpoint, or by [[server_facts]]: the check decides.
+        let declared = proto::ProductSummary {
+            update_permission: "all_components".into(),
+            ..recent.clone()
+        };
+        assert!(read(&declared, &Policy::default(), &context()).is_empty());
+        let stated = policy("[[server_facts]]\nupdate_permission = \"all_components\"\n");
+        assert!(read(&recent, &stated, &context()).is_empty());
+        // A declared privilege that fails its check: update_permission, read, not inferred.
+        let failing = with(all_pass(), "update_permission", CheckStatus::Fail);
+        let diagnosis = diagnose_with(&declared, &failing, &[]);
+        assert_eq!((diagnosis.cause, diagnosis.inferred), (Cause::UpdatePermission, false));
+        assert_eq!(diagnosis.evidence, ["update_permission: update_permission said so"]);
+    }
+
+    #[test]
+    fn an_activeupdate_source_is_step_three_and_explains_the_patterns() {
+        let product = proto::ProductSummary {
+            pattern_date: "20261207".into(),
+            update_last_from: "https://osce14-p.activeupdate.trendmicro.com/activeupdate".into(),
+            ..behind()
+        };
+        let found = read(&product, &Policy::default(), &context());
+        assert_eq!(
+            found.iter().map(|signal| signal.kind).collect::<Vec<_>>(),
+            [SignalKind::ActiveUpdateSource]
+        );
+        let diagnosis = diagnose_with(&product, &permission_unknown(), &found);
+        assert_eq!((diagnosis.cause, diagnosis.inferred), (Cause::UpdateSource, false));
+        assert_eq!(
+            diagnosis.evidence[0],
+            r"Misc.\UpdateFrom = https://osce14-p.activeupdate.trendmicro.com/activeupdate"
+        );
+        for (address, expected) in [
+            ("http://activeupdate.trendmicro.com/activeupdate", true),
+            ("OSCE14-P.ActiveUpdate.TrendMicro.com:443", true),
+            ("http://apex.example:8080/officescan", false),
+            ("http://activeupdate.trendmicro.com.evil.example/", false),
+            ("", false),
+        ] {
+            assert_eq!(is_activeupdate(address), expected, "{address}");
+        }
+    }
+
+    #[test]
+    fn a_refused_upgrade_is_step_six_with_the_escaped_line() {
+        let product = proto::ProductSummary {
+            upgrade_refused: "[ERROR] \"Client environment is not qualified to do upgrade or hotfix\"\u{7}".into(),
+            ..behind()
+        };
+        let found = read(&product, &Policy::default(), &context());
+        let diagnosis = diagnose_with(&product, &permission_unknown(), &found);
+        assert_eq!(diagnosis.cause, Cause::SystemRequirements);
+        assert_eq!(
+            diagnosis.evidence,
+            [
+                r#"Temp\upgrade_20261201.log: "[ERROR] \"Client environment is not qualified to do upgrade or hotfix\"\u{7}""#
+            ]
+        );
+        assert_eq!(escaped(&"x".repeat(400), 300).chars().count(), 301);
+    }
+
+    #[test]
+    fn a_server_certificate_apart_from_the_majority_or_the_policy_is_connectivity() {
+        let majority = "a".repeat(64);
+        let odd = "b".repeat(64);
+        let fleet: Vec<proto::ProductSummary> = [&majority, &majority, &odd]
+            .into_iter()
+            .map(|hash| proto::ProductSummary {
+                server_certificate_sha256: hash.clone(),
+                ..Default::default()
+            })
+            .collect();
+        let context = SignalContext::new(&Policy::default(), "14.0.12737", NOW_MS, &fleet);
+        assert_eq!(context.fleet_certificate, Some((majority.clone(), 2, 3)));
+        let product = proto::ProductSummary {
+            server_certificate_sha256: odd.clone(),
+            ..behind()
+        };
+        let found = read(&product, &Policy::default(), &context);
+        let diagnosis = diagnose_with(&product, &all_pass(), &found);
+        assert_eq!(diagnosis.cause, Cause::Connectivity);
+        assert_eq!(
+            diagnosis.evidence,
+            [
+                format!("OfcNTCer.dat SHA-256 = {odd}"),
+                format!("fleet majority (2 of 3 agents) = {majority}")
+            ]
+        );
+        let agreeing = proto::ProductSummary {
+            server_certificate_sha256: majority.clone(),
+            ..behind()
+        };
+        assert!(read(&agreeing, &Policy::default(), &context).is_empty());
+        // The policy's hash wins over the majority.
+        let pinned = policy(&format!(
+            "[diagnosis]\nserver_certificate_sha256 = \"{}\"\n",
+            odd.to_uppercase()
+        ));
+        let context = SignalContext::new(&pinned, "14.0.12737", NOW_MS, &fleet);
+        let found = read(&agreeing, &pinned, &context);
+        assert_eq!(
+            found[0].evidence[1],
+            format!("policy diagnosis.server_certificate_sha256 = {odd}")
+        );
+        // No strict majority: nothing to compare with.
+        let split = SignalContext::new(&Policy::default(), "t", NOW_MS, &fleet[1..]);
+        assert_eq!(split.fleet_certificate, None);
+    }
+
+    #[test]
+    fn a_read_cause_beats_the_inference() {
+        let product = proto::ProductSummary {
+            pattern_date: "20261207".into(),
+            upgrade_refused: "Client environment is not qualified to do upgrade or hotfix".into(),
+            ..behind()
+        };
+        let found = read(&product, &Policy::default(), &context());
+        assert_eq!(found.len(), 2);
+        let diagnosis = diagnose_with(&product, &permission_unknown(), &found);
+        assert_eq!(
+            (diagnosis.cause, diagnosis.inferred),
+            (Cause::SystemRequirements, false)
+        );
+        // Without anything read, the erroring check alone is a probe error.
+        let diagnosis = diagnose_with(&behind(), &permission_unknown(), &[]);
+        assert_eq!(diagnosis.cause, Cause::ProbeError);
+    }
 }

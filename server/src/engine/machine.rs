@@ -24,6 +24,8 @@ use crate::store::MemberRow;
 #[derive(Debug, Clone)]
 pub struct Observation {
     pub at_target: bool,
+    /// The agent says its upgrade waits for a restart (`restart_pending`).
+    pub restart_pending: bool,
     /// The diagnosis, for an agent behind the target.
     pub diagnosis: Diagnosis,
 }
@@ -86,6 +88,17 @@ pub fn step(
         return (next, actions);
     }
     next.update_agent = observation.diagnosis.update_agent.clone().unwrap_or_default();
+    // Installed, waiting for a restart: not a runbook cause and nothing to
+    // recheck; the restart's report completes it (or shows it behind again).
+    if observation.restart_pending {
+        if member.state != MemberState::AwaitingRestart {
+            next.state = MemberState::AwaitingRestart;
+            next.since_ms = timing.now_ms;
+        }
+        next.cause.clear();
+        next.failing.clear();
+        return (next, actions);
+    }
     if timing.now_ms < timing.started_at_ms + timing.grace_ms {
         if member.state != MemberState::Pending {
             next.state = MemberState::Pending;
@@ -156,11 +169,11 @@ mod tests {
     fn behind(cause: Cause) -> Observation {
         Observation {
             at_target: false,
+            restart_pending: false,
             diagnosis: Diagnosis {
                 cause,
                 failing: vec![cause.code().to_string()],
-                update_agent: None,
-                detail: String::new(),
+                ..Diagnosis::none(None)
             },
         }
     }
@@ -196,6 +209,29 @@ mod tests {
     }
 
     #[test]
+    fn a_pending_restart_is_awaiting_restart_not_a_straggler_and_completes_after_it() {
+        let waiting = Observation {
+            restart_pending: true,
+            ..behind(Cause::SystemRequirements)
+        };
+        let (straggler, _) = step(&pending(), &behind(Cause::License), timing(2000), true);
+        assert!(straggler.state.is_straggler());
+        let (member, actions) = step(&straggler, &waiting, timing(2100), true);
+        assert_eq!(member.state, MemberState::AwaitingRestart);
+        assert_eq!(display_state(&member), "awaiting_restart");
+        assert!(actions.is_empty() && member.cause.is_empty() && member.failing.is_empty());
+        assert_eq!(member.since_ms, 2100);
+        let (member, _) = step(&member, &waiting, timing(2200), true);
+        assert_eq!(member.since_ms, 2100, "still waiting: the same episode");
+        let done = Observation {
+            at_target: true,
+            ..behind(Cause::Unknown)
+        };
+        let (member, _) = step(&member, &done, timing(2300), true);
+        assert_eq!(member.state, MemberState::Completed);
+    }
+
+    #[test]
     fn target_observed_completes_from_any_state() {
         let (member, _) = step(&pending(), &behind(Cause::License), timing(2000), true);
         let done = Observation {
@@ -221,12 +257,8 @@ mod tests {
         let (member, _) = step(&pending(), &behind(Cause::UpdatePermission), timing(2000), true);
         let cleared = Observation {
             at_target: false,
-            diagnosis: Diagnosis {
-                cause: Cause::Unknown,
-                failing: vec![],
-                update_agent: None,
-                detail: String::new(),
-            },
+            restart_pending: false,
+            diagnosis: Diagnosis::none(None),
         };
         let (member, actions) = step(&member, &cleared, timing(2010), true);
         assert!(actions.contains(&Action::UpdateNow));

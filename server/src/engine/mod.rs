@@ -210,6 +210,13 @@ async fn evaluate(
         .map(|member| (member.agent_id.clone(), member))
         .collect();
     let index = index_update_agents(fleet, &rollout.target);
+    let policy = coordinator.current_policy();
+    let signal_context = crate::diagnosis::SignalContext::new(
+        &policy,
+        &rollout.target,
+        now,
+        fleet.iter().map(|agent| &agent.row.product),
+    );
     for (address, claimants) in index.conflicts() {
         tracing::debug!(
             rollout = rollout.id,
@@ -244,15 +251,12 @@ async fn evaluate(
         };
         let observation = Observation {
             at_target: at_target(&row.product.version, &rollout.target),
+            restart_pending: !row.product.restart_pending.is_empty(),
             diagnosis: if at_target(&row.product.version, &rollout.target) {
-                Diagnosis {
-                    cause: crate::diagnosis::Cause::Unknown,
-                    failing: Vec::new(),
-                    update_agent: crate::diagnosis::update_agent_of(&row.product, &index).map(|ua| ua.id.clone()),
-                    detail: String::new(),
-                }
+                Diagnosis::none(crate::diagnosis::update_agent_of(&row.product, &index).map(|ua| ua.id.clone()))
             } else {
                 let checks = cache.checks(&row.id);
+                let signals = crate::diagnosis::signals::signals(&row.product, &row.labels, &policy, &signal_context);
                 let facts = Facts {
                     product: &row.product,
                     checks: &checks,
@@ -265,6 +269,7 @@ async fn evaluate(
                         0
                     },
                     last_recheck_at_ms: current.rechecked_at_ms,
+                    signals: &signals,
                 };
                 diagnose(&facts, &index)
             },

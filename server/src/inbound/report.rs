@@ -150,6 +150,10 @@ mod tests {
             version: long.clone(),
             server_address: long.clone(),
             read_error: long.clone(),
+            pattern_date: long.clone(),
+            upgrade_refused: long.clone(),
+            adapter: long.clone(),
+            field_sources: (0..100).map(|i| (format!("{i}{long}"), long.clone())).collect(),
             ..Default::default()
         });
         hostile.host = Some(proto::HostFacts {

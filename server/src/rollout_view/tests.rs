@@ -80,6 +80,7 @@ fn counts_every_member_once_and_offline_only_when_not_completed() {
             soft: 2,
             hard: 1,
             offline: 1,
+            awaiting_restart: 0,
         }
     );
     let osaka = view.counts_where(|agent| agent.row.labels.get("site").map(String::as_str) == Some("osaka"));

@@ -712,8 +712,19 @@ async fn rollouts_members_and_transitions_round_trip(store: Arc<dyn Store>) {
         )
         .await
         .unwrap();
-    assert_eq!(store.members("r2").await.unwrap(), [updated]);
+    assert_eq!(store.members("r2").await.unwrap(), std::slice::from_ref(&updated));
     assert!(store.members("r1").await.unwrap().is_empty());
+    // Waiting for a restart is stored as its own word and read back.
+    let waiting = MemberRow {
+        agent_id: "w".into(),
+        state: MemberState::AwaitingRestart,
+        cause: String::new(),
+        failing: Vec::new(),
+        ..member.clone()
+    };
+    store.save_members(vec![waiting.clone()], Vec::new()).await.unwrap();
+    let members = store.members("r2").await.unwrap();
+    assert!(members.contains(&waiting) && members.contains(&updated), "{members:?}");
     let history: Vec<String> = store
         .transitions("r2")
         .await

@@ -292,3 +292,170 @@ fn step_seven_needs_a_fresh_all_pass_report_after_a_recheck() {
     let english = stdout(&coordinator.cli(&["report", "--lang", "en"]));
     assert!(english.contains("overwrite install"), "{english}");
 }
+
+/// Issue 25 on Linux probes (a product-state file carrying the optional
+/// fields, as any adapter may): each signal reaches `stragglers -o json`
+/// with its cause, `inferred` and evidence; a pending restart is the member
+/// state `awaiting_restart`, counted apart in status; the report names each
+/// signal in English and Japanese. (The same through the real Windows probe
+/// and the Apex One mapping: `windows.rs`.)
+#[test]
+fn product_signals_explain_stragglers_with_evidence_and_a_restart_is_apart() {
+    let coordinator = coordinator();
+    let fleet_certificate = "a".repeat(64);
+    let today = time::OffsetDateTime::now_utc();
+    let today = format!("{:04}{:02}{:02}", today.year(), u8::from(today.month()), today.day());
+    // Healthy but behind unless `version` says otherwise; `extra` is TOML
+    // appended at the top level (no table may precede it).
+    let product = |version: &str, permission: bool, certificate: &str, extra: &str| {
+        format!(
+            "version = \"{version}\"\nrole = \"endpoint\"\n{extra}\n[license]\nexpires = \"2099-12-31\"\n[update]\n{}source = \"standard\"\n[server]\naddress = \"127.0.0.1:{}\"\ncertificate_sha256 = \"{certificate}\"\n",
+            if permission {
+                "permission = \"all_components\"\n"
+            } else {
+                ""
+            },
+            coordinator.port
+        )
+    };
+    let activeupdate = "https://osce14-p.activeupdate.trendmicro.com/activeupdate";
+    let states = [
+        ("healthy", product(TARGET, true, &fleet_certificate, "")),
+        (
+            "patterns",
+            product(
+                BEHIND,
+                false,
+                &fleet_certificate,
+                &format!("pattern = {{ version = \"19.851.00\", date = \"{today}\" }}"),
+            ),
+        ),
+        (
+            "activeupdate",
+            product(BEHIND, true, &fleet_certificate, "").replace(
+                "source = \"standard\"",
+                &format!("source = \"standard\"\nlast_from = \"{activeupdate}\""),
+            ),
+        ),
+        ("certificate", product(BEHIND, true, &"b".repeat(64), "")),
+        (
+            "refused",
+            product(
+                BEHIND,
+                true,
+                &fleet_certificate,
+                "upgrade = { refused = \"[ERROR] Client environment is not qualified to do upgrade or hotfix\" }",
+            ),
+        ),
+        (
+            "restart",
+            product(
+                BEHIND,
+                true,
+                &fleet_certificate,
+                "restart = { pending = 'HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\WindowsUpdate\\Auto Update\\RebootRequired' }",
+            ),
+        ),
+        ("peer", product(TARGET, true, &fleet_certificate, "")),
+    ];
+    let mut agents: Vec<Agent> = states
+        .iter()
+        .map(|(host, state)| Agent::enroll(&coordinator, host, state, &[]))
+        .collect();
+    for agent in &mut agents {
+        agent.start();
+    }
+    for agent in &agents {
+        assert!(
+            wait_until(Duration::from_secs(30), || checks_of(&coordinator, agent).len() == 7),
+            "{} never reported its checks:\n{}",
+            agent.hostname,
+            agent.log()
+        );
+    }
+    start_rollout(&coordinator, "400ms", "2");
+    let expected = [
+        ("patterns", "update_permission", true, format!("pattern.date = {today}")),
+        (
+            "activeupdate",
+            "update_source",
+            false,
+            format!("update.last_from = {activeupdate}"),
+        ),
+        (
+            "certificate",
+            "connectivity",
+            false,
+            format!("fleet majority (6 of 7 agents) = {fleet_certificate}"),
+        ),
+        (
+            "refused",
+            "system_requirements",
+            false,
+            "Client environment is not qualified".to_string(),
+        ),
+    ];
+    let mut last = BTreeMap::new();
+    assert!(
+        wait_until(Duration::from_secs(30), || {
+            last = coordinator.stragglers();
+            last.len() == expected.len()
+                && expected
+                    .iter()
+                    .all(|(host, cause, _, _)| last.get(*host).is_some_and(|s| s["cause"] == *cause))
+        }),
+        "got {last:#?}\n{}",
+        coordinator.log()
+    );
+    for (host, cause, inferred, named) in &expected {
+        let straggler = &last[*host];
+        assert_eq!(straggler["inferred"], *inferred, "{cause}: {straggler:#}");
+        let evidence = straggler["evidence"].as_array().unwrap();
+        assert!(
+            evidence
+                .iter()
+                .any(|item| item.as_str().unwrap_or_default().contains(named.as_str())),
+            "{cause} evidence names {named:?}: {straggler:#}"
+        );
+    }
+    let agents_json = coordinator.agents_by_hostname();
+    assert_eq!(agents_json["restart"]["state"], "awaiting_restart", "{agents_json:#?}");
+    assert_eq!(agents_json["healthy"]["state"], "completed", "{agents_json:#?}");
+    let status = coordinator.cli_json(&["status"]);
+    assert_eq!(status["awaiting_restart"], 1, "{status:#}");
+    assert_eq!(status["stragglers"], 4, "{status:#}");
+    assert!(
+        status["by_cause"].get("awaiting_restart").is_none(),
+        "not a cause: {status:#}"
+    );
+    let english = stdout(&coordinator.cli(&["report", "--lang", "en"]));
+    for words in [
+        "patterns arrive but the agent program does not",
+        "inferred, not read",
+        "ActiveUpdate server",
+        "OfcNTCer.dat",
+        "Client environment is not qualified",
+        "## Awaiting restart",
+    ] {
+        assert!(
+            english.contains(words),
+            "the English report names {words:?}:\n{english}"
+        );
+    }
+    let japanese = stdout(&coordinator.cli(&["report", "--lang", "ja"]));
+    for words in [
+        "推定",
+        "アップデート設定権限",
+        "ActiveUpdate",
+        "OfcNTCer.dat",
+        "## 再起動待ち",
+    ] {
+        assert!(
+            japanese.contains(words),
+            "the Japanese report names {words:?}:\n{japanese}"
+        );
+    }
+    for agent in &mut agents {
+        agent.stop();
+    }
+}

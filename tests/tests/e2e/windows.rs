@@ -22,6 +22,9 @@ const HOST: &str = "win-apex-01";
 /// Where the 32-bit Apex One agent keeps its settings (as regedit shows it
 /// from a 64-bit Windows).
 const AGENT_KEY: &str = r"HKLM\SOFTWARE\WOW6432Node\TrendMicro\PC-cillinNTCorp\CurrentVersion";
+/// The agent's own record of its program, pattern and last update
+/// (`Misc.`, as Tenable's Nessus plugin 16192 reads it).
+const MISC_KEY: &str = r"HKLM\SOFTWARE\WOW6432Node\TrendMicro\PC-cillinNTCorp\CurrentVersion\Misc.";
 const UNINSTALL_KEY: &str =
     r"HKLM\SOFTWARE\WOW6432Node\Microsoft\Windows\CurrentVersion\Uninstall\{8456195C-3BA3-45A4-A6A7-30AE7A62EADB}";
 const WINDOWS_VERSION_KEY: &str = r"HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion";
@@ -30,9 +33,11 @@ const CA_STORE_KEY: &str = r"HKLM\SOFTWARE\Microsoft\SystemCertificates\CA\Certi
 const MIN_BUILD: u32 = 19041;
 
 /// The mapping this test's "Apex One build" needs: the shipped example's
-/// shape, with value names for the facts the endpoint is made to know
-/// (license and update permission are server-side on a real Apex One; here
-/// the endpoint carries them so that steps 1 and 2 can be planted).
+/// published names (Application Path, Misc.\ProgramVer with the uninstall
+/// entry as fallback, `server`), plus value names for the facts the
+/// endpoint is made to know (license and update permission are server-side
+/// on a real Apex One; here the endpoint carries them so that steps 1 and 2
+/// can be planted).
 fn mapping() -> String {
     format!(
         r#"[install_dir]
@@ -40,7 +45,10 @@ registry = {{ key = '{AGENT_KEY}', value = "Application Path" }}
 verified = true
 
 [version]
-uninstall = {{ display_name = "Trend Micro Apex One Security Agent", match = "exact" }}
+registry = {{ key = '{MISC_KEY}', value = "ProgramVer" }}
+fallback = [
+    {{ uninstall = {{ display_name = "Trend Micro Apex One Security Agent", match = "exact" }} }},
+]
 verified = true
 
 [role]
@@ -62,8 +70,7 @@ translate = {{ "0" = "standard", "1" = "custom" }}
 ini = {{ file = "ofcscan.ini", section = "INI_UPDATE_SECTION", key = "CustomSource" }}
 
 [server.address]
-registry = {{ key = '{AGENT_KEY}', value = "Server" }}
-port = {{ registry = {{ key = '{AGENT_KEY}', value = "ServerPort" }} }}
+registry = {{ key = '{AGENT_KEY}', value = "server" }}
 "#
     )
 }
@@ -163,8 +170,8 @@ fn a_windows_endpoint_under_wine_is_diagnosed_for_each_runbook_step() {
     endpoint.reg_add(AGENT_KEY, "UpdateAgent", "REG_DWORD", "0");
     endpoint.reg_add(AGENT_KEY, "LicenseExpiry", "REG_SZ", "2099-12-31");
     endpoint.reg_add(AGENT_KEY, "UpdatePermission", "REG_DWORD", "0");
-    endpoint.reg_add(AGENT_KEY, "Server", "REG_SZ", "127.0.0.1");
-    endpoint.reg_add(AGENT_KEY, "ServerPort", "REG_DWORD", &coordinator.port.to_string());
+    let server = |port: u16| format!("127.0.0.1:{port}");
+    endpoint.reg_add(AGENT_KEY, "server", "REG_SZ", &server(coordinator.port));
     let certificate_key = format!(r"{CA_STORE_KEY}\{sha1}");
     endpoint.reg_add(&certificate_key, "Blob", "REG_BINARY", &store_blob(&der));
     endpoint.reg_add(WINDOWS_VERSION_KEY, "CurrentBuildNumber", "REG_SZ", "19045");
@@ -201,9 +208,11 @@ fn a_windows_endpoint_under_wine_is_diagnosed_for_each_runbook_step() {
             .cloned()
             .unwrap_or_else(|| panic!("product show lacks {name}: {shown:#}"))
     };
+    // No Misc.\ProgramVer yet: the uninstall entry, the fallback, says it.
     assert_eq!(field("version")["value"], INSTALLED, "{shown:#}");
+    let version_source = field("version")["source"].as_str().unwrap().to_string();
     assert!(
-        field("version")["source"].as_str().unwrap().contains("DisplayVersion"),
+        version_source.contains("DisplayVersion") && version_source.contains("fallback 1"),
         "{shown:#}"
     );
     assert_eq!(field("update.source")["value"], "standard", "{shown:#}");
@@ -252,17 +261,18 @@ fn a_windows_endpoint_under_wine_is_diagnosed_for_each_runbook_step() {
     endpoint.reg_add(&certificate_key, "Blob", "REG_BINARY", &store_blob(&der));
 
     // Step 5: the product server does not answer.
-    endpoint.reg_add(AGENT_KEY, "ServerPort", "REG_DWORD", &closed_port.to_string());
+    endpoint.reg_add(AGENT_KEY, "server", "REG_SZ", &server(closed_port));
     recheck_until(&coordinator, &endpoint, "connectivity", "a closed server port");
-    endpoint.reg_add(AGENT_KEY, "ServerPort", "REG_DWORD", &coordinator.port.to_string());
+    endpoint.reg_add(AGENT_KEY, "server", "REG_SZ", &server(coordinator.port));
 
     // Step 6: Windows is older than the build newer code signing needs.
     endpoint.reg_add(WINDOWS_VERSION_KEY, "CurrentBuildNumber", "REG_SZ", "17763");
     recheck_until(&coordinator, &endpoint, "system_requirements", "build 17763");
     endpoint.reg_add(WINDOWS_VERSION_KEY, "CurrentBuildNumber", "REG_SZ", "19045");
 
-    // The upgrade lands: the endpoint leaves the straggler list.
-    endpoint.reg_add(UNINSTALL_KEY, "DisplayVersion", "REG_SZ", TARGET);
+    // The upgrade lands (the agent's own Misc.\ProgramVer, read first): the
+    // endpoint leaves the straggler list.
+    endpoint.reg_add(MISC_KEY, "ProgramVer", "REG_SZ", TARGET);
     let recheck = coordinator.cli(&["recheck", &format!("hostname={HOST}")]);
     assert!(recheck.status.success());
     assert!(
@@ -448,4 +458,347 @@ fn install_cmd_installs_upgrades_and_uninstalls_the_service_under_wine() {
         wait_until(Duration::from_secs(30), || !coordinator.is_online("win-inst-01")),
         "the uninstalled service still reports"
     );
+}
+
+// === issue 25: the signals of a stuck Apex One upgrade, under Wine ===
+
+/// The shipped mapping, as install.cmd installs it.
+const SHIPPED_MAPPING: &str = include_str!("../../../deploy/examples/apex-one.toml");
+/// A target from the Azure Code Signing era (build 12011 and later).
+const ACS_TARGET: &str = "14.0.12737";
+const ACS_INSTALLED: &str = "14.0.11564";
+const UPDATE_INFO_KEY: &str = r"HKLM\SOFTWARE\WOW6432Node\TrendMicro\PC-cillinNTCorp\CurrentVersion\UpdateInfo";
+const REBOOT_REQUIRED_KEY: &str =
+    r"HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\WindowsUpdate\Auto Update\RebootRequired";
+const REFUSED: &str = "Client environment is not qualified to do upgrade or hotfix";
+
+/// What one endpoint of the fixture carries beyond a healthy agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Planted {
+    Healthy,
+    /// Runbook step 2: today's pattern, an old program.
+    PatternsOnly,
+    /// Step 3: the last update came from ActiveUpdate.
+    ActiveUpdate,
+    /// Step 4: Windows 10 21H2 below the ACS update.
+    NoAcsUpdate,
+    /// Step 5: another server certificate than the fleet's.
+    WrongServerCertificate,
+    /// Step 6: the newest upgrade log refuses.
+    UpgradeRefused,
+    /// Not a cause: installed, waiting for a restart.
+    RestartPending,
+}
+
+impl Planted {
+    fn hostname(self) -> &'static str {
+        match self {
+            Planted::Healthy => "apex-healthy",
+            Planted::PatternsOnly => "apex-patterns",
+            Planted::ActiveUpdate => "apex-activeupdate",
+            Planted::NoAcsUpdate => "apex-acs",
+            Planted::WrongServerCertificate => "apex-cert",
+            Planted::UpgradeRefused => "apex-refused",
+            Planted::RestartPending => "apex-restart",
+        }
+    }
+}
+
+/// One Wine "machine" laid out with Apex One's published names only.
+fn apex_endpoint(exe: &std::path::Path, coordinator: &Coordinator, token: &str, planted: Planted) -> WineEndpoint {
+    let mut endpoint = WineEndpoint::new(exe, planted.hostname());
+    let install_dir = endpoint.dir.path().join("Security Agent");
+    std::fs::create_dir_all(install_dir.join("Temp")).unwrap();
+    // ofcscan.ini: a standard update source (the shipped mapping's guess).
+    let text = "[INI_UPDATE_SECTION]\r\nUpdateFromCustomSource=0\r\nCustomUpdateSource=\r\n";
+    let mut bytes = vec![0xFF, 0xFE];
+    bytes.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+    std::fs::write(install_dir.join("ofcscan.ini"), bytes).unwrap();
+    let certificate: &[u8] = if planted == Planted::WrongServerCertificate {
+        b"another Apex One server's certificate"
+    } else {
+        b"the fleet's Apex One server certificate"
+    };
+    std::fs::write(install_dir.join("OfcNTCer.dat"), certificate).unwrap();
+    let log = if planted == Planted::UpgradeRefused {
+        format!("12/07 09:00:00 upgrade start\r\n12/07 09:00:02 [ERROR] {REFUSED}\r\n12/07 09:00:02 upgrade end\r\n")
+    } else {
+        "12/07 09:00:00 upgrade start\r\n12/07 09:00:40 upgrade end\r\n".to_string()
+    };
+    std::fs::write(install_dir.join("Temp").join("upgrade_20261207.log"), log).unwrap();
+
+    let installed = if planted == Planted::Healthy {
+        ACS_TARGET
+    } else {
+        ACS_INSTALLED
+    };
+    let today = time::OffsetDateTime::now_utc();
+    let pattern_date = if planted == Planted::PatternsOnly {
+        format!("{:04}{:02}{:02}", today.year(), u8::from(today.month()), today.day())
+    } else {
+        "20260101".to_string()
+    };
+    let last_update = if planted == Planted::PatternsOnly {
+        today.unix_timestamp()
+    } else {
+        1_767_225_600
+    };
+    let update_from = if planted == Planted::ActiveUpdate {
+        "https://osce14-p.activeupdate.trendmicro.com/activeupdate".to_string()
+    } else {
+        format!("https://127.0.0.1:{}/officescan/download", coordinator.port)
+    };
+    endpoint.reg_add(AGENT_KEY, "Application Path", "REG_SZ", &windows_path(&install_dir));
+    endpoint.reg_add(
+        AGENT_KEY,
+        "server",
+        "REG_SZ",
+        &format!("127.0.0.1:{}", coordinator.port),
+    );
+    endpoint.reg_add(AGENT_KEY, "UpdateAgent", "REG_DWORD", "0");
+    endpoint.reg_add(MISC_KEY, "ProgramVer", "REG_SZ", installed);
+    endpoint.reg_add(MISC_KEY, "PatternVer", "REG_SZ", "19.851.00");
+    endpoint.reg_add(MISC_KEY, "InternalPatternVer", "REG_SZ", "1985100");
+    endpoint.reg_add(MISC_KEY, "PatternDate", "REG_SZ", &pattern_date);
+    endpoint.reg_add(MISC_KEY, "UpdateFrom", "REG_SZ", &update_from);
+    endpoint.reg_add(MISC_KEY, "TmListen_Ver", "REG_SZ", installed);
+    endpoint.reg_add(UPDATE_INFO_KEY, "LastUpdate", "REG_DWORD", &last_update.to_string());
+    endpoint.reg_add(
+        UNINSTALL_KEY,
+        "DisplayName",
+        "REG_SZ",
+        "Trend Micro Apex One Security Agent",
+    );
+    endpoint.reg_add(UNINSTALL_KEY, "DisplayVersion", "REG_SZ", installed);
+    let (build, ubr) = if planted == Planted::NoAcsUpdate {
+        ("19044", "1500")
+    } else {
+        ("19045", "5247")
+    };
+    endpoint.reg_add(WINDOWS_VERSION_KEY, "CurrentBuildNumber", "REG_SZ", build);
+    endpoint.reg_add(WINDOWS_VERSION_KEY, "UBR", "REG_DWORD", ubr);
+    // Only the planted endpoint waits for a restart (Wine may leave
+    // pending renames of its own after wineboot).
+    endpoint.reg_delete_value_if_present(
+        r"HKLM\SYSTEM\CurrentControlSet\Control\Session Manager",
+        "PendingFileRenameOperations",
+    );
+    if planted == Planted::RestartPending {
+        endpoint.reg_add_key(REBOOT_REQUIRED_KEY);
+    }
+
+    endpoint.enroll(coordinator, token, &[]);
+    let mapping_path = endpoint.data_dir().join("apex-one.toml");
+    std::fs::write(&mapping_path, SHIPPED_MAPPING).unwrap();
+    endpoint.edit_config(|config| {
+        let mut product = toml::Table::new();
+        product.insert("adapter".into(), "apex-one".into());
+        product.insert("mapping".into(), windows_path(&mapping_path).into());
+        product.insert("install_path".into(), windows_path(&install_dir).into());
+        config.insert("product".into(), product.into());
+    });
+    endpoint
+}
+
+#[test]
+fn apex_one_endpoints_under_wine_name_each_signal_of_a_stuck_upgrade() {
+    let Some(exe) = windows_agent_exe() else {
+        return;
+    };
+    let coordinator = Coordinator::started_for_rollouts();
+    coordinator.apply_policy(
+        "offline_after = \"60s\"\n[[update_source.expected]]\nsource = \"standard\"\n[connectivity]\ntimeout = \"3s\"\n",
+    );
+    let token = coordinator.token(&["--uses", "20", "--label", "site=osaka"]);
+    let all = [
+        Planted::Healthy,
+        Planted::PatternsOnly,
+        Planted::ActiveUpdate,
+        Planted::NoAcsUpdate,
+        Planted::WrongServerCertificate,
+        Planted::UpgradeRefused,
+        Planted::RestartPending,
+    ];
+    // Each endpoint is its own Wine prefix (its own registry): set up side by side.
+    let mut endpoints: Vec<WineEndpoint> = std::thread::scope(|scope| {
+        let handles: Vec<_> = all
+            .iter()
+            .map(|planted| {
+                let (exe, coordinator, token) = (&exe, &coordinator, &token);
+                scope.spawn(move || apex_endpoint(exe, coordinator, token, *planted))
+            })
+            .collect();
+        handles.into_iter().map(|handle| handle.join().unwrap()).collect()
+    });
+
+    // What the admin checks first on a machine: every field, its source,
+    // verified or not, value or error; the unverified ones listed apart.
+    let patterns = &endpoints[1];
+    let shown = patterns.agent(&[
+        "product",
+        "show",
+        "--config",
+        &windows_path(&patterns.config_path()),
+        "--output",
+        "json",
+    ]);
+    assert!(shown.status.success(), "{}", String::from_utf8_lossy(&shown.stderr));
+    let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    for field in shown["fields"].as_array().unwrap() {
+        assert!(field["source"].is_string() && field["verified"].is_boolean(), "{field}");
+        assert!(!field["value"].is_null() || field["error"].is_string(), "{field}");
+    }
+    let field = |name: &str| {
+        shown["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|field| field["field"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("product show lacks {name}: {shown:#}"))
+    };
+    assert_eq!(field("version")["value"], ACS_INSTALLED, "{shown:#}");
+    assert!(
+        field("version")["source"].as_str().unwrap().contains("ProgramVer"),
+        "{shown:#}"
+    );
+    assert_eq!(field("version")["verified"], true);
+    assert_eq!(field("pattern.version")["value"], "19.851.00", "{shown:#}");
+    assert_eq!(
+        field("server.address")["value"],
+        format!("127.0.0.1:{}", coordinator.port)
+    );
+    assert_eq!(
+        field("server.certificate_sha256")["value"],
+        hex::encode(sha2::Sha256::digest(b"the fleet's Apex One server certificate"))
+    );
+    assert_eq!(field("restart.pending")["value"], false, "{shown:#}");
+    let unverified = shown["unverified"].as_array().unwrap();
+    assert!(unverified.contains(&serde_json::json!("role")), "{shown:#}");
+    assert!(!unverified.contains(&serde_json::json!("pattern.date")), "{shown:#}");
+
+    for endpoint in &mut endpoints {
+        endpoint.start();
+    }
+    for endpoint in &endpoints {
+        endpoint.wait_online(&coordinator);
+    }
+    // Their first reports (product summary, adapter "apex-one") are in.
+    assert!(
+        wait_until(Duration::from_secs(120), || {
+            let agents = coordinator.agents_by_hostname();
+            all.iter().all(|planted| {
+                agents
+                    .get(planted.hostname())
+                    .is_some_and(|agent| agent["version"].is_string())
+            })
+        }),
+        "not every endpoint reported: {:#?}",
+        coordinator.agents_by_hostname()
+    );
+    // No --grace: an Apex One fleet gets the product's default.
+    let started = coordinator.cli_json(&["rollout", "start", "--target", ACS_TARGET]);
+    assert_eq!(started["grace"], "1h 30m", "{started:#}");
+    let cancelled = coordinator.cli(&["rollout", "cancel"]);
+    assert!(
+        cancelled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cancelled.stderr)
+    );
+    coordinator.start_rollout(ACS_TARGET, "1s", &["--recheck-every", "1s", "--max-attempts", "1"]);
+    let recheck = coordinator.cli(&["recheck", "all"]);
+    assert!(recheck.status.success(), "{}", String::from_utf8_lossy(&recheck.stderr));
+
+    let expected = [
+        (Planted::PatternsOnly, "update_permission", true, "PatternDate"),
+        (
+            Planted::ActiveUpdate,
+            "update_source",
+            false,
+            "activeupdate.trendmicro.com",
+        ),
+        (Planted::NoAcsUpdate, "certificates", false, "KB5011487"),
+        (Planted::WrongServerCertificate, "connectivity", false, "fleet majority"),
+        (Planted::UpgradeRefused, "system_requirements", false, REFUSED),
+    ];
+    let mut last = BTreeMap::new();
+    let settled = wait_until(Duration::from_secs(120), || {
+        last = coordinator.stragglers();
+        expected
+            .iter()
+            .all(|(planted, cause, _, _)| last.get(planted.hostname()).is_some_and(|s| s["cause"] == *cause))
+    });
+    let logs: Vec<String> = endpoints
+        .iter()
+        .map(|endpoint| format!("{}:\n{}", endpoint.hostname, endpoint.log()))
+        .collect();
+    assert!(settled, "stragglers: {last:#?}\nlogs:\n{}", logs.join("\n"));
+    for (planted, cause, inferred, named) in expected {
+        let straggler = &last[planted.hostname()];
+        assert_eq!(straggler["inferred"], inferred, "{cause}: {straggler:#}");
+        let evidence: Vec<&str> = straggler["evidence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|item| item.as_str())
+            .collect();
+        assert!(
+            evidence.iter().any(|item| item.contains(named)),
+            "{cause} evidence names {named}: {straggler:#}"
+        );
+    }
+    let patterns_evidence = last[Planted::PatternsOnly.hostname()]["evidence"].to_string();
+    assert!(
+        patterns_evidence.contains(r"Misc.\\PatternDate = "),
+        "{patterns_evidence}"
+    );
+    assert!(!last.contains_key(Planted::Healthy.hostname()), "{last:#?}");
+    assert!(!last.contains_key(Planted::RestartPending.hostname()), "{last:#?}");
+
+    // The healthy one completed; the waiting one is awaiting_restart, apart.
+    let agents = coordinator.agents_by_hostname();
+    assert_eq!(agents[Planted::Healthy.hostname()]["state"], "completed", "{agents:#?}");
+    assert_eq!(
+        agents[Planted::RestartPending.hostname()]["state"],
+        "awaiting_restart",
+        "{agents:#?}"
+    );
+    let status = coordinator.cli_json(&["status"]);
+    assert_eq!(status["awaiting_restart"], 1, "{status:#}");
+    assert_eq!(status["completed"], 1, "{status:#}");
+    assert_eq!(status["stragglers"], 5, "{status:#}");
+
+    // The step-8 report names each signal, in English and in Japanese.
+    let english = String::from_utf8_lossy(&coordinator.cli(&["report", "--lang", "en"]).stdout).to_string();
+    for words in [
+        "patterns arrive but the agent program does not",
+        "inferred",
+        "ActiveUpdate server",
+        "KB5011487",
+        "OfcNTCer.dat",
+        "Client environment is not qualified",
+        "Awaiting restart",
+    ] {
+        assert!(
+            english.contains(words),
+            "the English report names {words:?}:\n{english}"
+        );
+    }
+    let japanese = String::from_utf8_lossy(&coordinator.cli(&["report", "--lang", "ja"]).stdout).to_string();
+    for words in [
+        "推定",
+        "アップデート設定権限",
+        "アップデート元",
+        "OfcNTCer.dat",
+        "再起動待ち",
+        "KB5011487",
+    ] {
+        assert!(
+            japanese.contains(words),
+            "the Japanese report names {words:?}:\n{japanese}"
+        );
+    }
+    for endpoint in &mut endpoints {
+        endpoint.stop();
+    }
 }

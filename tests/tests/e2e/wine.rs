@@ -163,6 +163,22 @@ impl WineEndpoint {
         self.reg(&["add", key, "/v", name, "/t", kind, "/d", data, "/f", "/reg:64"]);
     }
 
+    /// `reg add KEY /f`: the key alone, no value (a marker such as
+    /// Windows' `RebootRequired`).
+    pub fn reg_add_key(&self, key: &str) {
+        self.reg(&["add", key, "/f", "/reg:64"]);
+    }
+
+    /// `reg delete KEY /v NAME /f`, whether or not the value is there (Wine
+    /// may leave its own markers, such as pending file renames, after boot).
+    pub fn reg_delete_value_if_present(&self, key: &str, name: &str) {
+        let _ = self.run(
+            self.wine_command("wine")
+                .arg("reg")
+                .args(["delete", key, "/v", name, "/f", "/reg:64"]),
+        );
+    }
+
     /// `reg delete KEY /f`: the key and everything under it.
     pub fn reg_delete_key(&self, key: &str) {
         self.reg(&["delete", key, "/f", "/reg:64"]);

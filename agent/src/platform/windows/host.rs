@@ -74,6 +74,38 @@ pub fn read_os() -> anyhow::Result<OsRelease> {
     })
 }
 
+/// Where Windows lists installed packages (updates among them, by KB).
+const PACKAGES_KEY: &str = r"SOFTWARE\Microsoft\Windows\CurrentVersion\Component Based Servicing\Packages";
+/// Most package names looked at (a long-lived server has a few thousand).
+const MAX_PACKAGES: usize = 50_000;
+
+/// What Azure Code Signing readiness needs (runbook step 4): the build, its
+/// UBR and the installed updates (Component Based Servicing's packages by
+/// KB number; a missing key is no updates, not an error).
+pub fn read_acs() -> anyhow::Result<crate::checks::AcsFacts> {
+    let key = RegKey::predef(HKEY_LOCAL_MACHINE)
+        .open_subkey_with_flags(CURRENT_VERSION_KEY, KEY_READ | KEY_WOW64_64KEY)
+        .with_context(|| format!(r"open HKLM\{CURRENT_VERSION_KEY}"))?;
+    let build_text: String = key
+        .get_value("CurrentBuildNumber")
+        .with_context(|| format!(r"read HKLM\{CURRENT_VERSION_KEY}\CurrentBuildNumber"))?;
+    let Ok(build) = build_text.trim().parse::<u64>() else {
+        bail!(r"HKLM\{CURRENT_VERSION_KEY}\CurrentBuildNumber is not a number: {build_text:?}");
+    };
+    let ubr: Option<u32> = key.get_value("UBR").ok();
+    let names: Vec<String> =
+        match RegKey::predef(HKEY_LOCAL_MACHINE).open_subkey_with_flags(PACKAGES_KEY, KEY_READ | KEY_WOW64_64KEY) {
+            Ok(packages) => packages.enum_keys().take(MAX_PACKAGES).filter_map(Result::ok).collect(),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(error) => return Err(error).with_context(|| format!(r"open HKLM\{PACKAGES_KEY}")),
+        };
+    Ok(crate::checks::AcsFacts {
+        build,
+        ubr: ubr.map(u64::from),
+        updates: crate::checks::kb_numbers(names.iter().map(String::as_str)),
+    })
+}
+
 /// "Windows 10 Pro 22H2", corrected to 11 where Windows did not.
 fn product_name(key: &RegKey, build: u64) -> Option<String> {
     let mut name: String = key.get_value("ProductName").ok()?;

@@ -72,6 +72,11 @@ impl IniText {
         })
     }
 
+    /// The decoded text.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
     /// The value of `key` in `section`; `Ok(None)` when either is absent.
     pub fn get(&self, section: &str, key: &str) -> anyhow::Result<Option<String>> {
         let Some(value) = find(&self.text, section, key) else {

@@ -42,6 +42,9 @@ pub const DEFAULT_UNINSTALL_ROOTS: [&str; 2] = [
     r"HKLM\SOFTWARE\WOW6432Node\Microsoft\Windows\CurrentVersion\Uninstall",
 ];
 
+/// Most sources one field may list (its own plus `fallback`).
+pub const MAX_SOURCES_PER_FIELD: usize = 8;
+
 /// The document fields that hold `host:port` and so may take a `port`.
 const ADDRESS_FIELDS: [&str; 3] = ["server.address", "update.source_address", "update_agent.address"];
 
@@ -67,6 +70,31 @@ struct MappingFile {
     update_agent: Option<UpdateAgentSpec>,
     #[serde(default)]
     server: Option<ServerSpec>,
+    #[serde(default)]
+    pattern: Option<PatternSpec>,
+    #[serde(default)]
+    upgrade: Option<UpgradeSpec>,
+    #[serde(default)]
+    restart: Option<RestartSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PatternSpec {
+    version: Option<FieldSpec>,
+    date: Option<FieldSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpgradeSpec {
+    refused: Option<FieldSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RestartSpec {
+    pending: Option<FieldSpec>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -81,6 +109,8 @@ struct UpdateSpec {
     permission: Option<FieldSpec>,
     source: Option<FieldSpec>,
     source_address: Option<FieldSpec>,
+    last_from: Option<FieldSpec>,
+    last_at: Option<FieldSpec>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -94,6 +124,7 @@ struct UpdateAgentSpec {
 #[serde(deny_unknown_fields)]
 struct ServerSpec {
     address: Option<FieldSpec>,
+    certificate_sha256: Option<FieldSpec>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -134,6 +165,43 @@ pub enum NameMatch {
     Prefix,
 }
 
+/// A file in (or under) the agent folder, by name.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSpec {
+    file: String,
+}
+
+/// The newest file matching `file` (one `*` in its last component), and its
+/// last line containing `contains`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewestLineSpec {
+    file: String,
+    contains: String,
+}
+
+/// A registry key (or, with `value`, a value) that is there or not.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExistsSpec {
+    key: String,
+    value: Option<String>,
+}
+
+/// One source in a field's `fallback` list.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SourceSpec {
+    registry: Option<RegistrySpec>,
+    ini: Option<IniSpec>,
+    uninstall: Option<UninstallSpec>,
+    fixed: Option<toml::Value>,
+    file_sha256: Option<FileSpec>,
+    newest_line: Option<NewestLineSpec>,
+    exists: Option<ExistsSpec>,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FieldSpec {
@@ -141,6 +209,11 @@ struct FieldSpec {
     ini: Option<IniSpec>,
     uninstall: Option<UninstallSpec>,
     fixed: Option<toml::Value>,
+    file_sha256: Option<FileSpec>,
+    newest_line: Option<NewestLineSpec>,
+    exists: Option<ExistsSpec>,
+    /// Sources tried in order when the one above does not read.
+    fallback: Option<Vec<SourceSpec>>,
     port: Option<PortSpec>,
     translate: Option<BTreeMap<String, toml::Value>>,
     #[serde(default)]
@@ -188,6 +261,38 @@ pub enum Source {
         value: String,
     },
     Fixed(toml::Value),
+    /// The SHA-256 of a file (lowercase hex); relative to the install directory.
+    FileSha256 {
+        file: String,
+    },
+    /// The newest file matching `file` (one `*` in its name), relative to
+    /// the install directory, and its last line containing `contains`
+    /// (empty text when it has none: "nothing refused").
+    NewestLine {
+        file: String,
+        contains: String,
+    },
+    /// Whether a registry key (or one of its values) is present: its path
+    /// when present; absent means "try the next source", and a field whose
+    /// every source is an absent `exists` reads `false`.
+    Exists {
+        key: KeyPath,
+        value: Option<String>,
+    },
+}
+
+impl Source {
+    /// A file this source reads relative to the install directory.
+    fn relative_file(&self) -> Option<&str> {
+        match self {
+            Source::Ini { file, .. } | Source::FileSha256 { file } | Source::NewestLine { file, .. }
+                if !is_absolute(file) =>
+            {
+                Some(file)
+            }
+            _ => None,
+        }
+    }
 }
 
 /// One document field and how to obtain it.
@@ -196,6 +301,8 @@ pub struct Rule {
     /// Dotted document field: `server.address`.
     pub field: String,
     pub source: Source,
+    /// Tried in order when `source` does not read; the first that reads wins.
+    pub fallback: Vec<Source>,
     /// Appended as `host:port` (address fields only).
     pub port: Option<Source>,
     /// Raw value as text → document value.
@@ -253,13 +360,22 @@ impl MappingFile {
         let mut specs: Vec<(&str, Option<FieldSpec>)> = vec![("version", self.version), ("role", self.role)];
         let license = self.license.map(|license| license.expires);
         specs.push(("license.expires", license.flatten()));
-        let (permission, source, source_address) = self.update.map_or((None, None, None), |update| {
-            (update.permission, update.source, update.source_address)
-        });
+        let (permission, source, source_address, last_from, last_at) =
+            self.update.map_or((None, None, None, None, None), |update| {
+                (
+                    update.permission,
+                    update.source,
+                    update.source_address,
+                    update.last_from,
+                    update.last_at,
+                )
+            });
         specs.extend([
             ("update.permission", permission),
             ("update.source", source),
             ("update.source_address", source_address),
+            ("update.last_from", last_from),
+            ("update.last_at", last_at),
         ]);
         let (program_and_hotfix, agent_address) = self
             .update_agent
@@ -268,15 +384,29 @@ impl MappingFile {
             ("update_agent.program_and_hotfix", program_and_hotfix),
             ("update_agent.address", agent_address),
         ]);
-        specs.push(("server.address", self.server.and_then(|server| server.address)));
+        let (server_address, certificate) = self
+            .server
+            .map_or((None, None), |server| (server.address, server.certificate_sha256));
+        specs.extend([
+            ("server.address", server_address),
+            ("server.certificate_sha256", certificate),
+        ]);
+        let (pattern_version, pattern_date) = self
+            .pattern
+            .map_or((None, None), |pattern| (pattern.version, pattern.date));
+        specs.extend([("pattern.version", pattern_version), ("pattern.date", pattern_date)]);
+        specs.push(("upgrade.refused", self.upgrade.and_then(|upgrade| upgrade.refused)));
+        specs.push(("restart.pending", self.restart.and_then(|restart| restart.pending)));
         let mut rules = Vec::new();
         for (field, spec) in specs {
             let Some(spec) = spec else { continue };
             let rule = check_field(field, spec).with_context(|| format!("[{field}]"))?;
-            let relative_ini =
-                |source: Option<&Source>| matches!(source, Some(Source::Ini { file, .. }) if !is_absolute(file));
-            if install_dir.is_none() && (relative_ini(Some(&rule.source)) || relative_ini(rule.port.as_ref())) {
-                bail!("[{field}]: a relative .ini file needs [install_dir] (or give an absolute path)");
+            let relative = std::iter::once(&rule.source)
+                .chain(&rule.fallback)
+                .chain(rule.port.as_ref())
+                .any(|source| source.relative_file().is_some());
+            if install_dir.is_none() && relative {
+                bail!("[{field}]: a relative file needs [install_dir] (or give an absolute path)");
             }
             rules.push(rule);
         }
@@ -289,13 +419,41 @@ impl MappingFile {
 }
 
 fn check_field(field: &str, spec: FieldSpec) -> anyhow::Result<Rule> {
-    let source = one_source(spec.registry, spec.ini, spec.uninstall, spec.fixed)?;
+    let source = one_source(SourceSpec {
+        registry: spec.registry,
+        ini: spec.ini,
+        uninstall: spec.uninstall,
+        fixed: spec.fixed,
+        file_sha256: spec.file_sha256,
+        newest_line: spec.newest_line,
+        exists: spec.exists,
+    })?;
+    let fallback_specs = spec.fallback.unwrap_or_default();
+    if fallback_specs.len() + 1 > MAX_SOURCES_PER_FIELD {
+        bail!("at most {MAX_SOURCES_PER_FIELD} sources per field (its own and `fallback`)");
+    }
+    let fallback = fallback_specs
+        .into_iter()
+        .enumerate()
+        .map(|(index, spec)| one_source(spec).with_context(|| format!("fallback[{index}]")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let port = match spec.port {
         None => None,
         Some(_) if !ADDRESS_FIELDS.contains(&field) => {
             bail!("`port` is only for address fields ({})", ADDRESS_FIELDS.join(", "))
         }
-        Some(port) => Some(one_source(port.registry, port.ini, None, port.fixed).context("port")?),
+        Some(port) => Some(
+            one_source(SourceSpec {
+                registry: port.registry,
+                ini: port.ini,
+                uninstall: None,
+                fixed: port.fixed,
+                file_sha256: None,
+                newest_line: None,
+                exists: None,
+            })
+            .context("port")?,
+        ),
     };
     if let Some(table) = &spec.translate
         && table.is_empty()
@@ -305,6 +463,7 @@ fn check_field(field: &str, spec: FieldSpec) -> anyhow::Result<Rule> {
     Ok(Rule {
         field: field.to_string(),
         source,
+        fallback,
         port,
         translate: spec.translate,
         verified: spec.verified,
@@ -313,10 +472,19 @@ fn check_field(field: &str, spec: FieldSpec) -> anyhow::Result<Rule> {
 }
 
 fn check_install_dir(spec: InstallDirSpec) -> anyhow::Result<Rule> {
-    let source = one_source(spec.registry, None, None, spec.fixed.map(toml::Value::String))?;
+    let source = one_source(SourceSpec {
+        registry: spec.registry,
+        ini: None,
+        uninstall: None,
+        fixed: spec.fixed.map(toml::Value::String),
+        file_sha256: None,
+        newest_line: None,
+        exists: None,
+    })?;
     Ok(Rule {
         field: "install_dir".to_string(),
         source,
+        fallback: Vec::new(),
         port: None,
         translate: None,
         verified: spec.verified,
@@ -325,18 +493,32 @@ fn check_install_dir(spec: InstallDirSpec) -> anyhow::Result<Rule> {
 }
 
 /// Exactly one of the sources, checked.
-fn one_source(
-    registry: Option<RegistrySpec>,
-    ini: Option<IniSpec>,
-    uninstall: Option<UninstallSpec>,
-    fixed: Option<toml::Value>,
-) -> anyhow::Result<Source> {
-    let given = [registry.is_some(), ini.is_some(), uninstall.is_some(), fixed.is_some()]
-        .into_iter()
-        .filter(|given| *given)
-        .count();
+fn one_source(spec: SourceSpec) -> anyhow::Result<Source> {
+    let SourceSpec {
+        registry,
+        ini,
+        uninstall,
+        fixed,
+        file_sha256,
+        newest_line,
+        exists,
+    } = spec;
+    let given = [
+        registry.is_some(),
+        ini.is_some(),
+        uninstall.is_some(),
+        fixed.is_some(),
+        file_sha256.is_some(),
+        newest_line.is_some(),
+        exists.is_some(),
+    ]
+    .into_iter()
+    .filter(|given| *given)
+    .count();
     if given != 1 {
-        bail!("give exactly one source (registry, ini, uninstall or fixed), found {given}");
+        bail!(
+            "give exactly one source (registry, ini, uninstall, fixed, file_sha256, newest_line or exists), found {given}"
+        );
     }
     let non_empty = |what: &str, text: &str| -> anyhow::Result<()> {
         if text.trim().is_empty() {
@@ -348,6 +530,28 @@ fn one_source(
         // An empty value name is the key's default value: allowed.
         let key = KeyPath::parse(&spec.key).map_err(anyhow::Error::msg)?;
         return Ok(Source::Registry { key, value: spec.value });
+    }
+    if let Some(spec) = file_sha256 {
+        non_empty("file_sha256.file", &spec.file)?;
+        return Ok(Source::FileSha256 { file: spec.file });
+    }
+    if let Some(spec) = newest_line {
+        non_empty("newest_line.file", &spec.file)?;
+        non_empty("newest_line.contains", &spec.contains)?;
+        let (folder, name) = split_file_name(&spec.file);
+        if name.matches('*').count() != 1 || folder.contains('*') {
+            bail!(
+                "newest_line.file: the file name, and only it, must hold exactly one `*` (e.g. 'Temp\\upgrade_*.log')"
+            );
+        }
+        return Ok(Source::NewestLine {
+            file: spec.file,
+            contains: spec.contains,
+        });
+    }
+    if let Some(spec) = exists {
+        let key = KeyPath::parse(&spec.key).map_err(anyhow::Error::msg)?;
+        return Ok(Source::Exists { key, value: spec.value });
     }
     if let Some(spec) = ini {
         non_empty("ini.file", &spec.file)?;
@@ -375,6 +579,15 @@ fn one_source(
 }
 
 /// Absolute on Windows (`C:\…`, `\\server\share`) or on this platform.
+/// `Temp\upgrade_*.log` as (`Temp\`, `upgrade_*.log`): the folder part
+/// keeps its trailing separator (empty when there is none).
+pub fn split_file_name(file: &str) -> (&str, &str) {
+    match file.rfind(['\\', '/']) {
+        Some(at) => (&file[..=at], &file[at + 1..]),
+        None => ("", file),
+    }
+}
+
 pub fn is_absolute(file: &str) -> bool {
     let bytes = file.as_bytes();
     let drive =

@@ -3,10 +3,12 @@
 //! where every value came from. A source that cannot be read is that
 //! field's error, naming the source; nothing is silently left out.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
 
 use super::ini::IniText;
-use super::mapping::{Mapping, NameMatch, Rule, Source, is_absolute};
+use super::mapping::{Mapping, NameMatch, Rule, Source, is_absolute, split_file_name};
 use super::registry::{KeyPath, RegValue, Registry};
 
 /// One field's outcome.
@@ -21,7 +23,23 @@ pub struct Resolved {
     /// The mapping marks this source as confirmed.
     pub verified: bool,
     pub note: Option<String>,
+    /// Which of the field's sources gave the value: 0 its own, 1.. its
+    /// `fallback` entries (0 too when none read).
+    pub source_index: usize,
+    /// A short name of the place read, for evidence on the coordinator:
+    /// `Misc.\PatternDate`, `OfcNTCer.dat` (the key's last part and the
+    /// value name, or the file name).
+    pub short_source: String,
 }
+
+/// Largest file hashed (`OfcNTCer.dat` is about a kilobyte).
+pub const MAX_HASHED_FILE_BYTES: u64 = 1024 * 1024;
+/// Of a log file, only this much of its end is read.
+pub const MAX_LOG_TAIL_BYTES: u64 = 1024 * 1024;
+/// Most directory entries looked at for a `newest_line` pattern.
+pub const MAX_DIR_ENTRIES: usize = 10_000;
+/// Longest log line kept as a value (then cut, with `…`).
+pub const MAX_LINE_CHARS: usize = 300;
 
 /// What a source gave before translation.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,12 +47,15 @@ enum Raw {
     Registry(RegValue),
     Text(String),
     Fixed(toml::Value),
+    /// An `exists` source whose key or value is not there.
+    Absent,
 }
 
 /// A value read from a source, with its provenance.
 struct Read {
     raw: Result<Raw, String>,
     source: String,
+    short: String,
 }
 
 /// Resolves every rule of `mapping`, in the mapping's order.
@@ -56,9 +77,13 @@ struct Resolver<'a> {
 
 impl Resolver<'_> {
     fn rule(&mut self, rule: &Rule) -> Resolved {
-        let read = self.read(&rule.source);
+        let (index, read) = self.first_that_reads(rule);
         let mut source = read.source;
-        let mut value = read.raw.and_then(|raw| translate(raw, rule));
+        let mut value = read.raw.and_then(|raw| match raw {
+            // Every source was an absent `exists`: the thing is not there.
+            Raw::Absent => Ok(toml::Value::Boolean(false)),
+            raw => translate(raw, rule),
+        });
         if let Some(port_source) = &rule.port {
             let port = self.read(port_source);
             source = format!("{source}, port from {}", port.source);
@@ -70,6 +95,204 @@ impl Resolver<'_> {
             source,
             verified: rule.verified,
             note: rule.note.clone(),
+            source_index: index,
+            short_source: read.short,
+        }
+    }
+
+    /// The rule's sources in order; the first that reads wins. When none
+    /// does, the error lists every source's reason.
+    fn first_that_reads(&mut self, rule: &Rule) -> (usize, Read) {
+        let mut failures: Vec<String> = Vec::new();
+        let mut absent: Vec<String> = Vec::new();
+        let sources: Vec<&Source> = std::iter::once(&rule.source).chain(&rule.fallback).collect();
+        let last = sources.len() - 1;
+        for (index, source) in sources.into_iter().enumerate() {
+            let read = self.read(source);
+            match &read.raw {
+                Ok(Raw::Absent) => absent.push(read.source),
+                Ok(_) if index == 0 => return (0, read),
+                Ok(_) => {
+                    let mut earlier = failures.clone();
+                    earlier.extend(absent.iter().map(|place| format!("{place}: not present")));
+                    let source = format!("{} (fallback {index}; {})", read.source, earlier.join("; "));
+                    return (index, Read { source, ..read });
+                }
+                Err(error) => failures.push(error.clone()),
+            }
+            if index == last {
+                break;
+            }
+        }
+        if failures.is_empty() {
+            let source = format!("none present of: {}", absent.join(", "));
+            return (
+                0,
+                Read {
+                    raw: Ok(Raw::Absent),
+                    source,
+                    short: String::new(),
+                },
+            );
+        }
+        failures.extend(absent.iter().map(|place| format!("{place}: not present")));
+        let first = self.describe(&rule.source);
+        (
+            0,
+            Read {
+                raw: Err(failures.join("; ")),
+                source: first,
+                short: String::new(),
+            },
+        )
+    }
+
+    /// How a source is named when it could not be read.
+    fn describe(&self, source: &Source) -> String {
+        match source {
+            Source::Registry { key, value } => format!("{key} {}", value_label(value)),
+            Source::Ini { file, section, key } => format!("{file} [{section}] {key}"),
+            Source::Uninstall { display_name, .. } => format!("the uninstall entry {display_name:?}"),
+            Source::Fixed(_) => "fixed in the mapping".to_string(),
+            Source::FileSha256 { file } => format!("SHA-256 of {file}"),
+            Source::NewestLine { file, .. } => format!("the newest {file}"),
+            Source::Exists { key, value } => match value {
+                Some(value) => format!("{key} {}", value_label(value)),
+                None => key.to_string(),
+            },
+        }
+    }
+
+    /// A path in the install directory (or absolute as written).
+    fn path_of(&mut self, file: &str) -> Result<PathBuf, String> {
+        if is_absolute(file) {
+            return Ok(PathBuf::from(file));
+        }
+        match self.install_dir() {
+            Ok((dir, _)) => Ok(join_windows(&dir, file)),
+            Err(error) => Err(format!("the install directory could not be read: {error}")),
+        }
+    }
+
+    fn read_sha256(&mut self, file: &str) -> Read {
+        let short = split_file_name(file).1.to_string();
+        let path = match self.path_of(file) {
+            Ok(path) => path,
+            Err(error) => {
+                return Read {
+                    raw: Err(error),
+                    source: format!("SHA-256 of {file} (in the install directory)"),
+                    short,
+                };
+            }
+        };
+        let source = format!("SHA-256 of {}", path.display());
+        let raw = match rollcall_common::files::read_bounded(&path, MAX_HASHED_FILE_BYTES) {
+            Ok(bytes) => Ok(Raw::Text(hex::encode(Sha256::digest(&bytes)))),
+            Err(error) => Err(format!("{source}: {error:#}")),
+        };
+        Read { raw, source, short }
+    }
+
+    fn read_newest_line(&mut self, file: &str, contains: &str) -> Read {
+        let (folder, pattern) = split_file_name(file);
+        let described = format!("the newest {file}");
+        let dir = match self.path_of(if folder.is_empty() { "." } else { folder }) {
+            Ok(dir) => dir,
+            Err(error) => {
+                return Read {
+                    raw: Err(error),
+                    source: described,
+                    short: pattern.to_string(),
+                };
+            }
+        };
+        match newest_matching(&dir, pattern) {
+            Err(error) => Read {
+                raw: Err(format!("{}: {error}", dir.display())),
+                source: format!("{} {pattern}", dir.display()),
+                short: pattern.to_string(),
+            },
+            Ok(None) => Read {
+                // No upgrade attempt logged: nothing was refused.
+                raw: Ok(Raw::Text(String::new())),
+                source: format!("{}{}{pattern} (none found)", dir.display(), std::path::MAIN_SEPARATOR),
+                short: pattern.to_string(),
+            },
+            Ok(Some((path, count))) => {
+                let name = path
+                    .file_name()
+                    .map(|name| name.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let short = format!("{folder}{name}");
+                let source = format!("{} (newest of {count} {pattern})", path.display());
+                let raw = match read_tail(&path, MAX_LOG_TAIL_BYTES) {
+                    Ok(text) => Ok(Raw::Text(last_line_containing(&text, contains).unwrap_or_default())),
+                    Err(error) => Err(format!("{source}: {error:#}")),
+                };
+                Read { raw, source, short }
+            }
+        }
+    }
+
+    fn read_exists(&self, key: &KeyPath, value: Option<&str>) -> Read {
+        match value {
+            Some(name) => {
+                let described = format!("{key} {}", value_label(name));
+                match self.registry.value(&key.to_string(), name) {
+                    Ok(Some(_)) => Read {
+                        raw: Ok(Raw::Text(described.clone())),
+                        short: short_registry(key, name),
+                        source: described,
+                    },
+                    Ok(None) => Read {
+                        raw: Ok(Raw::Absent),
+                        source: described,
+                        short: String::new(),
+                    },
+                    Err(error) => Read {
+                        raw: Err(format!("{described}: {error:#}")),
+                        source: described,
+                        short: String::new(),
+                    },
+                }
+            }
+            None => {
+                let described = key.to_string();
+                let (parent, child) = match key.subkey.rsplit_once('\\') {
+                    Some((parent, child)) => (
+                        KeyPath {
+                            hive: key.hive,
+                            subkey: parent.to_string(),
+                        },
+                        child,
+                    ),
+                    None => (
+                        KeyPath {
+                            hive: key.hive,
+                            subkey: String::new(),
+                        },
+                        key.subkey.as_str(),
+                    ),
+                };
+                match self.registry.subkeys(&parent.to_string()) {
+                    Ok(children) if children.iter().any(|name| name.eq_ignore_ascii_case(child)) => Read {
+                        raw: Ok(Raw::Text(described.clone())),
+                        short: child.to_string(),
+                        source: described,
+                    },
+                    Ok(_) => Read {
+                        raw: Ok(Raw::Absent),
+                        source: described,
+                        short: String::new(),
+                    },
+                    Err(error) => Read {
+                        raw: Err(format!("{described}: {error:#}")),
+                        source: described,
+                        short: String::new(),
+                    },
+                }
+            }
         }
     }
 
@@ -91,7 +314,11 @@ impl Resolver<'_> {
             Source::Fixed(value) => Read {
                 raw: Ok(Raw::Fixed(value.clone())),
                 source: "fixed in the mapping".to_string(),
+                short: "mapping".to_string(),
             },
+            Source::FileSha256 { file } => self.read_sha256(file),
+            Source::NewestLine { file, contains } => self.read_newest_line(file, contains),
+            Source::Exists { key, value } => self.read_exists(key, value.as_deref()),
         }
     }
 
@@ -100,16 +327,18 @@ impl Resolver<'_> {
             Ok(PathBuf::from(file))
         } else {
             match self.install_dir() {
-                Ok((dir, _)) => Ok(dir.join(file)),
+                Ok((dir, _)) => Ok(join_windows(&dir, file)),
                 Err(error) => Err(error),
             }
         };
+        let short = format!("{} [{section}] {key}", split_file_name(file).1);
         let path = match path {
             Ok(path) => path,
             Err(error) => {
                 return Read {
                     source: format!("{file} [{section}] {key} (in the install directory)"),
                     raw: Err(format!("the install directory could not be read: {error}")),
+                    short,
                 };
             }
         };
@@ -119,7 +348,7 @@ impl Resolver<'_> {
             Ok(None) => Err(format!("{source}: not found")),
             Err(error) => Err(format!("{source}: {error:#}")),
         };
-        Read { raw, source }
+        Read { raw, source, short }
     }
 
     /// The install directory and where it came from, read once.
@@ -150,20 +379,145 @@ impl Resolver<'_> {
 
 fn read_registry(registry: &dyn Registry, key: &KeyPath, name: &str) -> Read {
     let described = format!("{key} {}", value_label(name));
+    let short = short_registry(key, name);
     match registry.value(&key.to_string(), name) {
         Ok(Some(value)) => Read {
             source: format!("{described} ({})", value.type_name()),
             raw: Ok(Raw::Registry(value)),
+            short,
         },
         Ok(None) => Read {
             raw: Err(format!("{described}: not found")),
             source: described,
+            short,
         },
         Err(error) => Read {
             raw: Err(format!("{described}: {error:#}")),
             source: described,
+            short,
         },
     }
+}
+
+/// `Misc.\PatternDate`: the key's last part and the value name.
+fn short_registry(key: &KeyPath, name: &str) -> String {
+    let last = key.subkey.rsplit('\\').next().unwrap_or(&key.subkey);
+    format!("{last}\\{}", value_label(name))
+}
+
+/// `dir` joined with a Windows-style relative path (`Temp\upgrade.log`):
+/// each part is pushed separately so the result is right on either
+/// platform.
+fn join_windows(dir: &Path, relative: &str) -> PathBuf {
+    let mut path = dir.to_path_buf();
+    for part in relative
+        .split(['\\', '/'])
+        .filter(|part| !part.is_empty() && *part != ".")
+    {
+        path.push(part);
+    }
+    path
+}
+
+/// The newest file in `dir` whose name matches `pattern` (one `*`, case
+/// insensitive), by modification time then name, and how many matched.
+/// `Ok(None)` when the folder is missing or nothing matches.
+fn newest_matching(dir: &Path, pattern: &str) -> Result<Option<(PathBuf, usize)>, String> {
+    let (prefix, suffix) = pattern.split_once('*').unwrap_or((pattern, ""));
+    let (prefix, suffix) = (prefix.to_lowercase(), suffix.to_lowercase());
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(format!("list the folder: {error}")),
+    };
+    let mut best: Option<(std::time::SystemTime, String, PathBuf)> = None;
+    let mut count = 0;
+    for entry in entries.take(MAX_DIR_ENTRIES) {
+        let Ok(entry) = entry else { continue };
+        let name = entry.file_name().to_string_lossy().to_lowercase();
+        if name.len() < prefix.len() + suffix.len() || !name.starts_with(&prefix) || !name.ends_with(&suffix) {
+            continue;
+        }
+        let Ok(metadata) = entry.metadata() else { continue };
+        if !metadata.is_file() {
+            continue;
+        }
+        count += 1;
+        let modified = metadata.modified().unwrap_or(std::time::UNIX_EPOCH);
+        let newer = match &best {
+            None => true,
+            Some((time, best_name, _)) => (modified, &name) > (*time, best_name),
+        };
+        if newer {
+            best = Some((modified, name, entry.path()));
+        }
+    }
+    Ok(best.map(|(_, _, path)| (path, count)))
+}
+
+/// The last `limit` bytes of a file, decoded as the `.ini` reader does
+/// (UTF-8, UTF-16 with a byte-order mark, else lossily).
+fn read_tail(path: &Path, limit: u64) -> anyhow::Result<String> {
+    use std::io::{Read as _, Seek, SeekFrom};
+    let mut file = std::fs::File::open(path)?;
+    let length = file.metadata()?.len();
+    let mut bytes = Vec::new();
+    if length > limit {
+        // Keep UTF-16 aligned: start on an even offset.
+        let start = (length - limit) & !1;
+        file.seek(SeekFrom::Start(start))?;
+    }
+    file.take(limit).read_to_end(&mut bytes)?;
+    if let Some(text) = utf16le_without_mark(&bytes) {
+        return Ok(text);
+    }
+    let text = IniText::decode(&bytes)?;
+    Ok(text.as_str().to_string())
+}
+
+/// Text that is UTF-16LE without a byte-order mark (as some Windows tools
+/// write logs): many NUL bytes at odd offsets and none at even ones. Lossy:
+/// a log line is evidence, not a value.
+fn utf16le_without_mark(bytes: &[u8]) -> Option<String> {
+    if bytes.len() < 4 || bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+        return None;
+    }
+    let odd_nuls = bytes.iter().skip(1).step_by(2).filter(|byte| **byte == 0).count();
+    let even_nuls = bytes.iter().step_by(2).filter(|byte| **byte == 0).count();
+    if even_nuls > 0 || odd_nuls * 2 < bytes.len() / 2 {
+        return None;
+    }
+    let units: Vec<u16> = bytes
+        .chunks_exact(2)
+        .map(|pair| u16::from_le_bytes([pair[0], pair[1]]))
+        .collect();
+    Some(String::from_utf16_lossy(&units))
+}
+
+/// The last line of `text` containing `needle` (case-insensitive), trimmed,
+/// control characters escaped and cut at [`MAX_LINE_CHARS`].
+pub fn last_line_containing(text: &str, needle: &str) -> Option<String> {
+    let needle = needle.to_lowercase();
+    let line = text.lines().rev().find(|line| line.to_lowercase().contains(&needle))?;
+    Some(bounded_line(line.trim()))
+}
+
+/// A log line made safe to show: control characters as `\u{..}` escapes,
+/// at most [`MAX_LINE_CHARS`] characters (then `…`).
+pub fn bounded_line(line: &str) -> String {
+    let mut out = String::new();
+    for (count, character) in line.chars().enumerate() {
+        if count >= MAX_LINE_CHARS {
+            out.push('…');
+            break;
+        }
+        if character.is_control() {
+            out.extend(character.escape_default());
+        } else {
+            out.push(character);
+        }
+    }
+    out
 }
 
 /// `Server`, or `(Default)` for the unnamed value, as regedit shows it.
@@ -237,6 +591,7 @@ fn read_uninstall(
             Read {
                 raw: Err(format!("{described}: none found under {searched}{detail}")),
                 source: described,
+                short: format!("Uninstall\\{value}"),
             }
         }
         [(entry, first), rest @ ..] => {
@@ -248,11 +603,13 @@ fn read_uninstall(
                         show(different)
                     )),
                     source: described,
+                    short: format!("Uninstall\\{value}"),
                 };
             }
             Read {
                 source: format!("{entry} {value} ({})", first.type_name()),
                 raw: Ok(Raw::Registry(first.clone())),
+                short: format!("Uninstall\\{value}"),
             }
         }
     }
@@ -283,6 +640,7 @@ fn translate(raw: Raw, rule: &Rule) -> Result<toml::Value, String> {
         Raw::Registry(other) => return Err(format!("a {} cannot be translated", other.type_name())),
         Raw::Fixed(toml::Value::String(text)) => text.trim().to_string(),
         Raw::Fixed(other) => other.to_string(),
+        Raw::Absent => "false".to_string(),
     };
     table
         .iter()
@@ -314,6 +672,7 @@ fn plain(raw: Raw) -> Result<toml::Value, String> {
         }
         Raw::Registry(RegValue::Other(kind)) => return Err(format!("a {kind} value cannot be used")),
         Raw::Fixed(value) => value,
+        Raw::Absent => toml::Value::Boolean(false),
     })
 }
 
@@ -333,6 +692,7 @@ fn with_port(host: toml::Value, port: Result<Raw, String>) -> Result<toml::Value
         Raw::Fixed(toml::Value::String(text)) => text.trim().to_string(),
         Raw::Registry(other) => return Err(format!("port: a {} is not a port", other.type_name())),
         Raw::Fixed(other) => return Err(format!("port: {other} is not a port")),
+        Raw::Absent => return Err("port: not present".to_string()),
     };
     match text.parse::<u16>() {
         Ok(number) if number > 0 => {}

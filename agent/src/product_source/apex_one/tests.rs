@@ -5,9 +5,15 @@ use std::path::Path;
 
 use rollcall_common::product::{ProductRole, UpdatePermission, UpdateSourceKind};
 
+use sha2::Digest as _;
+
 use super::*;
 
 const AGENT_KEY: &str = r"HKLM\SOFTWARE\WOW6432Node\TrendMicro\PC-cillinNTCorp\CurrentVersion";
+const MISC_KEY: &str = r"HKLM\SOFTWARE\WOW6432Node\TrendMicro\PC-cillinNTCorp\CurrentVersion\Misc.";
+const UPDATE_INFO_KEY: &str = r"HKLM\SOFTWARE\WOW6432Node\TrendMicro\PC-cillinNTCorp\CurrentVersion\UpdateInfo";
+const REBOOT_REQUIRED_PARENT: &str = r"HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\WindowsUpdate\Auto Update";
+const REFUSED: &str = "Client environment is not qualified to do upgrade or hotfix";
 const UNINSTALL_64: &str = r"HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\Uninstall";
 const UNINSTALL_32: &str = r"HKLM\SOFTWARE\WOW6432Node\Microsoft\Windows\CurrentVersion\Uninstall";
 const SHIPPED: &str = include_str!("../../../../deploy/examples/apex-one.toml");
@@ -25,8 +31,16 @@ fn endpoint(install_dir: &Path) -> MemoryRegistry {
             "Application Path",
             text(&format!("{}", install_dir.display())),
         )
-        .set(AGENT_KEY, "Server", text("apex.example"))
-        .set(AGENT_KEY, "ServerPort", RegValue::Dword(4343))
+        .set(AGENT_KEY, "server", text("apex.example:4343"))
+        .set(MISC_KEY, "ProgramVer", text("14.0.12737"))
+        .set(MISC_KEY, "PatternVer", text("19.851.00"))
+        .set(MISC_KEY, "PatternDate", text("20261201"))
+        .set(
+            MISC_KEY,
+            "UpdateFrom",
+            text("http://apex.example:8080/officescan/download"),
+        )
+        .set(UPDATE_INFO_KEY, "LastUpdate", RegValue::Dword(1_796_083_200))
         .set(AGENT_KEY, "UpdateAgent", RegValue::Dword(1))
         .set(
             &format!(r"{AGENT_KEY}\UpdateAgent"),
@@ -49,6 +63,25 @@ fn endpoint(install_dir: &Path) -> MemoryRegistry {
             text("14.0.12737"),
         );
     registry
+}
+
+/// The agent folder's files under their published names: the server
+/// certificate and two upgrade logs, the newer one refused.
+fn agent_folder(dir: &Path) {
+    std::fs::write(dir.join("OfcNTCer.dat"), b"server certificate").expect("write OfcNTCer.dat");
+    let temp = dir.join("Temp");
+    std::fs::create_dir_all(&temp).expect("Temp");
+    let old = temp.join("upgrade_20261120.log");
+    std::fs::write(&old, "upgrade started\nupgrade done\n").expect("old log");
+    let new = temp.join("upgrade_20261201.log");
+    std::fs::write(
+        &new,
+        format!("12/01 10:00 start\r\n12/01 10:01 [ERROR] {REFUSED}\r\n12/01 10:01 end\r\n"),
+    )
+    .expect("new log");
+    let earlier = std::time::SystemTime::now() - std::time::Duration::from_secs(86_400);
+    let file = std::fs::File::options().write(true).open(&old).expect("open old log");
+    file.set_modified(earlier).expect("age the old log");
 }
 
 /// Writes `ofcscan.ini` as UTF-16LE with a byte-order mark, as Windows
@@ -80,7 +113,31 @@ fn the_shipped_example_parses_and_marks_what_is_unconfirmed() {
         .filter(|rule| rule.verified)
         .map(|rule| rule.field.as_str())
         .collect();
-    assert_eq!(verified, ["version"], "only Windows' own uninstall entry is verified");
+    // Verified = named by a public source and read back by the fixtures.
+    assert_eq!(
+        verified,
+        [
+            "version",
+            "server.certificate_sha256",
+            "pattern.version",
+            "pattern.date"
+        ]
+    );
+    assert!(mapping.install_dir.as_ref().is_some_and(|rule| rule.verified));
+    for guessed in [
+        "role",
+        "update.source",
+        "update.source_address",
+        "update_agent.program_and_hotfix",
+    ] {
+        let rule = mapping.rules.iter().find(|rule| rule.field == guessed).expect(guessed);
+        assert!(
+            rule.note
+                .as_deref()
+                .is_some_and(|note| note.contains("No published name")),
+            "{guessed} says it is a guess and how to find the name"
+        );
+    }
     for rule in mapping.rules.iter().chain(&mapping.install_dir) {
         assert!(
             rule.note.as_deref().is_some_and(|note| !note.trim().is_empty()),
@@ -94,8 +151,15 @@ fn the_shipped_example_parses_and_marks_what_is_unconfirmed() {
 fn the_shipped_example_on_a_matching_endpoint_yields_the_whole_document() {
     let dir = tempfile::tempdir().expect("tempdir");
     write_ofcscan(dir.path(), OFCSCAN);
+    agent_folder(dir.path());
+    let mut registry = endpoint(dir.path());
+    registry.set(
+        &format!(r"{REBOOT_REQUIRED_PARENT}\RebootRequired"),
+        "x",
+        RegValue::Dword(1),
+    );
     let mapping = Mapping::parse(SHIPPED).expect("mapping");
-    let resolved = resolve(&mapping, &endpoint(dir.path()));
+    let resolved = resolve(&mapping, &registry);
     for item in &resolved {
         assert!(item.value.is_ok(), "{}: {:?}", item.field, item.value);
     }
@@ -112,26 +176,135 @@ fn the_shipped_example_on_a_matching_endpoint_yields_the_whole_document() {
             .expect("is one")
             .program_and_hotfix
     );
+    assert_eq!(doc.pattern_version().expect("pattern").as_deref(), Some("19.851.00"));
+    assert_eq!(doc.pattern_date().expect("pattern date").as_deref(), Some("20261201"));
+    assert_eq!(
+        doc.update_last_from().expect("from").as_deref(),
+        Some("http://apex.example:8080/officescan/download")
+    );
+    assert_eq!(doc.update_last_at().expect("at"), Some(1_796_083_200));
+    assert_eq!(
+        doc.server_certificate_sha256().expect("hash").as_deref(),
+        Some(hex::encode(sha2::Sha256::digest(b"server certificate")).as_str())
+    );
+    let refused = doc.upgrade_refused().expect("refused").expect("the newest log refuses");
+    assert!(refused.ends_with(REFUSED) && !refused.contains('\r'), "{refused}");
+    assert!(
+        doc.restart_pending()
+            .expect("restart")
+            .is_some_and(|what| what.ends_with("RebootRequired")),
+        "pending"
+    );
     // Left out of the mapping (they live on the server): absent, reported missing.
     assert!(doc.license_expires().is_err());
     assert!(doc.update_permission().is_err());
 
     let version = by_field(&resolved, "version");
     assert!(version.verified);
+    assert_eq!(version.source, format!(r"{MISC_KEY} ProgramVer (REG_SZ)"));
     assert_eq!(
-        version.source,
-        format!(r"{UNINSTALL_32}\{{ABCD}} DisplayVersion (REG_SZ)")
+        (version.source_index, version.short_source.as_str()),
+        (0, r"Misc.\ProgramVer")
+    );
+    assert_eq!(by_field(&resolved, "pattern.date").short_source, r"Misc.\PatternDate");
+    assert_eq!(
+        by_field(&resolved, "upgrade.refused").short_source,
+        r"Temp\upgrade_20261201.log"
     );
     let server = by_field(&resolved, "server.address");
-    assert_eq!(
-        server.source,
-        format!("{AGENT_KEY} Server (REG_SZ), port from {AGENT_KEY} ServerPort (REG_DWORD)")
-    );
+    assert_eq!(server.source, format!("{AGENT_KEY} server (REG_SZ)"));
     let ini_source = by_field(&resolved, "update.source").source.clone();
     assert!(
         ini_source.ends_with("ofcscan.ini [INI_UPDATE_SECTION] UpdateFromCustomSource"),
         "{ini_source}"
     );
+}
+
+#[test]
+fn the_version_falls_back_to_the_uninstall_entry_and_says_so() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut registry = endpoint(dir.path());
+    registry.set(MISC_KEY, "ProgramVer", text(""));
+    let mapping = Mapping::parse(SHIPPED).expect("mapping");
+    // An empty ProgramVer reads (as "absent"), so the first source wins; a
+    // missing one falls back.
+    let mut bare = MemoryRegistry::new();
+    bare.set(
+        &format!(r"{UNINSTALL_32}\{{ABCD}}"),
+        "DisplayName",
+        text("Trend Micro Apex One Security Agent"),
+    )
+    .set(
+        &format!(r"{UNINSTALL_32}\{{ABCD}}"),
+        "DisplayVersion",
+        text("14.0.12000"),
+    );
+    let resolved = resolve(&mapping, &bare);
+    let version = by_field(&resolved, "version");
+    assert_eq!(version.value, Ok(toml::Value::String("14.0.12000".into())));
+    assert_eq!(version.source_index, 1);
+    assert!(
+        version.source.starts_with(&format!(
+            r"{UNINSTALL_32}\{{ABCD}} DisplayVersion (REG_SZ) (fallback 1; "
+        )) && version.source.contains("ProgramVer: not found"),
+        "{}",
+        version.source
+    );
+    // Neither source: the error names both.
+    let resolved = resolve(&mapping, &MemoryRegistry::new());
+    let error = by_field(&resolved, "version").value.clone().expect_err("none");
+    assert!(
+        error.contains("ProgramVer: not found") && error.contains("none found under"),
+        "{error}"
+    );
+    drop(registry);
+}
+
+#[test]
+fn no_restart_marker_reads_false_and_no_log_reads_nothing_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let resolved = resolve(&Mapping::parse(SHIPPED).expect("mapping"), &endpoint(dir.path()));
+    let restart = by_field(&resolved, "restart.pending");
+    assert_eq!(restart.value, Ok(toml::Value::Boolean(false)));
+    assert!(restart.source.starts_with("none present of: "), "{}", restart.source);
+    assert_eq!(
+        by_field(&resolved, "upgrade.refused").value,
+        Ok(toml::Value::String(String::new()))
+    );
+    let doc = document(&resolved);
+    assert_eq!(doc.restart_pending().expect("restart"), None);
+    assert_eq!(doc.upgrade_refused().expect("refused"), None);
+    // The certificate file is missing: that field's error, naming the file.
+    let error = by_field(&resolved, "server.certificate_sha256")
+        .value
+        .clone()
+        .expect_err("no file");
+    assert!(error.contains("OfcNTCer.dat"), "{error}");
+}
+
+#[test]
+fn a_utf16_upgrade_log_without_a_byte_order_mark_is_read_too() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("Temp")).expect("Temp");
+    let text = format!("start\r\n[ERROR] {REFUSED}\r\n");
+    let bytes: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    std::fs::write(dir.path().join("Temp").join("upgrade_1.log"), bytes).expect("log");
+    let resolved = resolve(&Mapping::parse(SHIPPED).expect("mapping"), &endpoint(dir.path()));
+    assert_eq!(
+        by_field(&resolved, "upgrade.refused").value,
+        Ok(toml::Value::String(format!("[ERROR] {REFUSED}")))
+    );
+}
+
+#[test]
+fn a_log_line_is_escaped_and_bounded() {
+    let line = resolve::last_line_containing("a\nx NOT QUALIFIED \u{1b}[31m\nb\n", "not qualified").expect("found");
+    assert_eq!(line, "x NOT QUALIFIED \\u{1b}[31m");
+    let long = format!("not qualified {}", "y".repeat(2000));
+    let bounded = resolve::bounded_line(&long);
+    assert_eq!(bounded.chars().count(), resolve::MAX_LINE_CHARS + 1);
+    assert!(bounded.ends_with('…'));
+    assert_eq!(resolve::last_line_containing("nothing here", "not qualified"), None);
 }
 
 #[test]
@@ -166,11 +339,11 @@ fn a_failing_source_is_that_fields_error_naming_the_source() {
 #[test]
 fn a_missing_value_and_a_missing_install_dir_are_named() {
     let mut registry = MemoryRegistry::new();
-    registry.set(AGENT_KEY, "Server", text("apex.example"));
+    registry.set(AGENT_KEY, "server", text("apex.example"));
     let resolved = resolve(&Mapping::parse(SHIPPED).expect("mapping"), &registry);
     assert_eq!(
         by_field(&resolved, "server.address").value,
-        Err(format!("port: {AGENT_KEY} ServerPort: not found"))
+        Ok(toml::Value::String("apex.example".into()))
     );
     let source = by_field(&resolved, "update.source");
     let error = source.value.clone().expect_err("no install dir");
@@ -181,8 +354,8 @@ fn a_missing_value_and_a_missing_install_dir_are_named() {
     assert_eq!(
         by_field(&resolved, "version").value,
         Err(format!(
-            "the uninstall entry with DisplayName \"Trend Micro Apex One Security Agent\": none found under \
-             {UNINSTALL_64} and {UNINSTALL_32}"
+            "{MISC_KEY} ProgramVer: not found; the uninstall entry with DisplayName \"Trend Micro Apex One Security \
+             Agent\": none found under {UNINSTALL_64} and {UNINSTALL_32}"
         ))
     );
 }
