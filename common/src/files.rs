@@ -48,9 +48,18 @@ pub fn write_atomic(path: &Path, contents: &[u8], private: bool) -> anyhow::Resu
     fs::create_dir_all(dir).with_context(|| format!("create directory {}", dir.display()))?;
     let file_name = path.file_name().and_then(|name| name.to_str()).unwrap_or("file");
     let temp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
+    // Never through a link (issue 24 point 9): a leftover temp file, or a
+    // link someone planted at its name, is removed (unlinking a link leaves
+    // its target alone) and the file created anew, exclusively; the rename
+    // then replaces `path` itself, even where `path` is a link.
+    match fs::remove_file(&temp) {
+        Ok(()) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => return Err(error).with_context(|| format!("remove stale {}", temp.display())),
+    }
     {
         let mut options = fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
+        options.write(true).create_new(true);
         #[cfg(unix)]
         {
             use std::os::unix::fs::OpenOptionsExt;
@@ -152,5 +161,29 @@ mod tests {
             return;
         }
         assert!(ensure_owner_only(&path).is_err());
+    }
+}
+
+#[cfg(all(test, unix))]
+mod no_link_tests {
+    use super::*;
+
+    #[test]
+    fn an_atomic_write_never_writes_through_a_planted_link() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let victim = dir.path().join("victim");
+        fs::write(&victim, b"precious").expect("victim");
+        let path = dir.path().join("state.json");
+        // A link at the temp file's name, and the destination itself a link.
+        let temp = dir.path().join(format!(".state.json.tmp-{}", std::process::id()));
+        std::os::unix::fs::symlink(&victim, &temp).expect("plant temp link");
+        write_atomic(&path, b"new", true).expect("write");
+        assert_eq!(fs::read(&victim).expect("read"), b"precious");
+        assert_eq!(fs::read(&path).expect("read"), b"new");
+        fs::remove_file(&path).expect("rm");
+        std::os::unix::fs::symlink(&victim, &path).expect("plant destination link");
+        write_atomic(&path, b"newer", true).expect("write");
+        assert_eq!(fs::read(&victim).expect("read"), b"precious", "the link is replaced, not followed");
+        assert!(!fs::symlink_metadata(&path).expect("meta").file_type().is_symlink());
     }
 }
