@@ -37,7 +37,11 @@ fn the_file_adapter_prints_every_field_with_its_source() {
     let shown: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
     assert_eq!(shown["adapter"], "file");
     let fields = shown["fields"].as_array().expect("fields");
-    assert_eq!(fields.len(), 9, "every contract field");
+    assert_eq!(
+        fields.len(),
+        rollcall_agent::product_show::CONTRACT_FIELDS.len(),
+        "every contract field"
+    );
     let version = &fields[0];
     assert_eq!(version["field"], "version");
     assert_eq!(version["value"], "14.0.12737");

@@ -183,7 +183,11 @@ mod no_link_tests {
         fs::remove_file(&path).expect("rm");
         std::os::unix::fs::symlink(&victim, &path).expect("plant destination link");
         write_atomic(&path, b"newer", true).expect("write");
-        assert_eq!(fs::read(&victim).expect("read"), b"precious", "the link is replaced, not followed");
+        assert_eq!(
+            fs::read(&victim).expect("read"),
+            b"precious",
+            "the link is replaced, not followed"
+        );
         assert!(!fs::symlink_metadata(&path).expect("meta").file_type().is_symlink());
     }
 }
