@@ -172,6 +172,11 @@ pub struct StragglerEntry {
     /// Its newest update-failure log bundle, if one was collected.
     #[serde(default)]
     pub bundle: Option<BundleRef>,
+    /// Failing checks that follow from the update agent blocking this
+    /// client (`update_agent`), not faults of its own: they clear when the
+    /// update agent is fixed. Kept out of `failing`. Added in issue 29.
+    #[serde(default)]
+    pub consequences: Vec<FailingCheck>,
 }
 
 /// One side's outcome, in agents.

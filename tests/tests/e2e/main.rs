@@ -25,6 +25,7 @@ mod retention;
 mod rollouts;
 mod scale;
 mod sim;
+mod step3;
 mod testimony;
 mod update_now;
 mod windows;
