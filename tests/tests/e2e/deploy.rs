@@ -78,7 +78,12 @@ fn have(program: impl AsRef<std::ffi::OsStr>, args: &[&str], what: &str) -> bool
             std::env::var_os("ROLLCALL_REQUIRE_DEPLOY_TOOLS").is_none(),
             "{what} is required (ROLLCALL_REQUIRE_DEPLOY_TOOLS is set); .ci/run installs it"
         );
-        eprintln!("skipped: {what} is not installed here (.ci/run installs it)");
+        rollcall_server::test_skip::skip(
+            &format!("{what} is not installed here"),
+            &format!(
+                "install {what} (cargo install cargo-deb; apt-get install dpkg-dev systemd), or run .ci/run, to run it"
+            ),
+        );
     }
     found
 }
@@ -441,7 +446,11 @@ fn debian_packages_build_hold_their_files_and_install_upgrade_and_remove_in_a_th
             std::env::var_os("ROLLCALL_REQUIRE_DEPLOY_TOOLS").is_none(),
             "installing the packages needs root (CI runs as root)"
         );
-        eprintln!("skipped the install into a throwaway root: it needs root (systemd-tmpfiles chowns)");
+        rollcall_server::test_skip::skip_part(
+            "the install into a throwaway root",
+            "it needs root (systemd-tmpfiles chowns)",
+            "run the tests as root, as .ci/run does, to run it",
+        );
         return;
     }
     let root = work.path().join("root");
