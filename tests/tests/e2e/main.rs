@@ -10,6 +10,7 @@ mod clock;
 mod collect;
 mod crates;
 mod dashboard;
+mod demo;
 mod deploy;
 mod diagnosis;
 mod faults;

@@ -67,7 +67,7 @@ id = "debian"
 min_version = "11"
 "#
     ));
-    let mut agents = vec![
+    let mut agents = [
         Agent::enroll(
             &coordinator,
             "ua-osaka",
