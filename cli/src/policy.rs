@@ -11,7 +11,10 @@ use super::{AdminClient, CliError, CliResult};
 pub enum PolicyCommand {
     /// Validate a policy file and make it the fleet policy (pushed to agents).
     #[command(after_help = "Example:\n  rollcall policy apply deploy/examples/policy.toml")]
-    Apply { file: PathBuf },
+    Apply {
+        /// The policy file (TOML; deploy/examples/policy.toml documents every key).
+        file: PathBuf,
+    },
     /// Print the current fleet policy.
     Show,
 }
