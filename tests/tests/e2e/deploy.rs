@@ -80,9 +80,7 @@ fn have(program: impl AsRef<std::ffi::OsStr>, args: &[&str], what: &str) -> bool
         );
         rollcall_server::test_skip::skip(
             &format!("{what} is not installed here"),
-            &format!(
-                "install {what} (cargo install cargo-deb; apt-get install dpkg-dev systemd), or run .ci/run, to run it"
-            ),
+            "install it (.ci/run installs cargo-deb, dpkg-dev and systemd) to run it",
         );
     }
     found
@@ -799,8 +797,10 @@ fn agent_example_sets_every_documented_key_and_only_real_ones() {
 
 #[test]
 fn policy_example_sets_every_documented_key_and_only_real_ones() {
-    let text = read("deploy/examples/policy.toml");
-    let policy = Policy::from_toml_str(&text).expect("deploy/examples/policy.toml parses");
+    let shipped = read("deploy/examples/policy.toml");
+    assert!(Policy::from_toml_str(&shipped).is_err(), "its placeholders are refused");
+    let text = rollcall_common::policy::fill_example(&shipped);
+    let policy = Policy::from_toml_str(&text).expect("deploy/examples/policy.toml parses once filled in");
     let example: toml::Table = text.parse().expect("toml");
     let written: toml::Table = toml::from_str(&policy.to_toml_string().expect("write policy")).expect("toml");
     check_keys(
