@@ -24,7 +24,8 @@ pub const EXIT_BAD_CONFIG: u8 = 78;
 #[command(
     name = "rollcall-agent",
     version,
-    about = "The rollcall probe: runs the upgrade runbook's checks on this endpoint"
+    about = "The rollcall probe: runs the upgrade runbook's checks on this endpoint",
+    after_help = "Examples:\n  rollcall-agent enroll --coordinator https://coordinator.example.com:7443 --ca ca.pem --token-file token.txt --data-dir /var/lib/rollcall-agent --label site=osaka\n  rollcall-agent validate --config /var/lib/rollcall-agent/agent.toml\n  rollcall-agent check --config /var/lib/rollcall-agent/agent.toml      (every check once, no coordinator)\n  rollcall-agent product show --config /var/lib/rollcall-agent/agent.toml\n  rollcall-agent run --config /var/lib/rollcall-agent/agent.toml"
 )]
 pub struct AgentCli {
     /// Log JSON lines instead of human-readable text.
@@ -41,6 +42,8 @@ pub enum AgentCommand {
         after_help = "Example:\n  rollcall-agent enroll --coordinator https://coord.example:7443 --ca ca.pem --token rct_… --data-dir /var/lib/rollcall-agent"
     )]
     Enroll {
+        /// The coordinator's URL, as agents reach it (https://HOST:PORT; its
+        /// certificate must carry HOST: `rollcall-server init --san HOST`).
         #[arg(long)]
         coordinator: String,
         /// The coordinator's CA certificate (DATA_DIR/ca.pem on the coordinator).
@@ -61,6 +64,8 @@ pub enum AgentCommand {
         /// process list; installers pass this.
         #[arg(long)]
         token_file: Option<PathBuf>,
+        /// Where the agent keeps its identity (key and certificate), its
+        /// spool of unsent reports and the agent.toml enroll writes.
         #[arg(long)]
         data_dir: PathBuf,
         /// An agent.toml to start from (the [product] adapter, labels,
@@ -79,7 +84,9 @@ pub enum AgentCommand {
         force: bool,
     },
     /// Run the probe daemon.
+    #[command(after_help = "Example:\n  rollcall-agent run --config /var/lib/rollcall-agent/agent.toml")]
     Run {
+        /// The agent.toml `enroll` wrote (DATA_DIR/agent.toml).
         #[arg(long, env = "ROLLCALL_AGENT_CONFIG")]
         config: PathBuf,
     },
@@ -88,11 +95,13 @@ pub enum AgentCommand {
     /// The tray icon's "Update Now": run the configured update action,
     /// re-check, and report the outcome to the coordinator.
     UpdateNow {
+        /// The agent.toml `enroll` wrote (DATA_DIR/agent.toml).
         #[arg(long, env = "ROLLCALL_AGENT_CONFIG")]
         config: PathBuf,
     },
     /// Check agent.toml without running (for ExecStartPre).
     Validate {
+        /// The agent.toml `enroll` wrote (DATA_DIR/agent.toml).
         #[arg(long, env = "ROLLCALL_AGENT_CONFIG")]
         config: PathBuf,
     },
@@ -111,6 +120,7 @@ pub enum AgentCommand {
 pub enum ServiceCommand {
     /// Register the service (automatic start, LocalSystem) with this config.
     Install {
+        /// The agent.toml `enroll` wrote (DATA_DIR/agent.toml).
         #[arg(long, env = "ROLLCALL_AGENT_CONFIG")]
         config: PathBuf,
     },
@@ -122,6 +132,7 @@ pub enum ServiceCommand {
     Stop,
     /// The service's own entry point, started by the service manager.
     Run {
+        /// The agent.toml `enroll` wrote (DATA_DIR/agent.toml).
         #[arg(long, env = "ROLLCALL_AGENT_CONFIG")]
         config: PathBuf,
     },

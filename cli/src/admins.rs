@@ -16,18 +16,23 @@ pub enum AdminCommand {
     /// Issue an identity for a new admin into DIR (ca.pem, cert.pem, key.pem).
     #[command(after_help = "Example:\n  rollcall admin issue --name alice --role operator --out ./alice")]
     Issue {
+        /// The admin's name, as the certificate and the audit log show it.
         #[arg(long)]
         name: String,
         /// metrics (scrapes /metrics only), viewer, operator or admin.
         #[arg(long)]
         role: rollcall_common::pki::AdminRole,
+        /// Directory to write ca.pem, cert.pem and key.pem into.
         #[arg(long)]
         out: PathBuf,
     },
     /// List issued admin certificates.
     List,
     /// Revoke every certificate of an admin.
-    Revoke { name: String },
+    Revoke {
+        /// The admin's name.
+        name: String,
+    },
 }
 
 #[derive(Debug, Serialize)]

@@ -30,12 +30,55 @@ pub use chart::progress_bar;
 pub use connect::AdminClient;
 pub use output::OutputFormat;
 
+/// `rollcall --help`: the commands grouped by task (clap lists subcommands
+/// under one heading only, so the groups are written here; a test checks
+/// that every command is in one), then a rollout from start to report.
+pub const HELP_TEMPLATE: &str = "\
+{about-with-newline}
+{usage-heading} {usage}
+
+Rollouts (runbook preamble, steps 1-7):
+  rollout      Start, list, show or cancel a rollout
+  status       The current rollout's completion, stragglers by cause, fleet cause
+  stragglers   Stragglers with their runbook cause: update agents first
+  recheck      Ask the selected agents to run their checks now
+  update-now   The manual update notification: the selected agents run their allowed update action
+  watch        Stream events (state changes, new stragglers, command outcomes) as they happen
+
+Fleet:
+  agents       List agents (filter with --selector)
+  agent        One agent: every check's result, evidence and remediation
+  policy       The fleet policy the checks compare endpoints with
+  roster       Every endpoint Apex One manages (Apex Central or a console export): refresh, import, status, list
+
+Identities:
+  token        Enrollment tokens for new agents
+  revoke       Revoke an agent: its stream is cut and its certificate refused
+  admin        Admin identities: issue, list, revoke (admin role)
+
+Support (runbook step 8):
+  report       The support report (Markdown or JSON, --lang ja)
+  collect      Ask the selected agents for their update-failure logs
+  bundle       Stored log bundles: get one, list them
+
+Admin:
+  audit        The audit log of state-changing admin calls (admin role)
+  completions  Print shell completions
+  man          Print the man page (roff)
+  help         Print this message or the help of a command
+
+Options:
+{options}
+{after-help}
+";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "rollcall",
     version,
     about = "Query and drive the rollcall coordinator",
-    after_help = "Examples:\n  rollcall agents\n  rollcall --output json agents --selector site=osaka\n  rollcall token create --uses 50 --ttl 2h --label site=osaka\n  rollcall revoke 0191c3a4-7d1e-7c3a-9a4b-0123456789ab"
+    help_template = HELP_TEMPLATE,
+    after_help = "A rollout, start to end (ROLLCALL_COORDINATOR and ROLLCALL_IDENTITY set):\n  rollcall policy apply policy.toml\n  rollcall rollout start --target 14.0.13140 --grace 2h --recheck-every 30m\n  rollcall status\n  rollcall stragglers\n  rollcall agent 0191c3a4-7d1e-7c3a-9a4b-0123456789ab\n  rollcall recheck cause=update_permission\n  rollcall update-now cause=unknown\n  rollcall report --lang ja > support.md\n\nMore examples:\n  rollcall --output json agents --selector site=osaka\n  rollcall token create --uses 50 --ttl 2h --label site=osaka\n  rollcall <command> --help"
 )]
 pub struct Cli {
     /// Coordinator URL.
@@ -258,6 +301,33 @@ mod tests {
 
     /// Literal catalogue keys in the CLI's sources (`tr("…")`,
     /// `tr_args("…")`) exist in both languages.
+    #[test]
+    fn every_command_is_in_one_group_of_the_help() {
+        use crate::{Cli, HELP_TEMPLATE};
+        use clap::CommandFactory;
+        let command = Cli::command();
+        for subcommand in command.get_subcommands() {
+            let name = subcommand.get_name();
+            assert!(
+                HELP_TEMPLATE.contains(&format!("\n  {name} ")),
+                "rollcall {name} is in no group of HELP_TEMPLATE"
+            );
+        }
+        let mut command = Cli::command();
+        let help = command.render_long_help().to_string();
+        for heading in [
+            "Rollouts",
+            "Fleet:",
+            "Identities:",
+            "Support",
+            "Admin:",
+            "A rollout, start to end",
+            "--coordinator",
+        ] {
+            assert!(help.contains(heading), "{heading} missing:\n{help}");
+        }
+    }
+
     #[test]
     fn every_catalogue_key_the_cli_uses_exists() {
         let sources = [

@@ -10,8 +10,13 @@ use super::{AdminClient, CliError, CliResult};
 #[derive(Debug, clap::Subcommand)]
 pub enum PolicyCommand {
     /// Validate a policy file and make it the fleet policy (pushed to agents).
-    #[command(after_help = "Example:\n  rollcall policy apply deploy/examples/policy.toml")]
-    Apply { file: PathBuf },
+    #[command(
+        after_help = "Example:\n  cp deploy/examples/policy.toml policy.toml   (fill in its \"<…>\" values)\n  rollcall policy apply policy.toml"
+    )]
+    Apply {
+        /// The policy file (TOML; deploy/examples/policy.toml documents every key).
+        file: PathBuf,
+    },
     /// Print the current fleet policy.
     Show,
 }

@@ -20,9 +20,15 @@ pub enum RolloutCommand {
     /// List rollouts, newest first.
     List,
     /// One rollout (default: the current one).
-    Show { id: Option<String> },
+    Show {
+        /// Rollout id (default: the current rollout).
+        id: Option<String>,
+    },
     /// Stop tracking a rollout.
-    Cancel { id: Option<String> },
+    Cancel {
+        /// Rollout id (default: the current rollout).
+        id: Option<String>,
+    },
 }
 
 #[derive(Debug, clap::Args)]

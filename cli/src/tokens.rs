@@ -26,7 +26,10 @@ pub enum TokenCommand {
     /// List tokens (never the secrets).
     List,
     /// Revoke a token by id.
-    Revoke { id: String },
+    Revoke {
+        /// Token id, from `rollcall token list`.
+        id: String,
+    },
 }
 
 fn parse_label(text: &str) -> Result<(String, String), String> {

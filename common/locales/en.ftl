@@ -16,6 +16,7 @@ step-none = No runbook step
 cause-license = license expired
 cause-update_permission = update settings permission is not "All components"
 cause-update_source = update source is not the intended one
+cause-update_agent_program = this update agent does not serve "Security agent program and HotFix": none of its clients can upgrade
 cause-update_agent = its update agent blocks it
 cause-update_agent_conflict = several agents claim to be its update agent: which one serves it is unknown
 cause-certificates = code-signing certificates missing or expired
@@ -30,8 +31,9 @@ cause-probe_error = checks could not run on the probe (not a runbook cause)
 ## Remediation, by cause
 remediation-license = Check the license expiry date in the web console and renew the license; no agent can upgrade while it is expired.
 remediation-update_permission = Set "Update settings permission" to "All components" in the web console, then send a manual update notification to the affected agents and check again.
-remediation-update_source = Check the agents' update source ("Standard update source" or "Custom update source") in the web console (Updates > Agents > Update Source) and make it the one your operation intends.
-remediation-update_agent = Fix the update agent first: enable "Security agent program and HotFix" in its update agent settings (Agents > Agent Management > the update agent's Settings > Update Agent Settings), make sure it is online, and let it finish its own upgrade; its clients follow.
+remediation-update_source = Check the agents' update source ("Standard update source" or "Custom update source") in the web console ({ -console-update-source }) and make it the one your operation intends.
+remediation-update_agent_program = Enable "Security agent program and HotFix" for this update agent in the web console ({ -console-update-agent-settings }), then let it fetch the new program and recheck; every client pulling from it is blocked until then.
+remediation-update_agent = Fix the update agent first: enable "Security agent program and HotFix" in its update agent settings ({ -console-update-agent-settings }), make sure it is online, and let it finish its own upgrade; its clients follow.
 remediation-update_agent_conflict = Several rollcall agents say they are the update agent at the address this client pulls from (listed above). Find the real one in the web console's update agent list, then fix the agent.toml or product settings of the others (role and update agent address), or revoke them; rollcall blames no update agent until only one claims the address.
 remediation-certificates = Install the missing code-signing root and intermediate certificates on the endpoint (and the server), or replace the expired ones.
 remediation-connectivity = Work through the connectivity checks even if the tray icon shows online: name resolution, TCP and TLS reachability of the product server and the update source.
@@ -174,6 +176,10 @@ msg-check-timed-out = timed out after { $budget }
 detail-no-results = the probe has reported no check results
 detail-missing-checks = no result for: { $checks }
 detail-conflict = { $count } agents claim to be the update agent at { $address }: { $claimants }
+detail-update-agent-offline = its update agent { $update_agent } is offline
+detail-update-agent-lacks-program = its update agent { $update_agent } does not serve "Security agent program and HotFix"
+detail-update-agent-behind = its update agent { $update_agent } has not finished upgrading itself
+report-consequences = Follow from the update agent { $update_agent } (not separate faults; they clear when it is fixed):
 
 ## Step 8: log bundles (rollcall collect)
 report-bundle = Update-failure logs collected { $at }: { $files } files, { $bytes } bytes ({ $skipped } left out); download with `rollcall bundle get { $agent }`

@@ -15,6 +15,7 @@ step-none = 該当する手順なし
 cause-license = ライセンスの期限切れ
 cause-update_permission = 「アップデート設定権限」が「すべてのコンポーネント」ではない
 cause-update_source = 「アップデート元」が想定された設定ではない
+cause-update_agent_program = このアップデートエージェントで「セキュリティエージェントプログラムとHotFix」が有効になっていないため、クライアントがアップグレードできない
 cause-update_agent = アップデートエージェントがアップデートを妨げている
 cause-update_agent_conflict = 複数のエージェントが自分のアップデートエージェントだと申告しており、どれが配信元か分からない
 cause-certificates = デジタル署名の証明書が不足または期限切れ
@@ -29,8 +30,9 @@ cause-probe_error = プローブでチェックを実行できなかった(手�
 ## 対処方法(原因別)
 remediation-license = 「Web管理コンソール」でライセンスの有効期限を確認し、期限が切れている場合は更新してください。期限切れの間はすべてのエージェントでアップグレードできません。
 remediation-update_permission = 「Web管理コンソール」で「アップデート設定権限」が「パターンファイル」または「パターンファイル、エンジン、ドライバ」になっている場合は「すべてのコンポーネント」に変更し、「Web管理コンソール」から対象のエージェントに手動アップデート通知を送ってアップグレードされるか確認してください。
-remediation-update_source = Web管理コンソール→「アップデート」→「エージェント」→「アップデート元」で、エージェントの「アップデート元」が「標準アップデート元」か「ユーザ指定アップデート元」かを確認し、お客様の運用で想定された設定にしてください。
-remediation-update_agent = 先にアップデートエージェントを直してください。Web管理コンソール→「エージェント」→「エージェント管理」→アップデートエージェントに指定しているエージェントの「設定」→「アップデートエージェント設定」で「セキュリティエージェントプログラムとHotFix」を有効にし、オンラインであることと、アップデートエージェント自体のアップグレード完了を確認してください。クライアントはその後に続きます。
+remediation-update_source = { -console-update-source }で、エージェントの「アップデート元」が「標準アップデート元」か「ユーザ指定アップデート元」かを確認し、お客様の運用で想定された設定にしてください。
+remediation-update_agent_program = { -console-update-agent-settings }で、このアップデートエージェントの「セキュリティエージェントプログラムとHotFix」を有効にしてください。その後、アップデートエージェントが新しいプログラムを取得してから再確認してください。それまで、このアップデートエージェントから取得するクライアントはすべてアップグレードできません。
+remediation-update_agent = 先にアップデートエージェントを直してください。{ -console-update-agent-settings }で「セキュリティエージェントプログラムとHotFix」を有効にし、オンラインであることと、アップデートエージェント自体のアップグレード完了を確認してください。クライアントはその後に続きます。
 remediation-update_agent_conflict = このクライアントの取得先アドレスについて、複数の rollcall エージェントが自分がアップデートエージェントだと申告しています(上記参照)。Webコンソールのアップデートエージェント一覧で本物を確認し、それ以外のエージェントの agent.toml または製品設定(役割とアップデートエージェントのアドレス)を直すか、失効させてください。そのアドレスを申告するエージェントが1台になるまで、rollcall はどのアップデートエージェントにも原因を帰しません。
 remediation-certificates = 不足しているデジタル署名のルート証明書・中間証明書をエージェント(およびサーバ)にインストールするか、期限切れの証明書を置き換えてください。
 remediation-connectivity = 常駐アイコンがオンラインの場合も、一般的な接続問題の切り分けを行ってください。サーバとアップデート元の名前解決、TCP、TLS の到達性を確認します。
@@ -173,6 +175,10 @@ msg-check-timed-out = { $budget } でタイムアウトしました
 detail-no-results = プローブからチェック結果が報告されていません
 detail-missing-checks = 結果が報告されていないチェック:{ $checks }
 detail-conflict = { $count } 台のエージェントが { $address } のアップデートエージェントだと申告しています:{ $claimants }
+detail-update-agent-offline = アップデートエージェント { $update_agent } がオフライン
+detail-update-agent-lacks-program = アップデートエージェント { $update_agent } で「セキュリティエージェントプログラムとHotFix」が有効になっていない
+detail-update-agent-behind = アップデートエージェント { $update_agent } 自体のアップグレードが完了していない
+report-consequences = 以下はアップデートエージェント { $update_agent } に起因する結果で、別の原因ではありません(アップデートエージェントを直すと解消します):
 
 ## 手順8:ログ一式(rollcall collect)
 report-bundle = 「アップデート失敗」に関するログを { $at } に取得済み:ファイル { $files } 件、{ $bytes } バイト(対象外 { $skipped } 件)。取得方法:`rollcall bundle get { $agent }`

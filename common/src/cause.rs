@@ -1,7 +1,7 @@
 //! Cause codes: the words the CLI, dashboard, report, metrics and i18n
 //! catalogue share (a contract), and the runbook step each one names.
 //!
-//! Ten causes name a runbook step (1–7). Three name none, on purpose:
+//! Eleven causes name a runbook step (1–7). Three name none, on purpose:
 //! they say that rollcall does not know the cause yet, and why. Keeping them
 //! apart from the runbook causes is what stops a broken probe or a missing
 //! report from being passed off to support as "the license expired" or
@@ -17,6 +17,10 @@ pub enum Cause {
     License,
     UpdatePermission,
     UpdateSource,
+    /// Step 3, on the update agent itself: it does not serve "Security agent
+    /// program and HotFix", so none of its clients can upgrade (added in
+    /// issue 29; before, it read as `update_source`).
+    UpdateAgentProgram,
     UpdateAgent,
     /// Step 3, unresolved: several agents claim the address the client pulls
     /// from, so rollcall cannot say which one serves it (and blames none).
@@ -41,10 +45,11 @@ pub enum Cause {
 pub const NO_STEP: u32 = 0;
 
 impl Cause {
-    pub const ALL: [Cause; 13] = [
+    pub const ALL: [Cause; 14] = [
         Cause::License,
         Cause::UpdatePermission,
         Cause::UpdateSource,
+        Cause::UpdateAgentProgram,
         Cause::UpdateAgent,
         Cause::UpdateAgentConflict,
         Cause::Certificates,
@@ -62,6 +67,7 @@ impl Cause {
             Cause::License => "license",
             Cause::UpdatePermission => "update_permission",
             Cause::UpdateSource => "update_source",
+            Cause::UpdateAgentProgram => "update_agent_program",
             Cause::UpdateAgent => "update_agent",
             Cause::UpdateAgentConflict => "update_agent_conflict",
             Cause::Certificates => "certificates",
@@ -85,7 +91,7 @@ impl Cause {
         match self {
             Cause::License => 1,
             Cause::UpdatePermission => 2,
-            Cause::UpdateSource | Cause::UpdateAgent | Cause::UpdateAgentConflict => 3,
+            Cause::UpdateSource | Cause::UpdateAgentProgram | Cause::UpdateAgent | Cause::UpdateAgentConflict => 3,
             Cause::Certificates => 4,
             Cause::Connectivity | Cause::Offline => 5,
             Cause::SystemRequirements => 6,
@@ -142,6 +148,30 @@ mod tests {
             assert_eq!(Cause::rank(cause.code()), index);
         }
         assert_eq!(Cause::rank("no-such-cause"), Cause::ALL.len());
+    }
+
+    #[test]
+    fn the_existing_codes_are_a_contract_and_update_agent_program_is_step_3() {
+        let codes: Vec<&str> = Cause::ALL.into_iter().map(Cause::code).collect();
+        for code in [
+            "license",
+            "update_permission",
+            "update_source",
+            "update_agent",
+            "update_agent_conflict",
+            "certificates",
+            "connectivity",
+            "offline",
+            "system_requirements",
+            "unknown",
+            "awaiting_recheck",
+            "no_data",
+            "probe_error",
+        ] {
+            assert!(codes.contains(&code), "{code}");
+        }
+        assert_eq!(Cause::step_of_code("update_agent_program"), 3);
+        assert!(Cause::UpdateAgentProgram.is_blocking());
     }
 
     #[test]

@@ -46,6 +46,11 @@ impl Catalog {
         // leaves the broken messages out (shown as their keys), never a panic.
         let resource = FluentResource::try_new(source.to_string()).unwrap_or_else(|(partial, _)| partial);
         let _ = bundle.add_resource(resource);
+        // The Apex One console paths, one table for every text that names one
+        // (`{ -console-ID }` in the catalogues; console_path.rs).
+        let terms =
+            FluentResource::try_new(crate::console_path::fluent_terms(lang)).unwrap_or_else(|(partial, _)| partial);
+        let _ = bundle.add_resource(terms);
         Catalog { bundle }
     }
 

@@ -24,6 +24,7 @@ pub mod cause;
 pub mod check_text;
 pub mod checks;
 pub mod clock_skew;
+pub mod console_path;
 pub mod files;
 pub mod i18n;
 pub mod limits;

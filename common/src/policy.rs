@@ -31,6 +31,67 @@ pub enum PolicyError {
     Syntax(String),
     #[error("policy: {key}: {detail}")]
     Invalid { key: String, detail: String },
+    /// Values still to fill in (`"<…>"`, as deploy/examples/policy.toml
+    /// ships them), each named by its key.
+    #[error("policy: fill in these values first (they are still \"<…>\" placeholders): {}", .0.join(", "))]
+    Placeholders(Vec<String>),
+}
+
+/// The placeholders deploy/examples/policy.toml ships, each with a value of
+/// the right form (what the tests and the docs fill in).
+pub const EXAMPLE_PLACEHOLDERS: &[(&str, &str)] = &[
+    ("<host:port of the osaka update agent>", "ua-osaka-01.example:8080"),
+    (
+        "<URL of the nagoya branch update agent>",
+        "http://ua-nagoya-01.example:8080",
+    ),
+    (
+        "<SHA-256 of your code-signing root CA>",
+        "3E:9A:8B:2C:11:0F:44:D5:6E:7A:90:1B:C2:D3:E4:F5:06:17:28:39:4A:5B:6C:7D:8E:9F:A0:B1:C2:D3:E4:F5",
+    ),
+    (
+        "<SHA-256 of your code-signing intermediate CA>",
+        "5d0c7e2a9b4f13c8e6a1d2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7",
+    ),
+];
+
+/// The example policy with [`EXAMPLE_PLACEHOLDERS`] filled in.
+pub fn fill_example(text: &str) -> String {
+    EXAMPLE_PLACEHOLDERS
+        .iter()
+        .fold(text.to_string(), |text, (placeholder, value)| {
+            text.replace(placeholder, value)
+        })
+}
+
+/// A value left as the example ships it: `"<…>"`.
+fn is_placeholder(text: &str) -> bool {
+    let text = text.trim();
+    text.len() > 2 && text.starts_with('<') && text.ends_with('>')
+}
+
+/// The keys (`certificates.required[0].sha256`) whose values are
+/// placeholders, in document order.
+pub fn placeholders(value: &toml::Value, key: &str, found: &mut Vec<String>) {
+    match value {
+        toml::Value::String(text) if is_placeholder(text) => found.push(key.to_string()),
+        toml::Value::Array(items) => {
+            for (index, item) in items.iter().enumerate() {
+                placeholders(item, &format!("{key}[{index}]"), found);
+            }
+        }
+        toml::Value::Table(table) => {
+            for (name, item) in table {
+                let path = if key.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{key}.{name}")
+                };
+                placeholders(item, &path, found);
+            }
+        }
+        _ => {}
+    }
 }
 
 fn invalid(key: impl Into<String>, detail: impl Into<String>) -> PolicyError {
@@ -228,6 +289,17 @@ impl Policy {
                 "nests deeper than {} levels",
                 crate::product::MAX_NESTING_DEPTH
             )));
+        }
+        // Placeholders first, all of them, so an admin applying the example
+        // as shipped learns every value to fill in at once.
+        if text.contains('<')
+            && let Ok(document) = text.parse::<toml::Table>()
+        {
+            let mut found = Vec::new();
+            placeholders(&toml::Value::Table(document), "", &mut found);
+            if !found.is_empty() {
+                return Err(PolicyError::Placeholders(found));
+            }
         }
         let file: PolicyFile = toml::from_str(text).map_err(|error| PolicyError::Syntax(describe(text, &error)))?;
         Policy::try_from(file)

@@ -216,6 +216,11 @@ pub struct StragglerEntry {
     /// empty when a check did. Added in issue 25.
     #[serde(default)]
     pub signal: String,
+    /// Failing checks that follow from the update agent blocking this
+    /// client (`update_agent`), not faults of its own: they clear when the
+    /// update agent is fixed. Kept out of `failing`. Added in issue 29.
+    #[serde(default)]
+    pub consequences: Vec<FailingCheck>,
 }
 
 /// A member whose upgrade is installed and waits for a restart: counted

@@ -60,4 +60,6 @@ pub mod source_limits;
 pub mod state;
 pub mod status;
 pub mod store;
+#[cfg(any(test, feature = "test-support"))]
+pub mod test_skip;
 pub mod tokens;

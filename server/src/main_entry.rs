@@ -21,7 +21,8 @@ pub const EXIT_BAD_CONFIG: u8 = 78;
 #[command(
     name = "rollcall-server",
     version,
-    about = "The rollcall coordinator: tracks security-agent rollouts and diagnoses stragglers"
+    about = "The rollcall coordinator: tracks security-agent rollouts and diagnoses stragglers",
+    after_help = "Examples:\n  rollcall-server init --data-dir /var/lib/rollcall --san coordinator.example.com\n  rollcall-server validate --data-dir /var/lib/rollcall\n  rollcall-server serve --data-dir /var/lib/rollcall --listen 0.0.0.0:7443\n  rollcall-server admin-cert --data-dir /var/lib/rollcall --name alice --role operator --out ./alice\n  rollcall-server serve --help        (every flag, grouped by what it bounds)"
 )]
 pub struct ServerCli {
     /// Log JSON lines instead of human-readable text.
@@ -38,6 +39,8 @@ pub enum ServerCommand {
         after_help = "Example:\n  rollcall-server init --data-dir /var/lib/rollcall --san coordinator.example.com"
     )]
     Init {
+        /// The directory to create (it must not hold a CA yet); `serve`
+        /// takes the same --data-dir.
         #[arg(long, env = "ROLLCALL_DATA_DIR")]
         data_dir: PathBuf,
         /// Extra names or IP addresses for the server certificate (localhost
@@ -59,13 +62,17 @@ pub enum ServerCommand {
         after_help = "Example:\n  rollcall-server admin-cert --data-dir /var/lib/rollcall --name alice --role operator --out ./alice"
     )]
     AdminCert {
+        /// The coordinator's data dir (its CA signs the identity).
         #[arg(long, env = "ROLLCALL_DATA_DIR")]
         data_dir: PathBuf,
+        /// The admin's name, as the audit log records it.
         #[arg(long)]
         name: String,
         /// metrics (scrapes /metrics only), viewer, operator or admin.
         #[arg(long)]
         role: AdminRole,
+        /// Directory to write ca.pem, cert.pem and key.pem into (give it to
+        /// the admin: `rollcall --identity DIR`).
         #[arg(long)]
         out: PathBuf,
         /// Record the identity in this PostgreSQL database (where the
@@ -77,64 +84,85 @@ pub enum ServerCommand {
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
+    /// The data dir `init` created: CA, server certificate, the embedded
+    /// store (unless --database-url), the local admin identity.
     #[arg(long, env = "ROLLCALL_DATA_DIR")]
+    #[arg(help_heading = "Where it serves and stores")]
     pub data_dir: PathBuf,
+    /// Address and port agents and admins connect to (mTLS gRPC); use
+    /// 0.0.0.0:7443 to serve the fleet.
     #[arg(long, env = "ROLLCALL_LISTEN", default_value = "127.0.0.1:7443")]
+    #[arg(help_heading = "Where it serves and stores")]
     pub listen: SocketAddr,
     /// Agent heartbeat interval.
     #[arg(long, env = "ROLLCALL_HEARTBEAT_INTERVAL", default_value = "30s", value_parser = humantime::parse_duration)]
+    #[arg(help_heading = "Agents")]
     pub heartbeat_interval: Duration,
     /// HTTP/2 keepalive ping interval on every connection (large fleets on
     /// busy hosts: minutes).
     #[arg(long, env = "ROLLCALL_KEEPALIVE_INTERVAL", default_value = "30s", value_parser = humantime::parse_duration)]
+    #[arg(help_heading = "Connections")]
     pub keepalive_interval: Duration,
     /// How long a keepalive ping may go unanswered before the connection is
     /// dropped (the agent reconnects and re-sends its spool).
     #[arg(long, env = "ROLLCALL_KEEPALIVE_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(help_heading = "Connections")]
     pub keepalive_timeout: Duration,
     /// Lifetime of agent certificates (renewed at about half).
     #[arg(long, env = "ROLLCALL_AGENT_CERT_LIFETIME", default_value = "7d", value_parser = humantime::parse_duration)]
+    #[arg(help_heading = "Agents")]
     pub agent_cert_lifetime: Duration,
     /// Largest gRPC message in either direction, in bytes.
     #[arg(long, env = "ROLLCALL_MAX_MESSAGE_BYTES", default_value_t = 1024 * 1024)]
+    #[arg(help_heading = "Connections")]
     pub max_message_bytes: usize,
     /// TLS handshakes in progress at once; more wait at most the first-byte
     /// timeout for a slot, then are closed (agents retry with backoff).
     #[arg(long, env = "ROLLCALL_MAX_PENDING_HANDSHAKES", default_value_t = 512)]
+    #[arg(help_heading = "Connections")]
     pub max_pending_handshakes: usize,
     /// Established connections at once.
     #[arg(long, env = "ROLLCALL_MAX_CONNECTIONS", default_value_t = 200_000)]
+    #[arg(help_heading = "Connections")]
     pub max_connections: usize,
     /// Bound on the graceful drain at shutdown.
     #[arg(long, env = "ROLLCALL_SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(help_heading = "Connections")]
     pub shutdown_grace: Duration,
     /// How often the rollout engine evaluates active rollouts.
     #[arg(long, env = "ROLLCALL_ENGINE_INTERVAL", default_value = "2s", value_parser = humantime::parse_duration)]
+    #[arg(help_heading = "Rollout engine")]
     pub engine_interval: Duration,
     /// Commands the engine sends per tick at most (one wave).
     #[arg(long, env = "ROLLCALL_MAX_COMMANDS_PER_TICK", default_value_t = 5000)]
+    #[arg(help_heading = "Rollout engine")]
     pub max_commands_per_tick: usize,
     /// Messages (reports, receipts, renewal requests) per agent per second,
     /// sustained; a faster agent's stream is cut. Kept per agent id across
     /// its streams: a reconnect does not refill it.
     #[arg(long, env = "ROLLCALL_REPORT_RATE", default_value_t = 5.0)]
+    #[arg(help_heading = "Per-agent budgets")]
     pub report_rate: f64,
     /// Messages an agent may send in a burst above the rate (a reconnect
     /// re-sends its spool).
     #[arg(long, env = "ROLLCALL_REPORT_BURST", default_value_t = 200.0)]
+    #[arg(help_heading = "Per-agent budgets")]
     pub report_burst: f64,
     /// Bytes of those messages per agent per second, sustained; an agent
     /// over it has its stream cut like one over the message rate.
     #[arg(long, env = "ROLLCALL_REPORT_BYTES_RATE", default_value_t = 16384.0)]
+    #[arg(help_heading = "Per-agent budgets")]
     pub report_bytes_rate: f64,
     /// Bytes an agent may send in a burst above the byte rate; at least
     /// `--max-message-bytes`.
     #[arg(long, env = "ROLLCALL_REPORT_BYTES_BURST", default_value_t = 16_777_216.0)]
+    #[arg(help_heading = "Per-agent budgets")]
     pub report_bytes_burst: f64,
     /// At most one certificate renewal per agent within this time (capped
     /// at a quarter of `--agent-cert-lifetime`); a renewal asked for sooner,
     /// or before 40% of the certificate's life, is not answered.
     #[arg(long, env = "ROLLCALL_RENEWAL_INTERVAL", default_value = "1h", value_parser = humantime::parse_duration)]
+    #[arg(help_heading = "Agents")]
     pub renewal_interval: Duration,
     /// New streams (Connect + Hello) one agent may open per minute,
     /// sustained; beyond it the connect is refused with RESOURCE_EXHAUSTED
@@ -149,26 +177,32 @@ pub struct ServeArgs {
     /// agent's latest report, the one holding its latest checks and the
     /// update-now reports of running rollouts; `off` (or `0`) keeps all.
     #[arg(long, env = "ROLLCALL_RETAIN_REPORTS", default_value = "30d", value_parser = crate::config::parse_retention)]
+    #[arg(help_heading = "Report retention")]
     pub retain_reports: crate::config::Retention,
     /// How often the report retention pass runs (batches of 1,000 deletes).
     #[arg(long, env = "ROLLCALL_RETENTION_INTERVAL", default_value = "10m", value_parser = humantime::parse_duration)]
+    #[arg(help_heading = "Report retention")]
     pub retention_interval: Duration,
     /// Serve the web dashboard and Prometheus `/metrics` over HTTPS here
     /// (admin client certificates, a viewer is enough). Off by default.
     #[arg(long, env = "ROLLCALL_DASHBOARD_LISTEN")]
+    #[arg(help_heading = "Where it serves and stores")]
     pub dashboard_listen: Option<SocketAddr>,
     /// Store everything in this PostgreSQL database instead of SQLite, so
     /// several replicas behind a TCP load balancer share it
     /// (postgres://user:password@host:5432/rollcall). The PKI stays in the data dir.
     #[arg(long, env = "ROLLCALL_DATABASE_URL", hide_env_values = true)]
+    #[arg(help_heading = "Where it serves and stores")]
     pub database_url: Option<String>,
     /// This replica's name in logs, agent rows and the engine lease (e.g. the
     /// pod name); a fresh random one per start when unset.
     #[arg(long, env = "ROLLCALL_REPLICA_ID")]
+    #[arg(help_heading = "Replicas (PostgreSQL)")]
     pub replica_id: Option<String>,
     /// How long the engine lease lasts unrenewed (PostgreSQL): when a replica
     /// dies, another takes over the rollout engine after at most this.
     #[arg(long, env = "ROLLCALL_ENGINE_LEASE_TTL", default_value = "15s", value_parser = humantime::parse_duration)]
+    #[arg(help_heading = "Replicas (PostgreSQL)")]
     pub engine_lease_ttl: Duration,
     #[command(flatten)]
     pub edge: EdgeArgs,
@@ -227,28 +261,35 @@ impl RosterArgs {
 pub struct EdgeArgs {
     /// A new connection must send its first byte (the TLS ClientHello) within this.
     #[arg(long, env = "ROLLCALL_FIRST_BYTE_TIMEOUT", default_value = "3s", value_parser = humantime::parse_duration)]
+    #[arg(help_heading = "Unauthenticated peers")]
     pub first_byte_timeout: Duration,
     /// The TLS handshake must finish within this.
     #[arg(long, env = "ROLLCALL_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(help_heading = "Unauthenticated peers")]
     pub handshake_timeout: Duration,
     /// Connections one source address (IPv6: one /64) may hold in the TLS
     /// handshake or without a client certificate; more are closed at once.
     /// Sites behind one NAT share it: agents shed here retry with backoff.
     #[arg(long, env = "ROLLCALL_MAX_UNAUTHENTICATED_PER_SOURCE", default_value_t = 64)]
+    #[arg(help_heading = "Unauthenticated peers")]
     pub max_unauthenticated_per_source: usize,
     /// Connections without a client certificate (they may only enrol) are
     /// closed after this.
     #[arg(long, env = "ROLLCALL_ANONYMOUS_CONNECTION_LIFETIME", default_value = "30s", value_parser = humantime::parse_duration)]
+    #[arg(help_heading = "Unauthenticated peers")]
     pub anonymous_connection_lifetime: Duration,
     /// Enrolment attempts per source address per minute, sustained.
     #[arg(long, env = "ROLLCALL_ENROLL_RATE_PER_SOURCE", default_value_t = 600.0)]
+    #[arg(help_heading = "Unauthenticated peers")]
     pub enroll_rate_per_source: f64,
     /// Enrolment attempts one source address may make in a burst.
     #[arg(long, env = "ROLLCALL_ENROLL_BURST_PER_SOURCE", default_value_t = 100.0)]
+    #[arg(help_heading = "Unauthenticated peers")]
     pub enroll_burst_per_source: f64,
     /// Serve gRPC server reflection (grpcurl), to callers with an admin or
     /// agent certificate only. Off by default.
     #[arg(long, env = "ROLLCALL_REFLECTION")]
+    #[arg(help_heading = "Unauthenticated peers")]
     pub reflection: bool,
     /// Load balancers (CIDR[,CIDR…]) whose connections to the gRPC port
     /// start with a PROXY protocol v2 header (haproxy `send-proxy-v2`); the

@@ -261,6 +261,11 @@ pub async fn build(coordinator: &Arc<Coordinator>, rollout_id: Option<&str>) -> 
 
     let policy = coordinator.current_policy();
     let signal_context = rollout_view.signal_context(&policy, rollcall_common::timefmt::now_ms());
+    let hostnames: HashMap<&str, &str> = rollout_view
+        .fleet()
+        .iter()
+        .map(|agent| (agent.row.id.as_str(), agent.row.hostname.as_str()))
+        .collect();
     let mut stragglers: Vec<StragglerEntry> = Vec::new();
     for view in views.iter().filter(|v| is_straggler(v)) {
         let Some(member) = &view.member else { continue };
@@ -277,7 +282,7 @@ pub async fn build(coordinator: &Arc<Coordinator>, rollout_id: Option<&str>) -> 
         } else {
             crate::diagnosis::conflict_detail(&view.row.product, &claimants)
         };
-        let (detail_code, detail_params) = match Cause::from_code(&member.cause) {
+        let (mut detail_code, mut detail_params) = match Cause::from_code(&member.cause) {
             Some(cause) => crate::diagnosis::coded_detail(cause, checks, &view.row.product, &claimants),
             None => (String::new(), BTreeMap::new()),
         };
@@ -286,6 +291,31 @@ pub async fn build(coordinator: &Arc<Coordinator>, rollout_id: Option<&str>) -> 
             ..Default::default()
         };
         crate::rollout_view::explain(&mut explained, view, checks, &policy, &signal_context);
+        let mut detail = detail;
+        // A client its update agent blocks: the update agent is the failing
+        // fact (named by hostname), and what follows from it is no fault of
+        // the client's own.
+        let blocking_update_agent = crate::diagnosis::update_agent_of(&view.row.product, &update_agent_claims)
+            .filter(|update_agent| update_agent.blocking().is_some());
+        let consequences = crate::diagnosis::consequences(checks, blocking_update_agent);
+        if member.cause == Cause::UpdateAgent.code()
+            && let Some(update_agent) = blocking_update_agent
+        {
+            let name = hostnames
+                .get(update_agent.id.as_str())
+                .copied()
+                .unwrap_or(update_agent.id.as_str());
+            if let Some((text, code, params)) = crate::diagnosis::update_agent_detail(update_agent, name) {
+                detail = text;
+                detail_code = code;
+                detail_params = params;
+            }
+        }
+        let (consequence_checks, failing): (Vec<FailingCheck>, Vec<FailingCheck>) = checks
+            .iter()
+            .filter(|check| matches!(status_word(check.status), "fail" | "error"))
+            .map(FailingCheck::from)
+            .partition(|check| consequences.contains(&check.name));
         stragglers.push(StragglerEntry {
             inferred: explained.inferred,
             evidence: explained.evidence,
@@ -302,11 +332,8 @@ pub async fn build(coordinator: &Arc<Coordinator>, rollout_id: Option<&str>) -> 
             state: severity_word(member.state.hard_flag()).into(),
             update_agent: (!member.update_agent.is_empty()).then(|| member.update_agent.clone()),
             blocks: member.blocks,
-            failing: checks
-                .iter()
-                .filter(|check| matches!(status_word(check.status), "fail" | "error"))
-                .map(FailingCheck::from)
-                .collect(),
+            failing,
+            consequences: consequence_checks,
         });
     }
     stragglers.sort_by(|a, b| {

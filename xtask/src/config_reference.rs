@@ -436,66 +436,7 @@ pub const OTHER_ENV: &[EnvDoc] = &[
 /// command it belongs to (a program name covers all of its commands) and
 /// the argument's id. Used only when clap has no help for the argument; a
 /// test fails on a note that no longer applies anywhere.
-pub const FLAG_NOTES: &[(&str, &str, &str)] = &[
-    (
-        "rollcall-server",
-        "data_dir",
-        "The coordinator's data dir: CA, server key, local admin identity and the SQLite store (`/var/lib/rollcall` for the packaged service).",
-    ),
-    (
-        "rollcall-server",
-        "listen",
-        "Address for agents and admins (gRPC over mTLS); `0.0.0.0:7443` to serve a fleet.",
-    ),
-    (
-        "rollcall-server admin-cert",
-        "name",
-        "The admin's name, as the certificate and the audit log show it.",
-    ),
-    (
-        "rollcall-server admin-cert",
-        "out",
-        "Directory to write `ca.pem`, `cert.pem` and `key.pem` into.",
-    ),
-    ("rollcall token revoke", "id", "Token id, from `rollcall token list`."),
-    (
-        "rollcall policy apply",
-        "file",
-        "The policy file (TOML, see [Fleet policy](#fleet-policy)).",
-    ),
-    (
-        "rollcall rollout show",
-        "id",
-        "Rollout id (default: the current rollout).",
-    ),
-    (
-        "rollcall rollout cancel",
-        "id",
-        "Rollout id (default: the current rollout).",
-    ),
-    (
-        "rollcall admin issue",
-        "name",
-        "The admin's name, as the certificate and the audit log show it.",
-    ),
-    (
-        "rollcall admin issue",
-        "out",
-        "Directory to write `ca.pem`, `cert.pem` and `key.pem` into.",
-    ),
-    ("rollcall admin revoke", "name", "The admin's name."),
-    (
-        "rollcall-agent enroll",
-        "coordinator",
-        "Coordinator URL, `https://host:port`; written to agent.toml.",
-    ),
-    (
-        "rollcall-agent enroll",
-        "data_dir",
-        "Where to write agent.toml, the identity and later the spool (`/var/lib/rollcall-agent` for the packaged service).",
-    ),
-    ("rollcall-agent", "config", "Path of agent.toml."),
-];
+pub const FLAG_NOTES: &[(&str, &str, &str)] = &[];
 
 // === computed ===
 
@@ -930,6 +871,17 @@ mod tests {
             serve.contains("ROLLCALL_LISTEN") && serve.contains("ROLLCALL_LOG_JSON"),
             "{serve:?}"
         );
+    }
+
+    #[test]
+    fn every_flag_of_every_program_has_its_own_help() {
+        let undescribed: Vec<String> = commands()
+            .into_iter()
+            .flat_map(|command| command.flags)
+            .filter(|flag| flag.from_note || flag.description.trim().is_empty())
+            .map(|flag| format!("{} {}", flag.command, flag.id))
+            .collect();
+        assert!(undescribed.is_empty(), "flags without help text: {undescribed:?}");
     }
 
     #[test]

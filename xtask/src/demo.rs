@@ -1,32 +1,40 @@
-//! `xtask demo`: a coordinator on the embedded store in a
-//! temporary directory and a small local fleet of real agents (the real
-//! agent code, real mTLS on loopback), each with its own fake host root and
-//! product state, chosen so that every runbook cause shows up. It starts a
-//! rollout with compressed timings, plays the admin (fixes a setting, sends
-//! a manual update notification) and prints status and stragglers as the
-//! cycles run. Serves until Ctrl-C.
+//! `xtask demo`: the runbook's story, told by the real programs, start to
+//! end. It builds `rollcall-server`, `rollcall-agent` and `rollcall` in
+//! release (left in `target/release` for what the README says next), then
+//! runs a coordinator on the embedded store in a temporary directory and a
+//! small fleet of real agents (the real agent code, real mTLS on loopback)
+//! whose planted facts describe Windows endpoints with the Apex One
+//! Security Agent (`demo/fleet.rs`). It starts a rollout with compressed
+//! timings, prints the first causes as the coordinator finds them, plays
+//! the admin (fixes three settings, sends rechecks and a manual update
+//! notification), shows completion rising, prints the step-8 support
+//! report (`--lang ja` for Japanese) and exits 0. `--keep-running` leaves
+//! the fleet up afterwards and prints the commands to explore it.
+//!
+//! Output is one line per change (a straggler's state or cause, the
+//! completion count), never the whole table again, whether or not it is a
+//! terminal, so it reads the same in a log.
+
+mod fleet;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use rollcall_agent::config::{ProductConfig, ReconnectConfig, SpoolConfig};
-use rollcall_agent::enroll::{EnrollParams, enroll};
-use rollcall_agent::identity::IdentityStore;
-use rollcall_agent::prober::LocalProber;
-use rollcall_agent::runner::AgentOptions;
+use rollcall_agent::config::SpoolConfig;
 use rollcall_agent::spool::Spool;
+use rollcall_common::i18n::{Catalog, Lang};
 use rollcall_common::proto;
-use rollcall_common::tls::DialOptions;
 use sha2::Digest;
 use tokio_util::sync::CancellationToken;
 
 use rollcall_cli::AdminClient;
 use rollcall_server::config::ServeConfig;
 use rollcall_server::data_dir::DataDir;
+
+use fleet::{Addresses, FLEET, Fix, Prepared, TARGET, UPDATE_AGENT};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct DemoArgs {
@@ -36,265 +44,377 @@ pub struct DemoArgs {
     /// Keep the demo's files here instead of a temporary directory.
     #[arg(long)]
     pub dir: Option<PathBuf>,
-    /// Stop on its own after this long (default: serve until Ctrl-C).
-    #[arg(long, value_parser = humantime::parse_duration)]
-    pub duration: Option<Duration>,
+    /// Language of the step-8 report printed at the end.
+    #[arg(long, value_enum, default_value_t = Lang::En)]
+    pub lang: Lang,
+    /// After the story, keep the coordinator and the fleet running (until
+    /// Ctrl-C) and print the commands to explore them.
+    #[arg(long)]
+    pub keep_running: bool,
+    /// Do not build the release binaries first (they are only needed to
+    /// explore the fleet afterwards; the story itself runs in this process).
+    #[arg(long)]
+    pub no_build: bool,
     /// Also serve the web dashboard here (HTTPS with the admin certificate).
     #[arg(long)]
     pub dashboard_listen: Option<SocketAddr>,
 }
 
-const FROM: &str = "14.0.12737";
-const TARGET: &str = "14.0.13000";
+/// How long the whole story may take before the demo gives up on a step.
+const STEP_TIMEOUT: Duration = Duration::from_secs(60);
+const POLL: Duration = Duration::from_millis(300);
 
-/// One demo endpoint and the runbook cause it is built to show.
-struct DemoHost {
-    name: &'static str,
-    site: &'static str,
-    shows: &'static str,
-    version: &'static str,
-    role: &'static str,
-    license: &'static str,
-    permission: &'static str,
-    /// "standard" or the custom source address.
-    source: &'static str,
-    /// The update agent section, for update agents.
-    update_agent: &'static str,
-    /// Product server reachable?
-    reachable: bool,
-    os: &'static str,
-    has_certificate: bool,
-    /// The local update action installs the target.
-    can_update: bool,
-    /// Reports once, then goes away.
-    goes_offline: bool,
+type Api = proto::admin_service_client::AdminServiceClient<tonic::transport::Channel>;
+
+/// The workspace root (xtask lives one level below it).
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
-const BASE: DemoHost = DemoHost {
-    name: "",
-    site: "tokyo",
-    shows: "",
-    version: FROM,
-    role: "endpoint",
-    license: "2099-03-31",
-    permission: "all_components",
-    source: "standard",
-    update_agent: "",
-    reachable: true,
-    os: "ID=debian\nVERSION_ID=\"12\"\n",
-    has_certificate: true,
-    can_update: false,
-    goes_offline: false,
-};
-
-const FLEET: &[DemoHost] = &[
-    DemoHost {
-        name: "ua-osaka-01",
-        site: "osaka-ua",
-        shows: "update agent without \"program and HotFix\", blocking its clients",
-        role: "update_agent",
-        update_agent: "[update_agent]\nprogram_and_hotfix = false\naddress = \"ua-osaka-01.example:8080\"\n",
-        ..BASE
-    },
-    DemoHost {
-        name: "osaka-pc-01",
-        site: "osaka",
-        shows: "update_agent",
-        source: "ua-osaka-01.example:8080",
-        ..BASE
-    },
-    DemoHost {
-        name: "osaka-pc-02",
-        site: "osaka",
-        shows: "update_agent",
-        source: "ua-osaka-01.example:8080",
-        ..BASE
-    },
-    DemoHost {
-        name: "tokyo-pc-01",
-        shows: "completed",
-        version: TARGET,
-        ..BASE
-    },
-    DemoHost {
-        name: "tokyo-pc-02",
-        shows: "update_permission, fixed by the admin, then update-now",
-        permission: "pattern_files",
-        can_update: true,
-        ..BASE
-    },
-    DemoHost {
-        name: "nagoya-pc-01",
-        site: "nagoya",
-        shows: "license",
-        license: "2024-03-31",
-        ..BASE
-    },
-    DemoHost {
-        name: "kyoto-pc-01",
-        site: "kyoto",
-        shows: "update_source",
-        ..BASE
-    },
-    DemoHost {
-        name: "kobe-pc-01",
-        site: "kobe",
-        shows: "certificates",
-        has_certificate: false,
-        ..BASE
-    },
-    DemoHost {
-        name: "sapporo-pc-01",
-        site: "sapporo",
-        shows: "connectivity",
-        reachable: false,
-        ..BASE
-    },
-    DemoHost {
-        name: "sendai-pc-01",
-        site: "sendai",
-        shows: "offline",
-        goes_offline: true,
-        ..BASE
-    },
-    DemoHost {
-        name: "fukuoka-pc-01",
-        site: "fukuoka",
-        shows: "system_requirements",
-        os: "ID=centos\nVERSION_ID=\"7\"\n",
-        ..BASE
-    },
-    DemoHost {
-        name: "nara-pc-01",
-        site: "nara",
-        shows: "unknown, then fixed by a manual update notification",
-        can_update: true,
-        ..BASE
-    },
-];
-
-fn product_state(host: &DemoHost, version: &str, permission: &str, server: &str) -> String {
-    let source = if host.source == "standard" {
-        "source = \"standard\"\n".to_string()
-    } else {
-        format!("source = \"custom\"\nsource_address = \"{}\"\n", host.source)
-    };
-    format!(
-        "version = \"{version}\"\nrole = \"{}\"\n[license]\nexpires = \"{}\"\n[update]\npermission = \"{permission}\"\n{source}{}[server]\naddress = \"{server}\"\n",
-        host.role, host.license, host.update_agent
-    )
+/// Where cargo puts the release binaries.
+fn release_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
+        .join("release")
 }
 
-fn policy(fingerprint: &str) -> String {
-    format!(
-        r#"offline_after = "6s"
-[[update_source.expected]]
-match = {{ site = "osaka" }}
-source = "custom"
-address = "ua-osaka-01.example:8080"
-[[update_source.expected]]
-match = {{ site = "kyoto" }}
-source = "custom"
-address = "ua-kyoto-01.example:8080"
-[[update_source.expected]]
-source = "standard"
-[certificates]
-store = "etc/ssl/certs"
-[[certificates.required]]
-name = "Example Code Signing Root"
-sha256 = "{fingerprint}"
-[connectivity]
-timeout = "1s"
-[[system_requirements.os]]
-id = "debian"
-min_version = "11"
-"#
-    )
+/// Builds the three programs in release, before anything starts, so that
+/// what the README says after the demo (`target/release/rollcall …`) works.
+pub fn build_binaries() -> anyhow::Result<()> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    println!(
+        "building rollcall-server, rollcall-agent and rollcall (release) into {}",
+        release_dir().display()
+    );
+    let status = std::process::Command::new(cargo)
+        .current_dir(workspace_root())
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "rollcall-server",
+            "-p",
+            "rollcall-agent",
+            "-p",
+            "rollcall-cli",
+            "--bin",
+            "rollcall-server",
+            "--bin",
+            "rollcall-agent",
+            "--bin",
+            "rollcall",
+        ])
+        .status()
+        .context("run cargo build")?;
+    anyhow::ensure!(
+        status.success(),
+        "cargo build of the release binaries failed ({status})"
+    );
+    Ok(())
 }
 
-struct Prepared {
-    options: AgentOptions,
-    prober: Arc<LocalProber>,
-    state_path: PathBuf,
+/// One endpoint as the coordinator sees it in the rollout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Seen {
+    /// completed, pending, soft or hard.
+    state: String,
+    cause: String,
+    step: u32,
+    blocks: u32,
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn prepare(
-    host: &DemoHost,
-    base: &Path,
-    url: &str,
-    ca_pem: &str,
-    token: &str,
-    server: &str,
-    closed: &str,
-    certificate_pem: &str,
-) -> anyhow::Result<Prepared> {
-    let dir = base.join("agents").join(host.name);
-    let root = dir.join("root");
-    std::fs::create_dir_all(root.join("etc/ssl/certs"))?;
-    std::fs::create_dir_all(root.join("proc"))?;
-    std::fs::write(root.join("etc/os-release"), host.os)?;
-    std::fs::write(
-        root.join("proc/meminfo"),
-        "MemTotal:       8000000 kB\nMemAvailable:   4000000 kB\n",
-    )?;
-    if host.has_certificate {
-        std::fs::write(root.join("etc/ssl/certs/code-signing-root.pem"), certificate_pem)?;
+/// What the coordinator says of the rollout at one moment.
+#[derive(Debug, Default)]
+struct Snapshot {
+    hosts: BTreeMap<String, Seen>,
+    ids: BTreeMap<String, String>,
+    completed: u32,
+    total: u32,
+}
+
+impl Snapshot {
+    fn state(&self, host: &str) -> &str {
+        self.hosts.get(host).map_or("", |seen| seen.state.as_str())
     }
-    let server = if host.reachable { server } else { closed };
-    let state_path = dir.join("product-state.toml");
-    std::fs::write(&state_path, product_state(host, host.version, host.permission, server))?;
-    // The local "Update Now": installs the target (copies the upgraded state in).
-    let upgraded = dir.join("upgraded-state.toml");
-    std::fs::write(&upgraded, product_state(host, TARGET, "all_components", server))?;
-    let update_command = host.can_update.then(|| {
-        vec![
-            "/bin/cp".to_string(),
-            upgraded.display().to_string(),
-            state_path.display().to_string(),
-        ]
-    });
-    let enrolled = enroll(&EnrollParams {
-        coordinator: url.to_string(),
-        ca_pem: ca_pem.to_string(),
-        token: token.to_string().into(),
-        hostname: host.name.to_string(),
-        dial: DialOptions::default(),
-    })
-    .await
-    .with_context(|| format!("enroll demo agent {}", host.name))?;
-    let labels: BTreeMap<String, String> = [("site".to_string(), host.site.to_string())].into();
-    let options = AgentOptions {
-        urls: vec![url.to_string()],
-        identity: IdentityStore::Memory(Arc::new(std::sync::Mutex::new(enrolled.identity))),
-        hostname: host.name.to_string(),
-        labels: labels.clone(),
-        check_interval: Duration::from_secs(60),
-        data_dir: None,
-        dial: DialOptions::default(),
-        reconnect: ReconnectConfig {
-            initial: Duration::from_millis(500),
-            max: Duration::from_secs(5),
-            ..ReconnectConfig::default()
-        },
-        check_at_start: true,
-        update_allowed: update_command.is_some(),
-        collect: Default::default(),
+    fn cause(&self, host: &str) -> &str {
+        self.hosts.get(host).map_or("", |seen| seen.cause.as_str())
+    }
+}
+
+async fn snapshot(api: &mut Api) -> Option<Snapshot> {
+    let status = api
+        .status(proto::StatusRequest {
+            rollout_id: String::new(),
+            history: false,
+        })
+        .await
+        .ok()?
+        .into_inner();
+    let stragglers = api
+        .stragglers(proto::StragglersRequest {
+            rollout_id: String::new(),
+        })
+        .await
+        .ok()?
+        .into_inner()
+        .stragglers;
+    let agents = api
+        .list_agents(proto::ListAgentsRequest { selector: "all".into() })
+        .await
+        .ok()?
+        .into_inner()
+        .agents;
+    let mut snapshot = Snapshot {
+        completed: status.completed,
+        total: status.total,
+        ..Snapshot::default()
     };
-    let prober = Arc::new(LocalProber {
-        host_root: root,
-        product: ProductConfig {
-            state_file: Some(state_path.clone()),
-            update_command,
-            ..ProductConfig::default()
-        },
-        labels,
-    });
-    Ok(Prepared {
-        options,
-        prober,
-        state_path,
-    })
+    for agent in agents {
+        let state = if rollcall_common::version::is_at_least(&agent.version, TARGET).unwrap_or(false) {
+            "completed"
+        } else {
+            "pending"
+        };
+        snapshot.ids.insert(agent.hostname.clone(), agent.id.clone());
+        snapshot.hosts.insert(
+            agent.hostname,
+            Seen {
+                state: state.into(),
+                cause: String::new(),
+                step: 0,
+                blocks: 0,
+            },
+        );
+    }
+    for straggler in stragglers {
+        snapshot.hosts.insert(
+            straggler.hostname,
+            Seen {
+                state: straggler.state,
+                cause: straggler.cause,
+                step: straggler.runbook_step,
+                blocks: straggler.blocks,
+            },
+        );
+    }
+    Some(snapshot)
+}
+
+/// Prints what changed since the last snapshot, one line per change.
+struct Narrator {
+    last: BTreeMap<String, Seen>,
+    completed: Option<(u32, u32)>,
+}
+
+impl Narrator {
+    fn tell(&mut self, snapshot: &Snapshot) {
+        for (host, seen) in &snapshot.hosts {
+            if self.last.get(host) == Some(seen) {
+                continue;
+            }
+            let was = self.last.get(host).map_or("new", |old| old.state.as_str());
+            let line = match seen.state.as_str() {
+                "completed" => format!("  {host:<15} {was} -> completed"),
+                "pending" => format!("  {host:<15} pending (grace period)"),
+                state => {
+                    let blocks = if seen.blocks > 0 {
+                        format!(", blocks {} clients", seen.blocks)
+                    } else {
+                        String::new()
+                    };
+                    let step = if seen.step == 0 {
+                        "no runbook step".to_string()
+                    } else {
+                        format!("step {}", seen.step)
+                    };
+                    format!(
+                        "  {host:<15} {was} -> straggler ({state}): {} ({step}){blocks}",
+                        seen.cause
+                    )
+                }
+            };
+            println!("{line}");
+        }
+        self.last = snapshot.hosts.clone();
+        let completion = (snapshot.completed, snapshot.total);
+        if snapshot.total > 0 && self.completed != Some(completion) {
+            println!(
+                "  completion {}",
+                rollcall_cli::progress_bar(snapshot.completed, snapshot.total, 20)
+            );
+            self.completed = Some(completion);
+        }
+    }
+}
+
+/// Polls and narrates until `done` holds (or the step times out, which
+/// the story says and goes on from).
+async fn wait_for(
+    api: &mut Api,
+    narrator: &mut Narrator,
+    shutdown: &CancellationToken,
+    what: &str,
+    done: impl Fn(&Snapshot) -> bool,
+) -> Option<Snapshot> {
+    let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
+    loop {
+        if let Some(snapshot) = snapshot(api).await {
+            narrator.tell(&snapshot);
+            if done(&snapshot) {
+                return Some(snapshot);
+            }
+        }
+        if tokio::time::Instant::now() > deadline {
+            println!(
+                "  (still waiting for {what} after {}s; going on)",
+                STEP_TIMEOUT.as_secs()
+            );
+            return snapshot(api).await;
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return None,
+            () = tokio::time::sleep(POLL) => {}
+        }
+    }
+}
+
+/// Sends a command to the agents a selector picks and waits for their answers.
+async fn command(api: &mut Api, kind: proto::CommandKind, selector: &str) -> anyhow::Result<()> {
+    let mut stream = api
+        .send_command(proto::SendCommandRequest {
+            selector: selector.into(),
+            kind: kind as i32,
+            wait_ms: 8000,
+        })
+        .await
+        .with_context(|| format!("send {kind:?} to {selector}"))?
+        .into_inner();
+    while let Some(progress) = tokio_stream::StreamExt::next(&mut stream).await {
+        let Ok(progress) = progress else { break };
+        if progress.done {
+            println!(
+                "    {} targeted, {} answered, {} refused",
+                progress.targeted, progress.answered, progress.refused
+            );
+        }
+    }
+    Ok(())
+}
+
+fn admin(says: &str) {
+    println!();
+    println!(">>> admin: {says}");
+}
+
+fn intro(url: &str, base: &Path, addresses: &Addresses) {
+    println!();
+    println!("rollcall demo: why did the Apex One agent upgrade not finish on some endpoints?");
+    println!();
+    println!(
+        "A coordinator at {url} and {} endpoints with the Trend Micro Apex One",
+        FLEET.len()
+    );
+    println!(
+        "Security Agent {}, about to be upgraded to {TARGET}. Each endpoint is planted",
+        fleet::FROM
+    );
+    println!("with one cause from the vendor's runbook (steps 1-7). The probes run here, on");
+    println!("Linux, in this process, and read the planted facts from files (files in");
+    println!(
+        "{}); real endpoints run the Windows probe (rollcall-agent.exe, a",
+        base.display()
+    );
+    println!("service), which reads the same facts from Apex One's registry and .ini files.");
+    println!("The Apex One server and update agent ua-osaka-01 are played by the");
+    println!(
+        "coordinator's port ({}); sapporo's server address is a closed port.",
+        addresses.server
+    );
+    println!();
+    for host in FLEET {
+        let os = host
+            .os
+            .lines()
+            .find_map(|line| line.strip_prefix("PRETTY_NAME="))
+            .unwrap_or("")
+            .trim_matches('"');
+        println!(
+            "  {:<15} {:<9} {:<12} {:<10} {:<32} {}",
+            host.name,
+            host.site,
+            host.role,
+            host.version,
+            os,
+            host.story()
+        );
+    }
+    println!();
+    println!("How to read what follows: every endpoint is pending during the grace period.");
+    println!("After it, one still behind is a straggler with its runbook cause. It is soft");
+    println!("while the coordinator still rechecks it (at once, then after 2s, doubling, 2");
+    println!("attempts here); hard once the attempts are spent: a person must act. A hard");
+    println!("straggler whose cause is fixed is rechecked on request and completes like any.");
+    println!();
+}
+
+async fn print_report(api: &mut Api, lang: Lang) -> anyhow::Result<()> {
+    let response = api
+        .get_report(proto::ReportRequest {
+            rollout_id: String::new(),
+        })
+        .await
+        .context("get the step-8 report")?
+        .into_inner();
+    let report: rollcall_common::report::Report =
+        serde_json::from_str(&response.json).context("read the step-8 report")?;
+    println!();
+    println!(
+        "=== runbook step 8: the report for support (rollcall report{}) ===",
+        match lang {
+            Lang::En => "",
+            Lang::Ja => " --lang ja",
+        }
+    );
+    println!();
+    print!(
+        "{}",
+        rollcall_common::report::markdown::render(&report, &Catalog::new(lang))
+    );
+    Ok(())
+}
+
+fn explore(url: &str, data_dir: &DataDir, ids: &BTreeMap<String, String>, dashboard: Option<SocketAddr>) {
+    let cli = release_dir().join("rollcall");
+    let ua = ids.get(UPDATE_AGENT).map_or("<ID>", String::as_str);
+    let straggler = ids.get("kanazawa-pc-01").map_or("<ID>", String::as_str);
+    println!();
+    println!("The fleet keeps running (Ctrl-C stops it). Explore it from another terminal:");
+    println!();
+    println!("  export ROLLCALL_COORDINATOR={url}");
+    println!("  export ROLLCALL_IDENTITY={}", data_dir.admin_dir().display());
+    println!("  {} status --history", cli.display());
+    println!("  {} stragglers", cli.display());
+    println!("  {} agent {ua}", cli.display());
+    println!("  {} agent {straggler}", cli.display());
+    println!("  {} report --lang ja", cli.display());
+    println!("  {} watch", cli.display());
+    println!("  {} recheck cause=unknown", cli.display());
+    if let Some(dashboard) = dashboard {
+        println!(
+            "  dashboard: https://{dashboard}/ (client certificate {}/cert.pem + key.pem)",
+            data_dir.admin_dir().display()
+        );
+    }
+    if !cli.exists() {
+        println!(
+            "  ({} is not built: run the demo without --no-build, or cargo build --release)",
+            cli.display()
+        );
+    }
+    println!();
 }
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
@@ -317,20 +437,49 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     config.engine_interval = Duration::from_millis(500);
     config.dashboard_listen = args.dashboard_listen;
     let server_task = tokio::spawn(rollcall_server::server::run(config, listener, shutdown.clone()));
+    let signal = tokio::spawn(rollcall_server::main_entry::shutdown_on_signal(shutdown.clone()));
 
-    let admin = AdminClient::connect(&url, Some(&data_dir.admin_dir())).map_err(|e| anyhow::anyhow!(e.message))?;
-    let mut api = admin.inner.clone();
-    let (code_signing, _) = rollcall_common::pki::CertAuthority::generate("Example Code Signing Root")?;
+    let story = tell(&args, &base, &data_dir, &url, addr, &shutdown).await;
+    if story.is_err() {
+        shutdown.cancel();
+    }
+    shutdown.cancel();
+    signal.abort();
+    server_task.await.context("coordinator task")??;
+    story
+}
+
+/// The story, from enrolment to the report.
+async fn tell(
+    args: &DemoArgs,
+    base: &Path,
+    data_dir: &DataDir,
+    url: &str,
+    addr: SocketAddr,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let admin_client =
+        AdminClient::connect(url, Some(&data_dir.admin_dir())).map_err(|e| anyhow::anyhow!(e.message))?;
+    let mut api = admin_client.inner.clone();
+    let (code_signing, _) = rollcall_common::pki::CertAuthority::generate("Trend Micro code-signing root (demo)")?;
     let der = rollcall_common::pki::first_cert_der(code_signing.cert_pem())?;
     let fingerprint = hex::encode(sha2::Sha256::digest(&der));
+    let addresses = Addresses {
+        server: addr.to_string(),
+        closed: {
+            let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
+            probe.local_addr()?.to_string()
+        },
+        update_agent: addr.to_string(),
+    };
     api.apply_policy(proto::ApplyPolicyRequest {
-        toml: policy(&fingerprint),
+        toml: fleet::policy(&fingerprint, &addresses.update_agent),
     })
     .await
     .context("apply the demo policy")?;
     let token = api
         .create_token(proto::CreateTokenRequest {
-            uses: FLEET.len() as u32,
+            uses: u32::try_from(FLEET.len()).unwrap_or(u32::MAX),
             ttl_seconds: 600,
             labels: Default::default(),
         })
@@ -339,87 +488,38 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         .into_inner()
         .token;
     let ca_pem = std::fs::read_to_string(data_dir.ca_cert())?;
-    // The product server the probes check (runbook step 5): the coordinator's
-    // own TLS port stands in for it; a closed port for the unreachable one.
-    let server = addr.to_string();
-    let closed = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
-        probe.local_addr()?.to_string()
-    };
 
+    // The admin's fixes, kept in runbook order (step 2, 3, 4).
+    let mut fixes: Vec<Prepared> = Vec::new();
     let mut agents = Vec::new();
-    let mut states = BTreeMap::new();
     for host in FLEET {
-        let prepared = prepare(
-            host,
-            &base,
-            &url,
-            &ca_pem,
-            &token,
-            &server,
-            &closed,
-            code_signing.cert_pem(),
-        )
-        .await?;
-        states.insert(
-            host.name,
-            (
-                prepared.state_path.clone(),
-                product_state(host, host.version, "all_components", &server),
-            ),
-        );
+        let prepared = fleet::prepare(host, base, url, &ca_pem, &token, &addresses, code_signing.cert_pem()).await?;
         let agent_shutdown = shutdown.child_token();
         let spool = Spool::in_memory(SpoolConfig::default());
         let task = tokio::spawn(rollcall_agent::runner::run(
-            prepared.options,
-            prepared.prober,
+            prepared.options.clone(),
+            prepared.prober.clone(),
             spool,
             agent_shutdown.clone(),
         ));
         agents.push((host, agent_shutdown, task));
+        if host.fix != Fix::None {
+            fixes.push(prepared);
+        }
     }
+    fixes.sort_by_key(|prepared| prepared.host.fix as u8);
+    intro(url, base, &addresses);
 
-    println!(
-        "rollcall demo: coordinator at {url}, {} agents, files in {}",
-        FLEET.len(),
-        base.display()
-    );
-    println!();
-    for host in FLEET {
-        println!("  {:<14} shows {}", host.name, host.shows);
-    }
-    println!();
-    println!("explore it from another terminal while it runs:");
-    println!("  export ROLLCALL_COORDINATOR={url}");
-    println!("  export ROLLCALL_IDENTITY={}", data_dir.admin_dir().display());
-    println!("  cargo run -p rollcall-cli -- status --history");
-    println!("  cargo run -p rollcall-cli -- stragglers");
-    println!("  cargo run -p rollcall-cli -- agent <ID>");
-    println!("  cargo run -p rollcall-cli -- report          (add --lang ja for Japanese)");
-    println!("  cargo run -p rollcall-cli -- watch");
-    if let Some(dashboard) = args.dashboard_listen {
-        println!(
-            "  dashboard: https://{dashboard}/ (client certificate {}/cert.pem + key.pem)",
-            data_dir.admin_dir().display()
-        );
-    }
-    println!();
-
-    let signal = tokio::spawn(rollcall_server::main_entry::shutdown_on_signal(shutdown.clone()));
-    if let Some(duration) = args.duration {
-        let stopper = shutdown.clone();
-        tokio::spawn(async move {
-            tokio::select! {
-                () = stopper.cancelled() => {}
-                () = tokio::time::sleep(duration) => stopper.cancel(),
-            }
-        });
-    }
-
-    // Wait for every probe's first report, then start the rollout.
-    let ready = async {
+    let mut narrator = Narrator {
+        last: BTreeMap::new(),
+        completed: None,
+    };
+    // Every probe's first report, then the rollout.
+    println!("waiting for every probe's first report …");
+    let reported = async {
         loop {
             let listed = api
+                .clone()
                 .list_agents(proto::ListAgentsRequest { selector: "all".into() })
                 .await;
             if listed
@@ -431,8 +531,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         }
     };
     tokio::select! {
-        () = shutdown.cancelled() => {}
-        () = ready => {}
+        () = shutdown.cancelled() => return Ok(()),
+        () = reported => {}
+        () = tokio::time::sleep(STEP_TIMEOUT) => anyhow::bail!("the demo probes did not report within {}s", STEP_TIMEOUT.as_secs()),
     }
     // sendai-pc-01 reported once; now its laptop lid closes.
     for (host, agent_shutdown, _) in &agents {
@@ -443,9 +544,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let rollout = api
         .start_rollout(proto::StartRolloutRequest {
             target: TARGET.into(),
-            grace_ms: 4000,
-            recheck_every_ms: 3000,
-            max_attempts: 3,
+            grace_ms: 3000,
+            recheck_every_ms: 2000,
+            max_attempts: 2,
             selector: "all".into(),
             auto_update_now: true,
             adapter: String::new(),
@@ -453,113 +554,127 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         .await
         .context("start the demo rollout")?
         .into_inner();
+    println!();
     println!(
-        "started rollout {} to {TARGET} (grace 4s, recheck every 3s doubling, 3 attempts, auto update-now)\n",
+        "== rollcall rollout start --target {TARGET} --grace 3s --recheck-every 2s --max-attempts 2 --auto-update-now"
+    );
+    println!(
+        "   (rollout {}; with --auto-update-now the coordinator sends \"update now\" by itself",
         rollout.id
     );
+    println!("   to a straggler whose blocking cause clears)");
 
-    let started = tokio::time::Instant::now();
-    let (mut fixed_permission, mut notified) = (false, false);
-    let mut tick = tokio::time::interval(Duration::from_secs(4));
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => break,
-            _ = tick.tick() => {}
-        }
-        let elapsed = started.elapsed();
-        if !fixed_permission && elapsed > Duration::from_secs(10) {
-            // Runbook step 2: the admin sets "All components"; the coordinator
-            // sees the cause clear at the next recheck and sends update_now.
-            if let Some((path, fixed)) = states.get("tokyo-pc-02") {
-                let _ = std::fs::write(path, fixed);
-                println!(">>> admin: set \"Update settings permission\" to \"All components\" for tokyo-pc-02\n");
-            }
-            fixed_permission = true;
-        }
-        if !notified && elapsed > Duration::from_secs(18) {
-            println!(">>> admin: rollcall update-now cause=unknown   (the manual update notification)");
-            let sent = api
-                .send_command(proto::SendCommandRequest {
-                    selector: "cause=unknown,role=endpoint".into(),
-                    kind: proto::CommandKind::UpdateNow as i32,
-                    wait_ms: 5000,
-                })
-                .await;
-            if let Ok(stream) = sent {
-                let mut stream = stream.into_inner();
-                while let Some(Ok(progress)) = tokio_stream::StreamExt::next(&mut stream).await {
-                    if progress.done {
-                        println!(
-                            "    {} targeted, {} answered, {} completed, {} refused\n",
-                            progress.targeted, progress.answered, progress.completed, progress.refused
-                        );
-                    }
-                }
-            }
-            notified = true;
-        }
-        print_progress(&mut api).await;
+    // First causes: every planted cause found, the offline laptop included.
+    println!();
+    println!("== the coordinator waits, rechecks and diagnoses (preamble, steps 1-7)");
+    let planted = |snapshot: &Snapshot| {
+        FLEET.iter().all(|host| match host.shows {
+            "completed" => snapshot.state(host.name) == "completed",
+            "unknown" => matches!(snapshot.cause(host.name), "unknown"),
+            cause => snapshot.cause(host.name) == cause,
+        })
+    };
+    if wait_for(&mut api, &mut narrator, shutdown, "every planted cause", planted)
+        .await
+        .is_none()
+    {
+        return Ok(());
     }
-    signal.abort();
+
+    // The admin's fixes, in runbook order, each followed by a recheck.
+    for prepared in &fixes {
+        let host = prepared.host.name;
+        let (says, path) = match prepared.host.fix {
+            Fix::Permission => (
+                format!("step 2: set \"Update settings permission\" to \"All components\" ({host})"),
+                String::new(),
+            ),
+            Fix::ProgramAndHotfix => (
+                format!("step 3: enable \"Security agent program and HotFix\" for update agent {host}"),
+                format!(
+                    "           web console: {}",
+                    rollcall_common::console_path::UPDATE_AGENT_SETTINGS.en
+                ),
+            ),
+            Fix::Certificate => (
+                format!("step 4: install the code-signing root certificate on {host}"),
+                String::new(),
+            ),
+            Fix::None => continue,
+        };
+        admin(&says);
+        if !path.is_empty() {
+            println!("{path}");
+        }
+        prepared.apply_fix(code_signing.cert_pem())?;
+        println!(">>> admin: rollcall recheck hostname={host}");
+        command(&mut api, proto::CommandKind::Recheck, &format!("hostname={host}")).await?;
+        let done = |snapshot: &Snapshot| snapshot.state(host) == "completed";
+        if wait_for(&mut api, &mut narrator, shutdown, &format!("{host} to complete"), done)
+            .await
+            .is_none()
+        {
+            return Ok(());
+        }
+        if prepared.host.fix == Fix::ProgramAndHotfix {
+            admin("rollcall recheck cause=update_agent   (its clients look again)");
+            command(&mut api, proto::CommandKind::Recheck, "cause=update_agent").await?;
+            let clients = |snapshot: &Snapshot| {
+                FLEET
+                    .iter()
+                    .filter(|client| client.pulls_from == Some(host))
+                    .all(|client| snapshot.state(client.name) == "completed")
+            };
+            if wait_for(&mut api, &mut narrator, shutdown, "its clients to complete", clients)
+                .await
+                .is_none()
+            {
+                return Ok(());
+            }
+        }
+    }
+
+    // Steps 1-6 pass on nara and kanazawa: the manual update notification.
+    admin("rollcall update-now cause=unknown   (the manual update notification, runbook step 2/8)");
+    command(&mut api, proto::CommandKind::UpdateNow, "cause=unknown").await?;
+    let nara = |snapshot: &Snapshot| snapshot.state("nara-pc-01") == "completed";
+    if wait_for(&mut api, &mut narrator, shutdown, "nara-pc-01 to complete", nara)
+        .await
+        .is_none()
+    {
+        return Ok(());
+    }
+
+    // What is left: hard stragglers for a person (and for support).
+    println!();
+    println!("== what is left needs a person: every remaining straggler turns hard");
+    let settled = |snapshot: &Snapshot| {
+        snapshot
+            .hosts
+            .values()
+            .all(|seen| matches!(seen.state.as_str(), "completed" | "hard"))
+    };
+    let Some(last) = wait_for(&mut api, &mut narrator, shutdown, "the stragglers to settle", settled).await else {
+        return Ok(());
+    };
+    println!();
+    println!(
+        "completed {}/{}: the permission, the update agent (and so its clients), the certificate",
+        last.completed, last.total
+    );
+    println!("and a manual update notification fixed those; the rest is in the report below.");
+    print_report(&mut api, args.lang).await?;
+
+    if args.keep_running {
+        explore(url, data_dir, &last.ids, args.dashboard_listen);
+        shutdown.cancelled().await;
+    }
+    for (_, agent_shutdown, _) in &agents {
+        agent_shutdown.cancel();
+    }
     for (_, _, task) in agents {
         let _ = task.await;
     }
-    server_task.await.context("coordinator task")??;
-    println!("demo stopped");
+    println!("demo finished");
     Ok(())
-}
-
-async fn print_progress(api: &mut proto::admin_service_client::AdminServiceClient<tonic::transport::Channel>) {
-    let Ok(status) = api
-        .status(proto::StatusRequest {
-            rollout_id: String::new(),
-            history: false,
-        })
-        .await
-    else {
-        return;
-    };
-    let status = status.into_inner();
-    if status.total == 0 {
-        return;
-    }
-    let mut by_cause: Vec<(&String, &u32)> = status.by_cause.iter().collect();
-    by_cause.sort_by_key(|(cause, _)| rollcall_common::cause::Cause::from_code(cause));
-    let causes: Vec<String> = by_cause
-        .iter()
-        .map(|(cause, count)| format!("{cause}={count}"))
-        .collect();
-    println!(
-        "{}  completed {} pending {} stragglers {} (soft {}, hard {}) offline {}  [{}]",
-        rollcall_cli::progress_bar(status.completed, status.total, 24),
-        status.completed,
-        status.pending,
-        status.stragglers,
-        status.soft,
-        status.hard,
-        status.offline,
-        causes.join(" ")
-    );
-    if let Ok(list) = api
-        .stragglers(proto::StragglersRequest {
-            rollout_id: String::new(),
-        })
-        .await
-    {
-        for straggler in list.into_inner().stragglers {
-            println!(
-                "    {:<14} {:<20} step {} {:<4}{}",
-                straggler.hostname,
-                straggler.cause,
-                straggler.runbook_step,
-                straggler.state,
-                if straggler.blocks > 0 {
-                    format!("  blocks {} clients", straggler.blocks)
-                } else {
-                    String::new()
-                }
-            );
-        }
-    }
-    println!();
 }

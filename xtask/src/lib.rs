@@ -1,8 +1,9 @@
 //! Developer tasks that link several of rollcall's crates, kept out of the
 //! shipped binaries (so the coordinator does not link the probe):
 //!
-//! - [`demo`]: `cargo run --release -p xtask -- demo`, a coordinator on a
-//!   temporary embedded store plus a small local fleet of real agents.
+//! - [`demo`]: `cargo run --release -p xtask -- demo`, the runbook's story
+//!   told by a coordinator and a small local fleet of real agents; it ends
+//!   with the step-8 report.
 //! - [`config_reference`]: `cargo run -p xtask -- config-reference`, which
 //!   prints docs/CONFIGURATION.md from the clap definitions of the programs.
 
@@ -29,7 +30,8 @@ pub struct XtaskCli {
 
 #[derive(Debug, Subcommand)]
 pub enum XtaskCommand {
-    /// A coordinator on a temporary embedded store plus a small local fleet.
+    /// The runbook's story on a local fleet: builds the release binaries, runs a
+    /// rollout, fixes causes, prints the step-8 report and exits (see --keep-running).
     Demo(demo::DemoArgs),
     /// Print docs/CONFIGURATION.md: every flag, environment variable and config key.
     #[command(name = "config-reference", hide = true)]
@@ -46,6 +48,12 @@ pub fn main() -> ExitCode {
         }
         XtaskCommand::Demo(args) => args,
     };
+    if !args.no_build
+        && let Err(error) = demo::build_binaries()
+    {
+        eprintln!("error: {error:#}");
+        return ExitCode::FAILURE;
+    }
     // The demo prints its own story; coordinator INFO lines would drown it.
     rollcall_common::logging::init_with_default(cli.log_json, "warn");
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

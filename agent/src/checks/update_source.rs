@@ -12,7 +12,8 @@ use super::finding::Finding;
 
 pub(crate) const NAME: &str = rollcall_common::checks::UPDATE_SOURCE;
 pub(crate) const STEP: u32 = 3;
-pub(crate) const REMEDIATION: &str = "In the web console (Updates > Agents > Update Source), check whether the agents use the standard or a custom update source and set the one intended. When the custom source is an update agent, enable \"Security agent program and HotFix\" in that agent's update agent settings (Agents > Agent Management > Settings > Update Agent Settings)";
+// Console paths as in rollcall_common::console_path (a test there holds them to it).
+pub(crate) const REMEDIATION: &str = "In the web console (Updates > Agents > Update Source), check whether the agents use the standard or a custom update source and set the one intended. When the custom source is an update agent, enable \"Security agent program and HotFix\" for that update agent in the web console (Agents > Agent Management > the update agent's Settings > Update Agent Settings)";
 
 pub(crate) fn evaluate(doc: &ProductDoc, policy: &Policy, labels: &BTreeMap<String, String>) -> Finding {
     Finding::combine(vec![

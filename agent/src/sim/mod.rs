@@ -68,6 +68,7 @@ pub enum SimCommand {
         /// First reconnect delay after a lost connection (grows ×1.6, ±20%).
         #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
         reconnect_initial: Duration,
+        /// Longest reconnect delay the growth reaches.
         #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
         reconnect_max: Duration,
         /// Rewrite this JSON file every second with the simulator's counters.

@@ -2,7 +2,12 @@
 
 use super::*;
 
-const EXAMPLE: &str = include_str!("../../../deploy/examples/policy.toml");
+const SHIPPED: &str = include_str!("../../../deploy/examples/policy.toml");
+
+/// The shipped example with its placeholders filled in, as an admin would.
+fn example() -> String {
+    fill_example(SHIPPED)
+}
 
 fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs
@@ -17,7 +22,7 @@ fn refused(text: &str) -> String {
 
 #[test]
 fn the_shipped_example_parses() {
-    let policy = Policy::from_toml_str(EXAMPLE).expect("example policy");
+    let policy = Policy::from_toml_str(&example()).expect("example policy");
     assert_eq!(policy.offline_after(), Duration::from_secs(600));
     assert_eq!(policy.update_sources().len(), 3);
     assert_eq!(policy.certificates().required.len(), 3);
@@ -50,7 +55,7 @@ fn an_empty_policy_is_the_default() {
 
 #[test]
 fn first_matching_source_wins() {
-    let policy = Policy::from_toml_str(EXAMPLE).expect("example policy");
+    let policy = Policy::from_toml_str(&example()).expect("example policy");
     let osaka = policy
         .expected_update_source(&labels(&[("site", "osaka"), ("team", "x")]))
         .expect("osaka entry");
@@ -186,7 +191,7 @@ fn architectures_are_normalised() {
 
 #[test]
 fn round_trips_through_toml_and_serde() {
-    let policy = Policy::from_toml_str(EXAMPLE).expect("example policy");
+    let policy = Policy::from_toml_str(&example()).expect("example policy");
     let shown = policy.to_toml_string().expect("to toml");
     assert_eq!(Policy::from_toml_str(&shown).expect("reparse"), policy);
     let through_serde: Policy = toml::from_str(&shown).expect("deserialize");
@@ -250,4 +255,26 @@ fn the_diagnosis_section_bounds_its_window_and_checks_the_hash() {
     assert_eq!(Policy::default().diagnosis().pattern_window, DEFAULT_PATTERN_WINDOW);
     assert!(Policy::from_toml_str("[diagnosis]\npattern_window = \"1m\"\n").is_err());
     assert!(Policy::from_toml_str("[diagnosis]\nserver_certificate_sha256 = \"ab\"\n").is_err());
+}
+
+#[test]
+fn the_shipped_example_names_every_placeholder_until_filled_in() {
+    let error = Policy::from_toml_str(SHIPPED).expect_err("placeholders refused");
+    let PolicyError::Placeholders(keys) = &error else {
+        panic!("{error}");
+    };
+    let mut keys = keys.clone();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "certificates.required[0].sha256",
+            "certificates.required[1].sha256",
+            "update_source.expected[0].address",
+            "update_source.expected[1].address",
+        ]
+    );
+    let text = error.to_string();
+    assert!(text.contains("certificates.required[1].sha256"), "{text}");
+    assert!(Policy::from_toml_str(&example()).is_ok());
 }

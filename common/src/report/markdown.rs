@@ -25,6 +25,31 @@ fn escape(text: &str) -> String {
     out
 }
 
+/// One check of a straggler, with its evidence, indented by `indent`.
+fn write_check(out: &mut String, catalog: &Catalog, check: &crate::report::FailingCheck, indent: &str) {
+    let _ = writeln!(
+        out,
+        "{indent}- **{}** ({}): {}",
+        catalog.tr(&format!("check-{}", check.name)),
+        catalog.tr(&format!("status-{}", check.status)),
+        check_text::message(catalog, &check.code, &check.params, &check.message, &escape)
+    );
+    if !check.evidence.is_empty() {
+        // Evidence is data (values as the probe read them), quoted as code.
+        let evidence: Vec<String> = check
+            .evidence
+            .iter()
+            .map(|(k, v)| format!("`{}={}`", check_text::code_safe(k), check_text::code_safe(v)))
+            .collect();
+        let _ = writeln!(
+            out,
+            "{indent}  - {}: {}",
+            catalog.tr("report-evidence"),
+            evidence.join("; ")
+        );
+    }
+}
+
 /// The heading of a runbook step; causes that name no step say so.
 fn step_text(catalog: &Catalog, step: u32) -> String {
     if step == NO_STEP {
@@ -301,7 +326,10 @@ pub fn render(report: &Report, catalog: &Catalog) -> String {
         // The checks below carry the evidence; without any (`no_data`) the
         // detail says which are missing; a contested update agent is named
         // by no check, so its detail is always shown.
-        let detail_is_evidence = straggler.failing.is_empty() || !straggler.update_agent_claimants.is_empty();
+        // A client's blocking update agent is named by no check of its own either.
+        let detail_is_evidence = straggler.failing.is_empty()
+            || !straggler.update_agent_claimants.is_empty()
+            || straggler.detail_code.starts_with("update-agent-");
         if detail_is_evidence && !straggler.detail.is_empty() {
             let key = format!("detail-{}", straggler.detail_code);
             let text = if !straggler.detail_code.is_empty() && catalog.has(&key) {
@@ -318,21 +346,22 @@ pub fn render(report: &Report, catalog: &Catalog) -> String {
             let _ = writeln!(out, "- {text}");
         }
         for check in &straggler.failing {
+            write_check(&mut out, catalog, check, "");
+        }
+        if !straggler.consequences.is_empty() {
+            let update_agent = straggler
+                .detail_params
+                .get("update_agent")
+                .cloned()
+                .or_else(|| straggler.update_agent.clone())
+                .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "- **{}** ({}): {}",
-                catalog.tr(&format!("check-{}", check.name)),
-                catalog.tr(&format!("status-{}", check.status)),
-                check_text::message(catalog, &check.code, &check.params, &check.message, &escape)
+                "- {}",
+                catalog.tr_args("report-consequences", &[("update_agent", escape(&update_agent))])
             );
-            if !check.evidence.is_empty() {
-                // Evidence is data (values as the probe read them), quoted as code.
-                let evidence: Vec<String> = check
-                    .evidence
-                    .iter()
-                    .map(|(k, v)| format!("`{}={}`", check_text::code_safe(k), check_text::code_safe(v)))
-                    .collect();
-                let _ = writeln!(out, "  - {}: {}", catalog.tr("report-evidence"), evidence.join("; "));
+            for check in &straggler.consequences {
+                write_check(&mut out, catalog, check, "  ");
             }
         }
         let bundle_line = match &straggler.bundle {

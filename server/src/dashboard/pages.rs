@@ -49,6 +49,9 @@ fn cause_advice(cause: &str) -> &'static str {
             "Set \u{201c}Update settings permission\u{201d} to \u{201c}All components\u{201d}, then send update now."
         }
         Some(Cause::UpdateSource) => "Point the agent at the update source it is meant to use.",
+        Some(Cause::UpdateAgentProgram) => {
+            "Enable \u{201c}Security agent program and HotFix\u{201d} for this update agent in the web console: its clients cannot upgrade until it serves them."
+        }
         Some(Cause::UpdateAgent) => {
             "Fix its update agent first: it must finish upgrading and serve \u{201c}Security agent program and HotFix\u{201d}."
         }

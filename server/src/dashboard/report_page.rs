@@ -332,6 +332,17 @@ by the coordinator's clock; times shown on these endpoints themselves are off by
                 }
                 failing.push_str("</div>");
             }
+            // What follows from a blocking update agent: named, not a fault.
+            if !entry.consequences.is_empty() {
+                let names: Vec<String> = entry.consequences.iter().map(|check| esc(&check.name)).collect();
+                let _ = write!(
+                    failing,
+                    "<div class=\"muted\">{}: {} (follow from the update agent {}, not separate faults)</div>",
+                    names.join(", "),
+                    esc(&entry.detail),
+                    esc(entry.detail_params.get("update_agent").map_or("", String::as_str))
+                );
+            }
             let _ = write!(
                 out,
                 "<tr><td><a href=\"/agents/{}\">{}</a></td><td>{}</td><td class=\"num\" title=\"{}\">{}</td>\

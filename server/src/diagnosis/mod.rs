@@ -15,13 +15,23 @@
 //!   recheck, and at least one recheck was sent. Passing facts older than
 //!   that give `awaiting_recheck`.
 //!
+//! `update_agent_program` (step 3) is given to an update agent whose
+//! `update_source` check failed because it does not serve "Security agent
+//! program and HotFix": the runbook's step-3 case, with its own remediation
+//! (enable it for that update agent in the console), never read as a wrong
+//! update source.
+//!
 //! `update_agent` (step 3) is given to a client whose update agent — the
 //! update agent whose `address` is the client's custom `source_address`,
 //! both normalised by `address_key` — is itself behind, lacks "Security
 //! agent program and HotFix", or is offline, when the client shows no
 //! earlier cause. When several agents claim that address,
 //! `update_agent_conflict` (step 3) names them instead: which one the client
-//! pulls from is unknown, so none is blamed.
+//! pulls from is unknown, so none is blamed. A client's failing check that
+//! follows from its blocking update agent (the update source unreachable
+//! while that update agent is offline) is a consequence of it
+//! ([`consequences`]), not a fault of its own: it is left out of `failing`
+//! and the report shows it under the update agent.
 //!
 //! Pure functions: the engine feeds them what the store recorded.
 
@@ -254,6 +264,94 @@ pub fn coded_detail(
     )
 }
 
+/// The update agent's reason for blocking its clients as a catalogue code
+/// (`detail-update-agent-CODE`).
+pub fn blocking_code(update_agent: &UpdateAgentView) -> Option<&'static str> {
+    if !update_agent.online {
+        Some("offline")
+    } else if !update_agent.program_and_hotfix {
+        Some("lacks-program")
+    } else if !update_agent.at_target {
+        Some("behind")
+    } else {
+        None
+    }
+}
+
+/// The detail of a client blocked by its update agent, naming it (by
+/// `name`, its hostname where the caller knows it): English text, catalogue
+/// code and parameters. `None` when the update agent does not block.
+pub fn update_agent_detail(
+    update_agent: &UpdateAgentView,
+    name: &str,
+) -> Option<(String, String, std::collections::BTreeMap<String, String>)> {
+    let code = blocking_code(update_agent)?;
+    let reason = update_agent.blocking().unwrap_or_default();
+    Some((
+        format!("{reason}: {name}"),
+        format!("update-agent-{code}"),
+        [("update_agent".to_string(), name.to_string())].into(),
+    ))
+}
+
+/// The parameter `name` of part `index` of a check's coded message (parts
+/// are prefixed by their index when there are several).
+fn part_param<'a>(check: &'a proto::CheckResult, parts: usize, index: usize, name: &str) -> Option<&'a str> {
+    let key = if parts == 1 {
+        name.to_string()
+    } else {
+        format!("{index}.{name}")
+    };
+    check.params.get(&key).map(String::as_str)
+}
+
+/// A failing connectivity check whose every failing part is the update
+/// source being unreachable.
+fn fails_only_toward_the_update_source(check: &proto::CheckResult) -> bool {
+    if check.name != rollcall_common::checks::CONNECTIVITY
+        || status_of(check) != CheckStatus::Fail
+        || check.code.is_empty()
+    {
+        return false;
+    }
+    let codes: Vec<&str> = check.code.split(',').collect();
+    codes.iter().enumerate().all(|(index, code)| {
+        *code == "connectivity-unreachable" && part_param(check, codes.len(), index, "service") == Some("update_source")
+    })
+}
+
+/// The names of a client's failing checks that follow from its blocking
+/// update agent rather than being faults of their own: with the update
+/// agent offline, its clients cannot reach their update source (it). Empty
+/// when the client pulls from no update agent, or it does not block.
+pub fn consequences(checks: &[proto::CheckResult], update_agent: Option<&UpdateAgentView>) -> Vec<String> {
+    let Some(update_agent) = update_agent else {
+        return Vec::new();
+    };
+    if update_agent.online {
+        return Vec::new();
+    }
+    checks
+        .iter()
+        .filter(|check| fails_only_toward_the_update_source(check))
+        .map(|check| check.name.clone())
+        .collect()
+}
+
+/// An update agent whose `update_source` check failed because it does not
+/// serve "Security agent program and HotFix" (the probe's code for that
+/// part; an uncoded result from an older probe is judged by the product
+/// facts it sent).
+fn lacks_program(facts: &Facts<'_>, check: &proto::CheckResult) -> bool {
+    if check.name != rollcall_common::checks::UPDATE_SOURCE || status_of(check) != CheckStatus::Fail {
+        return false;
+    }
+    if check.code.is_empty() {
+        return facts.product.role == proto::Role::UpdateAgent as i32 && !facts.product.program_and_hotfix;
+    }
+    check.code.split(',').any(|code| code == "update-agent-lacks-program")
+}
+
 /// Diagnoses an agent that is behind the target.
 pub fn diagnose(facts: &Facts<'_>, update_agents: &UpdateAgentIndex) -> Diagnosis {
     let mut checks: Vec<&proto::CheckResult> = facts.checks.iter().collect();
@@ -264,17 +362,28 @@ pub fn diagnose(facts: &Facts<'_>, update_agents: &UpdateAgentIndex) -> Diagnosi
         .filter(|check| status_of(check) == CheckStatus::Fail)
         .collect();
     let any_erroring = checks.iter().any(|check| is_erroring(check));
+    let update_agent = update_agent_of(facts.product, update_agents);
+    let blocking_update_agent = update_agent.filter(|ua| ua.blocking().is_some());
+    let consequences = consequences(facts.checks, blocking_update_agent);
     let failing = checks
         .iter()
         .filter(|check| status_of(check) == CheckStatus::Fail || is_erroring(check))
+        .filter(|check| !consequences.contains(&check.name))
         .map(|check| check.name.clone())
         .collect();
-    let update_agent = update_agent_of(facts.product, update_agents);
     let claimants = claimants_of(facts.product, update_agents);
 
-    // Steps that failed: only these may be named.
-    let mut causes: Vec<Cause> = failed.iter().filter_map(|check| Cause::of_check(&check.name)).collect();
-    if update_agent.is_some_and(|ua| ua.blocking().is_some()) {
+    // Steps that failed: only these may be named (a consequence of the
+    // blocking update agent is its step, not one of its own).
+    let mut causes: Vec<Cause> = failed
+        .iter()
+        .filter(|check| !consequences.contains(&check.name))
+        .filter_map(|check| match Cause::of_check(&check.name) {
+            Some(Cause::UpdateSource) if lacks_program(facts, check) => Some(Cause::UpdateAgentProgram),
+            other => other,
+        })
+        .collect();
+    if blocking_update_agent.is_some() {
         causes.push(Cause::UpdateAgent);
     }
     if !claimants.is_empty() {
@@ -293,10 +402,12 @@ pub fn diagnose(facts: &Facts<'_>, update_agents: &UpdateAgentIndex) -> Diagnosi
     );
     let inferred = facts.signals.iter().find(|signal| signal.inferred);
     let (cause, detail) = if let Some(cause) = causes.into_iter().min() {
-        let detail = if cause == Cause::UpdateAgentConflict {
-            conflict_detail(facts.product, &claimants)
-        } else {
-            String::new()
+        let detail = match (cause, blocking_update_agent) {
+            (Cause::UpdateAgentConflict, _) => conflict_detail(facts.product, &claimants),
+            (Cause::UpdateAgent, Some(ua)) => update_agent_detail(ua, &ua.id)
+                .map(|(text, _, _)| text)
+                .unwrap_or_default(),
+            _ => String::new(),
         };
         (cause, detail)
     } else if let Some(signal) = inferred {

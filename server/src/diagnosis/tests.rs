@@ -520,3 +520,73 @@ mod signals {
         assert_eq!(diagnosis.cause, Cause::ProbeError);
     }
 }
+
+#[test]
+fn an_update_agent_without_program_and_hotfix_has_its_own_cause_not_update_source() {
+    let product = proto::ProductSummary {
+        role: proto::Role::UpdateAgent as i32,
+        update_agent_address: "ua:8080".into(),
+        program_and_hotfix: false,
+        ..Default::default()
+    };
+    let mut checks = with(all_pass(), "update_source", CheckStatus::Fail);
+    for check in checks.iter_mut().filter(|check| check.name == "update_source") {
+        check.code = "update-agent-lacks-program".into();
+    }
+    let diagnosis = diagnose(&facts(&product, &checks, 2000), &UpdateAgentIndex::new());
+    assert_eq!(diagnosis.cause, Cause::UpdateAgentProgram);
+    assert_eq!(diagnosis.failing, vec!["update_source"]);
+    // An update source that is merely not the intended one stays update_source.
+    for check in checks.iter_mut().filter(|check| check.name == "update_source") {
+        check.code = "update-source-unexpected".into();
+    }
+    let diagnosis = diagnose(&facts(&product, &checks, 2000), &UpdateAgentIndex::new());
+    assert_eq!(diagnosis.cause, Cause::UpdateSource);
+    // An earlier step still wins.
+    let checks = with(checks, "license", CheckStatus::Fail);
+    let diagnosis = diagnose(&facts(&product, &checks, 2000), &UpdateAgentIndex::new());
+    assert_eq!(diagnosis.cause, Cause::License);
+}
+
+#[test]
+fn an_unreachable_update_source_behind_an_offline_update_agent_is_a_consequence_not_a_fault() {
+    let mut index = UpdateAgentIndex::new();
+    let offline = UpdateAgentView {
+        id: "ua".into(),
+        at_target: true,
+        program_and_hotfix: true,
+        online: false,
+    };
+    index.insert("ua:8080", offline.clone());
+    let product = custom("ua:8080");
+    let mut checks = with(all_pass(), "connectivity", CheckStatus::Fail);
+    for check in checks.iter_mut().filter(|check| check.name == "connectivity") {
+        check.code = "connectivity-unreachable".into();
+        check.params = [("service".to_string(), "update_source".to_string())].into();
+    }
+    let diagnosis = diagnose(&facts(&product, &checks, 2000), &index);
+    assert_eq!(diagnosis.cause, Cause::UpdateAgent);
+    assert!(diagnosis.failing.is_empty(), "{:?}", diagnosis.failing);
+    assert!(diagnosis.detail.contains("offline"), "{}", diagnosis.detail);
+    assert_eq!(consequences(&checks, Some(&offline)), vec!["connectivity"]);
+    // The product server unreachable as well: a fault of the client's own.
+    for check in checks.iter_mut().filter(|check| check.name == "connectivity") {
+        check.code = "connectivity-unreachable,connectivity-unreachable".into();
+        check.params = [
+            ("0.service".to_string(), "server".to_string()),
+            ("1.service".to_string(), "update_source".to_string()),
+        ]
+        .into();
+    }
+    let diagnosis = diagnose(&facts(&product, &checks, 2000), &index);
+    assert_eq!(diagnosis.cause, Cause::UpdateAgent);
+    assert_eq!(diagnosis.failing, vec!["connectivity"]);
+    // An online update agent (lacking the program) makes no network fault.
+    let online = UpdateAgentView {
+        online: true,
+        program_and_hotfix: false,
+        ..offline
+    };
+    assert!(consequences(&checks, Some(&online)).is_empty());
+    assert_eq!(blocking_code(&online), Some("lacks-program"));
+}

@@ -25,7 +25,10 @@ pub fn test_database_url(test: &str) -> Option<String> {
             panic!("{test}: CI is set but {TEST_URL_VAR} is not; CI never skips the PostgreSQL tests")
         }
         _ => {
-            eprintln!("SKIPPED {test}: set {TEST_URL_VAR} (e.g. postgres://postgres@127.0.0.1:5432/test) to run it");
+            crate::test_skip::skip(
+                &format!("{TEST_URL_VAR} is not set, so there is no PostgreSQL to test against"),
+                &format!("set {TEST_URL_VAR}=postgres://postgres@127.0.0.1:5432/test, or run .ci/run, to run it"),
+            );
             None
         }
     }

@@ -382,7 +382,11 @@ fn chromium_available() -> bool {
         std::env::var_os("CI").is_none(),
         "{CHROMIUM} is missing; .ci/run installs Debian's chromium package"
     );
-    eprintln!("skipped the browser part: {CHROMIUM} is not installed (apt-get install chromium)");
+    rollcall_server::test_skip::skip_part(
+        "the browser part",
+        &format!("{CHROMIUM} is not installed"),
+        "apt-get install chromium, or run .ci/run, to run it",
+    );
     false
 }
 

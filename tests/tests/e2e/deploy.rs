@@ -78,7 +78,10 @@ fn have(program: impl AsRef<std::ffi::OsStr>, args: &[&str], what: &str) -> bool
             std::env::var_os("ROLLCALL_REQUIRE_DEPLOY_TOOLS").is_none(),
             "{what} is required (ROLLCALL_REQUIRE_DEPLOY_TOOLS is set); .ci/run installs it"
         );
-        eprintln!("skipped: {what} is not installed here (.ci/run installs it)");
+        rollcall_server::test_skip::skip(
+            &format!("{what} is not installed here"),
+            "install it (.ci/run installs cargo-deb, dpkg-dev and systemd) to run it",
+        );
     }
     found
 }
@@ -441,7 +444,11 @@ fn debian_packages_build_hold_their_files_and_install_upgrade_and_remove_in_a_th
             std::env::var_os("ROLLCALL_REQUIRE_DEPLOY_TOOLS").is_none(),
             "installing the packages needs root (CI runs as root)"
         );
-        eprintln!("skipped the install into a throwaway root: it needs root (systemd-tmpfiles chowns)");
+        rollcall_server::test_skip::skip_part(
+            "the install into a throwaway root",
+            "it needs root (systemd-tmpfiles chowns)",
+            "run the tests as root, as .ci/run does, to run it",
+        );
         return;
     }
     let root = work.path().join("root");
@@ -790,8 +797,10 @@ fn agent_example_sets_every_documented_key_and_only_real_ones() {
 
 #[test]
 fn policy_example_sets_every_documented_key_and_only_real_ones() {
-    let text = read("deploy/examples/policy.toml");
-    let policy = Policy::from_toml_str(&text).expect("deploy/examples/policy.toml parses");
+    let shipped = read("deploy/examples/policy.toml");
+    assert!(Policy::from_toml_str(&shipped).is_err(), "its placeholders are refused");
+    let text = rollcall_common::policy::fill_example(&shipped);
+    let policy = Policy::from_toml_str(&text).expect("deploy/examples/policy.toml parses once filled in");
     let example: toml::Table = text.parse().expect("toml");
     let written: toml::Table = toml::from_str(&policy.to_toml_string().expect("write policy")).expect("toml");
     check_keys(

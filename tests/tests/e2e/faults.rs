@@ -438,7 +438,10 @@ fn small_tmpfs(size: &str) -> Option<tempfile::TempDir> {
             std::env::var_os("CI").is_none(),
             "CI must be able to mount a tmpfs (run as root)"
         );
-        eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+        rollcall_server::test_skip::skip(
+            "cannot mount a tmpfs here (it needs root)",
+            "run the tests as root, as .ci/run does, to run it",
+        );
         None
     }
 }

@@ -294,7 +294,7 @@ sha256 = "{fingerprint}"
         ("perm-pattern", "update_permission"),
         ("perm-engine", "update_permission"),
         ("update-source", "update_source"),
-        ("ua-blocking", "update_source"),
+        ("ua-blocking", "update_agent_program"),
         ("update-agent", "update_agent"),
         ("update-agent-conflict", "update_agent_conflict"),
         ("certificates", "certificates"),

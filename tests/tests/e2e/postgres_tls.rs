@@ -26,8 +26,11 @@ async fn tls_setup(test: &str) -> Option<(PathBuf, ScratchDatabase)> {
             panic!("{test}: CI is set but {ROOT_VAR} is not; .ci/run sets it up with .ci/postgres_tls.sh")
         }
         _ => {
-            eprintln!(
-                "SKIPPED {test}: set {ROOT_VAR} (ROLLCALL_TEST_PG_TLS_ROOT=$(bash .ci/postgres_tls.sh)) to run it"
+            rollcall_server::test_skip::skip(
+                &format!("{ROOT_VAR} is not set, so there is no PostgreSQL TLS root to verify against"),
+                &format!(
+                    "set {ROOT_VAR}=$(bash .ci/postgres_tls.sh) and ROLLCALL_TEST_DATABASE_URL, or run .ci/run, to run it"
+                ),
             );
             return None;
         }

@@ -38,7 +38,12 @@ pub fn windows_agent_exe() -> Option<PathBuf> {
                 !required,
                 "{REQUIRE_VAR} is set but the Windows probe cannot run: {why}"
             );
-            eprintln!("skipping the Windows probe test: {why}");
+            rollcall_server::test_skip::skip(
+                &format!("the Windows probe cannot run here: {why}"),
+                &format!(
+                    "install wine and set {AGENT_EXE_VAR} to the .exe deploy/windows/build.sh prints, or run .ci/run, to run it"
+                ),
+            );
             None
         }
     }
