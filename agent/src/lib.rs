@@ -34,4 +34,5 @@ pub mod product_source;
 pub mod runner;
 pub mod sim;
 pub mod spool;
+pub mod trust;
 pub mod update_action;

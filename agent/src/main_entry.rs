@@ -96,6 +96,14 @@ pub enum AgentCommand {
         #[arg(long, env = "ROLLCALL_AGENT_CONFIG")]
         config: PathBuf,
     },
+    /// Create the data directory, or reset one that exists, for SYSTEM and
+    /// Administrators only (Windows: owner Administrators, inheritance from
+    /// above removed, everything inside reset; elsewhere mode 0700).
+    /// Installers run it before they write anything there.
+    SecureDataDir {
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
     /// The product adapter: `product show` prints what it reads and from where.
     #[command(subcommand)]
     Product(crate::product_show::ProductCommand),
@@ -278,7 +286,10 @@ async fn dispatch(command: AgentCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         AgentCommand::Validate { config } => {
-            match AgentConfig::load(&config).and_then(|c| c.validate_for_run().map(|_| c)) {
+            match AgentConfig::load(&config).and_then(|c| {
+                c.validate_for_run()?;
+                crate::trust::ensure_trusted(&config, &c)
+            }) {
                 Ok(_) => {
                     println!("{} is valid", config.display());
                     Ok(ExitCode::SUCCESS)
@@ -296,6 +307,12 @@ async fn dispatch(command: AgentCommand) -> anyhow::Result<ExitCode> {
             signals.abort();
             result
         }
+        AgentCommand::SecureDataDir { data_dir } => {
+            rollcall_common::files::secure_data_dir(&data_dir)
+                .with_context(|| format!("secure the data directory {}", data_dir.display()))?;
+            println!("{} is for SYSTEM and Administrators only", data_dir.display());
+            Ok(ExitCode::SUCCESS)
+        }
         AgentCommand::Check(args) => crate::check_cmd::run(args).await,
         AgentCommand::UpdateNow { config } => update_now(&config).await,
         AgentCommand::Product(command) => crate::product_show::run(command).await,
@@ -307,9 +324,11 @@ async fn dispatch(command: AgentCommand) -> anyhow::Result<ExitCode> {
 /// The daemon until `shutdown`: `rollcall-agent run`, and the Windows
 /// service's body. A config the agent refuses exits with EX_CONFIG.
 pub async fn run_daemon(path: &std::path::Path, shutdown: CancellationToken) -> anyhow::Result<ExitCode> {
-    let config = match AgentConfig::load(path)
-        .and_then(|config| options_from_config(&config).map(|options| (config, options)))
-    {
+    let config = match AgentConfig::load(path).and_then(|config| {
+        let options = options_from_config(&config)?;
+        crate::trust::ensure_trusted(path, &config)?;
+        Ok((config, options))
+    }) {
         Ok(loaded) => loaded,
         Err(error) => {
             eprintln!("error: {error:#}");
@@ -330,6 +349,7 @@ pub async fn run_daemon(path: &std::path::Path, shutdown: CancellationToken) -> 
 
 async fn update_now(path: &std::path::Path) -> anyhow::Result<ExitCode> {
     let config = AgentConfig::load(path)?;
+    crate::trust::ensure_trusted(path, &config)?;
     let prober = LocalProber {
         host_root: config.host_root.clone(),
         product: config.product.clone(),

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod admin;
+mod agent_trust;
 mod bad_input;
 mod budgets;
 mod clock;
