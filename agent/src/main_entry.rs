@@ -104,6 +104,15 @@ pub enum AgentCommand {
         #[arg(long)]
         data_dir: PathBuf,
     },
+    /// The MSI's install step (run by its custom action as LocalSystem):
+    /// secure the data directory, place the mapping, enrol unless already
+    /// enrolled; an enrolment that does not finish is left to the service.
+    Setup(crate::setup::SetupArgs),
+    /// The MSI's uninstall with KEEP_DATA=0: delete the data directory.
+    PurgeDataDir {
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
     /// The product adapter: `product show` prints what it reads and from where.
     #[command(subcommand)]
     Product(crate::product_show::ProductCommand),
@@ -313,6 +322,20 @@ async fn dispatch(command: AgentCommand) -> anyhow::Result<ExitCode> {
             println!("{} is for SYSTEM and Administrators only", data_dir.display());
             Ok(ExitCode::SUCCESS)
         }
+        AgentCommand::Setup(args) => {
+            let said = crate::setup::run(args).await?;
+            #[cfg(windows)]
+            if let Err(error) = crate::platform::windows::service::set_recovery() {
+                eprintln!("warning: {error:#}");
+            }
+            println!("setup: {said}");
+            Ok(ExitCode::SUCCESS)
+        }
+        AgentCommand::PurgeDataDir { data_dir } => {
+            crate::setup::purge(&data_dir)?;
+            println!("removed {}", data_dir.display());
+            Ok(ExitCode::SUCCESS)
+        }
         AgentCommand::Check(args) => crate::check_cmd::run(args).await,
         AgentCommand::UpdateNow { config } => update_now(&config).await,
         AgentCommand::Product(command) => crate::product_show::run(command).await,
@@ -324,6 +347,19 @@ async fn dispatch(command: AgentCommand) -> anyhow::Result<ExitCode> {
 /// The daemon until `shutdown`: `rollcall-agent run`, and the Windows
 /// service's body. A config the agent refuses exits with EX_CONFIG.
 pub async fn run_daemon(path: &std::path::Path, shutdown: CancellationToken) -> anyhow::Result<ExitCode> {
+    // Installed by the MSI before its enrolment could finish: enrol first.
+    match crate::setup::finish_pending(path, &shutdown).await {
+        Ok(false) if shutdown.is_cancelled() => return Ok(ExitCode::SUCCESS),
+        Ok(_) => {}
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            tracing::error!(
+                "the pending enrolment beside {} cannot be used: {error:#}",
+                path.display()
+            );
+            return Ok(ExitCode::from(EXIT_BAD_CONFIG));
+        }
+    }
     let config = match AgentConfig::load(path).and_then(|config| {
         let options = options_from_config(&config)?;
         crate::trust::ensure_trusted(path, &config)?;

@@ -29,4 +29,5 @@ mod sim;
 mod testimony;
 mod update_now;
 mod windows;
+mod windows_msi;
 mod wine;
