@@ -50,7 +50,15 @@ pub struct SetupArgs {
     /// The agent.toml to start from.
     #[arg(long)]
     pub template: Option<PathBuf>,
+    /// How long the install waits for the enrolment (with `enroll`'s
+    /// retries) before leaving it to the service, in seconds (the MSI's
+    /// ENROLL_TIMEOUT; empty or blank: 120).
+    #[arg(long, default_value = "")]
+    pub enroll_timeout: String,
 }
+
+/// ENROLL_TIMEOUT when not given.
+const DEFAULT_ENROLL_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// An enrolment to finish later: everything `enroll` needs, the token
 /// included (so the file is owner-only and removed once enrolled).
@@ -133,7 +141,19 @@ pub async fn run(args: SetupArgs) -> anyhow::Result<String> {
         labels: parse_labels(&args.labels)?,
         template,
     };
-    match enroll_pending(data_dir, &pending).await {
+    let timeout = match args.enroll_timeout.trim() {
+        "" => DEFAULT_ENROLL_TIMEOUT,
+        seconds => Duration::from_secs(
+            seconds
+                .parse()
+                .with_context(|| format!("ENROLL_TIMEOUT {seconds:?} is not a number of seconds"))?,
+        ),
+    };
+    let outcome = match tokio::time::timeout(timeout, enroll_pending(data_dir, &pending)).await {
+        Ok(outcome) => outcome,
+        Err(_) => Err(anyhow::anyhow!("no answer within {}s", timeout.as_secs())),
+    };
+    match outcome {
         Ok(agent_id) => Ok(format!("enrolled as {agent_id}")),
         Err(error) => {
             let text = toml::to_string(&pending).context("encode the pending enrolment")?;
@@ -191,6 +211,10 @@ pub async fn finish_pending(config_path: &Path, shutdown: &CancellationToken) ->
     let text = rollcall_common::files::read_bounded_utf8(&pending_path, 256 * 1024)?;
     let pending: Pending =
         toml::from_str(&text).with_context(|| format!("parse the pending enrolment {}", pending_path.display()))?;
+    tracing::warn!(
+        "enrolment pending: the installer could not finish it; enrolling from {}, retrying until it succeeds",
+        pending_path.display()
+    );
     loop {
         match enroll_pending(data_dir, &pending).await {
             Ok(agent_id) => {
@@ -202,7 +226,7 @@ pub async fn finish_pending(config_path: &Path, shutdown: &CancellationToken) ->
             }
             Err(error) => {
                 tracing::warn!(
-                    "enrolment pending (the installer could not finish it): {error:#}; retrying in {}s",
+                    "enrolment pending: {error:#}; retrying in {}s",
                     PENDING_RETRY.as_secs()
                 );
             }
@@ -254,6 +278,7 @@ mod tests {
             hostname: String::new(),
             mapping: Some(shipped),
             template: None,
+            enroll_timeout: String::new(),
         })
         .await
         .expect("setup");

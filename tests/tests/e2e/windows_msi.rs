@@ -17,7 +17,7 @@
 //! Skips without the packages and Wine (a plain `cargo test`); CI sets
 //! `ROLLCALL_REQUIRE_WINDOWS`, where it fails instead.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::harness::{Coordinator, wait_until};
@@ -63,24 +63,8 @@ fn the_msi_installs_enrols_upgrades_in_place_and_uninstalls_keeping_data_under_w
     let drive_c = endpoint.prefix().join("drive_c");
     let program = drive_c.join("Program Files/rollcall");
     let data = drive_c.join("ProgramData/rollcall");
-    let msiexec = |args: &[String], log_name: &str| {
-        let log = endpoint.dir.path().join(log_name);
-        let output = endpoint.run(endpoint.wine_command("wine").arg("msiexec").args(args).args([
-            "/qn",
-            "/l*v",
-            &windows_path(&log),
-        ]));
-        let log_text = std::fs::read(&log).map(|bytes| decode_log(&bytes)).unwrap_or_default();
-        (output, log_text)
-    };
-    let service_log = || -> String {
-        std::fs::read_dir(data.join("logs"))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|entry| std::fs::read_to_string(entry.path()).unwrap_or_default())
-            .collect()
-    };
+    let msiexec = |args: &[String], log_name: &str| msiexec(&endpoint, args, log_name);
+    let service_log = || service_log(&data);
     // Start from a settled machine (see WineEndpoint::reboot).
     endpoint.reboot();
 
@@ -194,6 +178,94 @@ fn the_msi_installs_enrols_upgrades_in_place_and_uninstalls_keeping_data_under_w
         data.join("agent.toml").is_file() && data.join("identity/key.pem").is_file(),
         "KEEP_DATA=1 (the default) keeps the data directory"
     );
+}
+
+/// `msiexec ARGS /qn /l*v LOG` in the endpoint's prefix: its outcome and log.
+fn msiexec(endpoint: &WineEndpoint, args: &[String], log_name: &str) -> (std::process::Output, String) {
+    let log = endpoint.dir.path().join(log_name);
+    let output = endpoint.run(endpoint.wine_command("wine").arg("msiexec").args(args).args([
+        "/qn",
+        "/l*v",
+        &windows_path(&log),
+    ]));
+    let log_text = std::fs::read(&log).map(|bytes| decode_log(&bytes)).unwrap_or_default();
+    (output, log_text)
+}
+
+/// The service's log files (`%ProgramData%\rollcall\logs`), concatenated.
+fn service_log(data: &Path) -> String {
+    std::fs::read_dir(data.join("logs"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| std::fs::read_to_string(entry.path()).unwrap_or_default())
+        .collect()
+}
+
+/// An install whose enrolment cannot finish (the coordinator is down)
+/// still succeeds: the service keeps retrying, says so in its log, and
+/// enrols once the coordinator is back. Uninstalling with KEEP_DATA=0
+/// removes the data directory.
+#[test]
+fn an_enrolment_that_fails_at_install_is_finished_by_the_service_under_wine() {
+    let Some(exe) = windows_agent_exe() else {
+        return;
+    };
+    let Some((first_msi, _)) = packages() else {
+        return;
+    };
+    const LATE: &str = "win-msi-late";
+    let mut coordinator = Coordinator::init();
+    coordinator.start();
+    let endpoint = WineEndpoint::new(&exe, LATE);
+    let token_file = endpoint.dir.path().join("site.token");
+    std::fs::write(&token_file, coordinator.token(&[])).unwrap();
+    coordinator.stop();
+    let data = endpoint.prefix().join("drive_c/ProgramData/rollcall");
+    endpoint.reboot();
+    let (installed, install_log) = msiexec(
+        &endpoint,
+        &[
+            "/i".to_string(),
+            windows_path(&first_msi),
+            format!("COORDINATOR={}", coordinator.url()),
+            format!("TOKENFILE={}", windows_path(&token_file)),
+            format!("CA_FILE={}", windows_path(&coordinator.data_dir().join("ca.pem"))),
+            format!("HOSTNAME={LATE}"),
+            "ENROLL_TIMEOUT=3".to_string(),
+        ],
+        "install.log",
+    );
+    assert!(
+        installed.status.success(),
+        "a failed enrolment must not fail the install ({}):\n{install_log}",
+        installed.status
+    );
+    assert!(!data.join("agent.toml").exists(), "not enrolled yet");
+    assert!(
+        data.join("pending-enrolment.toml").is_file(),
+        "the enrolment is left to the service"
+    );
+    assert!(
+        wait_until(Duration::from_secs(60), || service_log(&data)
+            .contains("enrolment pending")),
+        "the service says it keeps trying:\n{}",
+        service_log(&data)
+    );
+    coordinator.start();
+    assert!(
+        wait_until(Duration::from_secs(120), || coordinator.is_online(LATE)),
+        "the service never enrolled on its own:\n{}",
+        service_log(&data)
+    );
+    assert!(data.join("agent.toml").is_file() && !data.join("pending-enrolment.toml").exists());
+    let (removed, remove_log) = msiexec(
+        &endpoint,
+        &["/x".to_string(), windows_path(&first_msi), "KEEP_DATA=0".to_string()],
+        "uninstall.log",
+    );
+    assert!(removed.status.success(), "msiexec /x failed:\n{remove_log}");
+    assert!(!data.exists(), "KEEP_DATA=0 removes the data directory:\n{remove_log}");
 }
 
 /// msiexec writes its verbose log in UTF-16 (with a BOM) or the ANSI code page.
