@@ -225,10 +225,7 @@ pub async fn finish_pending(config_path: &Path, shutdown: &CancellationToken) ->
                 return Ok(true);
             }
             Err(error) => {
-                tracing::warn!(
-                    "enrolment pending: {error:#}; retrying in {}s",
-                    PENDING_RETRY.as_secs()
-                );
+                tracing::warn!("enrolment pending: {error:#}; retrying in {}s", PENDING_RETRY.as_secs());
             }
         }
         tokio::select! {
