@@ -23,9 +23,12 @@ use crate::enroll::{EnrollParams, enroll, write_enrollment};
 
 /// Beside `agent.toml`: an enrolment the installer could not finish.
 pub const PENDING_FILE: &str = "pending-enrolment.toml";
-/// How long the service waits between enrolment rounds (each round is
-/// `enroll`'s own attempts with backoff, about five minutes).
-const PENDING_RETRY: Duration = Duration::from_secs(60);
+/// How long the service waits between enrolment rounds.
+const PENDING_RETRY: Duration = Duration::from_secs(15);
+/// One round (`enroll`'s own attempts with backoff) at most: an attempt
+/// that hangs (seen under Wine when nothing listened on the port yet) is
+/// given up and the next round dials afresh.
+const PENDING_ROUND: Duration = Duration::from_secs(60);
 
 /// `rollcall-agent setup`'s arguments (MSI public properties, empty when
 /// not given).
@@ -216,7 +219,11 @@ pub async fn finish_pending(config_path: &Path, shutdown: &CancellationToken) ->
         pending_path.display()
     );
     loop {
-        match enroll_pending(data_dir, &pending).await {
+        let round = match tokio::time::timeout(PENDING_ROUND, enroll_pending(data_dir, &pending)).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(anyhow::anyhow!("no answer within {}s", PENDING_ROUND.as_secs())),
+        };
+        match round {
             Ok(agent_id) => {
                 tracing::info!("enrolled as {agent_id}, which the installer could not finish");
                 if let Err(error) = std::fs::remove_file(&pending_path) {
