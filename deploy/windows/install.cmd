@@ -60,12 +60,7 @@ if "%COORDINATOR%"=="" (echo install.cmd: /coordinator is required for a first i
 if "%CA%"=="" (echo install.cmd: /ca is required for a first install 1>&2 & exit /b 64)
 if "%TOKENFILE%"=="" (echo install.cmd: /tokenfile is required for a first install 1>&2 & exit /b 64)
 
-call :secure_data_dir
-"%EXE%" secure-data-dir --data-dir "%DATADIR%" >nul
-if errorlevel 1 (echo install.cmd: cannot create or secure %DATADIR% 1>&2 & exit /b 1)
-exit /b 0
-
-:copy_exe
+call :copy_exe
 if errorlevel 1 exit /b 1
 rem The mapping first: enroll checks nothing in it, but the agent reads it
 rem from its first run on. An admin-confirmed mapping already there is kept.
@@ -87,12 +82,7 @@ goto done
 :upgrade
 echo install.cmd: %CONFIG% exists: upgrading the program, keeping the enrolment
 if "%SERVICE%"=="1" if exist "%EXE%" "%EXE%" service stop
-call :secure_data_dir
-"%EXE%" secure-data-dir --data-dir "%DATADIR%" >nul
-if errorlevel 1 (echo install.cmd: cannot create or secure %DATADIR% 1>&2 & exit /b 1)
-exit /b 0
-
-:copy_exe
+call :copy_exe
 if errorlevel 1 exit /b 1
 call :secure_data_dir
 if errorlevel 1 exit /b 1
@@ -107,7 +97,7 @@ echo install.cmd: done
 exit /b 0
 
 :secure_data_dir
-"%EXE%" secure-data-dir --data-dir "%DATADIR%" >nul
+"%EXE%" secure-data-dir --data-dir "%DATADIR%"
 if errorlevel 1 (echo install.cmd: cannot create or secure %DATADIR% 1>&2 & exit /b 1)
 exit /b 0
 
