@@ -32,6 +32,8 @@ pub mod prober;
 pub mod product_show;
 pub mod product_source;
 pub mod runner;
+pub mod setup;
 pub mod sim;
 pub mod spool;
+pub mod trust;
 pub mod update_action;

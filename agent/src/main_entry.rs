@@ -105,6 +105,23 @@ pub enum AgentCommand {
         #[arg(long, env = "ROLLCALL_AGENT_CONFIG")]
         config: PathBuf,
     },
+    /// Create the data directory, or reset one that exists, for SYSTEM and
+    /// Administrators only (Windows: owner Administrators, inheritance from
+    /// above removed, everything inside reset; elsewhere mode 0700).
+    /// Installers run it before they write anything there.
+    SecureDataDir {
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
+    /// The MSI's install step (run by its custom action as LocalSystem):
+    /// secure the data directory, place the mapping, enrol unless already
+    /// enrolled; an enrolment that does not finish is left to the service.
+    Setup(crate::setup::SetupArgs),
+    /// The MSI's uninstall with KEEP_DATA=0: delete the data directory.
+    PurgeDataDir {
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
     /// The product adapter: `product show` prints what it reads and from where.
     #[command(subcommand)]
     Product(crate::product_show::ProductCommand),
@@ -289,7 +306,10 @@ async fn dispatch(command: AgentCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         AgentCommand::Validate { config } => {
-            match AgentConfig::load(&config).and_then(|c| c.validate_for_run().map(|_| c)) {
+            match AgentConfig::load(&config).and_then(|c| {
+                c.validate_for_run()?;
+                crate::trust::ensure_trusted(&config, &c)
+            }) {
                 Ok(_) => {
                     println!("{} is valid", config.display());
                     Ok(ExitCode::SUCCESS)
@@ -307,6 +327,26 @@ async fn dispatch(command: AgentCommand) -> anyhow::Result<ExitCode> {
             signals.abort();
             result
         }
+        AgentCommand::SecureDataDir { data_dir } => {
+            rollcall_common::files::secure_data_dir(&data_dir)
+                .with_context(|| format!("secure the data directory {}", data_dir.display()))?;
+            println!("{} is for SYSTEM and Administrators only", data_dir.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        AgentCommand::Setup(args) => {
+            let said = crate::setup::run(args).await?;
+            #[cfg(windows)]
+            if let Err(error) = crate::platform::windows::service::set_recovery() {
+                eprintln!("warning: {error:#}");
+            }
+            println!("setup: {said}");
+            Ok(ExitCode::SUCCESS)
+        }
+        AgentCommand::PurgeDataDir { data_dir } => {
+            crate::setup::purge(&data_dir)?;
+            println!("removed {}", data_dir.display());
+            Ok(ExitCode::SUCCESS)
+        }
         AgentCommand::Check(args) => crate::check_cmd::run(args).await,
         AgentCommand::UpdateNow { config } => update_now(&config).await,
         AgentCommand::Product(command) => crate::product_show::run(command).await,
@@ -318,9 +358,24 @@ async fn dispatch(command: AgentCommand) -> anyhow::Result<ExitCode> {
 /// The daemon until `shutdown`: `rollcall-agent run`, and the Windows
 /// service's body. A config the agent refuses exits with EX_CONFIG.
 pub async fn run_daemon(path: &std::path::Path, shutdown: CancellationToken) -> anyhow::Result<ExitCode> {
-    let config = match AgentConfig::load(path)
-        .and_then(|config| options_from_config(&config).map(|options| (config, options)))
-    {
+    // Installed by the MSI before its enrolment could finish: enrol first.
+    match crate::setup::finish_pending(path, &shutdown).await {
+        Ok(false) if shutdown.is_cancelled() => return Ok(ExitCode::SUCCESS),
+        Ok(_) => {}
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            tracing::error!(
+                "the pending enrolment beside {} cannot be used: {error:#}",
+                path.display()
+            );
+            return Ok(ExitCode::from(EXIT_BAD_CONFIG));
+        }
+    }
+    let config = match AgentConfig::load(path).and_then(|config| {
+        let options = options_from_config(&config)?;
+        crate::trust::ensure_trusted(path, &config)?;
+        Ok((config, options))
+    }) {
         Ok(loaded) => loaded,
         Err(error) => {
             eprintln!("error: {error:#}");
@@ -341,6 +396,7 @@ pub async fn run_daemon(path: &std::path::Path, shutdown: CancellationToken) -> 
 
 async fn update_now(path: &std::path::Path) -> anyhow::Result<ExitCode> {
     let config = AgentConfig::load(path)?;
+    crate::trust::ensure_trusted(path, &config)?;
     let prober = LocalProber {
         host_root: config.host_root.clone(),
         product: config.product.clone(),

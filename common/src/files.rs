@@ -7,8 +7,11 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 
+mod sddl;
 #[cfg(windows)]
 mod windows_acl;
+
+pub use sddl::untrusted_writers;
 
 /// Reads at most `limit` bytes of UTF-8 text; a larger file or invalid UTF-8
 /// is an error, never a truncated read.
@@ -98,6 +101,26 @@ pub fn create_private_dir(path: &Path) -> anyhow::Result<()> {
     #[cfg(windows)]
     windows_acl::restrict_dir(path)?;
     Ok(())
+}
+
+/// Windows: creates the directory, or resets one that exists, owned by
+/// Administrators with SYSTEM and Administrators only (inheritance from
+/// above removed), everything inside it included. Elsewhere: creates it
+/// owner-only (mode 0700).
+pub fn secure_data_dir(path: &Path) -> anyhow::Result<()> {
+    #[cfg(windows)]
+    return windows_acl::secure_tree(path);
+    #[cfg(not(windows))]
+    create_private_dir(path)
+}
+
+/// Windows: refuses a file or directory that anyone but SYSTEM,
+/// Administrators and TrustedInstaller owns or may change (not checked
+/// under Wine, which keeps no ACLs; it logs that). The Unix rule, which
+/// needs the process's user, is the agent's (`agent/src/trust.rs`).
+#[cfg(windows)]
+pub fn ensure_admin_write_only(path: &Path) -> anyhow::Result<()> {
+    windows_acl::ensure_admin_write_only(path)
 }
 
 /// Refuses a secret file that group or others can read (on Windows: whose

@@ -64,8 +64,11 @@ call :copy_exe
 if errorlevel 1 exit /b 1
 rem The mapping first: enroll checks nothing in it, but the agent reads it
 rem from its first run on. An admin-confirmed mapping already there is kept.
-if not exist "%DATADIR%\" mkdir "%DATADIR%"
-if not exist "%DATADIR%\" (echo install.cmd: cannot create %DATADIR% 1>&2 & exit /b 1)
+rem Before anything is written there: the data dir is created, or one that
+rem exists (made by anyone beforehand) reset, for SYSTEM and Administrators
+rem only, inheritance removed, owner Administrators (docs/SECURITY.md).
+call :secure_data_dir
+if errorlevel 1 exit /b 1
 if not exist "%DATADIR%\apex-one.toml" copy /y "%HERE%apex-one.toml" "%DATADIR%\apex-one.toml" >nul
 "%EXE%" enroll --coordinator "%COORDINATOR%" --ca "%CA%" --token-file "%TOKENFILE%" --data-dir "%DATADIR%" --template "%HERE%agent.toml.template" %EXTRA%
 if errorlevel 1 (echo install.cmd: enrolment failed 1>&2 & exit /b 1)
@@ -81,6 +84,8 @@ echo install.cmd: %CONFIG% exists: upgrading the program, keeping the enrolment
 if "%SERVICE%"=="1" if exist "%EXE%" "%EXE%" service stop
 call :copy_exe
 if errorlevel 1 exit /b 1
+call :secure_data_dir
+if errorlevel 1 exit /b 1
 "%EXE%" validate --config "%CONFIG%"
 if errorlevel 1 (echo install.cmd: the kept config does not validate 1>&2 & exit /b 1)
 if "%SERVICE%"=="0" goto done
@@ -89,6 +94,11 @@ if errorlevel 1 (echo install.cmd: service start failed 1>&2 & exit /b 1)
 
 :done
 echo install.cmd: done
+exit /b 0
+
+:secure_data_dir
+"%EXE%" secure-data-dir --data-dir "%DATADIR%"
+if errorlevel 1 (echo install.cmd: cannot create or secure %DATADIR% 1>&2 & exit /b 1)
 exit /b 0
 
 :copy_exe

@@ -21,15 +21,24 @@ use windows_sys::Win32::Security::Authorization::{
     GetNamedSecurityInfoW, SDDL_REVISION_1, SE_FILE_OBJECT, SetNamedSecurityInfoW,
 };
 use windows_sys::Win32::Security::{
-    ACL, DACL_SECURITY_INFORMATION, GetSecurityDescriptorDacl, PROTECTED_DACL_SECURITY_INFORMATION,
-    PSECURITY_DESCRIPTOR,
+    ACL, AdjustTokenPrivileges, DACL_SECURITY_INFORMATION, GetSecurityDescriptorDacl, GetSecurityDescriptorOwner,
+    LUID_AND_ATTRIBUTES, LookupPrivilegeValueW, OBJECT_SECURITY_INFORMATION, OWNER_SECURITY_INFORMATION,
+    PROTECTED_DACL_SECURITY_INFORMATION, PSECURITY_DESCRIPTOR, PSID, SE_PRIVILEGE_ENABLED, TOKEN_ADJUST_PRIVILEGES,
+    TOKEN_PRIVILEGES,
 };
 use windows_sys::Win32::System::LibraryLoader::{GetModuleHandleW, GetProcAddress};
+use windows_sys::Win32::System::Threading::{GetCurrentProcess, OpenProcessToken};
 
 /// SYSTEM and Administrators, full control, nothing inherited from above.
 const FILE_SDDL: &str = "D:P(A;;FA;;;SY)(A;;FA;;;BA)";
 /// The same for a directory, inherited by what is created inside it.
 const DIR_SDDL: &str = "D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)";
+
+/// The data directory's descriptor: owned by Administrators, SYSTEM and
+/// Administrators only, inherited by what is created inside.
+const OWNED_DIR_SDDL: &str = "O:BAD:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)";
+/// The same for a file already inside it.
+const OWNED_FILE_SDDL: &str = "O:BAD:P(A;;FA;;;SY)(A;;FA;;;BA)";
 
 /// Trustees an owner-only secret may grant access to (SDDL aliases and the
 /// SIDs they stand for).
@@ -127,7 +136,98 @@ impl Drop for LocalMemory {
     }
 }
 
+/// Makes `path` (a directory, created if missing) and everything under it
+/// owned by Administrators with a protected DACL for SYSTEM and
+/// Administrators only: a directory someone else made beforehand is reset,
+/// never trusted. Runs before the installer writes anything into it.
+pub fn secure_tree(path: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(path).map_err(|error| anyhow::anyhow!("create directory {}: {error}", path.display()))?;
+    // Taking ownership of what another user made needs these privileges;
+    // LocalSystem and elevated administrators hold them, disabled.
+    enable_privilege("SeTakeOwnershipPrivilege");
+    enable_privilege("SeRestorePrivilege");
+    set_descriptor(path, OWNED_DIR_SDDL, true)?;
+    let entries = std::fs::read_dir(path).map_err(|error| anyhow::anyhow!("list {}: {error}", path.display()))?;
+    for entry in entries {
+        let entry = entry.map_err(|error| anyhow::anyhow!("list {}: {error}", path.display()))?;
+        let kind = entry
+            .file_type()
+            .map_err(|error| anyhow::anyhow!("stat {}: {error}", entry.path().display()))?;
+        if kind.is_dir() {
+            secure_tree(&entry.path())?;
+        } else {
+            // A link is reset too (its own descriptor), never followed.
+            set_descriptor(&entry.path(), OWNED_FILE_SDDL, true)?;
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a file or directory that anyone but SYSTEM, Administrators and
+/// TrustedInstaller owns or may change: what the agent runs as LocalSystem
+/// (its config, mapping, identity, the commands it runs).
+///
+/// Under Wine there is nothing to check: it keeps no file ACLs and reports
+/// one made up from the Unix mode bits. The check logs that and passes;
+/// on Windows it is enforced.
+pub fn ensure_admin_write_only(path: &Path) -> anyhow::Result<()> {
+    if running_under_wine() {
+        tracing::warn!(
+            "running under Wine, which keeps no file ACLs: who may change {} is not checked",
+            path.display()
+        );
+        return Ok(());
+    }
+    let sddl = read_sddl(path, OWNER_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION)?;
+    let writers = super::sddl::untrusted_writers(&sddl);
+    if !writers.is_empty() {
+        bail!(
+            "{} can be changed by others ({}), and the agent runs it or reads what to run from it as LocalSystem; \
+             allow only SYSTEM and Administrators: icacls \"{}\" /setowner Administrators /inheritance:r \
+             /grant:r SYSTEM:F /grant:r Administrators:F (or reinstall, which resets the data directory)",
+            path.display(),
+            writers.join(", "),
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// Enables a privilege the process token holds; best effort (without it
+/// the descriptor change that needs it fails and says so).
+fn enable_privilege(name: &str) {
+    let name_wide = wide(OsStr::new(name));
+    let mut token = null_mut();
+    // SAFETY: the pseudo handle of this process is always valid; the API
+    // writes one handle to `token`, closed below.
+    if unsafe { OpenProcessToken(GetCurrentProcess(), TOKEN_ADJUST_PRIVILEGES, &mut token) } == 0 {
+        return;
+    }
+    let mut privileges = TOKEN_PRIVILEGES {
+        PrivilegeCount: 1,
+        Privileges: [LUID_AND_ATTRIBUTES {
+            Luid: windows_sys::Win32::Foundation::LUID {
+                LowPart: 0,
+                HighPart: 0,
+            },
+            Attributes: SE_PRIVILEGE_ENABLED,
+        }],
+    };
+    // SAFETY: `name_wide` is NUL-terminated; the API writes the LUID into
+    // the struct we own; `token` is the handle opened above.
+    unsafe {
+        if LookupPrivilegeValueW(null_mut(), name_wide.as_ptr(), &mut privileges.Privileges[0].Luid) != 0 {
+            AdjustTokenPrivileges(token, 0, &privileges, 0, null_mut(), null_mut());
+        }
+        windows_sys::Win32::Foundation::CloseHandle(token);
+    }
+}
+
 fn set_dacl(path: &Path, sddl: &str) -> anyhow::Result<()> {
+    set_descriptor(path, sddl, false)
+}
+
+fn set_descriptor(path: &Path, sddl: &str, with_owner: bool) -> anyhow::Result<()> {
     let sddl_wide = wide(OsStr::new(sddl));
     let mut descriptor: PSECURITY_DESCRIPTOR = null_mut();
     // SAFETY: `sddl_wide` is NUL-terminated and outlives the call; the API
@@ -156,15 +256,24 @@ fn set_dacl(path: &Path, sddl: &str) -> anyhow::Result<()> {
     if found == 0 || present == 0 {
         bail!("the security descriptor {sddl} has no DACL");
     }
+    let mut owner: PSID = null_mut();
+    let mut what: OBJECT_SECURITY_INFORMATION = DACL_SECURITY_INFORMATION | PROTECTED_DACL_SECURITY_INFORMATION;
+    if with_owner {
+        // SAFETY: as above; the owner SID points into `descriptor`.
+        if unsafe { GetSecurityDescriptorOwner(descriptor, &mut owner, &mut defaulted) } == 0 || owner.is_null() {
+            bail!("the security descriptor {sddl} has no owner");
+        }
+        what |= OWNER_SECURITY_INFORMATION;
+    }
     let path_wide = wide(path.as_os_str());
-    // SAFETY: `path_wide` is NUL-terminated; `dacl` is valid (above); the
-    // owner, group and SACL are not changed (null).
+    // SAFETY: `path_wide` is NUL-terminated; `dacl` and `owner` (null when
+    // the owner is kept) are valid (above); group and SACL are not changed.
     let status = unsafe {
         SetNamedSecurityInfoW(
             path_wide.as_ptr(),
             SE_FILE_OBJECT,
-            DACL_SECURITY_INFORMATION | PROTECTED_DACL_SECURITY_INFORMATION,
-            null_mut(),
+            what,
+            owner,
             null_mut(),
             dacl,
             null_mut(),
@@ -172,7 +281,7 @@ fn set_dacl(path: &Path, sddl: &str) -> anyhow::Result<()> {
     };
     if status != ERROR_SUCCESS {
         bail!(
-            "restrict the ACL of {} to SYSTEM and Administrators: {}",
+            "restrict the owner and ACL of {} to SYSTEM and Administrators: {}",
             path.display(),
             std::io::Error::from_raw_os_error(status as i32)
         );
@@ -181,17 +290,22 @@ fn set_dacl(path: &Path, sddl: &str) -> anyhow::Result<()> {
 }
 
 fn read_dacl_sddl(path: &Path) -> anyhow::Result<String> {
+    read_sddl(path, DACL_SECURITY_INFORMATION)
+}
+
+fn read_sddl(path: &Path, what: OBJECT_SECURITY_INFORMATION) -> anyhow::Result<String> {
     let path_wide = wide(path.as_os_str());
     let mut dacl: *mut ACL = null_mut();
+    let mut owner: PSID = null_mut();
     let mut descriptor: PSECURITY_DESCRIPTOR = null_mut();
     // SAFETY: `path_wide` is NUL-terminated; the API allocates the
-    // descriptor (freed below) and points `dacl` into it.
+    // descriptor (freed below) and points `owner` and `dacl` into it.
     let status = unsafe {
         GetNamedSecurityInfoW(
             path_wide.as_ptr(),
             SE_FILE_OBJECT,
-            DACL_SECURITY_INFORMATION,
-            null_mut(),
+            what,
+            &mut owner,
             null_mut(),
             &mut dacl,
             null_mut(),
@@ -206,21 +320,12 @@ fn read_dacl_sddl(path: &Path) -> anyhow::Result<String> {
         );
     }
     let _descriptor = LocalMemory(descriptor);
-    if dacl.is_null() {
-        return Ok(String::new());
-    }
     let mut text: *mut u16 = null_mut();
     let mut length = 0u32;
     // SAFETY: `descriptor` is valid (above); the API allocates `text`
     // (freed below) holding `length` UTF-16 units.
     let converted = unsafe {
-        ConvertSecurityDescriptorToStringSecurityDescriptorW(
-            descriptor,
-            SDDL_REVISION_1,
-            DACL_SECURITY_INFORMATION,
-            &mut text,
-            &mut length,
-        )
+        ConvertSecurityDescriptorToStringSecurityDescriptorW(descriptor, SDDL_REVISION_1, what, &mut text, &mut length)
     };
     if converted == 0 || text.is_null() {
         bail!(

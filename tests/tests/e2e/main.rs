@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod admin;
+mod agent_trust;
 mod apex_double;
 mod bad_input;
 mod budgets;
@@ -33,4 +34,5 @@ mod step3;
 mod testimony;
 mod update_now;
 mod windows;
+mod windows_msi;
 mod wine;

@@ -184,6 +184,20 @@ pub fn install(config: &Path) -> anyhow::Result<()> {
     if let Err(error) = service.set_description(DESCRIPTION) {
         tracing::warn!(%error, "could not set the service description");
     }
+    if let Err(error) = recovery(&service) {
+        tracing::warn!("{error:#}");
+    }
+    Ok(())
+}
+
+/// Restart 30 s after a failure, three times a day: for the service the
+/// MSI registers (its ServiceInstall cannot say this), set by `setup`.
+pub fn set_recovery() -> anyhow::Result<()> {
+    let service = open(ServiceAccess::CHANGE_CONFIG | ServiceAccess::QUERY_STATUS)?;
+    recovery(&service)
+}
+
+fn recovery(service: &windows_service::service::Service) -> anyhow::Result<()> {
     let restart = ServiceAction {
         action_type: ServiceActionType::Restart,
         delay: Duration::from_secs(30),
@@ -194,10 +208,9 @@ pub fn install(config: &Path) -> anyhow::Result<()> {
         command: None,
         actions: Some(vec![restart.clone(), restart.clone(), restart]),
     };
-    if let Err(error) = service.update_failure_actions(actions) {
-        tracing::warn!(%error, "could not set the service's restart-on-failure actions");
-    }
-    Ok(())
+    service
+        .update_failure_actions(actions)
+        .context("set the service's restart-on-failure actions")
 }
 
 /// ERROR_SERVICE_ALREADY_RUNNING.
