@@ -110,6 +110,7 @@ pub enum AgentCommand {
     /// above removed, everything inside reset; elsewhere mode 0700).
     /// Installers run it before they write anything there.
     SecureDataDir {
+        /// The data directory to create or reset (e.g. %ProgramData%\rollcall).
         #[arg(long)]
         data_dir: PathBuf,
     },
@@ -119,6 +120,7 @@ pub enum AgentCommand {
     Setup(crate::setup::SetupArgs),
     /// The MSI's uninstall with KEEP_DATA=0: delete the data directory.
     PurgeDataDir {
+        /// The data directory to delete, with the identity and spool in it.
         #[arg(long)]
         data_dir: PathBuf,
     },

@@ -34,17 +34,22 @@ const PENDING_ROUND: Duration = Duration::from_secs(60);
 /// not given).
 #[derive(Debug, clap::Args)]
 pub struct SetupArgs {
+    /// The data directory (the MSI: %ProgramData%\rollcall): secured first.
     #[arg(long)]
     pub data_dir: PathBuf,
+    /// The coordinator URL (the MSI's COORDINATOR); empty: no enrolment now.
     #[arg(long, default_value = "")]
     pub coordinator: String,
+    /// The coordinator's CA certificate file (the MSI's CA_FILE).
     #[arg(long, default_value = "")]
     pub ca: String,
+    /// A file holding the enrolment token, e.g. on a share (the MSI's TOKENFILE).
     #[arg(long, default_value = "")]
     pub token_file: String,
     /// `k=v,k=v` (the MSI's LABELS property).
     #[arg(long, default_value = "")]
     pub labels: String,
+    /// The host name to enrol as (the MSI's HOSTNAME); empty: the computer's.
     #[arg(long, default_value = "")]
     pub hostname: String,
     /// The shipped mapping, copied to DATA_DIR/apex-one.toml unless one is there.
