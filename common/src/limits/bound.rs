@@ -41,6 +41,28 @@ fn text(value: &mut String) -> bool {
     cut(value, MAX_TEXT)
 }
 
+/// A map of names to values: keys the coordinator would refuse (too long,
+/// or holding a control character) dropped, at most `max` entries kept;
+/// true when anything was dropped. The values are bounded by the caller.
+fn keys(map: &mut std::collections::HashMap<String, String>, max: usize) -> bool {
+    let refused = |key: &String| key.len() > MAX_SHORT || key.chars().any(is_steering);
+    if map.len() <= max && !map.keys().any(refused) {
+        return false;
+    }
+    *map = std::mem::take(map)
+        .into_iter()
+        .filter(|(key, _)| !refused(key))
+        .take(max)
+        .collect();
+    true
+}
+
+fn host(host: &mut proto::HostFacts) {
+    for field in [&mut host.os_id, &mut host.os_version, &mut host.arch] {
+        name(field);
+    }
+}
+
 fn product(product: &mut proto::ProductSummary) {
     for field in [
         &mut product.version,
@@ -62,19 +84,7 @@ fn product(product: &mut proto::ProductSummary) {
     text(&mut product.read_error);
     text(&mut product.upgrade_refused);
     // Which source each field came from: bounded like the edge bounds it.
-    if product.field_sources.len() > crate::product::MAX_FIELD_SOURCES
-        || product
-            .field_sources
-            .iter()
-            .any(|(key, value)| key.len() > MAX_SHORT || value.len() > MAX_SHORT || key.chars().any(is_steering))
-    {
-        let kept: std::collections::HashMap<String, String> = std::mem::take(&mut product.field_sources)
-            .into_iter()
-            .filter(|(key, _)| key.len() <= MAX_SHORT && !key.chars().any(is_steering))
-            .take(crate::product::MAX_FIELD_SOURCES)
-            .collect();
-        product.field_sources = kept;
-    }
+    keys(&mut product.field_sources, crate::product::MAX_FIELD_SOURCES);
     for value in product.field_sources.values_mut() {
         name(value);
     }
@@ -88,10 +98,8 @@ pub fn bound_hello(hello: &mut proto::Hello) {
     if let Some(summary) = &mut hello.product {
         product(summary);
     }
-    if let Some(host) = &mut hello.host {
-        for field in [&mut host.os_id, &mut host.os_version, &mut host.arch] {
-            name(field);
-        }
+    if let Some(facts) = &mut hello.host {
+        host(facts);
     }
 }
 
@@ -118,15 +126,7 @@ pub fn bound_report(report: &mut proto::Report) {
             truncated |= name(&mut evidence.key);
             truncated |= text(&mut evidence.value);
         }
-        if check.params.len() > MAX_EVIDENCE || check.params.keys().any(|key| key.len() > MAX_SHORT) {
-            let kept: std::collections::HashMap<String, String> = std::mem::take(&mut check.params)
-                .into_iter()
-                .filter(|(key, _)| key.len() <= MAX_SHORT && !key.chars().any(is_steering))
-                .take(MAX_EVIDENCE)
-                .collect();
-            check.params = kept;
-            truncated = true;
-        }
+        truncated |= keys(&mut check.params, MAX_EVIDENCE);
         for value in check.params.values_mut() {
             truncated |= text(value);
         }
@@ -135,10 +135,8 @@ pub fn bound_report(report: &mut proto::Report) {
     if let Some(summary) = &mut report.product {
         product(summary);
     }
-    if let Some(host) = &mut report.host {
-        for field in [&mut host.os_id, &mut host.os_version, &mut host.arch] {
-            name(field);
-        }
+    if let Some(facts) = &mut report.host {
+        host(facts);
     }
     if let Some(outcome) = &mut report.update_now {
         text(&mut outcome.output_tail);

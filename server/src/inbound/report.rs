@@ -141,6 +141,7 @@ mod tests {
             ],
             params: (0..MAX_EVIDENCE * 2)
                 .map(|i| (format!("{i}{long}"), long.clone()))
+                .chain([("p\u{1b}".to_string(), "v".to_string())])
                 .collect(),
             ..Default::default()
         };
@@ -163,6 +164,15 @@ mod tests {
         assert!(ValidReport::try_from(hostile.clone()).is_err());
         rollcall_common::limits::bound_report(&mut hostile);
         assert_eq!(refused(hostile), None);
+        // One parameter whose name holds an escape, nothing else over.
+        let mut quiet = report(vec![proto::CheckResult {
+            name: "license".into(),
+            params: [("p\u{1b}".to_string(), "v".to_string())].into(),
+            ..Default::default()
+        }]);
+        assert!(ValidReport::try_from(quiet.clone()).is_err());
+        rollcall_common::limits::bound_report(&mut quiet);
+        assert_eq!(refused(quiet), None);
     }
 
     #[test]
