@@ -113,7 +113,7 @@ impl DataDir {
         if !self.sqlite_path().exists() {
             return Ok(());
         }
-        let row = crate::admin_identities::cert_row(cert_pem, name, role, "rollcall-server")?;
+        let row = crate::admin::admin_identities::cert_row(cert_pem, name, role, "rollcall-server")?;
         let store = crate::store::sqlite::SqliteStore::open(&self.sqlite_path())?;
         // A runtime of its own on a thread of its own: callers may already be
         // inside one (init runs from async code), and runtimes do not nest.

@@ -296,8 +296,8 @@ pub struct EdgeArgs {
     /// client address inside is used for every per-source limit and log.
     /// A listed address without a header, or a header from any other
     /// address, is refused. Off by default.
-    #[arg(long, env = "ROLLCALL_PROXY_PROTOCOL_FROM", default_value = "", value_parser = crate::proxy_protocol::ProxyTrust::parse)]
-    pub proxy_protocol_from: crate::proxy_protocol::ProxyTrust,
+    #[arg(long, env = "ROLLCALL_PROXY_PROTOCOL_FROM", default_value = "", value_parser = crate::edge::proxy_protocol::ProxyTrust::parse)]
+    pub proxy_protocol_from: crate::edge::proxy_protocol::ProxyTrust,
 }
 
 impl EdgeArgs {
@@ -408,7 +408,7 @@ async fn dispatch(command: ServerCommand) -> anyhow::Result<ExitCode> {
                 eprintln!("error: {error:#}");
                 return Ok(ExitCode::from(EXIT_BAD_CONFIG));
             }
-            crate::listener::raise_open_file_limit(config.max_connections);
+            crate::edge::listener::raise_open_file_limit(config.max_connections);
             let listener = tokio::net::TcpListener::bind(args.listen)
                 .await
                 .with_context(|| format!("listen on {}", args.listen))?;
@@ -444,7 +444,7 @@ async fn dispatch(command: ServerCommand) -> anyhow::Result<ExitCode> {
 /// store (creating the schema if this is the first use), so every replica
 /// lists it and can revoke it.
 async fn record_admin_in_postgres(url: &str, cert_pem: &str, name: &str, role: AdminRole) -> anyhow::Result<()> {
-    let row = crate::admin_identities::cert_row(cert_pem, name, role, "rollcall-server")?;
+    let row = crate::admin::admin_identities::cert_row(cert_pem, name, role, "rollcall-server")?;
     let store = crate::store::postgres::PgStore::connect(url, "rollcall-server-offline")
         .await
         .context("open the PostgreSQL store")?;

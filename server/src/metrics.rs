@@ -22,8 +22,8 @@ use rollcall_common::member_state::MemberState;
 use rollcall_common::proto;
 use tonic::Code;
 
-use crate::diagnosis::Cause;
-use crate::rollout_view::RolloutView;
+use crate::rollouts::diagnosis::Cause;
+use crate::rollouts::rollout_view::RolloutView;
 use crate::state::Coordinator;
 
 /// One listener's handle on `rollcall_connections_shed_total`.
@@ -315,7 +315,7 @@ impl Metrics {
         }
     }
 
-    /// Counts what the accept loops shed (see [`crate::listener`]).
+    /// Counts what the accept loops shed (see [`crate::edge::listener`]).
     pub fn shed_counter(&self, listener: &'static str) -> ShedCounter {
         ShedCounter {
             family: self.inner.connections_shed.clone(),
@@ -397,7 +397,7 @@ impl Metrics {
         inner.stragglers.clear();
         inner.completion_ratio.clear();
         inner.rollout_info.clear();
-        let rollout = match crate::admin_rollouts::resolve(coordinator, "").await {
+        let rollout = match crate::admin::admin_rollouts::resolve(coordinator, "").await {
             Ok(rollout) => rollout,
             // No rollout yet: the rollout gauges are simply absent.
             Err(status) if status.code() == Code::NotFound => return,
@@ -415,7 +415,7 @@ impl Metrics {
                 return;
             }
         };
-        let rollout = crate::admin_rollouts::rollout_info(view.rollout());
+        let rollout = crate::admin::admin_rollouts::rollout_info(view.rollout());
         let counts = view.counts();
         let by_cause = view.by_cause();
         inner

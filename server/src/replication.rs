@@ -28,7 +28,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tonic::Status;
 
-use crate::engine::dispatch;
+use crate::rollouts::engine::dispatch;
 use crate::state::Coordinator;
 use crate::store::{Notice, StoreResult};
 
@@ -177,6 +177,6 @@ async fn reload_policy(coordinator: &Coordinator) {
         version,
         toml: row.toml,
     };
-    let pushed = crate::policy_apply::load_and_push(coordinator, doc, parsed);
+    let pushed = crate::admin::policy_apply::load_and_push(coordinator, doc, parsed);
     tracing::info!(version, pushed, "policy applied through another replica");
 }

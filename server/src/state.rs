@@ -9,10 +9,10 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::ServeConfig;
-use crate::health::HealthState;
-use crate::hub::Hub;
-use crate::ingest::IngestHandle;
-use crate::revocation::RevocationList;
+use crate::agents::health::HealthState;
+use crate::agents::hub::Hub;
+use crate::agents::ingest::IngestHandle;
+use crate::edge::revocation::RevocationList;
 use crate::store::Store;
 
 pub struct Coordinator {
@@ -34,14 +34,14 @@ pub struct Coordinator {
     /// Events for `rollcall watch` (bounded; slow watchers miss events, never block).
     pub events: tokio::sync::broadcast::Sender<crate::events::Event>,
     /// Established TLS connections (all kinds).
-    pub connections: Arc<crate::listener::ConnectionCount>,
+    pub connections: Arc<crate::edge::listener::ConnectionCount>,
     /// Prometheus metrics (`/metrics` on the dashboard listener).
     pub metrics: crate::metrics::Metrics,
     /// What unauthenticated peers may cost, per source address (the gRPC
     /// listener's handshakes, Enroll).
-    pub sources: Arc<crate::source_limits::SourceLimits>,
+    pub sources: Arc<crate::edge::source_limits::SourceLimits>,
     /// Message, byte and renewal budgets by agent id, across its streams.
-    pub budgets: crate::budget::AgentBudgets,
+    pub budgets: crate::agents::budget::AgentBudgets,
     /// The roster's source (Apex Central when configured) and its pass lock.
     pub roster: crate::roster::RosterSource,
 }

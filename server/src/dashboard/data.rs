@@ -12,12 +12,12 @@ use rollcall_common::timefmt::{now_ms, parse_rfc3339};
 use serde::Deserialize;
 use tonic::{Code, Status};
 
-use crate::admin_rollouts;
-use crate::diagnosis::Cause;
-use crate::fleet::AgentView;
-use crate::rollout_view::RolloutView;
+use crate::admin::admin_rollouts;
+use crate::rollouts::diagnosis::Cause;
+use crate::rollouts::fleet::AgentView;
+use crate::rollouts::rollout_view::RolloutView;
 // The pages' counts are the read model's.
-pub use crate::rollout_view::Counts;
+pub use crate::rollouts::rollout_view::Counts;
 use crate::state::Coordinator;
 use crate::store::{AgentRow, MemberRow};
 
@@ -380,7 +380,7 @@ pub async fn agent(coordinator: &Arc<Coordinator>, id: &str) -> Result<Option<Ag
         members.insert(member.agent_id.clone(), member);
     }
     let policy = coordinator.current_policy();
-    let Some(view) = crate::fleet::views(coordinator, &policy, vec![row], members).pop() else {
+    let Some(view) = crate::rollouts::fleet::views(coordinator, &policy, vec![row], members).pop() else {
         return Ok(None);
     };
     let (mut checks, checked_at_ms) = coordinator.store.latest_checks(id).await.map_err(Status::from)?;
@@ -396,7 +396,7 @@ pub async fn agent(coordinator: &Arc<Coordinator>, id: &str) -> Result<Option<Ag
         None => String::new(),
     };
     Ok(Some(AgentPage {
-        clock_skew_flagged: crate::clock_skew::flagged(
+        clock_skew_flagged: crate::domain::clock_skew::flagged(
             view.row.clock_skew_ms,
             coordinator.current_policy().clock_skew_warn(),
         ),

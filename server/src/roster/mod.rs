@@ -24,7 +24,7 @@ use rollcall_common::proto;
 use rollcall_common::timefmt::{now_ms, rfc3339_or_empty};
 use tokio_util::sync::CancellationToken;
 
-use crate::fleet::AgentView;
+use crate::rollouts::fleet::AgentView;
 use crate::state::Coordinator;
 use crate::store::StoreResult;
 use crate::store::roster::{RosterEntry, RosterStatusRow};

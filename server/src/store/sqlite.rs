@@ -91,7 +91,7 @@ fn connected_in(conn: &Connection, hello: &HelloRecord) -> StoreResult<Connected
     let Some((last_seq, bound)) = known else {
         return Err(StoreError::NotFound(format!("agent {}", hello.agent_id)));
     };
-    let (labels, ignored_labels) = crate::bound_labels::merge(&labels_from_json(&bound), &hello.labels);
+    let (labels, ignored_labels) = crate::domain::bound_labels::merge(&labels_from_json(&bound), &hello.labels);
     conn.prepare_cached(
         "UPDATE agents SET hostname = ?2, agent_version = ?3, role = ?4, labels = ?5,
             product = ?6, host = ?7, version = ?8, last_seen = ?9, connected = 1
@@ -674,7 +674,7 @@ impl IngestStore for SqliteStore {
                         // Already stored: a re-send after a lost acknowledgement.
                         continue;
                     }
-                    let clock = crate::clock_skew::reading(record);
+                    let clock = crate::domain::clock_skew::reading(record);
                     insert_report
                         .execute(params![
                             record.agent_id,

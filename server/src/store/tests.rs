@@ -413,7 +413,7 @@ async fn agents_connect_disconnect_and_reset(store: Arc<dyn Store>) {
     // The token bound site=osaka: the hello's site=kyoto is ignored, and said.
     assert_eq!(
         connected.ignored_labels,
-        [crate::bound_labels::IgnoredLabel {
+        [crate::domain::bound_labels::IgnoredLabel {
             key: "site".into(),
             told: "kyoto".into(),
             bound: "osaka".into(),

@@ -213,7 +213,7 @@ impl PgStore {
             agent_ids.push(record.agent_id.clone());
             seqs.push(to_sql(report.seq));
             kinds.push(i64::from(report.kind));
-            observed.push(crate::clock_skew::reading(record).observed_at_ms);
+            observed.push(crate::domain::clock_skew::reading(record).observed_at_ms);
             received.push(record.received_at_ms);
             command_ids.push(report.command_id.clone());
             versions.push(
@@ -289,7 +289,7 @@ impl PgStore {
         let mut answers: HashMap<(&str, &str), (i64, String)> = HashMap::new();
         for record in &fresh {
             let report = &record.report;
-            let clock = crate::clock_skew::reading(record);
+            let clock = crate::domain::clock_skew::reading(record);
             let product = report.product.clone().unwrap_or_default();
             let update = agents.entry(record.agent_id.as_str()).or_insert(AgentUpdate {
                 seq: 0,
@@ -633,7 +633,7 @@ impl PresenceStore for PgStore {
             return Err(StoreError::NotFound(format!("agent {}", hello.agent_id)));
         };
         let bound = labels_from_json(row.try_get(1).map_err(map_err)?);
-        let (_, ignored_labels) = crate::bound_labels::merge(&bound, &hello.labels);
+        let (_, ignored_labels) = crate::domain::bound_labels::merge(&bound, &hello.labels);
         let retired = self
             .client()
             .await?
