@@ -71,7 +71,7 @@ pub struct ServeConfig {
     /// What a peer may cost before it has authenticated.
     pub edge: EdgeLimits,
     /// The Apex Central roster source; `None`: imports only.
-    pub apex_central: Option<crate::roster::apex_central::ApexCentralConfig>,
+    pub apex_central: Option<crate::apex_central::ApexCentralConfig>,
     /// How often the Apex Central roster is read again.
     pub roster_refresh: Duration,
 }
@@ -158,7 +158,7 @@ impl ServeConfig {
         }
         if let Some(apex_central) = &self.apex_central {
             // Reads the key file (refused when others can read it) and the CA.
-            crate::roster::apex_central::ApexCentral::new(apex_central)?;
+            crate::apex_central::ApexCentral::new(apex_central)?;
         }
         if self.handshake_timeout < Duration::from_millis(100) {
             bail!("the handshake timeout must be at least 100ms");

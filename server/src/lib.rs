@@ -15,7 +15,8 @@
 //! - [`read`]: the read model the admin API, `/metrics` and the dashboard share
 //!   (current rollout, step-8 report, metric gauges).
 //! - [`domain`]: values shared by the parts (bound labels, clock skew, selectors).
-//! - [`roster`]: every endpoint the product lists (Apex Central, console exports), N of M.
+//! - [`roster`]: every endpoint the product lists (Apex Central, console exports), N of M;
+//!   [`apex_central`]: the Automation API it reads.
 //! - [`dashboard`]: the read-only web dashboard and `/metrics`.
 //! - [`store`]: the storage trait and its SQLite and PostgreSQL backends.
 //! - [`state`]: the [`state::Coordinator`] every part is reached through;
@@ -25,6 +26,7 @@
 pub mod admin;
 pub mod agent_api;
 pub mod agents;
+pub mod apex_central;
 pub mod config;
 pub mod dashboard;
 pub mod data_dir;

@@ -229,7 +229,7 @@ pub struct RosterArgs {
     #[arg(long, env = "ROLLCALL_APEX_CENTRAL_CA")]
     pub apex_central_ca: Option<PathBuf>,
     /// The ProductAgents `product` filter (Apex One Security Agents).
-    #[arg(long, env = "ROLLCALL_APEX_CENTRAL_PRODUCT", default_value = crate::roster::apex_central::APEX_ONE_PRODUCT)]
+    #[arg(long, env = "ROLLCALL_APEX_CENTRAL_PRODUCT", default_value = crate::apex_central::APEX_ONE_PRODUCT)]
     pub apex_central_product: String,
     /// One Apex Central pass (connect, TLS, answer) at most.
     #[arg(long, env = "ROLLCALL_APEX_CENTRAL_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
@@ -242,17 +242,17 @@ pub struct RosterArgs {
 impl RosterArgs {
     fn apply(&self, config: &mut ServeConfig) {
         config.roster_refresh = self.roster_refresh;
-        config.apex_central =
-            self.apex_central_url
-                .as_ref()
-                .map(|url| crate::roster::apex_central::ApexCentralConfig {
-                    url: url.clone(),
-                    app_id: self.apex_central_app_id.clone().unwrap_or_default(),
-                    key_file: self.apex_central_key_file.clone().unwrap_or_default(),
-                    ca: self.apex_central_ca.clone(),
-                    product: self.apex_central_product.clone(),
-                    timeout: self.apex_central_timeout,
-                });
+        config.apex_central = self
+            .apex_central_url
+            .as_ref()
+            .map(|url| crate::apex_central::ApexCentralConfig {
+                url: url.clone(),
+                app_id: self.apex_central_app_id.clone().unwrap_or_default(),
+                key_file: self.apex_central_key_file.clone().unwrap_or_default(),
+                ca: self.apex_central_ca.clone(),
+                product: self.apex_central_product.clone(),
+                timeout: self.apex_central_timeout,
+            });
     }
 }
 
@@ -444,7 +444,7 @@ async fn dispatch(command: ServerCommand) -> anyhow::Result<ExitCode> {
 /// store (creating the schema if this is the first use), so every replica
 /// lists it and can revoke it.
 async fn record_admin_in_postgres(url: &str, cert_pem: &str, name: &str, role: AdminRole) -> anyhow::Result<()> {
-    let row = crate::admin::admin_identities::cert_row(cert_pem, name, role, "rollcall-server")?;
+    let row = crate::data_dir::cert_row(cert_pem, name, role, "rollcall-server")?;
     let store = crate::store::postgres::PgStore::connect(url, "rollcall-server-offline")
         .await
         .context("open the PostgreSQL store")?;

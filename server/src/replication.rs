@@ -50,14 +50,6 @@ pub async fn spawn(coordinator: Arc<Coordinator>, shutdown: CancellationToken) -
     Ok(Some(tokio::spawn(run(coordinator, notices, shutdown))))
 }
 
-/// Wakes the other replicas; a failure is logged, not returned: the change
-/// is stored, and the other replicas' sweeps and reconnects catch up.
-pub async fn tell_others(coordinator: &Coordinator, notice: Notice) {
-    if let Err(error) = coordinator.store.notify(notice.clone()).await {
-        tracing::warn!(%error, ?notice, "could not wake the other replicas; they catch up on their next sweep");
-    }
-}
-
 async fn run(coordinator: Arc<Coordinator>, mut notices: mpsc::Receiver<Notice>, shutdown: CancellationToken) {
     let mut sweep = tokio::time::interval_at(tokio::time::Instant::now() + SWEEP_INTERVAL, SWEEP_INTERVAL);
     sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

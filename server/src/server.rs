@@ -15,10 +15,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::admin::admin_service::AdminApi;
 use crate::agent_api::agent_service::AgentApi;
-use crate::config::ServeConfig;
-use crate::data_dir::DataDir;
 use crate::agents::health::HealthState;
 use crate::agents::hub::Hub;
+use crate::config::ServeConfig;
+use crate::data_dir::DataDir;
 use crate::edge::listener::{self, ListenerLimits};
 use crate::edge::revocation::RevocationList;
 use crate::state::Coordinator;
@@ -88,7 +88,7 @@ pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: Cancellat
     let apex_central = config
         .apex_central
         .as_ref()
-        .map(crate::roster::apex_central::ApexCentral::new)
+        .map(crate::apex_central::ApexCentral::new)
         .transpose()?;
     let streams = shutdown.child_token();
     let coordinator = Arc::new(Coordinator {
@@ -109,12 +109,12 @@ pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: Cancellat
         metrics,
         sources: crate::edge::source_limits::SourceLimits::new(
             config.edge.max_unauthenticated_per_source,
-            handshakes_per_source(config.max_pending_handshakes),
+            crate::edge::source_limits::handshakes_per_source(config.max_pending_handshakes),
             config.edge.enroll_per_minute_per_source,
             config.edge.enroll_burst_per_source,
         ),
         budgets: crate::agents::budget::AgentBudgets::new(config.budget_limits()),
-        roster: crate::roster::RosterSource::new(apex_central, config.roster_refresh),
+        roster: crate::apex_central::source::RosterSource::new(apex_central, config.roster_refresh),
     });
 
     // Bound before anything serves, so a taken port fails the start.
@@ -266,13 +266,6 @@ pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: Cancellat
     }
     tracing::info!("coordinator stopped");
     Ok(())
-}
-
-/// Handshakes one source address may have in progress at once: an eighth
-/// of the listener's, so only an attacker with more than eight addresses
-/// (IPv6: /64s) stalling handshakes can hold every slot.
-pub fn handshakes_per_source(max_pending_handshakes: usize) -> usize {
-    (max_pending_handshakes / 8).max(1)
 }
 
 /// Runs the store's housekeeping once a second (see [`crate::store::Store::checkpoint`]).

@@ -8,10 +8,10 @@ use rollcall_common::proto;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::ServeConfig;
 use crate::agents::health::HealthState;
 use crate::agents::hub::Hub;
 use crate::agents::ingest::IngestHandle;
+use crate::config::ServeConfig;
 use crate::edge::revocation::RevocationList;
 use crate::store::Store;
 
@@ -43,7 +43,7 @@ pub struct Coordinator {
     /// Message, byte and renewal budgets by agent id, across its streams.
     pub budgets: crate::agents::budget::AgentBudgets,
     /// The roster's source (Apex Central when configured) and its pass lock.
-    pub roster: crate::roster::RosterSource,
+    pub roster: crate::apex_central::source::RosterSource,
 }
 
 impl Coordinator {
@@ -59,6 +59,15 @@ impl Coordinator {
             *slot = Arc::new(parsed);
         }
         self.policy.send_replace(Some(doc));
+    }
+
+    /// Wakes the other replicas (`crate::replication` acts on the
+    /// wake-ups); a failure is logged, not returned: the change is stored,
+    /// and the other replicas' sweeps and reconnects catch up.
+    pub async fn tell_others(&self, notice: crate::store::Notice) {
+        if let Err(error) = self.store.notify(notice.clone()).await {
+            tracing::warn!(%error, ?notice, "could not wake the other replicas; they catch up on their next sweep");
+        }
     }
 
     /// Publishes an event to watchers; nobody listening is fine.

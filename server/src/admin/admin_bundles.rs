@@ -14,10 +14,10 @@ use rollcall_common::proto;
 use rollcall_common::timefmt::{now_ms, rfc3339_or_empty};
 use tonic::Status;
 
+use crate::domain::selector::Selector;
 use crate::edge::auth::AdminCaller;
 use crate::rollouts::engine::dispatch;
 use crate::rollouts::fleet::{current_rollout, snapshot};
-use crate::domain::selector::Selector;
 use crate::state::Coordinator;
 use crate::store::CommandRow;
 use crate::store::bundles::BundleRow;

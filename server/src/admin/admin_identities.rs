@@ -4,29 +4,15 @@
 
 use std::sync::Arc;
 
-use rollcall_common::pki::{AdminRole, cert_facts, first_cert_der, valid_admin_name};
+use rollcall_common::pki::{AdminRole, valid_admin_name};
 use rollcall_common::proto;
-use rollcall_common::timefmt::{ms_of, now_ms, rfc3339};
+use rollcall_common::timefmt::{now_ms, rfc3339};
 use tonic::Status;
 
+use crate::data_dir::{ADMIN_CERT_LIFETIME, cert_row};
 use crate::edge::auth::AdminCaller;
-use crate::data_dir::ADMIN_CERT_LIFETIME;
 use crate::state::Coordinator;
-use crate::store::{AdminCertRow, Notice};
-
-/// Records an issued admin certificate so it can be listed and revoked.
-pub fn cert_row(cert_pem: &str, name: &str, role: AdminRole, issued_by: &str) -> anyhow::Result<AdminCertRow> {
-    let facts = cert_facts(&first_cert_der(cert_pem)?)?;
-    Ok(AdminCertRow {
-        serial: facts.serial,
-        name: name.to_string(),
-        role: role.to_string(),
-        issued_at_ms: now_ms(),
-        not_after_ms: ms_of(facts.not_after),
-        issued_by: issued_by.to_string(),
-        revoked_at_ms: None,
-    })
-}
+use crate::store::Notice;
 
 pub async fn issue(
     coordinator: &Arc<Coordinator>,
@@ -107,7 +93,9 @@ pub async fn revoke(
     }
     // The other replicas refuse the certificates from their next handshake
     // or call on, not only after a restart.
-    crate::replication::tell_others(coordinator, Notice::AdminRevoked { name: name.to_string() }).await;
+    coordinator
+        .tell_others(Notice::AdminRevoked { name: name.to_string() })
+        .await;
     tracing::warn!(
         name,
         count = serials.len(),

@@ -6,15 +6,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rollcall_common::proto;
-use rollcall_common::timefmt::{now_ms, rfc3339, rfc3339_or_empty};
+use rollcall_common::timefmt::{now_ms, rfc3339_or_empty};
 use tokio_stream::Stream;
 use tonic::Status;
 
-use crate::edge::auth::AdminCaller;
-use crate::rollouts::engine::{at_target, dispatch};
-use crate::rollouts::fleet::{current_rollout, snapshot};
-use crate::rollouts::rollout_view::RolloutView;
 use crate::domain::selector::Selector;
+use crate::edge::auth::AdminCaller;
+use crate::read::rollouts::{resolve, rollout_info};
+use crate::rollouts::engine::{at_target, dispatch};
+use crate::rollouts::fleet::snapshot;
+use crate::rollouts::rollout_view::RolloutView;
 use crate::state::Coordinator;
 use crate::store::{BatchTally, CommandRow, RolloutRow};
 
@@ -25,27 +26,6 @@ const PROGRESS_POLL: Duration = Duration::from_millis(250);
 
 fn ms(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
-}
-
-pub fn rollout_info(row: &RolloutRow) -> proto::RolloutInfo {
-    proto::RolloutInfo {
-        id: row.id.clone(),
-        target: row.target.clone(),
-        grace_ms: u64::try_from(row.grace_ms).unwrap_or(0),
-        recheck_every_ms: u64::try_from(row.recheck_every_ms).unwrap_or(0),
-        max_attempts: row.max_attempts,
-        selector: row.selector.clone(),
-        auto_update_now: row.auto_update_now,
-        started_at: rfc3339(row.started_at_ms),
-        started_by: row.started_by.clone(),
-        state: if row.cancelled_at_ms.is_some() {
-            "cancelled"
-        } else {
-            "active"
-        }
-        .into(),
-        cancelled_at: row.cancelled_at_ms.map(rfc3339).unwrap_or_default(),
-    }
 }
 
 pub async fn start(
@@ -130,7 +110,9 @@ pub fn default_grace_ms(adapter: Option<&str>) -> i64 {
 /// rollout of Apex One endpoints gets the product's timing), else the
 /// adapter they all report, else `None`.
 async fn fleet_adapter(coordinator: &Arc<Coordinator>, selector: &Selector) -> Result<Option<String>, Status> {
-    let views = crate::rollouts::fleet::snapshot(coordinator, None).await.map_err(Status::from)?;
+    let views = crate::rollouts::fleet::snapshot(coordinator, None)
+        .await
+        .map_err(Status::from)?;
     let adapters: std::collections::BTreeSet<&str> = views
         .iter()
         .filter(|view| !view.row.revoked && selector.matches(&view.row.id, |key| view.field(key)))
@@ -144,22 +126,6 @@ async fn fleet_adapter(coordinator: &Arc<Coordinator>, selector: &Selector) -> R
 }
 
 /// The rollout a request names, or the current one.
-pub async fn resolve(coordinator: &Coordinator, id: &str) -> Result<RolloutRow, Status> {
-    let rollouts = coordinator.store.list_rollouts().await.map_err(Status::from)?;
-    let found = if id.is_empty() {
-        current_rollout(&rollouts).cloned()
-    } else {
-        rollouts.into_iter().find(|rollout| rollout.id == id)
-    };
-    found.ok_or_else(|| {
-        if id.is_empty() {
-            Status::not_found("no rollout yet; start one with `rollcall rollout start --target VERSION`")
-        } else {
-            Status::not_found(format!("no rollout {id}"))
-        }
-    })
-}
-
 pub async fn status(
     coordinator: &Arc<Coordinator>,
     request: proto::StatusRequest,

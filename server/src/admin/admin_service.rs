@@ -13,12 +13,12 @@ use rollcall_common::timefmt::{now_ms, rfc3339, rfc3339_or_empty};
 
 use tonic::{Request, Response, Status};
 
-use crate::edge::auth::{AdminCaller, admin_caller};
 use crate::admin::policy_apply::{self, ApplyError};
+use crate::agent_api::tokens::{self, TokenRequest};
 use crate::domain::selector::Selector;
+use crate::edge::auth::{AdminCaller, admin_caller};
 use crate::state::Coordinator;
 use crate::store::{AgentRow, Notice};
-use crate::agent_api::tokens::{self, TokenRequest};
 
 pub struct AdminApi {
     pub coordinator: Arc<Coordinator>,
@@ -111,9 +111,10 @@ impl AdminService for AdminApi {
         let selector = Selector::parse(&request.get_ref().selector)
             .map_err(|error| Status::invalid_argument(error.to_string()))?;
         let rollouts = self.coordinator.store.list_rollouts().await.map_err(Status::from)?;
-        let views = crate::rollouts::fleet::snapshot(&self.coordinator, crate::rollouts::fleet::current_rollout(&rollouts))
-            .await
-            .map_err(Status::from)?;
+        let views =
+            crate::rollouts::fleet::snapshot(&self.coordinator, crate::rollouts::fleet::current_rollout(&rollouts))
+                .await
+                .map_err(Status::from)?;
         let roster = crate::roster::RosterView::load(&self.coordinator, &views)
             .await
             .map_err(Status::from)?;
@@ -124,7 +125,12 @@ impl AdminService for AdminApi {
                 let (state, cause) = view
                     .member
                     .as_ref()
-                    .map(|m| (crate::rollouts::engine::machine::display_state(m).to_string(), m.cause.clone()))
+                    .map(|m| {
+                        (
+                            crate::rollouts::engine::machine::display_state(m).to_string(),
+                            m.cause.clone(),
+                        )
+                    })
                     .unwrap_or_default();
                 let matched = roster.as_ref().and_then(|roster| roster.agent_match(&view.row.id));
                 let mut info = self.agent_info(view.row);
@@ -260,7 +266,9 @@ impl AdminService for AdminApi {
                 .hub
                 .disconnect(&id, Status::permission_denied("this agent has been revoked"));
             // Other replicas cut its stream there and refuse its certificate.
-            crate::replication::tell_others(&self.coordinator, Notice::Revoked { agent_id: id.clone() }).await;
+            self.coordinator
+                .tell_others(Notice::Revoked { agent_id: id.clone() })
+                .await;
             tracing::warn!(agent_id = id, by = caller.name, disconnected, "agent revoked");
             Ok(Response::new(proto::RevokeAgentResponse { disconnected }))
         }
@@ -400,7 +408,7 @@ impl AdminService for AdminApi {
         admin_caller(&request, &self.coordinator.revocation, AdminRole::Viewer)?;
         let rows = self.coordinator.store.list_rollouts().await.map_err(Status::from)?;
         Ok(Response::new(proto::ListRolloutsResponse {
-            rollouts: rows.iter().map(crate::admin::admin_rollouts::rollout_info).collect(),
+            rollouts: rows.iter().map(crate::read::rollouts::rollout_info).collect(),
         }))
     }
 
@@ -409,8 +417,8 @@ impl AdminService for AdminApi {
         request: Request<proto::GetRolloutRequest>,
     ) -> Result<Response<proto::RolloutInfo>, Status> {
         admin_caller(&request, &self.coordinator.revocation, AdminRole::Viewer)?;
-        let rollout = crate::admin::admin_rollouts::resolve(&self.coordinator, &request.get_ref().id).await?;
-        Ok(Response::new(crate::admin::admin_rollouts::rollout_info(&rollout)))
+        let rollout = crate::read::rollouts::resolve(&self.coordinator, &request.get_ref().id).await?;
+        Ok(Response::new(crate::read::rollouts::rollout_info(&rollout)))
     }
 
     async fn cancel_rollout(
@@ -531,7 +539,10 @@ impl AdminService for AdminApi {
     async fn watch(&self, request: Request<proto::WatchRequest>) -> Result<Response<Self::WatchStream>, Status> {
         admin_caller(&request, &self.coordinator.revocation, AdminRole::Viewer)?;
         let certificate = crate::edge::auth::caller_certificate(&request, &self.coordinator.revocation)?;
-        Ok(Response::new(crate::admin::admin_watch::watch(&self.coordinator, certificate)))
+        Ok(Response::new(crate::admin::admin_watch::watch(
+            &self.coordinator,
+            certificate,
+        )))
     }
 
     async fn audit(&self, request: Request<proto::AuditRequest>) -> Result<Response<proto::AuditResponse>, Status> {
@@ -613,7 +624,9 @@ impl AdminService for AdminApi {
         request: Request<proto::RefreshRosterRequest>,
     ) -> Result<Response<proto::RosterStatus>, Status> {
         let caller = self.authorize(&request, AdminRole::Operator, "roster.refresh").await?;
-        let result = crate::admin::admin_roster::refresh(&self.coordinator).await.map(Response::new);
+        let result = crate::admin::admin_roster::refresh(&self.coordinator)
+            .await
+            .map(Response::new);
         self.audit(&caller, "roster.refresh", "apex_central", &result).await;
         result
     }
@@ -623,7 +636,9 @@ impl AdminService for AdminApi {
         request: Request<proto::RosterStatusRequest>,
     ) -> Result<Response<proto::RosterStatus>, Status> {
         admin_caller(&request, &self.coordinator.revocation, AdminRole::Viewer)?;
-        crate::admin::admin_roster::status(&self.coordinator).await.map(Response::new)
+        crate::admin::admin_roster::status(&self.coordinator)
+            .await
+            .map(Response::new)
     }
 
     async fn list_roster(
@@ -631,7 +646,9 @@ impl AdminService for AdminApi {
         request: Request<proto::ListRosterRequest>,
     ) -> Result<Response<proto::ListRosterResponse>, Status> {
         admin_caller(&request, &self.coordinator.revocation, AdminRole::Viewer)?;
-        crate::admin::admin_roster::list(&self.coordinator).await.map(Response::new)
+        crate::admin::admin_roster::list(&self.coordinator)
+            .await
+            .map(Response::new)
     }
 
     async fn get_policy(

@@ -72,7 +72,7 @@ pub async fn apply(
     let bytes = text.len();
     let pushed = load_and_push(coordinator, proto::PolicyDoc { version, toml: text }, parsed);
     // Other replicas load it and push it to the agents they hold.
-    crate::replication::tell_others(coordinator, Notice::Policy { version }).await;
+    coordinator.tell_others(Notice::Policy { version }).await;
     tracing::info!(version, pushed, bytes, by = applied_by, "policy applied");
     Ok(Applied { version, pushed })
 }

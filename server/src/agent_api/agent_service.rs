@@ -18,11 +18,11 @@ use tokio::sync::mpsc;
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::edge::auth::agent_caller;
 use crate::agents::budget::Overdrawn;
 use crate::agents::hub::OUTBOUND_CAPACITY;
 use crate::agents::inbound::{self, ValidHello, ValidReport};
 use crate::agents::ingest::IngestItem;
+use crate::edge::auth::agent_caller;
 use crate::state::Coordinator;
 use crate::store::{HelloRecord, NewAgent, ReceiptRecord, StoreError};
 
@@ -193,13 +193,11 @@ impl AgentService for AgentApi {
                 retired = connected.retired_serials.len(),
                 "revoked the older certificates of a renewed agent"
             );
-            crate::replication::tell_others(
-                &coordinator,
-                crate::store::Notice::Revoked {
+            coordinator
+                .tell_others(crate::store::Notice::Revoked {
                     agent_id: agent_id.clone(),
-                },
-            )
-            .await;
+                })
+                .await;
         }
         coordinator.metrics.hello_labels_ignored(connected.ignored_labels.len());
         let last_stored_seq = connected.last_seq;

@@ -12,7 +12,6 @@ use rollcall_common::timefmt::{now_ms, parse_rfc3339};
 use serde::Deserialize;
 use tonic::{Code, Status};
 
-use crate::admin::admin_rollouts;
 use crate::rollouts::diagnosis::Cause;
 use crate::rollouts::fleet::AgentView;
 use crate::rollouts::rollout_view::RolloutView;
@@ -229,7 +228,7 @@ fn points(history: &[proto::HistoryPoint]) -> Vec<Point> {
 /// Reads the rollout page; `None` when there is no rollout at all yet.
 /// One fleet snapshot serves the whole page.
 pub async fn overview(coordinator: &Arc<Coordinator>, filters: &Filters) -> Result<Option<Overview>, Status> {
-    let rollout_row = match admin_rollouts::resolve(coordinator, &filters.rollout).await {
+    let rollout_row = match crate::read::rollouts::resolve(coordinator, &filters.rollout).await {
         Ok(row) => row,
         Err(status) if status.code() == Code::NotFound && filters.rollout.is_empty() => return Ok(None),
         Err(status) => return Err(status),
@@ -237,7 +236,7 @@ pub async fn overview(coordinator: &Arc<Coordinator>, filters: &Filters) -> Resu
     let view = RolloutView::load(coordinator, rollout_row, true)
         .await
         .map_err(Status::from)?;
-    let mut status = view.status(admin_rollouts::rollout_info(view.rollout()));
+    let mut status = view.status(crate::read::rollouts::rollout_info(view.rollout()));
     // N of M over the roster, when there is one (the whole fleet, not scoped).
     if let Some(roster) = crate::roster::RosterView::load(coordinator, view.fleet())
         .await
@@ -252,7 +251,7 @@ pub async fn overview(coordinator: &Arc<Coordinator>, filters: &Filters) -> Resu
         .map_err(Status::from)?
         .iter()
         .take(MAX_ROLLOUTS)
-        .map(admin_rollouts::rollout_info)
+        .map(crate::read::rollouts::rollout_info)
         .collect();
 
     let in_scope = |agent: &AgentView| filters.in_label_scope(&agent.row.labels);
@@ -362,7 +361,7 @@ pub async fn agent(coordinator: &Arc<Coordinator>, id: &str) -> Result<Option<Ag
     let Some(row) = coordinator.store.get_agent(id).await.map_err(Status::from)? else {
         return Ok(None);
     };
-    let rollout = match admin_rollouts::resolve(coordinator, "").await {
+    let rollout = match crate::read::rollouts::resolve(coordinator, "").await {
         Ok(row) => Some(row),
         Err(status) if status.code() == Code::NotFound => None,
         Err(status) => return Err(status),
@@ -402,7 +401,7 @@ pub async fn agent(coordinator: &Arc<Coordinator>, id: &str) -> Result<Option<Ag
         ),
         checks,
         checked_at_ms,
-        rollout: rollout.as_ref().map(admin_rollouts::rollout_info),
+        rollout: rollout.as_ref().map(crate::read::rollouts::rollout_info),
         update_agent_hostname,
         now_ms: now_ms(),
         connected: view.connected,

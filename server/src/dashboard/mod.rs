@@ -100,7 +100,7 @@ pub fn spawn(
         // Its own accounting: a dashboard flood must not shed agents.
         sources: crate::edge::source_limits::SourceLimits::new(
             MAX_UNAUTHENTICATED_PER_SOURCE,
-            crate::server::handshakes_per_source(MAX_PENDING_HANDSHAKES),
+            crate::edge::source_limits::handshakes_per_source(MAX_PENDING_HANDSHAKES),
             1.0,
             1.0,
         ),

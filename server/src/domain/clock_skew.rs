@@ -15,7 +15,7 @@
 
 use std::time::Duration;
 
-use crate::store::ReportRecord;
+use rollcall_common::proto;
 
 /// What the coordinator makes of one report's times.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,9 +27,7 @@ pub struct ClockReading {
 }
 
 /// Reads one report's times against the coordinator's receive time.
-pub fn reading(record: &ReportRecord) -> ClockReading {
-    let report = &record.report;
-    let received = record.received_at_ms;
+pub fn reading(report: &proto::Report, received: i64) -> ClockReading {
     // Agents before issue 16 send no send time: the observation is the
     // best guess then, and a spooled report reads as a clock behind.
     let agent_now = if report.sent_at_ms > 0 {
@@ -61,16 +59,17 @@ mod tests {
 
     const HOUR: i64 = 3_600_000;
 
-    fn record(observed: i64, sent: i64, received: i64) -> ReportRecord {
-        ReportRecord {
-            agent_id: "a".into(),
-            received_at_ms: received,
-            report: proto::Report {
-                observed_at_ms: observed,
-                sent_at_ms: sent,
-                ..Default::default()
-            },
-        }
+    fn record(observed: i64, sent: i64, received: i64) -> (proto::Report, i64) {
+        let report = proto::Report {
+            observed_at_ms: observed,
+            sent_at_ms: sent,
+            ..Default::default()
+        };
+        (report, received)
+    }
+
+    fn reading((report, received): &(proto::Report, i64)) -> ClockReading {
+        super::reading(report, *received)
     }
 
     #[test]

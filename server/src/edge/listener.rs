@@ -38,9 +38,9 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 
-use crate::metrics::ShedCounter;
 use crate::edge::proxy_protocol::{ClientTcp, ProxyTrust};
 use crate::edge::source_limits::{SourceLimits, SourceSlot};
+use crate::metrics::ShedCounter;
 
 /// A TLS stream that holds one connection slot until dropped, and for a
 /// connection without a client certificate its source's slot and deadline.
@@ -295,7 +295,8 @@ pub fn spawn(
                         Some(source) => (peer, source),
                         None => {
                             let client =
-                                crate::edge::proxy_protocol::read_header(&mut tcp, peer, limits.first_byte_timeout).await?;
+                                crate::edge::proxy_protocol::read_header(&mut tcp, peer, limits.first_byte_timeout)
+                                    .await?;
                             let source = limits.sources.try_unauthenticated(client.ip()).ok_or("per_source")?;
                             (client, source)
                         }

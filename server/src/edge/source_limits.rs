@@ -157,6 +157,13 @@ impl SourceLimits {
     }
 }
 
+/// Handshakes one source address may have in progress at once: an eighth
+/// of the listener's, so only an attacker with more than eight addresses
+/// (IPv6: /64s) stalling handshakes can hold every slot.
+pub fn handshakes_per_source(max_pending_handshakes: usize) -> usize {
+    (max_pending_handshakes / 8).max(1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -137,7 +137,7 @@ pub fn differences(stragglers: &[Vec<(String, String)>], completed: &[Vec<(Strin
 
 /// Builds the report for a rollout (default: the current one).
 pub async fn build(coordinator: &Arc<Coordinator>, rollout_id: Option<&str>) -> Result<Report, Status> {
-    let rollout = crate::admin::admin_rollouts::resolve(coordinator, rollout_id.unwrap_or("")).await?;
+    let rollout = crate::read::rollouts::resolve(coordinator, rollout_id.unwrap_or("")).await?;
     // Transitions are read below, after the commands they are matched with.
     let rollout_view = RolloutView::load(coordinator, rollout, false)
         .await
@@ -295,8 +295,9 @@ pub async fn build(coordinator: &Arc<Coordinator>, rollout_id: Option<&str>) -> 
         // A client its update agent blocks: the update agent is the failing
         // fact (named by hostname), and what follows from it is no fault of
         // the client's own.
-        let blocking_update_agent = crate::rollouts::diagnosis::update_agent_of(&view.row.product, &update_agent_claims)
-            .filter(|update_agent| update_agent.blocking().is_some());
+        let blocking_update_agent =
+            crate::rollouts::diagnosis::update_agent_of(&view.row.product, &update_agent_claims)
+                .filter(|update_agent| update_agent.blocking().is_some());
         let consequences = crate::rollouts::diagnosis::consequences(checks, blocking_update_agent);
         if member.cause == Cause::UpdateAgent.code()
             && let Some(update_agent) = blocking_update_agent

@@ -14,6 +14,7 @@ use rollcall_common::member_state::MemberState;
 use rollcall_common::proto;
 use rollcall_common::receipt::Receipt;
 
+use super::migrations::Backend;
 use super::postgres::PgStore;
 use super::postgres_scratch::{ScratchDatabase, scratch_or_skip};
 use super::sqlite::SqliteStore;
@@ -1236,11 +1237,7 @@ async fn sqlite_schema_5_keeps_reports_and_latest_checks_written_by_schema_3() {
             "CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (3);",
         )
         .unwrap();
-        for migration in [
-            include_str!("schema_sqlite.sql"),
-            include_str!("schema_sqlite_2.sql"),
-            include_str!("schema_sqlite_3.sql"),
-        ] {
+        for migration in migrations_upto(Backend::Sqlite, 3) {
             conn.execute_batch(migration).unwrap();
         }
         conn.execute(
@@ -1280,12 +1277,7 @@ async fn postgres_schema_5_points_agents_at_the_checks_of_their_newest_report() 
             )
             .await
             .unwrap();
-        for migration in [
-            include_str!("schema_postgres.sql"),
-            include_str!("schema_postgres_2.sql"),
-            include_str!("schema_postgres_3.sql"),
-            include_str!("schema_postgres_replicas.sql"),
-        ] {
+        for migration in migrations_upto(Backend::Postgres, 4) {
             client.batch_execute(migration).await.unwrap();
         }
         client
@@ -1393,18 +1385,10 @@ async fn sqlite_schema_10_backfills_refused_from_the_receipt_text() {
             "CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (9);",
         )
         .unwrap();
-        for migration in [
-            include_str!("schema_sqlite.sql"),
-            include_str!("schema_sqlite_2.sql"),
-            include_str!("schema_sqlite_3.sql"),
-            include_str!("schema_sqlite_4.sql"),
-            include_str!("schema_sqlite_5.sql"),
-            include_str!("schema_sqlite_6.sql"),
-            include_str!("schema_sqlite_7.sql"),
-            include_str!("schema_sqlite_8.sql"),
-            include_str!("schema_sqlite_9.sql"),
-            COMMANDS_BEFORE_REFUSED_COLUMN,
-        ] {
+        for migration in migrations_upto(Backend::Sqlite, 9)
+            .into_iter()
+            .chain([COMMANDS_BEFORE_REFUSED_COLUMN])
+        {
             conn.execute_batch(migration).unwrap();
         }
     }
@@ -1436,19 +1420,10 @@ async fn postgres_schema_11_backfills_refused_from_the_receipt_text() {
         .batch_execute("CREATE TABLE schema_version (version BIGINT NOT NULL); INSERT INTO schema_version VALUES (10);")
         .await
         .unwrap();
-    for migration in [
-        include_str!("schema_postgres.sql"),
-        include_str!("schema_postgres_2.sql"),
-        include_str!("schema_postgres_3.sql"),
-        include_str!("schema_postgres_replicas.sql"),
-        include_str!("schema_postgres_5.sql"),
-        include_str!("schema_postgres_6.sql"),
-        include_str!("schema_postgres_7.sql"),
-        include_str!("schema_postgres_8.sql"),
-        include_str!("schema_postgres_9.sql"),
-        include_str!("schema_postgres_10.sql"),
-        COMMANDS_BEFORE_REFUSED_COLUMN,
-    ] {
+    for migration in migrations_upto(Backend::Postgres, 10)
+        .into_iter()
+        .chain([COMMANDS_BEFORE_REFUSED_COLUMN])
+    {
         client.batch_execute(migration).await.unwrap();
     }
     let store: Arc<dyn Store> = Arc::new(PgStore::connect(scratch.url(), "replica-a").await.unwrap());
@@ -1530,4 +1505,86 @@ async fn after_refused_column(store: &Arc<dyn Store>) {
             Receipt::Refused("late".into()),
         ]
     );
+}
+
+/// The first `count` migrations of one backend: a database as an earlier
+/// release left it (its `schema_version` is `count`).
+fn migrations_upto(backend: Backend, count: usize) -> Vec<&'static str> {
+    super::migrations::of(backend).into_iter().take(count).collect()
+}
+
+/// A SQLite database as the release before the one migration list left it
+/// (schema_version 12, step 14) opens and keeps its rows; a newer step, when
+/// there is one, is applied on top.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_database_of_the_previous_layout_upgrades() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rollcall.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (12);",
+        )
+        .unwrap();
+        for migration in migrations_upto(Backend::Sqlite, 12) {
+            conn.execute_batch(migration).unwrap();
+        }
+        conn.execute(
+            "INSERT INTO agents (id, hostname, enrolled_at, last_seq) VALUES ('a', 'host-a', 1, 7)",
+            [],
+        )
+        .unwrap();
+    }
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).unwrap());
+    let agents = store.list_agents().await.unwrap();
+    assert_eq!(agents.iter().map(|agent| agent.id.as_str()).collect::<Vec<_>>(), ["a"]);
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let version: i64 = conn
+        .query_row("SELECT version FROM schema_version", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(
+        version,
+        i64::try_from(super::migrations::of(Backend::Sqlite).len()).unwrap()
+    );
+}
+
+/// The same for PostgreSQL at schema_version 13 (step 14).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_database_of_the_previous_layout_upgrades() {
+    let Some(scratch) = scratch_or_skip("postgres_database_of_the_previous_layout_upgrades").await else {
+        return;
+    };
+    let (client, connection) = tokio_postgres::connect(scratch.url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let connection = tokio::spawn(connection);
+    client
+        .batch_execute("CREATE TABLE schema_version (version BIGINT NOT NULL); INSERT INTO schema_version VALUES (13);")
+        .await
+        .unwrap();
+    for migration in migrations_upto(Backend::Postgres, 13) {
+        client.batch_execute(migration).await.unwrap();
+    }
+    client
+        .execute(
+            "INSERT INTO agents (id, hostname, enrolled_at, last_seq) VALUES ('a', 'host-a', 1, 7)",
+            &[],
+        )
+        .await
+        .unwrap();
+    let store: Arc<dyn Store> = Arc::new(PgStore::connect(scratch.url(), "replica-a").await.unwrap());
+    let agents = store.list_agents().await.unwrap();
+    assert_eq!(agents.iter().map(|agent| agent.id.as_str()).collect::<Vec<_>>(), ["a"]);
+    let version: i64 = client
+        .query_one("SELECT version FROM schema_version", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        version,
+        i64::try_from(super::migrations::of(Backend::Postgres).len()).unwrap()
+    );
+    drop(client);
+    connection.await.unwrap().unwrap();
 }

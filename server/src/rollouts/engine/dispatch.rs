@@ -81,7 +81,7 @@ pub async fn send(coordinator: &Arc<Coordinator>, mut rows: Vec<CommandRow>) -> 
         if elsewhere.len() > MAX_NOTICE_AGENTS {
             elsewhere.clear();
         }
-        crate::replication::tell_others(coordinator, Notice::Commands { agent_ids: elsewhere }).await;
+        coordinator.tell_others(Notice::Commands { agent_ids: elsewhere }).await;
     }
     Ok(pushed.len())
 }

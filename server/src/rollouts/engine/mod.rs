@@ -22,10 +22,10 @@ use rollcall_common::timefmt::{now_ms, rfc3339};
 use rollcall_common::version::is_at_least;
 use tokio_util::sync::CancellationToken;
 
-use crate::rollouts::diagnosis::{Diagnosis, Facts, UpdateAgentIndex, UpdateAgentView, diagnose};
-use crate::events::Event;
-use crate::rollouts::fleet::{AgentView, views};
 use crate::domain::selector::Selector;
+use crate::events::Event;
+use crate::rollouts::diagnosis::{Diagnosis, Facts, UpdateAgentIndex, UpdateAgentView, diagnose};
+use crate::rollouts::fleet::{AgentView, views};
 use crate::state::Coordinator;
 use crate::store::{CommandRow, MemberRow, RolloutRow, StoreResult, TransitionRow};
 use machine::{Action, Observation, Timing, display_state, step};
@@ -253,10 +253,13 @@ async fn evaluate(
             at_target: at_target(&row.product.version, &rollout.target),
             restart_pending: !row.product.restart_pending.is_empty(),
             diagnosis: if at_target(&row.product.version, &rollout.target) {
-                Diagnosis::none(crate::rollouts::diagnosis::update_agent_of(&row.product, &index).map(|ua| ua.id.clone()))
+                Diagnosis::none(
+                    crate::rollouts::diagnosis::update_agent_of(&row.product, &index).map(|ua| ua.id.clone()),
+                )
             } else {
                 let checks = cache.checks(&row.id);
-                let signals = crate::rollouts::diagnosis::signals::signals(&row.product, &row.labels, &policy, &signal_context);
+                let signals =
+                    crate::rollouts::diagnosis::signals::signals(&row.product, &row.labels, &policy, &signal_context);
                 let facts = Facts {
                     product: &row.product,
                     checks: &checks,

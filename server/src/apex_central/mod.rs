@@ -1,8 +1,11 @@
 //! The Apex Central source: one read-only call of the Automation API,
 //! `GET /WebApp/API/AgentResource/ProductAgents?product=…`, over HTTPS
 //! (TLS checked against `--apex-central-ca` or the system roots), with
-//! the documented token ([`super::jwt`]). rollcall never calls a POST of
+//! the documented token ([`jwt`]). rollcall never calls a POST of
 //! that API. See docs/ROSTER.md for the sources of every fact used here.
+
+pub mod jwt;
+pub mod source;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -205,7 +208,7 @@ impl ApexCentral {
             let _ = connection.await;
         };
         let path = self.path_and_query();
-        let token = super::jwt::token(&self.app_id, self.key.expose(), now_s, "GET", &path, "");
+        let token = jwt::token(&self.app_id, self.key.expose(), now_s, "GET", &path, "");
         let request = http::Request::get(path.as_str())
             .header(http::header::HOST, self.host_header())
             .header(http::header::AUTHORIZATION, format!("Bearer {token}"))
