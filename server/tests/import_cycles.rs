@@ -61,11 +61,11 @@ fn read_modules(src: &Path) -> BTreeMap<String, String> {
             let path = entry.expect("read a directory entry").path();
             if path.is_dir() {
                 pending.push(path);
-            } else if path.extension().is_some_and(|ext| ext == "rs") {
-                if let Some(module) = module_of(src, &path) {
-                    let text = std::fs::read_to_string(&path).expect("read a source file");
-                    modules.insert(module, strip_comments(&text));
-                }
+            } else if path.extension().is_some_and(|ext| ext == "rs")
+                && let Some(module) = module_of(src, &path)
+            {
+                let text = std::fs::read_to_string(&path).expect("read a source file");
+                modules.insert(module, strip_comments(&text));
             }
         }
     }
