@@ -1,5 +1,8 @@
 //! The `rollcall-server` command line: parse, set up tracing, wire signals,
 //! hand over to the library.
+//!
+//! Longer than ~400 lines: the clap definitions of every subcommand and flag
+//! (the configuration reference is generated from them).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -10,6 +10,10 @@
 //!
 //! [`Metrics`] is a cheap handle (an `Arc` inside): the ingest worker is
 //! started before the coordinator (`crate::state`) exists and holds its own clone.
+//!
+//! Longer than ~400 lines: every metric is registered here with its help
+//! text, so names and help are reviewed together (the Grafana test reads
+//! them).
 
 use std::future::Future;
 use std::sync::Arc;

@@ -1,4 +1,7 @@
 //! `rollcall.v1.AgentService`: enrollment and the per-agent stream.
+//!
+//! Longer than ~400 lines: Enroll and one stream's whole life (hello, policy,
+//! commands, receipts, renewal), read in the order it happens.
 
 use std::pin::Pin;
 use std::sync::Arc;

@@ -2,6 +2,9 @@
 //! ([`RolloutView`]: one fleet snapshot per page), so the dashboard and
 //! `rollcall status` agree; plus the filters the pages take as query
 //! parameters.
+//!
+//! Longer than ~400 lines: every page's data in one place, each read from the
+//! same snapshot types; the pages' markup is in `pages.rs`.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;

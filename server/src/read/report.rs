@@ -15,6 +15,9 @@
 //! [`Report`] is the JSON contract (`rollcall report --output json`);
 //! rendering to Markdown happens where the language is known ([`markdown`]);
 //! both live in `rollcall_common::report`, this module computes it.
+//!
+//! Longer than ~400 lines: one report's computation, its parts in the
+//! report's order; the update-now part is apart (`report/update_now.rs`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;

@@ -34,6 +34,9 @@
 //! and the report shows it under the update agent.
 //!
 //! Pure functions: the engine feeds them what the store recorded.
+//!
+//! Longer than ~400 lines: the runbook's order is read top to bottom in one
+//! place; signals, update agents and the fleet conclusion are apart.
 
 mod fleet;
 pub mod signals;

@@ -1,4 +1,7 @@
 //! The diagnosis, one rule per test: what may be named, and when.
+//!
+//! Longer than ~400 lines: tests, one rule each, sharing the fixtures at the
+//! top.
 
 use rollcall_common::proto::{self, CheckStatus};
 

@@ -29,6 +29,9 @@
 //! of the agents. It returns after every commit
 //! (synchronous_commit on, the server default), so acknowledged means
 //! durable here too.
+//!
+//! Longer than ~400 lines: the store itself, its connection handling and its
+//! ingest across four writers; the trait impls are one file each beside it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
