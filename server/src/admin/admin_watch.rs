@@ -26,7 +26,7 @@ pub type EventStream = Pin<Box<dyn Stream<Item = Result<proto::Event, Status>> +
 fn to_proto(event: crate::events::Event) -> proto::Event {
     proto::Event {
         at: event.at,
-        kind: event.kind,
+        kind: event.kind.word().into(),
         agent_id: event.agent_id,
         hostname: event.hostname,
         rollout_id: event.rollout_id,

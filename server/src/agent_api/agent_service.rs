@@ -247,7 +247,7 @@ impl AgentService for AgentApi {
         }
         coordinator.publish(crate::events::Event {
             at: rollcall_common::timefmt::rfc3339(now_ms()),
-            kind: "agent_connected".into(),
+            kind: crate::events::EventKind::AgentConnected,
             agent_id: agent_id.clone(),
             hostname,
             rollout_id: String::new(),

@@ -23,7 +23,7 @@ use rollcall_common::version::is_at_least;
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::selector::Selector;
-use crate::events::Event;
+use crate::events::{Event, EventKind};
 use crate::rollouts::diagnosis::{Diagnosis, Facts, UpdateAgentIndex, UpdateAgentView, diagnose};
 use crate::rollouts::fleet::{AgentView, views};
 use crate::state::Coordinator;
@@ -324,9 +324,9 @@ async fn evaluate(
                 kind: if next.state == (MemberState::Straggler { hard: false })
                     && from != (MemberState::Straggler { hard: false }).word()
                 {
-                    "straggler".into()
+                    EventKind::Straggler
                 } else {
-                    "state_change".into()
+                    EventKind::StateChange
                 },
                 agent_id: row.id.clone(),
                 hostname: row.hostname.clone(),
