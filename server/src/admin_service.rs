@@ -2,7 +2,8 @@
 //!
 //! Every call first authenticates the caller's admin certificate and checks
 //! its role: viewers read, operators also act on agents, admins also manage
-//! tokens, revocation and policy.
+//! tokens, revocation and policy. Every call is audited: a state-changing
+//! one each time, a read or a refusal compactly ([`crate::audit_limit`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +23,8 @@ use crate::tokens::{self, TokenRequest};
 
 pub struct AdminApi {
     pub coordinator: Arc<Coordinator>,
+    /// How often reads and refusals reach the audit log.
+    pub audit_limit: crate::audit_limit::AuditLimiter,
 }
 
 impl AdminApi {
@@ -30,11 +33,53 @@ impl AdminApi {
         match admin_caller(request, &self.coordinator.revocation, needed) {
             Ok(caller) => Ok(caller),
             Err(status) => {
-                if let Ok(identity) = crate::auth::admin_identity(request, &self.coordinator.revocation) {
-                    let denied: Result<(), Status> = Err(status.clone());
-                    self.audit(&identity, action, "", &denied).await;
-                }
+                self.audit_refused(request, action, &status).await;
                 Err(status)
+            }
+        }
+    }
+
+    /// A read: refused and audited as [`AdminApi::authorize`], and when
+    /// allowed audited compactly (once a minute per caller and call).
+    async fn authorize_read<T>(
+        &self,
+        request: &Request<T>,
+        needed: AdminRole,
+        action: &str,
+        target: &str,
+    ) -> Result<AdminCaller, Status> {
+        let caller = self.authorize(request, needed, action).await?;
+        let kind = crate::audit_limit::Kind::Read;
+        match self
+            .audit_limit
+            .check(&caller.name, action, kind, tokio::time::Instant::now())
+        {
+            crate::audit_limit::Verdict::Suppress => self.coordinator.metrics.audit_suppressed(kind.name()),
+            crate::audit_limit::Verdict::Write { suppressed_before } => {
+                let result = crate::audit_limit::with_suppressed("ok".to_string(), suppressed_before);
+                crate::audit::record(&self.coordinator, &caller, action, target, result).await;
+            }
+        }
+        Ok(caller)
+    }
+
+    /// A refused call (role, revoked or expired certificate, an agent's
+    /// certificate), audited under the identity its certificate claims, at
+    /// most once a minute per caller and call.
+    async fn audit_refused<T>(&self, request: &Request<T>, action: &str, status: &Status) {
+        let Some((actor, role)) = crate::auth::claimed_actor(request) else {
+            return;
+        };
+        let kind = crate::audit_limit::Kind::Refused;
+        match self
+            .audit_limit
+            .check(&actor, action, kind, tokio::time::Instant::now())
+        {
+            crate::audit_limit::Verdict::Suppress => self.coordinator.metrics.audit_suppressed(kind.name()),
+            crate::audit_limit::Verdict::Write { suppressed_before } => {
+                let denied: Result<(), Status> = Err(status.clone());
+                let result = crate::audit_limit::with_suppressed(crate::audit::outcome(&denied), suppressed_before);
+                crate::audit::write(&self.coordinator, &actor, &role, action, "", result).await;
             }
         }
     }
@@ -107,7 +152,8 @@ impl AdminService for AdminApi {
         &self,
         request: Request<proto::ListAgentsRequest>,
     ) -> Result<Response<proto::ListAgentsResponse>, Status> {
-        admin_caller(&request, &self.coordinator.revocation, AdminRole::Viewer)?;
+        self.authorize_read(&request, AdminRole::Viewer, "agent.list", &request.get_ref().selector)
+            .await?;
         let selector = Selector::parse(&request.get_ref().selector)
             .map_err(|error| Status::invalid_argument(error.to_string()))?;
         let rollouts = self.coordinator.store.list_rollouts().await.map_err(Status::from)?;
@@ -145,7 +191,8 @@ impl AdminService for AdminApi {
         &self,
         request: Request<proto::GetAgentRequest>,
     ) -> Result<Response<proto::AgentDetail>, Status> {
-        admin_caller(&request, &self.coordinator.revocation, AdminRole::Viewer)?;
+        self.authorize_read(&request, AdminRole::Viewer, "agent.get", &request.get_ref().id)
+            .await?;
         let id = request.into_inner().id;
         let row = self
             .coordinator
@@ -311,7 +358,8 @@ impl AdminService for AdminApi {
         &self,
         request: Request<proto::ListTokensRequest>,
     ) -> Result<Response<proto::ListTokensResponse>, Status> {
-        admin_caller(&request, &self.coordinator.revocation, AdminRole::Admin)?;
+        self.authorize_read(&request, AdminRole::Admin, "token.list", "")
+            .await?;
         let rows = self.coordinator.store.list_tokens().await.map_err(Status::from)?;
         let tokens = rows
             .into_iter()
@@ -397,7 +445,8 @@ impl AdminService for AdminApi {
         &self,
         request: Request<proto::ListRolloutsRequest>,
     ) -> Result<Response<proto::ListRolloutsResponse>, Status> {
-        admin_caller(&request, &self.coordinator.revocation, AdminRole::Viewer)?;
+        self.authorize_read(&request, AdminRole::Viewer, "rollout.list", "")
+            .await?;
         let rows = self.coordinator.store.list_rollouts().await.map_err(Status::from)?;
         Ok(Response::new(proto::ListRolloutsResponse {
             rollouts: rows.iter().map(crate::admin_rollouts::rollout_info).collect(),
@@ -408,7 +457,8 @@ impl AdminService for AdminApi {
         &self,
         request: Request<proto::GetRolloutRequest>,
     ) -> Result<Response<proto::RolloutInfo>, Status> {
-        admin_caller(&request, &self.coordinator.revocation, AdminRole::Viewer)?;
+        self.authorize_read(&request, AdminRole::Viewer, "rollout.get", &request.get_ref().id)
+            .await?;
         let rollout = crate::admin_rollouts::resolve(&self.coordinator, &request.get_ref().id).await?;
         Ok(Response::new(crate::admin_rollouts::rollout_info(&rollout)))
     }
@@ -430,7 +480,7 @@ impl AdminService for AdminApi {
     }
 
     async fn status(&self, request: Request<proto::StatusRequest>) -> Result<Response<proto::StatusResponse>, Status> {
-        admin_caller(&request, &self.coordinator.revocation, AdminRole::Viewer)?;
+        self.authorize_read(&request, AdminRole::Viewer, "status", "").await?;
         crate::admin_rollouts::status(&self.coordinator, request.into_inner())
             .await
             .map(Response::new)
@@ -440,7 +490,13 @@ impl AdminService for AdminApi {
         &self,
         request: Request<proto::StragglersRequest>,
     ) -> Result<Response<proto::StragglersResponse>, Status> {
-        admin_caller(&request, &self.coordinator.revocation, AdminRole::Viewer)?;
+        self.authorize_read(
+            &request,
+            AdminRole::Viewer,
+            "rollout.stragglers",
+            &request.get_ref().rollout_id,
+        )
+        .await?;
         crate::admin_rollouts::stragglers(&self.coordinator, request.into_inner())
             .await
             .map(Response::new)
@@ -494,7 +550,8 @@ impl AdminService for AdminApi {
         &self,
         request: Request<proto::ListBundlesRequest>,
     ) -> Result<Response<proto::ListBundlesResponse>, Status> {
-        admin_caller(&request, &self.coordinator.revocation, AdminRole::Viewer)?;
+        self.authorize_read(&request, AdminRole::Viewer, "bundle.list", "")
+            .await?;
         crate::admin_bundles::list(&self.coordinator, request.into_inner())
             .await
             .map(Response::new)
@@ -519,7 +576,8 @@ impl AdminService for AdminApi {
         &self,
         request: Request<proto::ReportRequest>,
     ) -> Result<Response<proto::ReportResponse>, Status> {
-        admin_caller(&request, &self.coordinator.revocation, AdminRole::Viewer)?;
+        self.authorize_read(&request, AdminRole::Viewer, "report.get", "")
+            .await?;
         let id = request.into_inner().rollout_id;
         let report = crate::report::build(&self.coordinator, (!id.is_empty()).then_some(id.as_str())).await?;
         let json = serde_json::to_string(&report).map_err(crate::status::internal)?;
@@ -529,13 +587,14 @@ impl AdminService for AdminApi {
     type WatchStream = crate::admin_watch::EventStream;
 
     async fn watch(&self, request: Request<proto::WatchRequest>) -> Result<Response<Self::WatchStream>, Status> {
-        admin_caller(&request, &self.coordinator.revocation, AdminRole::Viewer)?;
+        self.authorize_read(&request, AdminRole::Viewer, "watch", "").await?;
         let certificate = crate::auth::caller_certificate(&request, &self.coordinator.revocation)?;
         Ok(Response::new(crate::admin_watch::watch(&self.coordinator, certificate)))
     }
 
     async fn audit(&self, request: Request<proto::AuditRequest>) -> Result<Response<proto::AuditResponse>, Status> {
-        admin_caller(&request, &self.coordinator.revocation, AdminRole::Admin)?;
+        self.authorize_read(&request, AdminRole::Admin, "audit.list", "")
+            .await?;
         let limit = match request.get_ref().limit {
             0 => 1000,
             limit => limit.min(100_000),
@@ -573,7 +632,8 @@ impl AdminService for AdminApi {
         &self,
         request: Request<proto::ListAdminsRequest>,
     ) -> Result<Response<proto::ListAdminsResponse>, Status> {
-        admin_caller(&request, &self.coordinator.revocation, AdminRole::Admin)?;
+        self.authorize_read(&request, AdminRole::Admin, "admin.list", "")
+            .await?;
         crate::admin_identities::list(&self.coordinator)
             .await
             .map(Response::new)
@@ -622,7 +682,8 @@ impl AdminService for AdminApi {
         &self,
         request: Request<proto::RosterStatusRequest>,
     ) -> Result<Response<proto::RosterStatus>, Status> {
-        admin_caller(&request, &self.coordinator.revocation, AdminRole::Viewer)?;
+        self.authorize_read(&request, AdminRole::Viewer, "roster.status", "")
+            .await?;
         crate::admin_roster::status(&self.coordinator).await.map(Response::new)
     }
 
@@ -630,7 +691,8 @@ impl AdminService for AdminApi {
         &self,
         request: Request<proto::ListRosterRequest>,
     ) -> Result<Response<proto::ListRosterResponse>, Status> {
-        admin_caller(&request, &self.coordinator.revocation, AdminRole::Viewer)?;
+        self.authorize_read(&request, AdminRole::Viewer, "roster.list", "")
+            .await?;
         crate::admin_roster::list(&self.coordinator).await.map(Response::new)
     }
 
@@ -638,7 +700,8 @@ impl AdminService for AdminApi {
         &self,
         request: Request<proto::GetPolicyRequest>,
     ) -> Result<Response<proto::PolicyDoc>, Status> {
-        admin_caller(&request, &self.coordinator.revocation, AdminRole::Viewer)?;
+        self.authorize_read(&request, AdminRole::Viewer, "policy.get", "")
+            .await?;
         let doc = self.coordinator.policy.borrow().clone();
         match doc {
             Some(doc) => Ok(Response::new((*doc).clone())),

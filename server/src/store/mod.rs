@@ -14,6 +14,7 @@ pub mod postgres;
 #[cfg(any(test, feature = "test-support"))]
 pub mod postgres_scratch;
 pub mod postgres_tls;
+mod prune_sql;
 pub mod roster;
 pub mod rows;
 pub mod sqlite;
@@ -404,6 +405,44 @@ pub struct RetentionKeep {
     /// Keep `update_now_agent` reports observed at or after this: the
     /// support report of a running rollout counts them since its start.
     pub update_now_since_ms: Option<i64>,
+}
+
+/// A table other than reports that retention prunes (see
+/// [`RetentionStore::prune`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PruneTable {
+    /// Audit entries written before the cutoff.
+    Audit,
+    /// Commands created and expired before the cutoff, except those of a
+    /// rollout not cancelled and those a bundle names.
+    Commands,
+    /// Transitions before the cutoff, except those of a rollout not cancelled.
+    Transitions,
+    /// Agent certificates (revoked or not) that expired before the cutoff.
+    Certificates,
+    /// Admin certificates (revoked or not) that expired before the cutoff.
+    AdminCertificates,
+}
+
+impl PruneTable {
+    pub const ALL: [PruneTable; 5] = [
+        PruneTable::Audit,
+        PruneTable::Commands,
+        PruneTable::Transitions,
+        PruneTable::Certificates,
+        PruneTable::AdminCertificates,
+    ];
+
+    /// The table's name (the metric label).
+    pub fn name(self) -> &'static str {
+        match self {
+            PruneTable::Audit => "audit",
+            PruneTable::Commands => "commands",
+            PruneTable::Transitions => "transitions",
+            PruneTable::Certificates => "certificates",
+            PruneTable::AdminCertificates => "admin_certificates",
+        }
+    }
 }
 
 /// What one retention batch did (see [`RetentionStore::delete_old_reports`]).

@@ -24,8 +24,8 @@ use super::rows::{self, labels_from_json, labels_json};
 use super::traits::*;
 use super::{
     AdminCertRow, AgentRow, AuditRow, CheckRunRow, CommandRow, Connected, HelloRecord, MemberRow, NewAgent, NewToken,
-    PolicyRow, ReceiptRecord, ReportMeta, ReportRecord, RetentionBatch, RetentionKeep, RevokedSets, RolloutRow,
-    Settled, StoreError, StoreResult, TokenRow, TransitionRow,
+    PolicyRow, PruneTable, ReceiptRecord, ReportMeta, ReportRecord, RetentionBatch, RetentionKeep, RevokedSets,
+    RolloutRow, Settled, StoreError, StoreResult, TokenRow, TransitionRow,
 };
 
 /// Schema migrations, applied in order; the index + 1 is the schema version.
@@ -42,6 +42,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_sqlite_10.sql"),
     include_str!("schema_sqlite_11.sql"),
     include_str!("schema_sqlite_12.sql"),
+    include_str!("schema_sqlite_13.sql"),
 ];
 
 const READER_POOL: usize = 4;
@@ -1335,6 +1336,16 @@ impl AuditStore for SqliteStore {
 
 #[async_trait]
 impl RetentionStore for SqliteStore {
+    async fn prune(&self, table: PruneTable, before_ms: i64, limit: u32) -> StoreResult<u64> {
+        self.write(move |conn| {
+            let deleted = conn
+                .execute(super::prune_sql::sqlite(table), params![before_ms, limit])
+                .map_err(map_err)?;
+            Ok(deleted as u64)
+        })
+        .await
+    }
+
     async fn delete_old_reports(
         &self,
         before_ms: i64,

@@ -45,8 +45,8 @@ use super::rows::{self, labels_from_json, labels_json, to_sql, u64_of};
 use super::traits::*;
 use super::{
     AdminCertRow, AgentRow, AuditRow, CheckRunRow, CommandRow, Connected, HelloRecord, MemberRow, NewAgent, NewToken,
-    Notice, PolicyRow, ReceiptRecord, ReportMeta, ReportRecord, RetentionBatch, RetentionKeep, RevokedSets, RolloutRow,
-    Settled, StoreError, StoreResult, TokenRow, TransitionRow,
+    Notice, PolicyRow, PruneTable, ReceiptRecord, ReportMeta, ReportRecord, RetentionBatch, RetentionKeep, RevokedSets,
+    RolloutRow, Settled, StoreError, StoreResult, TokenRow, TransitionRow,
 };
 
 /// Schema migrations, applied in order; the index + 1 is the schema
@@ -66,6 +66,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../schema_postgres_11.sql"),
     include_str!("../schema_postgres_12.sql"),
     include_str!("../schema_postgres_13.sql"),
+    include_str!("../schema_postgres_14.sql"),
 ];
 
 mod bundles;
@@ -108,9 +109,15 @@ impl PgStore {
         let target = parse_url(url, replica)?;
         let described = describe_target(&target.config);
         let closed = CancellationToken::new();
-        let mut client = connect_client(&target, &closed)
-            .await
-            .map_err(|error| anyhow::anyhow!("connect to the database {described}: {error}"))?;
+        let mut client = connect_client(&target, &closed).await.map_err(|error| {
+            let text = error.to_string();
+            if text.contains("server does not support TLS") {
+                let hint = crate::store::postgres_tls::no_tls_hint(&target.tls_options);
+                anyhow::anyhow!("connect to the database {described}: {text}; {hint}")
+            } else {
+                anyhow::anyhow!("connect to the database {described}: {text}")
+            }
+        })?;
         migrate(&mut client)
             .await
             .map_err(|error| anyhow::anyhow!("migrate the database {described}: {}", describe(&error)))?;
@@ -1301,6 +1308,12 @@ impl AuditStore for PgStore {
 
 #[async_trait]
 impl RetentionStore for PgStore {
+    async fn prune(&self, table: PruneTable, before_ms: i64, limit: u32) -> StoreResult<u64> {
+        let limit = i64::from(limit);
+        self.execute(super::prune_sql::postgres(table), &[&before_ms, &limit])
+            .await
+    }
+
     async fn delete_old_reports(
         &self,
         before_ms: i64,
