@@ -217,7 +217,7 @@ impl Metrics {
         let streams_replaced = Counter::default();
         registry.register(
             "streams_replaced",
-            "Agent streams ended because the same agent opened a newer one (at most one live stream per agent per replica)",
+            "Agent streams ended because the same agent opened a newer one, here or on another replica (at most one live stream per agent)",
             streams_replaced.clone(),
         );
         let reports_deleted = Counter::default();

@@ -467,6 +467,15 @@ pub enum Notice {
     AdminRevoked { name: String },
     /// A policy version was applied.
     Policy { version: u64 },
+    /// An agent opened a stream on the sending replica (issue 24 point 5:
+    /// one live stream per agent across replicas): a replica holding an
+    /// older stream of it ends that one. `opened_at_ms` and `replica` order
+    /// two streams opened at once, so exactly one of them survives.
+    StreamOpened {
+        agent_id: String,
+        opened_at_ms: i64,
+        replica: String,
+    },
     /// The wake-up channel was (re)established: reload everything.
     Resync,
 }
