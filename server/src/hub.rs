@@ -155,3 +155,28 @@ impl Hub {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_older_stream_is_ended_by_another_replicas_newer_one() {
+        let hub = Hub::default();
+        let (tx, mut rx) = mpsc::channel(4);
+        let (session, _) = hub.register("a", "serial-1", tx, CancellationToken::new());
+        let opened = session.opened_at_ms;
+        // Another replica's stream opened before this one: this one stays.
+        assert!(!hub.end_if_older("a", opened - 1, true, Status::aborted("replaced")));
+        // Opened in the same millisecond: the tie decides.
+        assert!(!hub.end_if_older("a", opened, false, Status::aborted("replaced")));
+        assert!(hub.is_connected("a"));
+        // Newer: this one ends, with the status and its cancel.
+        assert!(hub.end_if_older("a", opened + 1, false, Status::aborted("replaced")));
+        assert!(!hub.is_connected("a"));
+        assert!(session.cancel.is_cancelled());
+        let ended = rx.try_recv().expect("a status was sent");
+        assert_eq!(ended.err().map(|status| status.code()), Some(tonic::Code::Aborted));
+        assert!(!hub.end_if_older("b", opened + 1, true, Status::aborted("replaced")));
+    }
+}
