@@ -28,8 +28,8 @@ use crate::store::{RetentionKeep, StoreResult};
 pub const BATCH: u32 = 1000;
 /// Pause between batches: ingest gets the writer in between.
 const PAUSE: Duration = Duration::from_millis(20);
-/// The lease a pass runs under (see [`crate::store::Store::try_lease`]).
-pub const LEASE: &str = "retention";
+pub use crate::retention_lease::LEASE;
+use crate::retention_lease::take_lease;
 
 /// What one pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -86,17 +86,6 @@ pub async fn run(coordinator: Arc<Coordinator>, shutdown: CancellationToken) {
     }
     if holding && let Err(error) = coordinator.store.release_lease(LEASE, &replica).await {
         tracing::debug!(%error, "could not release the retention lease");
-    }
-}
-
-pub(crate) async fn take_lease(coordinator: &Coordinator, replica: &str) -> bool {
-    let ttl_ms = i64::try_from(coordinator.config.engine_lease_ttl.as_millis()).unwrap_or(i64::MAX);
-    match coordinator.store.try_lease(LEASE, replica, ttl_ms).await {
-        Ok(granted) => granted,
-        Err(error) => {
-            tracing::warn!(%error, "could not take the retention lease");
-            false
-        }
     }
 }
 

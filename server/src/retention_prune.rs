@@ -63,7 +63,7 @@ pub async fn pass(
                 () = tokio::time::sleep(PAUSE) => {}
             }
             // A long pass keeps its lease; if it lapsed, another replica goes on.
-            if !crate::retention::take_lease(coordinator, &coordinator.config.replica_id).await {
+            if !crate::retention_lease::take_lease(coordinator, &coordinator.config.replica_id).await {
                 return Ok(pruned);
             }
         }

@@ -115,7 +115,7 @@ pub fn authorize(peer: &Peer, revocation: &dyn RevocationCheck, needed: AdminRol
             if revocation.is_revoked(serial, None) {
                 return Err(Denied::Forbidden("this certificate has been revoked".into()));
             }
-            if crate::auth::expired(*not_after_ms, rollcall_common::timefmt::now_ms()) {
+            if crate::edge::auth::expired(*not_after_ms, rollcall_common::timefmt::now_ms()) {
                 return Err(Denied::Unauthenticated(
                     "this certificate has expired; connect again with a valid one",
                 ));
@@ -140,7 +140,7 @@ mod tests {
     use rollcall_common::pki::{CertAuthority, first_cert_der, generate_key};
 
     use super::*;
-    use crate::revocation::RevocationList;
+    use crate::edge::revocation::RevocationList;
 
     fn certs(pem: &str) -> Option<Arc<Vec<CertificateDer<'static>>>> {
         let der = first_cert_der(pem).expect("der");
