@@ -48,6 +48,9 @@ pub struct ServeConfig {
     pub retain_reports: Option<Duration>,
     /// How often the retention pass runs.
     pub retention_interval: Duration,
+    /// How long the other growing tables keep their rows (see
+    /// [`crate::retention_prune`]).
+    pub retain: RetentionAges,
     /// Bound on the graceful drain at shutdown.
     pub shutdown_grace: Duration,
     /// Default lifetime of an enrollment token.
@@ -97,6 +100,7 @@ impl ServeConfig {
             connect_burst: 10.0,
             retain_reports: Some(Duration::from_secs(30 * 24 * 3600)),
             retention_interval: Duration::from_secs(600),
+            retain: RetentionAges::default(),
             shutdown_grace: Duration::from_secs(10),
             token_default_ttl: Duration::from_secs(3600),
             ingest_batch: 4096,
@@ -176,6 +180,7 @@ impl ServeConfig {
         {
             bail!("report retention must be at least 1s (or off) and its interval at least 100ms");
         }
+        self.retain.validate()?;
         Ok(())
     }
 
@@ -257,6 +262,57 @@ pub fn default_replica_id() -> String {
     format!("r-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
 }
 
+/// How long rows other than reports are kept; `None` keeps them forever.
+/// The defaults keep what an investigation looks back on (a year of audit)
+/// and let a churning agent's rows go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionAges {
+    /// Audit entries older than this (`--retain-audit`).
+    pub audit: Option<Duration>,
+    /// Commands created longer ago and expired (`--retain-commands`), except
+    /// those of a rollout not cancelled.
+    pub commands: Option<Duration>,
+    /// Rollout transitions older than this (`--retain-transitions`), except
+    /// those of a rollout not cancelled.
+    pub transitions: Option<Duration>,
+    /// Agent and admin certificates (with their revocation) expired longer
+    /// ago than this (`--retain-expired-certificates`): a revocation is
+    /// never dropped before the certificate it refuses has expired.
+    pub expired_certificates: Option<Duration>,
+}
+
+const DAY: Duration = Duration::from_secs(24 * 3600);
+
+impl Default for RetentionAges {
+    fn default() -> Self {
+        RetentionAges {
+            audit: Some(DAY * 365),
+            commands: Some(DAY * 90),
+            transitions: Some(DAY * 180),
+            expired_certificates: Some(DAY * 7),
+        }
+    }
+}
+
+impl RetentionAges {
+    /// Whether any of these tables is pruned at all.
+    pub fn any(&self) -> bool {
+        [self.audit, self.commands, self.transitions, self.expired_certificates]
+            .iter()
+            .any(Option::is_some)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        let ages = [self.audit, self.commands, self.transitions, self.expired_certificates];
+        if ages.iter().flatten().any(|age| *age < Duration::from_secs(1)) {
+            bail!(
+                "--retain-audit, --retain-commands, --retain-transitions and --retain-expired-certificates must be at least 1s (or off)"
+            );
+        }
+        Ok(())
+    }
+}
+
 /// `--retain-reports`: how long reports are kept; `None` keeps them forever.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Retention(pub Option<Duration>);
@@ -277,6 +333,24 @@ pub fn parse_retention(text: &str) -> anyhow::Result<Retention> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retention_ages_have_defaults_and_below_a_second_are_refused() {
+        let mut config = ServeConfig::new("/tmp/rollcall-test");
+        assert_eq!(config.retain.audit, Some(Duration::from_secs(365 * 24 * 3600)));
+        assert!(config.retain.any());
+        config.retain.transitions = Some(Duration::from_millis(500));
+        let error = config.validate().unwrap_err().to_string();
+        assert!(error.contains("--retain-transitions"), "{error}");
+        config.retain = RetentionAges {
+            audit: None,
+            commands: None,
+            transitions: None,
+            expired_certificates: None,
+        };
+        config.validate().unwrap();
+        assert!(!config.retain.any());
+    }
 
     #[test]
     fn keepalive_settings_below_a_second_are_refused() {

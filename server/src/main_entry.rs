@@ -186,6 +186,8 @@ pub struct ServeArgs {
     #[arg(long, env = "ROLLCALL_RETENTION_INTERVAL", default_value = "10m", value_parser = humantime::parse_duration)]
     #[arg(help_heading = "Report retention")]
     pub retention_interval: Duration,
+    #[command(flatten)]
+    pub retain: crate::retention_args::RetentionArgs,
     /// Serve the web dashboard and Prometheus `/metrics` over HTTPS here
     /// (admin client certificates, a viewer is enough). Off by default.
     #[arg(long, env = "ROLLCALL_DASHBOARD_LISTEN")]
@@ -340,6 +342,7 @@ impl ServeArgs {
         config.connect_burst = self.connect_burst;
         config.retain_reports = self.retain_reports.0;
         config.retention_interval = self.retention_interval;
+        self.retain.apply(&mut config);
         config.dashboard_listen = self.dashboard_listen;
         config.database_url = self.database_url.clone();
         if let Some(replica_id) = &self.replica_id {

@@ -89,6 +89,8 @@ struct Inner {
     budget_refusals: Family<Labels, Counter>,
     streams_replaced: Counter,
     reports_deleted: Counter,
+    rows_pruned: Family<Labels, Counter>,
+    audit_suppressed: Family<Labels, Counter>,
     store_bytes: Gauge,
     /// Follows [`crate::store::rows::undecodable_rows`] at each scrape.
     store_rows_undecodable: Counter,
@@ -216,7 +218,7 @@ impl Metrics {
         let streams_replaced = Counter::default();
         registry.register(
             "streams_replaced",
-            "Agent streams ended because the same agent opened a newer one (at most one live stream per agent per replica)",
+            "Agent streams ended because the same agent opened a newer one, here or on another replica (at most one live stream per agent)",
             streams_replaced.clone(),
         );
         let reports_deleted = Counter::default();
@@ -224,6 +226,18 @@ impl Metrics {
             "reports_deleted",
             "Reports deleted by retention (--retain-reports)",
             reports_deleted.clone(),
+        );
+        let rows_pruned = Family::<Labels, Counter>::default();
+        registry.register(
+            "retention_rows_pruned",
+            "Rows deleted by retention other than reports, by table (--retain-audit, --retain-commands, --retain-transitions, --retain-expired-certificates)",
+            rows_pruned.clone(),
+        );
+        let audit_suppressed = Family::<Labels, Counter>::default();
+        registry.register(
+            "audit_suppressed",
+            "Audit entries of admin reads and refused admin calls not written (at most one per caller and call a minute, and 5 a second in all), by kind (read, refused)",
+            audit_suppressed.clone(),
         );
         let store_bytes = Gauge::default();
         registry.register_with_unit(
@@ -272,6 +286,8 @@ impl Metrics {
                 budget_refusals,
                 streams_replaced,
                 reports_deleted,
+                rows_pruned,
+                audit_suppressed,
                 store_bytes,
                 store_rows_undecodable,
                 roster_refreshes,
@@ -366,6 +382,22 @@ impl Metrics {
     /// Reports deleted by one retention batch.
     pub fn reports_deleted(&self, count: u64) {
         self.inner.reports_deleted.inc_by(count);
+    }
+
+    /// Rows of `table` deleted by one retention batch.
+    pub fn rows_pruned(&self, table: &'static str, count: u64) {
+        self.inner
+            .rows_pruned
+            .get_or_create(&vec![("table", table.to_string())])
+            .inc_by(count);
+    }
+
+    /// An audit entry of `kind` (read, refused) not written.
+    pub fn audit_suppressed(&self, kind: &'static str) {
+        self.inner
+            .audit_suppressed
+            .get_or_create(&vec![("kind", kind.to_string())])
+            .inc();
     }
 
     /// Refreshes the scrape-time gauges from `fleet` (read after this

@@ -23,6 +23,7 @@ use std::time::Duration;
 use rollcall_common::policy::Policy;
 use rollcall_common::proto;
 use rollcall_common::timefmt::now_ms;
+use rollcall_common::tls::RevocationCheck;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -78,6 +79,36 @@ pub async fn handle(coordinator: &Arc<Coordinator>, notice: Notice) {
         }
         Notice::Revoked { .. } | Notice::AdminRevoked { .. } => reload_revocations(coordinator).await,
         Notice::Policy { .. } => reload_policy(coordinator).await,
+        Notice::StreamOpened {
+            agent_id,
+            opened_at_ms,
+            replica,
+        } => {
+            // A stream whose certificate was just revoked or retired (the
+            // wake-up before this one) ends for that reason, not this one.
+            if let Some(session) = coordinator.hub.get(&agent_id)
+                && coordinator.revocation.is_revoked(&session.serial, Some(&agent_id))
+            {
+                coordinator.hub.disconnect(
+                    &agent_id,
+                    Status::permission_denied("the certificate of this stream has been revoked or replaced"),
+                );
+                return;
+            }
+            let other_wins_tie = replica > coordinator.config.replica_id;
+            let status = Status::aborted("a newer stream of this agent on another replica replaced this one");
+            if coordinator
+                .hub
+                .end_if_older(&agent_id, opened_at_ms, other_wins_tie, status)
+            {
+                coordinator.metrics.stream_replaced();
+                tracing::info!(
+                    agent_id,
+                    replica,
+                    "a newer stream on another replica replaced this agent's stream here"
+                );
+            }
+        }
         Notice::Resync => {
             reload_revocations(coordinator).await;
             reload_policy(coordinator).await;

@@ -7,8 +7,9 @@
 //! report read them: each agent's latest report (`agents.last_seq`), the
 //! report holding its latest check run (`checks_report` / `checks_seq`),
 //! and `update_now_agent` reports observed since the start of any rollout
-//! that is not cancelled (the report counts them). Transitions, commands
-//! and audit rows are small and kept.
+//! that is not cancelled (the report counts them). The same task then prunes
+//! audit entries, commands, transitions and expired certificates
+//! ([`crate::retention_prune`]).
 //!
 //! With several replicas (PostgreSQL) a pass runs under the `retention`
 //! lease, so one replica does it; two deleting at once would only repeat
@@ -27,8 +28,8 @@ use crate::store::{RetentionKeep, StoreResult};
 pub const BATCH: u32 = 1000;
 /// Pause between batches: ingest gets the writer in between.
 const PAUSE: Duration = Duration::from_millis(20);
-/// The lease a pass runs under (see [`crate::store::Store::try_lease`]).
-pub const LEASE: &str = "retention";
+pub use crate::retention_lease::LEASE;
+use crate::retention_lease::take_lease;
 
 /// What one pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -38,12 +39,16 @@ pub struct PassSummary {
 }
 
 /// Runs retention passes every `retention_interval` until `shutdown`;
-/// returns at once when retention is off.
+/// returns at once when every retention is off.
 pub async fn run(coordinator: Arc<Coordinator>, shutdown: CancellationToken) {
-    let Some(retain) = coordinator.config.retain_reports else {
-        tracing::info!("report retention is off: reports are kept forever");
+    let retain_reports = coordinator.config.retain_reports;
+    if retain_reports.is_none() && !coordinator.config.retain.any() {
+        tracing::info!("retention is off: reports, audit, commands, transitions and certificates are kept forever");
         return;
-    };
+    }
+    if retain_reports.is_none() {
+        tracing::info!("report retention is off: reports are kept forever");
+    }
     let mut tick = tokio::time::interval(coordinator.config.retention_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let replica = coordinator.config.replica_id.clone();
@@ -57,30 +62,30 @@ pub async fn run(coordinator: Arc<Coordinator>, shutdown: CancellationToken) {
         if !holding {
             continue;
         }
-        match pass(&coordinator, retain, &shutdown).await {
-            Ok(summary) if summary.deleted > 0 => tracing::info!(
-                deleted = summary.deleted,
-                batches = summary.batches,
-                retain = %humantime::format_duration(retain),
-                "retention deleted old reports"
-            ),
+        if let Some(retain) = retain_reports {
+            match pass(&coordinator, retain, &shutdown).await {
+                Ok(summary) if summary.deleted > 0 => tracing::info!(
+                    deleted = summary.deleted,
+                    batches = summary.batches,
+                    retain = %humantime::format_duration(retain),
+                    "retention deleted old reports"
+                ),
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "retention pass failed; trying again next interval"),
+            }
+        }
+        match crate::retention_prune::pass(&coordinator, now_ms(), &shutdown).await {
+            Ok(pruned) if pruned.values().any(|count| *count > 0) => {
+                tracing::info!(?pruned, "retention deleted old rows")
+            }
             Ok(_) => {}
-            Err(error) => tracing::warn!(%error, "retention pass failed; trying again next interval"),
+            Err(error) => {
+                tracing::warn!(%error, "retention of audit, commands, transitions or certificates failed; trying again next interval")
+            }
         }
     }
     if holding && let Err(error) = coordinator.store.release_lease(LEASE, &replica).await {
         tracing::debug!(%error, "could not release the retention lease");
-    }
-}
-
-async fn take_lease(coordinator: &Coordinator, replica: &str) -> bool {
-    let ttl_ms = i64::try_from(coordinator.config.engine_lease_ttl.as_millis()).unwrap_or(i64::MAX);
-    match coordinator.store.try_lease(LEASE, replica, ttl_ms).await {
-        Ok(granted) => granted,
-        Err(error) => {
-            tracing::warn!(%error, "could not take the retention lease");
-            false
-        }
     }
 }
 

@@ -206,6 +206,7 @@ pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: Cancellat
     // stays bounded like everything else.
     let admin_api = AdminServiceServer::new(AdminApi {
         coordinator: coordinator.clone(),
+        audit_limit: crate::admin::audit_limit::AuditLimiter::default(),
     })
     .max_decoding_message_size(max)
     .max_encoding_message_size(ADMIN_MAX_ANSWER_BYTES);

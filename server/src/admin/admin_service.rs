@@ -2,7 +2,8 @@
 //!
 //! Every call first authenticates the caller's admin certificate and checks
 //! its role: viewers read, operators also act on agents, admins also manage
-//! tokens, revocation and policy.
+//! tokens, revocation and policy. Every call is audited: a state-changing
+//! one each time, a read or a refusal compactly ([`crate::admin::audit_limit`]).
 //!
 //! Longer than ~400 lines: tonic wants every method of the service in one
 //! `impl`; each authorises and delegates to its area's module (`list_agents`
@@ -26,6 +27,8 @@ use crate::store::{AgentRow, Notice};
 
 pub struct AdminApi {
     pub coordinator: Arc<Coordinator>,
+    /// How often reads and refusals reach the audit log.
+    pub audit_limit: crate::admin::audit_limit::AuditLimiter,
 }
 
 impl AdminApi {
@@ -34,11 +37,55 @@ impl AdminApi {
         match admin_caller(request, &self.coordinator.revocation, needed) {
             Ok(caller) => Ok(caller),
             Err(status) => {
-                if let Ok(identity) = crate::edge::auth::admin_identity(request, &self.coordinator.revocation) {
-                    let denied: Result<(), Status> = Err(status.clone());
-                    self.audit(&identity, action, "", &denied).await;
-                }
+                self.audit_refused(request, action, &status).await;
                 Err(status)
+            }
+        }
+    }
+
+    /// A read: refused and audited as [`AdminApi::authorize`], and when
+    /// allowed audited compactly (once a minute per caller and call).
+    async fn authorize_read<T>(
+        &self,
+        request: &Request<T>,
+        needed: AdminRole,
+        action: &str,
+        target: &str,
+    ) -> Result<AdminCaller, Status> {
+        use crate::admin::audit_limit::{Kind, Verdict, with_suppressed};
+        let caller = self.authorize(request, needed, action).await?;
+        let kind = Kind::Read;
+        match self
+            .audit_limit
+            .check(&caller.name, action, kind, tokio::time::Instant::now())
+        {
+            Verdict::Suppress => self.coordinator.metrics.audit_suppressed(kind.name()),
+            Verdict::Write { suppressed_before } => {
+                let result = with_suppressed("ok".to_string(), suppressed_before);
+                crate::admin::audit::record(&self.coordinator, &caller, action, target, result).await;
+            }
+        }
+        Ok(caller)
+    }
+
+    /// A refused call (role, revoked or expired certificate, an agent's
+    /// certificate), audited under the identity its certificate claims, at
+    /// most once a minute per caller and call.
+    async fn audit_refused<T>(&self, request: &Request<T>, action: &str, status: &Status) {
+        use crate::admin::audit_limit::{Kind, Verdict, with_suppressed};
+        let Some((actor, role)) = crate::edge::auth::claimed_actor(request) else {
+            return;
+        };
+        let kind = Kind::Refused;
+        match self
+            .audit_limit
+            .check(&actor, action, kind, tokio::time::Instant::now())
+        {
+            Verdict::Suppress => self.coordinator.metrics.audit_suppressed(kind.name()),
+            Verdict::Write { suppressed_before } => {
+                let denied: Result<(), Status> = Err(status.clone());
+                let result = with_suppressed(crate::admin::audit::outcome(&denied), suppressed_before);
+                crate::admin::audit::write(&self.coordinator, &actor, &role, action, "", result).await;
             }
         }
     }
@@ -111,7 +158,8 @@ impl AdminService for AdminApi {
         &self,
         request: Request<proto::ListAgentsRequest>,
     ) -> Result<Response<proto::ListAgentsResponse>, Status> {
-        admin_caller(&request, &self.coordinator.revocation, AdminRole::Viewer)?;
+        self.authorize_read(&request, AdminRole::Viewer, "agent.list", &request.get_ref().selector)
+            .await?;
         let selector = Selector::parse(&request.get_ref().selector)
             .map_err(|error| Status::invalid_argument(error.to_string()))?;
         let rollouts = self.coordinator.store.list_rollouts().await.map_err(Status::from)?;
@@ -155,7 +203,8 @@ impl AdminService for AdminApi {
         &self,
         request: Request<proto::GetAgentRequest>,
     ) -> Result<Response<proto::AgentDetail>, Status> {
-        admin_caller(&request, &self.coordinator.revocation, AdminRole::Viewer)?;
+        self.authorize_read(&request, AdminRole::Viewer, "agent.get", &request.get_ref().id)
+            .await?;
         let id = request.into_inner().id;
         let row = self
             .coordinator
@@ -323,7 +372,8 @@ impl AdminService for AdminApi {
         &self,
         request: Request<proto::ListTokensRequest>,
     ) -> Result<Response<proto::ListTokensResponse>, Status> {
-        admin_caller(&request, &self.coordinator.revocation, AdminRole::Admin)?;
+        self.authorize_read(&request, AdminRole::Admin, "token.list", "")
+            .await?;
         let rows = self.coordinator.store.list_tokens().await.map_err(Status::from)?;
         let tokens = rows
             .into_iter()
@@ -409,7 +459,8 @@ impl AdminService for AdminApi {
         &self,
         request: Request<proto::ListRolloutsRequest>,
     ) -> Result<Response<proto::ListRolloutsResponse>, Status> {
-        admin_caller(&request, &self.coordinator.revocation, AdminRole::Viewer)?;
+        self.authorize_read(&request, AdminRole::Viewer, "rollout.list", "")
+            .await?;
         let rows = self.coordinator.store.list_rollouts().await.map_err(Status::from)?;
         Ok(Response::new(proto::ListRolloutsResponse {
             rollouts: rows.iter().map(crate::read::rollouts::rollout_info).collect(),
@@ -420,7 +471,8 @@ impl AdminService for AdminApi {
         &self,
         request: Request<proto::GetRolloutRequest>,
     ) -> Result<Response<proto::RolloutInfo>, Status> {
-        admin_caller(&request, &self.coordinator.revocation, AdminRole::Viewer)?;
+        self.authorize_read(&request, AdminRole::Viewer, "rollout.get", &request.get_ref().id)
+            .await?;
         let rollout = crate::read::rollouts::resolve(&self.coordinator, &request.get_ref().id).await?;
         Ok(Response::new(crate::read::rollouts::rollout_info(&rollout)))
     }
@@ -442,7 +494,7 @@ impl AdminService for AdminApi {
     }
 
     async fn status(&self, request: Request<proto::StatusRequest>) -> Result<Response<proto::StatusResponse>, Status> {
-        admin_caller(&request, &self.coordinator.revocation, AdminRole::Viewer)?;
+        self.authorize_read(&request, AdminRole::Viewer, "status", "").await?;
         crate::admin::admin_rollouts::status(&self.coordinator, request.into_inner())
             .await
             .map(Response::new)
@@ -452,7 +504,13 @@ impl AdminService for AdminApi {
         &self,
         request: Request<proto::StragglersRequest>,
     ) -> Result<Response<proto::StragglersResponse>, Status> {
-        admin_caller(&request, &self.coordinator.revocation, AdminRole::Viewer)?;
+        self.authorize_read(
+            &request,
+            AdminRole::Viewer,
+            "rollout.stragglers",
+            &request.get_ref().rollout_id,
+        )
+        .await?;
         crate::admin::admin_rollouts::stragglers(&self.coordinator, request.into_inner())
             .await
             .map(Response::new)
@@ -506,7 +564,8 @@ impl AdminService for AdminApi {
         &self,
         request: Request<proto::ListBundlesRequest>,
     ) -> Result<Response<proto::ListBundlesResponse>, Status> {
-        admin_caller(&request, &self.coordinator.revocation, AdminRole::Viewer)?;
+        self.authorize_read(&request, AdminRole::Viewer, "bundle.list", "")
+            .await?;
         crate::admin::admin_bundles::list(&self.coordinator, request.into_inner())
             .await
             .map(Response::new)
@@ -531,7 +590,8 @@ impl AdminService for AdminApi {
         &self,
         request: Request<proto::ReportRequest>,
     ) -> Result<Response<proto::ReportResponse>, Status> {
-        admin_caller(&request, &self.coordinator.revocation, AdminRole::Viewer)?;
+        self.authorize_read(&request, AdminRole::Viewer, "report.get", "")
+            .await?;
         let id = request.into_inner().rollout_id;
         let report = crate::read::report::build(&self.coordinator, (!id.is_empty()).then_some(id.as_str())).await?;
         let json = serde_json::to_string(&report).map_err(crate::status::internal)?;
@@ -541,7 +601,7 @@ impl AdminService for AdminApi {
     type WatchStream = crate::admin::admin_watch::EventStream;
 
     async fn watch(&self, request: Request<proto::WatchRequest>) -> Result<Response<Self::WatchStream>, Status> {
-        admin_caller(&request, &self.coordinator.revocation, AdminRole::Viewer)?;
+        self.authorize_read(&request, AdminRole::Viewer, "watch", "").await?;
         let certificate = crate::edge::auth::caller_certificate(&request, &self.coordinator.revocation)?;
         Ok(Response::new(crate::admin::admin_watch::watch(
             &self.coordinator,
@@ -550,7 +610,8 @@ impl AdminService for AdminApi {
     }
 
     async fn audit(&self, request: Request<proto::AuditRequest>) -> Result<Response<proto::AuditResponse>, Status> {
-        admin_caller(&request, &self.coordinator.revocation, AdminRole::Admin)?;
+        self.authorize_read(&request, AdminRole::Admin, "audit.list", "")
+            .await?;
         let limit = match request.get_ref().limit {
             0 => 1000,
             limit => limit.min(100_000),
@@ -588,7 +649,8 @@ impl AdminService for AdminApi {
         &self,
         request: Request<proto::ListAdminsRequest>,
     ) -> Result<Response<proto::ListAdminsResponse>, Status> {
-        admin_caller(&request, &self.coordinator.revocation, AdminRole::Admin)?;
+        self.authorize_read(&request, AdminRole::Admin, "admin.list", "")
+            .await?;
         crate::admin::admin_identities::list(&self.coordinator)
             .await
             .map(Response::new)
@@ -639,7 +701,8 @@ impl AdminService for AdminApi {
         &self,
         request: Request<proto::RosterStatusRequest>,
     ) -> Result<Response<proto::RosterStatus>, Status> {
-        admin_caller(&request, &self.coordinator.revocation, AdminRole::Viewer)?;
+        self.authorize_read(&request, AdminRole::Viewer, "roster.status", "")
+            .await?;
         crate::admin::admin_roster::status(&self.coordinator)
             .await
             .map(Response::new)
@@ -649,7 +712,8 @@ impl AdminService for AdminApi {
         &self,
         request: Request<proto::ListRosterRequest>,
     ) -> Result<Response<proto::ListRosterResponse>, Status> {
-        admin_caller(&request, &self.coordinator.revocation, AdminRole::Viewer)?;
+        self.authorize_read(&request, AdminRole::Viewer, "roster.list", "")
+            .await?;
         crate::admin::admin_roster::list(&self.coordinator)
             .await
             .map(Response::new)
@@ -659,7 +723,8 @@ impl AdminService for AdminApi {
         &self,
         request: Request<proto::GetPolicyRequest>,
     ) -> Result<Response<proto::PolicyDoc>, Status> {
-        admin_caller(&request, &self.coordinator.revocation, AdminRole::Viewer)?;
+        self.authorize_read(&request, AdminRole::Viewer, "policy.get", "")
+            .await?;
         let doc = self.coordinator.policy.borrow().clone();
         match doc {
             Some(doc) => Ok(Response::new((*doc).clone())),

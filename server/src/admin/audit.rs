@@ -1,6 +1,9 @@
-//! The audit log: every state-changing admin call — who, what, when, and
-//! the result (including calls refused for the caller's role). Writing the
-//! entry never fails the call it records; a store error is logged.
+//! The audit log: every admin call — who, what, when, and the result.
+//! State-changing calls are each written; reads and refused calls (for the
+//! caller's role, a revoked or expired certificate, an agent certificate)
+//! are written compactly, at most once a minute per caller and call, with a
+//! count of the rest ([`crate::audit_limit`]). Writing the entry never
+//! fails the call it records; a store error is logged.
 
 use std::sync::Arc;
 
@@ -24,15 +27,35 @@ pub fn outcome<T>(result: &Result<T, Status>) -> String {
 }
 
 pub async fn record(coordinator: &Arc<Coordinator>, caller: &AdminCaller, action: &str, target: &str, result: String) {
+    write(
+        coordinator,
+        &caller.name,
+        &caller.role.to_string(),
+        action,
+        target,
+        result,
+    )
+    .await;
+}
+
+/// Writes one entry for `actor` (an admin name, or `agent:ID`) in `role`.
+pub async fn write(
+    coordinator: &Arc<Coordinator>,
+    actor: &str,
+    role: &str,
+    action: &str,
+    target: &str,
+    result: String,
+) {
     let row = AuditRow {
         at_ms: now_ms(),
-        actor: caller.name.clone(),
-        role: caller.role.to_string(),
+        actor: actor.to_string(),
+        role: role.to_string(),
         action: action.to_string(),
         target: target.chars().take(MAX_TARGET).collect(),
         result,
     };
     if let Err(error) = coordinator.store.append_audit(row).await {
-        tracing::error!(%error, action, actor = caller.name, "could not write the audit log");
+        tracing::error!(%error, action, actor, "could not write the audit log");
     }
 }

@@ -8,4 +8,5 @@ pub mod admin_roster;
 pub mod admin_service;
 pub mod admin_watch;
 pub mod audit;
+pub mod audit_limit;
 pub mod policy_apply;

@@ -207,7 +207,9 @@ impl AgentService for AgentApi {
 
         let (tx, rx) = mpsc::channel(OUTBOUND_CAPACITY);
         let cancel = coordinator.shutdown.child_token();
-        let (session, replaced) = coordinator.hub.register(&agent_id, tx.clone(), cancel.clone());
+        let (session, replaced) = coordinator
+            .hub
+            .register(&agent_id, &cert_serial, tx.clone(), cancel.clone());
         if replaced {
             coordinator.metrics.stream_replaced();
             tracing::info!(
@@ -217,6 +219,15 @@ impl AgentService for AgentApi {
             );
         }
         tracing::info!(agent_id, session = session.id, "agent connected");
+        // At most one live stream per agent across replicas, too: one
+        // holding an older stream of this agent ends it.
+        coordinator
+            .tell_others(crate::store::Notice::StreamOpened {
+                agent_id: agent_id.clone(),
+                opened_at_ms: session.opened_at_ms,
+                replica: coordinator.config.replica_id.clone(),
+            })
+            .await;
 
         let welcome = CoordinatorMessage {
             body: Some(Body::Welcome(proto::Welcome {

@@ -9,7 +9,8 @@
 //! an agent certificate or an unknown identity is 403, any admin role
 //! (viewer and up) may read. A revoked certificate fails the handshake
 //! already, and is checked again per request because a keep-alive
-//! connection can outlive the revocation.
+//! connection can outlive the revocation; so is its expiry (issue 24
+//! point 9: a connection kept alive past notAfter is refused from then on).
 
 use std::sync::Arc;
 
@@ -32,6 +33,8 @@ pub enum Peer {
         name: String,
         role: AdminRole,
         serial: String,
+        /// The certificate's notAfter, checked per request.
+        not_after_ms: i64,
     },
 }
 
@@ -53,6 +56,7 @@ impl Peer {
                 name,
                 role,
                 serial: facts.serial,
+                not_after_ms: rollcall_common::timefmt::ms_of(facts.not_after),
             },
             None => Peer::Unidentified,
         }
@@ -102,9 +106,19 @@ pub fn authorize(peer: &Peer, revocation: &dyn RevocationCheck, needed: AdminRol
                 "an agent certificate cannot open the dashboard".into(),
             ))
         }
-        Peer::Admin { name, role, serial } => {
+        Peer::Admin {
+            name,
+            role,
+            serial,
+            not_after_ms,
+        } => {
             if revocation.is_revoked(serial, None) {
                 return Err(Denied::Forbidden("this certificate has been revoked".into()));
+            }
+            if crate::edge::auth::expired(*not_after_ms, rollcall_common::timefmt::now_ms()) {
+                return Err(Denied::Unauthenticated(
+                    "this certificate has expired; connect again with a valid one",
+                ));
             }
             if *role < needed {
                 return Err(Denied::Forbidden(format!(
@@ -171,6 +185,25 @@ mod tests {
         assert_eq!(
             authorize(&viewer, &revocation, NEEDED),
             Err(Denied::Forbidden("this certificate has been revoked".into()))
+        );
+    }
+
+    #[test]
+    fn an_expired_admin_certificate_is_refused_on_a_kept_alive_connection() {
+        let revocation = RevocationList::default();
+        let peer = |not_after_ms| Peer::Admin {
+            name: "vera".into(),
+            role: AdminRole::Viewer,
+            serial: "01".into(),
+            not_after_ms,
+        };
+        let now = rollcall_common::timefmt::now_ms();
+        assert!(authorize(&peer(now + 60_000), &revocation, NEEDED).is_ok());
+        assert_eq!(
+            authorize(&peer(now - 1), &revocation, NEEDED),
+            Err(Denied::Unauthenticated(
+                "this certificate has expired; connect again with a valid one"
+            ))
         );
     }
 

@@ -36,7 +36,23 @@ fn peer_identity<T>(request: &Request<T>, revocation: &RevocationList) -> Result
     if revocation.is_revoked(&facts.serial, agent_id) {
         return Err(Status::permission_denied("this certificate has been revoked"));
     }
+    // Likewise its validity: a kept-alive connection outlives the
+    // certificate's notAfter, and each call on it is refused from then on.
+    if expired(
+        rollcall_common::timefmt::ms_of(facts.not_after),
+        rollcall_common::timefmt::now_ms(),
+    ) {
+        return Err(Status::unauthenticated(
+            "this certificate has expired; connect again with a valid one",
+        ));
+    }
     Ok((identity, facts.serial))
+}
+
+/// Whether a certificate valid until `not_after_ms` has expired at `now_ms`
+/// (notAfter is the last valid instant, RFC 5280).
+pub fn expired(not_after_ms: i64, now_ms: i64) -> bool {
+    now_ms > not_after_ms
 }
 
 /// The caller's certificate, for calls that outlive a moment (`watch`):
@@ -77,6 +93,18 @@ pub fn agent_caller<T>(request: &Request<T>, revocation: &RevocationList) -> Res
     match peer_identity(request, revocation)?.0 {
         PeerIdentity::Agent { id } => Ok(id),
         PeerIdentity::Admin { .. } => Err(Status::permission_denied("an admin certificate cannot act as an agent")),
+    }
+}
+
+/// Who a certificate says the caller is, whatever its role, revocation or
+/// expiry (the handshake checked it chains to this coordinator's CA): the
+/// actor and role an audit entry of a refused call names. `None` without a
+/// readable rollcall identity.
+pub fn claimed_actor<T>(request: &Request<T>) -> Option<(String, String)> {
+    let leaf = request.peer_certs()?.first()?.clone();
+    match cert_facts(&leaf).ok()?.identity? {
+        PeerIdentity::Admin { name, role } => Some((name, role.to_string())),
+        PeerIdentity::Agent { id } => Some((format!("agent:{id}"), "agent".to_string())),
     }
 }
 

@@ -17,6 +17,7 @@ pub mod postgres;
 #[cfg(any(test, feature = "test-support"))]
 pub mod postgres_scratch;
 pub mod postgres_tls;
+mod prune_sql;
 pub mod roster;
 pub mod rows;
 pub mod sqlite;
@@ -409,6 +410,44 @@ pub struct RetentionKeep {
     pub update_now_since_ms: Option<i64>,
 }
 
+/// A table other than reports that retention prunes (see
+/// [`RetentionStore::prune`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PruneTable {
+    /// Audit entries written before the cutoff.
+    Audit,
+    /// Commands created and expired before the cutoff, except those of a
+    /// rollout not cancelled and those a bundle names.
+    Commands,
+    /// Transitions before the cutoff, except those of a rollout not cancelled.
+    Transitions,
+    /// Agent certificates (revoked or not) that expired before the cutoff.
+    Certificates,
+    /// Admin certificates (revoked or not) that expired before the cutoff.
+    AdminCertificates,
+}
+
+impl PruneTable {
+    pub const ALL: [PruneTable; 5] = [
+        PruneTable::Audit,
+        PruneTable::Commands,
+        PruneTable::Transitions,
+        PruneTable::Certificates,
+        PruneTable::AdminCertificates,
+    ];
+
+    /// The table's name (the metric label).
+    pub fn name(self) -> &'static str {
+        match self {
+            PruneTable::Audit => "audit",
+            PruneTable::Commands => "commands",
+            PruneTable::Transitions => "transitions",
+            PruneTable::Certificates => "certificates",
+            PruneTable::AdminCertificates => "admin_certificates",
+        }
+    }
+}
+
 /// What one retention batch did (see [`RetentionStore::delete_old_reports`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetentionBatch {
@@ -431,6 +470,15 @@ pub enum Notice {
     AdminRevoked { name: String },
     /// A policy version was applied.
     Policy { version: u64 },
+    /// An agent opened a stream on the sending replica (issue 24 point 5:
+    /// one live stream per agent across replicas): a replica holding an
+    /// older stream of it ends that one. `opened_at_ms` and `replica` order
+    /// two streams opened at once, so exactly one of them survives.
+    StreamOpened {
+        agent_id: String,
+        opened_at_ms: i64,
+        replica: String,
+    },
     /// The wake-up channel was (re)established: reload everything.
     Resync,
 }

@@ -4,14 +4,17 @@
 //! | `sslmode` | encrypted | server checked |
 //! |---|---|---|
 //! | `disable` | no | — |
-//! | `prefer` (default) | when the server offers TLS, else plain | no |
+//! | `prefer` (default for loopback and Unix sockets) | when the server offers TLS, else plain | no |
 //! | `require` | yes | no, unless `sslrootcert` is given (then as `verify-ca`, as libpq does) |
 //! | `verify-ca` | yes | chain to `sslrootcert` |
-//! | `verify-full` | yes | chain to `sslrootcert` and the host name |
+//! | `verify-full` (default for any other host) | yes | chain to `sslrootcert` (default: the system's roots) and the host name |
 //!
 //! `prefer` and `require` without a root certificate stop a passive
-//! eavesdropper but not an active man in the middle: use `verify-full` on
-//! any network you do not control. tokio-postgres itself parses only
+//! eavesdropper but not an active man in the middle, so a URL without
+//! `sslmode` to a host that is not loopback (a name other than `localhost`,
+//! an address outside 127.0.0.0/8 and ::1, in `host` or `hostaddr`) means
+//! `verify-full` (issue 24 point 9): a server without TLS is then refused
+//! with an error saying so, never spoken to in plain text. tokio-postgres itself parses only
 //! `disable`, `prefer` and `require` and no `sslrootcert`, so both are
 //! taken out of the URL here before it sees it.
 
@@ -66,6 +69,8 @@ impl SslMode {
 pub struct TlsOptions {
     pub mode: SslMode,
     pub root_cert: Option<PathBuf>,
+    /// The URL named no `sslmode`: [`with_default_mode`] picks it by host.
+    pub defaulted: bool,
 }
 
 /// Takes `sslmode` and `sslrootcert` out of a database URL (URL or
@@ -111,6 +116,7 @@ pub fn split_tls_options(url: &str) -> anyhow::Result<(String, TlsOptions)> {
         kept.join(" ")
     };
     let options = TlsOptions {
+        defaulted: mode.is_none(),
         mode: mode.unwrap_or(SslMode::Prefer),
         root_cert,
     };
@@ -126,6 +132,53 @@ pub fn split_tls_options(url: &str) -> anyhow::Result<(String, TlsOptions)> {
         );
     }
     Ok((rest, options))
+}
+
+/// The mode a URL without `sslmode` gets: `verify-full` when any host it
+/// names is not loopback (a name other than `localhost`, an address outside
+/// loopback, in `host` or `hostaddr`), else `prefer` (a Unix socket, or
+/// loopback, never leaves the machine).
+pub fn default_mode(config: &tokio_postgres::Config) -> SslMode {
+    let loopback_name = |name: &str| {
+        let bare = name.trim_start_matches('[').trim_end_matches(']');
+        name.eq_ignore_ascii_case("localhost")
+            || bare
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|address| address.is_loopback())
+    };
+    let hosts_loopback = config.get_hosts().iter().all(|host| match host {
+        tokio_postgres::config::Host::Tcp(name) => loopback_name(name),
+        #[cfg(unix)]
+        tokio_postgres::config::Host::Unix(_) => true,
+    });
+    let addresses_loopback = config.get_hostaddrs().iter().all(|address| address.is_loopback());
+    if hosts_loopback && addresses_loopback {
+        SslMode::Prefer
+    } else {
+        SslMode::VerifyFull
+    }
+}
+
+/// `options` with the default mode for `config`'s hosts when the URL named
+/// none.
+pub fn with_default_mode(options: TlsOptions, config: &tokio_postgres::Config) -> TlsOptions {
+    if options.defaulted {
+        TlsOptions {
+            mode: default_mode(config),
+            ..options
+        }
+    } else {
+        options
+    }
+}
+
+/// The hint added to a failed connection whose server offered no TLS.
+pub fn no_tls_hint(options: &TlsOptions) -> &'static str {
+    if options.defaulted {
+        "the database server offers no TLS; a database URL without sslmode to a host that is not loopback          means sslmode=verify-full: turn TLS on in PostgreSQL (and give sslrootcert=/path/to/ca.pem unless the          system's roots sign its certificate), or add sslmode=disable only on a network you trust"
+    } else {
+        "the database server offers no TLS, and the database URL's sslmode requires it: turn TLS on in PostgreSQL,          or change sslmode"
+    }
 }
 
 /// `%XX` escapes of a URL query value.
@@ -209,9 +262,15 @@ pub fn connector(options: &TlsOptions) -> anyhow::Result<MakeRustlsConnect> {
         SslMode::Require => options.root_cert.is_some(),
         SslMode::Disable | SslMode::Prefer => false,
     };
-    let verifier: Arc<dyn ServerCertVerifier> = match &options.root_cert {
-        Some(path) if verify_chain => {
-            let roots = load_roots(path)?;
+    let root_cert = options.root_cert.as_deref();
+    let verifier: Arc<dyn ServerCertVerifier> = match root_cert {
+        // Only a defaulted `verify-full` has no root (an explicit one
+        // without `sslrootcert` is refused above): the system's roots.
+        _ if verify_chain => {
+            let roots = match root_cert {
+                Some(path) => load_roots(path)?,
+                None => system_roots()?,
+            };
             let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
                 .build()
                 .context("build the database certificate verifier")?;
@@ -229,6 +288,20 @@ pub fn connector(options: &TlsOptions) -> anyhow::Result<MakeRustlsConnect> {
         .with_custom_certificate_verifier(verifier)
         .with_no_client_auth();
     Ok(MakeRustlsConnect::new(config))
+}
+
+fn system_roots() -> anyhow::Result<rustls::RootCertStore> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_native_certs::load_native_certs().certs {
+        // One odd system certificate does not make the rest useless.
+        let _ = roots.add(cert);
+    }
+    if roots.is_empty() {
+        bail!(
+            "the database URL to a host that is not loopback means sslmode=verify-full, and no system root              certificates were found: give sslrootcert=/path/to/ca.pem"
+        );
+    }
+    Ok(roots)
 }
 
 fn load_roots(path: &Path) -> anyhow::Result<rustls::RootCertStore> {
@@ -316,7 +389,8 @@ mod tests {
             options,
             TlsOptions {
                 mode: SslMode::Require,
-                root_cert: None
+                root_cert: None,
+                defaulted: false,
             }
         );
 
@@ -346,8 +420,51 @@ mod tests {
         let options = TlsOptions {
             mode: SslMode::VerifyFull,
             root_cert: Some(PathBuf::from("/nonexistent/ca.pem")),
+            defaulted: false,
         };
         let error = format!("{:#}", connector(&options).err().unwrap());
         assert!(error.contains("/nonexistent/ca.pem"), "{error}");
+    }
+
+    /// The mode a URL without `sslmode` gets, for each kind of host.
+    #[test]
+    fn without_sslmode_a_host_that_is_not_loopback_means_verify_full() {
+        let mode = |url: &str| {
+            let (rest, options) = split_tls_options(url).unwrap();
+            let config: tokio_postgres::Config = rest.parse().unwrap();
+            with_default_mode(options, &config).mode
+        };
+        for loopback in [
+            "postgres://postgres@127.0.0.1:5432/x",
+            "postgres://postgres@localhost/x",
+            "postgres://postgres@[::1]:5432/x",
+            "postgres://postgres@127.0.0.2/x",
+            "host=/var/run/postgresql dbname=x",
+            "host=localhost hostaddr=127.0.0.1 dbname=x",
+        ] {
+            assert_eq!(mode(loopback), SslMode::Prefer, "{loopback}");
+        }
+        for remote in [
+            "postgres://postgres@db.example:5432/x",
+            "postgres://postgres@10.0.0.5/x",
+            "postgres://postgres@[2001:db8::1]/x",
+            "host=db.internal dbname=x",
+            // The name TLS would check is not loopback, wherever it dials.
+            "host=db.internal hostaddr=127.0.0.1 dbname=x",
+            "host=localhost hostaddr=192.0.2.7 dbname=x",
+            // One remote host among several is enough.
+            "host=localhost,db.internal dbname=x",
+        ] {
+            assert_eq!(mode(remote), SslMode::VerifyFull, "{remote}");
+        }
+        // An explicit mode is kept whatever the host.
+        assert_eq!(
+            mode("postgres://postgres@db.example/x?sslmode=disable"),
+            SslMode::Disable
+        );
+        assert_eq!(
+            mode("postgres://postgres@127.0.0.1/x?sslmode=require"),
+            SslMode::Require
+        );
     }
 }

@@ -10,8 +10,8 @@ use rollcall_common::proto;
 
 use super::{
     AdminCertRow, AgentRow, AuditRow, BatchTally, CheckRunRow, CommandRow, Connected, HelloRecord, MemberRow, NewAgent,
-    NewToken, Notice, PolicyRow, ReceiptRecord, ReportMeta, ReportRecord, RetentionBatch, RetentionKeep, RevokedSets,
-    RolloutRow, Settled, StoreResult, TokenRow, TransitionRow, bundles, roster,
+    NewToken, Notice, PolicyRow, PruneTable, ReceiptRecord, ReportMeta, ReportRecord, RetentionBatch, RetentionKeep,
+    RevokedSets, RolloutRow, Settled, StoreResult, TokenRow, TransitionRow, bundles, roster,
 };
 
 /// Everything a coordinator needs of its store: the union of the traits
@@ -278,6 +278,12 @@ pub trait RetentionStore: Send + Sync + 'static {
         cursor: i64,
         limit: u32,
     ) -> StoreResult<RetentionBatch>;
+
+    /// One pruning batch, in one short transaction: deletes at most `limit`
+    /// rows of `table` older than `before_ms` (what "older" means per table,
+    /// and what is always kept: [`PruneTable`]). Fewer than `limit` deleted
+    /// means the table has nothing more to prune.
+    async fn prune(&self, table: PruneTable, before_ms: i64, limit: u32) -> StoreResult<u64>;
 
     /// Bytes the store takes (SQLite: the database file and its write-ahead
     /// log; PostgreSQL: rollcall's tables with their indexes and TOAST).

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod admin;
+mod admin_audit;
 mod agent_trust;
 mod apex_double;
 mod bad_input;
@@ -26,6 +27,7 @@ mod parsers;
 mod postgres_tls;
 mod replicas;
 mod retention;
+mod retention_tables;
 mod rollouts;
 mod roster;
 mod scale;

@@ -151,3 +151,98 @@ async fn verify_full_refuses_a_wrong_host_name_or_root() {
     assert!(!output.status.success());
     assert!(stderr.contains("sslrootcert"), "{stderr}");
 }
+
+/// Issue 24 point 9: a URL without `sslmode` to a host that is not loopback
+/// is verified (`verify-full`), so a man in the middle with a certificate
+/// for another name is refused; to loopback the default stays `prefer`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_sslmode_a_host_that_is_not_loopback_is_verified_in_full() {
+    let Some((root, scratch)) = tls_setup("postgres_tls::without_sslmode_a_host_that_is_not_loopback").await else {
+        return;
+    };
+    let without_mode = |host: &str| {
+        format!(
+            "host={host} hostaddr=127.0.0.1 port=5432 user=postgres dbname={} sslrootcert={}",
+            scratch.name(),
+            root.display()
+        )
+    };
+    // The server's certificate names localhost, not db.invalid: verified by
+    // default, so refused as a wrong name.
+    let error = PgStore::connect(&without_mode("db.invalid"), "r1")
+        .await
+        .err()
+        .expect("a URL without sslmode to db.invalid was not verified");
+    let text = format!("{error:#}");
+    eprintln!("default to a remote name: {text}");
+    assert!(text.contains("certificate not valid for name \"db.invalid\""), "{text}");
+    // Loopback keeps today's default and connects.
+    let store = PgStore::connect(&without_mode("localhost"), "r1").await;
+    assert!(store.is_ok(), "{:#}", store.err().unwrap());
+}
+
+/// A PostgreSQL server that offers no TLS, as one speaks the protocol: it
+/// answers the client's SSLRequest with `N` (PostgreSQL's own answer when
+/// `ssl = off`; the CI's server has TLS on, so this stands in for one
+/// without). Returns its port; each connection gets one answer, then closes.
+fn server_without_tls() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(8) {
+            let Ok(mut stream) = stream else { continue };
+            use std::io::{Read, Write};
+            let mut request = [0u8; 8];
+            // length 8, code 80877103: the SSLRequest.
+            if stream.read_exact(&mut request).is_ok() && request == [0, 0, 0, 8, 4, 210, 22, 47] {
+                let _ = stream.write_all(b"N");
+            }
+        }
+    });
+    port
+}
+
+/// Issue 24 point 9: to a host that is not loopback, a server offering no
+/// TLS is refused (never spoken to in plain text) with an error that says
+/// why and what to do; the coordinator does not start on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_server_offering_no_tls_is_refused_with_a_clear_error() {
+    let port = server_without_tls();
+    let coordinator = Coordinator::init();
+    let root = coordinator.data_dir().join("ca.pem");
+    let url = format!(
+        "host=db.invalid hostaddr=127.0.0.1 port={port} user=postgres dbname=rollcall sslrootcert={}",
+        root.display()
+    );
+    let error = PgStore::connect(&url, "r1")
+        .await
+        .err()
+        .expect("a server without TLS was accepted");
+    let text = format!("{error:#}");
+    eprintln!("no TLS: {text}");
+    assert!(text.contains("offers no TLS") && text.contains("verify-full"), "{text}");
+    assert!(text.contains("sslmode=disable"), "{text}");
+
+    // The coordinator refuses to serve on it and says the same.
+    let mut child = std::process::Command::new(crate::harness::SERVER)
+        .args(["serve", "--data-dir"])
+        .arg(coordinator.data_dir())
+        .args(["--listen", &format!("127.0.0.1:{}", crate::harness::free_port())])
+        .args(["--database-url", &url])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut exited = None;
+    assert!(
+        wait_until(Duration::from_secs(30), || {
+            exited = child.try_wait().unwrap();
+            exited.is_some()
+        }),
+        "the coordinator went on without a database"
+    );
+    assert!(!exited.unwrap().success());
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(stderr.contains("offers no TLS"), "{stderr}");
+}

@@ -686,13 +686,21 @@ fn revocation_and_retirement_end_streams_already_open_on_another_replica() {
         ended.unwrap_or_else(|| panic!("the stolen stream on B outlived the revocation by 5s:\n{}", b.log()));
     eprintln!("revocation on A ended the stream on B after {took:?}: {status:?}");
 
-    // Retirement by renewal: the stolen copy of the first certificate is on
-    // B; the agent renews it (a short-lived certificate is renewed early) and
-    // its next stream, with the new certificate, retires the old one.
+    // Retirement by renewal: the agent renews its certificate (a
+    // short-lived one is renewed early); then, while it is stopped, a stolen
+    // copy of the first certificate opens a stream on B (opened while the
+    // agent is stopped: a newer stream of the agent would end it anyway, as
+    // one live stream per agent across replicas); the agent's next stream,
+    // with the new certificate, retires the old one.
     let mut renewer = Agent::enroll(&a, "renewer", &product_state("14.0.1", ""), &[]);
     renewer.set_coordinators(&[a.url()]);
     let (old_cert, old_key) = read_identity(&renewer);
-    let mut stolen = runtime.block_on(stolen_stream(&b.url(), &ca, &old_cert, &old_key));
+    // Certificates carry whole seconds: a renewal within the enrolment's
+    // second would end no later than the old certificate, and the stolen
+    // copy's stream would then retire the renewed one. Let a second pass.
+    let enrolled = std::time::Instant::now();
+    assert!(wait_until(Duration::from_secs(3), || enrolled.elapsed()
+        > Duration::from_millis(1100)));
     renewer.start();
     assert!(
         wait_until(Duration::from_secs(40), || {
@@ -704,6 +712,7 @@ fn revocation_and_retirement_end_streams_already_open_on_another_replica() {
     // Its next stream uses the new certificate (restarted here so the test
     // does not wait for the agent's own reconnect).
     renewer.stop();
+    let mut stolen = runtime.block_on(stolen_stream(&b.url(), &ca, &old_cert, &old_key));
     renewer.start();
     let retired = || {
         [a.log(), b.log()]
@@ -734,5 +743,55 @@ fn revocation_and_retirement_end_streams_already_open_on_another_replica() {
         wait_until(Duration::from_secs(20), || a.is_online("renewer")),
         "the renewed agent itself is in good standing:\n{}",
         renewer.log()
+    );
+}
+
+/// Issue 24 point 5 across replicas: at most one live stream per agent
+/// identity. A stream of an agent held on replica A ends (ABORTED, within
+/// 5 s) when a newer one of the same identity opens on replica B, which
+/// keeps its own.
+#[test]
+fn a_newer_stream_on_another_replica_ends_the_older_one() {
+    let Some(database) = Database::create("replicas::a_newer_stream_on_another_replica") else {
+        return;
+    };
+    let (a, b) = two_replicas(&database);
+    let ca = std::fs::read_to_string(a.data_dir().join("ca.pem")).unwrap();
+    let agent = Agent::enroll(&a, "twice", &product_state("14.0.1", ""), &[]);
+    let dir = agent.data_dir().join("identity");
+    let cert = std::fs::read_to_string(dir.join("cert.pem")).unwrap();
+    let key = std::fs::read_to_string(dir.join("key.pem")).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut on_a = runtime.block_on(stolen_stream(&a.url(), &ca, &cert, &key));
+    let mut on_b = runtime.block_on(stolen_stream(&b.url(), &ca, &cert, &key));
+    let ended = runtime.block_on(ends_within(&mut on_a, Duration::from_secs(5)));
+    let (took, status) = ended.unwrap_or_else(|| {
+        panic!(
+            "the older stream on A outlived the newer one on B by 5s:\nA:\n{}\nB:\n{}",
+            a.log(),
+            b.log()
+        )
+    });
+    eprintln!("a newer stream on B ended the one on A after {took:?}: {status:?}");
+    assert!(
+        status
+            .as_ref()
+            .is_some_and(|s| s.code() == tonic::Code::Aborted && s.message().contains("another replica")),
+        "{status:?}"
+    );
+    // The newer stream stays up.
+    assert!(
+        runtime
+            .block_on(ends_within(&mut on_b, Duration::from_secs(2)))
+            .is_none(),
+        "the newer stream on B ended too"
+    );
+    assert!(
+        a.log().contains("a newer stream on another replica replaced"),
+        "{}",
+        a.log()
     );
 }

@@ -124,6 +124,13 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: Some(include_str!("0014_roster.sqlite.sql")),
         postgres: Some(include_str!("0014_roster.postgres.sql")),
     },
+    // Issue 24 point 8: the indexes retention prunes by.
+    Migration {
+        step: 15,
+        name: "retention_indexes",
+        sqlite: Some(include_str!("0015_retention_indexes.sqlite.sql")),
+        postgres: Some(include_str!("0015_retention_indexes.postgres.sql")),
+    },
 ];
 
 /// One backend's migrations in order; its `schema_version` is how many of

@@ -102,9 +102,15 @@ impl PgStore {
         let target = parse_url(url, replica)?;
         let described = describe_target(&target.config);
         let closed = CancellationToken::new();
-        let mut client = connect_client(&target, &closed)
-            .await
-            .map_err(|error| anyhow::anyhow!("connect to the database {described}: {error}"))?;
+        let mut client = connect_client(&target, &closed).await.map_err(|error| {
+            let text = error.to_string();
+            if text.contains("server does not support TLS") {
+                let hint = crate::store::postgres_tls::no_tls_hint(&target.tls_options);
+                anyhow::anyhow!("connect to the database {described}: {text}; {hint}")
+            } else {
+                anyhow::anyhow!("connect to the database {described}: {text}")
+            }
+        })?;
         migrate(&mut client)
             .await
             .map_err(|error| anyhow::anyhow!("migrate the database {described}: {}", describe(&error)))?;

@@ -115,6 +115,8 @@ impl Drop for PgStore {
 pub struct PgTarget {
     pub config: tokio_postgres::Config,
     pub tls: MakeRustlsConnect,
+    /// The TLS the URL asked for, its mode defaulted by host.
+    pub tls_options: crate::store::postgres_tls::TlsOptions,
 }
 
 /// Parses a database URL (or key=value string) and fills in what rollcall
@@ -124,6 +126,7 @@ pub fn parse_url(url: &str, replica: &str) -> anyhow::Result<PgTarget> {
     let mut config: tokio_postgres::Config = url
         .parse()
         .map_err(|error| anyhow::anyhow!("parse the database URL: {error}"))?;
+    let tls_options = crate::store::postgres_tls::with_default_mode(tls_options, &config);
     config.ssl_mode(tls_options.mode.negotiation());
     let tls = crate::store::postgres_tls::connector(&tls_options)?;
     if config.get_dbname().is_none() {
@@ -138,7 +141,11 @@ pub fn parse_url(url: &str, replica: &str) -> anyhow::Result<PgTarget> {
     // Notice a dead peer on idle connections (the listener is idle most of the time).
     config.keepalives(true);
     config.keepalives_idle(Duration::from_secs(30));
-    Ok(PgTarget { config, tls })
+    Ok(PgTarget {
+        config,
+        tls,
+        tls_options,
+    })
 }
 
 /// Where the URL points, without credentials (for logs and errors).

@@ -4,6 +4,12 @@ use super::*;
 
 #[async_trait]
 impl RetentionStore for PgStore {
+    async fn prune(&self, table: crate::store::PruneTable, before_ms: i64, limit: u32) -> StoreResult<u64> {
+        let limit = i64::from(limit);
+        self.execute(crate::store::prune_sql::postgres(table), &[&before_ms, &limit])
+            .await
+    }
+
     async fn delete_old_reports(
         &self,
         before_ms: i64,

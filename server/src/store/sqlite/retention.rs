@@ -4,6 +4,16 @@ use super::*;
 
 #[async_trait]
 impl RetentionStore for SqliteStore {
+    async fn prune(&self, table: crate::store::PruneTable, before_ms: i64, limit: u32) -> StoreResult<u64> {
+        self.write(move |conn| {
+            let deleted = conn
+                .execute(crate::store::prune_sql::sqlite(table), params![before_ms, limit])
+                .map_err(map_err)?;
+            Ok(deleted as u64)
+        })
+        .await
+    }
+
     async fn delete_old_reports(
         &self,
         before_ms: i64,

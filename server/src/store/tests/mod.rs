@@ -87,6 +87,9 @@ both_stores!(
     a_roster_is_replaced_whole_in_batches_and_a_failed_pass_keeps_it,
 );
 
+// Retention of the tables other than reports.
+mod prune;
+
 fn token(hash: u8, uses: u32, expires_at_ms: i64) -> NewToken {
     NewToken {
         id: format!("t{hash}"),
