@@ -457,6 +457,7 @@ mod tests {
             policy: None,
             output: OutputFormat::Table,
             target: None,
+            lang: None,
         };
         let error = run(args).await.expect_err("no config");
         assert!(format!("{error:#}").contains("/nonexistent/agent.toml"));
