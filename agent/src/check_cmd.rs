@@ -275,14 +275,16 @@ pub fn to_table(run: &CheckRun, c: &Catalog) -> String {
                 out.push_str(&format!("  {}: {}\n", evidence.key, evidence.value));
             } else {
                 let (key, phrase) = words::evidence(c, &evidence.key, &evidence.value);
-                out.push_str(&format!("  {key}: {}\n", phrase.unwrap_or_else(|| evidence.value.clone())));
+                let value = phrase.unwrap_or_else(|| format!("`{}`", evidence.value));
+                out.push_str(&format!("  {key}: {value}\n"));
             }
         }
         // The agent's own remediation in English; the catalogue's, for the
         // check's cause, in Japanese.
-        let remediation = match rollcall_common::cause::Cause::of_check(&check.name) {
-            Some(cause) if !english => words::remediation(c, cause.code()),
-            _ => check.remediation.clone(),
+        let remediation = if english {
+            check.remediation.clone()
+        } else {
+            words::check_remediation(c, &check.name, &check.remediation)
         };
         out.push_str(&format!("  {}: {remediation}\n", c.tr("agent-check-remediation")));
     }

@@ -256,9 +256,10 @@ struct AgentDetailJson {
 /// The remediation text in the chosen language: the agent's own (English,
 /// most specific) unless the catalog is not English.
 fn remediation(catalog: &Catalog, check: &str, agent_text: &str) -> String {
-    match rollcall_common::cause::Cause::of_check(check) {
-        Some(cause) if catalog.lang() != rollcall_common::i18n::Lang::En => words::remediation(catalog, cause.code()),
-        _ => agent_text.to_string(),
+    if catalog.lang() == rollcall_common::i18n::Lang::En {
+        agent_text.to_string()
+    } else {
+        words::check_remediation(catalog, check, agent_text)
     }
 }
 
@@ -430,8 +431,9 @@ pub async fn show(
                             if english {
                                 format!("{k}={v}")
                             } else {
+                                // Values the probe read are data, quoted as code.
                                 let (key, phrase) = words::evidence(c, k, v);
-                                format!("{key}: {}", phrase.unwrap_or_else(|| v.clone()))
+                                format!("{key}: {}", phrase.unwrap_or_else(|| format!("`{v}`")))
                             }
                         })
                         .collect::<Vec<_>>()

@@ -43,6 +43,7 @@ remediation-unknown = Steps 1-6 found nothing: reinstall the security agent over
 remediation-awaiting_recheck = No runbook step fails on the facts rollcall has, but they were observed before the last recheck (or no recheck was sent yet), so steps 1-6 are not excluded yet: wait for the agent to answer the recheck. If it never does, check that rollcall-agent is running and connected.
 remediation-no_data = The probe has not reported results for the checks of steps 1-6, so nothing can be concluded about them: check that rollcall-agent is running and connected, that its version runs every check, and read its log.
 remediation-probe_error = The probe could not run some checks, so rollcall cannot tell whether their runbook steps fail; this is not a cause to give support. Fix the probe's product adapter or its mapping, or the product state source it reads (missing, unreadable or unparsable), then recheck. The erroring checks and their messages are listed above.
+remediation-version-behind = An upgrade can take a while depending on the environment: wait, then check again. If the agent is still behind the target after the rollout's grace period, work through runbook steps 1 to 6 for it
 
 ## Check names
 check-version = installed version

@@ -37,6 +37,17 @@ pub fn remediation(catalog: &Catalog, code: &str) -> String {
     }
 }
 
+/// What to do about a check that did not pass: the catalogue's remediation
+/// of the cause the check names, or of the version check (the runbook's
+/// preamble); the probe's own text only for a check this build does not know.
+pub fn check_remediation(catalog: &Catalog, check: &str, probe_text: &str) -> String {
+    match (Cause::of_check(check), check) {
+        (Some(cause), _) => remediation(catalog, cause.code()),
+        (None, "version") => catalog.tr("remediation-version-behind"),
+        _ => probe_text.to_string(),
+    }
+}
+
 /// A member state (its transition word: `straggler_soft`, …).
 pub fn state(catalog: &Catalog, state: MemberState) -> String {
     catalog.tr(&format!("state-{}", state.word()))
@@ -146,6 +157,9 @@ pub fn evidence(catalog: &Catalog, key: &str, value: &str) -> (String, Option<St
         "(standard: the product server)" => Some("evidence-value-standard-server"),
         "true" => Some("word-yes"),
         "false" => Some("word-no"),
+        "standard" | "custom" if key == "source" => {
+            return (key_text, Some(catalog.tr(&format!("value-source-{value}"))));
+        }
         _ => None,
     };
     (key_text, phrase.map(|id| catalog.tr(id)))

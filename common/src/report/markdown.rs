@@ -331,9 +331,20 @@ pub fn render(report: &Report, catalog: &Catalog) -> String {
         } else if straggler.inferred {
             let _ = writeln!(out, "- **{}**", catalog.tr("report-inferred"));
         }
-        if !straggler.evidence.is_empty() {
-            let evidence: Vec<String> = straggler
-                .evidence
+        // The evidence list repeats the failing check's English message and
+        // its `key = value` pairs, which the check lines below say in the
+        // reader's words; in Japanese only what they do not say (the values
+        // a signal read) is kept, quoted as code.
+        let repeated = |item: &str| {
+            catalog.lang() != crate::i18n::Lang::En
+                && straggler.failing.iter().any(|check| {
+                    item == format!("{}: {}", check.name, check.message)
+                        || check.evidence.iter().any(|(key, value)| item == format!("{key} = {value}"))
+                })
+        };
+        let kept: Vec<&String> = straggler.evidence.iter().filter(|item| !repeated(item)).collect();
+        if !kept.is_empty() {
+            let evidence: Vec<String> = kept
                 .iter()
                 .map(|item| format!("`{}`", check_text::code_safe(item)))
                 .collect();

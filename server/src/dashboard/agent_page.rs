@@ -335,10 +335,7 @@ fn agent_checks_fragment(c: &Catalog, detail: &AgentPage) -> String {
         evidence.push_str("</ul>");
         // The catalogue's remediation for the check's cause; the probe's own
         // words only for a check this build does not know.
-        let remedy_text = match Cause::of_check(&check.name) {
-            Some(cause) => words::remediation(c, cause.code()),
-            None => check.remediation.clone(),
-        };
+        let remedy_text = words::check_remediation(c, &check.name, &check.remediation);
         let remediation = if status == "pass" || remedy_text.is_empty() {
             String::new()
         } else {

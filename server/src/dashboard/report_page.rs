@@ -441,10 +441,7 @@ fn stragglers(c: &Catalog, report: &Report, out: &mut String) {
                 check_text::message(c, &check.code, &check.params, &check.message, &esc),
                 evidence.join("<br>")
             );
-            let remedy = match rollcall_common::cause::Cause::of_check(&check.name) {
-                Some(cause) => words::remediation(c, cause.code()),
-                None => check.remediation.clone(),
-            };
+            let remedy = words::check_remediation(c, &check.name, &check.remediation);
             if !remedy.is_empty() {
                 let _ = write!(failing, "<div class=\"remedy\">{}</div>", esc(&remedy));
             }
