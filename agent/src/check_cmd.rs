@@ -183,7 +183,13 @@ fn host_json(host: &HostFacts) -> Value {
 pub fn to_table(run: &CheckRun, c: &Catalog) -> String {
     let english = c.lang() == Lang::En;
     let unknown = c.tr("agent-unknown");
-    let or_unknown = |text: &str| if text.is_empty() { unknown.clone() } else { text.to_string() };
+    let or_unknown = |text: &str| {
+        if text.is_empty() {
+            unknown.clone()
+        } else {
+            text.to_string()
+        }
+    };
     let mut out = String::new();
     let product = &run.product;
     if product.read_error.is_empty() {
@@ -217,10 +223,20 @@ pub fn to_table(run: &CheckRun, c: &Catalog) -> String {
         ],
     ));
     out.push_str("\n\n");
-    let name = |check: &str| if english { check.to_string() } else { words::check(c, check) };
+    let name = |check: &str| {
+        if english {
+            check.to_string()
+        } else {
+            words::check(c, check)
+        }
+    };
     let status = |check: &rollcall_common::proto::CheckResult| {
         let word = status_word(status_of(check));
-        if english { word.to_string() } else { words::status_word(c, word) }
+        if english {
+            word.to_string()
+        } else {
+            words::status_word(c, word)
+        }
     };
     let headers = [
         c.tr("cli-col-step"),
@@ -396,7 +412,13 @@ mod tests {
         let fixture = Fixture::new();
         let run = run_checks(&fixture.args()).await.expect("run");
         let table = to_table(&run, &Catalog::new(Lang::Ja));
-        for words in ["手順", "ライセンス", "[失敗] 手順 1 ライセンス", "対処方法", "取得元: エンドポイントの製品状態"] {
+        for words in [
+            "手順",
+            "ライセンス",
+            "[失敗] 手順 1 ライセンス",
+            "対処方法",
+            "取得元: エンドポイントの製品状態",
+        ] {
             assert!(table.contains(words), "{words} missing:\n{table}");
         }
         for english in ["remediation", "STEP", "step 1", "endpoint product state", "MiB memory"] {

@@ -263,12 +263,7 @@ fn remediation(catalog: &Catalog, check: &str, agent_text: &str) -> String {
     }
 }
 
-pub async fn show(
-    client: &AdminClient,
-    format: OutputFormat,
-    catalog: &Catalog,
-    id: &str,
-) -> CliResult {
+pub async fn show(client: &AdminClient, format: OutputFormat, catalog: &Catalog, id: &str) -> CliResult {
     let detail = client
         .inner
         .clone()
@@ -353,9 +348,8 @@ pub async fn show(
                 &roster_cell(c, agent.roster.as_deref(), &agent.roster_hosts),
             );
             line("cli-label-version", agent.version.as_deref().unwrap_or("-"));
-            let moment = |at: Option<&str>| {
-                at.map_or_else(|| c.tr("word-never"), |at| locale_fmt::datetime_text(c.lang(), at))
-            };
+            let moment =
+                |at: Option<&str>| at.map_or_else(|| c.tr("word-never"), |at| locale_fmt::datetime_text(c.lang(), at));
             line("cli-label-last-seen", &moment(agent.last_seen.as_deref()));
             line("cli-label-checked", &moment(json.checked_at.as_deref()));
             line(

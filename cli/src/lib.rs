@@ -280,10 +280,24 @@ pub async fn dispatch(cli: Cli) -> CliResult {
         Command::Status(args) => rollouts::status(&client, format, &catalog, args).await,
         Command::Stragglers(args) => rollouts::stragglers(&client, format, &catalog, args).await,
         Command::Recheck(args) => {
-            commands::run(&client, format, &catalog, rollcall_common::proto::CommandKind::Recheck, args).await
+            commands::run(
+                &client,
+                format,
+                &catalog,
+                rollcall_common::proto::CommandKind::Recheck,
+                args,
+            )
+            .await
         }
         Command::UpdateNow(args) => {
-            commands::run(&client, format, &catalog, rollcall_common::proto::CommandKind::UpdateNow, args).await
+            commands::run(
+                &client,
+                format,
+                &catalog,
+                rollcall_common::proto::CommandKind::UpdateNow,
+                args,
+            )
+            .await
         }
         Command::Watch(args) => watch::run(&client, format, args).await,
         Command::Report(args) => report::run(&client, format, &catalog, args).await,

@@ -406,7 +406,10 @@ pub async fn status(
                             (
                                 "ambiguous",
                                 if roster.ambiguous > 0 {
-                                    c.tr_args("cli-status-roster-ambiguous", &[("count", roster.ambiguous.to_string())])
+                                    c.tr_args(
+                                        "cli-status-roster-ambiguous",
+                                        &[("count", roster.ambiguous.to_string())],
+                                    )
                                 } else {
                                     String::new()
                                 }
@@ -420,7 +423,15 @@ pub async fn status(
                 println!("{}", c.tr_args("cli-status-fleet-cause", &[("cause", cause.clone())]));
             }
             if !json.by_cause.is_empty() {
-                let mut out = table_in(c, &["cli-col-cause", "cli-col-runbook-step", "cli-col-stragglers", "cli-col-empty"]);
+                let mut out = table_in(
+                    c,
+                    &[
+                        "cli-col-cause",
+                        "cli-col-runbook-step",
+                        "cli-col-stragglers",
+                        "cli-col-empty",
+                    ],
+                );
                 let mut causes: Vec<_> = json.by_cause.iter().collect();
                 causes.sort_by_key(|(cause, _)| rollcall_common::cause::Cause::rank(cause));
                 for (cause, count) in causes {
@@ -602,7 +613,10 @@ pub async fn stragglers(
                 ]);
             }
             println!("{out}");
-            println!("{}", c.tr_args("cli-stragglers-count", &[("count", list.len().to_string())]));
+            println!(
+                "{}",
+                c.tr_args("cli-stragglers-count", &[("count", list.len().to_string())])
+            );
             let probe_less: Vec<&StragglerJson> = list.iter().filter(|s| !s.probe).collect();
             if !probe_less.is_empty() {
                 println!(

@@ -68,7 +68,10 @@ fn every_cause_step_state_role_check_and_outcome_has_english_and_japanese() {
         }
     }
     assert!(missing.is_empty(), "no words for: {missing:?}");
-    assert!(untranslated.is_empty(), "Japanese the same as English: {untranslated:?}");
+    assert!(
+        untranslated.is_empty(),
+        "Japanese the same as English: {untranslated:?}"
+    );
     // And the words module says each of them without falling back to a key.
     for lang in Lang::ALL {
         let words = catalog(lang);
@@ -114,7 +117,11 @@ fn sources() -> Vec<(PathBuf, String)> {
         };
         for entry in entries.flatten() {
             let path = entry.path();
-            let relative = path.strip_prefix(&root).unwrap_or(&path).to_string_lossy().replace('\\', "/");
+            let relative = path
+                .strip_prefix(&root)
+                .unwrap_or(&path)
+                .to_string_lossy()
+                .replace('\\', "/");
             if relative.starts_with("agent/src/checks") || relative.starts_with("agent/src/sim") {
                 continue;
             }
@@ -160,7 +167,9 @@ fn literals(source: &str) -> Vec<String> {
                 let start = index + 2 + hashes;
                 let mut end = start;
                 while end < chars.len() {
-                    if chars[end] == '"' && chars[end + 1..].iter().take(hashes).filter(|c| **c == '#').count() == hashes {
+                    if chars[end] == '"'
+                        && chars[end + 1..].iter().take(hashes).filter(|c| **c == '#').count() == hashes
+                    {
                         break;
                     }
                     end += 1;
@@ -201,8 +210,27 @@ fn is_ident(character: Option<&char>) -> bool {
 
 /// Key prefixes of the catalogue.
 const PREFIXES: [&str; 21] = [
-    "agent", "attribute", "cause", "check", "cli", "dash", "detail", "evidence", "list", "msg", "presence", "report",
-    "remediation", "role", "severity", "signal", "state", "status", "step", "value", "word",
+    "agent",
+    "attribute",
+    "cause",
+    "check",
+    "cli",
+    "dash",
+    "detail",
+    "evidence",
+    "list",
+    "msg",
+    "presence",
+    "report",
+    "remediation",
+    "role",
+    "severity",
+    "signal",
+    "state",
+    "status",
+    "step",
+    "value",
+    "word",
 ];
 
 /// Literals shaped like keys that are not: the dashboard's element ids.
@@ -219,7 +247,9 @@ fn every_catalogue_key_the_sources_name_is_in_both_languages() {
             let is_key = literal.split_once('-').is_some_and(|(prefix, rest)| {
                 PREFIXES.contains(&prefix)
                     && !rest.is_empty()
-                    && literal.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+                    && literal
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
             });
             if !is_key || NOT_KEYS.contains(&literal.as_str()) {
                 continue;
@@ -231,7 +261,11 @@ fn every_catalogue_key_the_sources_name_is_in_both_languages() {
         }
     }
     assert!(named > 150, "only {named} keys found: is the scan reading the sources?");
-    assert!(missing.is_empty(), "keys named but not in both catalogues:\n{}", missing.join("\n"));
+    assert!(
+        missing.is_empty(),
+        "keys named but not in both catalogues:\n{}",
+        missing.join("\n")
+    );
 }
 
 /// English a tool once spelt itself instead of asking the catalogue (the
@@ -259,7 +293,10 @@ fn the_words_of_the_codes_are_spelt_only_in_the_catalogue() {
     assert!(phrases.len() > 30, "{phrases:?}");
     let mut spelt = Vec::new();
     let files = sources();
-    assert!(files.iter().any(|(path, _)| path.ends_with("pages.rs")), "the dashboard was not scanned");
+    assert!(
+        files.iter().any(|(path, _)| path.ends_with("pages.rs")),
+        "the dashboard was not scanned"
+    );
     for (path, source) in &files {
         if path.ends_with("i18n.rs") {
             continue;

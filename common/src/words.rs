@@ -124,10 +124,17 @@ pub fn attribute(catalog: &Catalog, attribute: &str, value: &str) -> (String, St
         return (check(catalog, name), status_word(catalog, value));
     }
     if let Some(key) = attribute.strip_prefix("label:") {
-        return (catalog.tr_args("attribute-label", &[("key", key.to_string())]), value.to_string());
+        return (
+            catalog.tr_args("attribute-label", &[("key", key.to_string())]),
+            value.to_string(),
+        );
     }
     let key = format!("attribute-{attribute}");
-    let name = if catalog.has(&key) { catalog.tr(&key) } else { attribute.to_string() };
+    let name = if catalog.has(&key) {
+        catalog.tr(&key)
+    } else {
+        attribute.to_string()
+    };
     let value = match attribute {
         "role" => role_word(catalog, value),
         "online" => yes_no(catalog, value == "true"),
@@ -149,7 +156,11 @@ pub fn attribute(catalog: &Catalog, attribute: &str, value: &str) -> (String, St
 pub fn evidence(catalog: &Catalog, key: &str, value: &str) -> (String, Option<String>) {
     let key_text = {
         let id = format!("evidence-{}", key.replace('.', "-"));
-        if catalog.has(&id) { catalog.tr(&id) } else { key.to_string() }
+        if catalog.has(&id) {
+            catalog.tr(&id)
+        } else {
+            key.to_string()
+        }
     };
     let phrase = match value {
         "endpoint product state" => Some("evidence-value-endpoint"),

@@ -339,7 +339,10 @@ pub fn render(report: &Report, catalog: &Catalog) -> String {
             catalog.lang() != crate::i18n::Lang::En
                 && straggler.failing.iter().any(|check| {
                     item == format!("{}: {}", check.name, check.message)
-                        || check.evidence.iter().any(|(key, value)| item == format!("{key} = {value}"))
+                        || check
+                            .evidence
+                            .iter()
+                            .any(|(key, value)| item == format!("{key} = {value}"))
                 })
         };
         let kept: Vec<&String> = straggler.evidence.iter().filter(|item| !repeated(item)).collect();

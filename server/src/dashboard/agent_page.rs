@@ -37,12 +37,24 @@ pub async fn agent(
 ) -> Response {
     let c = catalog(lang);
     if !valid_agent_path(&id) {
-        return error_page(Some(&viewer), &nonce.0, lang, StatusCode::NOT_FOUND, &c.tr("dash-no-such-agent"));
+        return error_page(
+            Some(&viewer),
+            &nonce.0,
+            lang,
+            StatusCode::NOT_FOUND,
+            &c.tr("dash-no-such-agent"),
+        );
     }
     let detail = match data::agent(&app.coordinator, &id).await {
         Ok(Some(detail)) => detail,
         Ok(None) => {
-            return error_page(Some(&viewer), &nonce.0, lang, StatusCode::NOT_FOUND, &c.tr("dash-no-such-agent"));
+            return error_page(
+                Some(&viewer),
+                &nonce.0,
+                lang,
+                StatusCode::NOT_FOUND,
+                &c.tr("dash-no-such-agent"),
+            );
         }
         Err(status) => return error_page(Some(&viewer), &nonce.0, lang, status_code(&status), status.message()),
     };
@@ -57,7 +69,10 @@ pub async fn agent(
         lang,
     };
     let ua = if detail.row.role == proto::Role::UpdateAgent as i32 {
-        format!(" <span class=\"badge ua\">{}</span>", esc(&words::role(c, detail.row.role)))
+        format!(
+            " <span class=\"badge ua\">{}</span>",
+            esc(&words::role(c, detail.row.role))
+        )
     } else {
         String::new()
     };
@@ -165,7 +180,11 @@ fn agent_rollout_fragment(c: &Catalog, detail: &AgentPage) -> String {
     }
     out.push_str("<dl class=\"facts\">");
     let failing: Vec<String> = member.failing.iter().map(|name| words::check(c, name)).collect();
-    fact(&mut out, &c.tr("dash-fact-failing"), &failing.join(&c.tr("list-separator")));
+    fact(
+        &mut out,
+        &c.tr("dash-fact-failing"),
+        &failing.join(&c.tr("list-separator")),
+    );
     if !member.update_agent.is_empty() {
         let name = if detail.update_agent_hostname.is_empty() {
             &member.update_agent
@@ -275,10 +294,18 @@ fn agent_facts_fragment(c: &Catalog, detail: &AgentPage) -> String {
         row.product.update_permission.clone()
     };
     fact(&mut out, &c.tr("check-update_permission"), &permission);
-    fact(&mut out, &c.tr("dash-fact-license-expires"), &row.product.license_expires);
+    fact(
+        &mut out,
+        &c.tr("dash-fact-license-expires"),
+        &row.product.license_expires,
+    );
     fact(&mut out, &c.tr("value-service-server"), &row.product.server_address);
     if row.role == proto::Role::UpdateAgent as i32 {
-        fact(&mut out, &c.tr("dash-fact-serves-at"), &row.product.update_agent_address);
+        fact(
+            &mut out,
+            &c.tr("dash-fact-serves-at"),
+            &row.product.update_agent_address,
+        );
         fact(
             &mut out,
             &c.tr("dash-fact-program-and-hotfix"),

@@ -83,6 +83,9 @@ mod tests {
         let japanese = headers(&[(header::ACCEPT_LANGUAGE, "fr;q=0.9, ja-JP;q=0.8, en;q=0.1")]);
         assert_eq!(of_request(Some("setlang=xx"), &japanese), (Lang::Ja, false));
         assert_eq!(of_request(None, &HeaderMap::new()), (Lang::En, false));
-        assert_eq!(cookie(Lang::Ja).to_str().unwrap().split(';').next(), Some("rollcall_lang=ja"));
+        assert_eq!(
+            cookie(Lang::Ja).to_str().unwrap().split(';').next(),
+            Some("rollcall_lang=ja")
+        );
     }
 }

@@ -25,8 +25,8 @@
 //!   connections finish their request and close within [`DRAIN_GRACE`].
 
 pub mod access;
-mod data;
 mod agent_page;
+mod data;
 mod html;
 mod lang;
 mod metrics;
@@ -241,7 +241,9 @@ async fn guard(State(app): State<App>, mut request: Request, next: Next) -> Resp
     };
     let mut response = with_security_headers(response, &nonce.0);
     if chosen {
-        response.headers_mut().append(header::SET_COOKIE, lang::cookie(language));
+        response
+            .headers_mut()
+            .append(header::SET_COOKIE, lang::cookie(language));
     }
     response
 }

@@ -39,7 +39,11 @@ pub fn step_title(c: &Catalog, step: u32) -> String {
 /// What to do about a cause: the catalogue's remediation (`remediation-CODE`).
 pub(super) fn cause_advice(c: &Catalog, cause: &str) -> String {
     let advice = words::remediation(c, cause);
-    if advice.is_empty() { words::remediation(c, Cause::Unknown.code()) } else { advice }
+    if advice.is_empty() {
+        words::remediation(c, Cause::Unknown.code())
+    } else {
+        advice
+    }
 }
 
 pub(super) fn viewer_text(viewer: &Viewer) -> String {
@@ -121,7 +125,10 @@ pub async fn index(
             esc(&c.tr("dash-no-rollout")),
             c.tr_args(
                 "dash-no-rollout-hint",
-                &[("command", "<code>rollcall rollout start --target VERSION</code>".to_string())]
+                &[(
+                    "command",
+                    "<code>rollcall rollout start --target VERSION</code>".to_string()
+                )]
             )
         );
         return html_response(StatusCode::OK, page(&frame, &body));
@@ -202,7 +209,10 @@ fn overview_body(c: &Catalog, overview: &Overview, filters: &Filters) -> String 
                 ("grace", esc(&duration_text(c, rollout.grace_ms))),
                 ("every", esc(&duration_text(c, rollout.recheck_every_ms))),
                 ("attempts", rollout.max_attempts.to_string()),
-                ("selector", format!("<span class=\"mono\">{}</span>", esc(&rollout.selector))),
+                (
+                    "selector",
+                    format!("<span class=\"mono\">{}</span>", esc(&rollout.selector))
+                ),
             ]
         ),
         if rollout.auto_update_now {
@@ -616,7 +626,10 @@ fn stragglers_fragment(c: &Catalog, overview: &Overview, filters: &Filters) -> S
             id_url = url_component(&straggler.id),
             host = esc(&truncate(&straggler.hostname, 64)),
             ua = if is_update_agent {
-                format!(" <span class=\"badge ua\">{}</span>", esc(&words::role(c, straggler.role)))
+                format!(
+                    " <span class=\"badge ua\">{}</span>",
+                    esc(&words::role(c, straggler.role))
+                )
             } else {
                 String::new()
             },

@@ -14,11 +14,11 @@ use serde::Deserialize;
 use super::access::Viewer;
 use super::html::{Frame, esc, page, query, url_component};
 use super::pages::{error_page, step_title};
-use rollcall_common::i18n::catalog;
-use rollcall_common::{check_text, locale_fmt, words};
 use super::{App, Nonce};
 use crate::report::{self, Report};
+use rollcall_common::i18n::catalog;
 use rollcall_common::i18n::{Catalog, Lang};
+use rollcall_common::{check_text, locale_fmt, words};
 
 /// Straggler entries rendered on the page at most; the downloads hold all.
 const MAX_PAGE_STRAGGLERS: usize = 200;
@@ -188,11 +188,18 @@ fn render(c: &Catalog, report: &Report) -> String {
             &[
                 (
                     "id",
-                    format!("<a class=\"mono\" href=\"/{}\">{}</a>", esc(&rollout_query), esc(&report.rollout.id))
+                    format!(
+                        "<a class=\"mono\" href=\"/{}\">{}</a>",
+                        esc(&rollout_query),
+                        esc(&report.rollout.id)
+                    )
                 ),
                 ("target", esc(&report.rollout.target)),
                 ("state", esc(&report.rollout.state)),
-                ("generated", esc(&locale_fmt::datetime_text(c.lang(), &report.generated_at))),
+                (
+                    "generated",
+                    esc(&locale_fmt::datetime_text(c.lang(), &report.generated_at))
+                ),
             ]
         ),
         download = esc(&c.tr("dash-download")),
@@ -299,7 +306,11 @@ fn render(c: &Catalog, report: &Report) -> String {
         esc(&c.tr("report-update-agents-heading"))
     );
     if report.update_agents.is_empty() {
-        let _ = write!(out, "<p class=\"empty\">{}</p>", esc(&c.tr("report-update-agents-none")));
+        let _ = write!(
+            out,
+            "<p class=\"empty\">{}</p>",
+            esc(&c.tr("report-update-agents-none"))
+        );
     } else {
         let _ = write!(
             out,
@@ -400,7 +411,11 @@ fn render(c: &Catalog, report: &Report) -> String {
 }
 
 fn stragglers(c: &Catalog, report: &Report, out: &mut String) {
-    let _ = write!(out, "<div class=\"card\"><h2>{}</h2>", esc(&c.tr("report-affected-heading")));
+    let _ = write!(
+        out,
+        "<div class=\"card\"><h2>{}</h2>",
+        esc(&c.tr("report-affected-heading"))
+    );
     if report.stragglers.is_empty() {
         let _ = write!(out, "<p class=\"empty\">{}</p>", esc(&c.tr("dash-none")));
         return;
@@ -449,7 +464,11 @@ fn stragglers(c: &Catalog, report: &Report, out: &mut String) {
         }
         // What follows from a blocking update agent: named, not a fault.
         if !entry.consequences.is_empty() {
-            let names: Vec<String> = entry.consequences.iter().map(|check| words::check(c, &check.name)).collect();
+            let names: Vec<String> = entry
+                .consequences
+                .iter()
+                .map(|check| words::check(c, &check.name))
+                .collect();
             let update_agent = entry.detail_params.get("update_agent").map_or("", String::as_str);
             let _ = write!(
                 failing,

@@ -284,7 +284,12 @@ mod tests {
     #[test]
     fn chart_draws_three_step_lines_ending_at_now() {
         let points = [point(0, 0, 4, 0), point(10_000, 1, 0, 3), point(20_000, 2, 0, 2)];
-        let svg = completion_chart(rollcall_common::i18n::catalog(rollcall_common::i18n::Lang::En), &points, 4, 40_000);
+        let svg = completion_chart(
+            rollcall_common::i18n::catalog(rollcall_common::i18n::Lang::En),
+            &points,
+            4,
+            40_000,
+        );
         assert!(svg.contains("data-points=\"3\""));
         for name in ["completed", "pending", "stragglers"] {
             assert!(svg.contains(&format!("series-{name}")), "{name} missing");
@@ -298,7 +303,12 @@ mod tests {
 
     #[test]
     fn empty_history_says_so() {
-        let svg = completion_chart(rollcall_common::i18n::catalog(rollcall_common::i18n::Lang::En), &[], 0, 1);
+        let svg = completion_chart(
+            rollcall_common::i18n::catalog(rollcall_common::i18n::Lang::En),
+            &[],
+            0,
+            1,
+        );
         assert!(svg.contains("no history yet"));
         assert!(svg.contains("data-points=\"0\""));
     }

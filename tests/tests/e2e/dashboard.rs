@@ -290,7 +290,10 @@ pub(crate) async fn get_with(
     headers: &[(&str, &str)],
 ) -> std::io::Result<HttpResponse> {
     let mut stream = tls_connect(port, config).await?;
-    let extra: String = headers.iter().map(|(name, value)| format!("{name}: {value}\r\n")).collect();
+    let extra: String = headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
     let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n{extra}\r\n");
     stream.write_all(request.as_bytes()).await?;
     let mut raw = Vec::new();
@@ -461,10 +464,18 @@ fn dashboard_shows_the_rollout_to_admins_only_and_metrics_parse() {
     // switch's choice remembered in a cookie over the browser's preference.
     assert!(page.body.contains("<html lang=\"en\">"), "not English by default");
     let by_accept = runtime
-        .block_on(get_with(port, viewer_tls.clone(), "/", &[("Accept-Language", "ja,en-US;q=0.7")]))
+        .block_on(get_with(
+            port,
+            viewer_tls.clone(),
+            "/",
+            &[("Accept-Language", "ja,en-US;q=0.7")],
+        ))
         .unwrap();
     assert_eq!(by_accept.status, 200, "{}", by_accept.body);
-    assert!(by_accept.body.contains("<html lang=\"ja\">"), "Accept-Language ja was not Japanese");
+    assert!(
+        by_accept.body.contains("<html lang=\"ja\">"),
+        "Accept-Language ja was not Japanese"
+    );
     assert!(by_accept.body.contains("原因別の未完了台数"), "{}", by_accept.body);
     assert!(!by_accept.body.contains("Stragglers by cause"));
     let switched = runtime.block_on(get(port, viewer_tls.clone(), "/?setlang=ja")).unwrap();
@@ -648,14 +659,31 @@ fn in_japanese(seeded: &Seeded, profile: &Path, base: &str) {
     ] {
         assert!(dom.contains(words), "{words} missing from the Japanese page:\n{dom}");
     }
-    for english in ["Stragglers by cause", "Completion over time", "Update settings permission", "live · "] {
+    for english in [
+        "Stragglers by cause",
+        "Completion over time",
+        "Update settings permission",
+        "live · ",
+    ] {
         assert!(!dom.contains(english), "{english:?} on the Japanese page");
     }
     let license = seeded.agent("osaka-03");
     let agent_dom = chromium(profile, "--dump-dom", &format!("{base}/agents/{}", license.id));
-    assert!(agent_dom.contains("<html lang=\"ja\">"), "the choice was not remembered:\n{agent_dom}");
-    for words in ["原因: license", "ライセンスの有効期限の確認", "最新のレポートのチェック", "失敗", "対処方法"] {
-        assert!(agent_dom.contains(words), "{words} missing from the Japanese agent page:\n{agent_dom}");
+    assert!(
+        agent_dom.contains("<html lang=\"ja\">"),
+        "the choice was not remembered:\n{agent_dom}"
+    );
+    for words in [
+        "原因: license",
+        "ライセンスの有効期限の確認",
+        "最新のレポートのチェック",
+        "失敗",
+        "対処方法",
+    ] {
+        assert!(
+            agent_dom.contains(words),
+            "{words} missing from the Japanese agent page:\n{agent_dom}"
+        );
     }
     assert!(!agent_dom.contains("Checks of the latest report"));
     let english = chromium(profile, "--dump-dom", &format!("{base}/?setlang=en"));

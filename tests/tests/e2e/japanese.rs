@@ -388,7 +388,14 @@ fn the_cli_reads_japanese_end_to_end(coordinator: &Coordinator) {
         outputs.push((flagged.join(" "), stdout(&coordinator.cli(&flagged))));
         outputs.push((format!("LANG=ja_JP.UTF-8 {}", args.join(" ")), by_lang_env(&args)));
     }
-    for host in ["connectivity", "certificates", "ua-blocking", "system-requirements", "probe-error", "license"] {
+    for host in [
+        "connectivity",
+        "certificates",
+        "ua-blocking",
+        "system-requirements",
+        "probe-error",
+        "license",
+    ] {
         let agent = id(host);
         outputs.push((format!("agent {host}"), by_lang_env(&["agent", &agent])));
     }
@@ -416,12 +423,22 @@ fn the_cli_reads_japanese_end_to_end(coordinator: &Coordinator) {
     ] {
         assert!(all.contains(words), "{words} missing from the Japanese CLI:\n{all}");
     }
-    for english in ["HOSTNAME", "STRAGGLERS", "REMEDIATION", "stragglers", "last seen", "FLEET CAUSE"] {
+    for english in [
+        "HOSTNAME",
+        "STRAGGLERS",
+        "REMEDIATION",
+        "stragglers",
+        "last seen",
+        "FLEET CAUSE",
+    ] {
         assert!(!all.contains(english), "{english:?} in the Japanese CLI:\n{all}");
     }
     // English stays as it was.
     let status = stdout(&coordinator.cli(&["--lang", "en", "status"]));
     assert!(status.contains("completed ") && status.contains("pending "), "{status}");
     let stragglers = stdout(&coordinator.cli(&["--lang", "en", "stragglers"]));
-    assert!(stragglers.contains("HOSTNAME") && stragglers.contains(" stragglers"), "{stragglers}");
+    assert!(
+        stragglers.contains("HOSTNAME") && stragglers.contains(" stragglers"),
+        "{stragglers}"
+    );
 }
