@@ -532,6 +532,19 @@ fixed = 2027-03-31
         }
         let unverified = json["unverified"].as_array().expect("unverified listed apart");
         assert!(unverified.contains(&json!("role")) && !unverified.contains(&json!("version")));
+        let japanese = to_text(&shown, &Catalog::new(Lang::Ja));
+        for words in [
+            "アダプタ: ",
+            "取得元:",
+            "検証済み:",
+            "いいえ(確認してください)",
+            "== 未検証: ",
+        ] {
+            assert!(japanese.contains(words), "{words} missing:\n{japanese}");
+        }
+        for english in ["adapter:", "  source:", "verified:", "== unverified", "ERROR:"] {
+            assert!(!japanese.contains(english), "{english} in:\n{japanese}");
+        }
         let text = to_text(&shown, &Catalog::new(Lang::En));
         assert!(text.contains("version: 14.0.12737\n"), "{text}");
         assert!(text.contains("verified: no, confirm it"), "{text}");

@@ -299,7 +299,7 @@ pub async fn dispatch(cli: Cli) -> CliResult {
             )
             .await
         }
-        Command::Watch(args) => watch::run(&client, format, args).await,
+        Command::Watch(args) => watch::run(&client, format, &catalog, args).await,
         Command::Report(args) => report::run(&client, format, &catalog, args).await,
         Command::Collect(args) => bundles::collect(&client, format, args).await,
         Command::Bundle(command) => bundles::bundle(&client, format, command).await,
