@@ -5,6 +5,9 @@
 //! [`words`]).
 //!
 //! Every string that an agent could have chosen goes through [`esc`].
+//!
+//! Longer than ~400 lines: the page's five fragments share its filters and
+//! the live endpoint returns all of them; split, each would import the rest.
 
 use std::fmt::Write as _;
 
@@ -26,7 +29,7 @@ use super::data::{self, Counts, FilterQuery, Filters, Overview};
 use super::html::{Frame, esc, page, query, time_element, truncate, url_component};
 use super::svg::{self, Bar};
 use super::{App, Nonce};
-use crate::diagnosis::Cause;
+use rollcall_common::cause::{Cause, NO_STEP};
 
 /// Rows in the stragglers table at most; the filters narrow the rest down.
 const MAX_TABLE_ROWS: usize = 500;
@@ -414,7 +417,7 @@ fn causes_fragment(c: &Catalog, overview: &Overview, filters: &Filters) -> Strin
         .into_iter()
         .map(|(cause, count)| Bar {
             label: match Cause::step_of_code(cause) {
-                crate::diagnosis::NO_STEP => format!("\u{2013} {cause}"),
+                NO_STEP => format!("\u{2013} {cause}"),
                 step => format!("{step} {cause}"),
             },
             value: *count,
@@ -478,7 +481,7 @@ fn filter_form(c: &Catalog, overview: &Overview, filters: &Filters) -> String {
     let mut causes = option("", &c.tr("dash-any-cause"), filters.cause.is_empty());
     for cause in Cause::ALL {
         let step = match cause.runbook_step() {
-            crate::diagnosis::NO_STEP => c.tr("step-none"),
+            NO_STEP => c.tr("step-none"),
             step => c.tr_args("dash-step-n", &[("step", step.to_string())]),
         };
         causes.push_str(&option(
