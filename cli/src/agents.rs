@@ -103,7 +103,7 @@ pub fn roster_cell(c: &Catalog, roster: Option<&str>, hosts: &[String]) -> Strin
         Some("not_listed") => c.tr("cli-roster-not-listed"),
         Some("ambiguous") => c.tr_args("cli-roster-ambiguous", &[("hosts", hosts.join(", "))]),
         Some(word) => {
-            let key = format!("cli-roster-{word}");
+            let key = format!("cli-roster-state-{word}");
             if c.has(&key) { c.tr(&key) } else { word.to_string() }
         }
     }

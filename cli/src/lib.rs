@@ -304,7 +304,7 @@ pub async fn dispatch(cli: Cli) -> CliResult {
         Command::Collect(args) => bundles::collect(&client, format, args).await,
         Command::Bundle(command) => bundles::bundle(&client, format, command).await,
         Command::Audit(args) => audit::run(&client, format, args).await,
-        Command::Roster(command) => roster::run(&client, format, command).await,
+        Command::Roster(command) => roster::run(&client, format, &catalog, command).await,
         Command::Admin(command) => admins::run(&client, format, command).await,
     }
 }
@@ -350,6 +350,8 @@ mod tests {
             include_str!("report.rs"),
             include_str!("commands.rs"),
             include_str!("output.rs"),
+            include_str!("roster/mod.rs"),
+            include_str!("watch.rs"),
         ];
         let mut used = Vec::new();
         for source in sources {
