@@ -382,6 +382,7 @@ fn the_cli_reads_japanese_end_to_end(coordinator: &Coordinator) {
         vec!["rollout", "show"],
         vec!["rollout", "list"],
         vec!["recheck", "cause=offline", "--wait", "1s"],
+        vec!["roster", "status"],
     ] {
         let mut flagged = vec!["--lang", "ja"];
         flagged.extend(args.iter().copied());
