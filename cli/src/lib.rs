@@ -274,8 +274,8 @@ pub async fn dispatch(cli: Cli) -> CliResult {
         Command::Agents(args) => agents::list(&client, format, &catalog, args).await,
         Command::Agent { id } => agents::show(&client, format, &catalog, &id).await,
         Command::Revoke { agent_id } => agents::revoke(&client, format, &catalog, &agent_id).await,
-        Command::Token(command) => tokens::run(&client, format, command).await,
-        Command::Policy(command) => policy::run(&client, format, command).await,
+        Command::Token(command) => tokens::run(&client, format, &catalog, command).await,
+        Command::Policy(command) => policy::run(&client, format, &catalog, command).await,
         Command::Rollout(command) => rollouts::rollout(&client, format, &catalog, command).await,
         Command::Status(args) => rollouts::status(&client, format, &catalog, args).await,
         Command::Stragglers(args) => rollouts::stragglers(&client, format, &catalog, args).await,
@@ -301,11 +301,11 @@ pub async fn dispatch(cli: Cli) -> CliResult {
         }
         Command::Watch(args) => watch::run(&client, format, &catalog, args).await,
         Command::Report(args) => report::run(&client, format, &catalog, args).await,
-        Command::Collect(args) => bundles::collect(&client, format, args).await,
-        Command::Bundle(command) => bundles::bundle(&client, format, command).await,
-        Command::Audit(args) => audit::run(&client, format, args).await,
+        Command::Collect(args) => bundles::collect(&client, format, &catalog, args).await,
+        Command::Bundle(command) => bundles::bundle(&client, format, &catalog, command).await,
+        Command::Audit(args) => audit::run(&client, format, &catalog, args).await,
         Command::Roster(command) => roster::run(&client, format, &catalog, command).await,
-        Command::Admin(command) => admins::run(&client, format, command).await,
+        Command::Admin(command) => admins::run(&client, format, &catalog, command).await,
     }
 }
 
@@ -352,6 +352,11 @@ mod tests {
             include_str!("output.rs"),
             include_str!("roster/mod.rs"),
             include_str!("watch.rs"),
+            include_str!("bundles.rs"),
+            include_str!("tokens.rs"),
+            include_str!("admins.rs"),
+            include_str!("audit.rs"),
+            include_str!("policy.rs"),
         ];
         let mut used = Vec::new();
         for source in sources {

@@ -23,15 +23,6 @@ pub fn table_in(catalog: &rollcall_common::i18n::Catalog, keys: &[&str]) -> Tabl
     table
 }
 
-pub fn table(header: &[&str]) -> Table {
-    let mut table = Table::new();
-    table
-        .load_preset(UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(header.to_vec());
-    table
-}
-
 pub fn print_json<T: Serialize>(value: &T) -> Result<(), super::CliError> {
     let text = serde_json::to_string_pretty(value)
         .map_err(|error| super::CliError::new(1, format!("encode JSON: {error}")))?;
