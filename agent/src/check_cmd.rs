@@ -17,6 +17,9 @@ use rollcall_common::policy::{MAX_POLICY_BYTES, Policy};
 use rollcall_common::proto::{CheckStatus, HostFacts, ProductSummary, Role};
 use serde_json::{Map, Value, json};
 
+use rollcall_common::i18n::{Catalog, Lang};
+use rollcall_common::{check_text, words};
+
 use crate::checks::{CheckContext, CheckRun, run_all, status_of, status_word};
 use crate::config::AgentConfig;
 
@@ -37,6 +40,9 @@ pub struct CheckArgs {
     /// The rollout's target version, for the version check.
     #[arg(long, value_name = "VERSION")]
     pub target: Option<String>,
+    /// Language of the table (default: from LC_ALL, LC_MESSAGES or LANG); JSON is the same in both.
+    #[arg(long, value_enum)]
+    pub lang: Option<Lang>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -54,7 +60,12 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
             text.push('\n');
             text
         }
-        OutputFormat::Table => to_table(&run),
+        OutputFormat::Table => {
+            let lang = args
+                .lang
+                .unwrap_or_else(|| Lang::from_env(|name| std::env::var(name).ok()));
+            to_table(&run, &Catalog::new(lang))
+        }
     };
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(text.as_bytes()).context("write to stdout")?;
@@ -167,66 +178,133 @@ fn host_json(host: &HostFacts) -> Value {
 // === table ===
 
 /// A plain aligned table, then the evidence and remediation of every check
-/// that did not pass.
-pub fn to_table(run: &CheckRun) -> String {
+/// that did not pass, in the catalogue's words (the messages from the
+/// checks' codes, `check_text.rs`); English reads as it always did.
+pub fn to_table(run: &CheckRun, c: &Catalog) -> String {
+    let english = c.lang() == Lang::En;
+    let unknown = c.tr("agent-unknown");
+    let or_unknown = |text: &str| {
+        if text.is_empty() {
+            unknown.clone()
+        } else {
+            text.to_string()
+        }
+    };
     let mut out = String::new();
     let product = &run.product;
     if product.read_error.is_empty() {
-        out.push_str(&format!(
-            "product: version {} ({}), server {}\n",
-            or_unknown(&product.version),
-            or_unknown(role_word(product.role)),
-            or_unknown(&product.server_address),
+        let role = role_word(product.role);
+        let role = if english || role.is_empty() {
+            role.to_string()
+        } else {
+            words::role_word(c, role)
+        };
+        out.push_str(&c.tr_args(
+            "agent-check-product",
+            &[
+                ("version", or_unknown(&product.version)),
+                ("role", or_unknown(&role)),
+                ("server", or_unknown(&product.server_address)),
+            ],
         ));
     } else {
-        out.push_str(&format!("product: {}\n", product.read_error));
+        out.push_str(&c.tr_args("agent-check-product-error", &[("error", product.read_error.clone())]));
     }
+    out.push('\n');
     let host = &run.host;
-    out.push_str(&format!(
-        "host:    {} {} {}, {} MiB memory, {} MiB free disk\n\n",
-        or_unknown(&host.os_id),
-        host.os_version,
-        or_unknown(&host.arch),
-        host.memory_mb,
-        host.free_disk_mb
+    out.push_str(&c.tr_args(
+        "agent-check-host",
+        &[
+            ("os", or_unknown(&host.os_id)),
+            ("version", host.os_version.clone()),
+            ("arch", or_unknown(&host.arch)),
+            ("memory", host.memory_mb.to_string()),
+            ("disk", host.free_disk_mb.to_string()),
+        ],
     ));
+    out.push_str("\n\n");
+    let name = |check: &str| {
+        if english {
+            check.to_string()
+        } else {
+            words::check(c, check)
+        }
+    };
+    let status = |check: &rollcall_common::proto::CheckResult| {
+        let word = status_word(status_of(check));
+        if english {
+            word.to_string()
+        } else {
+            words::status_word(c, word)
+        }
+    };
+    let headers = [
+        c.tr("cli-col-step"),
+        c.tr("cli-col-check"),
+        c.tr("cli-col-status"),
+        c.tr("cli-col-message"),
+    ];
+    // Widths in characters; a Japanese word is two columns wide, so the
+    // columns line up in English and stay readable in Japanese.
+    let width = |text: &str| text.chars().count();
+    let step_width = width(&headers[0]).max(4);
     let name_width = run
         .checks
         .iter()
-        .map(|check| check.name.len())
-        .chain(["CHECK".len()])
+        .map(|check| width(&name(&check.name)))
+        .chain([width(&headers[1])])
+        .max()
+        .unwrap_or_default();
+    let status_width = run
+        .checks
+        .iter()
+        .map(|check| width(&status(check)))
+        .chain([width(&headers[2]), 6])
         .max()
         .unwrap_or_default();
     out.push_str(&format!(
-        "{:<4}  {:<name_width$}  {:<6}  MESSAGE\n",
-        "STEP", "CHECK", "STATUS"
+        "{:<step_width$}  {:<name_width$}  {:<status_width$}  {}\n",
+        headers[0], headers[1], headers[2], headers[3]
     ));
+    let plain = |text: &str| text.to_string();
     for check in &run.checks {
+        let params = check.params.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         out.push_str(&format!(
-            "{:<4}  {:<name_width$}  {:<6}  {}\n",
+            "{:<step_width$}  {:<name_width$}  {:<status_width$}  {}\n",
             check.runbook_step,
-            check.name,
-            status_word(status_of(check)),
-            check.message
+            name(&check.name),
+            status(check),
+            check_text::message(c, &check.code, &params, &check.message, &plain)
         ));
     }
     for check in run.checks.iter().filter(|check| status_of(check) != CheckStatus::Pass) {
         out.push_str(&format!(
-            "\n[{}] step {} {}\n",
-            status_word(status_of(check)),
-            check.runbook_step,
-            check.name
+            "\n[{}] {}\n",
+            status(check),
+            c.tr_args(
+                "agent-check-step",
+                &[("step", check.runbook_step.to_string()), ("check", name(&check.name))]
+            )
         ));
         for evidence in &check.evidence {
-            out.push_str(&format!("  {}: {}\n", evidence.key, evidence.value));
+            if english {
+                out.push_str(&format!("  {}: {}\n", evidence.key, evidence.value));
+            } else {
+                let (key, phrase) = words::evidence(c, &evidence.key, &evidence.value);
+                let value = phrase.unwrap_or_else(|| format!("`{}`", evidence.value));
+                out.push_str(&format!("  {key}: {value}\n"));
+            }
         }
-        out.push_str(&format!("  remediation: {}\n", check.remediation));
+        // The agent's own remediation in English; the catalogue's, for the
+        // check's cause, in Japanese.
+        let remediation = if english {
+            check.remediation.clone()
+        } else {
+            words::check_remediation(c, &check.name, &check.remediation)
+        };
+        out.push_str(&format!("  {}: {remediation}\n", c.tr("agent-check-remediation")));
     }
     out
-}
-
-fn or_unknown(text: &str) -> &str {
-    if text.is_empty() { "unknown" } else { text }
 }
 
 #[cfg(test)]
@@ -274,6 +352,7 @@ mod tests {
                 policy: None,
                 output: OutputFormat::Json,
                 target: Some("14.0.2".to_string()),
+                lang: None,
             }
         }
     }
@@ -313,7 +392,7 @@ mod tests {
     async fn table_output_lists_every_check_and_details_the_problems() {
         let fixture = Fixture::new();
         let run = run_checks(&fixture.args()).await.expect("run");
-        let table = to_table(&run);
+        let table = to_table(&run, &Catalog::new(Lang::En));
         assert!(table.contains("STEP  CHECK"), "{table}");
         for name in crate::checks::CHECK_NAMES {
             assert!(table.contains(name), "{table}");
@@ -326,6 +405,25 @@ mod tests {
             "host:    debian 12"
         };
         assert!(table.contains(host), "{table}");
+    }
+
+    #[tokio::test]
+    async fn the_japanese_table_says_it_in_the_runbooks_words() {
+        let fixture = Fixture::new();
+        let run = run_checks(&fixture.args()).await.expect("run");
+        let table = to_table(&run, &Catalog::new(Lang::Ja));
+        for words in [
+            "手順",
+            "ライセンス",
+            "[失敗] 手順 1 ライセンス",
+            "対処方法",
+            "取得元: エンドポイントの製品状態",
+        ] {
+            assert!(table.contains(words), "{words} missing:\n{table}");
+        }
+        for english in ["remediation", "STEP", "step 1", "endpoint product state", "MiB memory"] {
+            assert!(!table.contains(english), "{english} in:\n{table}");
+        }
     }
 
     #[tokio::test]
@@ -383,6 +481,7 @@ mod tests {
             policy: None,
             output: OutputFormat::Table,
             target: None,
+            lang: None,
         };
         let error = run(args).await.expect_err("no config");
         assert!(format!("{error:#}").contains("/nonexistent/agent.toml"));

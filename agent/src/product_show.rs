@@ -16,6 +16,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
+use rollcall_common::i18n::{Catalog, Lang};
 use rollcall_common::product::{Choice, ProductDoc, ProductError, format_date};
 use serde_json::{Value, json};
 
@@ -41,6 +42,9 @@ pub struct ShowArgs {
     /// How to print the fields.
     #[arg(long, value_enum, default_value_t = ShowFormat::Text)]
     pub output: ShowFormat,
+    /// Language of the text (default: from LC_ALL, LC_MESSAGES or LANG); JSON is the same in both.
+    #[arg(long, value_enum)]
+    pub lang: Option<Lang>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -101,7 +105,12 @@ pub async fn run(command: ProductCommand) -> anyhow::Result<ExitCode> {
             text.push('\n');
             text
         }
-        ShowFormat::Text => to_text(&shown),
+        ShowFormat::Text => {
+            let lang = args
+                .lang
+                .unwrap_or_else(|| Lang::from_env(|name| std::env::var(name).ok()));
+            to_text(&shown, &Catalog::new(lang))
+        }
     };
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(text.as_bytes()).context("write to stdout")?;
@@ -368,11 +377,15 @@ pub fn to_json(shown: &Shown) -> Value {
     out
 }
 
-/// For a person at the console.
-pub fn to_text(shown: &Shown) -> String {
-    let mut out = format!("adapter: {}\n", shown.adapter);
+/// For a person at the console, in the catalogue's words. Field names are
+/// the contract's and sources are registry paths or files: data, shown as
+/// they are; the adapter's error texts stay its own.
+pub fn to_text(shown: &Shown, c: &Catalog) -> String {
+    let mut out = c.tr_args("agent-show-adapter", &[("adapter", shown.adapter.clone())]);
+    out.push('\n');
     if let Some(error) = &shown.error {
-        out.push_str(&format!("error: {error}\n"));
+        out.push_str(&c.tr_args("agent-show-error", &[("error", error.clone())]));
+        out.push('\n');
     }
     // Verified fields (and those of adapters without the notion) first; the
     // unverified ones apart, so an admin sees what to confirm before rollout.
@@ -381,29 +394,33 @@ pub fn to_text(shown: &Shown) -> String {
     for (index, field) in verified.iter().chain(&unverified).enumerate() {
         if index == verified.len() && !unverified.is_empty() {
             out.push_str(&format!(
-                "\n== unverified: {} field(s) to confirm on this endpoint before a fleet-wide rollout ==\n",
-                unverified.len()
+                "\n== {} ==\n",
+                c.tr_args("agent-show-unverified", &[("count", unverified.len().to_string())])
             ));
         }
         out.push('\n');
         let headline = match (&field.error, &field.value) {
-            (Some(error), _) => format!("ERROR: {error}"),
+            (Some(error), _) => c.tr_args("agent-show-field-error", &[("error", error.clone())]),
             (None, Some(Value::String(text))) => text.clone(),
             (None, Some(value)) => value.to_string(),
-            (None, None) => "(absent)".to_string(),
+            (None, None) => c.tr("agent-show-absent"),
         };
         out.push_str(&format!("{}: {headline}\n", field.field));
-        out.push_str(&format!("  source:   {}\n", field.source));
+        // "  label:   value", labels padded to eight columns as always.
+        let line = |key: &str, value: &str| format!("  {:<9} {value}\n", format!("{}:", c.tr(key)));
+        out.push_str(&line("agent-show-source", &field.source));
         if let Some(verified) = field.verified {
-            out.push_str(&format!(
-                "  verified: {}\n",
-                if verified { "yes" } else { "no, confirm it" }
-            ));
+            let answer = c.tr(if verified {
+                "agent-show-verified-yes"
+            } else {
+                "agent-show-verified-no"
+            });
+            out.push_str(&line("agent-show-verified", &answer));
         }
         if let Some(note) = &field.note {
-            out.push_str(&format!(
-                "  note:     {}\n",
-                note.split_whitespace().collect::<Vec<_>>().join(" ")
+            out.push_str(&line(
+                "agent-show-note",
+                &note.split_whitespace().collect::<Vec<_>>().join(" "),
             ));
         }
     }
@@ -515,7 +532,20 @@ fixed = 2027-03-31
         }
         let unverified = json["unverified"].as_array().expect("unverified listed apart");
         assert!(unverified.contains(&json!("role")) && !unverified.contains(&json!("version")));
-        let text = to_text(&shown);
+        let japanese = to_text(&shown, &Catalog::new(Lang::Ja));
+        for words in [
+            "アダプタ: ",
+            "取得元:",
+            "検証済み:",
+            "いいえ(確認してください)",
+            "== 未検証: ",
+        ] {
+            assert!(japanese.contains(words), "{words} missing:\n{japanese}");
+        }
+        for english in ["adapter:", "  source:", "verified:", "== unverified", "ERROR:"] {
+            assert!(!japanese.contains(english), "{english} in:\n{japanese}");
+        }
+        let text = to_text(&shown, &Catalog::new(Lang::En));
         assert!(text.contains("version: 14.0.12737\n"), "{text}");
         assert!(text.contains("verified: no, confirm it"), "{text}");
         let apart = text.find("== unverified:").expect("an unverified section");

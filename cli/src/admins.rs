@@ -8,7 +8,7 @@ use rollcall_common::files::{create_private_dir, write_atomic};
 use rollcall_common::proto;
 use serde::Serialize;
 
-use super::output::{OutputFormat, print_json, table};
+use super::output::{OutputFormat, print_json, table_in};
 use super::{AdminClient, CliError, CliResult};
 
 #[derive(Debug, clap::Subcommand)]
@@ -46,7 +46,12 @@ struct AdminJson {
     revoked: bool,
 }
 
-pub async fn run(client: &AdminClient, format: OutputFormat, command: AdminCommand) -> CliResult {
+pub async fn run(
+    client: &AdminClient,
+    format: OutputFormat,
+    c: &rollcall_common::i18n::Catalog,
+    command: AdminCommand,
+) -> CliResult {
     let mut inner = client.inner.clone();
     match command {
         AdminCommand::Issue { name, role, out } => {
@@ -69,7 +74,17 @@ pub async fn run(client: &AdminClient, format: OutputFormat, command: AdminComma
                     print_json(&serde_json::json!({"name": name, "role": role.to_string(), "out": out}))
                 }
                 _ => {
-                    println!("issued {name} ({role}) into {}", out.display());
+                    println!(
+                        "{}",
+                        c.tr_args(
+                            "cli-admin-issued",
+                            &[
+                                ("name", name.to_string()),
+                                ("role", role.to_string()),
+                                ("dir", out.display().to_string()),
+                            ]
+                        )
+                    );
                     Ok(())
                 }
             }
@@ -94,15 +109,25 @@ pub async fn run(client: &AdminClient, format: OutputFormat, command: AdminComma
             match format {
                 OutputFormat::Json => print_json(&admins),
                 _ => {
-                    let mut out = table(&["NAME", "ROLE", "ISSUED", "EXPIRES", "BY", "REVOKED"]);
+                    let mut out = table_in(
+                        c,
+                        &[
+                            "cli-col-name",
+                            "cli-col-role",
+                            "cli-col-issued",
+                            "cli-col-expires",
+                            "cli-col-by",
+                            "cli-col-revoked",
+                        ],
+                    );
                     for a in &admins {
                         out.add_row(vec![
                             a.name.clone(),
                             a.role.clone(),
-                            a.issued_at.clone(),
-                            a.not_after.clone(),
+                            rollcall_common::locale_fmt::datetime_text(c.lang(), &a.issued_at),
+                            rollcall_common::locale_fmt::datetime_text(c.lang(), &a.not_after),
                             a.issued_by.clone(),
-                            a.revoked.to_string(),
+                            super::rollouts::bool_text(c, a.revoked),
                         ]);
                     }
                     println!("{out}");
@@ -118,7 +143,13 @@ pub async fn run(client: &AdminClient, format: OutputFormat, command: AdminComma
             match format {
                 OutputFormat::Json => print_json(&serde_json::json!({"name": name, "revoked": response.revoked})),
                 _ => {
-                    println!("revoked {} certificate(s) of {name}", response.revoked);
+                    println!(
+                        "{}",
+                        c.tr_args(
+                            "cli-admin-revoked",
+                            &[("count", response.revoked.to_string()), ("name", name.to_string())]
+                        )
+                    );
                     Ok(())
                 }
             }

@@ -7,7 +7,10 @@ use rollcall_common::proto;
 use rollcall_common::report::FailingCheck;
 use serde::Serialize;
 
-use super::output::{OutputFormat, print_json, table};
+use rollcall_common::i18n::Catalog;
+use rollcall_common::{locale_fmt, words};
+
+use super::output::{OutputFormat, print_json, table_in};
 use super::{AdminClient, CliResult};
 use rollcall_common::proto::role_name;
 
@@ -94,12 +97,15 @@ pub struct AgentJson {
 }
 
 /// The ROSTER column: matched / not listed / ambiguous (candidates).
-pub fn roster_cell(roster: Option<&str>, hosts: &[String]) -> String {
+pub fn roster_cell(c: &Catalog, roster: Option<&str>, hosts: &[String]) -> String {
     match roster {
         None => "-".into(),
-        Some("not_listed") => "not listed".into(),
-        Some("ambiguous") => format!("ambiguous ({})", hosts.join(", ")),
-        Some(word) => word.to_string(),
+        Some("not_listed") => c.tr("cli-roster-not-listed"),
+        Some("ambiguous") => c.tr_args("cli-roster-ambiguous", &[("hosts", hosts.join(", "))]),
+        Some(word) => {
+            let key = format!("cli-roster-state-{word}");
+            if c.has(&key) { c.tr(&key) } else { word.to_string() }
+        }
     }
 }
 
@@ -137,7 +143,7 @@ impl From<&proto::AgentInfo> for AgentJson {
     }
 }
 
-pub async fn list(client: &AdminClient, format: OutputFormat, args: AgentsArgs) -> CliResult {
+pub async fn list(client: &AdminClient, format: OutputFormat, c: &Catalog, args: AgentsArgs) -> CliResult {
     let response = client
         .inner
         .clone()
@@ -150,36 +156,46 @@ pub async fn list(client: &AdminClient, format: OutputFormat, args: AgentsArgs) 
     match format {
         OutputFormat::Json => print_json(&agents),
         OutputFormat::Table | OutputFormat::Markdown => {
-            let mut out = table(&[
-                "ID",
-                "HOSTNAME",
-                "ROLE",
-                "ONLINE",
-                "VERSION",
-                "ROSTER",
-                "LAST SEEN",
-                "LABELS",
-            ]);
+            let english = c.lang() == rollcall_common::i18n::Lang::En;
+            let mut out = table_in(
+                c,
+                &[
+                    "cli-col-id",
+                    "cli-col-hostname",
+                    "cli-col-role",
+                    "cli-col-online",
+                    "cli-col-version",
+                    "cli-col-roster",
+                    "cli-col-last-seen",
+                    "cli-col-labels",
+                ],
+            );
             for agent in &agents {
                 out.add_row(vec![
                     agent.id.clone(),
                     printable(&agent.hostname).into_owned(),
-                    agent.role.to_string(),
-                    if agent.unreadable {
-                        "unreadable row".into()
-                    } else if agent.revoked {
-                        "revoked".into()
-                    } else if agent.online {
-                        "yes".into()
+                    // English keeps the role codes it always printed.
+                    if english {
+                        agent.role.to_string()
                     } else {
-                        "no".into()
+                        words::role_word(c, agent.role)
+                    },
+                    if agent.unreadable {
+                        c.tr("cli-unreadable-row")
+                    } else if agent.revoked {
+                        words::presence(c, "revoked")
+                    } else {
+                        words::yes_no(c, agent.online)
                     },
                     agent
                         .version
                         .as_deref()
                         .map_or_else(|| "-".into(), |v| printable(v).into_owned()),
-                    roster_cell(agent.roster.as_deref(), &agent.roster_hosts),
-                    agent.last_seen.clone().unwrap_or_else(|| "never".into()),
+                    roster_cell(c, agent.roster.as_deref(), &agent.roster_hosts),
+                    agent
+                        .last_seen
+                        .as_deref()
+                        .map_or_else(|| c.tr("word-never"), |at| locale_fmt::datetime_text(c.lang(), at)),
                     agent
                         .labels
                         .iter()
@@ -190,7 +206,13 @@ pub async fn list(client: &AdminClient, format: OutputFormat, args: AgentsArgs) 
             }
             println!("{out}");
             let online = agents.iter().filter(|agent| agent.online).count();
-            println!("{} agents, {online} online", agents.len());
+            println!(
+                "{}",
+                c.tr_args(
+                    "cli-agents-summary",
+                    &[("count", agents.len().to_string()), ("online", online.to_string())]
+                )
+            );
             Ok(())
         }
     }
@@ -233,22 +255,15 @@ struct AgentDetailJson {
 
 /// The remediation text in the chosen language: the agent's own (English,
 /// most specific) unless the catalog is not English.
-fn remediation(catalog: &rollcall_common::i18n::Catalog, check: &str, agent_text: &str) -> String {
-    let key = format!("remediation-{check}");
-    let localized = catalog.tr(&key);
-    if localized == key || catalog.tr("cli-completed") == "completed" {
+fn remediation(catalog: &Catalog, check: &str, agent_text: &str) -> String {
+    if catalog.lang() == rollcall_common::i18n::Lang::En {
         agent_text.to_string()
     } else {
-        localized
+        words::check_remediation(catalog, check, agent_text)
     }
 }
 
-pub async fn show(
-    client: &AdminClient,
-    format: OutputFormat,
-    catalog: &rollcall_common::i18n::Catalog,
-    id: &str,
-) -> CliResult {
+pub async fn show(client: &AdminClient, format: OutputFormat, catalog: &Catalog, id: &str) -> CliResult {
     let detail = client
         .inner
         .clone()
@@ -297,53 +312,94 @@ pub async fn show(
     match format {
         OutputFormat::Json => print_json(&json),
         OutputFormat::Table | OutputFormat::Markdown => {
+            let c = catalog;
+            let english = c.lang() == rollcall_common::i18n::Lang::En;
+            // "label     value": labels padded to nine columns, as always.
+            let line = |key: &str, value: &str| println!("{:<9} {value}", c.tr(key));
             let agent = &json.agent;
-            println!("agent     {}", agent.id);
-            println!("hostname  {}", printable(&agent.hostname));
-            println!("role      {}", agent.role);
-            println!("online    {}", agent.online);
+            line("cli-label-agent", &agent.id);
+            line("cli-label-hostname", &printable(&agent.hostname));
+            line(
+                "cli-label-role",
+                &if english {
+                    agent.role.to_string()
+                } else {
+                    words::role_word(c, agent.role)
+                },
+            );
+            line("cli-label-online", &super::rollouts::bool_text(c, agent.online));
             if agent.dropped_reports > 0 || agent.dead_letters > 0 {
-                println!(
-                    "reports   {} dropped (spool full), {} dead letters (refused by the coordinator; see the agent's log)",
-                    agent.dropped_reports, agent.dead_letters
+                line(
+                    "cli-label-reports",
+                    &c.tr_args(
+                        "cli-reports-dropped",
+                        &[
+                            ("dropped", agent.dropped_reports.to_string()),
+                            ("dead", agent.dead_letters.to_string()),
+                        ],
+                    ),
                 );
             }
             if agent.unreadable {
-                println!("store     UNREADABLE: some of this agent's stored columns could not be read; shown as read");
+                line("cli-label-store", &c.tr("cli-store-unreadable"));
             }
-            println!(
-                "roster    {}",
-                roster_cell(agent.roster.as_deref(), &agent.roster_hosts)
+            line(
+                "cli-label-roster",
+                &roster_cell(c, agent.roster.as_deref(), &agent.roster_hosts),
             );
-            println!("version   {}", agent.version.as_deref().unwrap_or("-"));
-            println!("last seen {}", agent.last_seen.as_deref().unwrap_or("never"));
-            println!("checked   {}", json.checked_at.as_deref().unwrap_or("never"));
-            println!(
-                "clock     {}{}",
-                rollcall_common::clock_skew::describe(agent.clock_skew_ms),
-                if agent.clock_skew_flagged {
-                    " — FLAGGED: beyond the policy's clock_skew_warn"
-                } else {
-                    ""
-                }
+            line("cli-label-version", agent.version.as_deref().unwrap_or("-"));
+            let moment =
+                |at: Option<&str>| at.map_or_else(|| c.tr("word-never"), |at| locale_fmt::datetime_text(c.lang(), at));
+            line("cli-label-last-seen", &moment(agent.last_seen.as_deref()));
+            line("cli-label-checked", &moment(json.checked_at.as_deref()));
+            line(
+                "cli-label-clock",
+                &format!(
+                    "{}{}",
+                    words::clock(c, agent.clock_skew_ms),
+                    if agent.clock_skew_flagged {
+                        format!(" {}", c.tr("cli-clock-flagged"))
+                    } else {
+                        String::new()
+                    }
+                ),
             );
             if let Some(state) = &agent.state {
                 let cause = agent
                     .cause
                     .as_deref()
-                    .map(|c| format!(" — {}", catalog.tr(&format!("cause-{c}"))))
+                    .map(|code| format!(" — {}", words::cause(c, code)))
                     .unwrap_or_default();
-                println!("rollout   {state}{cause}");
+                let state = if english {
+                    state.clone()
+                } else {
+                    words::state_word(c, state)
+                };
+                line("cli-label-rollout", &format!("{state}{cause}"));
             }
             match (&json.update_agent, &json.update_agent_hostname) {
-                (Some(ua), Some(host)) => println!("update agent {host} ({ua})"),
-                (Some(ua), None) => println!("update agent {ua}"),
-                _ if !json.update_agent_claimants.is_empty() => {
-                    println!("update agent contested: {}", json.update_agent_claimants.join(", "));
-                }
+                (Some(ua), Some(host)) => line("cli-label-update-agent", &format!("{host} ({ua})")),
+                (Some(ua), None) => line("cli-label-update-agent", ua),
+                _ if !json.update_agent_claimants.is_empty() => line(
+                    "cli-label-update-agent",
+                    &c.tr_args(
+                        "cli-update-agent-contested",
+                        &[("claimants", json.update_agent_claimants.join(", "))],
+                    ),
+                ),
                 _ => {}
             }
-            let mut out = table(&["STEP", "CHECK", "STATUS", "MESSAGE", "EVIDENCE", "REMEDIATION"]);
+            let mut out = table_in(
+                c,
+                &[
+                    "cli-col-step",
+                    "cli-col-check",
+                    "cli-col-status",
+                    "cli-col-message",
+                    "cli-col-evidence",
+                    "cli-col-remediation",
+                ],
+            );
             for CheckJson { check, text } in &json.checks {
                 out.add_row(vec![
                     if check.runbook_step == 0 {
@@ -351,13 +407,29 @@ pub async fn show(
                     } else {
                         check.runbook_step.to_string()
                     },
-                    check.name.clone(),
-                    check.status.to_string(),
+                    if english {
+                        check.name.clone()
+                    } else {
+                        words::check(c, &check.name)
+                    },
+                    if english {
+                        check.status.to_string()
+                    } else {
+                        words::status_word(c, &check.status)
+                    },
                     text.clone(),
                     check
                         .evidence
                         .iter()
-                        .map(|(k, v)| format!("{k}={v}"))
+                        .map(|(k, v)| {
+                            if english {
+                                format!("{k}={v}")
+                            } else {
+                                // Values the probe read are data, quoted as code.
+                                let (key, phrase) = words::evidence(c, k, v);
+                                format!("{key}: {}", phrase.unwrap_or_else(|| format!("`{v}`")))
+                            }
+                        })
                         .collect::<Vec<_>>()
                         .join("\n"),
                     if check.status == "pass" {
@@ -369,13 +441,24 @@ pub async fn show(
             }
             println!("{out}");
             if !json.history.is_empty() {
-                println!("history:");
+                println!("{}", c.tr("cli-history"));
                 for t in &json.history {
-                    let from = if t.from.is_empty() { "new" } else { &t.from };
+                    let word = |state: &str| {
+                        if english {
+                            state.to_string()
+                        } else {
+                            words::state_word(c, state)
+                        }
+                    };
+                    let from = if t.from.is_empty() {
+                        c.tr("cli-history-new")
+                    } else {
+                        word(&t.from)
+                    };
                     println!(
                         "  {} {from} → {}{}",
-                        t.at,
-                        t.to,
+                        locale_fmt::datetime_text(c.lang(), &t.at),
+                        word(&t.to),
                         t.cause.as_deref().map(|c| format!(" ({c})")).unwrap_or_default()
                     );
                 }
@@ -385,7 +468,7 @@ pub async fn show(
     }
 }
 
-pub async fn revoke(client: &AdminClient, format: OutputFormat, id: &str) -> CliResult {
+pub async fn revoke(client: &AdminClient, format: OutputFormat, c: &Catalog, id: &str) -> CliResult {
     let response = client
         .inner
         .clone()
@@ -397,14 +480,12 @@ pub async fn revoke(client: &AdminClient, format: OutputFormat, id: &str) -> Cli
             print_json(&serde_json::json!({ "id": id, "revoked": true, "disconnected": response.disconnected }))
         }
         OutputFormat::Table | OutputFormat::Markdown => {
-            println!(
-                "revoked {id}{}",
-                if response.disconnected {
-                    "; its live stream was cut"
-                } else {
-                    ""
-                }
-            );
+            let key = if response.disconnected {
+                "cli-revoked-cut"
+            } else {
+                "cli-revoked"
+            };
+            println!("{}", c.tr_args(key, &[("id", id.to_string())]));
             Ok(())
         }
     }

@@ -3,7 +3,7 @@
 use rollcall_common::proto;
 use serde::Serialize;
 
-use super::output::{OutputFormat, print_json, table};
+use super::output::{OutputFormat, print_json, table_in};
 use super::{AdminClient, CliResult};
 
 #[derive(Debug, clap::Args)]
@@ -23,7 +23,12 @@ struct AuditJson {
     result: String,
 }
 
-pub async fn run(client: &AdminClient, format: OutputFormat, args: AuditArgs) -> CliResult {
+pub async fn run(
+    client: &AdminClient,
+    format: OutputFormat,
+    c: &rollcall_common::i18n::Catalog,
+    args: AuditArgs,
+) -> CliResult {
     let entries = client
         .inner
         .clone()
@@ -45,10 +50,20 @@ pub async fn run(client: &AdminClient, format: OutputFormat, args: AuditArgs) ->
     match format {
         OutputFormat::Json => print_json(&json),
         _ => {
-            let mut out = table(&["AT", "WHO", "ROLE", "ACTION", "TARGET", "RESULT"]);
+            let mut out = table_in(
+                c,
+                &[
+                    "cli-col-at",
+                    "cli-col-who",
+                    "cli-col-role",
+                    "cli-col-action",
+                    "cli-col-target-of",
+                    "cli-col-result",
+                ],
+            );
             for e in &json {
                 out.add_row(vec![
-                    e.at.clone(),
+                    rollcall_common::locale_fmt::datetime_text(c.lang(), &e.at),
                     e.actor.clone(),
                     e.role.clone(),
                     e.action.clone(),

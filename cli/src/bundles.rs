@@ -9,7 +9,7 @@ use std::time::Duration;
 use rollcall_common::proto;
 use serde::Serialize;
 
-use super::output::{OutputFormat, print_json, table};
+use super::output::{OutputFormat, print_json, table_in};
 use super::{AdminClient, CliError, CliResult};
 
 /// How often `collect` asks where the bundles stand while it waits.
@@ -124,7 +124,12 @@ fn is_final(state: &str) -> bool {
     matches!(state, "complete" | "refused" | "expired")
 }
 
-pub async fn collect(client: &AdminClient, format: OutputFormat, args: CollectArgs) -> CliResult {
+pub async fn collect(
+    client: &AdminClient,
+    format: OutputFormat,
+    c: &rollcall_common::i18n::Catalog,
+    args: CollectArgs,
+) -> CliResult {
     let response = client
         .inner
         .clone()
@@ -150,7 +155,16 @@ pub async fn collect(client: &AdminClient, format: OutputFormat, args: CollectAr
             .bundles;
         let done = bundles.iter().filter(|info| is_final(&info.state)).count();
         if format != OutputFormat::Json {
-            eprint!("\rcollect: {done}/{} answered   ", response.targets.len());
+            eprint!(
+                "\r{}   ",
+                c.tr_args(
+                    "cli-collect-progress",
+                    &[
+                        ("done", done.to_string()),
+                        ("total", response.targets.len().to_string())
+                    ]
+                )
+            );
         }
         if done >= response.targets.len() || tokio::time::Instant::now() >= deadline {
             break bundles;
@@ -169,30 +183,30 @@ pub async fn collect(client: &AdminClient, format: OutputFormat, args: CollectAr
             results.push(BundleJson::of(info, None));
         }
     }
-    print_bundles(format, &results)?;
+    print_bundles(format, c, &results)?;
     if results.iter().all(|bundle| bundle.file.is_some()) {
         Ok(())
     } else {
-        Err(CliError::new(
-            1,
-            "not every selected agent sent a bundle (see the table)",
-        ))
+        Err(CliError::new(1, c.tr("cli-collect-incomplete")))
     }
 }
 
-fn print_bundles(format: OutputFormat, bundles: &[BundleJson]) -> CliResult {
+fn print_bundles(format: OutputFormat, c: &rollcall_common::i18n::Catalog, bundles: &[BundleJson]) -> CliResult {
     match format {
         OutputFormat::Json => print_json(&bundles),
         OutputFormat::Table | OutputFormat::Markdown => {
-            let mut out = table(&[
-                "HOSTNAME",
-                "STATE",
-                "FILES",
-                "LEFT OUT",
-                "BYTES",
-                "COLLECTED",
-                "FILE / REASON",
-            ]);
+            let mut out = table_in(
+                c,
+                &[
+                    "cli-col-hostname",
+                    "cli-col-state",
+                    "cli-col-files",
+                    "cli-col-left-out",
+                    "cli-col-bytes",
+                    "cli-col-collected",
+                    "cli-col-file-reason",
+                ],
+            );
             for bundle in bundles {
                 out.add_row(vec![
                     bundle.hostname.clone(),
@@ -200,7 +214,7 @@ fn print_bundles(format: OutputFormat, bundles: &[BundleJson]) -> CliResult {
                     bundle.files.to_string(),
                     bundle.skipped.to_string(),
                     bundle.bytes.to_string(),
-                    bundle.collected_at.clone(),
+                    rollcall_common::locale_fmt::datetime_text(c.lang(), &bundle.collected_at),
                     bundle.file.clone().unwrap_or_else(|| bundle.reason.clone()),
                 ]);
             }
@@ -210,11 +224,16 @@ fn print_bundles(format: OutputFormat, bundles: &[BundleJson]) -> CliResult {
     }
 }
 
-pub async fn bundle(client: &AdminClient, format: OutputFormat, command: BundleCommand) -> CliResult {
+pub async fn bundle(
+    client: &AdminClient,
+    format: OutputFormat,
+    c: &rollcall_common::i18n::Catalog,
+    command: BundleCommand,
+) -> CliResult {
     match command {
         BundleCommand::Get { agent_id, out } => {
             let (info, path) = download(client, &agent_id, "", &out).await?;
-            print_bundles(format, &[BundleJson::of(&info, Some(&path))])
+            print_bundles(format, c, &[BundleJson::of(&info, Some(&path))])
         }
         BundleCommand::List => {
             let bundles = client
@@ -225,7 +244,7 @@ pub async fn bundle(client: &AdminClient, format: OutputFormat, command: BundleC
                 .into_inner()
                 .bundles;
             let rows: Vec<BundleJson> = bundles.iter().map(|info| BundleJson::of(info, None)).collect();
-            print_bundles(format, &rows)
+            print_bundles(format, c, &rows)
         }
     }
 }

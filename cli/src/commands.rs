@@ -31,7 +31,13 @@ pub struct CommandSummary {
     pub refused: u32,
 }
 
-pub async fn run(client: &AdminClient, format: OutputFormat, kind: proto::CommandKind, args: CommandArgs) -> CliResult {
+pub async fn run(
+    client: &AdminClient,
+    format: OutputFormat,
+    catalog: &rollcall_common::i18n::Catalog,
+    kind: proto::CommandKind,
+    args: CommandArgs,
+) -> CliResult {
     let mut stream = client
         .inner
         .clone()
@@ -48,13 +54,18 @@ pub async fn run(client: &AdminClient, format: OutputFormat, kind: proto::Comman
         let progress = progress?;
         if live {
             eprint!(
-                "\r{} answered {}/{} (completed {}, behind {}, refused {})   ",
+                "\r{} {}   ",
                 super::chart::progress_bar(progress.answered + progress.refused, progress.targeted, 24),
-                progress.answered,
-                progress.targeted,
-                progress.completed,
-                progress.behind,
-                progress.refused
+                catalog.tr_args(
+                    "cli-command-progress",
+                    &[
+                        ("answered", progress.answered.to_string()),
+                        ("targeted", progress.targeted.to_string()),
+                        ("completed", progress.completed.to_string()),
+                        ("behind", progress.behind.to_string()),
+                        ("refused", progress.refused.to_string()),
+                    ]
+                )
             );
         }
         let done = progress.done;
@@ -86,13 +97,19 @@ pub async fn run(client: &AdminClient, format: OutputFormat, kind: proto::Comman
                 "update-now"
             };
             println!(
-                "{verb}: {} targeted, {} answered ({} completed, {} behind), {} refused, {} unreachable",
-                summary.targeted,
-                summary.answered,
-                summary.completed,
-                summary.behind,
-                summary.refused,
-                summary.unreachable
+                "{}",
+                catalog.tr_args(
+                    "cli-command-summary",
+                    &[
+                        ("verb", verb.to_string()),
+                        ("targeted", summary.targeted.to_string()),
+                        ("answered", summary.answered.to_string()),
+                        ("completed", summary.completed.to_string()),
+                        ("behind", summary.behind.to_string()),
+                        ("refused", summary.refused.to_string()),
+                        ("unreachable", summary.unreachable.to_string()),
+                    ]
+                )
             );
             Ok(())
         }

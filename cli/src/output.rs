@@ -11,12 +11,15 @@ pub enum OutputFormat {
     Markdown,
 }
 
-pub fn table(header: &[&str]) -> Table {
+/// A table whose header names are catalogue keys (`cli-col-*`), in the
+/// reader's language.
+pub fn table_in(catalog: &rollcall_common::i18n::Catalog, keys: &[&str]) -> Table {
+    let names: Vec<String> = keys.iter().map(|key| catalog.tr(key)).collect();
     let mut table = Table::new();
     table
         .load_preset(UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(header.to_vec());
+        .set_header(names);
     table
 }
 

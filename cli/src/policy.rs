@@ -21,7 +21,12 @@ pub enum PolicyCommand {
     Show,
 }
 
-pub async fn run(client: &AdminClient, format: OutputFormat, command: PolicyCommand) -> CliResult {
+pub async fn run(
+    client: &AdminClient,
+    format: OutputFormat,
+    c: &rollcall_common::i18n::Catalog,
+    command: PolicyCommand,
+) -> CliResult {
     let mut inner = client.inner.clone();
     match command {
         PolicyCommand::Apply { file } => {
@@ -40,8 +45,14 @@ pub async fn run(client: &AdminClient, format: OutputFormat, command: PolicyComm
                 }
                 OutputFormat::Table | OutputFormat::Markdown => {
                     println!(
-                        "policy version {} applied; pushed to {} connected agents",
-                        response.version, response.pushed
+                        "{}",
+                        c.tr_args(
+                            "cli-policy-applied",
+                            &[
+                                ("version", response.version.to_string()),
+                                ("pushed", response.pushed.to_string())
+                            ]
+                        )
                     );
                     Ok(())
                 }
@@ -53,9 +64,12 @@ pub async fn run(client: &AdminClient, format: OutputFormat, command: PolicyComm
                 OutputFormat::Json => print_json(&serde_json::json!({"version": doc.version, "toml": doc.toml})),
                 OutputFormat::Table | OutputFormat::Markdown => {
                     if doc.version == 0 {
-                        println!("# no policy applied; agents use the defaults");
+                        println!("# {}", c.tr("cli-policy-none"));
                     } else {
-                        println!("# policy version {}", doc.version);
+                        println!(
+                            "# {}",
+                            c.tr_args("cli-policy-version", &[("version", doc.version.to_string())])
+                        );
                         print!("{}", doc.toml);
                     }
                     Ok(())

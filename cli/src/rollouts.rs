@@ -7,7 +7,10 @@ use std::time::Duration;
 use rollcall_common::proto;
 use serde::Serialize;
 
-use super::output::{OutputFormat, print_json, table};
+use rollcall_common::i18n::Catalog;
+use rollcall_common::{locale_fmt, words};
+
+use super::output::{OutputFormat, print_json, table_in};
 use super::{AdminClient, CliError, CliResult};
 
 #[derive(Debug, clap::Subcommand)]
@@ -97,23 +100,68 @@ impl From<&proto::RolloutInfo> for RolloutJson {
     }
 }
 
-fn print_rollout(format: OutputFormat, info: &proto::RolloutInfo) -> CliResult {
+fn print_rollout(format: OutputFormat, c: &Catalog, info: &proto::RolloutInfo) -> CliResult {
     let json = RolloutJson::from(info);
     match format {
         OutputFormat::Json => print_json(&json),
         OutputFormat::Table | OutputFormat::Markdown => {
-            println!("rollout {} → {} ({})", json.id, json.target, json.state);
             println!(
-                "  selector {}  grace {}  recheck every {}  max attempts {}  auto update-now {}",
-                json.selector, json.grace, json.recheck_every, json.max_attempts, json.auto_update_now
+                "{}",
+                c.tr_args(
+                    "cli-rollout-line",
+                    &[
+                        ("id", json.id.clone()),
+                        ("target", json.target.clone()),
+                        ("state", rollout_state(c, &json.state))
+                    ]
+                )
             );
-            println!("  started {} by {}", json.started_at, json.started_by);
+            let duration = |ms: u64| locale_fmt::duration(c.lang(), i64::try_from(ms).unwrap_or(i64::MAX));
+            let (grace, every) = match c.lang() {
+                // English keeps the humantime form it always printed.
+                rollcall_common::i18n::Lang::En => (json.grace.clone(), json.recheck_every.clone()),
+                rollcall_common::i18n::Lang::Ja => (duration(info.grace_ms), duration(info.recheck_every_ms)),
+            };
+            println!(
+                "  {}",
+                c.tr_args(
+                    "cli-rollout-settings",
+                    &[
+                        ("selector", json.selector.clone()),
+                        ("grace", grace),
+                        ("every", every),
+                        ("attempts", json.max_attempts.to_string()),
+                        ("auto", bool_text(c, json.auto_update_now)),
+                    ]
+                )
+            );
+            println!(
+                "  {}",
+                c.tr_args(
+                    "cli-rollout-started",
+                    &[
+                        ("at", locale_fmt::datetime_text(c.lang(), &json.started_at)),
+                        ("by", json.started_by.clone())
+                    ]
+                )
+            );
             Ok(())
         }
     }
 }
 
-pub async fn rollout(client: &AdminClient, format: OutputFormat, command: RolloutCommand) -> CliResult {
+/// A rollout's state (`active`, `stopped`, …) in words; unknown ones as sent.
+fn rollout_state(c: &Catalog, state: &str) -> String {
+    let key = format!("dash-rollout-state-{state}");
+    if c.has(&key) { c.tr(&key) } else { state.to_string() }
+}
+
+/// `true` / `false` as the CLI always printed them in English, はい / いいえ in Japanese.
+pub(crate) fn bool_text(c: &Catalog, value: bool) -> String {
+    c.tr(if value { "cli-true" } else { "cli-false" })
+}
+
+pub async fn rollout(client: &AdminClient, format: OutputFormat, c: &Catalog, command: RolloutCommand) -> CliResult {
     let mut inner = client.inner.clone();
     match command {
         RolloutCommand::Start(args) => {
@@ -134,7 +182,7 @@ pub async fn rollout(client: &AdminClient, format: OutputFormat, command: Rollou
                 })
                 .await?
                 .into_inner();
-            print_rollout(format, &info)
+            print_rollout(format, c, &info)
         }
         RolloutCommand::List => {
             let rollouts = inner
@@ -146,14 +194,24 @@ pub async fn rollout(client: &AdminClient, format: OutputFormat, command: Rollou
             match format {
                 OutputFormat::Json => print_json(&json),
                 OutputFormat::Table | OutputFormat::Markdown => {
-                    let mut out = table(&["ID", "TARGET", "STATE", "SELECTOR", "STARTED", "BY"]);
+                    let mut out = table_in(
+                        c,
+                        &[
+                            "cli-col-id",
+                            "cli-col-target",
+                            "cli-col-state",
+                            "cli-col-selector",
+                            "cli-col-started",
+                            "cli-col-by",
+                        ],
+                    );
                     for r in &json {
                         out.add_row(vec![
                             r.id.clone(),
                             r.target.clone(),
-                            r.state.clone(),
+                            rollout_state(c, &r.state),
                             r.selector.clone(),
-                            r.started_at.clone(),
+                            locale_fmt::datetime_text(c.lang(), &r.started_at),
                             r.started_by.clone(),
                         ]);
                     }
@@ -169,7 +227,7 @@ pub async fn rollout(client: &AdminClient, format: OutputFormat, command: Rollou
                 })
                 .await?
                 .into_inner();
-            print_rollout(format, &info)
+            print_rollout(format, c, &info)
         }
         RolloutCommand::Cancel { id } => {
             let info = inner
@@ -178,7 +236,7 @@ pub async fn rollout(client: &AdminClient, format: OutputFormat, command: Rollou
                 })
                 .await?
                 .into_inner();
-            print_rollout(format, &info)
+            print_rollout(format, c, &info)
         }
     }
 }
@@ -296,43 +354,84 @@ pub async fn status(
     match format {
         OutputFormat::Json => print_json(&json),
         OutputFormat::Table | OutputFormat::Markdown => {
-            println!("rollout {} → {} ({})", json.rollout, json.target, json.state);
+            let c = catalog;
+            println!(
+                "{}",
+                c.tr_args(
+                    "cli-rollout-line",
+                    &[
+                        ("id", json.rollout.clone()),
+                        ("target", json.target.clone()),
+                        ("state", rollout_state(c, &json.state))
+                    ]
+                )
+            );
             println!("{}", super::chart::progress_bar(json.completed, json.total, 40));
             println!(
-                "completed {}  pending {}  stragglers {} (soft {}, hard {})  awaiting restart {}  offline {}",
-                json.completed,
-                json.pending,
-                json.stragglers,
-                json.soft,
-                json.hard,
-                json.awaiting_restart,
-                json.offline
+                "{}",
+                c.tr_args(
+                    "cli-status-counts",
+                    &[
+                        ("completed", json.completed.to_string()),
+                        ("pending", json.pending.to_string()),
+                        ("stragglers", json.stragglers.to_string()),
+                        ("soft", json.soft.to_string()),
+                        ("hard", json.hard.to_string()),
+                        ("awaiting", json.awaiting_restart.to_string()),
+                        ("offline", json.offline.to_string()),
+                    ]
+                )
             );
             if let Some(roster) = &json.roster {
+                let age = match c.lang() {
+                    rollcall_common::i18n::Lang::En => {
+                        humantime::format_duration(std::time::Duration::from_secs(roster.age_s)).to_string()
+                    }
+                    rollcall_common::i18n::Lang::Ja => locale_fmt::duration(
+                        c.lang(),
+                        i64::try_from(roster.age_s.saturating_mul(1000)).unwrap_or(i64::MAX),
+                    ),
+                };
                 println!(
-                    "roster: {} of {} listed endpoints completed — behind {}, no probe {} (listed, nothing known), \
-                     probed {}, probes not listed {}{} (roster {} old)",
-                    roster.completed,
-                    roster.listed,
-                    roster.behind,
-                    roster.no_probe,
-                    roster.probed,
-                    roster.unlisted_probes,
-                    if roster.ambiguous > 0 {
-                        format!(", ambiguous {}", roster.ambiguous)
-                    } else {
-                        String::new()
-                    },
-                    humantime::format_duration(std::time::Duration::from_secs(roster.age_s)),
+                    "{}{}",
+                    c.tr_args(
+                        "cli-status-roster",
+                        &[
+                            ("completed", roster.completed.to_string()),
+                            ("listed", roster.listed.to_string()),
+                            ("behind", roster.behind.to_string()),
+                            ("no_probe", roster.no_probe.to_string()),
+                            ("probed", roster.probed.to_string()),
+                            ("unlisted", roster.unlisted_probes.to_string()),
+                            (
+                                "ambiguous",
+                                if roster.ambiguous > 0 {
+                                    c.tr_args(
+                                        "cli-status-roster-ambiguous",
+                                        &[("count", roster.ambiguous.to_string())],
+                                    )
+                                } else {
+                                    String::new()
+                                }
+                            ),
+                        ]
+                    ),
+                    c.tr_args("cli-status-roster-age", &[("age", age)])
                 );
             }
             if let Some(cause) = &json.fleet_cause {
-                println!(
-                    "FLEET CAUSE: {cause} — nearly every straggler fails the {cause} check; fix it centrally, not per endpoint"
-                );
+                println!("{}", c.tr_args("cli-status-fleet-cause", &[("cause", cause.clone())]));
             }
             if !json.by_cause.is_empty() {
-                let mut out = table(&["CAUSE", "RUNBOOK STEP", "STRAGGLERS", ""]);
+                let mut out = table_in(
+                    c,
+                    &[
+                        "cli-col-cause",
+                        "cli-col-runbook-step",
+                        "cli-col-stragglers",
+                        "cli-col-empty",
+                    ],
+                );
                 let mut causes: Vec<_> = json.by_cause.iter().collect();
                 causes.sort_by_key(|(cause, _)| rollcall_common::cause::Cause::rank(cause));
                 for (cause, count) in causes {
@@ -356,7 +455,7 @@ pub async fn status(
                     .iter()
                     .map(|p| (p.completed, p.completed + p.pending + p.stragglers + p.awaiting_restart))
                     .collect();
-                println!("completion over time:");
+                println!("{}", c.tr("cli-completion-over-time"));
                 println!("{}", super::chart::sparkline(&points, 60));
             }
             Ok(())
@@ -451,16 +550,34 @@ pub async fn stragglers(
     match format {
         OutputFormat::Json => print_json(&list),
         OutputFormat::Table | OutputFormat::Markdown => {
-            let mut out = table(&[
-                "HOSTNAME", "ROLE", "CAUSE", "STEP", "STATE", "BLOCKS", "FAILING", "SINCE", "ID",
-            ]);
+            let c = catalog;
+            let english = c.lang() == rollcall_common::i18n::Lang::En;
+            let mut out = table_in(
+                c,
+                &[
+                    "cli-col-hostname",
+                    "cli-col-role",
+                    "cli-col-cause",
+                    "cli-col-step",
+                    "cli-col-state",
+                    "cli-col-blocks",
+                    "cli-col-failing",
+                    "cli-col-since",
+                    "cli-col-id",
+                ],
+            );
             for s in &list {
                 out.add_row(vec![
                     printable(&s.hostname).into_owned(),
-                    s.role.to_string(),
+                    // English keeps the codes it always printed (scripts grep them).
+                    if english {
+                        s.role.to_string()
+                    } else {
+                        words::role_word(c, s.role)
+                    },
                     if s.update_agent_claimants.is_empty() {
                         if s.inferred {
-                            format!("{} (inferred)", s.cause)
+                            c.tr_args("cli-cause-inferred", &[("cause", s.cause.clone())])
                         } else {
                             s.cause.clone()
                         }
@@ -472,25 +589,45 @@ pub async fn stragglers(
                     } else {
                         s.runbook_step.to_string()
                     },
-                    s.state.clone(),
+                    if english {
+                        s.state.clone()
+                    } else {
+                        words::state_word(c, &s.state)
+                    },
                     if s.blocks > 0 {
                         s.blocks.to_string()
                     } else {
                         String::new()
                     },
-                    s.failing.join(","),
-                    s.since.clone(),
+                    if english {
+                        s.failing.join(",")
+                    } else {
+                        s.failing
+                            .iter()
+                            .map(|name| words::check(c, name))
+                            .collect::<Vec<_>>()
+                            .join(&c.tr("list-separator"))
+                    },
+                    locale_fmt::datetime_text(c.lang(), &s.since),
                     s.id.clone(),
                 ]);
             }
             println!("{out}");
-            println!("{} stragglers", list.len());
+            println!(
+                "{}",
+                c.tr_args("cli-stragglers-count", &[("count", list.len().to_string())])
+            );
             let probe_less: Vec<&StragglerJson> = list.iter().filter(|s| !s.probe).collect();
             if !probe_less.is_empty() {
                 println!(
-                    "{} of them listed by the roster with no probe: {}",
-                    probe_less.len(),
-                    catalog.tr("cause-no_probe-remediation")
+                    "{}",
+                    c.tr_args(
+                        "cli-stragglers-probe-less",
+                        &[
+                            ("count", probe_less.len().to_string()),
+                            ("remediation", c.tr("cause-no_probe-remediation"))
+                        ]
+                    )
                 );
             }
             Ok(())

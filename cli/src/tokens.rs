@@ -5,7 +5,7 @@ use std::time::Duration;
 use rollcall_common::proto;
 use serde::Serialize;
 
-use super::output::{OutputFormat, print_json, table};
+use super::output::{OutputFormat, print_json, table_in};
 use super::{AdminClient, CliError, CliResult};
 
 #[derive(Debug, clap::Subcommand)]
@@ -50,7 +50,12 @@ struct TokenJson {
     created_by: String,
 }
 
-pub async fn run(client: &AdminClient, format: OutputFormat, command: TokenCommand) -> CliResult {
+pub async fn run(
+    client: &AdminClient,
+    format: OutputFormat,
+    c: &rollcall_common::i18n::Catalog,
+    command: TokenCommand,
+) -> CliResult {
     let mut inner = client.inner.clone();
     match command {
         TokenCommand::Create { uses, ttl, labels } => {
@@ -73,8 +78,18 @@ pub async fn run(client: &AdminClient, format: OutputFormat, command: TokenComma
                 }
                 OutputFormat::Table | OutputFormat::Markdown => {
                     eprintln!(
-                        "token {} for {uses} enrollment(s), valid until {} (shown once):",
-                        response.id, response.expires_at
+                        "{}",
+                        c.tr_args(
+                            "cli-token-created",
+                            &[
+                                ("id", response.id.clone()),
+                                ("uses", uses.to_string()),
+                                (
+                                    "until",
+                                    rollcall_common::locale_fmt::datetime_text(c.lang(), &response.expires_at)
+                                ),
+                            ]
+                        )
                     );
                     println!("{}", response.token);
                 }
@@ -102,18 +117,28 @@ pub async fn run(client: &AdminClient, format: OutputFormat, command: TokenComma
             match format {
                 OutputFormat::Json => print_json(&tokens),
                 OutputFormat::Table | OutputFormat::Markdown => {
-                    let mut out = table(&["ID", "USES LEFT", "EXPIRES", "LABELS", "REVOKED", "CREATED BY"]);
+                    let mut out = table_in(
+                        c,
+                        &[
+                            "cli-col-id",
+                            "cli-col-uses-left",
+                            "cli-col-expires",
+                            "cli-col-labels",
+                            "cli-col-revoked",
+                            "cli-col-created-by",
+                        ],
+                    );
                     for t in &tokens {
                         out.add_row(vec![
                             t.id.clone(),
                             format!("{}/{}", t.uses_left, t.uses_total),
-                            t.expires_at.clone(),
+                            rollcall_common::locale_fmt::datetime_text(c.lang(), &t.expires_at),
                             t.labels
                                 .iter()
                                 .map(|(k, v)| format!("{k}={v}"))
                                 .collect::<Vec<_>>()
                                 .join(","),
-                            t.revoked.to_string(),
+                            super::rollouts::bool_text(c, t.revoked),
                             t.created_by.clone(),
                         ]);
                     }
@@ -127,7 +152,7 @@ pub async fn run(client: &AdminClient, format: OutputFormat, command: TokenComma
             match format {
                 OutputFormat::Json => print_json(&serde_json::json!({"id": id, "revoked": true})),
                 OutputFormat::Table | OutputFormat::Markdown => {
-                    println!("revoked token {id}");
+                    println!("{}", c.tr_args("cli-token-revoked", &[("id", id.to_string())]));
                     Ok(())
                 }
             }

@@ -32,7 +32,21 @@ fn some(text: String) -> Option<String> {
     (!text.is_empty()).then_some(text)
 }
 
-pub async fn run(client: &AdminClient, format: OutputFormat, args: WatchArgs) -> CliResult {
+pub async fn run(
+    client: &AdminClient,
+    format: OutputFormat,
+    c: &rollcall_common::i18n::Catalog,
+    args: WatchArgs,
+) -> CliResult {
+    let english = c.lang() == rollcall_common::i18n::Lang::En;
+    // English keeps the state words it always printed (scripts grep them).
+    let state = |word: &str| {
+        if english {
+            word.to_string()
+        } else {
+            rollcall_common::words::state_word(c, word)
+        }
+    };
     let mut stream = client.inner.clone().watch(proto::WatchRequest {}).await?.into_inner();
     let mut seen = 0u64;
     while let Some(event) = stream.next().await {
@@ -59,8 +73,12 @@ pub async fn run(client: &AdminClient, format: OutputFormat, args: WatchArgs) ->
                 } else {
                     format!(
                         " {} → {}",
-                        if event.from.is_empty() { "new" } else { &event.from },
-                        event.to
+                        if event.from.is_empty() {
+                            c.tr("cli-history-new")
+                        } else {
+                            state(&event.from)
+                        },
+                        state(&event.to)
                     )
                 };
                 let cause = if event.cause.is_empty() {
@@ -70,7 +88,10 @@ pub async fn run(client: &AdminClient, format: OutputFormat, args: WatchArgs) ->
                 };
                 println!(
                     "{} {:<18} {}{change}{cause} {}",
-                    event.at, event.kind, event.hostname, event.detail
+                    rollcall_common::locale_fmt::datetime_text(c.lang(), &event.at),
+                    event.kind,
+                    event.hostname,
+                    event.detail
                 );
             }
         }

@@ -6,6 +6,8 @@
 use fluent_bundle::concurrent::FluentBundle;
 use fluent_bundle::{FluentArgs, FluentResource};
 
+use std::sync::LazyLock;
+
 pub const EN_FTL: &str = include_str!("../locales/en.ftl");
 pub const JA_FTL: &str = include_str!("../locales/ja.ftl");
 
@@ -17,6 +19,46 @@ pub enum Lang {
 }
 
 impl Lang {
+    pub const ALL: [Lang; 2] = [Lang::En, Lang::Ja];
+
+    /// The language's tag (`en`, `ja`): the dashboard's `lang` parameter
+    /// and cookie, and the HTML `lang` attribute.
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Ja => "ja",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Lang> {
+        Lang::ALL.into_iter().find(|lang| lang.code() == code)
+    }
+
+    /// The best of an `Accept-Language` header (`ja,en-US;q=0.8`): the
+    /// first tag by quality that is Japanese or English; English when none is.
+    pub fn from_accept_language(header: &str) -> Lang {
+        let mut best: Option<(u32, Lang)> = None;
+        for item in header.split(',').take(32) {
+            let mut parts = item.split(';');
+            let tag = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+            let quality = parts
+                .find_map(|part| part.trim().strip_prefix("q="))
+                .and_then(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            // Thousandths, so the order is total.
+            let rank = (quality.clamp(0.0, 1.0) * 1000.0) as u32;
+            let lang = match tag.split('-').next() {
+                Some("ja") => Lang::Ja,
+                Some("en") => Lang::En,
+                _ => continue,
+            };
+            if rank > 0 && best.is_none_or(|(seen, _)| rank > seen) {
+                best = Some((rank, lang));
+            }
+        }
+        best.map_or(Lang::En, |(_, lang)| lang)
+    }
+
     /// From `LC_ALL`, `LC_MESSAGES` or `LANG` (in that order): `ja*` → Japanese.
     pub fn from_env(vars: impl Fn(&str) -> Option<String>) -> Lang {
         for name in ["LC_ALL", "LC_MESSAGES", "LANG"] {
@@ -30,9 +72,26 @@ impl Lang {
 
 pub struct Catalog {
     bundle: FluentBundle<FluentResource>,
+    lang: Lang,
+}
+
+static EN: LazyLock<Catalog> = LazyLock::new(|| Catalog::new(Lang::En));
+static JA: LazyLock<Catalog> = LazyLock::new(|| Catalog::new(Lang::Ja));
+
+/// The catalogue of `lang`, parsed once per process (the dashboard answers
+/// many requests; each `Catalog::new` parses the whole file).
+pub fn catalog(lang: Lang) -> &'static Catalog {
+    match lang {
+        Lang::En => &EN,
+        Lang::Ja => &JA,
+    }
 }
 
 impl Catalog {
+    pub fn lang(&self) -> Lang {
+        self.lang
+    }
+
     pub fn new(lang: Lang) -> Self {
         let (tag, source) = match lang {
             Lang::En => ("en", EN_FTL),
@@ -51,7 +110,7 @@ impl Catalog {
         let terms =
             FluentResource::try_new(crate::console_path::fluent_terms(lang)).unwrap_or_else(|(partial, _)| partial);
         let _ = bundle.add_resource(terms);
-        Catalog { bundle }
+        Catalog { bundle, lang }
     }
 
     /// Whether the catalogue defines `key`.

@@ -28,6 +28,7 @@ pub mod console_path;
 pub mod files;
 pub mod i18n;
 pub mod limits;
+pub mod locale_fmt;
 pub mod logging;
 pub mod member_state;
 pub mod net;
@@ -42,3 +43,6 @@ pub mod secret;
 pub mod timefmt;
 pub mod tls;
 pub mod version;
+#[cfg(test)]
+mod vocabulary_tests;
+pub mod words;

@@ -9,7 +9,9 @@ use std::path::PathBuf;
 use rollcall_common::proto;
 use serde::Serialize;
 
-use super::output::{OutputFormat, print_json, table};
+use rollcall_common::i18n::Catalog;
+
+use super::output::{OutputFormat, print_json, table_in};
 use super::{AdminClient, CliError, CliResult};
 
 /// Entries per import message (each well under the coordinator's message limit).
@@ -40,10 +42,10 @@ pub enum RosterCommand {
     List,
 }
 
-pub async fn run(client: &AdminClient, format: OutputFormat, command: RosterCommand) -> CliResult {
+pub async fn run(client: &AdminClient, format: OutputFormat, c: &Catalog, command: RosterCommand) -> CliResult {
     match command {
-        RosterCommand::Import { file, columns } => import(client, format, file, columns).await,
-        RosterCommand::Refresh => refresh(client, format).await,
+        RosterCommand::Import { file, columns } => import(client, format, c, file, columns).await,
+        RosterCommand::Refresh => refresh(client, format, c).await,
         RosterCommand::Status => {
             let status = client
                 .inner
@@ -51,9 +53,9 @@ pub async fn run(client: &AdminClient, format: OutputFormat, command: RosterComm
                 .get_roster_status(proto::RosterStatusRequest {})
                 .await?
                 .into_inner();
-            show_status(format, &status)
+            show_status(format, c, &status)
         }
-        RosterCommand::List => list(client, format).await,
+        RosterCommand::List => list(client, format, c).await,
     }
 }
 
@@ -64,7 +66,13 @@ struct ImportJson {
     skipped: Vec<csv::Skipped>,
 }
 
-async fn import(client: &AdminClient, format: OutputFormat, file: PathBuf, columns: Option<PathBuf>) -> CliResult {
+async fn import(
+    client: &AdminClient,
+    format: OutputFormat,
+    c: &Catalog,
+    file: PathBuf,
+    columns: Option<PathBuf>,
+) -> CliResult {
     let columns = match columns {
         Some(path) => {
             let text = rollcall_common::files::read_bounded_utf8(&path, 1024 * 1024)
@@ -110,13 +118,24 @@ async fn import(client: &AdminClient, format: OutputFormat, file: PathBuf, colum
         OutputFormat::Json => print_json(&json)?,
         OutputFormat::Table | OutputFormat::Markdown => {
             println!(
-                "imported {} endpoints from {} ({})",
-                json.imported,
-                file.display(),
-                parsed.encoding
+                "{}",
+                c.tr_args(
+                    "cli-roster-imported",
+                    &[
+                        ("count", json.imported.to_string()),
+                        ("file", file.display().to_string()),
+                        ("encoding", parsed.encoding.to_string()),
+                    ]
+                )
             );
             for skipped in &json.skipped {
-                println!("skipped line {}: {}", skipped.line, skipped.reason);
+                println!(
+                    "{}",
+                    c.tr_args(
+                        "cli-roster-skipped",
+                        &[("line", skipped.line.to_string()), ("reason", skipped.reason.clone())]
+                    )
+                );
             }
         }
     }
@@ -126,14 +145,14 @@ async fn import(client: &AdminClient, format: OutputFormat, file: PathBuf, colum
     Ok(())
 }
 
-async fn refresh(client: &AdminClient, format: OutputFormat) -> CliResult {
+async fn refresh(client: &AdminClient, format: OutputFormat, c: &Catalog) -> CliResult {
     match client
         .inner
         .clone()
         .refresh_roster(proto::RefreshRosterRequest {})
         .await
     {
-        Ok(status) => show_status(format, &status.into_inner()),
+        Ok(status) => show_status(format, c, &status.into_inner()),
         Err(status) => match status.code() {
             // The coordinator answered: the pass failed, or there is no source.
             tonic::Code::Aborted | tonic::Code::FailedPrecondition => Err(CliError::new(1, status.message())),
@@ -158,7 +177,7 @@ fn non_empty(text: &str) -> Option<String> {
     (!text.is_empty()).then(|| text.to_string())
 }
 
-fn show_status(format: OutputFormat, status: &proto::RosterStatus) -> CliResult {
+fn show_status(format: OutputFormat, c: &Catalog, status: &proto::RosterStatus) -> CliResult {
     let json = StatusJson {
         source: non_empty(&status.source),
         entries: status.entries,
@@ -171,26 +190,49 @@ fn show_status(format: OutputFormat, status: &proto::RosterStatus) -> CliResult 
     match format {
         OutputFormat::Json => print_json(&json),
         OutputFormat::Table | OutputFormat::Markdown => {
+            let age = match c.lang() {
+                // English keeps the humantime form it always printed.
+                rollcall_common::i18n::Lang::En => {
+                    humantime::format_duration(std::time::Duration::from_secs(status.age_s)).to_string()
+                }
+                lang => rollcall_common::locale_fmt::duration(
+                    lang,
+                    i64::try_from(status.age_s.saturating_mul(1000)).unwrap_or(i64::MAX),
+                ),
+            };
             match (&json.source, &json.refreshed_at) {
                 (Some(source), Some(at)) => println!(
-                    "roster: {} endpoints from {source}, read {at} ({} ago)",
-                    json.entries,
-                    humantime::format_duration(std::time::Duration::from_secs(status.age_s))
+                    "{}",
+                    c.tr_args(
+                        "cli-roster-status",
+                        &[
+                            ("count", json.entries.to_string()),
+                            ("source", source.clone()),
+                            ("at", rollcall_common::locale_fmt::datetime_text(c.lang(), at)),
+                            ("age", age),
+                        ]
+                    )
                 ),
-                _ => println!("no roster yet: import a console export or configure --apex-central-url"),
+                _ => println!("{}", c.tr("cli-roster-none")),
             }
             println!(
-                "apex central: {}",
-                if json.apex_central {
-                    "configured"
+                "{}",
+                c.tr(if json.apex_central {
+                    "cli-roster-apex-central-configured"
                 } else {
-                    "not configured"
-                }
+                    "cli-roster-apex-central-not-configured"
+                })
             );
             if let Some(error) = &json.last_error {
                 println!(
-                    "LAST PASS FAILED ({}): {error}",
-                    json.last_error_at.as_deref().unwrap_or("?")
+                    "{}",
+                    c.tr_args(
+                        "cli-roster-last-pass-failed",
+                        &[
+                            ("at", json.last_error_at.clone().unwrap_or_else(|| "?".into())),
+                            ("error", error.clone()),
+                        ]
+                    )
                 );
             }
             Ok(())
@@ -217,7 +259,7 @@ struct ListedJson {
     agent_id: Option<String>,
 }
 
-async fn list(client: &AdminClient, format: OutputFormat) -> CliResult {
+async fn list(client: &AdminClient, format: OutputFormat, c: &Catalog) -> CliResult {
     let response = client
         .inner
         .clone()
@@ -249,32 +291,60 @@ async fn list(client: &AdminClient, format: OutputFormat) -> CliResult {
     match format {
         OutputFormat::Json => print_json(&listed),
         OutputFormat::Table | OutputFormat::Markdown => {
-            let mut out = table(&["HOSTNAME", "VERSION", "CONNECTION", "MANAGING SERVER", "PROBE", "AGENT"]);
+            let mut out = table_in(
+                c,
+                &[
+                    "cli-col-hostname",
+                    "cli-col-version",
+                    "cli-col-connection",
+                    "cli-col-managing-server",
+                    "cli-col-probe",
+                    "cli-col-agent",
+                ],
+            );
             for entry in &listed {
                 out.add_row(vec![
                     entry.hostname.clone(),
                     entry.version.clone().unwrap_or_else(|| "-".into()),
                     entry.connection_status.clone().unwrap_or_else(|| "-".into()),
                     entry.managing_server.clone().unwrap_or_else(|| "-".into()),
-                    entry.state.replace('_', " "),
+                    {
+                        let key = format!("cli-roster-state-{}", entry.state);
+                        if c.has(&key) {
+                            c.tr(&key)
+                        } else {
+                            entry.state.replace('_', " ")
+                        }
+                    },
                     entry.agent_id.clone().unwrap_or_default(),
                 ]);
             }
             println!("{out}");
             if let Some(status) = &response.status {
                 println!(
-                    "{} endpoints from {} ({})",
-                    listed.len(),
-                    if status.source.is_empty() {
-                        "nowhere"
-                    } else {
-                        &status.source
-                    },
-                    if status.refreshed_at.is_empty() {
-                        "never read"
-                    } else {
-                        &status.refreshed_at
-                    }
+                    "{}",
+                    c.tr_args(
+                        "cli-roster-list-summary",
+                        &[
+                            ("count", listed.len().to_string()),
+                            (
+                                "source",
+                                if status.source.is_empty() {
+                                    c.tr("cli-roster-nowhere")
+                                } else {
+                                    status.source.clone()
+                                }
+                            ),
+                            (
+                                "at",
+                                if status.refreshed_at.is_empty() {
+                                    c.tr("cli-roster-never-read")
+                                } else {
+                                    rollcall_common::locale_fmt::datetime_text(c.lang(), &status.refreshed_at)
+                                }
+                            ),
+                        ]
+                    )
                 );
             }
             Ok(())

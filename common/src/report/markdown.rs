@@ -30,16 +30,25 @@ fn write_check(out: &mut String, catalog: &Catalog, check: &crate::report::Faili
     let _ = writeln!(
         out,
         "{indent}- **{}** ({}): {}",
-        catalog.tr(&format!("check-{}", check.name)),
-        catalog.tr(&format!("status-{}", check.status)),
+        crate::words::check(catalog, &check.name),
+        crate::words::status_word(catalog, &check.status),
         check_text::message(catalog, &check.code, &check.params, &check.message, &escape)
     );
     if !check.evidence.is_empty() {
-        // Evidence is data (values as the probe read them), quoted as code.
+        // Evidence is data (values as the probe read them), quoted as code;
+        // in Japanese the key and the probe's fixed phrases are said in
+        // words and only the values read stay code (English keeps `key=value`).
         let evidence: Vec<String> = check
             .evidence
             .iter()
-            .map(|(k, v)| format!("`{}={}`", check_text::code_safe(k), check_text::code_safe(v)))
+            .map(|(k, v)| match catalog.lang() {
+                crate::i18n::Lang::En => format!("`{}={}`", check_text::code_safe(k), check_text::code_safe(v)),
+                crate::i18n::Lang::Ja => {
+                    let (key, phrase) = crate::words::evidence(catalog, k, v);
+                    let value = phrase.map_or_else(|| format!("`{}`", check_text::code_safe(v)), |text| escape(&text));
+                    format!("{}: {value}", escape(&key))
+                }
+            })
             .collect();
         let _ = writeln!(
             out,
@@ -59,13 +68,15 @@ fn step_text(catalog: &Catalog, step: u32) -> String {
     }
 }
 
-/// A length of time in units both languages read (`1h59m59s`), to the
-/// second; one token, so no run of words reads as an English phrase.
-fn span(ms: i64) -> String {
-    let seconds = ms.unsigned_abs().div_ceil(1000);
-    humantime::format_duration(std::time::Duration::from_secs(seconds))
-        .to_string()
-        .replace(' ', "")
+/// A length of time in the reader's units (`1h59m59s`, `1時間59分59秒`),
+/// to the second; one token.
+fn span(catalog: &Catalog, ms: i64) -> String {
+    crate::locale_fmt::duration(catalog.lang(), ms)
+}
+
+/// A moment as the reader writes dates (RFC 3339 in English).
+fn datetime(catalog: &Catalog, rfc3339: &str) -> String {
+    crate::locale_fmt::datetime_text(catalog.lang(), rfc3339)
 }
 
 fn cause_text(catalog: &Catalog, cause: &str) -> String {
@@ -87,10 +98,10 @@ pub fn render(report: &Report, catalog: &Catalog) -> String {
             &[
                 ("id", report.rollout.id.clone()),
                 ("target", report.rollout.target.clone()),
-                ("started", report.rollout.started_at.clone())
+                ("started", datetime(catalog, &report.rollout.started_at))
             ]
         ),
-        catalog.tr_args("report-generated", &[("at", report.generated_at.clone())])
+        catalog.tr_args("report-generated", &[("at", datetime(catalog, &report.generated_at))])
     );
 
     let _ = writeln!(out, "## {}\n", catalog.tr("report-affected-heading"));
@@ -122,7 +133,7 @@ pub fn render(report: &Report, catalog: &Catalog) -> String {
                     ("source", escape(&roster.source)),
                     (
                         "age",
-                        span(i64::try_from(roster.age_s).unwrap_or(i64::MAX / 1000) * 1000)
+                        span(catalog, i64::try_from(roster.age_s).unwrap_or(i64::MAX / 1000) * 1000)
                     ),
                 ]
             )
@@ -206,14 +217,19 @@ pub fn render(report: &Report, catalog: &Catalog) -> String {
         let _ = writeln!(out, "{}\n", catalog.tr("report-differences-none"));
     } else {
         for difference in &report.differences {
+            let (attribute, value) = match catalog.lang() {
+                // English keeps the attribute codes it always printed.
+                crate::i18n::Lang::En => (difference.attribute.clone(), difference.value.clone()),
+                crate::i18n::Lang::Ja => crate::words::attribute(catalog, &difference.attribute, &difference.value),
+            };
             let _ = writeln!(
                 out,
                 "- {}",
                 catalog.tr_args(
                     "report-difference-line",
                     &[
-                        ("attribute", escape(&difference.attribute)),
-                        ("value", escape(&difference.value)),
+                        ("attribute", escape(&attribute)),
+                        ("value", escape(&value)),
                         ("stragglers", difference.stragglers.to_string()),
                         ("stragglers_total", difference.stragglers_total.to_string()),
                         ("completed", difference.completed.to_string()),
@@ -227,7 +243,7 @@ pub fn render(report: &Report, catalog: &Catalog) -> String {
 
     let _ = writeln!(out, "## {}\n", catalog.tr("report-update-now-heading"));
     let now = &report.update_now;
-    let window = span(i64::try_from(now.window_ms).unwrap_or(i64::MAX));
+    let window = span(catalog, i64::try_from(now.window_ms).unwrap_or(i64::MAX));
     let side = |key: &str, side: &super::Tried| {
         catalog.tr_args(
             key,
@@ -257,7 +273,7 @@ pub fn render(report: &Report, catalog: &Catalog) -> String {
             };
             let args = [
                 ("hostname", escape(&agent.hostname)),
-                ("amount", span(agent.clock_skew_ms)),
+                ("amount", span(catalog, agent.clock_skew_ms)),
             ];
             let _ = writeln!(out, "- {} (`{}`)", catalog.tr_args(key, &args), agent.id);
         }
@@ -294,7 +310,7 @@ pub fn render(report: &Report, catalog: &Catalog) -> String {
                     ("hostname", escape(&straggler.hostname)),
                     ("cause", cause_text(catalog, &straggler.cause)),
                     ("step", straggler.runbook_step.to_string()),
-                    ("state", straggler.state.clone())
+                    ("state", crate::words::state_word(catalog, &straggler.state))
                 ]
             )
         );
@@ -315,9 +331,23 @@ pub fn render(report: &Report, catalog: &Catalog) -> String {
         } else if straggler.inferred {
             let _ = writeln!(out, "- **{}**", catalog.tr("report-inferred"));
         }
-        if !straggler.evidence.is_empty() {
-            let evidence: Vec<String> = straggler
-                .evidence
+        // The evidence list repeats the failing check's English message and
+        // its `key = value` pairs, which the check lines below say in the
+        // reader's words; in Japanese only what they do not say (the values
+        // a signal read) is kept, quoted as code.
+        let repeated = |item: &str| {
+            catalog.lang() != crate::i18n::Lang::En
+                && straggler.failing.iter().any(|check| {
+                    item == format!("{}: {}", check.name, check.message)
+                        || check
+                            .evidence
+                            .iter()
+                            .any(|(key, value)| item == format!("{key} = {value}"))
+                })
+        };
+        let kept: Vec<&String> = straggler.evidence.iter().filter(|item| !repeated(item)).collect();
+        if !kept.is_empty() {
+            let evidence: Vec<String> = kept
                 .iter()
                 .map(|item| format!("`{}`", check_text::code_safe(item)))
                 .collect();
@@ -368,7 +398,7 @@ pub fn render(report: &Report, catalog: &Catalog) -> String {
             Some(bundle) => catalog.tr_args(
                 "report-bundle",
                 &[
-                    ("at", bundle.collected_at.clone()),
+                    ("at", datetime(catalog, &bundle.collected_at)),
                     ("files", bundle.files.to_string()),
                     ("bytes", bundle.bytes.to_string()),
                     ("skipped", bundle.skipped.to_string()),
@@ -382,7 +412,7 @@ pub fn render(report: &Report, catalog: &Catalog) -> String {
             out,
             "- {}: {}\n",
             catalog.tr("report-remediation"),
-            catalog.tr(&format!("remediation-{}", straggler.cause))
+            crate::words::remediation(catalog, &straggler.cause)
         );
     }
     if !report.awaiting_restart.is_empty() {

@@ -8,6 +8,8 @@
 
 use std::fmt::Write as _;
 
+use rollcall_common::i18n::{Catalog, Lang, catalog};
+use rollcall_common::locale_fmt;
 use rollcall_common::timefmt::rfc3339;
 
 /// Escapes text for HTML element content and quoted attribute values (and
@@ -66,29 +68,32 @@ pub fn truncate(text: &str, max: usize) -> String {
     }
 }
 
-/// "12s ago", "5m ago", "3h ago", "2d ago"; empty for 0 (never).
-pub fn ago(at_ms: i64, now_ms: i64) -> String {
+/// "12s ago", "5m ago", "3h ago", "2d ago" (`5分前` in Japanese); "never" for 0.
+pub fn ago(c: &Catalog, at_ms: i64, now_ms: i64) -> String {
     if at_ms <= 0 {
-        return "never".into();
+        return c.tr("word-never");
     }
     let seconds = (now_ms - at_ms).max(0) / 1000;
-    match seconds {
-        0..=59 => format!("{seconds}s ago"),
-        60..=3599 => format!("{}m ago", seconds / 60),
-        3600..=86_399 => format!("{}h ago", seconds / 3600),
-        _ => format!("{}d ago", seconds / 86_400),
-    }
+    let (key, amount) = match seconds {
+        0..=59 => ("dash-ago-seconds", seconds),
+        60..=3599 => ("dash-ago-minutes", seconds / 60),
+        3600..=86_399 => ("dash-ago-hours", seconds / 3600),
+        _ => ("dash-ago-days", seconds / 86_400),
+    };
+    c.tr_args(key, &[("n", amount.to_string())])
 }
 
-/// A `<time>` element: relative text, the exact UTC time on hover.
-pub fn time_element(at_ms: i64, now_ms: i64) -> String {
+/// A `<time>` element: relative text, the exact time on hover (RFC 3339
+/// in `datetime`, the reader's date form in the title).
+pub fn time_element(c: &Catalog, at_ms: i64, now_ms: i64) -> String {
     if at_ms <= 0 {
-        return "never".into();
+        return esc(&c.tr("word-never"));
     }
-    let exact = rfc3339(at_ms);
     format!(
-        "<time datetime=\"{exact}\" title=\"{exact}\">{}</time>",
-        ago(at_ms, now_ms)
+        "<time datetime=\"{}\" title=\"{}\">{}</time>",
+        rfc3339(at_ms),
+        esc(&locale_fmt::datetime(c.lang(), at_ms)),
+        esc(&ago(c, at_ms, now_ms))
     )
 }
 
@@ -101,35 +106,73 @@ pub struct Frame<'a> {
     pub live_url: Option<&'a str>,
     /// Who is looking (the admin certificate's name and role).
     pub viewer: &'a str,
+    /// The reader's language: every word of the frame, and `<html lang>`.
+    pub lang: Lang,
 }
 
 /// The whole document around `body`.
 pub fn page(frame: &Frame<'_>, body: &str) -> String {
+    let c = catalog(frame.lang);
     let live_attribute = frame
         .live_url
-        .map(|url| format!(" data-live=\"{}\"", esc(url)))
+        .map(|url| {
+            format!(
+                " data-live=\"{}\" data-live-text=\"{}\" data-stale-text=\"{}\"",
+                esc(url),
+                esc(&c.tr("dash-live")),
+                esc(&c.tr("dash-reconnecting"))
+            )
+        })
         .unwrap_or_default();
     let live_status = if frame.live_url.is_some() {
-        "<span id=\"live-status\" class=\"live\" title=\"this page refreshes itself\">live</span>"
+        format!(
+            "<span id=\"live-status\" class=\"live\" title=\"{}\">{}</span>",
+            esc(&c.tr("dash-live-title")),
+            esc(&c.tr("dash-live"))
+        )
     } else {
-        ""
+        String::new()
     };
     let script = if frame.live_url.is_some() {
         format!("<script nonce=\"{}\">{LIVE_SCRIPT}</script>", frame.nonce)
     } else {
         String::new()
     };
+    // The switch names each language in itself, as language menus do.
+    let switch: Vec<String> = Lang::ALL
+        .iter()
+        .map(|lang| {
+            let name = esc(&catalog(*lang).tr("dash-language-name"));
+            if *lang == frame.lang {
+                format!("<strong lang=\"{0}\">{name}</strong>", lang.code())
+            } else {
+                format!(
+                    "<a href=\"?{}={1}\" lang=\"{1}\" hreflang=\"{1}\" id=\"lang-{1}\">{name}</a>",
+                    super::lang::SWITCH,
+                    lang.code()
+                )
+            }
+        })
+        .collect();
     format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+        "<!doctype html>\n<html lang=\"{lang}\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
 <meta name=\"referrer\" content=\"no-referrer\">\
 <title>{title} · rollcall</title><style>{STYLE}</style></head>\
 <body{live_attribute}><header class=\"top\"><a class=\"brand\" href=\"/\">rollcall</a>\
-<nav><a href=\"/\">Rollout</a><a href=\"/report\">Support report</a><a href=\"/metrics\">Metrics</a></nav>\
-<span class=\"who\">{live_status}<span title=\"the admin certificate this browser presented\">{viewer}</span></span></header>\
+<nav><a href=\"/\">{nav_rollout}</a><a href=\"/report\">{nav_report}</a><a href=\"/metrics\">{nav_metrics}</a></nav>\
+<span class=\"who\"><span class=\"langs\" id=\"language-switch\" title=\"{switch_title}\">{switch}</span>{live_status}\
+<span title=\"{viewer_title}\">{viewer}</span></span></header>\
 <main>{body}</main>{script}</body></html>\n",
+        lang = frame.lang.code(),
         title = esc(frame.title),
         viewer = esc(frame.viewer),
+        nav_rollout = esc(&c.tr("dash-nav-rollout")),
+        nav_report = esc(&c.tr("dash-nav-report")),
+        nav_metrics = esc(&c.tr("dash-nav-metrics")),
+        switch_title = esc(&c.tr("dash-language-switch")),
+        switch = switch.join(" | "),
+        viewer_title = esc(&c.tr("dash-viewer-title")),
     )
 }
 
@@ -140,6 +183,8 @@ const LIVE_SCRIPT: &str = r#"
   var url = document.body.getAttribute("data-live");
   if (!url) { return; }
   var badge = document.getElementById("live-status");
+  var liveText = document.body.getAttribute("data-live-text") || "live";
+  var staleText = document.body.getAttribute("data-stale-text") || "reconnecting…";
   var every = 5000;
   function mark(ok, text) {
     if (!badge) { return; }
@@ -159,9 +204,9 @@ const LIVE_SCRIPT: &str = r#"
           var element = document.getElementById(id);
           if (element) { element.innerHTML = fragments[id]; }
         });
-        mark(true, "live · " + (data.generated_at || "").slice(11, 19) + " UTC");
+        mark(true, liveText + " · " + (data.generated_at || "").slice(11, 19) + " UTC");
       })
-      .catch(function () { mark(false, "reconnecting…"); })
+      .catch(function () { mark(false, staleText); })
       .then(function () { setTimeout(tick, every); });
   }
   // The first refresh comes soon after load, then every few seconds.
@@ -178,6 +223,7 @@ a { color:var(--accent); text-decoration:none; } a:hover { text-decoration:under
 header.top { display:flex; align-items:center; gap:24px; padding:10px 24px; background:#0f172a; color:#e2e8f0; }
 header.top .brand { color:#fff; font-weight:700; font-size:16px; letter-spacing:.02em; }
 header.top nav a { color:#cbd5e1; margin-right:16px; }
+header.top .langs a { color:#cbd5e1; } header.top .langs strong { color:#fff; font-weight:600; }
 header.top .who { margin-left:auto; color:#94a3b8; font-size:12px; display:flex; gap:12px; align-items:center; }
 .live { color:#86efac; } .live::before { content:"● "; } .live.stale { color:#fca5a5; }
 main { max-width:1240px; margin:0 auto; padding:20px 24px 48px; }

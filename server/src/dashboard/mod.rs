@@ -9,6 +9,9 @@
 //! - Routes: `/` the current rollout (filters as query parameters),
 //!   `/agents/{id}`, `/api/live…` their fresh fragments as JSON, `/report`
 //!   with `/report.md` and `/report.json` (runbook step 8), `/metrics`.
+//! - Language: English or Japanese, chosen by the header's switch and
+//!   remembered in a cookie, else the browser's `Accept-Language`
+//!   ([`lang`]); every word comes from the catalogue (common/locales).
 //! - Who may look: any admin certificate (viewer and up), checked on every
 //!   request ([`access`]); no certificate is 401, an agent's is 403.
 //! - Pages are rendered on the server ([`pages`], charts in [`svg`]); a
@@ -22,8 +25,10 @@
 //!   connections finish their request and close within [`DRAIN_GRACE`].
 
 pub mod access;
+mod agent_page;
 mod data;
 mod html;
+mod lang;
 mod metrics;
 mod pages;
 mod report_page;
@@ -128,8 +133,8 @@ pub fn router(app: App) -> Router {
     Router::new()
         .route("/", get(pages::index))
         .route("/api/live", get(pages::index_live))
-        .route("/agents/{id}", get(pages::agent))
-        .route("/api/live/agents/{id}", get(pages::agent_live))
+        .route("/agents/{id}", get(agent_page::agent))
+        .route("/api/live/agents/{id}", get(agent_page::agent_live))
         .route("/metrics", get(metrics::scrape))
         .route("/report", get(report_page::html))
         .route("/report.md", get(report_page::markdown))
@@ -201,6 +206,7 @@ async fn guard(State(app): State<App>, mut request: Request, next: Next) -> Resp
     let nonce = Nonce(hex::encode(rand::random::<[u8; 16]>()));
     let peer = request.extensions().get::<Peer>().cloned().unwrap_or(Peer::Anonymous);
     let uri_length = request.uri().path_and_query().map_or(0, |path| path.as_str().len());
+    let (language, chosen) = lang::of_request(request.uri().query(), request.headers());
     let response = if uri_length > MAX_URI_BYTES {
         plain(StatusCode::URI_TOO_LONG, "the request URI is too long")
     } else if !request.body().is_end_stream() {
@@ -213,15 +219,16 @@ async fn guard(State(app): State<App>, mut request: Request, next: Next) -> Resp
             access::needed_for(request.uri().path()),
         ) {
             Err(Denied::Unauthenticated(message)) => {
-                pages::error_page(None, &nonce.0, StatusCode::UNAUTHORIZED, message)
+                pages::error_page(None, &nonce.0, language, StatusCode::UNAUTHORIZED, message)
             }
             Err(Denied::Forbidden(message)) => {
                 tracing::info!(?peer, reason = message, "dashboard request refused");
-                pages::error_page(None, &nonce.0, StatusCode::FORBIDDEN, &message)
+                pages::error_page(None, &nonce.0, language, StatusCode::FORBIDDEN, &message)
             }
             Ok(viewer) => {
                 request.extensions_mut().insert(viewer);
                 request.extensions_mut().insert(nonce.clone());
+                request.extensions_mut().insert(language);
                 match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
                     Ok(response) => response,
                     Err(_) => plain(
@@ -232,7 +239,13 @@ async fn guard(State(app): State<App>, mut request: Request, next: Next) -> Resp
             }
         }
     };
-    with_security_headers(response, &nonce.0)
+    let mut response = with_security_headers(response, &nonce.0);
+    if chosen {
+        response
+            .headers_mut()
+            .append(header::SET_COOKIE, lang::cookie(language));
+    }
+    response
 }
 
 fn plain(status: StatusCode, message: &str) -> Response {
@@ -260,8 +273,14 @@ base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
     response
 }
 
-async fn not_found(viewer: Option<axum::Extension<Viewer>>, nonce: Option<axum::Extension<Nonce>>) -> Response {
+async fn not_found(
+    viewer: Option<axum::Extension<Viewer>>,
+    nonce: Option<axum::Extension<Nonce>>,
+    language: Option<axum::Extension<rollcall_common::i18n::Lang>>,
+) -> Response {
     let nonce = nonce.map(|axum::Extension(nonce)| nonce.0).unwrap_or_default();
     let viewer = viewer.map(|axum::Extension(viewer)| viewer);
-    pages::error_page(viewer.as_ref(), &nonce, StatusCode::NOT_FOUND, "no such page")
+    let language = language.map(|axum::Extension(language)| language).unwrap_or_default();
+    let message = rollcall_common::i18n::catalog(language).tr("dash-no-such-page");
+    pages::error_page(viewer.as_ref(), &nonce, language, StatusCode::NOT_FOUND, &message)
 }

@@ -1,97 +1,67 @@
-//! The pages: the rollout overview (`/`), one page per agent
-//! (`/agents/{id}`), and their live JSON twins under `/api/live`, which
-//! return the same server-rendered fragments the pages are built from.
+//! The rollout overview (`/`) and its live JSON twin (`/api/live`), which
+//! returns the same server-rendered fragments the page is built from; the
+//! agent page is [`super::agent_page`]. Every word comes from the
+//! catalogue in the reader's language (`dash-*`, and the shared words of
+//! [`words`]).
 //!
 //! Every string that an agent could have chosen goes through [`esc`].
+//!
+//! Longer than ~400 lines: the page's five fragments share its filters and
+//! the live endpoint returns all of them; split, each would import the rest.
 
 use std::fmt::Write as _;
 
 use axum::Extension;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use rollcall_common::member_state::{MemberState, severity_word};
+use rollcall_common::i18n::{Catalog, Lang, catalog};
+use rollcall_common::locale_fmt;
+use rollcall_common::member_state::severity_word;
 use rollcall_common::proto;
 use rollcall_common::timefmt::{now_ms, rfc3339};
+use rollcall_common::words;
 use serde_json::json;
 use tonic::{Code, Status};
 
 use super::access::Viewer;
-use super::data::{self, AgentPage, Counts, FilterQuery, Filters, Overview};
+use super::data::{self, Counts, FilterQuery, Filters, Overview};
 use super::html::{Frame, esc, page, query, time_element, truncate, url_component};
 use super::svg::{self, Bar};
 use super::{App, Nonce};
-use crate::rollouts::diagnosis::Cause;
-use rollcall_common::proto::role_name;
+use rollcall_common::cause::{Cause, NO_STEP};
 
 /// Rows in the stragglers table at most; the filters narrow the rest down.
 const MAX_TABLE_ROWS: usize = 500;
 
-pub fn step_title(step: u32) -> &'static str {
-    match step {
-        0 => "No runbook step",
-        1 => "License expiry",
-        2 => "Update settings permission",
-        3 => "Update source and update agents",
-        4 => "Code-signing certificates",
-        5 => "Connectivity",
-        6 => "System requirements",
-        7 => "Overwrite install",
-        8 => "Facts for support",
-        _ => "",
+/// A runbook step's title, from the catalogue (`step-N`).
+pub fn step_title(c: &Catalog, step: u32) -> String {
+    words::step(c, step)
+}
+
+/// What to do about a cause: the catalogue's remediation (`remediation-CODE`).
+pub(super) fn cause_advice(c: &Catalog, cause: &str) -> String {
+    let advice = words::remediation(c, cause);
+    if advice.is_empty() {
+        words::remediation(c, Cause::Unknown.code())
+    } else {
+        advice
     }
 }
 
-fn cause_advice(cause: &str) -> &'static str {
-    match Cause::from_code(cause) {
-        Some(Cause::License) => "Renew the license: while it is expired no agent can upgrade.",
-        Some(Cause::UpdatePermission) => {
-            "Set \u{201c}Update settings permission\u{201d} to \u{201c}All components\u{201d}, then send update now."
-        }
-        Some(Cause::UpdateSource) => "Point the agent at the update source it is meant to use.",
-        Some(Cause::UpdateAgentProgram) => {
-            "Enable \u{201c}Security agent program and HotFix\u{201d} for this update agent in the web console: its clients cannot upgrade until it serves them."
-        }
-        Some(Cause::UpdateAgent) => {
-            "Fix its update agent first: it must finish upgrading and serve \u{201c}Security agent program and HotFix\u{201d}."
-        }
-        Some(Cause::UpdateAgentConflict) => {
-            "Several agents claim to be its update agent: find the real one and correct or revoke the others."
-        }
-        Some(Cause::Certificates) => "Install the missing code-signing certificates.",
-        Some(Cause::Connectivity) => {
-            "Restore name resolution and reachability of the product server and update source."
-        }
-        Some(Cause::Offline) => "The probe has not been seen lately: check that the machine is on and connected.",
-        Some(Cause::SystemRequirements) => "The endpoint does not meet the system requirements.",
-        Some(Cause::AwaitingRecheck) => {
-            "Every check passes, but on facts older than the last recheck: waiting for the agent's fresh report."
-        }
-        Some(Cause::NoData) => {
-            "The probe has not reported the checks of steps 1\u{2013}6: check that rollcall-agent runs and read its log."
-        }
-        Some(Cause::ProbeError) => {
-            "Checks could not run on the probe (not a runbook cause): fix its product adapter or the product state source it reads."
-        }
-        Some(Cause::Unknown) | None => {
-            "No cause found in steps 1\u{2013}6: overwrite install (step 7), then collect facts for support (step 8)."
-        }
-    }
-}
-
-fn viewer_text(viewer: &Viewer) -> String {
+pub(super) fn viewer_text(viewer: &Viewer) -> String {
     format!("{} ({})", viewer.name, viewer.role)
 }
 
-fn html_response(status: StatusCode, body: String) -> Response {
+pub(super) fn html_response(status: StatusCode, body: String) -> Response {
     (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
 }
 
-fn json_response(status: StatusCode, value: serde_json::Value) -> Response {
+pub(super) fn json_response(status: StatusCode, value: serde_json::Value) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], value.to_string()).into_response()
 }
 
-fn status_code(status: &Status) -> StatusCode {
+pub(super) fn status_code(status: &Status) -> StatusCode {
     match status.code() {
         Code::NotFound => StatusCode::NOT_FOUND,
         Code::InvalidArgument => StatusCode::BAD_REQUEST,
@@ -100,14 +70,18 @@ fn status_code(status: &Status) -> StatusCode {
     }
 }
 
-/// A whole error page.
-pub fn error_page(viewer: Option<&Viewer>, nonce: &str, code: StatusCode, message: &str) -> Response {
+/// A whole error page. `message` is the coordinator's own (an API status
+/// or the dashboard's, already in the reader's language).
+pub fn error_page(viewer: Option<&Viewer>, nonce: &str, lang: Lang, code: StatusCode, message: &str) -> Response {
+    let c = catalog(lang);
     let viewer = viewer.map(viewer_text).unwrap_or_default();
+    let title = c.tr("dash-error");
     let frame = Frame {
-        title: code.canonical_reason().unwrap_or("error"),
+        title: &title,
         nonce,
         live_url: None,
         viewer: &viewer,
+        lang,
     };
     let body = format!(
         "<div class=\"card\"><h1>{} {}</h1><p>{}</p></div>",
@@ -124,39 +98,54 @@ pub async fn index(
     State(app): State<App>,
     Extension(viewer): Extension<Viewer>,
     Extension(nonce): Extension<Nonce>,
+    Extension(lang): Extension<Lang>,
     Query(query_params): Query<FilterQuery>,
 ) -> Response {
+    let c = catalog(lang);
     let filters = match Filters::parse(query_params) {
         Ok(filters) => filters,
-        Err(message) => return error_page(Some(&viewer), &nonce.0, StatusCode::BAD_REQUEST, &message),
+        Err(message) => return error_page(Some(&viewer), &nonce.0, lang, StatusCode::BAD_REQUEST, &message),
     };
     let overview = match data::overview(&app.coordinator, &filters).await {
         Ok(overview) => overview,
         Err(status) => {
-            return error_page(Some(&viewer), &nonce.0, status_code(&status), status.message());
+            return error_page(Some(&viewer), &nonce.0, lang, status_code(&status), status.message());
         }
     };
     let live_url = format!("/api/live{}", filters.query());
     let viewer_label = viewer_text(&viewer);
+    let title = c.tr("dash-nav-rollout");
     let frame = Frame {
-        title: "Rollout",
+        title: &title,
         nonce: &nonce.0,
         live_url: Some(&live_url),
         viewer: &viewer_label,
+        lang,
     };
     let Some(overview) = overview else {
-        let body = "<div class=\"card empty\"><h1>No rollout yet</h1><p>Start one with \
-<code>rollcall rollout start --target VERSION</code>; this page follows it as it runs.</p></div>";
-        return html_response(StatusCode::OK, page(&frame, body));
+        let body = format!(
+            "<div class=\"card empty\"><h1>{}</h1><p>{}</p></div>",
+            esc(&c.tr("dash-no-rollout")),
+            c.tr_args(
+                "dash-no-rollout-hint",
+                &[(
+                    "command",
+                    "<code>rollcall rollout start --target VERSION</code>".to_string()
+                )]
+            )
+        );
+        return html_response(StatusCode::OK, page(&frame, &body));
     };
-    html_response(StatusCode::OK, page(&frame, &overview_body(&overview, &filters)))
+    html_response(StatusCode::OK, page(&frame, &overview_body(c, &overview, &filters)))
 }
 
 pub async fn index_live(
     State(app): State<App>,
     Extension(_viewer): Extension<Viewer>,
+    Extension(lang): Extension<Lang>,
     Query(query_params): Query<FilterQuery>,
 ) -> Response {
+    let c = catalog(lang);
     let filters = match Filters::parse(query_params) {
         Ok(filters) => filters,
         Err(message) => return json_response(StatusCode::BAD_REQUEST, json!({ "error": message })),
@@ -168,11 +157,11 @@ pub async fn index_live(
                 "generated_at": rfc3339(overview.now_ms),
                 "rollout": overview.rollout.id,
                 "fragments": {
-                    "summary": summary_fragment(&overview, &filters),
-                    "chart": svg::completion_chart(&overview.history, overview.scope.total, overview.now_ms),
-                    "causes": causes_fragment(&overview, &filters),
-                    "labels": labels_fragment(&overview, &filters),
-                    "stragglers": stragglers_fragment(&overview, &filters),
+                    "summary": summary_fragment(c, &overview),
+                    "chart": svg::completion_chart(c, &overview.history, overview.scope.total, overview.now_ms),
+                    "causes": causes_fragment(c, &overview, &filters),
+                    "labels": labels_fragment(c, &overview, &filters),
+                    "stragglers": stragglers_fragment(c, &overview, &filters),
                 },
             }),
         ),
@@ -185,49 +174,69 @@ pub async fn index_live(
     }
 }
 
-fn overview_body(overview: &Overview, filters: &Filters) -> String {
+fn duration_text(c: &Catalog, ms: u64) -> String {
+    locale_fmt::duration(c.lang(), i64::try_from(ms).unwrap_or(i64::MAX))
+}
+
+fn overview_body(c: &Catalog, overview: &Overview, filters: &Filters) -> String {
     let rollout = &overview.rollout;
     let mut body = String::new();
     let _ = write!(
         body,
-        "<h1>Rollout <span class=\"mono\">{}</span> \u{2192} {}</h1>",
+        "<h1>{} <span class=\"mono\">{}</span> \u{2192} {}</h1>",
+        esc(&c.tr("dash-nav-rollout")),
         esc(&rollout.id),
         esc(&rollout.target)
     );
     let started_ms = rollcall_common::timefmt::parse_rfc3339(&rollout.started_at).unwrap_or(0);
+    let rollout_state_key = format!("dash-rollout-state-{}", rollout.state);
+    let rollout_state = if c.has(&rollout_state_key) {
+        c.tr(&rollout_state_key)
+    } else {
+        rollout.state.clone()
+    };
     let _ = write!(
         body,
-        "<p class=\"sub\"><span class=\"badge {}\">{}</span> started {} by {} \u{b7} grace {} \u{b7} recheck every {} \
-\u{b7} up to {} attempts \u{b7} selector <span class=\"mono\">{}</span>{}",
+        "<p class=\"sub\"><span class=\"badge {}\">{}</span> {}{}",
         if rollout.state == "active" {
             "completed"
         } else {
             "pending"
         },
-        esc(&rollout.state),
-        time_element(started_ms, overview.now_ms),
-        esc(&rollout.started_by),
-        humantime::format_duration(std::time::Duration::from_millis(rollout.grace_ms)),
-        humantime::format_duration(std::time::Duration::from_millis(rollout.recheck_every_ms)),
-        rollout.max_attempts,
-        esc(&rollout.selector),
+        esc(&rollout_state),
+        c.tr_args(
+            "dash-rollout-facts",
+            &[
+                ("started", time_element(c, started_ms, overview.now_ms)),
+                ("by", esc(&rollout.started_by)),
+                ("grace", esc(&duration_text(c, rollout.grace_ms))),
+                ("every", esc(&duration_text(c, rollout.recheck_every_ms))),
+                ("attempts", rollout.max_attempts.to_string()),
+                (
+                    "selector",
+                    format!("<span class=\"mono\">{}</span>", esc(&rollout.selector))
+                ),
+            ]
+        ),
         if rollout.auto_update_now {
-            " \u{b7} automatic update-now"
+            format!(" \u{b7} {}", esc(&c.tr("dash-auto-update-now")))
         } else {
-            ""
+            String::new()
         },
     );
     if let Some((key, value)) = &filters.label {
         let _ = write!(
             body,
-            " \u{b7} scope <span class=\"badge ua\">{}={}</span> <a href=\"/{}\">show all</a>",
+            " \u{b7} {} <span class=\"badge ua\">{}={}</span> <a href=\"/{}\">{}</a>",
+            esc(&c.tr("dash-scope")),
             esc(key),
             esc(value),
             esc(&Filters {
                 label: None,
                 ..filters.clone()
             }
-            .query())
+            .query()),
+            esc(&c.tr("dash-show-all"))
         );
     }
     body.push_str("</p>");
@@ -246,45 +255,56 @@ fn overview_body(overview: &Overview, filters: &Filters) -> String {
         })
         .collect();
     if !others.is_empty() {
-        let _ = write!(body, "<p class=\"sub\">Other rollouts: {}</p>", others.join(", "));
+        let _ = write!(
+            body,
+            "<p class=\"sub\">{}: {}</p>",
+            esc(&c.tr("dash-other-rollouts")),
+            others.join(", ")
+        );
     }
     if overview.status.fleet_cause == Cause::License.code() {
-        body.push_str(
-            "<div class=\"banner\" id=\"fleet-cause\"><strong>Runbook step 1: the license.</strong> \
-(Nearly) every straggler fails the license check, so the cause is the license, not the endpoints: \
-renew it, then recheck.</div>",
+        let _ = write!(
+            body,
+            "<div class=\"banner\" id=\"fleet-cause\"><strong>{}</strong> {}</div>",
+            esc(&c.tr("dash-fleet-license-title")),
+            esc(&c.tr("dash-fleet-license"))
         );
     }
     let _ = write!(
         body,
         "<section id=\"summary\">{}</section>\
-<div class=\"grid\"><div><div class=\"card\"><h2>Completion over time</h2><section id=\"chart\">{}</section></div></div>\
-<div><div class=\"card\"><h2>Stragglers by cause</h2><section id=\"causes\">{}</section></div>\
-<div class=\"card\"><h2>Completion by label</h2><section id=\"labels\">{}</section></div></div></div>",
-        summary_fragment(overview, filters),
-        svg::completion_chart(&overview.history, overview.scope.total, overview.now_ms),
-        causes_fragment(overview, filters),
-        labels_fragment(overview, filters),
+<div class=\"grid\"><div><div class=\"card\"><h2>{}</h2><section id=\"chart\">{}</section></div></div>\
+<div><div class=\"card\"><h2>{}</h2><section id=\"causes\">{}</section></div>\
+<div class=\"card\"><h2>{}</h2><section id=\"labels\">{}</section></div></div></div>",
+        summary_fragment(c, overview),
+        esc(&c.tr("dash-completion-over-time")),
+        svg::completion_chart(c, &overview.history, overview.scope.total, overview.now_ms),
+        esc(&c.tr("dash-stragglers-by-cause")),
+        causes_fragment(c, overview, filters),
+        esc(&c.tr("dash-completion-by-label")),
+        labels_fragment(c, overview, filters),
     );
     let _ = write!(
         body,
-        "<div class=\"card\"><h2>Stragglers</h2>{}<section id=\"stragglers\">{}</section></div>",
-        filter_form(overview, filters),
-        stragglers_fragment(overview, filters)
+        "<div class=\"card\"><h2>{}</h2>{}<section id=\"stragglers\">{}</section></div>",
+        esc(&c.tr("dash-stragglers-heading")),
+        filter_form(c, overview, filters),
+        stragglers_fragment(c, overview, filters)
     );
     body
 }
 
 fn stat(class: &str, id: &str, value: String, label: &str) -> String {
     format!(
-        "<div class=\"stat {class}\" id=\"stat-{id}\"><div class=\"n\">{value}</div><div class=\"l\">{label}</div></div>"
+        "<div class=\"stat {class}\" id=\"stat-{id}\"><div class=\"n\">{value}</div><div class=\"l\">{}</div></div>",
+        esc(label)
     )
 }
 
-fn summary_fragment(overview: &Overview, _filters: &Filters) -> String {
+fn summary_fragment(c: &Catalog, overview: &Overview) -> String {
     let counts: &Counts = &overview.scope;
     let mut out = String::from("<div class=\"stats\">");
-    out.push_str(&stat("", "total", counts.total.to_string(), "members"));
+    out.push_str(&stat("", "total", counts.total.to_string(), &c.tr("dash-stat-members")));
     out.push_str(&stat(
         "ok",
         "completed",
@@ -293,33 +313,42 @@ fn summary_fragment(overview: &Overview, _filters: &Filters) -> String {
             counts.completed,
             counts.percent_completed()
         ),
-        "completed",
+        &c.tr("state-completed"),
     ));
-    out.push_str(&stat("", "pending", counts.pending.to_string(), "pending (in grace)"));
+    out.push_str(&stat(
+        "",
+        "pending",
+        counts.pending.to_string(),
+        &c.tr("dash-stat-pending"),
+    ));
     out.push_str(&stat(
         if counts.stragglers > 0 { "bad" } else { "" },
         "stragglers",
         counts.stragglers.to_string(),
-        "stragglers",
+        &c.tr("dash-series-stragglers"),
     ));
     out.push_str(&stat(
         if counts.hard > 0 { "warn" } else { "" },
         "hard",
-        format!("{} <small class=\"muted\">/ {} soft</small>", counts.hard, counts.soft),
-        "hard stragglers",
+        format!(
+            "{} <small class=\"muted\">/ {}</small>",
+            counts.hard,
+            esc(&c.tr_args("dash-stat-soft", &[("count", counts.soft.to_string())]))
+        ),
+        &c.tr("dash-stat-hard"),
     ));
     out.push_str(&stat(
         if counts.offline > 0 { "warn" } else { "" },
         "offline",
         counts.offline.to_string(),
-        "offline",
+        &c.tr("presence-offline"),
     ));
     if counts.awaiting_restart > 0 {
         out.push_str(&stat(
             "",
             "awaiting_restart",
             counts.awaiting_restart.to_string(),
-            "awaiting restart (installed, not a straggler)",
+            &c.tr("dash-stat-awaiting-restart"),
         ));
     }
     out.push_str("</div>");
@@ -330,43 +359,45 @@ fn summary_fragment(overview: &Overview, _filters: &Filters) -> String {
             "",
             "roster-listed",
             roster.listed.to_string(),
-            "listed by the roster",
+            &c.tr("dash-roster-listed"),
         ));
         out.push_str(&stat(
             "ok",
             "roster-completed",
             roster.completed.to_string(),
-            "completed (roster)",
+            &c.tr("dash-roster-completed"),
         ));
         out.push_str(&stat(
             if roster.behind > 0 { "bad" } else { "" },
             "roster-behind",
             roster.behind.to_string(),
-            "behind (roster)",
+            &c.tr("dash-roster-behind"),
         ));
         out.push_str(&stat(
             if roster.no_probe > 0 { "warn" } else { "" },
             "roster-no-probe",
             roster.no_probe.to_string(),
-            "no probe, version unknown",
+            &c.tr("dash-roster-no-probe"),
         ));
         out.push_str(&stat(
             if roster.unlisted_probes > 0 { "warn" } else { "" },
             "roster-unlisted",
             roster.unlisted_probes.to_string(),
-            "probes not listed",
+            &c.tr("dash-roster-unlisted"),
         ));
         out.push_str(&stat(
             "",
             "roster-age",
-            crate::dashboard::html::esc(
-                &humantime::format_duration(std::time::Duration::from_secs(roster.age_s)).to_string(),
-            ),
-            "roster age",
+            esc(&locale_fmt::duration(
+                c.lang(),
+                i64::try_from(roster.age_s.saturating_mul(1000)).unwrap_or(i64::MAX),
+            )),
+            &c.tr("dash-roster-age"),
         ));
         out.push_str("</div>");
     }
     out.push_str(&svg::progress_bar(
+        c,
         counts.completed,
         counts.stragglers,
         counts.pending,
@@ -375,9 +406,9 @@ fn summary_fragment(overview: &Overview, _filters: &Filters) -> String {
     out
 }
 
-fn causes_fragment(overview: &Overview, filters: &Filters) -> String {
+fn causes_fragment(c: &Catalog, overview: &Overview, filters: &Filters) -> String {
     if overview.by_cause.is_empty() {
-        return "<p class=\"empty\">No stragglers.</p>".into();
+        return format!("<p class=\"empty\">{}</p>", esc(&c.tr("dash-no-stragglers")));
     }
     let mut causes: Vec<(&String, &u32)> = overview.by_cause.iter().collect();
     causes.sort_by_key(|(cause, _)| Cause::rank(cause));
@@ -386,7 +417,7 @@ fn causes_fragment(overview: &Overview, filters: &Filters) -> String {
         .into_iter()
         .map(|(cause, count)| Bar {
             label: match Cause::step_of_code(cause) {
-                crate::rollouts::diagnosis::NO_STEP => format!("\u{2013} {cause}"),
+                NO_STEP => format!("\u{2013} {cause}"),
                 step => format!("{step} {cause}"),
             },
             value: *count,
@@ -397,14 +428,15 @@ fn causes_fragment(overview: &Overview, filters: &Filters) -> String {
         })
         .collect();
     format!(
-        "{}<p class=\"muted\">The number is the runbook step (\u{2013}: the cause names none); click a cause to filter the table.</p>",
-        svg::bars("cause-bars", &rows)
+        "{}<p class=\"muted\">{}</p>",
+        svg::bars("cause-bars", &rows),
+        esc(&c.tr("dash-causes-note"))
     )
 }
 
-fn labels_fragment(overview: &Overview, filters: &Filters) -> String {
+fn labels_fragment(c: &Catalog, overview: &Overview, filters: &Filters) -> String {
     if overview.by_label.is_empty() {
-        return "<p class=\"empty\">No member carries labels.</p>".into();
+        return format!("<p class=\"empty\">{}</p>", esc(&c.tr("dash-no-labels")));
     }
     let mut out = String::new();
     for group in &overview.by_label {
@@ -424,13 +456,15 @@ fn labels_fragment(overview: &Overview, filters: &Filters) -> String {
         if group.more > 0 {
             let _ = write!(
                 out,
-                "<p class=\"muted\">and {} more values of {}</p>",
-                group.more,
-                esc(&group.key)
+                "<p class=\"muted\">{}</p>",
+                esc(&c.tr_args(
+                    "dash-more-values",
+                    &[("count", group.more.to_string()), ("key", group.key.clone())]
+                ))
             );
         }
     }
-    out.push_str("<p class=\"muted\">Completed of members per label value; click one to scope the page to it.</p>");
+    let _ = write!(out, "<p class=\"muted\">{}</p>", esc(&c.tr("dash-labels-note")));
     out
 }
 
@@ -443,32 +477,33 @@ fn option(value: &str, text: &str, selected: bool) -> String {
     )
 }
 
-fn filter_form(overview: &Overview, filters: &Filters) -> String {
-    let mut causes = option("", "any cause", filters.cause.is_empty());
+fn filter_form(c: &Catalog, overview: &Overview, filters: &Filters) -> String {
+    let mut causes = option("", &c.tr("dash-any-cause"), filters.cause.is_empty());
     for cause in Cause::ALL {
+        let step = match cause.runbook_step() {
+            NO_STEP => c.tr("step-none"),
+            step => c.tr_args("dash-step-n", &[("step", step.to_string())]),
+        };
         causes.push_str(&option(
             cause.code(),
-            &match cause.runbook_step() {
-                crate::rollouts::diagnosis::NO_STEP => format!("{} \u{b7} no step", cause.code()),
-                step => format!("{} \u{b7} step {step}", cause.code()),
-            },
+            &format!("{} \u{b7} {step}", cause.code()),
             filters.cause == cause.code(),
         ));
     }
-    let mut states = option("", "soft and hard", filters.state.is_empty());
+    let mut states = option("", &c.tr("dash-soft-and-hard"), filters.state.is_empty());
     for hard in [false, true] {
         let word = severity_word(hard);
-        states.push_str(&option(word, word, filters.state == word));
+        states.push_str(&option(word, &words::severity(c, hard), filters.state == word));
     }
-    let mut steps = option("", "any step", filters.step.is_none());
+    let mut steps = option("", &c.tr("dash-any-step"), filters.step.is_none());
     for step in 1..=7 {
         steps.push_str(&option(
             &step.to_string(),
-            &format!("{step} \u{b7} {}", step_title(step)),
+            &format!("{step} \u{b7} {}", step_title(c, step)),
             filters.step == Some(step),
         ));
     }
-    let mut labels = option("", "all members", filters.label.is_none());
+    let mut labels = option("", &c.tr("dash-all-members"), filters.label.is_none());
     let current = filters.label_text();
     let mut listed_current = current.is_empty();
     for group in &overview.by_label {
@@ -491,36 +526,60 @@ fn filter_form(overview: &Overview, filters: &Filters) -> String {
     };
     format!(
         "<form class=\"filters\" method=\"get\" action=\"/\">{rollout}\
-<label>Cause<select name=\"cause\">{causes}</select></label>\
-<label>State<select name=\"state\">{states}</select></label>\
-<label>Runbook step<select name=\"step\">{steps}</select></label>\
-<label>Label<select name=\"label\">{labels}</select></label>\
-<label>Host<input type=\"search\" name=\"q\" value=\"{}\" placeholder=\"hostname or id\"></label>\
-<button type=\"submit\">Filter</button> <a href=\"/{}\">clear</a></form>",
+<label>{}<select name=\"cause\">{causes}</select></label>\
+<label>{}<select name=\"state\">{states}</select></label>\
+<label>{}<select name=\"step\">{steps}</select></label>\
+<label>{}<select name=\"label\">{labels}</select></label>\
+<label>{}<input type=\"search\" name=\"q\" value=\"{}\" placeholder=\"{}\"></label>\
+<button type=\"submit\">{}</button> <a href=\"/{}\">{}</a></form>",
+        esc(&c.tr("dash-col-cause")),
+        esc(&c.tr("dash-col-state")),
+        esc(&c.tr("dash-runbook-step")),
+        esc(&c.tr("dash-label")),
+        esc(&c.tr("dash-col-host")),
         esc(&filters.q),
-        esc(&query(&[("rollout", &filters.rollout)]))
+        esc(&c.tr("dash-host-placeholder")),
+        esc(&c.tr("dash-filter")),
+        esc(&query(&[("rollout", &filters.rollout)])),
+        esc(&c.tr("dash-clear")),
     )
 }
 
-fn stragglers_fragment(overview: &Overview, filters: &Filters) -> String {
+fn stragglers_fragment(c: &Catalog, overview: &Overview, filters: &Filters) -> String {
     let rows: Vec<_> = overview.filtered(filters).collect();
     if overview.stragglers.is_empty() {
-        return "<p class=\"empty\">No stragglers in this rollout.</p>".into();
+        return format!("<p class=\"empty\">{}</p>", esc(&c.tr("dash-no-stragglers-in-rollout")));
     }
     let mut out = format!(
-        "<p class=\"muted\" id=\"stragglers-count\">{} of {} stragglers \u{b7} update agents first (most blocked \
-clients first), then runbook order</p>",
-        rows.len(),
-        overview.stragglers.len()
+        "<p class=\"muted\" id=\"stragglers-count\">{}</p>",
+        esc(&c.tr_args(
+            "dash-stragglers-count",
+            &[
+                ("shown", rows.len().to_string()),
+                ("total", overview.stragglers.len().to_string())
+            ]
+        ))
     );
     if rows.is_empty() {
-        out.push_str("<p class=\"empty\">No straggler matches these filters.</p>");
+        let _ = write!(out, "<p class=\"empty\">{}</p>", esc(&c.tr("dash-no-match")));
         return out;
     }
-    out.push_str(
-        "<table id=\"stragglers-table\"><thead><tr><th>Host</th><th>Cause</th><th class=\"num\">Step</th>\
-<th>State</th><th>Update agent</th><th class=\"num\">Blocks</th><th>Failing checks</th><th>Straggler since</th>\
-<th class=\"num\">Attempts</th><th>Version</th><th>Online</th></tr></thead><tbody>",
+    let _ = write!(
+        out,
+        "<table id=\"stragglers-table\"><thead><tr><th>{}</th><th>{}</th><th class=\"num\">{}</th>\
+<th>{}</th><th>{}</th><th class=\"num\">{}</th><th>{}</th><th>{}</th>\
+<th class=\"num\">{}</th><th>{}</th><th>{}</th></tr></thead><tbody>",
+        esc(&c.tr("dash-col-host")),
+        esc(&c.tr("dash-col-cause")),
+        esc(&c.tr("dash-col-step")),
+        esc(&c.tr("dash-col-state")),
+        esc(&c.tr("dash-fact-update-agent")),
+        esc(&c.tr("dash-fact-blocks")),
+        esc(&c.tr("dash-fact-failing")),
+        esc(&c.tr("dash-col-since")),
+        esc(&c.tr("dash-col-attempts")),
+        esc(&c.tr("dash-col-version")),
+        esc(&c.tr("presence-online")),
     );
     for row in rows.iter().take(MAX_TABLE_ROWS) {
         let straggler = &row.straggler;
@@ -538,7 +597,11 @@ clients first), then runbook order</p>",
                     )
                 })
                 .collect();
-            format!("<span class=\"conflict\">contested: {}</span>", claimants.join(", "))
+            format!(
+                "<span class=\"conflict\">{}: {}</span>",
+                esc(&c.tr("dash-contested")),
+                claimants.join(", ")
+            )
         } else if straggler.update_agent.is_empty() {
             "<span class=\"muted\">\u{2014}</span>".to_string()
         } else {
@@ -553,324 +616,60 @@ clients first), then runbook order</p>",
                 esc(&truncate(name, 48))
             )
         };
+        let failing: Vec<String> = straggler.failing.iter().map(|name| words::check(c, name)).collect();
         let _ = write!(
             out,
             "<tr data-agent=\"{id}\" data-cause=\"{cause}\" data-state=\"{state}\">\
 <td><a href=\"/agents/{id_url}\">{host}</a>{ua}</td>\
 <td><span title=\"{advice}\">{cause}</span></td><td class=\"num\" title=\"{step_title}\">{step}</td>\
-<td><span class=\"badge {state}\">{state}</span></td><td>{update_agent}</td><td class=\"num\">{blocks}</td>\
-<td class=\"mono\">{failing}</td><td>{since}</td><td class=\"num\">{attempts}</td><td class=\"mono\">{version}</td>\
+<td><span class=\"badge {state}\">{state_text}</span></td><td>{update_agent}</td><td class=\"num\">{blocks}</td>\
+<td>{failing}</td><td>{since}</td><td class=\"num\">{attempts}</td><td class=\"mono\">{version}</td>\
 <td>{online}</td></tr>",
             id = esc(&straggler.id),
             id_url = url_component(&straggler.id),
             host = esc(&truncate(&straggler.hostname, 64)),
             ua = if is_update_agent {
-                " <span class=\"badge ua\">update agent</span>"
+                format!(
+                    " <span class=\"badge ua\">{}</span>",
+                    esc(&words::role(c, straggler.role))
+                )
             } else {
-                ""
+                String::new()
             },
-            advice = esc(cause_advice(&straggler.cause)),
+            advice = esc(&format!(
+                "{}: {}",
+                words::cause(c, &straggler.cause),
+                cause_advice(c, &straggler.cause)
+            )),
             cause = esc(&straggler.cause),
-            step_title = esc(step_title(straggler.runbook_step)),
+            step_title = esc(&step_title(c, straggler.runbook_step)),
             step = straggler.runbook_step,
             state = esc(&straggler.state),
+            state_text = esc(&words::state_word(c, &straggler.state)),
             blocks = if straggler.blocks > 0 {
                 format!("<strong>{}</strong>", straggler.blocks)
             } else {
                 "0".into()
             },
-            failing = esc(&straggler.failing.join(", ")),
-            since = time_element(row.since_ms, overview.now_ms),
+            failing = esc(&failing.join(&c.tr("list-separator"))),
+            since = time_element(c, row.since_ms, overview.now_ms),
             attempts = straggler.attempts,
             version = esc(&straggler.version),
-            online = if straggler.online { "yes" } else { "<strong>no</strong>" },
+            online = if straggler.online {
+                esc(&words::yes_no(c, true))
+            } else {
+                format!("<strong>{}</strong>", esc(&words::yes_no(c, false)))
+            },
         );
     }
     out.push_str("</tbody></table>");
     if rows.len() > MAX_TABLE_ROWS {
         let _ = write!(
             out,
-            "<p class=\"muted\">Showing the first {MAX_TABLE_ROWS}; narrow the filters to see the rest.</p>"
+            "<p class=\"muted\">{}</p>",
+            esc(&c.tr_args("dash-showing-first", &[("count", MAX_TABLE_ROWS.to_string())]))
         );
     }
-    out
-}
-
-// === the agent page ===
-
-fn valid_agent_path(id: &str) -> bool {
-    rollcall_common::pki::valid_agent_id(id)
-}
-
-pub async fn agent(
-    State(app): State<App>,
-    Extension(viewer): Extension<Viewer>,
-    Extension(nonce): Extension<Nonce>,
-    Path(id): Path<String>,
-) -> Response {
-    if !valid_agent_path(&id) {
-        return error_page(Some(&viewer), &nonce.0, StatusCode::NOT_FOUND, "no such agent");
-    }
-    let detail = match data::agent(&app.coordinator, &id).await {
-        Ok(Some(detail)) => detail,
-        Ok(None) => {
-            return error_page(Some(&viewer), &nonce.0, StatusCode::NOT_FOUND, "no such agent");
-        }
-        Err(status) => return error_page(Some(&viewer), &nonce.0, status_code(&status), status.message()),
-    };
-    let live_url = format!("/api/live/agents/{}", url_component(&id));
-    let viewer_label = viewer_text(&viewer);
-    let title = truncate(&detail.row.hostname, 64);
-    let frame = Frame {
-        title: &title,
-        nonce: &nonce.0,
-        live_url: Some(&live_url),
-        viewer: &viewer_label,
-    };
-    let ua = if detail.row.role == proto::Role::UpdateAgent as i32 {
-        " <span class=\"badge ua\">update agent</span>"
-    } else {
-        ""
-    };
-    let body = format!(
-        "<p><a href=\"/\">\u{2190} rollout</a></p><h1>{}{ua}</h1><p class=\"sub mono\">{}</p>\
-<div class=\"grid\"><div class=\"card\"><h2>In the rollout</h2><section id=\"agent-rollout\">{}</section></div>\
-<div class=\"card\"><h2>Agent</h2><section id=\"agent-facts\">{}</section></div></div>\
-<div class=\"card\"><h2>Checks of the latest report</h2><section id=\"agent-checks\">{}</section></div>",
-        esc(&detail.row.hostname),
-        esc(&detail.row.id),
-        agent_rollout_fragment(&detail),
-        agent_facts_fragment(&detail),
-        agent_checks_fragment(&detail),
-    );
-    html_response(StatusCode::OK, page(&frame, &body))
-}
-
-pub async fn agent_live(
-    State(app): State<App>,
-    Extension(_viewer): Extension<Viewer>,
-    Path(id): Path<String>,
-) -> Response {
-    if !valid_agent_path(&id) {
-        return json_response(StatusCode::NOT_FOUND, json!({ "error": "no such agent" }));
-    }
-    match data::agent(&app.coordinator, &id).await {
-        Ok(Some(detail)) => json_response(
-            StatusCode::OK,
-            json!({
-                "generated_at": rfc3339(detail.now_ms),
-                "fragments": {
-                    "agent-rollout": agent_rollout_fragment(&detail),
-                    "agent-facts": agent_facts_fragment(&detail),
-                    "agent-checks": agent_checks_fragment(&detail),
-                },
-            }),
-        ),
-        Ok(None) => json_response(StatusCode::NOT_FOUND, json!({ "error": "no such agent" })),
-        Err(status) => json_response(status_code(&status), json!({ "error": status.message() })),
-    }
-}
-
-fn fact(out: &mut String, name: &str, value: &str) {
-    let shown = if value.is_empty() {
-        "<span class=\"muted\">\u{2014}</span>".to_string()
-    } else {
-        esc(value)
-    };
-    let _ = write!(out, "<dt>{}</dt><dd>{shown}</dd>", esc(name));
-}
-
-fn agent_rollout_fragment(detail: &AgentPage) -> String {
-    let (Some(rollout), Some(member)) = (&detail.rollout, &detail.member) else {
-        return "<p class=\"empty\">Not a member of the current rollout.</p>".into();
-    };
-    // The badge class and text: a straggler's severity, else the state.
-    let state = member.state.severity().unwrap_or(member.state.storage());
-    let mut out = String::new();
-    let _ = write!(
-        out,
-        "<p><span class=\"badge {}\" id=\"member-state\">{}</span> in <a href=\"/{}\" class=\"mono\">{}</a> \
-(target {}) since {}</p>",
-        esc(state),
-        if member.state.is_straggler() {
-            format!("straggler \u{b7} {}", esc(state))
-        } else {
-            esc(state)
-        },
-        esc(&query(&[("rollout", &rollout.id)])),
-        esc(&rollout.id),
-        esc(&rollout.target),
-        time_element(member.since_ms, detail.now_ms)
-    );
-    if member.state.is_straggler() {
-        let step = Cause::step_of_code(&member.cause);
-        let _ = write!(
-            out,
-            "<p><strong>Cause: {}</strong> \u{b7} runbook step {step} ({})</p><p class=\"remedy\">{}</p>",
-            esc(&member.cause),
-            esc(step_title(step)),
-            esc(cause_advice(&member.cause))
-        );
-    }
-    out.push_str("<dl class=\"facts\">");
-    fact(&mut out, "failing checks", &member.failing.join(", "));
-    if !member.update_agent.is_empty() {
-        let name = if detail.update_agent_hostname.is_empty() {
-            &member.update_agent
-        } else {
-            &detail.update_agent_hostname
-        };
-        let _ = write!(
-            out,
-            "<dt>update agent</dt><dd><a href=\"/agents/{}\">{}</a></dd>",
-            url_component(&member.update_agent),
-            esc(name)
-        );
-    }
-    if member.blocks > 0 {
-        let _ = write!(
-            out,
-            "<dt>blocks</dt><dd><strong>{}</strong> clients behind this update agent</dd>",
-            member.blocks
-        );
-    }
-    fact(
-        &mut out,
-        "rechecks",
-        &format!("{} of {}", member.attempts, rollout.max_attempts),
-    );
-    if member.next_recheck_ms > 0 && member.state == (MemberState::Straggler { hard: false }) {
-        fact(&mut out, "next recheck", &rfc3339(member.next_recheck_ms));
-    }
-    out.push_str("</dl>");
-    out
-}
-
-fn agent_facts_fragment(detail: &AgentPage) -> String {
-    let row = &detail.row;
-    let mut out = String::from("<dl class=\"facts\">");
-    let online = if row.revoked {
-        "revoked".to_string()
-    } else if detail.connected {
-        "online".to_string()
-    } else if detail.offline {
-        "offline".to_string()
-    } else {
-        "disconnected".to_string()
-    };
-    fact(&mut out, "status", &online);
-    if row.unreadable {
-        fact(
-            &mut out,
-            "store",
-            "unreadable: some stored columns of this agent could not be read; shown as read",
-        );
-    }
-    let _ = write!(
-        out,
-        "<dt>last seen</dt><dd>{}</dd>",
-        time_element(detail.last_seen_ms, detail.now_ms)
-    );
-    fact(&mut out, "role", role_name(row.role));
-    fact(&mut out, "product version", &row.product.version);
-    fact(&mut out, "probe version", &row.agent_version);
-    let clock = crate::domain::clock_skew::describe(row.clock_skew_ms);
-    if detail.clock_skew_flagged {
-        fact(&mut out, "clock", &format!("{clock} — beyond clock_skew_warn"));
-    } else {
-        fact(&mut out, "clock", &clock);
-    }
-    fact(
-        &mut out,
-        "labels",
-        &row.labels
-            .iter()
-            .map(|(key, value)| format!("{key}={value}"))
-            .collect::<Vec<_>>()
-            .join(", "),
-    );
-    let os = if row.host.os_id.is_empty() {
-        String::new()
-    } else {
-        format!("{} {} ({})", row.host.os_id, row.host.os_version, row.host.arch)
-    };
-    fact(&mut out, "operating system", &os);
-    fact(&mut out, "update source", &row.product.update_source);
-    fact(&mut out, "source address", &row.product.source_address);
-    fact(&mut out, "update permission", &row.product.update_permission);
-    fact(&mut out, "license expires", &row.product.license_expires);
-    fact(&mut out, "product server", &row.product.server_address);
-    if row.role == proto::Role::UpdateAgent as i32 {
-        fact(&mut out, "serves clients at", &row.product.update_agent_address);
-        fact(
-            &mut out,
-            "program and HotFix",
-            if row.product.program_and_hotfix {
-                "enabled"
-            } else {
-                "disabled"
-            },
-        );
-    }
-    if !row.product.read_error.is_empty() {
-        fact(&mut out, "product state error", &row.product.read_error);
-    }
-    fact(&mut out, "enrolled", &rfc3339(row.enrolled_at_ms));
-    out.push_str("</dl>");
-    out
-}
-
-fn check_status(status: i32) -> &'static str {
-    match proto::CheckStatus::try_from(status) {
-        Ok(proto::CheckStatus::Pass) => "pass",
-        Ok(proto::CheckStatus::Warn) => "warn",
-        Ok(proto::CheckStatus::Fail) => "fail",
-        Ok(proto::CheckStatus::Error) => "error",
-        _ => "unknown",
-    }
-}
-
-fn agent_checks_fragment(detail: &AgentPage) -> String {
-    if detail.checks.is_empty() {
-        return "<p class=\"empty\">No report with checks yet.</p>".into();
-    }
-    let mut out = format!(
-        "<p class=\"muted\">Checked {}</p><table id=\"checks-table\"><thead><tr><th class=\"num\">Step</th>\
-<th>Check</th><th>Status</th><th>Message</th><th>Evidence</th><th>Remediation</th></tr></thead><tbody>",
-        time_element(detail.checked_at_ms, detail.now_ms)
-    );
-    for check in &detail.checks {
-        let status = check_status(check.status);
-        let mut evidence = String::from("<ul class=\"evidence\">");
-        for item in &check.evidence {
-            let _ = write!(
-                evidence,
-                "<li><span class=\"muted\">{}</span> {}</li>",
-                esc(&item.key),
-                esc(&item.value)
-            );
-        }
-        evidence.push_str("</ul>");
-        let remediation = if status == "pass" || check.remediation.is_empty() {
-            String::new()
-        } else {
-            format!("<div class=\"remedy\">{}</div>", esc(&check.remediation))
-        };
-        let _ = write!(
-            out,
-            "<tr data-check=\"{name}\"><td class=\"num\" title=\"{title}\">{step}</td><td>{name}</td>\
-<td><span class=\"badge {status}\">{status}</span></td><td>{message}</td><td>{evidence}</td><td>{remediation}</td></tr>",
-            name = esc(&check.name),
-            title = esc(step_title(check.runbook_step)),
-            step = if check.runbook_step == 0 {
-                "\u{2014}".to_string()
-            } else {
-                check.runbook_step.to_string()
-            },
-            message = esc(&check.message),
-        );
-    }
-    out.push_str("</tbody></table>");
     out
 }
 
@@ -879,10 +678,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_cause_has_advice_and_a_step_title() {
-        for cause in Cause::ALL {
-            assert!(!cause_advice(cause.code()).is_empty());
-            assert!(!step_title(cause.runbook_step()).is_empty());
+    fn every_cause_has_advice_and_a_step_title_in_both_languages() {
+        for lang in Lang::ALL {
+            let c = catalog(lang);
+            for cause in Cause::ALL {
+                let advice = cause_advice(c, cause.code());
+                assert!(!advice.is_empty() && !advice.starts_with("remediation-"), "{advice}");
+                let title = step_title(c, cause.runbook_step());
+                assert!(!title.is_empty() && !title.starts_with("step-"), "{title}");
+            }
         }
     }
 }

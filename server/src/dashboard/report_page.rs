@@ -16,7 +16,9 @@ use super::html::{Frame, esc, page, query, url_component};
 use super::pages::{error_page, step_title};
 use super::{App, Nonce};
 use crate::read::report::{self, Report};
+use rollcall_common::i18n::catalog;
 use rollcall_common::i18n::{Catalog, Lang};
+use rollcall_common::{check_text, locale_fmt, words};
 
 /// Straggler entries rendered on the page at most; the downloads hold all.
 const MAX_PAGE_STRAGGLERS: usize = 200;
@@ -36,9 +38,11 @@ impl ReportQuery {
         }
     }
 
-    fn lang(&self) -> Result<Lang, &'static str> {
+    /// The Markdown's language: `lang`, else the reader's (`viewer`).
+    fn lang(&self, viewer: Lang) -> Result<Lang, &'static str> {
         match self.lang.as_deref() {
-            None | Some("") | Some("en") => Ok(Lang::En),
+            None | Some("") => Ok(viewer),
+            Some("en") => Ok(Lang::En),
             Some("ja") => Ok(Lang::Ja),
             Some(_) => Err("lang must be en or ja"),
         }
@@ -77,14 +81,18 @@ fn plain_error(code: StatusCode, message: &str) -> Response {
         .into_response()
 }
 
-pub async fn markdown(State(app): State<App>, Query(params): Query<ReportQuery>) -> Response {
-    let lang = match params.lang() {
+pub async fn markdown(
+    State(app): State<App>,
+    Extension(viewer_lang): Extension<Lang>,
+    Query(params): Query<ReportQuery>,
+) -> Response {
+    let lang = match params.lang(viewer_lang) {
         Ok(lang) => lang,
         Err(message) => return plain_error(StatusCode::BAD_REQUEST, message),
     };
     match build(&app, &params).await {
         Ok(report) => {
-            let text = report::markdown::render(&report, &Catalog::new(lang));
+            let text = report::markdown::render(&report, catalog(lang));
             let filename = format!("rollcall-report-{}.md", report.rollout.id);
             download("text/markdown; charset=utf-8", &filename, text)
         }
@@ -112,20 +120,24 @@ pub async fn html(
     State(app): State<App>,
     Extension(viewer): Extension<Viewer>,
     Extension(nonce): Extension<Nonce>,
+    Extension(lang): Extension<Lang>,
     Query(params): Query<ReportQuery>,
 ) -> Response {
     let report = match build(&app, &params).await {
         Ok(report) => report,
-        Err((code, message)) => return error_page(Some(&viewer), &nonce.0, code, &message),
+        Err((code, message)) => return error_page(Some(&viewer), &nonce.0, lang, code, &message),
     };
+    let c = catalog(lang);
+    let title = c.tr("dash-nav-report");
     let viewer_label = format!("{} ({})", viewer.name, viewer.role);
     let frame = Frame {
-        title: "Support report",
+        title: &title,
         nonce: &nonce.0,
         live_url: None,
         viewer: &viewer_label,
+        lang,
     };
-    let body = render(&report);
+    let body = render(c, &report);
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
@@ -142,79 +154,140 @@ fn percent(part: u32, whole: u32) -> String {
     }
 }
 
-fn yes_no(value: bool) -> &'static str {
-    if value { "yes" } else { "<strong>no</strong>" }
+fn yes_no(c: &Catalog, value: bool) -> String {
+    if value {
+        esc(&words::yes_no(c, true))
+    } else {
+        format!("<strong>{}</strong>", esc(&words::yes_no(c, false)))
+    }
 }
 
-/// The report as HTML; every string from the report is escaped (most come
-/// from agents).
-fn render(report: &Report) -> String {
+fn th(c: &Catalog, key: &str) -> String {
+    format!("<th>{}</th>", esc(&c.tr(key)))
+}
+
+fn th_num(c: &Catalog, key: &str) -> String {
+    format!("<th class=\"num\">{}</th>", esc(&c.tr(key)))
+}
+
+/// The report as HTML in the reader's language; every string from the
+/// report is escaped (most come from agents).
+fn render(c: &Catalog, report: &Report) -> String {
     let rollout_query = query(&[("rollout", &report.rollout.id)]);
-    let ja_query = query(&[("rollout", &report.rollout.id), ("lang", "ja")]);
+    let other = if c.lang() == Lang::Ja { Lang::En } else { Lang::Ja };
+    let other_query = query(&[("rollout", &report.rollout.id), ("lang", other.code())]);
     let mut out = String::from("<div class=\"report\">");
     let _ = write!(
         out,
-        "<h1>Support report \u{b7} runbook step 8</h1><p class=\"sub\">Rollout <a class=\"mono\" href=\"/{q}\">{id}</a> \
-\u{2192} {target} \u{b7} {state} \u{b7} generated {generated}</p>\
-<p>Download: <a href=\"/report.md{q}\" id=\"download-md\">Markdown</a> \u{b7} \
-<a href=\"/report.md{ja}\">Markdown (Japanese)</a> \u{b7} <a href=\"/report.json{q}\" id=\"download-json\">JSON</a></p>",
+        "<h1>{title}</h1><p class=\"sub\">{rollout}</p>\
+<p>{download}: <a href=\"/report.md{q}\" id=\"download-md\">Markdown</a> \u{b7} \
+<a href=\"/report.md{other_q}\" hreflang=\"{other_code}\">{other_md}</a> \u{b7} <a href=\"/report.json{q}\" id=\"download-json\">JSON</a></p>",
+        title = esc(&c.tr("dash-report-title")),
+        rollout = c.tr_args(
+            "dash-report-rollout",
+            &[
+                (
+                    "id",
+                    format!(
+                        "<a class=\"mono\" href=\"/{}\">{}</a>",
+                        esc(&rollout_query),
+                        esc(&report.rollout.id)
+                    )
+                ),
+                ("target", esc(&report.rollout.target)),
+                ("state", esc(&report.rollout.state)),
+                (
+                    "generated",
+                    esc(&locale_fmt::datetime_text(c.lang(), &report.generated_at))
+                ),
+            ]
+        ),
+        download = esc(&c.tr("dash-download")),
         q = esc(&rollout_query),
-        ja = esc(&ja_query),
-        id = esc(&report.rollout.id),
-        target = esc(&report.rollout.target),
-        state = esc(&report.rollout.state),
-        generated = esc(&report.generated_at),
+        other_q = esc(&other_query),
+        other_code = other.code(),
+        other_md = esc(&c.tr(&format!("dash-markdown-{}", other.code()))),
     );
     let affected = report.affected;
     let _ = write!(
         out,
-        "<div class=\"stats\"><div class=\"stat bad\" id=\"stat-affected\"><div class=\"n\">{} <small class=\"muted\">of {}</small></div>\
-<div class=\"l\">machines affected ({})</div></div></div>",
+        "<div class=\"stats\"><div class=\"stat bad\" id=\"stat-affected\"><div class=\"n\">{} <small class=\"muted\">/ {}</small></div>\
+<div class=\"l\">{}</div></div></div>",
         affected.count,
         affected.total,
-        percent(affected.count, affected.total)
+        esc(&c.tr_args(
+            "dash-machines-affected",
+            &[("percent", percent(affected.count, affected.total))]
+        ))
     );
     if let Some(cause) = &report.fleet_cause {
         let _ = write!(
             out,
-            "<div class=\"banner\">Fleet-wide cause: <strong>{}</strong> \u{2014} (nearly) every affected machine fails it.</div>",
-            esc(cause)
+            "<div class=\"banner\">{}</div>",
+            c.tr_args(
+                "dash-fleet-cause",
+                &[("cause", format!("<strong>{}</strong>", esc(&words::cause(c, cause))))]
+            )
         );
     }
 
-    out.push_str("<div class=\"grid\"><div class=\"card\"><h2>Affected by cause</h2>");
+    let _ = write!(
+        out,
+        "<div class=\"grid\"><div class=\"card\"><h2>{}</h2>",
+        esc(&c.tr("dash-affected-by-cause"))
+    );
     if report.by_cause.is_empty() {
-        out.push_str("<p class=\"empty\">No stragglers.</p>");
+        let _ = write!(out, "<p class=\"empty\">{}</p>", esc(&c.tr("dash-no-stragglers")));
     } else {
-        out.push_str("<table><thead><tr><th>Cause</th><th class=\"num\">Machines</th></tr></thead><tbody>");
+        let _ = write!(
+            out,
+            "<table><thead><tr>{}{}</tr></thead><tbody>",
+            th(c, "dash-col-cause"),
+            th_num(c, "dash-col-machines")
+        );
         for (cause, count) in &report.by_cause {
-            let _ = write!(out, "<tr><td>{}</td><td class=\"num\">{count}</td></tr>", esc(cause));
+            let _ = write!(
+                out,
+                "<tr><td>{} <span class=\"muted mono\">{}</span></td><td class=\"num\">{count}</td></tr>",
+                esc(&words::cause(c, cause)),
+                esc(cause)
+            );
         }
         out.push_str("</tbody></table>");
     }
-    out.push_str(
-        "</div><div class=\"card\"><h2>\u{201c}Update Now\u{201d} outcomes</h2><table><thead><tr><th>Where</th>\
-<th class=\"num\">Agents that ran it</th><th class=\"num\">Then reported the target</th>\
-<th class=\"num\">Refused</th></tr></thead><tbody>",
+    let _ = write!(
+        out,
+        "</div><div class=\"card\"><h2>{}</h2><table><thead><tr>{}{}{}{}</tr></thead><tbody>",
+        esc(&c.tr("report-update-now-heading")),
+        th(c, "dash-col-where"),
+        th_num(c, "dash-col-ran-it"),
+        th_num(c, "dash-col-then-target"),
+        th_num(c, "dash-col-refused"),
     );
     let update_now = report.update_now;
-    for (name, tried) in [
-        ("on the endpoint (tray icon)", update_now.agent_side),
-        ("notification from the server", update_now.server_side),
+    for (key, tried) in [
+        ("dash-update-now-agent", update_now.agent_side),
+        ("dash-update-now-server", update_now.server_side),
     ] {
         let _ = write!(
             out,
-            "<tr><td>{name}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
-            tried.tried, tried.completed, tried.refused
+            "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            esc(&c.tr(key)),
+            tried.tried,
+            tried.completed,
+            tried.refused
         );
     }
     out.push_str("</tbody></table></div></div>");
 
     if !report.clock_skew_flagged.is_empty() {
-        out.push_str(
-            "<div class=\"card\"><h2>Agents whose clock is wrong</h2><p>rollcall places their reports in time \
-by the coordinator's clock; times shown on these endpoints themselves are off by this much.</p><table><thead><tr>\
-<th>Host</th><th class=\"num\">Clock skew (ms, + ahead)</th></tr></thead><tbody>",
+        let _ = write!(
+            out,
+            "<div class=\"card\"><h2>{}</h2><p>{}</p><table><thead><tr>{}{}</tr></thead><tbody>",
+            esc(&c.tr("report-clock-skew-heading")),
+            esc(&c.tr("report-clock-skew-note")),
+            th(c, "dash-col-host"),
+            th_num(c, "dash-col-clock-skew"),
         );
         for agent in &report.clock_skew_flagged {
             let _ = write!(
@@ -227,13 +300,28 @@ by the coordinator's clock; times shown on these endpoints themselves are off by
         out.push_str("</tbody></table></div>");
     }
 
-    out.push_str("<div class=\"card\"><h2>Update agents</h2>");
+    let _ = write!(
+        out,
+        "<div class=\"card\"><h2>{}</h2>",
+        esc(&c.tr("report-update-agents-heading"))
+    );
     if report.update_agents.is_empty() {
-        out.push_str("<p class=\"empty\">No update agents in this rollout.</p>");
+        let _ = write!(
+            out,
+            "<p class=\"empty\">{}</p>",
+            esc(&c.tr("report-update-agents-none"))
+        );
     } else {
-        out.push_str(
-            "<table><thead><tr><th>Update agent</th><th>Serves at</th><th>Finished upgrading</th><th>Version</th>\
-<th>Program and HotFix</th><th>Online</th><th class=\"num\">Blocks</th></tr></thead><tbody>",
+        let _ = write!(
+            out,
+            "<table><thead><tr>{}{}{}{}{}{}{}</tr></thead><tbody>",
+            th(c, "dash-fact-update-agent"),
+            th(c, "dash-fact-serves-at"),
+            th(c, "dash-col-finished"),
+            th(c, "dash-col-version"),
+            th(c, "dash-fact-program-and-hotfix"),
+            th(c, "presence-online"),
+            th_num(c, "dash-fact-blocks"),
         );
         for entry in &report.update_agents {
             let _ = write!(
@@ -243,10 +331,10 @@ by the coordinator's clock; times shown on these endpoints themselves are off by
                 url_component(&entry.id),
                 esc(&entry.hostname),
                 esc(&entry.address),
-                yes_no(entry.completed),
+                yes_no(c, entry.completed),
                 esc(entry.version.as_deref().unwrap_or("")),
-                yes_no(entry.program_and_hotfix),
-                yes_no(entry.online),
+                yes_no(c, entry.program_and_hotfix),
+                yes_no(c, entry.online),
                 entry.blocks
             );
         }
@@ -254,24 +342,33 @@ by the coordinator's clock; times shown on these endpoints themselves are off by
     }
     out.push_str("</div>");
 
-    out.push_str(
-        "<div class=\"card\"><h2>What sets the affected machines apart</h2>\
-<p class=\"muted\">Attribute values much more frequent among affected machines than among completed ones, best separating first.</p>",
+    let _ = write!(
+        out,
+        "<div class=\"card\"><h2>{}</h2><p class=\"muted\">{}</p>",
+        esc(&c.tr("report-differences-heading")),
+        esc(&c.tr("dash-differences-note"))
     );
     if report.differences.is_empty() {
-        out.push_str("<p class=\"empty\">No attribute separates them.</p>");
+        let _ = write!(out, "<p class=\"empty\">{}</p>", esc(&c.tr("report-differences-none")));
     } else {
-        out.push_str(
-            "<table id=\"differences\"><thead><tr><th>Attribute</th><th>Value</th><th class=\"num\">Affected</th>\
-<th class=\"num\">Completed</th><th class=\"num\">Separation</th></tr></thead><tbody>",
+        let _ = write!(
+            out,
+            "<table id=\"differences\"><thead><tr>{}{}{}{}{}</tr></thead><tbody>",
+            th(c, "dash-col-attribute"),
+            th(c, "dash-col-value"),
+            th_num(c, "dash-col-affected"),
+            th_num(c, "state-completed"),
+            th_num(c, "dash-col-separation"),
         );
         for difference in &report.differences {
+            let (attribute, value) = words::attribute(c, &difference.attribute, &difference.value);
             let _ = write!(
                 out,
-                "<tr><td class=\"mono\">{}</td><td>{}</td><td class=\"num\">{}/{}</td><td class=\"num\">{}/{}</td>\
+                "<tr><td title=\"{}\">{}</td><td>{}</td><td class=\"num\">{}/{}</td><td class=\"num\">{}/{}</td>\
 <td class=\"num\">{:.0}%</td></tr>",
                 esc(&difference.attribute),
-                esc(&difference.value),
+                esc(&attribute),
+                esc(&value),
                 difference.stragglers,
                 difference.stragglers_total,
                 difference.completed,
@@ -284,99 +381,146 @@ by the coordinator's clock; times shown on these endpoints themselves are off by
     out.push_str("</div>");
 
     if !report.affected_by_label.is_empty() {
-        out.push_str(
-            "<div class=\"card\"><h2>Affected by label</h2><table><thead><tr><th>Label</th>\
-<th class=\"num\">Affected</th><th class=\"num\">Share</th></tr></thead><tbody>",
+        let _ = write!(
+            out,
+            "<div class=\"card\"><h2>{}</h2><table><thead><tr>{}{}{}</tr></thead><tbody>",
+            esc(&c.tr("report-by-label-heading")),
+            th(c, "dash-label"),
+            th_num(c, "dash-col-affected"),
+            th_num(c, "dash-col-share"),
         );
         for entry in &report.affected_by_label {
             let _ = write!(
                 out,
-                "<tr><td>{}={}</td><td class=\"num\">{} of {}</td><td class=\"num\">{}</td></tr>",
+                "<tr><td>{}={}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
                 esc(&entry.label),
                 esc(&entry.value),
-                entry.count,
-                entry.total,
+                esc(&c.tr_args(
+                    "dash-n-of-m",
+                    &[("n", entry.count.to_string()), ("m", entry.total.to_string())]
+                )),
                 percent(entry.count, entry.total)
             );
         }
         out.push_str("</tbody></table></div>");
     }
 
-    out.push_str("<div class=\"card\"><h2>Affected machines</h2>");
-    if report.stragglers.is_empty() {
-        out.push_str("<p class=\"empty\">None.</p>");
-    } else {
-        out.push_str(
-            "<table id=\"report-stragglers\"><thead><tr><th>Host</th><th>Cause</th><th class=\"num\">Step</th><th>State</th>\
-<th class=\"num\">Blocks</th><th>Failing checks: evidence and remediation</th><th>Logs (step 8)</th></tr></thead><tbody>",
-        );
-        for entry in report.stragglers.iter().take(MAX_PAGE_STRAGGLERS) {
-            let mut failing = String::new();
-            for check in &entry.failing {
-                let evidence: Vec<String> = check
-                    .evidence
-                    .iter()
-                    .map(|(key, value)| format!("<span class=\"muted\">{}</span> {}", esc(key), esc(value)))
-                    .collect();
-                let _ = write!(
-                    failing,
-                    "<div><strong>{}</strong> <span class=\"badge {}\">{}</span> {}<br>{}",
-                    esc(&check.name),
-                    esc(&check.status),
-                    esc(&check.status),
-                    esc(&check.message),
-                    evidence.join("<br>")
-                );
-                if !check.remediation.is_empty() {
-                    let _ = write!(failing, "<div class=\"remedy\">{}</div>", esc(&check.remediation));
-                }
-                failing.push_str("</div>");
-            }
-            // What follows from a blocking update agent: named, not a fault.
-            if !entry.consequences.is_empty() {
-                let names: Vec<String> = entry.consequences.iter().map(|check| esc(&check.name)).collect();
-                let _ = write!(
-                    failing,
-                    "<div class=\"muted\">{}: {} (follow from the update agent {}, not separate faults)</div>",
-                    names.join(", "),
-                    esc(&entry.detail),
-                    esc(entry.detail_params.get("update_agent").map_or("", String::as_str))
-                );
-            }
-            let _ = write!(
-                out,
-                "<tr><td><a href=\"/agents/{}\">{}</a></td><td>{}</td><td class=\"num\" title=\"{}\">{}</td>\
-<td><span class=\"badge {}\">{}</span></td><td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>",
-                url_component(&entry.id),
-                esc(&entry.hostname),
-                esc(&entry.cause),
-                esc(step_title(entry.runbook_step)),
-                entry.runbook_step,
-                esc(&entry.state),
-                esc(&entry.state),
-                entry.blocks,
-                failing,
-                // Which stragglers have a bundle for support (rollcall collect).
-                match &entry.bundle {
-                    Some(bundle) => format!(
-                        "<span class=\"badge pass\">collected</span> {} · {} files · {} bytes",
-                        esc(&bundle.collected_at),
-                        bundle.files,
-                        bundle.bytes
-                    ),
-                    None => "<span class=\"muted\">none</span>".to_string(),
-                }
-            );
-        }
-        out.push_str("</tbody></table>");
-        if report.stragglers.len() > MAX_PAGE_STRAGGLERS {
-            let _ = write!(
-                out,
-                "<p class=\"muted\">Showing {MAX_PAGE_STRAGGLERS} of {}; the downloads hold every one.</p>",
-                report.stragglers.len()
-            );
-        }
-    }
+    stragglers(c, report, &mut out);
     out.push_str("</div></div>");
     out
+}
+
+fn stragglers(c: &Catalog, report: &Report, out: &mut String) {
+    let _ = write!(
+        out,
+        "<div class=\"card\"><h2>{}</h2>",
+        esc(&c.tr("report-affected-heading"))
+    );
+    if report.stragglers.is_empty() {
+        let _ = write!(out, "<p class=\"empty\">{}</p>", esc(&c.tr("dash-none")));
+        return;
+    }
+    let _ = write!(
+        out,
+        "<table id=\"report-stragglers\"><thead><tr>{}{}{}{}{}{}{}</tr></thead><tbody>",
+        th(c, "dash-col-host"),
+        th(c, "dash-col-cause"),
+        th_num(c, "dash-col-step"),
+        th(c, "dash-col-state"),
+        th_num(c, "dash-fact-blocks"),
+        th(c, "dash-col-failing-detail"),
+        th(c, "dash-col-logs"),
+    );
+    let list = c.tr("list-separator");
+    for entry in report.stragglers.iter().take(MAX_PAGE_STRAGGLERS) {
+        let mut failing = String::new();
+        for check in &entry.failing {
+            let evidence: Vec<String> = check
+                .evidence
+                .iter()
+                .map(|(key, value)| {
+                    let (key, phrase) = words::evidence(c, key, value);
+                    format!(
+                        "<span class=\"muted\">{}</span> {}",
+                        esc(&key),
+                        esc(&phrase.unwrap_or_else(|| value.clone()))
+                    )
+                })
+                .collect();
+            let _ = write!(
+                failing,
+                "<div><strong>{}</strong> <span class=\"badge {}\">{}</span> {}<br>{}",
+                esc(&words::check(c, &check.name)),
+                esc(&check.status),
+                esc(&words::status_word(c, &check.status)),
+                check_text::message(c, &check.code, &check.params, &check.message, &esc),
+                evidence.join("<br>")
+            );
+            let remedy = words::check_remediation(c, &check.name, &check.remediation);
+            if !remedy.is_empty() {
+                let _ = write!(failing, "<div class=\"remedy\">{}</div>", esc(&remedy));
+            }
+            failing.push_str("</div>");
+        }
+        // What follows from a blocking update agent: named, not a fault.
+        if !entry.consequences.is_empty() {
+            let names: Vec<String> = entry
+                .consequences
+                .iter()
+                .map(|check| words::check(c, &check.name))
+                .collect();
+            let update_agent = entry.detail_params.get("update_agent").map_or("", String::as_str);
+            let _ = write!(
+                failing,
+                "<div class=\"muted\">{}: {}</div>",
+                esc(&names.join(&list)),
+                esc(&c.tr_args("report-consequences", &[("update_agent", update_agent.to_string())]))
+            );
+        }
+        let _ = write!(
+            out,
+            "<tr><td><a href=\"/agents/{}\">{}</a></td><td title=\"{}\">{}</td><td class=\"num\" title=\"{}\">{}</td>\
+<td><span class=\"badge {}\">{}</span></td><td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>",
+            url_component(&entry.id),
+            esc(&entry.hostname),
+            esc(&entry.cause),
+            esc(&words::cause(c, &entry.cause)),
+            esc(&step_title(c, entry.runbook_step)),
+            entry.runbook_step,
+            esc(&entry.state),
+            esc(&words::state_word(c, &entry.state)),
+            entry.blocks,
+            failing,
+            // Which stragglers have a bundle for support (rollcall collect).
+            match &entry.bundle {
+                Some(bundle) => format!(
+                    "<span class=\"badge pass\">{}</span> {}",
+                    esc(&c.tr("dash-collected")),
+                    esc(&c.tr_args(
+                        "dash-bundle-facts",
+                        &[
+                            ("at", locale_fmt::datetime_text(c.lang(), &bundle.collected_at)),
+                            ("files", bundle.files.to_string()),
+                            ("bytes", locale_fmt::count(bundle.bytes)),
+                        ]
+                    ))
+                ),
+                None => format!("<span class=\"muted\">{}</span>", esc(&c.tr("dash-none"))),
+            }
+        );
+    }
+    out.push_str("</tbody></table>");
+    if report.stragglers.len() > MAX_PAGE_STRAGGLERS {
+        let _ = write!(
+            out,
+            "<p class=\"muted\">{}</p>",
+            esc(&c.tr_args(
+                "dash-showing-of",
+                &[
+                    ("count", MAX_PAGE_STRAGGLERS.to_string()),
+                    ("total", report.stragglers.len().to_string())
+                ]
+            ))
+        );
+    }
 }

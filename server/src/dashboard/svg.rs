@@ -10,6 +10,8 @@ use std::fmt::Write as _;
 
 use time::OffsetDateTime;
 
+use rollcall_common::i18n::Catalog;
+
 use super::html::{esc, truncate};
 
 /// One moment of the rollout's history: members per state.
@@ -49,22 +51,23 @@ fn tick_label(at_ms: i64, span_ms: i64) -> String {
 
 /// The completion-over-time chart. `now_ms` extends the last state to the
 /// right edge, so a quiet rollout still shows where it stands now.
-pub fn completion_chart(points: &[Point], total: u32, now_ms: i64) -> String {
+pub fn completion_chart(c: &Catalog, points: &[Point], total: u32, now_ms: i64) -> String {
     let mut svg = String::new();
     let _ = write!(
         svg,
         "<svg id=\"completion-chart\" class=\"chart\" data-points=\"{}\" viewBox=\"0 0 {WIDTH} {HEIGHT}\" \
 width=\"100%\" role=\"img\" aria-labelledby=\"completion-chart-title\" xmlns=\"http://www.w3.org/2000/svg\">\
-<title id=\"completion-chart-title\">Completion over time: completed, pending and stragglers</title>",
-        points.len()
+<title id=\"completion-chart-title\">{}</title>",
+        points.len(),
+        super::html::esc(&c.tr("dash-chart-title"))
     );
     let (Some(first), Some(last)) = (points.first(), points.last()) else {
         let _ = write!(
             svg,
-            "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" fill=\"#64748b\" font-size=\"13\">no history yet: \
-the engine records a point each time a member changes state</text></svg>",
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" fill=\"#64748b\" font-size=\"13\">{}</text></svg>",
             WIDTH / 2.0,
-            HEIGHT / 2.0
+            HEIGHT / 2.0,
+            super::html::esc(&c.tr("dash-chart-empty"))
         );
         return svg;
     };
@@ -166,8 +169,9 @@ stroke=\"{colour}\" stroke-width=\"2.2\" stroke-linejoin=\"round\"/>",
         let _ = write!(
             svg,
             "<rect x=\"{legend_x:.1}\" y=\"8\" width=\"12\" height=\"4\" rx=\"1\" fill=\"{colour}\"/>\
-<text x=\"{:.1}\" y=\"14\" fill=\"#334155\" font-size=\"12\">{name} {value}</text>",
-            legend_x + 16.0
+<text x=\"{:.1}\" y=\"14\" fill=\"#334155\" font-size=\"12\">{} {value}</text>",
+            legend_x + 16.0,
+            super::html::esc(&c.tr(&format!("dash-series-{name}")))
         );
         legend_x += 130.0;
     }
@@ -176,12 +180,13 @@ stroke=\"{colour}\" stroke-width=\"2.2\" stroke-linejoin=\"round\"/>",
 }
 
 /// A stacked bar: completed, stragglers, pending, out of `total`.
-pub fn progress_bar(completed: u32, stragglers: u32, pending: u32, total: u32) -> String {
+pub fn progress_bar(c: &Catalog, completed: u32, stragglers: u32, pending: u32, total: u32) -> String {
     let total_f = f64::from(total.max(1));
-    let mut svg = String::from(
+    let mut svg = format!(
         "<svg class=\"progress\" viewBox=\"0 0 1000 14\" width=\"100%\" height=\"14\" preserveAspectRatio=\"none\" \
-role=\"img\" aria-label=\"rollout progress\" xmlns=\"http://www.w3.org/2000/svg\">\
+role=\"img\" aria-label=\"{}\" xmlns=\"http://www.w3.org/2000/svg\">\
 <rect x=\"0\" y=\"0\" width=\"1000\" height=\"14\" rx=\"4\" fill=\"#e2e8f0\"/>",
+        esc(&c.tr("dash-progress-label"))
     );
     let mut offset = 0.0;
     for (value, colour) in [(completed, COMPLETED), (stragglers, STRAGGLERS), (pending, PENDING)] {
@@ -279,7 +284,12 @@ mod tests {
     #[test]
     fn chart_draws_three_step_lines_ending_at_now() {
         let points = [point(0, 0, 4, 0), point(10_000, 1, 0, 3), point(20_000, 2, 0, 2)];
-        let svg = completion_chart(&points, 4, 40_000);
+        let svg = completion_chart(
+            rollcall_common::i18n::catalog(rollcall_common::i18n::Lang::En),
+            &points,
+            4,
+            40_000,
+        );
         assert!(svg.contains("data-points=\"3\""));
         for name in ["completed", "pending", "stragglers"] {
             assert!(svg.contains(&format!("series-{name}")), "{name} missing");
@@ -293,7 +303,12 @@ mod tests {
 
     #[test]
     fn empty_history_says_so() {
-        let svg = completion_chart(&[], 0, 1);
+        let svg = completion_chart(
+            rollcall_common::i18n::catalog(rollcall_common::i18n::Lang::En),
+            &[],
+            0,
+            1,
+        );
         assert!(svg.contains("no history yet"));
         assert!(svg.contains("data-points=\"0\""));
     }

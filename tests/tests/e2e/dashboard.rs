@@ -279,8 +279,22 @@ impl HttpResponse {
 
 /// One GET over a fresh TLS connection; `Err` when TLS itself refuses.
 pub(crate) async fn get(port: u16, config: Arc<rustls::ClientConfig>, path: &str) -> std::io::Result<HttpResponse> {
+    get_with(port, config, path, &[]).await
+}
+
+/// [`get`] with extra request headers.
+pub(crate) async fn get_with(
+    port: u16,
+    config: Arc<rustls::ClientConfig>,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> std::io::Result<HttpResponse> {
     let mut stream = tls_connect(port, config).await?;
-    let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    let extra: String = headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n{extra}\r\n");
     stream.write_all(request.as_bytes()).await?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).await?;
@@ -446,6 +460,38 @@ fn dashboard_shows_the_rollout_to_admins_only_and_metrics_parse() {
     assert!(!page.body.contains("<b>lab</b>"));
     assert!(page.body.contains("id=\"completion-chart\""));
 
+    // The language: English by default, Japanese by Accept-Language, and the
+    // switch's choice remembered in a cookie over the browser's preference.
+    assert!(page.body.contains("<html lang=\"en\">"), "not English by default");
+    let by_accept = runtime
+        .block_on(get_with(
+            port,
+            viewer_tls.clone(),
+            "/",
+            &[("Accept-Language", "ja,en-US;q=0.7")],
+        ))
+        .unwrap();
+    assert_eq!(by_accept.status, 200, "{}", by_accept.body);
+    assert!(
+        by_accept.body.contains("<html lang=\"ja\">"),
+        "Accept-Language ja was not Japanese"
+    );
+    assert!(by_accept.body.contains("原因別の未完了台数"), "{}", by_accept.body);
+    assert!(!by_accept.body.contains("Stragglers by cause"));
+    let switched = runtime.block_on(get(port, viewer_tls.clone(), "/?setlang=ja")).unwrap();
+    let cookie = switched.header("set-cookie").unwrap_or_default();
+    assert!(cookie.starts_with("rollcall_lang=ja;"), "{cookie}");
+    assert!(switched.body.contains("<html lang=\"ja\">"));
+    let remembered = runtime
+        .block_on(get_with(
+            port,
+            viewer_tls.clone(),
+            "/",
+            &[("Cookie", "rollcall_lang=en"), ("Accept-Language", "ja")],
+        ))
+        .unwrap();
+    assert!(remembered.body.contains("<html lang=\"en\">"), "the cookie did not win");
+
     // Filters narrow the table; bad filters are refused.
     let filtered = runtime
         .block_on(get(
@@ -596,6 +642,54 @@ fn dashboard_shows_the_rollout_to_admins_only_and_metrics_parse() {
     assert!(log.contains("coordinator stopped"), "{log}");
 }
 
+/// The Japanese dashboard in the browser: the header's switch sets it, the
+/// browser remembers it (the agent page opened afterwards, without the
+/// switch, is Japanese too), and the live refresh keeps it; then back to
+/// English.
+fn in_japanese(seeded: &Seeded, profile: &Path, base: &str) {
+    let dom = chromium(profile, "--dump-dom", &format!("{base}/?setlang=ja"));
+    assert!(dom.contains("<html lang=\"ja\">"), "no Japanese page:\n{dom}");
+    for words in [
+        "原因別の未完了台数",
+        "未完了のエージェント",
+        "アップデートエージェント",
+        "「アップデート設定権限」の再確認",
+        "自動更新 · ",
+        "日本語",
+    ] {
+        assert!(dom.contains(words), "{words} missing from the Japanese page:\n{dom}");
+    }
+    for english in [
+        "Stragglers by cause",
+        "Completion over time",
+        "Update settings permission",
+        "live · ",
+    ] {
+        assert!(!dom.contains(english), "{english:?} on the Japanese page");
+    }
+    let license = seeded.agent("osaka-03");
+    let agent_dom = chromium(profile, "--dump-dom", &format!("{base}/agents/{}", license.id));
+    assert!(
+        agent_dom.contains("<html lang=\"ja\">"),
+        "the choice was not remembered:\n{agent_dom}"
+    );
+    for words in [
+        "原因: license",
+        "ライセンスの有効期限の確認",
+        "最新のレポートのチェック",
+        "失敗",
+        "対処方法",
+    ] {
+        assert!(
+            agent_dom.contains(words),
+            "{words} missing from the Japanese agent page:\n{agent_dom}"
+        );
+    }
+    assert!(!agent_dom.contains("Checks of the latest report"));
+    let english = chromium(profile, "--dump-dom", &format!("{base}/?setlang=en"));
+    assert!(english.contains("<html lang=\"en\">") && english.contains("Stragglers by cause"));
+}
+
 /// The rollout page and an agent page in headless Chromium, through the
 /// forwarder; a screenshot of the rollout page.
 fn in_the_browser(seeded: &Seeded, viewer_tls: Arc<rustls::ClientConfig>) {
@@ -662,6 +756,8 @@ fn in_the_browser(seeded: &Seeded, viewer_tls: Arc<rustls::ClientConfig>) {
         license_row.contains("class=\"remedy\""),
         "no remediation: {license_row}"
     );
+
+    in_japanese(seeded, &profile, &base);
 
     let screenshot = coordinator.dir.path().join("dashboard.png");
     chromium(

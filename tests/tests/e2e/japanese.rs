@@ -341,9 +341,105 @@ sha256 = "{fingerprint}"
     ] {
         assert!(japanese.contains(words), "{words} missing:\n{japanese}");
     }
+    // The frame speaks Japanese too: states, durations, attributes, evidence.
+    for english in ["、hard)", "、soft)", "m 以内", "check:", "endpoint product state"] {
+        assert!(!japanese.contains(english), "{english:?} in the ja report:\n{japanese}");
+    }
+    assert!(japanese.contains("再確認"), "{japanese}");
     // The same report in English says it in English, from the same codes.
     let english = stdout(&coordinator.cli(&["report", "--lang", "en"]));
     assert!(english.contains("license expired on 2020-01-01"), "{english}");
     assert!(english.contains("\"Pattern files, engines, drivers\""), "{english}");
     assert!(!english_sentences(&english).is_empty());
+
+    the_cli_reads_japanese_end_to_end(&coordinator);
+}
+
+/// The CLI in Japanese: `--lang ja`, and `LANG=ja_JP.UTF-8` with no flag;
+/// tables, headers, labels and messages carry no English sentence.
+fn the_cli_reads_japanese_end_to_end(coordinator: &Coordinator) {
+    let by_lang_env = |args: &[&str]| {
+        let output = std::process::Command::new(crate::harness::CLI)
+            .arg("--coordinator")
+            .arg(coordinator.url())
+            .arg("--identity")
+            .arg(coordinator.admin_identity())
+            .args(args)
+            .env_remove("LC_ALL")
+            .env_remove("LC_MESSAGES")
+            .env("LANG", "ja_JP.UTF-8")
+            .output()
+            .expect("run cli");
+        stdout(&output)
+    };
+    let agents = coordinator.agents_by_hostname();
+    let id = |host: &str| agents[host]["id"].as_str().unwrap_or_default().to_string();
+    let mut outputs: Vec<(String, String)> = Vec::new();
+    for args in [
+        vec!["status"],
+        vec!["stragglers"],
+        vec!["agents"],
+        vec!["rollout", "show"],
+        vec!["rollout", "list"],
+        vec!["recheck", "cause=offline", "--wait", "1s"],
+        vec!["roster", "status"],
+    ] {
+        let mut flagged = vec!["--lang", "ja"];
+        flagged.extend(args.iter().copied());
+        outputs.push((flagged.join(" "), stdout(&coordinator.cli(&flagged))));
+        outputs.push((format!("LANG=ja_JP.UTF-8 {}", args.join(" ")), by_lang_env(&args)));
+    }
+    for host in [
+        "connectivity",
+        "certificates",
+        "ua-blocking",
+        "system-requirements",
+        "probe-error",
+        "license",
+    ] {
+        let agent = id(host);
+        outputs.push((format!("agent {host}"), by_lang_env(&["agent", &agent])));
+    }
+    for (command, text) in &outputs {
+        let english = english_sentences(text);
+        assert!(
+            english.is_empty(),
+            "English in `rollcall {command}`:\n{}\n\n{text}",
+            english.join("\n")
+        );
+    }
+    let all: String = outputs.iter().map(|(_, text)| text.as_str()).collect();
+    for words in [
+        "ホスト名",
+        "未完了",
+        "再確認中",
+        "原因",
+        "ライセンス",
+        "アップデートエージェント",
+        "対処方法",
+        "エージェント",
+        "オンライン",
+        "ロールアウト",
+        "目標バージョン",
+    ] {
+        assert!(all.contains(words), "{words} missing from the Japanese CLI:\n{all}");
+    }
+    for english in [
+        "HOSTNAME",
+        "STRAGGLERS",
+        "REMEDIATION",
+        "stragglers",
+        "last seen",
+        "FLEET CAUSE",
+    ] {
+        assert!(!all.contains(english), "{english:?} in the Japanese CLI:\n{all}");
+    }
+    // English stays as it was.
+    let status = stdout(&coordinator.cli(&["--lang", "en", "status"]));
+    assert!(status.contains("completed ") && status.contains("pending "), "{status}");
+    let stragglers = stdout(&coordinator.cli(&["--lang", "en", "stragglers"]));
+    assert!(
+        stragglers.contains("HOSTNAME") && stragglers.contains(" stragglers"),
+        "{stragglers}"
+    );
 }

@@ -105,7 +105,7 @@ fn update_now_counts_agents_that_ran_it_and_reached_the_target_and_refusals_apar
     let japanese = stdout(&coordinator.cli(&["report", "--lang", "ja"]));
     assert!(
         japanese.contains(
-            "サーバからの手動アップデート通知:2 台で実行し、うち 1 台がその後 30m 以内に目標バージョンを報告。1 台は通知を拒否"
+            "サーバからの手動アップデート通知:2 台で実行し、うち 1 台がその後 30分 以内に目標バージョンを報告。1 台は通知を拒否"
         ),
         "{japanese}"
     );
