@@ -30,7 +30,7 @@ pub const PENDING_FILE: &str = "pending-enrolment.toml";
 const PENDING_RETRY: Duration = Duration::from_secs(15);
 const PENDING_RETRY_MAX: Duration = Duration::from_secs(300);
 /// One round (`enroll`'s own attempts with backoff) at most: an attempt
-/// that hangs (seen under Wine when nothing listened on the port yet) is
+/// that hangs (a network that drops packets rather than refusing them) is
 /// given up and the next round dials afresh.
 const PENDING_ROUND: Duration = Duration::from_secs(60);
 
@@ -307,6 +307,7 @@ const PURGE_WAIT: Duration = Duration::from_secs(30);
 const PURGE_RETRY: Duration = Duration::from_millis(250);
 
 /// `rollcall-agent purge-data-dir`: the MSI's uninstall with KEEP_DATA=0.
+/// Blocking (a one-shot command, nothing else runs beside it).
 pub fn purge(data_dir: &Path) -> anyhow::Result<()> {
     let deadline = std::time::Instant::now() + PURGE_WAIT;
     loop {
