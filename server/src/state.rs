@@ -8,11 +8,11 @@ use rollcall_common::proto;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use crate::agents::health::HealthState;
+use crate::agents::hub::Hub;
+use crate::agents::ingest::IngestHandle;
 use crate::config::ServeConfig;
-use crate::health::HealthState;
-use crate::hub::Hub;
-use crate::ingest::IngestHandle;
-use crate::revocation::RevocationList;
+use crate::edge::revocation::RevocationList;
 use crate::store::Store;
 
 pub struct Coordinator {
@@ -34,16 +34,16 @@ pub struct Coordinator {
     /// Events for `rollcall watch` (bounded; slow watchers miss events, never block).
     pub events: tokio::sync::broadcast::Sender<crate::events::Event>,
     /// Established TLS connections (all kinds).
-    pub connections: Arc<crate::listener::ConnectionCount>,
+    pub connections: Arc<crate::edge::listener::ConnectionCount>,
     /// Prometheus metrics (`/metrics` on the dashboard listener).
     pub metrics: crate::metrics::Metrics,
     /// What unauthenticated peers may cost, per source address (the gRPC
     /// listener's handshakes, Enroll).
-    pub sources: Arc<crate::source_limits::SourceLimits>,
+    pub sources: Arc<crate::edge::source_limits::SourceLimits>,
     /// Message, byte and renewal budgets by agent id, across its streams.
-    pub budgets: crate::budget::AgentBudgets,
+    pub budgets: crate::agents::budget::AgentBudgets,
     /// The roster's source (Apex Central when configured) and its pass lock.
-    pub roster: crate::roster::RosterSource,
+    pub roster: crate::apex_central::source::RosterSource,
 }
 
 impl Coordinator {
@@ -59,6 +59,15 @@ impl Coordinator {
             *slot = Arc::new(parsed);
         }
         self.policy.send_replace(Some(doc));
+    }
+
+    /// Wakes the other replicas (`crate::replication` acts on the
+    /// wake-ups); a failure is logged, not returned: the change is stored,
+    /// and the other replicas' sweeps and reconnects catch up.
+    pub async fn tell_others(&self, notice: crate::store::Notice) {
+        if let Err(error) = self.store.notify(notice.clone()).await {
+            tracing::warn!(%error, ?notice, "could not wake the other replicas; they catch up on their next sweep");
+        }
     }
 
     /// Publishes an event to watchers; nobody listening is fine.
