@@ -68,12 +68,19 @@ pub async fn enroll(params: &EnrollParams) -> anyhow::Result<Enrolled> {
                     && !tls_failure(&status) =>
             {
                 let delay = retry_delay(&status, backoff.next_delay());
-                eprintln!(
-                    "enrollment attempt {attempt}: {} ({}); retrying in {}s ({}s so far)",
+                // A log line, not a print: the service and the MSI's
+                // custom action have no usable stderr, and their log is
+                // where an admin looks for the enrolment's progress.
+                tracing::warn!(
+                    attempt,
+                    code = ?status.code(),
+                    retry_in_s = delay.as_secs().max(1),
+                    "enrolment attempt {attempt} to {}: {}; retrying in {}s ({}s so far; {})",
+                    params.coordinator,
                     status.message(),
-                    status.code(),
                     delay.as_secs().max(1),
-                    started.elapsed().as_secs()
+                    started.elapsed().as_secs(),
+                    retry_hint(&status)
                 );
                 tokio::time::sleep(delay).await;
                 attempt = attempt.saturating_add(1);
@@ -112,6 +119,25 @@ fn retry_delay(status: &tonic::Status, backoff: std::time::Duration) -> std::tim
             backoff.max(hint + spread)
         }
         None => backoff,
+    }
+}
+
+/// What an admin reading the log should make of a retried attempt.
+fn retry_hint(status: &tonic::Status) -> String {
+    let asked = status
+        .metadata()
+        .get(RETRY_AFTER_MS)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|text| text.parse::<u64>().ok());
+    match (status.code(), asked) {
+        (_, Some(ms)) => format!(
+            "the coordinator is shedding enrolments and asks to wait {}s",
+            ms.div_ceil(1000)
+        ),
+        (tonic::Code::ResourceExhausted, None) => {
+            "the coordinator is shedding enrolments (many from one address?)".to_string()
+        }
+        _ => "is the coordinator running and reachable from here (address, port, firewall)?".to_string(),
     }
 }
 
@@ -161,8 +187,8 @@ pub fn write_enrollment(
     // will), then --label, then the template's.
     for (key, value) in &enrolled.labels {
         if let Some(local) = labels.get(key).filter(|local| *local != value) {
-            eprintln!(
-                "warning: --label {key}={local} contradicts the token's label {key}={value}; the token's is bound and kept"
+            tracing::warn!(
+                "--label {key}={local} contradicts the token's label {key}={value}; the token's is bound and kept"
             );
         }
         labels.insert(key.clone(), value.clone());
@@ -209,5 +235,11 @@ mod retry_tests {
         assert_eq!(retry_delay(&status, Duration::from_secs(30)), Duration::from_secs(30));
         let plain = tonic::Status::unavailable("down");
         assert_eq!(retry_delay(&plain, Duration::from_secs(3)), Duration::from_secs(3));
+        assert!(
+            retry_hint(&status).contains("asks to wait 5s"),
+            "{}",
+            retry_hint(&status)
+        );
+        assert!(retry_hint(&plain).contains("reachable"), "{}", retry_hint(&plain));
     }
 }

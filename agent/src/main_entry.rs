@@ -336,7 +336,16 @@ async fn dispatch(command: AgentCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         AgentCommand::Setup(args) => {
-            let said = crate::setup::run(args).await?;
+            let said = match crate::setup::run(args).await {
+                Ok(said) => said,
+                Err(error) => {
+                    crate::platform::event::record(
+                        crate::platform::event::Event::SetupFailed,
+                        &format!("rollcall agent setup failed, the install is rolled back: {error:#}"),
+                    );
+                    return Err(error);
+                }
+            };
             #[cfg(windows)]
             if let Err(error) = crate::platform::windows::service::set_recovery() {
                 eprintln!("warning: {error:#}");
@@ -365,10 +374,12 @@ pub async fn run_daemon(path: &std::path::Path, shutdown: CancellationToken) -> 
         Ok(false) if shutdown.is_cancelled() => return Ok(ExitCode::SUCCESS),
         Ok(_) => {}
         Err(error) => {
-            eprintln!("error: {error:#}");
-            tracing::error!(
-                "the pending enrolment beside {} cannot be used: {error:#}",
-                path.display()
+            crate::platform::event::record(
+                crate::platform::event::Event::ServiceFailed,
+                &format!(
+                    "the pending enrolment beside {} cannot be used: {error:#}",
+                    path.display()
+                ),
             );
             return Ok(ExitCode::from(EXIT_BAD_CONFIG));
         }
@@ -380,8 +391,10 @@ pub async fn run_daemon(path: &std::path::Path, shutdown: CancellationToken) -> 
     }) {
         Ok(loaded) => loaded,
         Err(error) => {
-            eprintln!("error: {error:#}");
-            tracing::error!("refusing the config {}: {error:#}", path.display());
+            crate::platform::event::record(
+                crate::platform::event::Event::ServiceFailed,
+                &format!("refusing the config {}: {error:#}", path.display()),
+            );
             return Ok(ExitCode::from(EXIT_BAD_CONFIG));
         }
     };

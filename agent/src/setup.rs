@@ -20,13 +20,17 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::AgentConfig;
 use crate::enroll::{EnrollParams, enroll, write_enrollment};
+use crate::platform::event::{Event, record};
 
 /// Beside `agent.toml`: an enrolment the installer could not finish.
 pub const PENDING_FILE: &str = "pending-enrolment.toml";
-/// How long the service waits between enrolment rounds.
+/// How long the service waits between enrolment rounds: 15 s at first,
+/// growing to 5 min, so a token the coordinator refuses for good (used up,
+/// expired) is not hammered while the admin replaces it.
 const PENDING_RETRY: Duration = Duration::from_secs(15);
+const PENDING_RETRY_MAX: Duration = Duration::from_secs(300);
 /// One round (`enroll`'s own attempts with backoff) at most: an attempt
-/// that hangs (seen under Wine when nothing listened on the port yet) is
+/// that hangs (a network that drops packets rather than refusing them) is
 /// given up and the next round dials afresh.
 const PENDING_ROUND: Duration = Duration::from_secs(60);
 
@@ -107,10 +111,12 @@ pub async fn run(args: SetupArgs) -> anyhow::Result<String> {
     }
     let config_path = data_dir.join("agent.toml");
     if config_path.exists() {
-        return Ok(format!(
-            "{} exists: enrolment and identity kept (upgrade or repair)",
+        let said = format!(
+            "rollcall agent installed: {} exists, enrolment and identity kept (upgrade or repair)",
             config_path.display()
-        ));
+        );
+        record(Event::InstalledKept, &said);
+        return Ok(said);
     }
     if args.coordinator.trim().is_empty() {
         bail!(
@@ -162,15 +168,24 @@ pub async fn run(args: SetupArgs) -> anyhow::Result<String> {
         Err(_) => Err(anyhow::anyhow!("no answer within {}s", timeout.as_secs())),
     };
     match outcome {
-        Ok(agent_id) => Ok(format!("enrolled as {agent_id}")),
+        Ok(agent_id) => {
+            let said = format!(
+                "rollcall agent installed and enrolled with {} as {agent_id}",
+                pending.coordinator
+            );
+            record(Event::InstalledEnrolled, &said);
+            Ok(said)
+        }
         Err(error) => {
             let text = toml::to_string(&pending).context("encode the pending enrolment")?;
             rollcall_common::files::write_atomic(&data_dir.join(PENDING_FILE), text.as_bytes(), true)?;
-            tracing::warn!("enrolment did not finish: {error:#}; the service keeps retrying on its own");
-            Ok(format!(
-                "enrolment did not finish ({error:#}); installed anyway: the service keeps retrying on its own and logs each attempt in {}",
+            let said = format!(
+                "rollcall agent installed, but its enrolment with {} did not finish ({error:#}); the service keeps retrying on its own and logs each attempt in {}",
+                pending.coordinator,
                 data_dir.join("logs").display()
-            ))
+            );
+            record(Event::EnrolmentLeftToService, &said);
+            Ok(said)
         }
     }
 }
@@ -219,40 +234,101 @@ pub async fn finish_pending(config_path: &Path, shutdown: &CancellationToken) ->
     let text = rollcall_common::files::read_bounded_utf8(&pending_path, 256 * 1024)?;
     let pending: Pending =
         toml::from_str(&text).with_context(|| format!("parse the pending enrolment {}", pending_path.display()))?;
-    tracing::warn!(
-        "enrolment pending: the installer could not finish it; enrolling from {}, retrying until it succeeds",
-        pending_path.display()
+    record(
+        Event::EnrolmentPending,
+        &format!(
+            "enrolment pending: the installer could not finish it; enrolling with {} from {}, retrying until it succeeds",
+            pending.coordinator,
+            pending_path.display()
+        ),
     );
+    let mut backoff = crate::backoff::Backoff::new(PENDING_RETRY, PENDING_RETRY_MAX);
+    let mut round = 1u32;
     loop {
-        let round = match tokio::time::timeout(PENDING_ROUND, enroll_pending(data_dir, &pending)).await {
+        tracing::info!(
+            "enrolment pending: round {round}, enrolling with {} (each attempt is logged)",
+            pending.coordinator
+        );
+        let outcome = match tokio::time::timeout(PENDING_ROUND, enroll_pending(data_dir, &pending)).await {
             Ok(outcome) => outcome,
             Err(_) => Err(anyhow::anyhow!("no answer within {}s", PENDING_ROUND.as_secs())),
         };
-        match round {
+        match outcome {
             Ok(agent_id) => {
-                tracing::info!("enrolled as {agent_id}, which the installer could not finish");
+                record(
+                    Event::EnrolmentFinished,
+                    &format!(
+                        "enrolled with {} as {agent_id} (round {round}), which the installer could not finish; the agent now runs",
+                        pending.coordinator
+                    ),
+                );
                 if let Err(error) = std::fs::remove_file(&pending_path) {
                     tracing::warn!("remove {}: {error}", pending_path.display());
                 }
                 return Ok(true);
             }
             Err(error) => {
-                tracing::warn!("enrolment pending: {error:#}; retrying in {}s", PENDING_RETRY.as_secs());
+                let wait = backoff.next_delay();
+                tracing::warn!(
+                    "enrolment pending: round {round} failed: {error:#}; retrying in {}s ({})",
+                    wait.as_secs().max(1),
+                    pending_hint(&error)
+                );
+                round = round.saturating_add(1);
+                tokio::select! {
+                    _ = shutdown.cancelled() => {
+                        tracing::info!("enrolment pending: the service is stopping; it carries on at its next start");
+                        return Ok(false);
+                    }
+                    _ = tokio::time::sleep(wait) => {}
+                }
             }
-        }
-        tokio::select! {
-            _ = shutdown.cancelled() => return Ok(false),
-            _ = tokio::time::sleep(PENDING_RETRY) => {}
         }
     }
 }
 
-/// `rollcall-agent purge-data-dir`: the MSI's uninstall with KEEP_DATA=0.
-pub fn purge(data_dir: &Path) -> anyhow::Result<()> {
-    if data_dir.exists() {
-        std::fs::remove_dir_all(data_dir).with_context(|| format!("remove {}", data_dir.display()))?;
+/// What the admin can do about a failed round.
+fn pending_hint(error: &anyhow::Error) -> &'static str {
+    let text = format!("{error:#}");
+    if text.contains("refused by") {
+        "the coordinator refused the enrolment (the reason is above): a used-up or expired token needs a new TOKENFILE, another coordinator CA a new CA_FILE; reinstall with them"
+    } else {
+        "is the coordinator running and reachable from here? nothing to do if it is on its way back"
     }
-    Ok(())
+}
+
+/// How long the purge keeps trying: the service was stopped just before,
+/// and the service manager reports it stopped while its process may still
+/// be closing its log file. A file deleted while open stays in the
+/// directory until it is closed, so the directory is not empty yet (seen
+/// under Wine: "Directory is not empty", os error 145, and KEEP_DATA=0
+/// left the data behind).
+const PURGE_WAIT: Duration = Duration::from_secs(30);
+const PURGE_RETRY: Duration = Duration::from_millis(250);
+
+/// `rollcall-agent purge-data-dir`: the MSI's uninstall with KEEP_DATA=0.
+/// Blocking (a one-shot command, nothing else runs beside it).
+pub fn purge(data_dir: &Path) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + PURGE_WAIT;
+    loop {
+        match std::fs::remove_dir_all(data_dir) {
+            Ok(()) => return Ok(()),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(error) if std::time::Instant::now() < deadline => {
+                tracing::debug!("remove {}: {error}; trying again", data_dir.display());
+                std::thread::sleep(PURGE_RETRY);
+            }
+            Err(error) => {
+                return Err(error).with_context(|| {
+                    format!(
+                        "remove {} (tried for {}s; a process still has a file there open)",
+                        data_dir.display(),
+                        PURGE_WAIT.as_secs()
+                    )
+                });
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -267,6 +343,20 @@ mod tests {
         assert!(parse_labels("").expect("none").is_empty());
         let error = format!("{:#}", parse_labels("site").expect_err("no ="));
         assert!(error.contains("not key=value"), "{error}");
+    }
+
+    #[test]
+    fn purge_removes_the_tree_and_a_missing_one_is_done() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().join("rollcall");
+        std::fs::create_dir_all(data.join("logs")).expect("mkdir");
+        std::fs::create_dir_all(data.join("identity")).expect("mkdir");
+        std::fs::write(data.join("logs/rollcall-agent.log"), "a line").expect("write");
+        std::fs::write(data.join("identity/key.pem"), "key").expect("write");
+        std::fs::write(data.join("pending-enrolment.toml"), "token").expect("write");
+        purge(&data).expect("purge");
+        assert!(!data.exists());
+        purge(&data).expect("nothing left to purge");
     }
 
     #[tokio::test]

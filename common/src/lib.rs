@@ -40,6 +40,7 @@ pub mod proto;
 pub mod receipt;
 pub mod report;
 pub mod secret;
+pub mod test_skip;
 pub mod timefmt;
 pub mod tls;
 pub mod version;

@@ -1,39 +1,6 @@
-//! The one way a test says it could not run here, and why (issue 29,
-//! point 3): every skip site (no PostgreSQL URL, no PostgreSQL TLS root, no
-//! Windows `.exe` or Wine, no packaging tools, no chromium, no root) calls
-//! [`skip`], so a plain `cargo test --workspace` names each test that did
-//! not run and what turns it on, in its normal output.
-//!
-//! libtest captures only what the `print!`/`eprint!` macros write; this
-//! writes straight to the process's stderr (`std::io::stderr()`), so the
-//! line shows without `--nocapture`.
+//! How a test says it could not run here: `SKIPPED <test>: <reason>
+//! (<enable>)`, on the process's stderr. The helper lives in
+//! `rollcall_common::test_skip` (common's tests use it too); this path
+//! stays for the server's tests and the end-to-end ones.
 
-use std::io::Write;
-
-/// The running test's name: libtest names each test's thread after it.
-pub fn current_test() -> String {
-    std::thread::current()
-        .name()
-        .filter(|name| *name != "main")
-        .unwrap_or("a test")
-        .to_string()
-}
-
-/// Says, on the process's stderr, that the running test (or a part of it,
-/// `what`) was skipped: `SKIPPED <test>: <reason> (<enable>)`. `enable`
-/// says what makes it run, e.g. "set ROLLCALL_TEST_DATABASE_URL=… to run it".
-pub fn skip(reason: &str, enable: &str) {
-    let line = format!("SKIPPED {}: {reason} ({enable})\n", current_test());
-    let mut stderr = std::io::stderr().lock();
-    // Nothing to do if stderr is gone: the test still returns early.
-    let _ = stderr.write_all(line.as_bytes());
-    let _ = stderr.flush();
-}
-
-/// [`skip`] for a part of a test that otherwise runs.
-pub fn skip_part(part: &str, reason: &str, enable: &str) {
-    let line = format!("SKIPPED {} ({part}): {reason} ({enable})\n", current_test());
-    let mut stderr = std::io::stderr().lock();
-    let _ = stderr.write_all(line.as_bytes());
-    let _ = stderr.flush();
-}
+pub use rollcall_common::test_skip::{current_test, skip, skip_part};

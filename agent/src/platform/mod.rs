@@ -10,6 +10,7 @@
 //!   `rollcall_common::files`). The only module of the agent allowed
 //!   `unsafe` (Win32 calls), each block with its SAFETY argument.
 
+pub mod event;
 #[cfg(unix)]
 pub mod unix;
 #[cfg(unix)]

@@ -142,6 +142,17 @@ impl WineEndpoint {
         let _ = self.wine_command("wineserver").arg("-w").status();
     }
 
+    /// Keeps this prefix's Wine session up (a persistent wineserver, ended
+    /// by the next [`reboot`](Self::reboot) or the drop). Without it Wine
+    /// ends the session, its service manager and every service with it, a
+    /// few seconds after the last ordinary program (msiexec, sc) exits:
+    /// services do not keep a Wine session alive as they keep a Windows
+    /// machine running (seen: an installed service killed mid-retry, with
+    /// nothing in its log, 3 s after msiexec returned).
+    pub fn keep_session_up(&self) {
+        let _ = self.wine_command("wineserver").arg("-p").status();
+    }
+
     /// `program` (wine, wineboot, wineserver) in this endpoint's prefix.
     pub fn wine_command(&self, program: &str) -> Command {
         let mut command = Command::new(program);

@@ -1,14 +1,17 @@
 //! Windows: host facts from the registry and Win32, the LocalMachine
-//! certificate stores, job objects for process trees, and the service.
+//! certificate stores, job objects for process trees, the service and
+//! the event log.
 //!
 //! The agent's only `unsafe` lives here (and in common's `files`
 //! ACL module): Win32 calls the kept crates (`winreg`, `schannel`,
 //! `windows-service`) do not cover, each block with its SAFETY argument.
 
 pub mod cert_store;
+pub mod event_log;
 pub mod host;
 pub mod job;
 pub mod service;
+pub mod stdio;
 
 /// Nothing to tell: as a service the agent reports "running" to the
 /// service manager itself ([`service`]); run by hand there is no manager.

@@ -58,8 +58,17 @@ fn service_main(_arguments: Vec<OsString>) {
         return;
     };
     let _log_guard = init_file_logging(&config);
-    if let Err(error) = serve(&config) {
-        tracing::error!("the service failed: {error:#}");
+    super::stdio::describe();
+    // A panic here would unwind into the service manager's FFI callback,
+    // which aborts the process with nothing logged: log it and stop instead
+    // (the service manager then applies the restart-on-failure actions).
+    std::panic::set_hook(Box::new(|info| {
+        tracing::error!("the service panicked: {info}");
+    }));
+    match std::panic::catch_unwind(|| serve(&config)) {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::error!("the service failed: {error:#}"),
+        Err(_) => tracing::error!("the service stopped after a panic (above)"),
     }
 }
 
