@@ -42,6 +42,9 @@ pub struct RosterStatusRow {
     /// The last failed pass, cleared by a good one.
     pub last_error: Option<String>,
     pub last_error_at_ms: Option<i64>,
+    /// The current generation (0 before the first roster): a refresh
+    /// anywhere, on any replica, changes it (the roster cache's key).
+    pub generation: i64,
 }
 
 pub(crate) fn join(list: &[String]) -> String {
