@@ -153,7 +153,8 @@ mod tests {
 
     #[test]
     fn host_addresses_are_bounded_in_count_and_length() {
-        let fields: [(&str, fn(&mut proto::HostFacts) -> &mut Vec<String>); 2] = [
+        type List = fn(&mut proto::HostFacts) -> &mut Vec<String>;
+        let fields: [(&str, List); 2] = [
             ("host.ip_addresses", |h| &mut h.ip_addresses),
             ("host.mac_addresses", |h| &mut h.mac_addresses),
         ];

@@ -159,7 +159,7 @@ mod tests {
         let rows: Vec<(u32, u32, u32, u32)> = points
             .iter()
             .map(|point| {
-                let r = point.roster.clone().unwrap_or_default();
+                let r = point.roster.unwrap_or_default();
                 (r.listed, r.completed, r.behind, r.no_probe)
             })
             .collect();
@@ -177,7 +177,7 @@ mod tests {
     }
 
     fn rows_last(points: &[proto::HistoryPoint]) -> (u32, u32, u32, u32) {
-        let r = points.last().and_then(|point| point.roster.clone()).unwrap_or_default();
+        let r = points.last().and_then(|point| point.roster).unwrap_or_default();
         (r.listed, r.completed, r.behind, r.no_probe)
     }
 }
