@@ -244,9 +244,6 @@ pub async fn overview(coordinator: &Arc<Coordinator>, filters: &Filters) -> Resu
         .map_err(Status::from)?
     {
         status.roster = Some(roster.counts(view.fleet(), &view.rollout().target).to_proto());
-        if let Some(transitions) = view.transitions() {
-            roster.fill_history(view.fleet(), &view.rollout().target, transitions, &mut status.history);
-        }
     }
     let rollouts = coordinator
         .store
