@@ -48,7 +48,7 @@ pub struct RosterSource {
     pass: tokio::sync::Mutex<()>,
     /// The current roster generation's entries and index, so status,
     /// stragglers and the report do not read the whole roster each call.
-    pub cache: cache::RosterCache,
+    pub cache: crate::store::roster::RosterCache,
 }
 
 impl RosterSource {
@@ -57,7 +57,7 @@ impl RosterSource {
             apex_central,
             refresh_every,
             pass: tokio::sync::Mutex::new(()),
-            cache: cache::RosterCache::default(),
+            cache: crate::store::roster::RosterCache::default(),
         }
     }
 }
@@ -402,12 +402,8 @@ impl RosterView {
         if status.refreshed_at_ms.is_none() {
             return Ok(None);
         }
-        let cached = coordinator
-            .roster
-            .cache
-            .get(coordinator.store.as_ref(), &status)
-            .await?;
-        Ok(Some(Self::with_index(status, cached.entries, &cached.index, fleet)))
+        let (entries, index) = cache::entries(&coordinator.roster.cache, coordinator.store.as_ref(), &status).await?;
+        Ok(Some(Self::with_index(status, entries, &index, fleet)))
     }
 
     /// A view over entries read here (tests, `roster list`).

@@ -1062,25 +1062,39 @@ async fn enroll_many(store: &Arc<dyn Store>, ids: &[&str]) {
     }
 }
 
-/// The roster cache (crate::roster::cache): the entries are read once per
+/// The cached entries (with the matcher's index, as the roster reads them).
+async fn cached<S: RosterStore + ?Sized>(
+    cache: &roster::RosterCache,
+    store: &S,
+    status: &roster::RosterStatusRow,
+) -> roster::CachedRoster {
+    cache
+        .get(store, status, |entries| {
+            std::sync::Arc::new(crate::roster::reconcile::Index::new(entries))
+        })
+        .await
+        .unwrap()
+}
+
+/// The roster cache (store/roster.rs): the entries are read once per
 /// generation, again after a refresh, and not for a recorded error.
 async fn the_roster_cache_reads_entries_once_per_generation(store: Arc<dyn Store>) {
-    let cache = crate::roster::cache::RosterCache::default();
+    let cache = roster::RosterCache::default();
     let first: Vec<roster::RosterEntry> = (0..3).map(roster_entry).collect();
     store.replace_roster("csv:a.csv", first.clone(), 1_000).await.unwrap();
     for _ in 0..3 {
         let status = store.roster_status().await.unwrap();
-        assert_eq!(*cache.get(store.as_ref(), &status).await.unwrap().entries, first);
+        assert_eq!(*cached(&cache, store.as_ref(), &status).await.entries, first);
     }
     assert_eq!(cache.loads(), 1, "three calls, one read");
     store.record_roster_error("HTTP 500", 2_000).await.unwrap();
     let status = store.roster_status().await.unwrap();
-    cache.get(store.as_ref(), &status).await.unwrap();
+    cached(&cache, store.as_ref(), &status).await;
     assert_eq!(cache.loads(), 1, "an error changes no entry");
     let second: Vec<roster::RosterEntry> = (3..8).map(roster_entry).collect();
     store.replace_roster("csv:b.csv", second.clone(), 3_000).await.unwrap();
     let status = store.roster_status().await.unwrap();
-    assert_eq!(*cache.get(store.as_ref(), &status).await.unwrap().entries, second);
+    assert_eq!(*cached(&cache, store.as_ref(), &status).await.entries, second);
     assert_eq!(cache.loads(), 2);
 }
 
@@ -1093,19 +1107,19 @@ async fn a_roster_cache_follows_a_refresh_on_another_replica() {
     let Some((a, b, _scratch)) = two_replicas("a_roster_cache_follows_a_refresh_on_another_replica").await else {
         return;
     };
-    let cache = crate::roster::cache::RosterCache::default();
+    let cache = roster::RosterCache::default();
     let first: Vec<roster::RosterEntry> = (0..3).map(roster_entry).collect();
     a.replace_roster("apex_central", first.clone(), 1_000).await.unwrap();
     let status = a.roster_status().await.unwrap();
-    assert_eq!(*cache.get(&a, &status).await.unwrap().entries, first);
+    assert_eq!(*cached(&cache, &a, &status).await.entries, first);
     let status = a.roster_status().await.unwrap();
-    cache.get(&a, &status).await.unwrap();
+    cached(&cache, &a, &status).await;
     assert_eq!(cache.loads(), 1);
     // Replica b refreshes; a's next call reads the new generation.
     let second: Vec<roster::RosterEntry> = (10..12).map(roster_entry).collect();
     b.replace_roster("apex_central", second.clone(), 2_000).await.unwrap();
     let status = a.roster_status().await.unwrap();
-    assert_eq!(*cache.get(&a, &status).await.unwrap().entries, second);
+    assert_eq!(*cached(&cache, &a, &status).await.entries, second);
     assert_eq!(cache.loads(), 2);
 }
 
