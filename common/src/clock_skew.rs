@@ -1,5 +1,5 @@
 //! An agent's clock skew (its clock minus the coordinator's, measured by
-//! the coordinator: `server/src/clock_skew.rs`) as people read it, for the
+//! the coordinator: `server/src/domain/clock_skew.rs`) as people read it, for the
 //! dashboard and the admin CLI.
 
 /// A clock skew as people read it: `+2h00m05s ahead`, `-1.200s behind`.

@@ -1,6 +1,6 @@
 //! The shape limits on what an agent sends, in one place for both ends
 //! (issue 24 point 6): the coordinator refuses a message over them
-//! (server/src/inbound), and the probe bounds every report to them before
+//! (server/src/agents/inbound), and the probe bounds every report to them before
 //! it spools it ([`bound_report`]), so an over-long product value can no
 //! longer get every report of an endpoint refused. docs/SECURITY.md lists
 //! them.

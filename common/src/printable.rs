@@ -1,7 +1,7 @@
 //! Characters that steer a terminal or reorder what a person reads
 //! (issue 24 point 9), and how each front end writes them out. The
 //! coordinator refuses them in names at its edge and escapes them in free
-//! text (server/src/inbound); the admin CLI and the report escape names
+//! text (server/src/agents/inbound); the admin CLI and the report escape names
 //! again where they print them, for rows stored before that edge existed.
 
 use std::borrow::Cow;

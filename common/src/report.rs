@@ -1,7 +1,7 @@
 //! The support report of runbook step 8 as data: the JSON contract
 //! (`rollcall report --output json`) the coordinator builds and the admin
 //! CLI reads, and its Markdown rendering in the admin's language
-//! ([`markdown`]). The coordinator computes it (`server/src/report.rs`).
+//! ([`markdown`]). The coordinator computes it (`server/src/read/report.rs`).
 
 use std::collections::BTreeMap;
 

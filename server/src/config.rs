@@ -29,7 +29,7 @@ pub struct ServeConfig {
     pub max_connections: usize,
     /// Messages (reports, receipts, renewal requests) per agent per second
     /// (sustained), with a burst allowance; kept per agent id, so a
-    /// reconnect does not refill it (see [`crate::budget`]).
+    /// reconnect does not refill it (see [`crate::agents::budget`]).
     pub report_rate_per_sec: f64,
     pub report_burst: f64,
     /// Bytes of those messages per agent per second, with a burst allowance
@@ -40,7 +40,7 @@ pub struct ServeConfig {
     /// at a quarter of the certificate lifetime).
     pub renewal_interval: Duration,
     /// New streams per agent per minute (sustained) and their burst; see
-    /// [`crate::budget::BudgetLimits::connects_per_min`].
+    /// [`crate::agents::budget::BudgetLimits::connects_per_min`].
     pub connect_rate_per_min: f64,
     pub connect_burst: f64,
     /// Reports received longer ago than this are deleted, except what
@@ -71,7 +71,7 @@ pub struct ServeConfig {
     /// What a peer may cost before it has authenticated.
     pub edge: EdgeLimits,
     /// The Apex Central roster source; `None`: imports only.
-    pub apex_central: Option<crate::roster::apex_central::ApexCentralConfig>,
+    pub apex_central: Option<crate::apex_central::ApexCentralConfig>,
     /// How often the Apex Central roster is read again.
     pub roster_refresh: Duration,
 }
@@ -158,7 +158,7 @@ impl ServeConfig {
         }
         if let Some(apex_central) = &self.apex_central {
             // Reads the key file (refused when others can read it) and the CA.
-            crate::roster::apex_central::ApexCentral::new(apex_central)?;
+            crate::apex_central::ApexCentral::new(apex_central)?;
         }
         if self.handshake_timeout < Duration::from_millis(100) {
             bail!("the handshake timeout must be at least 100ms");
@@ -180,8 +180,8 @@ impl ServeConfig {
     }
 
     /// The per-agent budgets these settings give.
-    pub fn budget_limits(&self) -> crate::budget::BudgetLimits {
-        crate::budget::BudgetLimits {
+    pub fn budget_limits(&self) -> crate::agents::budget::BudgetLimits {
+        crate::agents::budget::BudgetLimits {
             messages_per_sec: self.report_rate_per_sec,
             message_burst: self.report_burst,
             bytes_per_sec: self.report_bytes_per_sec,
@@ -217,7 +217,7 @@ pub struct EdgeLimits {
     pub reflection: bool,
     /// Load balancers whose connections start with a PROXY v2 header; the
     /// address inside is the client's for every per-source limit and log.
-    pub proxy_protocol_from: crate::proxy_protocol::ProxyTrust,
+    pub proxy_protocol_from: crate::edge::proxy_protocol::ProxyTrust,
 }
 
 impl Default for EdgeLimits {
@@ -229,7 +229,7 @@ impl Default for EdgeLimits {
             enroll_per_minute_per_source: 600.0,
             enroll_burst_per_source: 100.0,
             reflection: false,
-            proxy_protocol_from: crate::proxy_protocol::ProxyTrust::default(),
+            proxy_protocol_from: crate::edge::proxy_protocol::ProxyTrust::default(),
         }
     }
 }

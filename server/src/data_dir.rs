@@ -14,7 +14,10 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use rollcall_common::files::{create_private_dir, ensure_owner_only, read_bounded_utf8, write_atomic};
-use rollcall_common::pki::{AdminRole, CertAuthority};
+use rollcall_common::pki::{AdminRole, CertAuthority, cert_facts, first_cert_der};
+use rollcall_common::timefmt::{ms_of, now_ms};
+
+use crate::store::AdminCertRow;
 
 const MAX_PEM_BYTES: u64 = 64 * 1024;
 /// The coordinator's own certificate is renewed by re-running init tooling;
@@ -113,7 +116,7 @@ impl DataDir {
         if !self.sqlite_path().exists() {
             return Ok(());
         }
-        let row = crate::admin_identities::cert_row(cert_pem, name, role, "rollcall-server")?;
+        let row = cert_row(cert_pem, name, role, "rollcall-server")?;
         let store = crate::store::sqlite::SqliteStore::open(&self.sqlite_path())?;
         // A runtime of its own on a thread of its own: callers may already be
         // inside one (init runs from async code), and runtimes do not nest.
@@ -149,4 +152,18 @@ pub fn write_admin_identity(ca: &CertAuthority, name: &str, role: AdminRole, out
     write_atomic(&out.join("cert.pem"), cert.as_bytes(), false)?;
     write_atomic(&out.join("ca.pem"), ca.cert_pem().as_bytes(), false)?;
     Ok(cert)
+}
+
+/// Records an issued admin certificate so it can be listed and revoked.
+pub fn cert_row(cert_pem: &str, name: &str, role: AdminRole, issued_by: &str) -> anyhow::Result<AdminCertRow> {
+    let facts = cert_facts(&first_cert_der(cert_pem)?)?;
+    Ok(AdminCertRow {
+        serial: facts.serial,
+        name: name.to_string(),
+        role: role.to_string(),
+        issued_at_ms: now_ms(),
+        not_after_ms: ms_of(facts.not_after),
+        issued_by: issued_by.to_string(),
+        revoked_at_ms: None,
+    })
 }

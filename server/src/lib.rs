@@ -6,60 +6,44 @@
 //! [`data_dir::DataDir::init`] creates a data dir; [`main_entry`] is the
 //! `rollcall-server` command line.
 //!
-//! Code map:
-//! - [`agent_service`], [`admin_service`]: the two gRPC services.
-//! - [`hub`]: live agent streams; [`ingest`]: batched durable ingest.
-//! - [`store`]: the storage trait and its SQLite implementation.
-//! - [`listener`]: bounded TLS accept loop; [`auth`], [`revocation`]: who is calling.
-//! - [`budget`] (with [`rate`]): per-agent budgets; [`retention`]: old reports deleted.
-//! - [`roster`]: every endpoint the product lists (Apex Central, console exports), N of M.
-//! - [`health`], [`inbound`] (agent messages checked into domain types), [`selector`], [`config`], [`state`].
+//! Code map (ARCHITECTURE.md has the long form):
+//! - [`edge`]: the TLS accept loop, per-source limits, PROXY v2, who is calling.
+//! - [`agents`]: live agent streams, inbound checks, batched durable ingest, budgets.
+//! - [`agent_api`]: the agent gRPC service (Enroll, Connect, bundles, tokens).
+//! - [`admin`]: the admin gRPC service, one module per service area, audit.
+//! - [`rollouts`]: engine, fleet snapshot, rollout view, diagnosis.
+//! - [`read`]: the read model the admin API, `/metrics` and the dashboard share
+//!   (current rollout, step-8 report, metric gauges).
+//! - [`domain`]: values shared by the parts (bound labels, clock skew, selectors).
+//! - [`roster`]: every endpoint the product lists (Apex Central, console exports), N of M;
+//!   [`apex_central`]: the Automation API it reads.
+//! - [`dashboard`]: the read-only web dashboard and `/metrics`.
+//! - [`store`]: the storage trait and its SQLite and PostgreSQL backends.
+//! - [`state`]: the [`state::Coordinator`] every part is reached through;
+//!   [`server`] wires it; [`config`], [`data_dir`], [`events`], [`metrics`],
+//!   [`notify`], [`replication`], [`retention`], [`status`].
 
-pub mod admin_bundles;
-pub mod admin_identities;
-pub mod admin_rollouts;
-pub mod admin_roster;
-pub mod admin_service;
-pub mod admin_watch;
-pub mod agent_service;
-pub mod audit;
-pub mod auth;
-pub mod batch_progress;
-pub mod bound_labels;
-pub mod budget;
-pub mod bundle_receive;
-pub mod clock_skew;
+pub mod admin;
+pub mod agent_api;
+pub mod agents;
+pub mod apex_central;
 pub mod config;
 pub mod dashboard;
 pub mod data_dir;
-pub mod diagnosis;
-pub mod engine;
+pub mod domain;
+pub mod edge;
 pub mod events;
-pub mod fleet;
-pub mod health;
-pub mod hub;
-pub mod inbound;
-pub mod ingest;
-pub mod listener;
 pub mod main_entry;
 pub mod metrics;
 pub mod notify;
-pub mod policy_apply;
-pub mod proxy_protocol;
-pub mod rate;
+pub mod read;
 pub mod replication;
-pub mod report;
 pub mod retention;
-pub mod revocation;
-pub mod rollout_view;
+pub mod rollouts;
 pub mod roster;
-pub mod selector;
 pub mod server;
-pub mod session_stream;
-pub mod source_limits;
 pub mod state;
 pub mod status;
 pub mod store;
 #[cfg(any(test, feature = "test-support"))]
 pub mod test_skip;
-pub mod tokens;

@@ -1,5 +1,8 @@
 //! The `rollcall-server` command line: parse, set up tracing, wire signals,
 //! hand over to the library.
+//!
+//! Longer than ~400 lines: the clap definitions of every subcommand and flag
+//! (the configuration reference is generated from them).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -229,7 +232,7 @@ pub struct RosterArgs {
     #[arg(long, env = "ROLLCALL_APEX_CENTRAL_CA")]
     pub apex_central_ca: Option<PathBuf>,
     /// The ProductAgents `product` filter (Apex One Security Agents).
-    #[arg(long, env = "ROLLCALL_APEX_CENTRAL_PRODUCT", default_value = crate::roster::apex_central::APEX_ONE_PRODUCT)]
+    #[arg(long, env = "ROLLCALL_APEX_CENTRAL_PRODUCT", default_value = crate::apex_central::APEX_ONE_PRODUCT)]
     pub apex_central_product: String,
     /// One Apex Central pass (connect, TLS, answer) at most.
     #[arg(long, env = "ROLLCALL_APEX_CENTRAL_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
@@ -242,17 +245,17 @@ pub struct RosterArgs {
 impl RosterArgs {
     fn apply(&self, config: &mut ServeConfig) {
         config.roster_refresh = self.roster_refresh;
-        config.apex_central =
-            self.apex_central_url
-                .as_ref()
-                .map(|url| crate::roster::apex_central::ApexCentralConfig {
-                    url: url.clone(),
-                    app_id: self.apex_central_app_id.clone().unwrap_or_default(),
-                    key_file: self.apex_central_key_file.clone().unwrap_or_default(),
-                    ca: self.apex_central_ca.clone(),
-                    product: self.apex_central_product.clone(),
-                    timeout: self.apex_central_timeout,
-                });
+        config.apex_central = self
+            .apex_central_url
+            .as_ref()
+            .map(|url| crate::apex_central::ApexCentralConfig {
+                url: url.clone(),
+                app_id: self.apex_central_app_id.clone().unwrap_or_default(),
+                key_file: self.apex_central_key_file.clone().unwrap_or_default(),
+                ca: self.apex_central_ca.clone(),
+                product: self.apex_central_product.clone(),
+                timeout: self.apex_central_timeout,
+            });
     }
 }
 
@@ -296,8 +299,8 @@ pub struct EdgeArgs {
     /// client address inside is used for every per-source limit and log.
     /// A listed address without a header, or a header from any other
     /// address, is refused. Off by default.
-    #[arg(long, env = "ROLLCALL_PROXY_PROTOCOL_FROM", default_value = "", value_parser = crate::proxy_protocol::ProxyTrust::parse)]
-    pub proxy_protocol_from: crate::proxy_protocol::ProxyTrust,
+    #[arg(long, env = "ROLLCALL_PROXY_PROTOCOL_FROM", default_value = "", value_parser = crate::edge::proxy_protocol::ProxyTrust::parse)]
+    pub proxy_protocol_from: crate::edge::proxy_protocol::ProxyTrust,
 }
 
 impl EdgeArgs {
@@ -408,7 +411,7 @@ async fn dispatch(command: ServerCommand) -> anyhow::Result<ExitCode> {
                 eprintln!("error: {error:#}");
                 return Ok(ExitCode::from(EXIT_BAD_CONFIG));
             }
-            crate::listener::raise_open_file_limit(config.max_connections);
+            crate::edge::listener::raise_open_file_limit(config.max_connections);
             let listener = tokio::net::TcpListener::bind(args.listen)
                 .await
                 .with_context(|| format!("listen on {}", args.listen))?;
@@ -444,7 +447,7 @@ async fn dispatch(command: ServerCommand) -> anyhow::Result<ExitCode> {
 /// store (creating the schema if this is the first use), so every replica
 /// lists it and can revoke it.
 async fn record_admin_in_postgres(url: &str, cert_pem: &str, name: &str, role: AdminRole) -> anyhow::Result<()> {
-    let row = crate::admin_identities::cert_row(cert_pem, name, role, "rollcall-server")?;
+    let row = crate::data_dir::cert_row(cert_pem, name, role, "rollcall-server")?;
     let store = crate::store::postgres::PgStore::connect(url, "rollcall-server-offline")
         .await
         .context("open the PostgreSQL store")?;

@@ -4,12 +4,18 @@
 //! happen (ingest, dispatch, the agent stream's receipts). Gauges that
 //! describe the fleet — connected agents, rollout members by state,
 //! stragglers by cause, the completion ratio — are computed at scrape time
-//! from the same read model ([`RolloutView`]) as `rollcall status`, so the
+//! from the same read model (`crate::read::gauges`, through the rollout's
+//! `RolloutView`) as `rollcall status`, so the
 //! numbers in Grafana and in `rollcall status` never disagree.
 //!
 //! [`Metrics`] is a cheap handle (an `Arc` inside): the ingest worker is
-//! started before the [`Coordinator`] exists and holds its own clone.
+//! started before the coordinator (`crate::state`) exists and holds its own clone.
+//!
+//! Longer than ~400 lines: every metric is registered here with its help
+//! text, so names and help are reviewed together (the Grafana test reads
+//! them).
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
@@ -20,11 +26,6 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 use rollcall_common::member_state::MemberState;
 use rollcall_common::proto;
-use tonic::Code;
-
-use crate::diagnosis::Cause;
-use crate::rollout_view::RolloutView;
-use crate::state::Coordinator;
 
 /// One listener's handle on `rollcall_connections_shed_total`.
 #[derive(Clone)]
@@ -324,7 +325,7 @@ impl Metrics {
         }
     }
 
-    /// Counts what the accept loops shed (see [`crate::listener`]).
+    /// Counts what the accept loops shed (see [`crate::edge::listener`]).
     pub fn shed_counter(&self, listener: &'static str) -> ShedCounter {
         ShedCounter {
             family: self.inner.connections_shed.clone(),
@@ -384,72 +385,48 @@ impl Metrics {
         self.inner.reports_deleted.inc_by(count);
     }
 
-    /// Refreshes the scrape-time gauges from the coordinator and encodes
+    /// Refreshes the scrape-time gauges from `fleet` (read after this
+    /// scrape's turn comes: [`crate::read::gauges::fleet`]) and encodes
     /// every metric in the Prometheus text format.
-    pub async fn render(&self, coordinator: &Arc<Coordinator>) -> Result<String, std::fmt::Error> {
+    pub async fn render(&self, fleet: impl Future<Output = FleetGauges>) -> Result<String, std::fmt::Error> {
         let _one_at_a_time = self.inner.scrape.lock().await;
-        self.refresh(coordinator).await;
+        self.refresh(fleet.await);
         let mut text = String::new();
         prometheus_client::encoding::prometheus_text::encode(&mut text, &self.inner.registry)?;
         Ok(text)
     }
 
-    async fn refresh(&self, coordinator: &Arc<Coordinator>) {
+    fn refresh(&self, fleet: FleetGauges) {
         let inner = &self.inner;
         // Counted where rows are decoded, in both stores: brought up to date here.
         let undecodable = crate::store::rows::undecodable_rows();
         inner
             .store_rows_undecodable
             .inc_by(undecodable.saturating_sub(inner.store_rows_undecodable.get()));
-        inner.agents_connected.set(saturating_i64(coordinator.hub.len()));
-        inner.connections.set(saturating_i64(coordinator.connections.get()));
-        match coordinator.store.store_bytes().await {
-            Ok(bytes) => {
-                inner.store_bytes.set(i64::try_from(bytes).unwrap_or(i64::MAX));
-            }
-            Err(error) => tracing::warn!(%error, "metrics: could not read the store size"),
+        inner.agents_connected.set(saturating_i64(fleet.agents_connected));
+        inner.connections.set(saturating_i64(fleet.connections));
+        if let Some(bytes) = fleet.store_bytes {
+            inner.store_bytes.set(i64::try_from(bytes).unwrap_or(i64::MAX));
         }
         inner.rollout_agents.clear();
         inner.rollout_offline.clear();
         inner.stragglers.clear();
         inner.completion_ratio.clear();
         inner.rollout_info.clear();
-        let rollout = match crate::admin_rollouts::resolve(coordinator, "").await {
-            Ok(rollout) => rollout,
-            // No rollout yet: the rollout gauges are simply absent.
-            Err(status) if status.code() == Code::NotFound => return,
-            Err(status) => {
-                // Counters are still worth serving; the gauges stay absent
-                // rather than show stale numbers.
-                tracing::warn!(error = status.message(), "metrics: could not read rollout status");
-                return;
-            }
+        // No rollout (or it could not be read): the rollout gauges are
+        // simply absent rather than stale.
+        let Some(rollout) = fleet.rollout else {
+            return;
         };
-        let view = match RolloutView::load(coordinator, rollout, false).await {
-            Ok(view) => view,
-            Err(error) => {
-                tracing::warn!(%error, "metrics: could not read rollout status");
-                return;
-            }
-        };
-        let rollout = crate::admin_rollouts::rollout_info(view.rollout());
-        let counts = view.counts();
-        let by_cause = view.by_cause();
         inner
             .rollout_info
             .get_or_create(&vec![
-                ("rollout", rollout.id.clone()),
-                ("target", rollout.target.clone()),
-                ("state", rollout.state.clone()),
+                ("rollout", rollout.id),
+                ("target", rollout.target),
+                ("state", rollout.state),
             ])
             .set(1);
-        for (state, count) in [
-            (MemberState::Completed, counts.completed),
-            (MemberState::Pending, counts.pending),
-            (MemberState::Straggler { hard: false }, counts.soft),
-            (MemberState::Straggler { hard: true }, counts.hard),
-            (MemberState::AwaitingRestart, counts.awaiting_restart),
-        ] {
+        for (state, count) in rollout.members {
             inner
                 .rollout_agents
                 .get_or_create(&vec![("state", state.word().to_string())])
@@ -458,23 +435,44 @@ impl Metrics {
         inner
             .rollout_offline
             .get_or_create(&Vec::new())
-            .set(i64::from(counts.offline));
-        // Every cause is present, zero included, so a Grafana panel does
-        // not lose a series when a cause clears.
-        for cause in Cause::ALL {
-            let count = by_cause.get(cause.code()).copied().unwrap_or(0);
+            .set(i64::from(rollout.offline));
+        for (cause, count) in rollout.by_cause {
             inner
                 .stragglers
-                .get_or_create(&vec![("cause", cause.code().to_string())])
+                .get_or_create(&vec![("cause", cause.to_string())])
                 .set(i64::from(count));
         }
-        let ratio = if counts.total == 0 {
-            0.0
-        } else {
-            f64::from(counts.completed) / f64::from(counts.total)
-        };
-        inner.completion_ratio.get_or_create(&Vec::new()).set(ratio);
+        inner
+            .completion_ratio
+            .get_or_create(&Vec::new())
+            .set(rollout.completion_ratio);
     }
+}
+
+/// What the scrape-time gauges show, read from the coordinator by
+/// [`crate::read::gauges::fleet`] (this file only holds and encodes).
+#[derive(Debug, Default)]
+pub struct FleetGauges {
+    pub agents_connected: usize,
+    pub connections: usize,
+    /// `None`: the size could not be read; the last value stays.
+    pub store_bytes: Option<u64>,
+    pub rollout: Option<RolloutGauges>,
+}
+
+/// The current rollout's gauges.
+#[derive(Debug)]
+pub struct RolloutGauges {
+    pub id: String,
+    pub target: String,
+    pub state: String,
+    /// Members by state, every state present.
+    pub members: Vec<(MemberState, u32)>,
+    pub offline: u32,
+    /// Stragglers by cause code, every cause present (zero included) so a
+    /// Grafana panel does not lose a series when a cause clears.
+    pub by_cause: Vec<(&'static str, u32)>,
+    pub completion_ratio: f64,
 }
 
 fn command_kind_name(kind: proto::CommandKind) -> &'static str {

@@ -28,7 +28,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tonic::Status;
 
-use crate::engine::dispatch;
+use crate::rollouts::engine::dispatch;
 use crate::state::Coordinator;
 use crate::store::{Notice, StoreResult};
 
@@ -48,14 +48,6 @@ pub async fn spawn(coordinator: Arc<Coordinator>, shutdown: CancellationToken) -
         return Ok(None);
     };
     Ok(Some(tokio::spawn(run(coordinator, notices, shutdown))))
-}
-
-/// Wakes the other replicas; a failure is logged, not returned: the change
-/// is stored, and the other replicas' sweeps and reconnects catch up.
-pub async fn tell_others(coordinator: &Coordinator, notice: Notice) {
-    if let Err(error) = coordinator.store.notify(notice.clone()).await {
-        tracing::warn!(%error, ?notice, "could not wake the other replicas; they catch up on their next sweep");
-    }
 }
 
 async fn run(coordinator: Arc<Coordinator>, mut notices: mpsc::Receiver<Notice>, shutdown: CancellationToken) {
@@ -177,6 +169,6 @@ async fn reload_policy(coordinator: &Coordinator) {
         version,
         toml: row.toml,
     };
-    let pushed = crate::policy_apply::load_and_push(coordinator, doc, parsed);
+    let pushed = crate::admin::policy_apply::load_and_push(coordinator, doc, parsed);
     tracing::info!(version, pushed, "policy applied through another replica");
 }

@@ -13,14 +13,14 @@ use tokio::sync::watch;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 
-use crate::admin_service::AdminApi;
-use crate::agent_service::AgentApi;
+use crate::admin::admin_service::AdminApi;
+use crate::agent_api::agent_service::AgentApi;
+use crate::agents::health::HealthState;
+use crate::agents::hub::Hub;
 use crate::config::ServeConfig;
 use crate::data_dir::DataDir;
-use crate::health::HealthState;
-use crate::hub::Hub;
-use crate::listener::{self, ListenerLimits};
-use crate::revocation::RevocationList;
+use crate::edge::listener::{self, ListenerLimits};
+use crate::edge::revocation::RevocationList;
 use crate::state::Coordinator;
 use crate::store::Store;
 use crate::store::sqlite::SqliteStore;
@@ -76,7 +76,7 @@ pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: Cancellat
     // The ingest worker outlives the stream tasks: it drains after they stop.
     let ingest_shutdown = CancellationToken::new();
     let metrics = crate::metrics::Metrics::new();
-    let (ingest, ingest_task) = crate::ingest::spawn(
+    let (ingest, ingest_task) = crate::agents::ingest::spawn(
         store.clone(),
         health.clone(),
         metrics.clone(),
@@ -88,7 +88,7 @@ pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: Cancellat
     let apex_central = config
         .apex_central
         .as_ref()
-        .map(crate::roster::apex_central::ApexCentral::new)
+        .map(crate::apex_central::ApexCentral::new)
         .transpose()?;
     let streams = shutdown.child_token();
     let coordinator = Arc::new(Coordinator {
@@ -107,14 +107,14 @@ pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: Cancellat
         parsed_policy: std::sync::RwLock::new(Arc::new(parsed_policy)),
         events: tokio::sync::broadcast::channel(crate::events::CAPACITY).0,
         metrics,
-        sources: crate::source_limits::SourceLimits::new(
+        sources: crate::edge::source_limits::SourceLimits::new(
             config.edge.max_unauthenticated_per_source,
-            handshakes_per_source(config.max_pending_handshakes),
+            crate::edge::source_limits::handshakes_per_source(config.max_pending_handshakes),
             config.edge.enroll_per_minute_per_source,
             config.edge.enroll_burst_per_source,
         ),
-        budgets: crate::budget::AgentBudgets::new(config.budget_limits()),
-        roster: crate::roster::RosterSource::new(apex_central, config.roster_refresh),
+        budgets: crate::agents::budget::AgentBudgets::new(config.budget_limits()),
+        roster: crate::apex_central::source::RosterSource::new(apex_central, config.roster_refresh),
     });
 
     // Bound before anything serves, so a taken port fails the start.
@@ -135,7 +135,7 @@ pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: Cancellat
 
     let heartbeat_task = tokio::spawn(flush_heartbeats(coordinator.clone(), shutdown.clone()));
     let checkpoint_task = tokio::spawn(checkpoint_store(store.clone(), shutdown.clone()));
-    let engine_task = tokio::spawn(crate::engine::run(coordinator.clone(), shutdown.clone()));
+    let engine_task = tokio::spawn(crate::rollouts::engine::run(coordinator.clone(), shutdown.clone()));
     let retention_task = tokio::spawn(crate::retention::run(coordinator.clone(), shutdown.clone()));
     let roster_task = tokio::spawn(crate::roster::run(coordinator.clone(), shutdown.clone()));
     // Wake-ups from other replicas (PostgreSQL only): commands, revocations, policy.
@@ -175,7 +175,7 @@ pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: Cancellat
         };
         let gate = |revocation: Arc<RevocationList>| {
             move |request: tonic::Request<()>| {
-                crate::auth::any_certified_caller(&request, &revocation)?;
+                crate::edge::auth::any_certified_caller(&request, &revocation)?;
                 Ok(request)
             }
         };
@@ -266,13 +266,6 @@ pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: Cancellat
     }
     tracing::info!("coordinator stopped");
     Ok(())
-}
-
-/// Handshakes one source address may have in progress at once: an eighth
-/// of the listener's, so only an attacker with more than eight addresses
-/// (IPv6: /64s) stalling handshakes can hold every slot.
-pub fn handshakes_per_source(max_pending_handshakes: usize) -> usize {
-    (max_pending_handshakes / 8).max(1)
 }
 
 /// Runs the store's housekeeping once a second (see [`crate::store::Store::checkpoint`]).

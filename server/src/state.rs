@@ -8,11 +8,11 @@ use rollcall_common::proto;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use crate::agents::health::HealthState;
+use crate::agents::hub::Hub;
+use crate::agents::ingest::IngestHandle;
 use crate::config::ServeConfig;
-use crate::health::HealthState;
-use crate::hub::Hub;
-use crate::ingest::IngestHandle;
-use crate::revocation::RevocationList;
+use crate::edge::revocation::RevocationList;
 use crate::store::Store;
 
 pub struct Coordinator {
@@ -34,16 +34,16 @@ pub struct Coordinator {
     /// Events for `rollcall watch` (bounded; slow watchers miss events, never block).
     pub events: tokio::sync::broadcast::Sender<crate::events::Event>,
     /// Established TLS connections (all kinds).
-    pub connections: Arc<crate::listener::ConnectionCount>,
+    pub connections: Arc<crate::edge::listener::ConnectionCount>,
     /// Prometheus metrics (`/metrics` on the dashboard listener).
     pub metrics: crate::metrics::Metrics,
     /// What unauthenticated peers may cost, per source address (the gRPC
     /// listener's handshakes, Enroll).
-    pub sources: Arc<crate::source_limits::SourceLimits>,
+    pub sources: Arc<crate::edge::source_limits::SourceLimits>,
     /// Message, byte and renewal budgets by agent id, across its streams.
-    pub budgets: crate::budget::AgentBudgets,
+    pub budgets: crate::agents::budget::AgentBudgets,
     /// The roster's source (Apex Central when configured) and its pass lock.
-    pub roster: crate::roster::RosterSource,
+    pub roster: crate::apex_central::source::RosterSource,
 }
 
 impl Coordinator {
@@ -59,6 +59,15 @@ impl Coordinator {
             *slot = Arc::new(parsed);
         }
         self.policy.send_replace(Some(doc));
+    }
+
+    /// Wakes the other replicas (`crate::replication` acts on the
+    /// wake-ups); a failure is logged, not returned: the change is stored,
+    /// and the other replicas' sweeps and reconnects catch up.
+    pub async fn tell_others(&self, notice: crate::store::Notice) {
+        if let Err(error) = self.store.notify(notice.clone()).await {
+            tracing::warn!(%error, ?notice, "could not wake the other replicas; they catch up on their next sweep");
+        }
     }
 
     /// Publishes an event to watchers; nobody listening is fine.
@@ -90,7 +99,7 @@ pub(crate) fn for_tests(store: Arc<dyn Store>) -> Arc<Coordinator> {
     let (reporter, _) = tonic_health::server::health_reporter();
     let health = HealthState::new(reporter);
     let metrics = crate::metrics::Metrics::new();
-    let (ingest, _task) = crate::ingest::spawn(
+    let (ingest, _task) = crate::agents::ingest::spawn(
         store.clone(),
         health.clone(),
         metrics.clone(),
@@ -108,13 +117,13 @@ pub(crate) fn for_tests(store: Arc<dyn Store>) -> Arc<Coordinator> {
         policy: watch::channel(None).0,
         seen: Mutex::new(HashMap::new()),
         shutdown: CancellationToken::new(),
-        connections: Arc::new(crate::listener::ConnectionCount::default()),
+        connections: Arc::new(crate::edge::listener::ConnectionCount::default()),
         parsed_policy: std::sync::RwLock::new(Arc::new(rollcall_common::policy::Policy::default())),
         events: tokio::sync::broadcast::channel(crate::events::CAPACITY).0,
         metrics,
-        sources: crate::source_limits::SourceLimits::new(64, 64, 600.0, 100.0),
-        budgets: crate::budget::AgentBudgets::new(config.budget_limits()),
-        roster: crate::roster::RosterSource::new(None, config.roster_refresh),
+        sources: crate::edge::source_limits::SourceLimits::new(64, 64, 600.0, 100.0),
+        budgets: crate::agents::budget::AgentBudgets::new(config.budget_limits()),
+        roster: crate::apex_central::source::RosterSource::new(None, config.roster_refresh),
         config,
     })
 }

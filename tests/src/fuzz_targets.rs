@@ -44,10 +44,10 @@ pub fn agent_message(data: &[u8]) {
     };
     match message.body {
         Some(rollcall_common::proto::agent_message::Body::Hello(hello)) => {
-            let _ = rollcall_server::inbound::ValidHello::try_from(hello);
+            let _ = rollcall_server::agents::inbound::ValidHello::try_from(hello);
         }
         Some(rollcall_common::proto::agent_message::Body::Report(report)) => {
-            let _ = rollcall_server::inbound::ValidReport::try_from(report);
+            let _ = rollcall_server::agents::inbound::ValidReport::try_from(report);
         }
         _ => {}
     }
@@ -56,7 +56,7 @@ pub fn agent_message(data: &[u8]) {
 /// Selectors typed by admins.
 pub fn selector(data: &[u8]) {
     if let Ok(text) = std::str::from_utf8(data)
-        && let Ok(selector) = rollcall_server::selector::Selector::parse(text)
+        && let Ok(selector) = rollcall_server::domain::selector::Selector::parse(text)
     {
         let _ = selector.matches("0191c3a4-7d1e-7c3a-9a4b-0123456789ab", |_| Some(String::new()));
     }

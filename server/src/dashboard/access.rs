@@ -126,7 +126,7 @@ mod tests {
     use rollcall_common::pki::{CertAuthority, first_cert_der, generate_key};
 
     use super::*;
-    use crate::revocation::RevocationList;
+    use crate::edge::revocation::RevocationList;
 
     fn certs(pem: &str) -> Option<Arc<Vec<CertificateDer<'static>>>> {
         let der = first_cert_der(pem).expect("der");

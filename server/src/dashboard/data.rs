@@ -2,6 +2,9 @@
 //! ([`RolloutView`]: one fleet snapshot per page), so the dashboard and
 //! `rollcall status` agree; plus the filters the pages take as query
 //! parameters.
+//!
+//! Longer than ~400 lines: every page's data in one place, each read from the
+//! same snapshot types; the pages' markup is in `pages.rs`.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -12,12 +15,11 @@ use rollcall_common::timefmt::{now_ms, parse_rfc3339};
 use serde::Deserialize;
 use tonic::{Code, Status};
 
-use crate::admin_rollouts;
-use crate::diagnosis::Cause;
-use crate::fleet::AgentView;
-use crate::rollout_view::RolloutView;
+use crate::rollouts::diagnosis::Cause;
+use crate::rollouts::fleet::AgentView;
+use crate::rollouts::rollout_view::RolloutView;
 // The pages' counts are the read model's.
-pub use crate::rollout_view::Counts;
+pub use crate::rollouts::rollout_view::Counts;
 use crate::state::Coordinator;
 use crate::store::{AgentRow, MemberRow};
 
@@ -229,7 +231,7 @@ fn points(history: &[proto::HistoryPoint]) -> Vec<Point> {
 /// Reads the rollout page; `None` when there is no rollout at all yet.
 /// One fleet snapshot serves the whole page.
 pub async fn overview(coordinator: &Arc<Coordinator>, filters: &Filters) -> Result<Option<Overview>, Status> {
-    let rollout_row = match admin_rollouts::resolve(coordinator, &filters.rollout).await {
+    let rollout_row = match crate::read::rollouts::resolve(coordinator, &filters.rollout).await {
         Ok(row) => row,
         Err(status) if status.code() == Code::NotFound && filters.rollout.is_empty() => return Ok(None),
         Err(status) => return Err(status),
@@ -237,7 +239,7 @@ pub async fn overview(coordinator: &Arc<Coordinator>, filters: &Filters) -> Resu
     let view = RolloutView::load(coordinator, rollout_row, true)
         .await
         .map_err(Status::from)?;
-    let mut status = view.status(admin_rollouts::rollout_info(view.rollout()));
+    let mut status = view.status(crate::read::rollouts::rollout_info(view.rollout()));
     // N of M over the roster, when there is one (the whole fleet, not scoped).
     if let Some(roster) = crate::roster::RosterView::load(coordinator, view.fleet())
         .await
@@ -252,7 +254,7 @@ pub async fn overview(coordinator: &Arc<Coordinator>, filters: &Filters) -> Resu
         .map_err(Status::from)?
         .iter()
         .take(MAX_ROLLOUTS)
-        .map(admin_rollouts::rollout_info)
+        .map(crate::read::rollouts::rollout_info)
         .collect();
 
     let in_scope = |agent: &AgentView| filters.in_label_scope(&agent.row.labels);
@@ -362,7 +364,7 @@ pub async fn agent(coordinator: &Arc<Coordinator>, id: &str) -> Result<Option<Ag
     let Some(row) = coordinator.store.get_agent(id).await.map_err(Status::from)? else {
         return Ok(None);
     };
-    let rollout = match admin_rollouts::resolve(coordinator, "").await {
+    let rollout = match crate::read::rollouts::resolve(coordinator, "").await {
         Ok(row) => Some(row),
         Err(status) if status.code() == Code::NotFound => None,
         Err(status) => return Err(status),
@@ -380,7 +382,7 @@ pub async fn agent(coordinator: &Arc<Coordinator>, id: &str) -> Result<Option<Ag
         members.insert(member.agent_id.clone(), member);
     }
     let policy = coordinator.current_policy();
-    let Some(view) = crate::fleet::views(coordinator, &policy, vec![row], members).pop() else {
+    let Some(view) = crate::rollouts::fleet::views(coordinator, &policy, vec![row], members).pop() else {
         return Ok(None);
     };
     let (mut checks, checked_at_ms) = coordinator.store.latest_checks(id).await.map_err(Status::from)?;
@@ -396,13 +398,13 @@ pub async fn agent(coordinator: &Arc<Coordinator>, id: &str) -> Result<Option<Ag
         None => String::new(),
     };
     Ok(Some(AgentPage {
-        clock_skew_flagged: crate::clock_skew::flagged(
+        clock_skew_flagged: crate::domain::clock_skew::flagged(
             view.row.clock_skew_ms,
             coordinator.current_policy().clock_skew_warn(),
         ),
         checks,
         checked_at_ms,
-        rollout: rollout.as_ref().map(admin_rollouts::rollout_info),
+        rollout: rollout.as_ref().map(crate::read::rollouts::rollout_info),
         update_agent_hostname,
         now_ms: now_ms(),
         connected: view.connected,

@@ -9,7 +9,12 @@ use axum::response::{IntoResponse, Response};
 use super::App;
 
 pub async fn scrape(State(app): State<App>) -> Response {
-    match app.coordinator.metrics.render(&app.coordinator).await {
+    match app
+        .coordinator
+        .metrics
+        .render(crate::read::gauges::fleet(&app.coordinator))
+        .await
+    {
         Ok(text) => (
             StatusCode::OK,
             [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],

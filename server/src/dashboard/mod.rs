@@ -2,10 +2,10 @@
 //! (`serve --dashboard-listen ADDR`, off by default).
 //!
 //! - TLS: the coordinator's rustls configuration (its CA, certificate and
-//!   the shared [`RevocationList`](crate::revocation::RevocationList)), with
+//!   the shared [`RevocationList`](crate::edge::revocation::RevocationList)), with
 //!   HTTP/1.1 added to ALPN for browsers and Prometheus. Connections go
 //!   through the same bounded accept loop as the gRPC port
-//!   ([`crate::listener`]), with smaller limits.
+//!   ([`crate::edge::listener`]), with smaller limits.
 //! - Routes: `/` the current rollout (filters as query parameters),
 //!   `/agents/{id}`, `/api/live…` their fresh fragments as JSON, `/report`
 //!   with `/report.md` and `/report.json` (runbook step 8), `/metrics`.
@@ -49,7 +49,7 @@ use tokio_util::task::TaskTracker;
 use tonic::transport::server::Connected;
 use tower::ServiceExt;
 
-use crate::listener::{Accepted, ConnectionCount, ListenerLimits};
+use crate::edge::listener::{Accepted, ConnectionCount, ListenerLimits};
 use crate::state::Coordinator;
 use access::{Denied, Peer, Viewer};
 
@@ -98,9 +98,9 @@ pub fn spawn(
         handshake_timeout: HANDSHAKE_TIMEOUT,
         max_connections: MAX_CONNECTIONS,
         // Its own accounting: a dashboard flood must not shed agents.
-        sources: crate::source_limits::SourceLimits::new(
+        sources: crate::edge::source_limits::SourceLimits::new(
             MAX_UNAUTHENTICATED_PER_SOURCE,
-            crate::server::handshakes_per_source(MAX_PENDING_HANDSHAKES),
+            crate::edge::source_limits::handshakes_per_source(MAX_PENDING_HANDSHAKES),
             1.0,
             1.0,
         ),
@@ -109,9 +109,9 @@ pub fn spawn(
         shed: coordinator.metrics.shed_counter("dashboard"),
         // Admins reach the dashboard directly; the agents' balancer sits
         // in front of the gRPC port only.
-        proxy_from: crate::proxy_protocol::ProxyTrust::default(),
+        proxy_from: crate::edge::proxy_protocol::ProxyTrust::default(),
     };
-    let accepted = crate::listener::spawn(
+    let accepted = crate::edge::listener::spawn(
         listener,
         tokio_rustls::TlsAcceptor::from(Arc::new(tls)),
         limits,

@@ -21,7 +21,7 @@ use super::data::{self, AgentPage, Counts, FilterQuery, Filters, Overview};
 use super::html::{Frame, esc, page, query, time_element, truncate, url_component};
 use super::svg::{self, Bar};
 use super::{App, Nonce};
-use crate::diagnosis::Cause;
+use crate::rollouts::diagnosis::Cause;
 use rollcall_common::proto::role_name;
 
 /// Rows in the stragglers table at most; the filters narrow the rest down.
@@ -386,7 +386,7 @@ fn causes_fragment(overview: &Overview, filters: &Filters) -> String {
         .into_iter()
         .map(|(cause, count)| Bar {
             label: match Cause::step_of_code(cause) {
-                crate::diagnosis::NO_STEP => format!("\u{2013} {cause}"),
+                crate::rollouts::diagnosis::NO_STEP => format!("\u{2013} {cause}"),
                 step => format!("{step} {cause}"),
             },
             value: *count,
@@ -449,7 +449,7 @@ fn filter_form(overview: &Overview, filters: &Filters) -> String {
         causes.push_str(&option(
             cause.code(),
             &match cause.runbook_step() {
-                crate::diagnosis::NO_STEP => format!("{} \u{b7} no step", cause.code()),
+                crate::rollouts::diagnosis::NO_STEP => format!("{} \u{b7} no step", cause.code()),
                 step => format!("{} \u{b7} step {step}", cause.code()),
             },
             filters.cause == cause.code(),
@@ -774,7 +774,7 @@ fn agent_facts_fragment(detail: &AgentPage) -> String {
     fact(&mut out, "role", role_name(row.role));
     fact(&mut out, "product version", &row.product.version);
     fact(&mut out, "probe version", &row.agent_version);
-    let clock = crate::clock_skew::describe(row.clock_skew_ms);
+    let clock = crate::domain::clock_skew::describe(row.clock_skew_ms);
     if detail.clock_skew_flagged {
         fact(&mut out, "clock", &format!("{clock} — beyond clock_skew_warn"));
     } else {

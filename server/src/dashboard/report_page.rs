@@ -1,4 +1,4 @@
-//! The step-8 support report (`crate::report`) on the dashboard: rendered
+//! The step-8 support report (`crate::read::report`) on the dashboard: rendered
 //! as a page (`/report`), and downloadable as Markdown (`/report.md`,
 //! `?lang=ja` for Japanese) and JSON (`/report.json`) — the same documents
 //! `rollcall report` writes.
@@ -15,7 +15,7 @@ use super::access::Viewer;
 use super::html::{Frame, esc, page, query, url_component};
 use super::pages::{error_page, step_title};
 use super::{App, Nonce};
-use crate::report::{self, Report};
+use crate::read::report::{self, Report};
 use rollcall_common::i18n::{Catalog, Lang};
 
 /// Straggler entries rendered on the page at most; the downloads hold all.

@@ -16,11 +16,11 @@ use rollcall_common::member_state::MemberState;
 use rollcall_common::proto;
 
 use super::{RosterView, Standing};
-use crate::fleet::AgentView;
+use crate::rollouts::fleet::AgentView;
 use crate::store::TransitionRow;
 
 impl RosterView {
-    /// Fills `points[i].roster` for the points [`crate::rollout_view::history`]
+    /// Fills `points[i].roster` for the points [`crate::rollouts::rollout_view::history`]
     /// made of the same `transitions` (one point per moment, in order).
     pub fn fill_history(
         &self,
@@ -154,7 +154,7 @@ mod tests {
             transition("a1", 2, MemberState::Completed),
             transition("a3", 3, MemberState::Completed),
         ];
-        let mut points = crate::rollout_view::history(&transitions);
+        let mut points = crate::rollouts::rollout_view::history(&transitions);
         roster.fill_history(&fleet, "14.0.2", &transitions, &mut points);
         let rows: Vec<(u32, u32, u32, u32)> = points
             .iter()

@@ -2,10 +2,12 @@
 //! counted over the whole fleet and not only the part that runs a probe
 //! (docs/ROSTER.md).
 //!
-//! - `apex_central.rs` the Automation API source, `jwt.rs` its token;
+//! - `crate::apex_central` the Automation API source (with its token and
+//!   the source as the coordinator holds it);
 //! - `reconcile.rs` which probe is which entry; `cache.rs` the entries
-//!   per generation; `history.rs` a rollout's history over the roster;
-//! - this file: the source as the coordinator holds it, one pass
+//!   per generation (read through the store's roster cache); `history.rs`
+//!   a rollout's history over the roster;
+//! - this file: one pass
 //!   ([`refresh`]) and the scheduled passes ([`run`]), imports, and
 //!   [`RosterView`], the roster joined with the fleet for status,
 //!   stragglers, agents, the report and the dashboard.
@@ -14,10 +16,8 @@
 //! empty list) is logged, counted in `rollcall_roster_refreshes_total`
 //! and kept in the roster's status; the last good roster stays.
 
-pub mod apex_central;
 pub mod cache;
 pub mod history;
-pub mod jwt;
 pub mod reconcile;
 
 use std::sync::Arc;
@@ -27,11 +27,11 @@ use rollcall_common::proto;
 use rollcall_common::timefmt::{now_ms, rfc3339_or_empty};
 use tokio_util::sync::CancellationToken;
 
-use crate::fleet::AgentView;
+use crate::apex_central::ApexCentral;
+use crate::rollouts::fleet::AgentView;
 use crate::state::Coordinator;
 use crate::store::StoreResult;
 use crate::store::roster::{RosterEntry, RosterStatusRow};
-use apex_central::ApexCentral;
 use reconcile::{Match, Probe, Reconciled};
 
 /// The source name Apex Central passes store.
@@ -39,36 +39,13 @@ pub const APEX_CENTRAL_SOURCE: &str = "apex_central";
 /// Entries one import may hold at most.
 pub const MAX_IMPORT_ENTRIES: usize = 1_000_000;
 
-/// The roster's source as the coordinator holds it.
-#[derive(Debug, Default)]
-pub struct RosterSource {
-    pub apex_central: Option<ApexCentral>,
-    pub refresh_every: Duration,
-    /// One pass or import at a time on this coordinator.
-    pass: tokio::sync::Mutex<()>,
-    /// The current roster generation's entries and index, so status,
-    /// stragglers and the report do not read the whole roster each call.
-    pub cache: crate::store::roster::RosterCache,
-}
-
-impl RosterSource {
-    pub fn new(apex_central: Option<ApexCentral>, refresh_every: Duration) -> Self {
-        RosterSource {
-            apex_central,
-            refresh_every,
-            pass: tokio::sync::Mutex::new(()),
-            cache: crate::store::roster::RosterCache::default(),
-        }
-    }
-}
-
 /// Why a pass or an import failed.
 #[derive(Debug, thiserror::Error)]
 pub enum PassError {
     #[error("no Apex Central source is configured (--apex-central-url); import a console export instead")]
     NotConfigured,
     #[error("{0}")]
-    Fetch(#[from] apex_central::FetchError),
+    Fetch(#[from] crate::apex_central::FetchError),
     #[error("apex central listed no agents; the last roster is kept")]
     Empty,
     #[error("another replica's roster pass did not end in time; try again")]

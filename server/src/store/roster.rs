@@ -70,7 +70,7 @@ pub(crate) fn split(text: &str) -> Vec<String> {
 ///
 /// What the matcher derives from the entries (its index) is kept beside
 /// them, type-erased: the store does not know the matcher
-/// (`crate::roster::cache` names the type).
+/// (the roster module's `cache.rs` names the type).
 #[derive(Debug, Default)]
 pub struct RosterCache {
     /// Held across a load, so concurrent callers on a new generation read

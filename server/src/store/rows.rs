@@ -7,6 +7,9 @@
 //! logged, then read as empty so one bad row does not hide the fleet; a
 //! member state word no state has is counted the same way (see
 //! `member_state`).
+//!
+//! Longer than ~400 lines: every row mapping both stores share, so the two
+//! cannot drift apart.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};

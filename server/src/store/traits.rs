@@ -88,7 +88,7 @@ pub trait EnrolmentStore: Send + Sync + 'static {
 #[async_trait]
 pub trait PresenceStore: Send + Sync + 'static {
     /// Marks the agent connected and records its hello, its labels merged
-    /// under the ones its enrolment token bound ([`crate::bound_labels`]);
+    /// under the ones its enrolment token bound ([`crate::domain::bound_labels`]);
     /// returns the highest stored report seq and the hello labels ignored.
     /// Fails with NotFound for unknown agents.
     async fn agent_connected(&self, hello: HelloRecord) -> StoreResult<Connected>;
