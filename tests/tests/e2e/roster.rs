@@ -444,8 +444,24 @@ fn probes_are_matched_by_address_when_the_name_differs_and_history_covers_the_ro
         "{roster}"
     );
 
-    // The history: every point over all five listed endpoints.
+    // The history: every point over all five listed endpoints, once the
+    // engine has taken the three probes in and laptop-7 completed.
+    let history_done = |status: &serde_json::Value| {
+        status["total"] == 3
+            && status["history"]
+                .as_array()
+                .and_then(|points| points.last())
+                .is_some_and(|last| last["roster"]["completed"] == 1)
+    };
+    assert!(
+        wait_until(Duration::from_secs(30), || history_done(
+            &coordinator.cli_json(&["status", "--history"])
+        )),
+        "{}",
+        coordinator.cli_json(&["status", "--history"])
+    );
     let status = coordinator.cli_json(&["status", "--history"]);
+    let roster = status["roster"].clone();
     let history = status["history"].as_array().unwrap();
     assert!(!history.is_empty(), "{status}");
     for point in history {
