@@ -11,9 +11,13 @@
 //! - Memory: `MemTotal` (and `MemAvailable` as evidence) of `proc/meminfo`.
 //! - Free disk: `statvfs` of the product's install path under the host root.
 //!
+//! - Addresses: IP and MAC addresses ([`addresses`]), best effort.
+//!
 //! Each fact is read on its own; a missing file is an error naming that file
 //! and hides no other fact. Absolute symlinks under the host root are
 //! followed inside it ([`resolve_under`]), not into the probe's own root.
+
+pub mod addresses;
 
 use std::fs;
 use std::path::{Component, Path, PathBuf};
@@ -34,6 +38,8 @@ pub struct HostObservation {
     pub arch: anyhow::Result<String>,
     pub memory: anyhow::Result<Memory>,
     pub free_disk_mb: anyhow::Result<u64>,
+    /// Empty where unknown (matching the roster only, never a check).
+    pub addresses: addresses::Addresses,
     /// The install path as configured (relative to the host root).
     pub install_path: PathBuf,
 }
@@ -69,6 +75,8 @@ impl HostObservation {
             arch: self.arch.as_ref().map(Clone::clone).unwrap_or_default(),
             memory_mb: self.memory.as_ref().map(|memory| memory.total_mb).unwrap_or_default(),
             free_disk_mb: self.free_disk_mb.as_ref().copied().unwrap_or_default(),
+            ip_addresses: self.addresses.ips.clone(),
+            mac_addresses: self.addresses.macs.clone(),
         }
     }
 
@@ -79,6 +87,7 @@ impl HostObservation {
             arch: Err(anyhow::anyhow!("{reason}")),
             memory: Err(anyhow::anyhow!("{reason}")),
             free_disk_mb: Err(anyhow::anyhow!("{reason}")),
+            addresses: addresses::Addresses::default(),
             install_path: install_path.to_path_buf(),
         }
     }
@@ -100,6 +109,7 @@ pub fn observe(host_root: &Path, install_path: &Path) -> HostObservation {
         arch: read_arch(host_root),
         memory: read_meminfo(host_root),
         free_disk_mb: free_disk_mb(host_root, install_path),
+        addresses: addresses::read(host_root),
         install_path: install_path.to_path_buf(),
     }
 }

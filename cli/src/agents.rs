@@ -73,6 +73,11 @@ pub struct AgentJson {
     pub os_id: Option<String>,
     pub os_version: Option<String>,
     pub arch: Option<String>,
+    /// The host's own addresses, as its probe reads them (issue 26; empty
+    /// from a Windows probe for now): what the roster is matched by when
+    /// the host name is not.
+    pub ip_addresses: Vec<String>,
+    pub mac_addresses: Vec<String>,
     /// Its place in the current rollout (pending, completed, straggler_soft, straggler_hard).
     pub state: Option<String>,
     pub cause: Option<String>,
@@ -130,6 +135,8 @@ impl From<&proto::AgentInfo> for AgentJson {
             os_id: non_empty(&host.os_id),
             os_version: non_empty(&host.os_version),
             arch: non_empty(&host.arch),
+            ip_addresses: host.ip_addresses.clone(),
+            mac_addresses: host.mac_addresses.clone(),
             state: non_empty(&info.state),
             cause: non_empty(&info.cause),
             clock_skew_ms: info.clock_skew_ms,

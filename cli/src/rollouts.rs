@@ -258,6 +258,18 @@ struct HistoryJson {
     pending: u32,
     stragglers: u32,
     awaiting_restart: u32,
+    /// The same moment over the whole roster (absent without one):
+    /// completed + behind + no_probe = listed at every point.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    roster: Option<RosterPointJson>,
+}
+
+#[derive(Debug, Serialize)]
+struct RosterPointJson {
+    listed: u32,
+    completed: u32,
+    behind: u32,
+    no_probe: u32,
 }
 
 /// `rollcall status --output json` (stable).
@@ -337,6 +349,12 @@ pub async fn status(
                     pending: point.pending,
                     stragglers: point.stragglers,
                     awaiting_restart: point.awaiting_restart,
+                    roster: point.roster.as_ref().map(|r| RosterPointJson {
+                        listed: r.listed,
+                        completed: r.completed,
+                        behind: r.behind,
+                        no_probe: r.no_probe,
+                    }),
                 })
                 .collect()
         }),
@@ -457,6 +475,15 @@ pub async fn status(
                     .collect();
                 println!("{}", c.tr("cli-completion-over-time"));
                 println!("{}", super::chart::sparkline(&points, 60));
+                // Over the whole roster: completed of every listed endpoint.
+                let roster: Vec<(u32, u32)> = history
+                    .iter()
+                    .filter_map(|p| p.roster.as_ref().map(|r| (r.completed, r.listed)))
+                    .collect();
+                if !roster.is_empty() {
+                    println!("over the whole roster:");
+                    println!("{}", super::chart::sparkline(&roster, 60));
+                }
             }
             Ok(())
         }

@@ -17,6 +17,12 @@ pub const MAX_CHECKS: usize = 32;
 pub const MAX_EVIDENCE: usize = 64;
 pub const MAX_TEXT: usize = 4096;
 pub const MAX_SHORT: usize = 256;
+/// IP addresses, and MAC addresses, a probe's host facts carry at most
+/// (each list on its own): enough for a laptop with docks, VPNs and
+/// virtual switches; a roster is matched by them (docs/ROSTER.md).
+pub const MAX_HOST_ADDRESSES: usize = 32;
+/// One address at most: an IPv6 address with a zone (`fe80::…%eth0`) fits.
+pub const MAX_HOST_ADDRESS_LEN: usize = 64;
 /// One log-bundle chunk's data at most (the agent sends 256 KiB chunks,
 /// well inside the gRPC message limit).
 pub const MAX_BUNDLE_CHUNK: usize = 256 * 1024;

@@ -96,6 +96,7 @@ struct Inner {
     store_rows_undecodable: Counter,
     roster_refreshes: Family<Labels, Counter>,
     roster_entries: Gauge,
+    roster_passes_left: Family<Labels, Counter>,
     /// One scrape at a time: gauges are cleared and refilled per scrape, and
     /// two interleaved scrapes could otherwise encode a half-filled family.
     scrape: tokio::sync::Mutex<()>,
@@ -259,6 +260,13 @@ impl Metrics {
              (unauthorized, http, timeout, connect, tls, result_code, decode, empty, store)",
             roster_refreshes.clone(),
         );
+        let roster_passes_left = Family::<Labels, Counter>::default();
+        registry.register(
+            "roster_passes_left",
+            "Scheduled Apex Central passes this replica did not run, by reason: lease (another \
+             replica holds the roster lease) or fresh (the shared roster is younger than --roster-refresh)",
+            roster_passes_left.clone(),
+        );
         let roster_entries = Gauge::default();
         registry.register(
             "roster_entries",
@@ -292,6 +300,7 @@ impl Metrics {
                 store_rows_undecodable,
                 roster_refreshes,
                 roster_entries,
+                roster_passes_left,
                 scrape: tokio::sync::Mutex::new(()),
             }),
         }
@@ -377,6 +386,14 @@ impl Metrics {
                 .roster_entries
                 .set(i64::try_from(entries).unwrap_or(i64::MAX));
         }
+    }
+
+    /// A scheduled roster pass not run here: `lease` or `fresh`.
+    pub fn roster_pass_left(&self, reason: &str) {
+        self.inner
+            .roster_passes_left
+            .get_or_create(&vec![("reason", reason.to_string())])
+            .inc();
     }
 
     /// Reports deleted by one retention batch.

@@ -88,3 +88,42 @@ impl Coordinator {
             .unwrap_or_default()
     }
 }
+
+/// A coordinator over `store` with nothing listening (benchmarks and tests
+/// of the read side: the report, status). Its ingest worker stops with the
+/// test's runtime.
+#[cfg(test)]
+pub(crate) fn for_tests(store: Arc<dyn Store>) -> Arc<Coordinator> {
+    let config = ServeConfig::new(std::env::temp_dir());
+    let (ca, _) = CertAuthority::generate("rollcall test CA").expect("a test CA");
+    let (reporter, _) = tonic_health::server::health_reporter();
+    let health = HealthState::new(reporter);
+    let metrics = crate::metrics::Metrics::new();
+    let (ingest, _task) = crate::agents::ingest::spawn(
+        store.clone(),
+        health.clone(),
+        metrics.clone(),
+        config.ingest_batch,
+        CancellationToken::new(),
+    );
+    Arc::new(Coordinator {
+        ca_pem: ca.cert_pem().to_string(),
+        ca,
+        store,
+        hub: Hub::default(),
+        revocation: Arc::new(RevocationList::default()),
+        ingest,
+        health,
+        policy: watch::channel(None).0,
+        seen: Mutex::new(HashMap::new()),
+        shutdown: CancellationToken::new(),
+        connections: Arc::new(crate::edge::listener::ConnectionCount::default()),
+        parsed_policy: std::sync::RwLock::new(Arc::new(rollcall_common::policy::Policy::default())),
+        events: tokio::sync::broadcast::channel(crate::events::CAPACITY).0,
+        metrics,
+        sources: crate::edge::source_limits::SourceLimits::new(64, 64, 600.0, 100.0),
+        budgets: crate::agents::budget::AgentBudgets::new(config.budget_limits()),
+        roster: crate::apex_central::source::RosterSource::new(None, config.roster_refresh),
+        config,
+    })
+}

@@ -237,6 +237,7 @@ min_version = "20.04"
                 available_mb: Some(total_mb / 2),
             }),
             free_disk_mb: Ok(free_disk_mb),
+            addresses: Default::default(),
             install_path: PathBuf::from("/opt/product"),
         }
     }

@@ -116,6 +116,7 @@ pub fn synthetic_run(index: u64, target_version: Option<&str>) -> CheckRun {
             arch: "x86_64".into(),
             memory_mb: 8192,
             free_disk_mb: 20_000,
+            ..Default::default()
         },
         checks,
     }

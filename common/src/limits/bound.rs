@@ -3,7 +3,7 @@
 use crate::printable::is_steering;
 use crate::proto;
 
-use super::{MAX_CHECKS, MAX_EVIDENCE, MAX_SHORT, MAX_TEXT};
+use super::{MAX_CHECKS, MAX_EVIDENCE, MAX_HOST_ADDRESS_LEN, MAX_HOST_ADDRESSES, MAX_SHORT, MAX_TEXT};
 
 /// What a cut value ends with, so a reader sees it was cut.
 pub const TRUNCATED_MARK: &str = "…[truncated]";
@@ -60,6 +60,14 @@ fn keys(map: &mut std::collections::HashMap<String, String>, max: usize) -> bool
 fn host(host: &mut proto::HostFacts) {
     for field in [&mut host.os_id, &mut host.os_version, &mut host.arch] {
         name(field);
+    }
+    // An address is whole or useless: one the edge would refuse is dropped,
+    // not cut, and at most MAX_HOST_ADDRESSES are kept.
+    for list in [&mut host.ip_addresses, &mut host.mac_addresses] {
+        list.retain(|address| {
+            !address.is_empty() && address.len() <= MAX_HOST_ADDRESS_LEN && !address.chars().any(is_steering)
+        });
+        list.truncate(MAX_HOST_ADDRESSES);
     }
 }
 
@@ -191,5 +199,24 @@ mod tests {
         };
         bound_report(&mut report);
         assert_eq!(report.host.unwrap().os_version, "10\u{fffd}[31m");
+    }
+
+    #[test]
+    fn host_addresses_are_bounded_in_count_and_an_over_long_one_dropped() {
+        let mut ips: Vec<String> = (0..MAX_HOST_ADDRESSES + 3).map(|at| format!("10.0.0.{at}")).collect();
+        ips.insert(1, "f".repeat(MAX_HOST_ADDRESS_LEN + 1));
+        let mut report = proto::Report {
+            host: Some(proto::HostFacts {
+                ip_addresses: ips,
+                mac_addresses: vec!["08:00:27:96:86:8e".into(), "08:00\u{1b}".into()],
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        bound_report(&mut report);
+        let host = report.host.unwrap();
+        assert_eq!(host.ip_addresses.len(), MAX_HOST_ADDRESSES);
+        assert_eq!(host.ip_addresses[1], "10.0.0.1");
+        assert_eq!(host.mac_addresses, vec!["08:00:27:96:86:8e".to_string()]);
     }
 }

@@ -1,6 +1,7 @@
 //! The rollout side of the admin API: start, list, cancel, status (with
 //! history), stragglers, and recheck / update-now with live progress.
 
+use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -141,6 +142,10 @@ pub async fn status(
         .map_err(Status::from)?
     {
         status.roster = Some(roster.counts(view.fleet(), &view.rollout().target).to_proto());
+        // Every point of the history over the whole roster too.
+        if let Some(transitions) = view.transitions() {
+            roster.fill_history(view.fleet(), &view.rollout().target, transitions, &mut status.history);
+        }
     }
     Ok(status)
 }
@@ -156,16 +161,24 @@ pub async fn stragglers(
     let policy = coordinator.current_policy();
     let context = view.signal_context(&policy, rollcall_common::timefmt::now_ms());
     let mut stragglers = view.stragglers();
+    // Every straggler's latest checks in one query, not one per straggler.
+    let checks = coordinator
+        .store
+        .latest_checks_of(stragglers.iter().map(|straggler| straggler.id.clone()).collect())
+        .await
+        .map_err(Status::from)?;
+    let by_id: HashMap<&str, &crate::rollouts::fleet::AgentView> = view
+        .fleet()
+        .iter()
+        .map(|agent| (agent.row.id.as_str(), agent))
+        .collect();
+    let none = Vec::new();
     for straggler in &mut stragglers {
-        let Some(agent) = view.agent(&straggler.id) else {
+        let Some(agent) = by_id.get(straggler.id.as_str()).copied() else {
             continue;
         };
-        let (checks, _) = coordinator
-            .store
-            .latest_checks(&straggler.id)
-            .await
-            .map_err(Status::from)?;
-        crate::rollouts::rollout_view::explain(straggler, agent, &checks, &policy, &context);
+        let checks = checks.get(&straggler.id).unwrap_or(&none);
+        crate::rollouts::rollout_view::explain(straggler, agent, checks, &policy, &context);
     }
     // Then the listed endpoints without a probe (cause no_probe).
     if let Some(roster) = crate::roster::RosterView::load(coordinator, view.fleet())

@@ -175,6 +175,11 @@ impl ApexCentral {
         })
     }
 
+    /// One pass at most (`--apex-central-timeout`).
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// The path and query of the call.
     pub fn path_and_query(&self) -> String {
         format!("{}{PRODUCT_AGENTS_PATH}?product={}", self.prefix, self.product)

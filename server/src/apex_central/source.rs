@@ -13,6 +13,10 @@ pub struct RosterSource {
     pub refresh_every: Duration,
     /// One pass or import at a time on this coordinator.
     pub(crate) pass: tokio::sync::Mutex<()>,
+    /// The current roster generation's entries and match index, so status,
+    /// stragglers and the report do not read the whole roster each call
+    /// (in the store's module: this source names no roster pass).
+    pub cache: crate::store::roster::RosterCache,
 }
 
 impl RosterSource {
@@ -21,6 +25,7 @@ impl RosterSource {
             apex_central,
             refresh_every,
             pass: tokio::sync::Mutex::new(()),
+            cache: crate::store::roster::RosterCache::default(),
         }
     }
 }

@@ -35,6 +35,9 @@ use crate::state::Coordinator;
 
 pub mod update_now;
 
+#[cfg(test)]
+mod bench;
+
 // The report's data types (the JSON contract) and its Markdown rendering
 // live in common: the admin CLI reads and renders them without this crate.
 pub use rollcall_common::report::*;
@@ -149,15 +152,12 @@ pub async fn build(coordinator: &Arc<Coordinator>, rollout_id: Option<&str>) -> 
     // Claims are read from the whole fleet: a claimant may be outside the rollout.
     let update_agent_claims = crate::rollouts::engine::index_update_agents(rollout_view.fleet(), &rollout.target);
     let views: Vec<&AgentView> = rollout_view.members().map(|(agent, _)| agent).collect();
-    let mut checks_by_agent: HashMap<String, Vec<proto::CheckResult>> = HashMap::new();
-    for view in &views {
-        let (checks, _) = coordinator
-            .store
-            .latest_checks(&view.row.id)
-            .await
-            .map_err(Status::from)?;
-        checks_by_agent.insert(view.row.id.clone(), checks);
-    }
+    // Every member's latest checks in one query (a few past 50,000 members).
+    let checks_by_agent: HashMap<String, Vec<proto::CheckResult>> = coordinator
+        .store
+        .latest_checks_of(views.iter().map(|view| view.row.id.clone()).collect())
+        .await
+        .map_err(Status::from)?;
     let is_completed = |view: &AgentView| view.member.as_ref().is_some_and(|m| m.state.is_completed());
     let is_straggler = |view: &AgentView| view.member.as_ref().is_some_and(|m| m.state.is_straggler());
     let counts = rollout_view.counts();

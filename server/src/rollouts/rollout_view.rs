@@ -168,6 +168,11 @@ impl RolloutView {
         groups
     }
 
+    /// The rollout's transitions, when the view was read with history.
+    pub fn transitions(&self) -> Option<&[TransitionRow]> {
+        self.transitions.as_deref()
+    }
+
     /// Completion over time, when the view was read with history.
     pub fn history(&self) -> Option<Vec<proto::HistoryPoint>> {
         self.history_where(|_| true)

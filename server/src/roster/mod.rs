@@ -4,7 +4,9 @@
 //!
 //! - `crate::apex_central` the Automation API source (with its token and
 //!   the source as the coordinator holds it);
-//! - `reconcile.rs` which probe is which entry;
+//! - `reconcile.rs` which probe is which entry; `cache.rs` the entries
+//!   per generation (read through the store's roster cache); `history.rs`
+//!   a rollout's history over the roster;
 //! - this file: one pass
 //!   ([`refresh`]) and the scheduled passes ([`run`]), imports, and
 //!   [`RosterView`], the roster joined with the fleet for status,
@@ -14,6 +16,8 @@
 //! empty list) is logged, counted in `rollcall_roster_refreshes_total`
 //! and kept in the roster's status; the last good roster stays.
 
+pub mod cache;
+pub mod history;
 pub mod reconcile;
 
 use std::sync::Arc;
@@ -23,6 +27,7 @@ use rollcall_common::proto;
 use rollcall_common::timefmt::{now_ms, rfc3339_or_empty};
 use tokio_util::sync::CancellationToken;
 
+use crate::apex_central::ApexCentral;
 use crate::rollouts::fleet::AgentView;
 use crate::state::Coordinator;
 use crate::store::StoreResult;
@@ -43,6 +48,8 @@ pub enum PassError {
     Fetch(#[from] crate::apex_central::FetchError),
     #[error("apex central listed no agents; the last roster is kept")]
     Empty,
+    #[error("another replica's roster pass did not end in time; try again")]
+    Busy,
     #[error("store the roster: {0}")]
     Store(#[from] crate::store::StoreError),
 }
@@ -53,17 +60,103 @@ impl PassError {
             PassError::NotConfigured => "not_configured",
             PassError::Fetch(error) => error.kind(),
             PassError::Empty => "empty",
+            PassError::Busy => "busy",
             PassError::Store(_) => "store",
         }
     }
 }
 
-/// One Apex Central pass: the roster replaced, or the error recorded.
+/// The lease an Apex Central pass runs under: with several replicas on one
+/// PostgreSQL database, one of them calls Apex Central at a time, and a
+/// scheduled pass that another replica has just run is not run again
+/// (SQLite: one coordinator, always held).
+pub const LEASE: &str = "roster_apex_central";
+
+/// How long the lease outlives a replica that died mid-pass: the pass's
+/// own time-out twice (the call, then storing the entries) and a margin.
+fn lease_ttl(apex: &ApexCentral) -> Duration {
+    apex.timeout().saturating_mul(2) + Duration::from_secs(30)
+}
+
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// One Apex Central pass, asked for (`rollcall roster refresh`): waits for
+/// a pass another replica runs to end (it holds the lease), then runs its
+/// own; the roster replaced, or the error recorded.
 pub async fn refresh(coordinator: &Coordinator) -> Result<usize, PassError> {
     let Some(apex) = &coordinator.roster.apex_central else {
         return Err(PassError::NotConfigured);
     };
     let _one_at_a_time = coordinator.roster.pass.lock().await;
+    let replica = &coordinator.config.replica_id;
+    let ttl = lease_ttl(apex);
+    let deadline = tokio::time::Instant::now() + ttl;
+    loop {
+        if coordinator.store.try_lease(LEASE, replica, millis(ttl)).await? {
+            break;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(PassError::Busy);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let result = pass(coordinator, apex).await;
+    release(coordinator).await;
+    result
+}
+
+/// A scheduled pass: runs only when this replica takes the lease and the
+/// shared roster's last pass (good or failed) is `every` old; otherwise it
+/// is left (counted in `rollcall_roster_passes_left_total`). `Ok(Err(reason))`:
+/// left, and why.
+async fn scheduled(coordinator: &Coordinator, every: Duration) -> Result<Result<usize, &'static str>, PassError> {
+    let Some(apex) = &coordinator.roster.apex_central else {
+        return Err(PassError::NotConfigured);
+    };
+    let _one_at_a_time = coordinator.roster.pass.lock().await;
+    let replica = &coordinator.config.replica_id;
+    if !coordinator
+        .store
+        .try_lease(LEASE, replica, millis(lease_ttl(apex)))
+        .await?
+    {
+        coordinator.metrics.roster_pass_left("lease");
+        return Ok(Err("lease"));
+    }
+    // Read under the lease: a replica that ran the pass just before has
+    // released the lease and left its time here.
+    let status = coordinator.store.roster_status().await;
+    let last = status
+        .as_ref()
+        .ok()
+        .and_then(|row| row.refreshed_at_ms.max(row.last_error_at_ms));
+    if let Some(last) = last
+        && now_ms().saturating_sub(last) < millis(every)
+    {
+        release(coordinator).await;
+        coordinator.metrics.roster_pass_left("fresh");
+        return Ok(Err("fresh"));
+    }
+    let result = pass(coordinator, apex).await;
+    release(coordinator).await;
+    result.map(Ok)
+}
+
+async fn release(coordinator: &Coordinator) {
+    if let Err(error) = coordinator
+        .store
+        .release_lease(LEASE, &coordinator.config.replica_id)
+        .await
+    {
+        // It lapses on its own after its time-to-live.
+        tracing::debug!(%error, "could not release the roster lease");
+    }
+}
+
+/// The call and the store, under the lease.
+async fn pass(coordinator: &Coordinator, apex: &ApexCentral) -> Result<usize, PassError> {
     let started = now_ms();
     let result = match apex.fetch(started / 1000).await {
         Ok(entries) if entries.is_empty() => Err(PassError::Empty),
@@ -116,23 +209,43 @@ pub async fn import(coordinator: &Coordinator, source: &str, entries: Vec<Roster
     result.map(|()| count)
 }
 
-/// The scheduled passes: one at start, then every `--roster-refresh`,
-/// until `shutdown` (a pass under way is dropped then: nothing is
-/// half-stored, the generation it wrote is never made current).
+/// The scheduled passes until `shutdown`: a look at start, then every
+/// `--roster-refresh` (at most 30 s apart, so when the replica that ran the
+/// passes stops another takes over within an interval and a half). A pass
+/// runs when the shared roster's last pass is an interval old and this
+/// replica holds the lease (SQLite: always). A pass under way at shutdown
+/// is dropped: nothing is half-stored, the generation it wrote is never
+/// made current.
 pub async fn run(coordinator: Arc<Coordinator>, shutdown: CancellationToken) {
     if coordinator.roster.apex_central.is_none() {
         return;
     }
     let every = coordinator.roster.refresh_every.max(Duration::from_secs(1));
+    let look = every.min(Duration::from_secs(30));
+    // Said once per change, not at every look.
+    let mut last_left: Option<&'static str> = None;
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
-            // Errors are logged, counted and kept by the pass itself.
-            _ = refresh(&coordinator) => {}
+            result = scheduled(&coordinator, every) => match result {
+                Ok(Err(reason)) => {
+                    if last_left != Some(reason) {
+                        tracing::info!(
+                            reason,
+                            "left the scheduled apex central pass: another replica holds the roster lease \
+                             (lease) or the shared roster is younger than --roster-refresh (fresh)"
+                        );
+                    }
+                    last_left = Some(reason);
+                }
+                // A failed pass is logged, counted and kept by the pass itself.
+                Ok(Ok(_)) | Err(PassError::Fetch(_) | PassError::Empty) => last_left = None,
+                Err(error) => tracing::warn!(%error, "roster pass not run; trying again later"),
+            },
         }
         tokio::select! {
             () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(every) => {}
+            () = tokio::time::sleep(look) => {}
         }
     }
 }
@@ -218,7 +331,8 @@ pub enum Standing {
 #[derive(Debug, Clone)]
 pub struct RosterView {
     pub status: RosterStatusRow,
-    pub entries: Vec<RosterEntry>,
+    /// Shared with the roster cache (one copy per generation).
+    pub entries: Arc<Vec<RosterEntry>>,
     /// Over the fleet's agents that are not revoked, in `agent_ids` order.
     pub reconciled: Reconciled,
     pub agent_ids: Vec<String>,
@@ -257,28 +371,42 @@ fn at_least(version: &str, target: &str) -> Option<bool> {
 }
 
 impl RosterView {
-    /// `None` when there has never been a roster.
+    /// `None` when there has never been a roster. The entries come from
+    /// the roster cache: read from the store only when the generation the
+    /// store names is not the cached one.
     pub async fn load(coordinator: &Coordinator, fleet: &[AgentView]) -> StoreResult<Option<Self>> {
         let status = coordinator.store.roster_status().await?;
         if status.refreshed_at_ms.is_none() {
             return Ok(None);
         }
-        let entries = coordinator.store.roster_entries().await?;
-        Ok(Some(Self::new(status, entries, fleet)))
+        let (entries, index) = cache::entries(&coordinator.roster.cache, coordinator.store.as_ref(), &status).await?;
+        Ok(Some(Self::with_index(status, entries, &index, fleet)))
     }
 
+    /// A view over entries read here (tests, `roster list`).
     pub fn new(status: RosterStatusRow, entries: Vec<RosterEntry>, fleet: &[AgentView]) -> Self {
+        let index = reconcile::Index::new(&entries);
+        Self::with_index(status, Arc::new(entries), &index, fleet)
+    }
+
+    /// `index` must be `Index::new(&entries)`.
+    pub fn with_index(
+        status: RosterStatusRow,
+        entries: Arc<Vec<RosterEntry>>,
+        index: &reconcile::Index,
+        fleet: &[AgentView],
+    ) -> Self {
         let agents: Vec<&AgentView> = fleet.iter().filter(|view| !view.row.revoked).collect();
         let probes: Vec<Probe<'_>> = agents
             .iter()
             .map(|view| Probe {
                 hostname: &view.row.hostname,
-                // Probes report no addresses yet: matching is by name.
-                ip_addresses: &[],
-                mac_addresses: &[],
+                // From its host facts, when the host name finds nothing.
+                ip_addresses: &view.row.host.ip_addresses,
+                mac_addresses: &view.row.host.mac_addresses,
             })
             .collect();
-        let reconciled = reconcile::reconcile(&entries, &probes);
+        let reconciled = reconcile::reconcile_with(index, &entries, &probes);
         RosterView {
             status,
             entries,

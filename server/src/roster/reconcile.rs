@@ -61,7 +61,11 @@ pub fn mac_key(mac: &str) -> String {
         .collect()
 }
 
-struct Index {
+/// The roster's entries by name and address, built once per roster
+/// generation (the roster cache keeps it) and matched against every fleet
+/// snapshot.
+#[derive(Debug, Default)]
+pub struct Index {
     full: HashMap<String, Vec<usize>>,
     short: HashMap<String, Vec<usize>>,
     ip: HashMap<String, Vec<usize>>,
@@ -69,7 +73,7 @@ struct Index {
 }
 
 impl Index {
-    fn new(entries: &[RosterEntry]) -> Self {
+    pub fn new(entries: &[RosterEntry]) -> Self {
         let mut index = Index {
             full: HashMap::with_capacity(entries.len()),
             short: HashMap::with_capacity(entries.len()),
@@ -145,7 +149,12 @@ impl Index {
 
 /// Matches every probe against the roster.
 pub fn reconcile(entries: &[RosterEntry], probes: &[Probe<'_>]) -> Reconciled {
-    let index = Index::new(entries);
+    reconcile_with(&Index::new(entries), entries, probes)
+}
+
+/// [`reconcile`] with the entries' index already built (`index` must be
+/// `Index::new(entries)`).
+pub fn reconcile_with(index: &Index, entries: &[RosterEntry], probes: &[Probe<'_>]) -> Reconciled {
     let mut matches: Vec<Match> = probes
         .iter()
         .map(|probe| {

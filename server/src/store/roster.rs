@@ -42,6 +42,9 @@ pub struct RosterStatusRow {
     /// The last failed pass, cleared by a good one.
     pub last_error: Option<String>,
     pub last_error_at_ms: Option<i64>,
+    /// The current generation (0 before the first roster): a refresh
+    /// anywhere, on any replica, changes it (the roster cache's key).
+    pub generation: i64,
 }
 
 pub(crate) fn join(list: &[String]) -> String {
@@ -54,6 +57,77 @@ pub(crate) fn split(text: &str) -> Vec<String> {
         .filter(|part| !part.is_empty())
         .map(str::to_string)
         .collect()
+}
+
+/// The roster as last read, per generation: status, stragglers, the report
+/// and the dashboard each join the roster with a fleet snapshot, and with
+/// 100,000 entries reading them (and indexing them for matching) on every
+/// call costs more than the call. Callers still read the roster's status
+/// row each time (one small row naming the current generation); the
+/// entries are read again only when that generation is not the cached one.
+/// Replicas sharing PostgreSQL each keep their own cache and see another
+/// replica's refresh by the same check.
+///
+/// What the matcher derives from the entries (its index) is kept beside
+/// them, type-erased: the store does not know the matcher
+/// (the roster module's `cache.rs` names the type).
+#[derive(Debug, Default)]
+pub struct RosterCache {
+    /// Held across a load, so concurrent callers on a new generation read
+    /// the entries once.
+    slot: tokio::sync::Mutex<Option<CachedRoster>>,
+    loads: std::sync::atomic::AtomicU64,
+}
+
+/// One generation's entries and what was derived from them.
+#[derive(Clone)]
+pub struct CachedRoster {
+    pub generation: i64,
+    pub entries: std::sync::Arc<Vec<RosterEntry>>,
+    pub derived: std::sync::Arc<dyn std::any::Any + Send + Sync>,
+}
+
+impl std::fmt::Debug for CachedRoster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CachedRoster")
+            .field("generation", &self.generation)
+            .field("entries", &self.entries.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RosterCache {
+    /// The entries of the generation `status` names, read from `store` (and
+    /// `derive` run over them) when it is not the cached one.
+    ///
+    /// The entries are read after the status: when a refresh switches
+    /// generations in between, they are the newer ones under the older
+    /// number, and the next call, seeing the newer number, reads them again.
+    pub async fn get<S, D>(&self, store: &S, status: &RosterStatusRow, derive: D) -> super::StoreResult<CachedRoster>
+    where
+        S: super::traits::RosterStore + ?Sized,
+        D: FnOnce(&[RosterEntry]) -> std::sync::Arc<dyn std::any::Any + Send + Sync>,
+    {
+        let mut slot = self.slot.lock().await;
+        if let Some(cached) = slot.as_ref().filter(|cached| cached.generation == status.generation) {
+            return Ok(cached.clone());
+        }
+        let entries = store.roster_entries().await?;
+        let derived = derive(&entries);
+        let cached = CachedRoster {
+            generation: status.generation,
+            entries: std::sync::Arc::new(entries),
+            derived,
+        };
+        self.loads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        *slot = Some(cached.clone());
+        Ok(cached)
+    }
+
+    /// How many times the entries were read from the store.
+    pub fn loads(&self) -> u64 {
+        self.loads.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 #[cfg(test)]

@@ -16,6 +16,10 @@ use super::{
 
 /// Everything a coordinator needs of its store: the union of the traits
 /// below, implemented for every type that implements them all.
+/// Ids per query of [`FleetStore::latest_checks_of`]: 100,000 agents are
+/// two queries.
+pub const LATEST_CHECKS_CHUNK: usize = 50_000;
+
 pub trait Store:
     EnrolmentStore
     + PresenceStore
@@ -141,6 +145,14 @@ pub trait FleetStore: Send + Sync + 'static {
     /// The agent's latest check run (the checks of its newest report that
     /// carries any) and when it was observed.
     async fn latest_checks(&self, id: &str) -> StoreResult<(Vec<proto::CheckResult>, i64)>;
+
+    /// The latest check runs of many agents at once (the step-8 report,
+    /// stragglers), in one query per [`LATEST_CHECKS_CHUNK`] ids: agent id
+    /// → its checks; an agent without a run is absent.
+    async fn latest_checks_of(
+        &self,
+        ids: Vec<String>,
+    ) -> StoreResult<std::collections::HashMap<String, Vec<proto::CheckResult>>>;
 
     /// Reports of one kind observed since `since_ms` (bodies read only for
     /// [`ReportMeta::update_now_refused`]).

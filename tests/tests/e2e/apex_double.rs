@@ -50,6 +50,8 @@ struct Shared {
     timeout_s: i64,
     /// Added to this clock (a negative value: the coordinator's clock is ahead).
     clock_offset_s: Mutex<i64>,
+    /// How long each answer is held back (a slow Apex Central).
+    delay: Mutex<Duration>,
 }
 
 pub struct ApexDouble {
@@ -91,6 +93,7 @@ impl ApexDouble {
             seen: Mutex::new(Seen::default()),
             timeout_s: 30,
             clock_offset_s: Mutex::new(0),
+            delay: Mutex::new(Duration::ZERO),
         });
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
@@ -143,6 +146,11 @@ impl ApexDouble {
         *self.shared.clock_offset_s.lock().unwrap() = seconds;
     }
 
+    /// Holds each answer back for `delay` (under the 10 s per-connection cap).
+    pub fn set_delay(&self, delay: Duration) {
+        *self.shared.delay.lock().unwrap() = delay;
+    }
+
     pub fn seen(&self) -> Seen {
         self.shared.seen.lock().unwrap().clone()
     }
@@ -183,6 +191,8 @@ async fn serve(mut stream: tokio_rustls::server::TlsStream<tokio::net::TcpStream
         .map(|(_, value)| value.trim().to_string())
         .unwrap_or_default();
     shared.seen.lock().unwrap().requests.push(request_line.clone());
+    let delay = *shared.delay.lock().unwrap();
+    tokio::time::sleep(delay).await;
 
     let (status, body) = match check_token(&shared, method, target, &authorization) {
         Err(reason) => {

@@ -45,6 +45,8 @@ struct Replica {
     port: u16,
     log: PathBuf,
     url_arg: String,
+    /// More `serve` flags (the roster's Apex Central source).
+    extra_args: Vec<String>,
     child: Option<Child>,
     logs: tempfile::TempDir,
 }
@@ -58,6 +60,7 @@ impl Replica {
             port: free_port(),
             log: logs.path().join("server.log"),
             url_arg: database_url.into(),
+            extra_args: Vec::new(),
             child: None,
             logs,
         }
@@ -81,6 +84,7 @@ impl Replica {
             .arg(format!("127.0.0.1:{}", self.port))
             .args(["--heartbeat-interval", "500ms"])
             .args(replica_args(&self.url_arg, &self.name))
+            .args(&self.extra_args)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(log)
@@ -135,6 +139,78 @@ impl Drop for Replica {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// With a roster source on Apex Central (the test's double), one replica
+/// runs a pass, the other leaves it (the lease is held, or the shared
+/// roster is fresh): the double counts one request for two replicas.
+#[test]
+fn one_replica_runs_an_apex_central_pass_for_all() {
+    let Some(database) = Database::create("replicas::one_replica_runs_an_apex_central_pass_for_all") else {
+        return;
+    };
+    let double = crate::apex_double::ApexDouble::start(crate::apex_double::Mode::Agents(
+        ["PC01", "PC02", "PC03"]
+            .iter()
+            .enumerate()
+            .map(|(at, host)| (host.to_string(), format!("10.1.0.{at}"), String::new()))
+            .collect(),
+    ));
+    // A slow Apex Central: replica A's first pass still runs (holding the
+    // lease) while replica B takes its first look.
+    double.set_delay(Duration::from_secs(3));
+    let mut a = Coordinator::init();
+    let key = a.dir.path().join("apex.key");
+    std::fs::write(&key, crate::apex_double::API_KEY).unwrap();
+    std::fs::set_permissions(
+        &key,
+        <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o600),
+    )
+    .unwrap();
+    let ca = a.dir.path().join("apex-ca.pem");
+    std::fs::write(&ca, &double.ca_pem).unwrap();
+    let apex: Vec<String> = [
+        "--apex-central-url",
+        &double.url(),
+        "--apex-central-app-id",
+        crate::apex_double::APP_ID,
+        "--apex-central-key-file",
+        &key.display().to_string(),
+        "--apex-central-ca",
+        &ca.display().to_string(),
+        "--roster-refresh",
+        "1h",
+    ]
+    .iter()
+    .map(|arg| arg.to_string())
+    .collect();
+    a.extra_args.extend(replica_args(&database.url(), "replica-a"));
+    a.extra_args.extend(apex.iter().cloned());
+    a.start();
+    let mut b = Replica::new(&a, &database.url(), "replica-b");
+    b.extra_args = apex;
+    b.start();
+    let left = "left the scheduled apex central pass";
+    assert!(
+        wait_until(Duration::from_secs(30), || b.log().contains(left)),
+        "replica b did not leave the pass:\n{}",
+        b.log()
+    );
+    assert!(
+        wait_until(Duration::from_secs(30), || b.cli_json(&["roster", "status"])["entries"]
+            == 3),
+        "{:?}\n{}",
+        double.seen(),
+        a.log()
+    );
+    let seen = double.seen();
+    assert_eq!(seen.requests.len(), 1, "two replicas, one pass: {seen:?}");
+    assert!(!a.log().contains(left), "replica a ran it:\n{}", a.log());
+    // Asked for, a pass runs on the replica asked, once.
+    double.set_delay(Duration::ZERO);
+    let refreshed = b.cli_json(&["roster", "refresh"]);
+    assert_eq!(refreshed["entries"], 3, "{refreshed}");
+    assert_eq!(double.seen().requests.len(), 2, "{:?}", double.seen());
 }
 
 fn online(agents: &serde_json::Value, hostname: &str) -> bool {

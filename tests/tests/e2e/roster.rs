@@ -324,3 +324,159 @@ fn apex_central_is_read_with_a_checked_token_and_a_failed_pass_keeps_the_roster(
     assert!(refreshed["last_error"].is_null());
     coordinator.stop();
 }
+
+/// A fake host root's addresses: `ips` as the kernel's local leaves, `mac`
+/// on eth0 (read by the probe, docs/ROSTER.md "Matching").
+fn write_addresses(agent: &Agent, ips: &[&str], mac: &str) {
+    let root = agent.root();
+    std::fs::create_dir_all(root.join("proc/net")).unwrap();
+    let leaves: String = ips
+        .iter()
+        .map(|ip| format!("           |-- {ip}\n              /32 host LOCAL\n"))
+        .collect();
+    std::fs::write(
+        root.join("proc/net/fib_trie"),
+        format!("Local:\n  +-- 0.0.0.0/0 3 0 5\n{leaves}           |-- 127.0.0.1\n              /32 host LOCAL\n"),
+    )
+    .unwrap();
+    let eth0 = root.join("sys/class/net/eth0");
+    std::fs::create_dir_all(&eth0).unwrap();
+    std::fs::write(eth0.join("address"), format!("{mac}\n")).unwrap();
+}
+
+/// Probes whose host names differ from the roster's are matched by IP, then
+/// by MAC; an address two entries list is ambiguous, shown, never guessed;
+/// and the rollout's history covers the whole roster at every point.
+#[test]
+fn probes_are_matched_by_address_when_the_name_differs_and_history_covers_the_roster() {
+    let mut coordinator = Coordinator::init();
+    coordinator
+        .extra_args
+        .extend(["--engine-interval".to_string(), "200ms".to_string()]);
+    coordinator.start();
+    let probes = [
+        // The roster lists it as PC-RENAMED with this IP.
+        ("laptop-7", TARGET, vec!["10.9.0.7"], "08:00:27:00:00:07"),
+        // No IP in the roster; its MAC is PC-MAC's.
+        ("laptop-8", "14.0.1", vec!["192.168.50.8"], "08:00:27:00:00:08"),
+        // Its IP is listed by two entries: ambiguous.
+        ("laptop-9", "14.0.1", vec!["10.9.0.9"], "08:00:27:00:00:09"),
+    ];
+    let mut agents = Vec::new();
+    for (name, version, ips, mac) in &probes {
+        let mut agent = Agent::enroll(&coordinator, name, &product_state(version, ""), &[]);
+        write_addresses(&agent, ips, mac);
+        agent.start();
+        agents.push(agent);
+    }
+    for agent in &agents {
+        assert!(
+            wait_until(Duration::from_secs(30), || coordinator.is_online(&agent.hostname)),
+            "{} did not come online:\n{}",
+            agent.hostname,
+            agent.log()
+        );
+    }
+    coordinator.start_rollout(TARGET, "1h", &[]);
+    let file = coordinator.dir.path().join("roster.csv");
+    std::fs::write(
+        &file,
+        [
+            "Product Host/Endpoint,Product/Endpoint IP,MAC Address,Connection Status,Product Version",
+            "PC-RENAMED,\"10.9.0.7,10.9.1.7\",08-00-27-AA-AA-07,Normal,",
+            "PC-MAC,10.9.0.8,08-00-27-00-00-08,Normal,",
+            "PC-TWIN-A,10.9.0.9,,Normal,",
+            "PC-TWIN-B,10.9.0.9,,Normal,",
+            "PC-NOPROBE,10.9.0.10,,Offline,",
+        ]
+        .join("\r\n")
+            + "\r\n",
+    )
+    .unwrap();
+    let imported = coordinator.cli_json(&["roster", "import", &file.display().to_string()]);
+    assert_eq!(imported["imported"], 5, "{imported}");
+
+    let by_host = coordinator.agents_by_hostname();
+    // The probe sent its addresses (loopback left out).
+    assert_eq!(by_host["laptop-7"]["ip_addresses"], serde_json::json!(["10.9.0.7"]));
+    assert_eq!(
+        by_host["laptop-7"]["mac_addresses"],
+        serde_json::json!(["08:00:27:00:00:07"])
+    );
+    assert_eq!(by_host["laptop-7"]["roster"], "matched", "{:?}", by_host["laptop-7"]);
+    assert_eq!(by_host["laptop-7"]["roster_hosts"][0], "PC-RENAMED");
+    assert_eq!(by_host["laptop-8"]["roster"], "matched", "{:?}", by_host["laptop-8"]);
+    assert_eq!(by_host["laptop-8"]["roster_hosts"][0], "PC-MAC");
+    assert_eq!(by_host["laptop-9"]["roster"], "ambiguous", "{:?}", by_host["laptop-9"]);
+    let twins: Vec<&str> = by_host["laptop-9"]["roster_hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|host| host.as_str().unwrap())
+        .collect();
+    assert_eq!(twins, vec!["PC-TWIN-A", "PC-TWIN-B"]);
+
+    // laptop-7 completes PC-RENAMED; PC-MAC is behind by its probe; the
+    // twins and PC-NOPROBE have no probe and no version.
+    assert!(
+        wait_until(Duration::from_secs(20), || coordinator.cli_json(&["status"])["roster"]
+            ["completed"]
+            == 1),
+        "{}",
+        coordinator.cli_json(&["status"])
+    );
+    let roster = coordinator.cli_json(&["status"])["roster"].clone();
+    assert_eq!(
+        (
+            &roster["listed"],
+            &roster["probed"],
+            &roster["behind"],
+            &roster["no_probe"],
+            &roster["ambiguous"]
+        ),
+        (
+            &serde_json::json!(5),
+            &serde_json::json!(2),
+            &serde_json::json!(1),
+            &serde_json::json!(3),
+            &serde_json::json!(1)
+        ),
+        "{roster}"
+    );
+
+    // The history: every point over all five listed endpoints, once the
+    // engine has taken the three probes in and laptop-7 completed.
+    let history_done = |status: &serde_json::Value| {
+        status["total"] == 3
+            && status["history"]
+                .as_array()
+                .and_then(|points| points.last())
+                .is_some_and(|last| last["roster"]["completed"] == 1)
+    };
+    assert!(
+        wait_until(Duration::from_secs(30), || history_done(
+            &coordinator.cli_json(&["status", "--history"])
+        )),
+        "{}",
+        coordinator.cli_json(&["status", "--history"])
+    );
+    let status = coordinator.cli_json(&["status", "--history"]);
+    let roster = status["roster"].clone();
+    let history = status["history"].as_array().unwrap();
+    assert!(!history.is_empty(), "{status}");
+    for point in history {
+        let r = &point["roster"];
+        assert_eq!(r["listed"], 5, "{point}");
+        let sum = r["completed"].as_u64().unwrap() + r["behind"].as_u64().unwrap() + r["no_probe"].as_u64().unwrap();
+        assert_eq!(sum, 5, "{point}");
+        assert_eq!(r["no_probe"], 3, "{point}");
+    }
+    let last = &history.last().unwrap()["roster"];
+    assert_eq!(
+        (&last["completed"], &last["behind"]),
+        (&roster["completed"], &roster["behind"])
+    );
+    let table = String::from_utf8_lossy(&coordinator.cli(&["status", "--history"]).stdout).into_owned();
+    assert!(table.contains("over the whole roster:"), "{table}");
+    coordinator.stop();
+}

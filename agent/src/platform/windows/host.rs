@@ -36,6 +36,9 @@ pub fn observe(install_path: &Path) -> HostObservation {
         arch: Ok(normalize_arch(std::env::consts::ARCH)),
         memory: read_memory(),
         free_disk_mb: free_disk_mb(install_path),
+        // Not read on Windows yet (GetAdaptersAddresses): the roster
+        // matches its probes by host name only.
+        addresses: Default::default(),
         install_path: install_path.to_path_buf(),
     }
 }

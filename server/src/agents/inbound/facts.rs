@@ -1,5 +1,6 @@
 //! The product summary and host facts, sent in both hellos and reports.
 
+use rollcall_common::limits::{MAX_HOST_ADDRESS_LEN, MAX_HOST_ADDRESSES};
 use rollcall_common::proto;
 
 use super::{Refused, short, text};
@@ -45,7 +46,27 @@ pub(super) fn host(host: &proto::HostFacts) -> Result<(), Refused> {
     short("host.os_id", &host.os_id)?;
     short("host.os_version", &host.os_version)?;
     short("host.arch", &host.arch)?;
+    addresses("host.ip_addresses", &host.ip_addresses)?;
+    addresses("host.mac_addresses", &host.mac_addresses)?;
     super::numbers::host_sizes(host)
+}
+
+/// A list of addresses: at most [`MAX_HOST_ADDRESSES`], each at most
+/// [`MAX_HOST_ADDRESS_LEN`] bytes without control characters (the probe
+/// bounds its lists the same way before it sends them).
+fn addresses(field: &str, list: &[String]) -> Result<(), Refused> {
+    if list.len() > MAX_HOST_ADDRESSES {
+        return Err(Refused(format!("{field} has more than {MAX_HOST_ADDRESSES} entries")));
+    }
+    for address in list {
+        if address.len() > MAX_HOST_ADDRESS_LEN {
+            return Err(Refused(format!(
+                "{field} holds an address longer than {MAX_HOST_ADDRESS_LEN} bytes"
+            )));
+        }
+        super::no_steering(field, address)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -127,6 +148,34 @@ mod tests {
                 host(&facts),
                 Err(Refused(format!("{field} is longer than {MAX_SHORT} bytes")))
             );
+        }
+    }
+
+    #[test]
+    fn host_addresses_are_bounded_in_count_and_length() {
+        type List = fn(&mut proto::HostFacts) -> &mut Vec<String>;
+        let fields: [(&str, List); 2] = [
+            ("host.ip_addresses", |h| &mut h.ip_addresses),
+            ("host.mac_addresses", |h| &mut h.mac_addresses),
+        ];
+        for (field, list) in fields {
+            let mut facts = proto::HostFacts::default();
+            *list(&mut facts) = vec!["x".repeat(MAX_HOST_ADDRESS_LEN); MAX_HOST_ADDRESSES];
+            assert!(host(&facts).is_ok(), "{field}");
+            list(&mut facts).push("10.0.0.1".into());
+            assert_eq!(
+                host(&facts),
+                Err(Refused(format!("{field} has more than {MAX_HOST_ADDRESSES} entries")))
+            );
+            *list(&mut facts) = vec!["x".repeat(MAX_HOST_ADDRESS_LEN + 1)];
+            assert_eq!(
+                host(&facts),
+                Err(Refused(format!(
+                    "{field} holds an address longer than {MAX_HOST_ADDRESS_LEN} bytes"
+                )))
+            );
+            *list(&mut facts) = vec!["10.0.0.1\u{1b}[2J".into()];
+            assert!(host(&facts).is_err(), "{field}");
         }
     }
 }

@@ -40,6 +40,29 @@ impl FleetStore for PgStore {
         Ok((crate::store::checks_of_report(&body), observed))
     }
 
+    async fn latest_checks_of(
+        &self,
+        ids: Vec<String>,
+    ) -> StoreResult<std::collections::HashMap<String, Vec<proto::CheckResult>>> {
+        let mut found = std::collections::HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(crate::store::traits::LATEST_CHECKS_CHUNK) {
+            let chunk: Vec<&str> = chunk.iter().map(String::as_str).collect();
+            let rows = self
+                .query(
+                    "SELECT a.id, r.body FROM agents a
+                     JOIN reports r ON r.agent_id = a.id AND r.seq = a.checks_seq WHERE a.id = ANY($1)",
+                    &[&chunk],
+                )
+                .await?;
+            for row in rows {
+                let id: String = row.try_get(0).map_err(map_err)?;
+                let body: Vec<u8> = row.try_get(1).map_err(map_err)?;
+                found.insert(id, crate::store::checks_of_report(&body));
+            }
+        }
+        Ok(found)
+    }
+
     async fn reports_meta(&self, kind: i32, since_ms: i64) -> StoreResult<Vec<ReportMeta>> {
         let rows = self
             .query(

@@ -117,7 +117,7 @@ impl RosterStore for PgStore {
     async fn roster_status(&self) -> StoreResult<RosterStatusRow> {
         let rows = self
             .query(
-                "SELECT source, entries, refreshed_at, last_error, last_error_at FROM roster_state WHERE id = 1",
+                "SELECT source, entries, refreshed_at, last_error, last_error_at, generation FROM roster_state WHERE id = 1",
                 &[],
             )
             .await?;
@@ -128,6 +128,7 @@ impl RosterStore for PgStore {
                 refreshed_at_ms: row.try_get(2)?,
                 last_error: row.try_get(3)?,
                 last_error_at_ms: row.try_get(4)?,
+                generation: row.try_get(5)?,
             })
         })?;
         Ok(status.pop().unwrap_or_default())

@@ -43,6 +43,33 @@ impl FleetStore for SqliteStore {
         .await
     }
 
+    async fn latest_checks_of(
+        &self,
+        ids: Vec<String>,
+    ) -> StoreResult<std::collections::HashMap<String, Vec<proto::CheckResult>>> {
+        let mut found = std::collections::HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(crate::store::traits::LATEST_CHECKS_CHUNK) {
+            // The ids travel as one JSON array: one query, whatever their count.
+            let list = serde_json::to_string(chunk).map_err(|error| StoreError::Other(error.to_string()))?;
+            let rows = self
+                .read(move |conn| {
+                    query_all(
+                        conn,
+                        "SELECT a.id, r.body FROM agents a JOIN reports r ON r.id = a.checks_report
+                         WHERE a.id IN (SELECT value FROM json_each(?1))",
+                        [list],
+                        |row| Ok((row.get::<_, String>(0)?, row.get::<_, Vec<u8>>(1)?)),
+                    )
+                })
+                .await?;
+            found.extend(
+                rows.into_iter()
+                    .map(|(id, body)| (id, crate::store::checks_of_report(&body))),
+            );
+        }
+        Ok(found)
+    }
+
     async fn reports_meta(&self, kind: i32, since_ms: i64) -> StoreResult<Vec<ReportMeta>> {
         self.read(move |conn| {
             query_all(

@@ -131,7 +131,7 @@ impl RosterStore for SqliteStore {
     async fn roster_status(&self) -> StoreResult<RosterStatusRow> {
         self.read(|conn| {
             conn.query_row(
-                "SELECT source, entries, refreshed_at, last_error, last_error_at FROM roster_state WHERE id = 1",
+                "SELECT source, entries, refreshed_at, last_error, last_error_at, generation FROM roster_state WHERE id = 1",
                 [],
                 |row| {
                     Ok(RosterStatusRow {
@@ -140,6 +140,7 @@ impl RosterStore for SqliteStore {
                         refreshed_at_ms: row.get(2)?,
                         last_error: row.get(3)?,
                         last_error_at_ms: row.get(4)?,
+                        generation: row.get(5)?,
                     })
                 },
             )

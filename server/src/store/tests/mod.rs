@@ -85,6 +85,7 @@ both_stores!(
     a_bundle_is_appended_in_order_only_by_its_agent_and_only_the_newest_kept,
     retention_deletes_old_reports_in_batches_and_keeps_what_diagnosis_needs,
     a_roster_is_replaced_whole_in_batches_and_a_failed_pass_keeps_it,
+    the_roster_cache_reads_entries_once_per_generation,
 );
 
 // Retention of the tables other than reports.
@@ -572,6 +573,15 @@ async fn ingest_stores_each_report_once_and_keeps_the_newest_facts(store: Arc<dy
     );
     assert_eq!(since.len(), 2, "a's new run and b's");
     assert!(store.latest_checks("unknown").await.unwrap().0.is_empty());
+    // Many at once (the report, stragglers): the same runs, in one query.
+    let many = store
+        .latest_checks_of(vec!["a".into(), "b".into(), "unknown".into()])
+        .await
+        .unwrap();
+    assert_eq!(many.len(), 2, "an agent without a run is absent");
+    assert_eq!(many["a"], store.latest_checks("a").await.unwrap().0);
+    assert_eq!(many["b"], store.latest_checks("b").await.unwrap().0);
+    assert!(store.latest_checks_of(Vec::new()).await.unwrap().is_empty());
 
     let answered = store.batch_commands("b1").await.unwrap();
     assert_eq!(answered[0].answered_at_ms, Some(2005));
@@ -1060,7 +1070,65 @@ async fn enroll_many(store: &Arc<dyn Store>, ids: &[&str]) {
     }
 }
 
+/// The cached entries.
+async fn cached<S: RosterStore + ?Sized>(
+    cache: &roster::RosterCache,
+    store: &S,
+    status: &roster::RosterStatusRow,
+) -> roster::CachedRoster {
+    cache
+        // What the matcher derives is its business: here, the count.
+        .get(store, status, |entries| std::sync::Arc::new(entries.len()))
+        .await
+        .unwrap()
+}
+
+/// The roster cache (store/roster.rs): the entries are read once per
+/// generation, again after a refresh, and not for a recorded error.
+async fn the_roster_cache_reads_entries_once_per_generation(store: Arc<dyn Store>) {
+    let cache = roster::RosterCache::default();
+    let first: Vec<roster::RosterEntry> = (0..3).map(roster_entry).collect();
+    store.replace_roster("csv:a.csv", first.clone(), 1_000).await.unwrap();
+    for _ in 0..3 {
+        let status = store.roster_status().await.unwrap();
+        assert_eq!(*cached(&cache, store.as_ref(), &status).await.entries, first);
+    }
+    assert_eq!(cache.loads(), 1, "three calls, one read");
+    store.record_roster_error("HTTP 500", 2_000).await.unwrap();
+    let status = store.roster_status().await.unwrap();
+    cached(&cache, store.as_ref(), &status).await;
+    assert_eq!(cache.loads(), 1, "an error changes no entry");
+    let second: Vec<roster::RosterEntry> = (3..8).map(roster_entry).collect();
+    store.replace_roster("csv:b.csv", second.clone(), 3_000).await.unwrap();
+    let status = store.roster_status().await.unwrap();
+    assert_eq!(*cached(&cache, store.as_ref(), &status).await.entries, second);
+    assert_eq!(cache.loads(), 2);
+}
+
 // === PostgreSQL only: several replicas on one database ===
+
+/// A replica's roster cache sees another replica's refresh: the generation
+/// both read from the one database changed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_roster_cache_follows_a_refresh_on_another_replica() {
+    let Some((a, b, _scratch)) = two_replicas("a_roster_cache_follows_a_refresh_on_another_replica").await else {
+        return;
+    };
+    let cache = roster::RosterCache::default();
+    let first: Vec<roster::RosterEntry> = (0..3).map(roster_entry).collect();
+    a.replace_roster("apex_central", first.clone(), 1_000).await.unwrap();
+    let status = a.roster_status().await.unwrap();
+    assert_eq!(*cached(&cache, &a, &status).await.entries, first);
+    let status = a.roster_status().await.unwrap();
+    cached(&cache, &a, &status).await;
+    assert_eq!(cache.loads(), 1);
+    // Replica b refreshes; a's next call reads the new generation.
+    let second: Vec<roster::RosterEntry> = (10..12).map(roster_entry).collect();
+    b.replace_roster("apex_central", second.clone(), 2_000).await.unwrap();
+    let status = a.roster_status().await.unwrap();
+    assert_eq!(*cached(&cache, &a, &status).await.entries, second);
+    assert_eq!(cache.loads(), 2);
+}
 
 /// Two replicas' stores on one scratch database.
 async fn two_replicas(test: &str) -> Option<(PgStore, PgStore, ScratchDatabase)> {
