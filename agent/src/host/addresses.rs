@@ -7,12 +7,14 @@
 //! - IPv6: `proc/net/if_inet6` (32 hex digits per address);
 //! - MAC: `sys/class/net/*/address`.
 //!
-//! Loopback, link-local IPv6 and all-zero MACs are left out: they name no
-//! machine. Best effort: a file that cannot be read gives no addresses and
-//! hides nothing else. Windows has no such files; its probe sends none yet.
+//! Loopback, link-local and all-zero addresses are left out ([`keep_ip`],
+//! [`mac_text`]): they name no machine. Best effort: a file that cannot be
+//! read gives no addresses and hides nothing else. Windows has no such
+//! files: its probe asks the system (`platform::windows::addresses`) and
+//! keeps the same ones.
 
 use std::collections::BTreeSet;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 
 use rollcall_common::files::read_bounded_utf8;
@@ -43,6 +45,31 @@ pub fn read(host_root: &Path) -> Addresses {
     }
 }
 
+/// Whether an address names this machine: not loopback, unspecified or
+/// link-local (IPv4 169.254/16, which Windows gives a cable-less adapter,
+/// and IPv6 fe80::/10 repeat across machines).
+pub fn keep_ip(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(ip) => !ip.is_loopback() && !ip.is_unspecified() && !ip.is_link_local(),
+        IpAddr::V6(ip) => !ip.is_loopback() && !ip.is_unspecified() && (ip.segments()[0] & 0xffc0) != 0xfe80,
+    }
+}
+
+/// A six-octet (Ethernet-style) hardware address as the roster writes it,
+/// `08:00:27:96:86:8e`; anything else, or all zero, is none.
+pub fn mac_text(octets: &[u8]) -> Option<String> {
+    if octets.len() != 6 || octets.iter().all(|octet| *octet == 0) {
+        return None;
+    }
+    Some(
+        octets
+            .iter()
+            .map(|octet| format!("{octet:02x}"))
+            .collect::<Vec<_>>()
+            .join(":"),
+    )
+}
+
 /// `fib_trie` lists each local address as a leaf (`|-- 10.0.0.5`) followed
 /// by `/32 host LOCAL`; other leaves are routes.
 fn local_ipv4(text: &str) -> BTreeSet<Ipv4Addr> {
@@ -53,7 +80,7 @@ fn local_ipv4(text: &str) -> BTreeSet<Ipv4Addr> {
         if let Some(address) = line.strip_prefix("|-- ") {
             leaf = address.trim().parse().ok();
         } else if line.starts_with("/32 host LOCAL") {
-            if let Some(ip) = leaf.filter(|ip| !ip.is_loopback() && !ip.is_unspecified()) {
+            if let Some(ip) = leaf.filter(|ip| keep_ip(IpAddr::V4(*ip))) {
                 found.insert(ip);
             }
         } else if !line.starts_with('/') {
@@ -71,8 +98,7 @@ fn ipv6(text: &str) -> BTreeSet<Ipv6Addr> {
         .filter(|hex| hex.len() == 32)
         .filter_map(|hex| u128::from_str_radix(hex, 16).ok())
         .map(Ipv6Addr::from)
-        // Link-local (fe80::/10) addresses repeat on every machine's links.
-        .filter(|ip| !ip.is_loopback() && !ip.is_unspecified() && (ip.segments()[0] & 0xffc0) != 0xfe80)
+        .filter(|ip| keep_ip(IpAddr::V6(*ip)))
         .collect()
 }
 
@@ -149,5 +175,29 @@ Local:
         assert_eq!(found.macs, vec!["08:00:27:96:86:8e".to_string()]);
         // Nothing there: nothing known, no error.
         assert_eq!(read(&root.join("missing")), Addresses::default());
+    }
+
+    #[test]
+    fn only_addresses_that_name_a_machine_are_kept() {
+        for kept in ["10.0.2.15", "192.168.1.20", "2001:db8::5"] {
+            assert!(keep_ip(kept.parse().unwrap()), "{kept}");
+        }
+        for dropped in [
+            "127.0.0.1",
+            "0.0.0.0",
+            "169.254.10.1",
+            "::1",
+            "::",
+            "fe80::a00:27ff:fe96:868e",
+        ] {
+            assert!(!keep_ip(dropped.parse().unwrap()), "{dropped}");
+        }
+        assert_eq!(
+            mac_text(&[8, 0, 0x27, 0x96, 0x86, 0x8e]).as_deref(),
+            Some("08:00:27:96:86:8e")
+        );
+        assert_eq!(mac_text(&[0; 6]), None);
+        assert_eq!(mac_text(&[1, 2, 3, 4, 5, 6, 7, 8]), None, "not six octets");
+        assert_eq!(mac_text(&[]), None);
     }
 }

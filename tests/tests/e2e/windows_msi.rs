@@ -53,7 +53,7 @@ fn packages() -> Option<(PathBuf, PathBuf)> {
 }
 
 #[test]
-fn the_msi_installs_enrols_upgrades_in_place_and_uninstalls_keeping_data_under_wine() {
+fn the_msi_installs_enrols_upgrades_in_place_repairs_and_uninstalls_keeping_data_under_wine() {
     let Some(exe) = windows_agent_exe() else {
         return;
     };
@@ -165,6 +165,43 @@ fn the_msi_installs_enrols_upgrades_in_place_and_uninstalls_keeping_data_under_w
         coordinator.cli_json(&["agents"]).as_array().map(Vec::len),
         Some(1),
         "no second enrolment"
+    );
+
+    // Repair: a file of the package lost, a reinstall of the same package
+    // (`REINSTALL=ALL`, the form Configuration Manager and Intune repairs
+    // use; Wine's `msiexec /f` does not take a package path) puts it back;
+    // the enrolled identity and the agent stay as they were.
+    let readme = program.join("README-WINDOWS.md");
+    std::fs::remove_file(&readme).unwrap();
+    let (repaired, repair_log) = msiexec(
+        &[
+            "/i".to_string(),
+            windows_path(&next_msi),
+            "REINSTALL=ALL".to_string(),
+            "REINSTALLMODE=omus".to_string(),
+        ],
+        "repair.log",
+    );
+    assert!(
+        repaired.status.success(),
+        "msiexec /i REINSTALL=ALL failed ({}):\n{repair_log}",
+        repaired.status
+    );
+    assert!(readme.is_file(), "the repair put the lost file back:\n{repair_log}");
+    assert_eq!(
+        std::fs::read(data.join("identity/cert.pem")).unwrap(),
+        certificate,
+        "the identity is kept by a repair"
+    );
+    assert!(
+        wait_until(Duration::from_secs(90), || coordinator.is_online(HOST)),
+        "the service is not back after the repair:\n{}",
+        service_log()
+    );
+    assert_eq!(
+        coordinator.cli_json(&["agents"]).as_array().map(Vec::len),
+        Some(1),
+        "no second enrolment after the repair"
     );
 
     // Uninstall: the service and the program go, the data stays.

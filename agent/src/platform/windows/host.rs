@@ -9,6 +9,7 @@
 //! - Free disk: `GetDiskFreeSpaceExW` on the product's install path (the
 //!   space available to the probe's account, quotas included).
 //! - Architecture: the probe's own, as on Linux.
+//! - Addresses: `GetAdaptersAddresses` ([`super::addresses`]).
 #![allow(unsafe_code)]
 
 use std::ffi::OsStr;
@@ -36,9 +37,7 @@ pub fn observe(install_path: &Path) -> HostObservation {
         arch: Ok(normalize_arch(std::env::consts::ARCH)),
         memory: read_memory(),
         free_disk_mb: free_disk_mb(install_path),
-        // Not read on Windows yet (GetAdaptersAddresses): the roster
-        // matches its probes by host name only.
-        addresses: Default::default(),
+        addresses: super::addresses::read(),
         install_path: install_path.to_path_buf(),
     }
 }

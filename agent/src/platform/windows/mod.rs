@@ -6,6 +6,7 @@
 //! ACL module): Win32 calls the kept crates (`winreg`, `schannel`,
 //! `windows-service`) do not cover, each block with its SAFETY argument.
 
+pub mod addresses;
 pub mod cert_store;
 pub mod event_log;
 pub mod host;
