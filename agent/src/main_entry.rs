@@ -354,6 +354,15 @@ async fn dispatch(command: AgentCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         AgentCommand::PurgeDataDir { data_dir } => {
+            // The MSI schedules the purge after StopServices, but Wine ran
+            // it before (seen in an uninstall log: the purge waited 30 s on
+            // the running service's open files, then StopServices ran), so
+            // the purge stops the service itself first; where it is
+            // stopped already, as on Windows, this only checks.
+            #[cfg(windows)]
+            if let Err(error) = crate::platform::windows::service::stop() {
+                eprintln!("purge: could not stop the service first: {error:#}");
+            }
             crate::setup::purge(&data_dir)?;
             println!("removed {}", data_dir.display());
             Ok(ExitCode::SUCCESS)
